@@ -1,0 +1,3 @@
+from ipcore.cli import main
+
+raise SystemExit(main())

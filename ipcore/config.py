@@ -1,0 +1,298 @@
+"""One validated config dataclass per experiment kind.
+
+Every config validates itself (``ConfigError`` names the field and the allowed range) and round-trips
+through JSON (``to_dict``/``from_dict``) and through flat ``key=value`` text (``to_flat``/``from_flat``),
+which the app keeps in the URL. Flat form: lists are comma-separated (``rules=ip,wd``), dictionaries are
+dotted keys (``eta.ip=0.001``), booleans are ``true``/``false``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, get_type_hints
+
+from ipcore.rules import RULES, default_eta
+
+
+class ConfigError(ValueError):
+    """An invalid config value: ``field`` is the offending field's name."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+
+
+def _type_of(cls: type, name: str) -> Any:
+    return get_type_hints(cls)[name]
+
+
+def _parse_scalar(kind: Any, text: str, name: str) -> Any:
+    text = text.strip()
+    try:
+        if kind is bool:
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if kind is int:
+            value = float(text)
+            if not value.is_integer():
+                raise ValueError
+            return int(value)
+        if kind is float:
+            return float(text)
+    except ValueError:
+        expected = {bool: "true or false", int: "an integer", float: "a number"}[kind]
+        raise ConfigError(name, f"must be {expected} (got {text!r})") from None
+    return text
+
+
+def _coerce(kind: Any, value: Any, name: str) -> Any:
+    """A JSON value (or text) converted to the field's declared type, or a ConfigError."""
+    origin = typing.get_origin(kind)
+    if origin is list:
+        (item,) = typing.get_args(kind)
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(name, f"must be a list (got {value!r})")
+        return [_coerce(item, v, name) for v in value]
+    if origin is dict:
+        _, item = typing.get_args(kind)
+        if not isinstance(value, Mapping):
+            raise ConfigError(name, f"must be a mapping of name to value (got {value!r})")
+        return {str(k): _coerce(item, v, f"{name}.{k}") for k, v in value.items()}
+    if isinstance(value, str):
+        return _parse_scalar(kind, value, name)
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if float(value).is_integer():
+            return int(value)
+        raise ConfigError(name, f"must be an integer (got {value!r})")
+    if kind is bool and isinstance(value, bool):
+        return value
+    if kind is str:
+        raise ConfigError(name, f"must be text (got {value!r})")
+    raise ConfigError(name, f"has the wrong type (got {value!r})")
+
+
+def _format_scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+@dataclass
+class Config:
+    """Base of the experiment configs: validation and the JSON / flat-text round trips."""
+
+    kind: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:  # pragma: no cover - every subclass overrides
+        raise NotImplementedError
+
+    # --- JSON -----------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["kind"] = self.kind
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Config:
+        """Build and validate from a mapping; unknown keys are an error (a typo must not pass silently)."""
+        data = dict(data)
+        kind = data.pop("kind", cls.kind)
+        if kind != cls.kind:
+            raise ConfigError("kind", f"must be {cls.kind!r} (got {kind!r})")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(unknown[0], f"unknown key; allowed keys: {', '.join(sorted(names))}")
+        values = {k: _coerce(_type_of(cls, k), v, k) for k, v in data.items()}
+        return cls(**values)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Config:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigError("json", f"not valid JSON ({error})") from None
+        if not isinstance(data, dict):
+            raise ConfigError("json", "must be a JSON object")
+        return cls.from_dict(data)
+
+    # --- flat key=value (URL) -------------------------------------------------------------------------
+    def to_flat(self) -> dict[str, str]:
+        """Flat ``{key: text}``, only the fields that differ from the defaults (short URLs)."""
+        default = type(self)()
+        flat: dict[str, str] = {}
+        for f in dataclasses.fields(self):
+            value, base = getattr(self, f.name), getattr(default, f.name)
+            if value == base:
+                continue
+            if isinstance(value, dict):
+                if not value:
+                    flat[f.name] = ""
+                for key, item in value.items():
+                    flat[f"{f.name}.{key}"] = _format_scalar(item)
+            elif isinstance(value, list):
+                flat[f.name] = ",".join(_format_scalar(v) for v in value)
+            else:
+                flat[f.name] = _format_scalar(value)
+        return flat
+
+    @classmethod
+    def from_flat(cls, flat: Mapping[str, str]) -> Config:
+        data: dict[str, Any] = {}
+        for key, text in flat.items():
+            if "." in key:
+                head, sub = key.split(".", 1)
+                data.setdefault(head, {})[sub] = text
+            elif text == "" and typing.get_origin(_type_of(cls, key) if key in _names(cls) else None) is dict:
+                data[key] = {}
+            else:
+                data[key] = text
+        return cls.from_dict(data)
+
+    def to_text(self) -> str:
+        """``key=value&key=value`` — the flat form as one line (the app's URL query)."""
+        return "&".join(f"{k}={v}" for k, v in self.to_flat().items())
+
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)
+
+
+def _names(cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+# --- shared checks ------------------------------------------------------------------------------------
+
+
+def check_finite(name: str, value: float) -> None:
+    if not math.isfinite(value):
+        raise ConfigError(name, f"must be a finite number (got {value})")
+
+
+def check_range(
+    name: str, value: float, low: float | None = None, high: float | None = None, *, low_open: bool = False
+) -> None:
+    """``low ≤ value ≤ high`` (``low < value`` with ``low_open``), finite; the message states the range."""
+    check_finite(name, value)
+    lo_ok = low is None or (value > low if low_open else value >= low)
+    hi_ok = high is None or value <= high
+    if not (lo_ok and hi_ok):
+        left = "" if low is None else (f"> {low:g}" if low_open else f"≥ {low:g}")
+        right = "" if high is None else f"≤ {high:g}"
+        allowed = " and ".join(p for p in (left, right) if p)
+        raise ConfigError(name, f"must be {allowed} (got {value:g})")
+
+
+def check_rules(name: str, rules: list[str]) -> None:
+    if not rules:
+        raise ConfigError(name, f"choose at least one rule from: {', '.join(RULES)}")
+    for rule in rules:
+        if rule not in RULES:
+            raise ConfigError(name, f"unknown rule {rule!r}; allowed: {', '.join(RULES)}")
+    if len(set(rules)) != len(rules):
+        raise ConfigError(name, f"each rule at most once (got {', '.join(rules)})")
+
+
+def check_etas(name: str, etas: Mapping[str, float], rules: list[str]) -> None:
+    """η > 0 and finite for every rule; η ≤ 1 for weighted-decay rules (η is a mixing weight there)."""
+    for rule, eta in etas.items():
+        field_name = f"{name}.{rule}"
+        if rule not in RULES:
+            raise ConfigError(field_name, f"unknown rule {rule!r}; allowed: {', '.join(RULES)}")
+        if not RULES[rule]().has_eta:
+            raise ConfigError(field_name, f"rule {rule!r} has no η")
+        check_finite(field_name, eta)
+        high = 1.0 if RULES[rule].weighted_decay else None
+        check_range(field_name, eta, 0.0, high, low_open=True)
+
+
+def resolve_etas(rules: list[str], etas: Mapping[str, float], context: str) -> dict[str, float]:
+    """η for each rule of a comparison: the given value, else the thesis default (0 for rules without η)."""
+    return {r: float(etas.get(r, default_eta(r, context) or 0.0)) for r in rules}
+
+
+# --- the single neuron --------------------------------------------------------------------------------
+
+BUILTIN_DISTS = ("uniform", "gaussian", "laplace", "lognormal", "mixture")
+
+
+@dataclass
+class NeuronConfig(Config):
+    """The single-neuron experiment (thesis §5.2): a fixed sample, several rules, full-batch iterations.
+
+    Distributions and their fields: ``uniform`` (center, width), ``gaussian`` (mu, sigma), ``laplace`` (mu, b),
+    ``lognormal`` (mu, sigma of the log), ``mixture`` (weight·N(mu, sigma) + (1−weight)·N(mu2, sigma2)), or any
+    continuous ``scipy.stats`` distribution by name with its shape parameters, loc and scale in ``params``.
+    """
+
+    kind: ClassVar[str] = "neuron"
+
+    dist: str = "gaussian"
+    mu: float = 0.0
+    sigma: float = 1.0
+    center: float = 0.0
+    width: float = 2.0
+    b: float = 1.0
+    mu2: float = 3.0
+    sigma2: float = 1.0
+    weight: float = 0.5
+    params: dict[str, float] = field(default_factory=dict)
+    n: int = 10_000
+    seed: int = 0
+    rules: list[str] = field(default_factory=lambda: ["ip", "wd", "infomax", "bn_inc"])
+    eta: dict[str, float] = field(default_factory=dict)
+    eta_decay: float = 0.0
+    iters: int = 10_000
+    record_every: int = 50
+    triesch_mean: float = 0.0
+    triesch_std: float = 0.2
+
+    def validate(self) -> None:
+        if self.dist not in BUILTIN_DISTS:
+            from ipcore.neuron import scipy_distribution
+
+            scipy_distribution(self.dist, self.params)  # raises ConfigError on unknown names / bad params
+        for name in ("mu", "mu2", "center"):
+            check_finite(name, getattr(self, name))
+        positive = {"uniform": ("width",), "gaussian": ("sigma",), "laplace": ("b",), "lognormal": ("sigma",)}
+        positive["mixture"] = ("sigma", "sigma2")
+        for name in positive.get(self.dist, ()):
+            check_range(name, getattr(self, name), 0.0, low_open=True)
+        if self.dist == "mixture":
+            check_range("weight", self.weight, 0.0, 1.0)
+        if self.dist == "lognormal":
+            check_range("sigma", self.sigma, 0.0, 20.0, low_open=True)
+        check_range("n", self.n, 2, 10_000_000)
+        check_range("iters", self.iters, 1, 10_000_000)
+        check_range("record_every", self.record_every, 1, None)
+        check_rules("rules", self.rules)
+        check_etas("eta", self.eta, self.rules)
+        check_range("eta_decay", self.eta_decay, 0.0, 1.0)
+        check_finite("triesch_mean", self.triesch_mean)
+        check_range("triesch_std", self.triesch_std, 0.0, 1.0, low_open=True)
+
+    def etas(self) -> dict[str, float]:
+        return resolve_etas(self.rules, self.eta, "neuron")
+
+
+# --- registry of experiment kinds (TrainConfig registers itself below when defined) --------------------
+
+CONFIG_KINDS: dict[str, type[Config]] = {"neuron": NeuronConfig}

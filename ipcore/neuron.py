@@ -1,0 +1,226 @@
+"""The single-neuron simulator (thesis §5.2): watch one tanh unit's output become uniform.
+
+A fixed sample of N inputs is drawn once; every chosen rule runs ``iters`` full-batch iterations on that same
+sample (y = tanh(u), then the rule's update from the sample's statistics). Every ``record_every`` iterations
+we record α, β, E[y], the entropy of y (100-bin density histogram on [−1, 1], maximum log 2) and the output
+histogram itself, so the app can animate the output toward uniform.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.stats
+import torch
+
+from ipcore.config import ConfigError, NeuronConfig
+from ipcore.metrics import MetricsLog
+from ipcore.rules import Rule, get_rule
+from ipcore.stats import ENTROPY_BINS, ENTROPY_MAX, entropy_from_counts, histogram_counts
+
+SAMPLE_HIST_BINS = 100
+
+
+def scipy_distribution(name: str, params: dict[str, float]) -> Any:
+    """A frozen continuous ``scipy.stats`` distribution from its name and parameters, or a ConfigError."""
+    dist = getattr(scipy.stats, name, None)
+    if not isinstance(dist, scipy.stats.rv_continuous):
+        raise ConfigError(
+            "dist",
+            f"unknown distribution {name!r}; use uniform, gaussian, laplace, lognormal, mixture "
+            "or the name of a continuous scipy.stats distribution (e.g. gamma, beta, t)",
+        )
+    shapes = [s.strip() for s in (dist.shapes or "").split(",") if s.strip()]
+    allowed = set(shapes) | {"loc", "scale"}
+    for key, value in params.items():
+        if key not in allowed:
+            raise ConfigError(f"params.{key}", f"not a parameter of {name}; allowed: {', '.join(sorted(allowed))}")
+        if not math.isfinite(value):
+            raise ConfigError(f"params.{key}", f"must be a finite number (got {value})")
+    missing = [s for s in shapes if s not in params]
+    if missing:
+        raise ConfigError(f"params.{missing[0]}", f"{name} needs its shape parameter(s) {', '.join(shapes)}")
+    if params.get("scale", 1.0) <= 0:
+        raise ConfigError("params.scale", f"must be > 0 (got {params['scale']:g})")
+    frozen = dist(**params)
+    if not np.isfinite(frozen.median()):
+        raise ConfigError("params", f"{name} with {params} is not a valid distribution (bad shape parameters)")
+    return frozen
+
+
+def _frozen(config: NeuronConfig) -> Any:
+    d = config.dist
+    if d == "uniform":
+        return scipy.stats.uniform(loc=config.center - config.width / 2, scale=config.width)
+    if d == "gaussian":
+        return scipy.stats.norm(loc=config.mu, scale=config.sigma)
+    if d == "laplace":
+        return scipy.stats.laplace(loc=config.mu, scale=config.b)
+    if d == "lognormal":
+        return scipy.stats.lognorm(s=config.sigma, scale=math.exp(config.mu))
+    if d == "mixture":
+        return None
+    return scipy_distribution(d, config.params)
+
+
+def draw_sample(config: NeuronConfig) -> np.ndarray:
+    """The fixed input sample (float64, length ``n``) for a config's distribution and seed."""
+    rng = np.random.default_rng(config.seed)
+    if config.dist == "mixture":
+        first = rng.random(config.n) < config.weight
+        a = rng.normal(config.mu, config.sigma, config.n)
+        b = rng.normal(config.mu2, config.sigma2, config.n)
+        return np.where(first, a, b)
+    return np.asarray(_frozen(config).rvs(size=config.n, random_state=rng), dtype=np.float64)
+
+
+def density(config: NeuronConfig, grid: np.ndarray) -> np.ndarray:
+    """The input distribution's probability density on ``grid`` (for the live preview)."""
+    if config.dist == "mixture":
+        a = scipy.stats.norm(config.mu, config.sigma).pdf(grid)
+        b = scipy.stats.norm(config.mu2, config.sigma2).pdf(grid)
+        return config.weight * a + (1 - config.weight) * b
+    return _frozen(config).pdf(grid)
+
+
+def make_rule(name: str, config: NeuronConfig) -> Rule:
+    if name == "infomax":
+        return get_rule(name, eta_decay=config.eta_decay)
+    if name == "triesch":
+        return get_rule(name, target_mean=config.triesch_mean, target_std=config.triesch_std)
+    return get_rule(name)
+
+
+@dataclass
+class NeuronResult:
+    config: NeuronConfig
+    metrics: dict[str, np.ndarray]
+    summary: dict[str, Any]
+    state: str = "done"  # "done" or "cancelled"
+
+
+def simulate(
+    config: NeuronConfig,
+    progress: Callable[[float], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    log: MetricsLog | None = None,
+) -> NeuronResult:
+    """Run every rule of ``config`` on one fixed sample; returns the recorded metrics and a summary.
+
+    ``progress(fraction)`` is called now and then; ``should_stop()`` is checked every few iterations and ends
+    the run early (state "cancelled", what was recorded kept). ``log`` receives the trace as it grows.
+    Recorded table ``trace``: ``iter`` [T], ``alpha``/``beta``/``mean_y``/``entropy``/``alpha_nonpositive``
+    [T, R] and ``hist`` [T, R, 100] (output densities on [−1, 1]), R = number of rules.
+    """
+    started = time.perf_counter()
+    log = log if log is not None else MetricsLog()
+    sample = draw_sample(config)
+    x = torch.from_numpy(sample).to(torch.float32).view(1, -1, 1)
+    edges = np.linspace(sample.min(), sample.max(), SAMPLE_HIST_BINS + 1)
+    sample_counts, _ = np.histogram(sample, bins=edges)
+    log.set_static(
+        rules=np.array(config.rules),
+        etas=np.array([config.etas()[r] for r in config.rules]),
+        sample_median=np.median(sample),
+        sample_mean=sample.mean(),
+        sample_std=sample.std(),
+        sample_hist=sample_counts / (len(sample) * np.diff(edges)),
+        sample_edges=edges,
+    )
+
+    etas = config.etas()
+    rules = [make_rule(name, config) for name in config.rules]
+    states = [rule.init_state(1, 1) for rule in rules]
+    nonpositive = [torch.zeros((), dtype=torch.int64) for _ in rules]
+
+    def record(iteration: int) -> None:
+        hists, alphas, betas, means = [], [], [], []
+        for rule, state in zip(rules, states, strict=True):
+            with torch.no_grad():
+                y = torch.tanh(rule.transform(x, state, training=False))
+            hists.append(histogram_counts(y.view(1, -1), ENTROPY_BINS)[0])
+            alpha, beta = rule.effective_alpha_beta(state)
+            alphas.append(float(alpha))
+            betas.append(float(beta))
+            means.append(float(y.mean()))
+        counts = torch.stack(hists).numpy().astype(np.float64)
+        log.append(
+            "trace",
+            iter=iteration,
+            alpha=np.array(alphas),
+            beta=np.array(betas),
+            mean_y=np.array(means),
+            entropy=entropy_from_counts(counts),
+            alpha_nonpositive=np.array([int(c) for c in nonpositive]),
+            hist=(counts / (counts.sum(-1, keepdims=True) * (2.0 / ENTROPY_BINS))).astype(np.float32),
+        )
+
+    record(0)
+    state_name = "done"
+    done = 0
+    check_every = max(1, min(config.record_every, 100))
+    with torch.inference_mode():
+        for it in range(1, config.iters + 1):
+            for rule, state, count in zip(rules, states, nonpositive, strict=True):
+                rule.prepare(state, x)
+                y = torch.tanh(rule.transform(x, state, training=True))
+                rule.update(state, x, y, etas[rule.name])
+                count += (state["alpha"] <= 0).sum()
+            done = it
+            if it % config.record_every == 0 or it == config.iters:
+                record(it)
+            if it % check_every == 0:
+                if progress is not None:
+                    progress(it / config.iters)
+                if should_stop is not None and should_stop():
+                    state_name = "cancelled"
+                    break
+    if done % config.record_every != 0 and done != config.iters:
+        record(done)
+    if progress is not None and state_name == "done":
+        progress(1.0)
+
+    metrics = log.snapshot()
+    summary = summarize(config, metrics, time.perf_counter() - started, done)
+    return NeuronResult(config=config, metrics=metrics, summary=summary, state=state_name)
+
+
+def summarize(config: NeuronConfig, metrics: dict[str, np.ndarray], seconds: float, iters_done: int) -> dict:
+    """The CLI's JSON: the sample and each rule's final values."""
+
+    def number(v: Any) -> float | None:
+        v = float(v)
+        return v if math.isfinite(v) else None
+
+    last = -1
+    rules = []
+    for i, name in enumerate(config.rules):
+        alpha, beta = metrics["trace/alpha"][last, i], metrics["trace/beta"][last, i]
+        rules.append(
+            {
+                "rule": name,
+                "eta": float(metrics["etas"][i]),
+                "alpha": number(alpha),
+                "beta": number(beta),
+                "entropy": number(metrics["trace/entropy"][last, i]),
+                "entropy_max": ENTROPY_MAX,
+                "mean_y": number(metrics["trace/mean_y"][last, i]),
+                "alpha_nonpositive": int(metrics["trace/alpha_nonpositive"][last, i]),
+                "nonfinite": not (math.isfinite(float(alpha)) and math.isfinite(float(beta))),
+            }
+        )
+    return {
+        "sample": {
+            "n": config.n,
+            "median": float(metrics["sample_median"]),
+            "mean": float(metrics["sample_mean"]),
+        },
+        "rules": rules,
+        "iters": iters_done,
+        "seconds": round(seconds, 3),
+    }

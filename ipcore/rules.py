@@ -1,0 +1,382 @@
+"""Intrinsic-plasticity rules: each hidden unit's gain α and bias β.
+
+A unit receives the pre-activation x and emits y = tanh(u). A rule says how u is formed from x, α and β,
+and how α and β move after every *training* forward pass, from that batch's statistics
+(E[·] is the batch mean, σ[x] the batch standard deviation). No gradient flows through α and β.
+
+Shapes: x and y are ``[M, B, U]`` (members trained in lockstep, batch, units); α, β and every other
+per-neuron state tensor are ``[M, U]``. A single neuron is ``M = U = 1``.
+
+Adding a rule means writing one small class below and one entry in ``RULES``.
+
+Sources: the thesis this project re-runs (§ and equation numbers below); Bell & Sejnowski 1995 (Infomax);
+Triesch 2005 and Schrauwen et al. 2008 (Gaussian-target IP for tanh); Ioffe & Szegedy 2015 (batch norm).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+
+ALPHA_FLOOR = 1e-6
+"""|α| is kept at least this large, with its sign, wherever α divides (the thesis saw α cross zero)."""
+
+ADAM_BETA1, ADAM_BETA2, ADAM_EPS = 0.9, 0.999, 1e-8
+
+State = dict[str, "torch.Tensor | int"]
+"""Per-neuron tensors ``[M, U]`` by name, plus ``"t"``: the number of updates so far (a plain int, so that
+reading it never waits for a GPU)."""
+
+
+def safe_alpha(alpha: torch.Tensor) -> torch.Tensor:
+    """α with |α| ≥ 1e-6 and its sign kept (α = 0 counts as positive)."""
+    return torch.where(alpha >= 0, alpha.clamp(min=ALPHA_FLOOR), alpha.clamp(max=-ALPHA_FLOOR))
+
+
+def batch_mean(t: torch.Tensor) -> torch.Tensor:
+    """E[t] over the batch dimension: ``[M, B, U] -> [M, U]``."""
+    return t.mean(dim=-2)
+
+
+def batch_std(x: torch.Tensor) -> torch.Tensor:
+    """σ[x] over the batch (population standard deviation, as in batch normalisation)."""
+    return x.std(dim=-2, correction=0)
+
+
+def adam_step(state: State, key: str, direction: torch.Tensor) -> torch.Tensor:
+    """Adam(g): the bias-corrected Adam smoothing of the update direction g (β1 0.9, β2 0.999, ε 1e-8).
+
+    m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;  Adam(g) = m̂ / (√v̂ + ε), m̂ = m/(1−β1ᵗ), v̂ = v/(1−β2ᵗ).
+    The moments live in ``state`` under ``key + "_m"`` / ``key + "_v"``; the step count is ``state["t"]``.
+    """
+    m = state[key + "_m"].mul_(ADAM_BETA1).add_(direction, alpha=1 - ADAM_BETA1)
+    v = state[key + "_v"].mul_(ADAM_BETA2).addcmul_(direction, direction, value=1 - ADAM_BETA2)
+    t = state["t"]
+    m_hat = m / (1 - ADAM_BETA1**t)
+    v_hat = v / (1 - ADAM_BETA2**t)
+    return m_hat / (v_hat.sqrt() + ADAM_EPS)
+
+
+class Rule:
+    """One intrinsic rule. Subclasses set the class attributes and override ``step`` (and maybe more)."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    form: ClassVar[str] = "divide"  # "divide": u = (x−β)/α;  "affine": u = αx + β;  "none": u = x
+    equation: ClassVar[str] = ""  # LaTeX, shown by the app
+    source: ClassVar[str] = ""
+    default_eta_network: ClassVar[float | None] = None
+    default_eta_neuron: ClassVar[float | None] = None
+    uses_adam: ClassVar[bool] = False
+    weighted_decay: ClassVar[bool] = False  # η is a mixing weight, so it must lie in (0, 1]
+    has_parameters: ClassVar[bool] = False  # learned by backprop (batchnorm's affine)
+
+    @property
+    def has_eta(self) -> bool:
+        return self.default_eta_network is not None
+
+    def init_state(
+        self, members: int, units: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+    ) -> State:
+        """α = 1, β = 0 for every neuron, plus the rule's own buffers."""
+        shape = (members, units)
+        state: State = {
+            "alpha": torch.ones(shape, device=device, dtype=dtype),
+            "beta": torch.zeros(shape, device=device, dtype=dtype),
+            "t": 0,
+        }
+        if self.uses_adam:
+            for key in ("alpha", "beta"):
+                state[key + "_m"] = torch.zeros(shape, device=device, dtype=dtype)
+                state[key + "_v"] = torch.zeros(shape, device=device, dtype=dtype)
+        return state
+
+    def transform(self, x: torch.Tensor, state: State, training: bool) -> torch.Tensor:
+        """u from x. ``training`` matters only to rules whose forward pass uses batch statistics."""
+        alpha = state["alpha"].unsqueeze(-2)
+        beta = state["beta"].unsqueeze(-2)
+        if self.form == "divide":
+            return (x - beta) / safe_alpha(alpha)
+        if self.form == "affine":
+            return alpha * x + beta
+        return x
+
+    def prepare(self, state: State, x: torch.Tensor) -> None:
+        """Before a training forward pass (only ``ip_hard`` sets α, β here)."""
+
+    def step(self, state: State, x: torch.Tensor, y: torch.Tensor, eta: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """New (α, β) from this batch; the base class writes them back. ``none`` keeps them."""
+        return state["alpha"], state["beta"]
+
+    @torch.no_grad()
+    def update(
+        self, state: State, x: torch.Tensor, y: torch.Tensor, eta: float, active: torch.Tensor | None = None
+    ) -> None:
+        """Apply the rule after a training forward pass. ``active`` ([M] bool) freezes diverged members."""
+        state["t"] += 1
+        alpha, beta = self.step(state, x.detach(), y.detach(), eta)
+        if active is not None:
+            keep = active.unsqueeze(-1)
+            alpha = torch.where(keep, alpha, state["alpha"])
+            beta = torch.where(keep, beta, state["beta"])
+        state["alpha"].copy_(alpha)
+        state["beta"].copy_(beta)
+
+    def effective_alpha_beta(self, state: State) -> tuple[torch.Tensor, torch.Tensor]:
+        """α and β as the rule defines them (batchnorm reports its equivalent u = (x−β)/α)."""
+        return state["alpha"], state["beta"]
+
+
+class NoRule(Rule):
+    name = "none"
+    title = "standard (no intrinsic rule)"
+    form = "none"
+    equation = r"u = x"
+    source = "standard network"
+
+
+class IP(Rule):
+    """Intrinsic plasticity, Adam-smoothed (thesis §3.2.1).
+
+    u = (x−β)/α;  α ← α − η·Adam(α − 2E[xy]);  β ← β + η·Adam(E[y]).
+    α's fixed point is 2E[xy] (thesis §5.3); β settles near the median of x (§5.1).
+    """
+
+    name = "ip"
+    title = "IP (Adam)"
+    equation = r"u=\frac{x-\beta}{\alpha},\quad \alpha \leftarrow \alpha-\eta\,\mathrm{Adam}(\alpha-2E[xy]),\quad \beta \leftarrow \beta+\eta\,\mathrm{Adam}(E[y])"
+    source = "thesis §3.2.1"
+    default_eta_network, default_eta_neuron = 1e-4, 1e-3
+    uses_adam = True
+
+    def alpha_target(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return 2 * batch_mean(x * y)
+
+    def step(self, state, x, y, eta):
+        alpha = state["alpha"] - eta * adam_step(state, "alpha", state["alpha"] - self.alpha_target(x, y))
+        beta = state["beta"] + eta * adam_step(state, "beta", batch_mean(y))
+        return alpha, beta
+
+
+class IPCov(IP):
+    """IP with α's target 2Cov(x, y) = 2(E[xy] − E[x]E[y]) instead of 2E[xy] (thesis §6.2, future work)."""
+
+    name = "ip_cov"
+    title = "IP, covariance target"
+    equation = r"\alpha \leftarrow \alpha-\eta\,\mathrm{Adam}(\alpha-2\,\mathrm{Cov}(x,y)),\quad \beta \leftarrow \beta+\eta\,\mathrm{Adam}(E[y])"
+    source = "thesis §6.2"
+
+    def alpha_target(self, x, y):
+        return 2 * (batch_mean(x * y) - batch_mean(x) * batch_mean(y))
+
+
+class WD(Rule):
+    """Weighted decay (thesis ch. 4): u = (x−β)/α;  α ← (1−η)α + η·2E[xy];  β ← (1−η)β + η·E[y].
+
+    β's fixed point is E[y] ∈ (−1, 1), so WD cannot centre inputs whose median lies beyond |β| > 1.
+    """
+
+    name = "wd"
+    title = "WD (weighted decay)"
+    equation = r"u=\frac{x-\beta}{\alpha},\quad \alpha \leftarrow (1-\eta)\alpha+2\eta E[xy],\quad \beta \leftarrow (1-\eta)\beta+\eta E[y]"
+    source = "thesis ch. 4"
+    default_eta_network, default_eta_neuron = 0.1, 0.1
+    weighted_decay = True
+
+    def alpha_target(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return 2 * batch_mean(x * y)
+
+    def step(self, state, x, y, eta):
+        alpha = (1 - eta) * state["alpha"] + eta * self.alpha_target(x, y)
+        beta = (1 - eta) * state["beta"] + eta * batch_mean(y)
+        return alpha, beta
+
+
+class WDCov(WD):
+    """WD with α's target 2Cov(x, y) (thesis §6.2, future work)."""
+
+    name = "wd_cov"
+    title = "WD, covariance target"
+    equation = r"\alpha \leftarrow (1-\eta)\alpha+2\eta\,\mathrm{Cov}(x,y),\quad \beta \leftarrow (1-\eta)\beta+\eta E[y]"
+    source = "thesis §6.2"
+
+    def alpha_target(self, x, y):
+        return 2 * (batch_mean(x * y) - batch_mean(x) * batch_mean(y))
+
+
+class Infomax(Rule):
+    """Infomax for one tanh unit (Bell & Sejnowski 1995; thesis eq. 2.3–2.4).
+
+    u = αx + β;  α ← α + η(1/α − 2E[xy]);  β ← β − 2η·E[y].
+    Optional decay ``eta_decay`` d: the step t uses η·(1−d)ᵗ (the thesis found a small decay helps).
+    """
+
+    name = "infomax"
+    title = "Infomax"
+    form = "affine"
+    equation = r"u=\alpha x+\beta,\quad \alpha \leftarrow \alpha+\eta\left(\tfrac{1}{\alpha}-2E[xy]\right),\quad \beta \leftarrow \beta-2\eta E[y]"
+    source = "Bell & Sejnowski 1995; thesis eq. 2.3–2.4"
+    default_eta_network, default_eta_neuron = 1e-4, 1e-3
+
+    def __init__(self, eta_decay: float = 0.0):
+        self.eta_decay = eta_decay
+
+    def step(self, state, x, y, eta):
+        eta_t = eta * (1 - self.eta_decay) ** (state["t"] - 1)
+        alpha = state["alpha"] + eta_t * (1 / safe_alpha(state["alpha"]) - 2 * batch_mean(x * y))
+        beta = state["beta"] - 2 * eta_t * batch_mean(y)
+        return alpha, beta
+
+
+class BNIncremental(Rule):
+    """Incremental batch normalisation, Adam-smoothed (thesis eq. 3.8–3.9).
+
+    u = (x−β)/α;  α ← α − η·Adam(α − σ[x]);  β ← β − η·Adam(β − E[x]).
+    """
+
+    name = "bn_inc"
+    title = "incremental BN (Adam)"
+    equation = r"u=\frac{x-\beta}{\alpha},\quad \alpha \leftarrow \alpha-\eta\,\mathrm{Adam}(\alpha-\sigma[x]),\quad \beta \leftarrow \beta-\eta\,\mathrm{Adam}(\beta-E[x])"
+    source = "thesis eq. 3.8–3.9"
+    default_eta_network, default_eta_neuron = 1e-4, 1e-3
+    uses_adam = True
+
+    def step(self, state, x, y, eta):
+        alpha = state["alpha"] - eta * adam_step(state, "alpha", state["alpha"] - batch_std(x))
+        beta = state["beta"] - eta * adam_step(state, "beta", state["beta"] - batch_mean(x))
+        return alpha, beta
+
+
+class BNWeightedDecay(Rule):
+    """Incremental batch normalisation by weighted decay (thesis eq. 4.3–4.4).
+
+    u = (x−β)/α;  α ← (1−η)α + η·σ[x];  β ← (1−η)β + η·E[x].
+    """
+
+    name = "bn_wd"
+    title = "incremental BN (weighted decay)"
+    equation = r"u=\frac{x-\beta}{\alpha},\quad \alpha \leftarrow (1-\eta)\alpha+\eta\,\sigma[x],\quad \beta \leftarrow (1-\eta)\beta+\eta E[x]"
+    source = "thesis eq. 4.3–4.4"
+    default_eta_network, default_eta_neuron = 0.1, 0.1
+    weighted_decay = True
+
+    def step(self, state, x, y, eta):
+        alpha = (1 - eta) * state["alpha"] + eta * batch_std(x)
+        beta = (1 - eta) * state["beta"] + eta * batch_mean(x)
+        return alpha, beta
+
+
+class IPHard(Rule):
+    """Instantaneous ("hard") IP (thesis §6.2): u = (x−β)/α with β = the batch median of x and α the solution
+    of α = 2E[xy], y = tanh((x−β)/α), found on the current batch by a few fixed-point iterations started from
+    the previous α. The statistics carry no gradient; evaluation uses the last training batch's α, β.
+    """
+
+    name = "ip_hard"
+    title = "instantaneous IP"
+    equation = r"\beta=\mathrm{median}(x),\quad \alpha = 2E\left[x\tanh\tfrac{x-\beta}{\alpha}\right]\ \text{(fixed point on the batch)}"
+    source = "thesis §6.2"
+    fixed_point_iterations = 5
+
+    @torch.no_grad()
+    def prepare(self, state: State, x: torch.Tensor) -> None:
+        x = x.detach()
+        beta = x.median(dim=-2).values
+        alpha = state["alpha"].clone()
+        for _ in range(self.fixed_point_iterations):
+            y = torch.tanh((x - beta.unsqueeze(-2)) / safe_alpha(alpha).unsqueeze(-2))
+            alpha = 2 * batch_mean(x * y)
+        state["alpha"].copy_(alpha)
+        state["beta"].copy_(beta)
+
+
+class BatchNorm(Rule):
+    """Conventional batch normalisation before tanh (Ioffe & Szegedy 2015), the rule the thesis approximated.
+
+    Training: u = γ·(x − E[x]) / √(Var[x] + ε) + b with batch statistics; evaluation uses running statistics
+    (momentum 0.1). γ and b are learned by backprop. Reported as the equivalent u = (x−β)/α:
+    α = σ/γ, β = μ − bσ/γ.
+    """
+
+    name = "batchnorm"
+    title = "batch normalisation"
+    equation = r"u=\gamma\,\frac{x-E[x]}{\sqrt{\mathrm{Var}[x]+\epsilon}}+b"
+    source = "Ioffe & Szegedy 2015"
+    has_parameters = True
+    eps, momentum = 1e-5, 0.1
+
+    def init_state(self, members, units, device="cpu", dtype=torch.float32):
+        state = super().init_state(members, units, device, dtype)
+        state["gamma"] = torch.ones((members, units), device=device, dtype=dtype, requires_grad=True)
+        state["shift"] = torch.zeros((members, units), device=device, dtype=dtype, requires_grad=True)
+        state["running_mean"] = torch.zeros((members, units), device=device, dtype=dtype)
+        state["running_var"] = torch.ones((members, units), device=device, dtype=dtype)
+        return state
+
+    def transform(self, x, state, training):
+        if training:
+            mean = batch_mean(x)
+            var = x.var(dim=-2, correction=0)
+            with torch.no_grad():
+                n = x.shape[-2]
+                unbiased = var * n / max(n - 1, 1)
+                state["running_mean"].lerp_(mean.detach(), self.momentum)
+                state["running_var"].lerp_(unbiased.detach(), self.momentum)
+        else:
+            mean, var = state["running_mean"], state["running_var"]
+        x_hat = (x - mean.unsqueeze(-2)) / torch.sqrt(var.unsqueeze(-2) + self.eps)
+        return state["gamma"].unsqueeze(-2) * x_hat + state["shift"].unsqueeze(-2)
+
+    def step(self, state, x, y, eta):
+        # Not learned by a rule: α, β record the equivalent divide form for the plots.
+        sigma = torch.sqrt(state["running_var"] + self.eps)
+        gamma = safe_alpha(state["gamma"].detach())
+        return sigma / gamma, state["running_mean"] - state["shift"].detach() * sigma / gamma
+
+
+class Triesch(Rule):
+    """Gaussian-target IP for tanh (Triesch 2005; tanh form of Schrauwen et al. 2008).
+
+    u = a·x + b;  Δb = −η(−μ/s² + (y/s²)(2s² + 1 − y² + μy));  Δa = η/a + Δb·x, both batch-averaged.
+    The output is driven toward a Gaussian of mean μ (default 0) and standard deviation s (default 0.2).
+    """
+
+    name = "triesch"
+    title = "Triesch (Gaussian target)"
+    form = "affine"
+    equation = r"\Delta b=-\eta\left(-\tfrac{\mu}{s^2}+\tfrac{y}{s^2}(2s^2+1-y^2+\mu y)\right),\quad \Delta a=\tfrac{\eta}{a}+\Delta b\,x"
+    source = "Triesch 2005; Schrauwen et al. 2008"
+    default_eta_network, default_eta_neuron = 1e-4, 1e-3
+
+    def __init__(self, target_mean: float = 0.0, target_std: float = 0.2):
+        self.target_mean, self.target_std = target_mean, target_std
+
+    def step(self, state, x, y, eta):
+        mu, s2 = self.target_mean, self.target_std**2
+        delta_b = -eta * (-mu / s2 + (y / s2) * (2 * s2 + 1 - y * y + mu * y))
+        alpha = state["alpha"] + eta / safe_alpha(state["alpha"]) + batch_mean(delta_b * x)
+        beta = state["beta"] + batch_mean(delta_b)
+        return alpha, beta
+
+
+RULES: dict[str, type[Rule]] = {
+    cls.name: cls
+    for cls in (NoRule, IP, WD, Infomax, BNIncremental, BNWeightedDecay, IPCov, WDCov, IPHard, BatchNorm, Triesch)
+}
+"""The registry: rule name → rule class."""
+
+
+def get_rule(name: str, **options: float) -> Rule:
+    """Instantiate a rule by name; unknown names raise ``KeyError`` listing the known ones."""
+    try:
+        cls = RULES[name]
+    except KeyError:
+        raise KeyError(f"unknown rule {name!r}; known rules: {', '.join(RULES)}") from None
+    return cls(**options) if options else cls()
+
+
+def default_eta(name: str, context: str = "network") -> float | None:
+    """The thesis's η for a rule: ``context`` is "network" or "neuron"."""
+    cls = RULES[name]
+    return cls.default_eta_network if context == "network" else cls.default_eta_neuron

@@ -1,0 +1,36 @@
+"""Run any experiment config: the one entry point that jobs, the CLI and the gallery share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ipcore.config import CONFIG_KINDS, Config, ConfigError
+from ipcore.metrics import MetricsLog
+
+
+def config_from_dict(data: Mapping[str, Any]) -> Config:
+    """The config class named by ``data["kind"]``, built and validated from ``data``."""
+    kind = data.get("kind")
+    if kind not in CONFIG_KINDS:
+        raise ConfigError("kind", f"unknown experiment kind {kind!r}; allowed: {', '.join(CONFIG_KINDS)}")
+    return CONFIG_KINDS[kind].from_dict(data)
+
+
+def run_config(
+    config: Config,
+    progress: Callable[[float], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    log: MetricsLog | None = None,
+) -> Any:
+    """Run ``config`` to the end (or until ``should_stop()``); returns the kind's result object, which has
+    ``config``, ``metrics`` (dict of numpy arrays), ``summary`` (JSON-ready dict) and ``state``."""
+    if config.kind == "neuron":
+        from ipcore.neuron import simulate
+
+        return simulate(config, progress=progress, should_stop=should_stop, log=log)
+    if config.kind == "train":
+        from ipcore.train import train
+
+        return train(config, progress=progress, should_stop=should_stop, log=log)
+    raise ConfigError("kind", f"no runner for kind {config.kind!r}")
