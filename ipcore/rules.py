@@ -198,7 +198,9 @@ class WDCov(WD):
 
     name = "wd_cov"
     title = "WD, covariance target"
-    equation = r"\alpha \leftarrow (1-\eta)\alpha+2\eta\,\mathrm{Cov}(x,y),\quad \beta \leftarrow (1-\eta)\beta+\eta E[y]"
+    equation = (
+        r"\alpha \leftarrow (1-\eta)\alpha+2\eta\,\mathrm{Cov}(x,y),\quad \beta \leftarrow (1-\eta)\beta+\eta E[y]"
+    )
     source = "thesis §6.2"
 
     def alpha_target(self, x, y):
