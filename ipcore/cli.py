@@ -133,6 +133,179 @@ def main(argv: Sequence[str] | None = None) -> int:
 # ======================================================================================================
 
 
+def _run_name(text: str) -> str:
+    """argparse type of ``--name``: checked before the run starts, so a bad name never wastes a run."""
+    from ipcore.records import check_name
+
+    try:
+        return check_name(text)
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_save_arguments(p: argparse.ArgumentParser) -> None:
+    """``--save``, ``--name`` and ``--runs-dir`` for a subcommand that produces a run (neuron, train)."""
+    p.add_argument("--save", action="store_true", help="store the run as a record (see `runs list`)")
+    p.add_argument("--name", type=_run_name, default=None, help="a name for the stored run (implies --save)")
+    p.add_argument("--runs-dir", default=None, help="records folder (default $IPCORE_RUNS_DIR or cached_runs/)")
+
+
+def save_if_requested(args: argparse.Namespace, result: Any) -> str | None:
+    """Store ``result`` when ``--save`` or ``--name`` was given; returns the run id (reported on stderr)."""
+    if not (getattr(args, "save", False) or getattr(args, "name", None)):
+        return None
+    from ipcore.records import default_runs_dir, save_run
+
+    runs_dir = args.runs_dir or default_runs_dir()
+    run_id = save_run(runs_dir, result, name=args.name)
+    sys.stderr.write(f"saved run {run_id} ({result.state}) in {runs_dir}\n")
+    return run_id
+
+
+def _headline(summary: dict[str, Any]) -> str:
+    """One line of final numbers per run: test accuracy (networks) or output entropy (single neuron)."""
+    parts = []
+    for rule in summary.get("rules") or []:
+        if not isinstance(rule, dict):
+            continue
+        if isinstance(rule.get("test_accuracy"), (int, float)):
+            value = f"{100 * rule['test_accuracy']:.1f}%"
+        elif isinstance(rule.get("entropy"), (int, float)):
+            value = f"H={rule['entropy']:.3f}"
+        else:
+            value = "—"
+        flag = " diverged" if rule.get("diverged") or rule.get("nonfinite") else ""
+        parts.append(f"{rule.get('rule', '?')} {value}{flag}")
+    return ", ".join(parts)
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if value is None:
+        return "—"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    columns = [c for c in dict.fromkeys(k for row in rows for k in row) if c != "entropy_max"]
+    cells = [[_format_value(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    print("  " + "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for row in cells:
+        print("  " + "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+@subcommand("runs", "List, show and delete stored run records (gallery and your own).")
+def _add_runs(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    actions = p.add_subparsers(dest="runs_command", required=True)
+    listing = actions.add_parser("list", help="stored runs, newest first (unreadable records are skipped)")
+    listing.add_argument("--kind", default="", help="only this kind (neuron, train)")
+    listing.add_argument("--gallery", action="store_true", help="only gallery records")
+    listing.add_argument("--mine", action="store_true", help="only your own runs (not gallery)")
+    listing.add_argument("--limit", type=int, default=0, help="show at most N runs")
+    show = actions.add_parser("show", help="one run: config, summary, final numbers, metric names and shapes")
+    show.add_argument("run_id")
+    delete = actions.add_parser("delete", help="delete stored runs")
+    delete.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    for action in (listing, show, delete):
+        action.add_argument(
+            "--runs-dir", default=None, help="records folder (default $IPCORE_RUNS_DIR or cached_runs/)"
+        )
+    for action in (listing, show):
+        action.add_argument("--json", action="store_true", help="print one JSON object")
+    return _run_runs
+
+
+def _run_runs(args: argparse.Namespace) -> int:
+    from ipcore import records
+
+    runs_dir = args.runs_dir or records.default_runs_dir()
+    try:
+        if args.runs_command == "list":
+            return _runs_list(args, runs_dir)
+        if args.runs_command == "show":
+            return _runs_show(args, runs_dir)
+        for run_id in args.run_ids:
+            records.delete_run(runs_dir, run_id)
+            sys.stderr.write(f"deleted {run_id}\n")
+        return 0
+    except (records.RunNotFound, records.CorruptRecord) as error:
+        sys.stderr.write(f"error: {error}\n")
+        return 1
+
+
+def _runs_list(args: argparse.Namespace, runs_dir: Any) -> int:
+    from ipcore.records import list_runs
+
+    entries = list_runs(runs_dir)
+    if args.kind:
+        entries = [e for e in entries if e["kind"] == args.kind]
+    if args.gallery:
+        entries = [e for e in entries if e["run_id"].startswith("gallery-")]
+    if args.mine:
+        entries = [e for e in entries if not e["run_id"].startswith("gallery-")]
+    if args.limit > 0:
+        entries = entries[: args.limit]
+    if args.json:
+        emit_json({"runs_dir": str(runs_dir), "runs": entries})
+        return 0
+    if not entries:
+        sys.stderr.write(f"no runs in {runs_dir}\n")
+        return 0
+    width = max(len(e["run_id"]) for e in entries)
+    print(f"{'RUN ID'.ljust(width)}  {'KIND':6s}  {'STATE':9s}  {'ENDED':19s}  {'SECONDS':>8s}  RESULT")
+    for e in entries:
+        ended = str(e.get("ended") or "")[:19].replace("T", " ")
+        name = f"  [{e['name']}]" if e.get("name") else ""
+        print(
+            f"{e['run_id'].ljust(width)}  {e['kind']:6s}  {e['state']:9s}  {ended:19s}  "
+            f"{e.get('seconds', 0):8.1f}  {_headline(e['summary'])}{name}"
+        )
+    return 0
+
+
+def _runs_show(args: argparse.Namespace, runs_dir: Any) -> int:
+    from ipcore.records import load_run
+
+    record = load_run(runs_dir, args.run_id)
+    shapes = {name: {"shape": list(a.shape), "dtype": a.dtype.str} for name, a in record.metrics.items()}
+    meta = {k: v for k, v in record.meta.items() if k not in ("summary", "metrics_index")}
+    if args.json:
+        emit_json(
+            {"run_id": record.run_id, "meta": meta, "config": record.config.to_dict(), "summary": record.summary}
+            | {"metrics": shapes}
+        )
+        return 0
+    m = record.meta
+    title = f"run {record.run_id}  ({m['kind']}, {m['state']})"
+    print(title + (f"  name: {m['name']}" if m.get("name") else ""))
+    if m.get("experiment"):
+        print(f"gallery experiment {m['experiment']}, part {m.get('part')}")
+    versions = ", ".join(f"{k} {v}" for k, v in (m.get("versions") or {}).items())
+    print(f"ran {m.get('started')} → {m.get('ended')} ({m.get('seconds', 0):.1f} s) on {m.get('device')}; {versions}")
+    if m.get("error"):
+        print(f"error: {m['error']}")
+    print("config:")
+    for key, value in record.config.to_dict().items():
+        print(f"  {key} = {_format_value(value)}")
+    rules = [r for r in record.summary.get("rules") or [] if isinstance(r, dict)]
+    if rules:
+        print("final numbers:")
+        _print_table(rules)
+    others = {k: v for k, v in record.summary.items() if k not in ("rules", "config")}
+    for key, value in others.items():
+        print(f"{key}: {_format_value(value)}")
+    print(f"metrics ({m.get('metrics_bytes', 0) / 1024:.1f} KiB compressed):")
+    width = max((len(n) for n in shapes), default=0)
+    shape_width = max((len(str(tuple(i["shape"]))) for i in shapes.values()), default=0)
+    for name, info in shapes.items():
+        print(f"  {name.ljust(width)}  {str(tuple(info['shape'])).ljust(shape_width)}  {record.metrics[name].dtype}")
+    return 0
+
+
 # ======================================================================================================
 # gallery  (the thesis's experiments)
 # ======================================================================================================

@@ -1,0 +1,373 @@
+"""Background jobs: run neuron simulations and network trainings in threads, watch them live, cancel them.
+
+One ``JobManager`` serves many readers (the Streamlit server keeps one for every browser session): ``submit``
+queues a config, at most ``max_concurrent`` jobs run at once (each in its own thread, started when the job
+starts and gone when it ends), the rest wait in submission order. Readers poll ``status`` (state, progress,
+elapsed, ETA) and ``snapshot`` (the metrics recorded so far, consistent per table because the runner writes
+whole rows into a ``MetricsLog``). ``cancel`` sets a flag the runners check every batch / iteration; the run
+stops there and keeps what it recorded. A job that raises ends ``failed`` with its message (the traceback goes
+to the log) and the manager carries on. With a ``runs_dir`` every finished, cancelled or failed run is saved
+as a record (``ipcore.records``); ``status(...)["run_id"]`` names it.
+
+Snapshots are cached per ``MetricsLog.version``: many readers polling an unchanged log share one copy, so
+readers cost the running job at most one stack of its rows per new row. Snapshot arrays are read-only views
+(they may be shared between readers). Once a job has ended, its snapshot is exactly what its record holds
+(compacted as ``records.compact_metrics`` stores it), so a live view and a reload show the same numbers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ipcore.config import Config, ConfigError
+from ipcore.metrics import MetricsLog
+from ipcore.records import PartialResult, compact_metrics, save_run
+from ipcore.runner import config_from_dict, run_config
+
+logger = logging.getLogger(__name__)
+
+JOB_STATES = ("queued", "running", "done", "cancelled", "failed")
+FINISHED_STATES = ("done", "cancelled", "failed")
+MAX_ERROR_LENGTH = 2000
+
+
+class UnknownJob(KeyError):
+    """No job with that id (never submitted, or forgotten after ``keep_finished`` newer jobs ended)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown job"
+
+
+def default_max_concurrent() -> int:
+    """``$IPCORE_MAX_JOBS`` if set, else 1 on CPU and 2 with a CUDA device (trainings overlap on a GPU)."""
+    env = os.environ.get("IPCORE_MAX_JOBS", "").strip()
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise ConfigError("IPCORE_MAX_JOBS", f"must be a whole number ≥ 1 (got {env!r})") from None
+    import torch
+
+    return 2 if torch.cuda.is_available() else 1
+
+
+def error_message(error: BaseException) -> str:
+    """A one-paragraph message for a failed job (the traceback goes to the log, not here)."""
+    name = type(error).__name__
+    text = str(error).strip()
+    if isinstance(error, ConfigError) or name == "DatasetUnavailable":
+        message = text or name
+    elif isinstance(error, MemoryError) or name == "OutOfMemoryError":
+        message = f"out of memory ({name}){': ' + text.splitlines()[0] if text else ''}"
+    else:
+        message = f"{name}: {text}" if text else name
+    return message[:MAX_ERROR_LENGTH]
+
+
+def _read_only(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Read-only views (cheap), so arrays shared between readers cannot be changed by one of them."""
+    views = {}
+    for name, value in arrays.items():
+        view = np.asarray(value).view()
+        view.flags.writeable = False
+        views[name] = view
+    return views
+
+
+@dataclass(eq=False)
+class _Job:
+    job_id: str
+    config: Config
+    name: str | None
+    owner: str | None
+    created: float
+    config_dict: dict[str, Any] = field(default_factory=dict)
+    log: MetricsLog = field(default_factory=MetricsLog)
+    stop: threading.Event = field(default_factory=threading.Event)
+    finished: threading.Event = field(default_factory=threading.Event)
+    state: str = "queued"
+    progress: float = 0.0
+    started: float | None = None  # time.time() stamps
+    ended: float | None = None
+    error: str | None = None
+    run_id: str | None = None
+    summary: dict[str, Any] | None = None
+    final_metrics: dict[str, np.ndarray] | None = None
+    thread: threading.Thread | None = None
+    cache: tuple[int, dict[str, np.ndarray]] | None = None
+
+    def report_progress(self, fraction: float) -> None:
+        fraction = float(fraction)
+        if fraction == fraction:  # not NaN
+            self.progress = max(self.progress, min(max(fraction, 0.0), 1.0))
+
+
+class JobManager:
+    """Runs configs in background threads, at most ``max_concurrent`` at once, in submission order.
+
+    ``runs_dir`` None: results are kept in memory only; a path: every ended run is saved there as a record.
+    ``keep_finished``: how many ended jobs stay queryable (older ones are forgotten, bounding memory).
+    All methods are thread-safe.
+    """
+
+    def __init__(
+        self,
+        max_concurrent: int | None = None,
+        runs_dir: str | os.PathLike | None = None,
+        *,
+        keep_finished: int = 100,
+    ):
+        max_concurrent = default_max_concurrent() if max_concurrent is None else max_concurrent
+        if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
+            raise ConfigError("max_concurrent", f"must be a whole number ≥ 1 (got {max_concurrent!r})")
+        if isinstance(keep_finished, bool) or not isinstance(keep_finished, int) or keep_finished < 1:
+            raise ConfigError("keep_finished", f"must be a whole number ≥ 1 (got {keep_finished!r})")
+        self.max_concurrent = max_concurrent
+        self.runs_dir = Path(runs_dir) if runs_dir is not None else None
+        self.keep_finished = keep_finished
+        self._lock = threading.RLock()
+        self._jobs: dict[str, _Job] = {}  # insertion (= submission) order
+        self._queue: deque[_Job] = deque()
+        self._running: set[_Job] = set()
+        self._ended: deque[_Job] = deque()  # in the order they ended, for forgetting the oldest
+        self._counter = itertools.count(1)
+        self._closed = False
+
+    # --- submitting and running -------------------------------------------------------------------------
+    def submit(self, config: Config | Mapping[str, Any], *, name: str | None = None, owner: str | None = None) -> str:
+        """Queue ``config`` (a Config, or its dict with ``kind``); returns the job id. Starts it if a slot is free."""
+        if isinstance(config, Mapping):
+            config = config_from_dict(config)
+        if not isinstance(config, Config):
+            raise TypeError(f"submit needs a Config (got {type(config).__name__})")
+        if name is not None:
+            from ipcore.records import check_name
+
+            name = check_name(name)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this JobManager has been shut down")
+            job_id = f"job{next(self._counter)}-{secrets.token_hex(3)}"
+            job = _Job(job_id, config, name, owner, created=time.time(), config_dict=config.to_dict())
+            self._jobs[job_id] = job
+            self._queue.append(job)
+            logger.info("job %s queued (%s%s)", job_id, config.kind, f", {name}" if name else "")
+            self._dispatch()
+        return job_id
+
+    def _dispatch(self) -> None:
+        """Start queued jobs while slots are free (caller holds the lock)."""
+        while self._queue and len(self._running) < self.max_concurrent and not self._closed:
+            job = self._queue.popleft()
+            job.state, job.started = "running", time.time()
+            self._running.add(job)
+            job.thread = threading.Thread(target=self._work, args=(job,), name=f"ipcore-{job.job_id}", daemon=True)
+            job.thread.start()
+
+    def _work(self, job: _Job) -> None:
+        """The job's thread: run, then save, then publish the outcome and start the next queued job."""
+        logger.info("job %s started (%s)", job.job_id, job.config.kind)
+        error = None
+        try:
+            result: Any = run_config(job.config, progress=job.report_progress, should_stop=job.stop.is_set, log=job.log)
+            state = result.state if result.state in FINISHED_STATES else "done"
+        except Exception as exc:  # any failure (bad data folder, out of memory, a bug) ends this job only
+            logger.exception("job %s failed", job.job_id)
+            error, state = error_message(exc), "failed"
+            result = PartialResult(config=job.config, metrics=job.log.snapshot(), summary={}, state="failed")
+            _release_gpu_memory()
+        final: dict[str, np.ndarray] | None = None
+        try:
+            final = _read_only(compact_metrics(result.metrics))
+        except Exception as exc:
+            logger.exception("job %s: its metrics could not be compacted", job.job_id)
+            error = error or error_message(exc)
+            state = "failed"
+        ended = time.time()
+        run_id = None
+        if self.runs_dir is not None and final is not None:
+            stored = PartialResult(config=job.config, metrics=final, summary=dict(result.summary or {}), state=state)
+            try:
+                run_id = save_run(
+                    self.runs_dir, stored, name=job.name, state=state, error=error, started=job.started, ended=ended
+                )
+            except Exception as exc:
+                logger.exception("job %s: its record could not be saved", job.job_id)
+                error = (error + "; " if error else "") + f"the run's record could not be saved ({error_message(exc)})"
+        with self._lock:
+            job.state, job.error, job.run_id, job.ended = state, error, run_id, ended
+            job.summary = dict(result.summary or {})
+            job.final_metrics = final if final is not None else {}
+            job.cache = None
+            if state == "done":
+                job.progress = 1.0
+            self._running.discard(job)
+            self._ended.append(job)
+            self._forget_old()
+            self._dispatch()
+        job.finished.set()
+        logger.info("job %s %s%s", job.job_id, state, f" (saved as {run_id})" if run_id else "")
+
+    def _forget_old(self) -> None:
+        while len(self._ended) > self.keep_finished:
+            old = self._ended.popleft()
+            self._jobs.pop(old.job_id, None)
+
+    # --- reading ----------------------------------------------------------------------------------------
+    def _get(self, job_id: str) -> _Job:
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None:
+            raise UnknownJob(f"no job {job_id!r} (never submitted, or forgotten after newer jobs ended)")
+        return job
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        """State, progress (0–1), elapsed_s, eta_s, error, run_id, kind, owner, name, times, queue position …"""
+        job = self._get(job_id)
+        with self._lock:
+            return self._status(job)
+
+    def _status(self, job: _Job) -> dict[str, Any]:
+        now = time.time()
+        elapsed = 0.0 if job.started is None else (job.ended or now) - job.started
+        eta = None
+        if job.state == "running" and job.progress > 0:
+            eta = elapsed * (1.0 - job.progress) / job.progress
+        elif job.state == "done":
+            eta = 0.0
+        position = None
+        if job.state == "queued":
+            position = next((i for i, queued in enumerate(self._queue) if queued is job), None)
+        return {
+            "job_id": job.job_id,
+            "state": job.state,
+            "progress": job.progress,
+            "elapsed_s": elapsed,
+            "eta_s": eta,
+            "error": job.error,
+            "run_id": job.run_id,
+            "kind": job.config.kind,
+            "owner": job.owner,
+            "name": job.name,
+            "created": job.created,
+            "started": job.started,
+            "ended": job.ended,
+            "queue_position": position,
+            "version": job.log.version,
+            "summary": job.summary,
+            "config": dict(job.config_dict),
+        }
+
+    def snapshot(self, job_id: str) -> dict[str, np.ndarray]:
+        """The metrics recorded so far (``{"table/column": array, static: array}``), read-only arrays.
+
+        Consistent per table (every column of a table has the same number of rows). Cached per log version, so
+        polling readers do not re-stack unchanged data. After the job ended: exactly what its record stores.
+        A queued job has no metrics yet (empty dict).
+        """
+        job = self._get(job_id)
+        final = job.final_metrics
+        if final is not None:
+            return dict(final)
+        version = job.log.version
+        cached = job.cache
+        if cached is not None and cached[0] == version:
+            return dict(cached[1])
+        snap = _read_only(job.log.snapshot())
+        if job.final_metrics is None:
+            job.cache = (version, snap)
+        return dict(snap)
+
+    def jobs(self, owner: str | None = None) -> list[dict[str, Any]]:
+        """Status of every known job (or only ``owner``'s), in submission order."""
+        with self._lock:
+            return [self._status(j) for j in self._jobs.values() if owner is None or j.owner == owner]
+
+    def wait(self, job_id: str, timeout: float | None = None) -> dict[str, Any]:
+        """Block until the job has ended (and its thread is gone) or ``timeout`` seconds passed; returns its status."""
+        job = self._get(job_id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if job.finished.wait(timeout):
+            thread = job.thread
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            return self._status(job)
+
+    # --- control ----------------------------------------------------------------------------------------
+    def cancel(self, job_id: str) -> bool:
+        """Stop a job: a queued one never starts (nothing recorded, no record); a running one stops at its next
+        batch / iteration and keeps (and saves) what it recorded. False if it had already ended."""
+        job = self._get(job_id)
+        with self._lock:
+            if job.state == "queued":
+                self._queue.remove(job)
+                job.state, job.ended = "cancelled", time.time()
+                job.final_metrics, job.summary = {}, {}
+                self._ended.append(job)
+                self._forget_old()
+                job.finished.set()
+                logger.info("job %s cancelled before it started", job_id)
+                return True
+            if job.state == "running":
+                job.stop.set()
+                logger.info("job %s asked to stop", job_id)
+                return True
+            return False
+
+    def forget(self, job_id: str) -> None:
+        """Drop an ended job from the list (its record, if saved, stays on disk). Running jobs cannot be dropped."""
+        job = self._get(job_id)
+        with self._lock:
+            if job.state not in FINISHED_STATES:
+                raise RuntimeError(f"job {job_id} is {job.state}; cancel it first")
+            self._jobs.pop(job_id, None)
+            if job in self._ended:
+                self._ended.remove(job)
+
+    def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
+        """Refuse new jobs, cancel queued ones, stop running ones and (``wait``) join their threads."""
+        with self._lock:
+            self._closed = True
+            for job in list(self._queue):
+                self.cancel(job.job_id)
+            running = list(self._running)
+            for job in running:
+                job.stop.set()
+        if wait:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            for job in running:
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                job.finished.wait(remaining)
+                thread = job.thread
+                if thread is not None and thread is not threading.current_thread():
+                    thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+
+    def __enter__(self) -> JobManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+
+def _release_gpu_memory() -> None:
+    """After a failure (often out of memory) give cached CUDA blocks back so the next job has room."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:  # pragma: no cover - best effort
+        pass

@@ -1,0 +1,534 @@
+"""Run records: every run kept as one folder under a runs directory, reloadable without pickle.
+
+Layout of one record, ``<runs_dir>/<run_id>/``:
+
+- ``config.json``  — the full config (``Config.to_dict``), rebuilt on load through ``runner.config_from_dict``;
+- ``summary.json`` — the run's own summary (``"summary"``, the CLI's JSON) plus metadata: ``schema``, ``run_id``,
+  ``kind``, ``name``, ``experiment``, ``part``, ``state`` (done | cancelled | failed), ``error``, ``diverged``,
+  ``created``/``started``/``ended`` (ISO 8601), ``timestamp`` (end, Unix seconds), ``seconds``, ``device``, ``versions`` (ipcore, torch, numpy,
+  python), ``metrics_index`` ({name: {shape, dtype}}), ``metrics_bytes`` and ``extra``;
+- ``metrics.npz``  — the metrics (``np.savez_compressed``; strings as fixed-width unicode, never objects), read
+  back with ``allow_pickle=False``.
+
+Writes are atomic: the three files go into a hidden temporary folder inside ``runs_dir`` (``.tmp-*``), are
+fsynced, and the folder is renamed to its final name, so a crash never leaves a record that looks complete.
+``list_runs`` skips (with a logged warning) any folder that is corrupt, half-written or of an unknown schema.
+
+Records are compacted on save: float64 → float32, histograms (metric names ending in ``hist``) → float16 when
+their values fit, int64 → int32 when they fit.
+
+Run ids are ``YYYYMMDD-HHMMSS-<label>-<4 hex>`` where the label is the user's name, sanitised (ASCII letters,
+digits, ``._-``), or ``<kind>-<rules>``; gallery records use ids ``gallery-<experiment>-<part>`` given
+explicitly. No id or name can point outside the runs folder: ``..``, absolute paths, path separators and NUL
+bytes are rejected with a ``ConfigError`` naming the field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+import os
+import platform
+import re
+import secrets
+import shutil
+import tempfile
+import time
+import unicodedata
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import ipcore
+from ipcore.config import Config, ConfigError
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+CONFIG_FILE, SUMMARY_FILE, METRICS_FILE = "config.json", "summary.json", "metrics.npz"
+RUN_STATES = ("done", "cancelled", "failed")
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+MAX_NAME_LENGTH = 200
+LABEL_LENGTH = 40
+STALE_TEMP_SECONDS = 24 * 3600
+REPO_RUNS_DIR = Path(__file__).resolve().parent.parent / "cached_runs"
+
+
+class RunNotFound(FileNotFoundError):
+    """No record with that id in the runs folder."""
+
+
+class CorruptRecord(ValueError):
+    """A record folder exists but cannot be read (half-written, damaged, unknown schema)."""
+
+
+@dataclass
+class RunRecord:
+    """A stored run: its id, rebuilt config, the run's own summary, the metrics and all metadata."""
+
+    run_id: str
+    config: Config
+    summary: dict[str, Any]
+    metrics: dict[str, np.ndarray]
+    meta: dict[str, Any] = field(default_factory=dict)  # the whole summary.json (summary included)
+
+
+@dataclass
+class PartialResult:
+    """What a run left behind when it did not return a result (it failed): the metrics recorded so far."""
+
+    config: Config
+    metrics: dict[str, np.ndarray]
+    summary: dict[str, Any] = field(default_factory=dict)
+    state: str = "failed"
+
+
+# --- paths, ids and names -----------------------------------------------------------------------------
+
+
+def default_runs_dir() -> Path:
+    """``$IPCORE_RUNS_DIR`` if set, else the repository's ``cached_runs/``."""
+    env = os.environ.get("IPCORE_RUNS_DIR", "").strip()
+    return Path(env).expanduser() if env else REPO_RUNS_DIR
+
+
+def check_run_id(run_id: Any) -> str:
+    """``run_id`` if it is a safe folder name (letters, digits, ``._-``, no ``..``, ≤ 128 chars); else ConfigError."""
+    if not isinstance(run_id, str):
+        raise ConfigError("run_id", f"must be text (got {run_id!r})")
+    if "\x00" in run_id:
+        raise ConfigError("run_id", "must not contain NUL bytes")
+    if "/" in run_id or "\\" in run_id or os.sep in run_id:
+        raise ConfigError("run_id", f"must be a plain folder name without path separators (got {run_id!r})")
+    if not RUN_ID_PATTERN.fullmatch(run_id) or ".." in run_id:
+        raise ConfigError(
+            "run_id",
+            f"must be 1–128 characters from A–Z a–z 0–9 . _ -, start with a letter or digit and not contain "
+            f"'..' (got {run_id!r})",
+        )
+    return run_id
+
+
+def check_name(name: Any) -> str:
+    """A user-given run name: free text up to 200 characters, but no path separators, ``..``, NUL or controls."""
+    if not isinstance(name, str):
+        raise ConfigError("name", f"must be text (got {name!r})")
+    if "\x00" in name:
+        raise ConfigError("name", "must not contain NUL bytes")
+    if "/" in name or "\\" in name:
+        raise ConfigError("name", f"must not contain path separators / or \\ (got {name!r})")
+    if ".." in name:
+        raise ConfigError("name", f"must not contain '..' (got {name!r})")
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        raise ConfigError("name", "must not contain control characters")
+    if len(name) > MAX_NAME_LENGTH:
+        raise ConfigError("name", f"must be at most {MAX_NAME_LENGTH} characters (got {len(name)})")
+    if not name.strip():
+        raise ConfigError("name", "must not be empty")
+    return name.strip()
+
+
+def slugify(text: str, length: int = LABEL_LENGTH) -> str:
+    """ASCII letters, digits and ``._-`` only (accents dropped, other runs of characters → ``-``), ≤ ``length``."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", ascii_text)
+    slug = re.sub(r"\.{2,}", ".", re.sub(r"-{2,}", "-", slug))
+    return slug[:length].strip("-._")
+
+
+def run_dir(runs_dir: str | os.PathLike, run_id: str) -> Path:
+    """The folder of ``run_id``, checked to lie directly inside ``runs_dir``."""
+    check_run_id(run_id)
+    root = Path(runs_dir).resolve()
+    path = (root / run_id).resolve()
+    if path.parent != root:
+        raise ConfigError("run_id", f"{run_id!r} does not name a folder inside {root}")
+    return path
+
+
+def new_run_id(config: Config, name: str | None = None, when: dt.datetime | None = None) -> str:
+    """``YYYYMMDD-HHMMSS-<label>-<4 hex>``: label = the sanitised name, else ``<kind>-<rule>-<rule>…``."""
+    stamp = (when or dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
+    label = slugify(name) if name else ""
+    if not label:
+        rules = list(getattr(config, "rules", []) or [])
+        label = slugify("-".join([config.kind, *rules])) or "run"
+    return check_run_id(f"{stamp}-{label}-{secrets.token_hex(2)}")
+
+
+# --- compaction and JSON ------------------------------------------------------------------------------
+
+FLOAT16_MAX = float(np.finfo(np.float16).max)
+INT32 = np.iinfo(np.int32)
+
+
+def _is_histogram(name: str) -> bool:
+    return name.rsplit("/", 1)[-1].endswith("hist")
+
+
+def compact_array(name: str, value: Any) -> np.ndarray:
+    """One metric as stored: float64 → float32, histograms → float16 (when every finite value fits), int64 →
+    int32 (when it fits), strings as fixed-width unicode. Object arrays that are not all text are an error."""
+    array = np.asarray(value)
+    if array.dtype == object:
+        if not all(isinstance(v, str) for v in array.ravel()):
+            raise TypeError(f"metric {name!r} holds Python objects; store numbers or text only")
+        array = array.astype(str)
+    if array.dtype.kind == "f":
+        finite = array[np.isfinite(array)]
+        if _is_histogram(name) and (finite.size == 0 or float(np.abs(finite).max()) < FLOAT16_MAX):
+            return array.astype(np.float16)
+        if array.dtype.itemsize > 4:
+            with np.errstate(over="ignore"):
+                return array.astype(np.float32)
+        return array
+    if array.dtype.kind in "iu" and array.dtype.itemsize > 4:
+        if array.size == 0 or (int(array.min()) >= INT32.min and int(array.max()) <= INT32.max):
+            return array.astype(np.int32)
+    return array
+
+
+def compact_metrics(metrics: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Every metric compacted as it will be stored (so a live view can show exactly what a reload will)."""
+    return {name: compact_array(name, value) for name, value in metrics.items()}
+
+
+def json_ready(obj: Any) -> Any:
+    """Plain JSON values: numpy scalars/arrays → Python, non-finite floats → None, tuples → lists."""
+    if isinstance(obj, Mapping):
+        return {str(k): json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_ready(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_ready(obj.tolist())
+    if isinstance(obj, np.generic):
+        return json_ready(obj.item())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, (str, int, bool)):
+        return obj
+    return str(obj)
+
+
+# --- saving -------------------------------------------------------------------------------------------
+
+
+def versions() -> dict[str, str]:
+    import torch
+
+    return {
+        "ipcore": ipcore.__version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def run_device(result: Any) -> str:
+    """Where the run ran: the summary's ``device`` if it says, else the config's (``auto`` resolved as the train
+    engine does: CUDA when available), else ``cpu`` (the single-neuron simulator always runs on the CPU)."""
+    summary = getattr(result, "summary", None) or {}
+    if isinstance(summary, Mapping) and isinstance(summary.get("device"), str):
+        return summary["device"]
+    device = getattr(result.config, "device", None)
+    if not device:
+        return "cpu"
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(device)
+
+
+def _diverged(summary: Mapping[str, Any]) -> bool:
+    rules = summary.get("rules") if isinstance(summary, Mapping) else None
+    if not isinstance(rules, list):
+        return False
+    return any(isinstance(r, Mapping) and (r.get("diverged") or r.get("nonfinite")) for r in rules)
+
+
+def _iso(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp).astimezone().isoformat(timespec="seconds")
+
+
+def _write_file(path: Path, write: Any) -> None:
+    with open(path, "wb") as handle:
+        write(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _remove_stale_temps(root: Path) -> None:
+    """Delete temporary folders that a crashed save left behind more than a day ago."""
+    now = time.time()
+    for entry in root.glob(".tmp-*"):
+        try:
+            if entry.is_dir() and now - entry.stat().st_mtime > STALE_TEMP_SECONDS:
+                shutil.rmtree(entry, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def save_run(
+    runs_dir: str | os.PathLike | None,
+    result: Any,
+    *,
+    name: str | None = None,
+    experiment: str | None = None,
+    part: str | None = None,
+    state: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
+    error: str | None = None,
+    started: float | None = None,
+    ended: float | None = None,
+) -> str:
+    """Store ``result`` (anything with ``config``, ``metrics``, ``summary``, ``state``) atomically; returns its id.
+
+    ``runs_dir`` None means ``default_runs_dir()``. ``state`` overrides ``result.state``; ``error`` is the failure
+    message of a failed run; ``started``/``ended`` are ``time.time()`` stamps (default: ended now, started
+    ``summary["seconds"]`` earlier). Without ``run_id`` a fresh unique id is generated from the name (or the kind
+    and rules); with an explicit ``run_id`` (gallery records) an existing record of that id is replaced.
+    """
+    root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+    config: Config = result.config
+    if name is not None:
+        name = check_name(name)
+    for field_name, value in (("experiment", experiment), ("part", part)):
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(field_name, f"must be text (got {value!r})")
+    state = state or getattr(result, "state", None) or "done"
+    if state not in RUN_STATES:
+        raise ConfigError("state", f"must be one of {', '.join(RUN_STATES)} (got {state!r})")
+    if run_id is not None:
+        run_dir(root, run_id)  # validates before anything is written
+
+    summary = json_ready(dict(getattr(result, "summary", None) or {}))
+    ended = time.time() if ended is None else ended
+    if started is None:
+        seconds = summary.get("seconds") if isinstance(summary.get("seconds"), (int, float)) else 0.0
+        started = ended - float(seconds)
+    metrics = compact_metrics(result.metrics)
+
+    root.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(root)
+    temp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    try:
+        _write_file(temp / METRICS_FILE, lambda h: np.savez_compressed(h, **metrics))
+        _write_file(temp / CONFIG_FILE, lambda h: h.write(json.dumps(config.to_dict(), indent=1).encode()))
+
+        def meta_for(final_id: str) -> dict[str, Any]:
+            return {
+                "schema": SCHEMA_VERSION,
+                "run_id": final_id,
+                "kind": config.kind,
+                "name": name,
+                "experiment": experiment,
+                "part": part,
+                "state": state,
+                "error": error,
+                "diverged": _diverged(summary),
+                "created": _iso(ended),
+                "started": _iso(started),
+                "ended": _iso(ended),
+                "seconds": round(ended - started, 3),
+                "timestamp": ended,
+                "device": run_device(result),
+                "versions": versions(),
+                "metrics_index": {k: {"shape": list(v.shape), "dtype": v.dtype.str} for k, v in metrics.items()},
+                "metrics_bytes": (temp / METRICS_FILE).stat().st_size,
+                "extra": json_ready(dict(extra or {})),
+                "summary": summary,
+            }
+
+        def write_meta(final_id: str) -> None:
+            text = json.dumps(meta_for(final_id), indent=1, allow_nan=False)
+            _write_file(temp / SUMMARY_FILE, lambda h: h.write(text.encode()))
+
+        if run_id is not None:
+            final = run_dir(root, run_id)
+            write_meta(run_id)
+            _fsync_dir(temp)
+            _replace_dir(temp, final)
+        else:
+            for _ in range(100):
+                run_id = new_run_id(config, name, dt.datetime.fromtimestamp(ended))
+                final = run_dir(root, run_id)
+                if final.exists():
+                    continue
+                write_meta(run_id)
+                _fsync_dir(temp)
+                try:
+                    os.rename(temp, final)  # fails if another writer took the id meanwhile (non-empty folder)
+                    break
+                except OSError:
+                    if not final.exists():
+                        raise
+            else:  # pragma: no cover - 100 collisions of 16 random bits in one second
+                raise FileExistsError(f"could not find a free run id in {root}")
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    _fsync_dir(root)
+    logger.info("saved run %s (%s, %s) to %s", run_id, config.kind, state, root)
+    return run_id
+
+
+def _replace_dir(temp: Path, final: Path) -> None:
+    """Move ``temp`` to ``final``; an existing ``final`` is first moved aside and deleted after the swap."""
+    aside = None
+    if final.exists():
+        aside = Path(tempfile.mkdtemp(prefix=".tmp-old-", dir=final.parent))
+        os.rename(final, aside / "record")
+    try:
+        os.rename(temp, final)
+    except BaseException:
+        if aside is not None:
+            os.rename(aside / "record", final)
+        raise
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+# --- reading ------------------------------------------------------------------------------------------
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CorruptRecord(f"{path.parent.name}: {path.name} is missing (half-written record?)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CorruptRecord(f"{path.parent.name}: {path.name} is not valid JSON ({err})") from None
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    """summary.json of a record folder, checked: known schema, matching id, known state, metrics present."""
+    meta = _read_json(folder / SUMMARY_FILE)
+    if not isinstance(meta, dict):
+        raise CorruptRecord(f"{folder.name}: {SUMMARY_FILE} is not a JSON object")
+    schema = meta.get("schema")
+    if schema != SCHEMA_VERSION:
+        raise CorruptRecord(f"{folder.name}: unknown record schema {schema!r} (this ipcore reads {SCHEMA_VERSION})")
+    if meta.get("run_id") != folder.name:
+        raise CorruptRecord(f"{folder.name}: summary.json names run {meta.get('run_id')!r}")
+    if meta.get("state") not in RUN_STATES:
+        raise CorruptRecord(f"{folder.name}: unknown state {meta.get('state')!r}")
+    if not isinstance(meta.get("summary"), dict):
+        raise CorruptRecord(f"{folder.name}: summary.json has no summary")
+    return meta
+
+
+def _read_config(folder: Path) -> Config:
+    from ipcore.runner import config_from_dict
+
+    data = _read_json(folder / CONFIG_FILE)
+    if not isinstance(data, dict):
+        raise CorruptRecord(f"{folder.name}: {CONFIG_FILE} is not a JSON object")
+    try:
+        return config_from_dict(data)
+    except ConfigError as err:
+        raise CorruptRecord(f"{folder.name}: stored config is not valid here ({err})") from None
+
+
+def _check_metrics_file(folder: Path) -> None:
+    """Cheap integrity check: the .npz's zip directory reads (a truncated file fails here) and lists .npy files."""
+    path = folder / METRICS_FILE
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except FileNotFoundError:
+        raise CorruptRecord(f"{folder.name}: {METRICS_FILE} is missing") from None
+    except (OSError, zipfile.BadZipFile) as err:
+        raise CorruptRecord(f"{folder.name}: {METRICS_FILE} is damaged ({err})") from None
+    if not all(n.endswith(".npy") for n in names):
+        raise CorruptRecord(f"{folder.name}: {METRICS_FILE} is not a NumPy archive")
+
+
+def read_metrics(folder: Path) -> dict[str, np.ndarray]:
+    """All arrays of a record's metrics.npz (no pickle: object arrays are refused)."""
+    path = folder / METRICS_FILE
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+    except FileNotFoundError:
+        raise CorruptRecord(f"{folder.name}: {METRICS_FILE} is missing") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise CorruptRecord(f"{folder.name}: {METRICS_FILE} cannot be read ({err})") from None
+
+
+def list_runs(runs_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+    """Every readable record's summary.json (plus ``"config"``), newest first.
+
+    Hidden folders (saves in progress) are ignored; a folder that is corrupt, half-written or of an unknown
+    schema is skipped with a logged warning — one bad record never breaks the listing.
+    """
+    root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+    if not root.is_dir():
+        return []
+    entries = []
+    for folder in root.iterdir():
+        if folder.name.startswith(".") or not folder.is_dir():
+            continue
+        try:
+            check_run_id(folder.name)
+            meta = read_meta(folder)
+            meta["config"] = _read_config(folder).to_dict()
+            _check_metrics_file(folder)
+        except (CorruptRecord, ConfigError) as err:
+            logger.warning("skipping run record %s: %s", folder, err)
+            continue
+        entries.append(meta)
+    entries.sort(key=lambda m: (_number(m.get("timestamp")), m["run_id"]), reverse=True)
+    return entries
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+def load_run(runs_dir: str | os.PathLike | None, run_id: str) -> RunRecord:
+    """The record ``run_id``: config rebuilt and validated, summary, metrics, metadata.
+
+    Raises ``ConfigError`` for an unsafe id, ``RunNotFound`` if there is no such record and ``CorruptRecord``
+    if it cannot be read.
+    """
+    root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+    folder = run_dir(root, run_id)
+    if not folder.is_dir():
+        raise RunNotFound(f"no run {run_id!r} in {root}")
+    meta = read_meta(folder)
+    config = _read_config(folder)
+    metrics = read_metrics(folder)
+    return RunRecord(run_id=run_id, config=config, summary=meta["summary"], metrics=metrics, meta=meta)
+
+
+def delete_run(runs_dir: str | os.PathLike | None, run_id: str) -> None:
+    """Remove the record ``run_id`` (moved aside atomically, then deleted). ``RunNotFound`` if absent."""
+    root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+    folder = run_dir(root, run_id)
+    if not folder.is_dir():
+        raise RunNotFound(f"no run {run_id!r} in {root}")
+    aside = Path(tempfile.mkdtemp(prefix=".tmp-del-", dir=root))
+    os.rename(folder, aside / "record")
+    shutil.rmtree(aside, ignore_errors=True)
+    logger.info("deleted run %s from %s", run_id, root)

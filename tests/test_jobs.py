@@ -1,0 +1,231 @@
+"""The job manager: background runs with live snapshots, cancel, a bounded queue, failures, no thread leaks."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from ipcore import jobs as jobs_module
+from ipcore.config import ConfigError, NeuronConfig
+from ipcore.jobs import JobManager, UnknownJob
+from ipcore.records import list_runs, load_run
+
+# A neuron run that would take hours: only ever stopped by cancel (progress is reported every 100 iterations).
+ENDLESS = NeuronConfig(n=200, iters=10_000_000, record_every=100, rules=["ip"])
+# About a second of work with a few hundred recorded rows.
+MEDIUM = NeuronConfig(n=500, iters=10_000, record_every=50, rules=["ip", "wd"])
+TINY = NeuronConfig(n=100, iters=50, record_every=10, rules=["ip"])
+DEADLINE = 60.0
+
+
+def job_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("ipcore-job")]
+
+
+def wait_until(predicate, what: str, timeout: float = DEADLINE) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)
+
+
+@pytest.fixture
+def manager(tmp_path):
+    with JobManager(max_concurrent=1, runs_dir=tmp_path) as jm:
+        yield jm
+    assert job_threads() == []
+
+
+def test_submit_progress_done_record_equals_last_snapshot(manager, tmp_path):
+    job = manager.submit(MEDIUM, name="medium", owner="alice")
+    progress, rows = [], []
+    while (status := manager.status(job))["state"] in ("queued", "running"):
+        progress.append(status["progress"])
+        snap = manager.snapshot(job)
+        if "trace/iter" in snap:
+            rows.append(len(snap["trace/iter"]))
+        time.sleep(0.01)
+    final = manager.wait(job, DEADLINE)
+    assert final["state"] == "done" and final["error"] is None and final["progress"] == 1.0
+    assert progress == sorted(progress) and any(0 < p < 1 for p in progress)
+    assert rows == sorted(rows) and rows[0] < rows[-1] <= MEDIUM.iters // MEDIUM.record_every + 1
+    assert final["kind"] == "neuron" and final["owner"] == "alice" and final["name"] == "medium"
+    assert final["elapsed_s"] > 0 and final["eta_s"] == 0.0
+    assert final["summary"]["iters"] == MEDIUM.iters
+
+    last = manager.snapshot(job)
+    assert len(last["trace/iter"]) == MEDIUM.iters // MEDIUM.record_every + 1
+    record = load_run(tmp_path, final["run_id"])
+    assert record.config == MEDIUM and record.meta["state"] == "done" and record.meta["name"] == "medium"
+    assert sorted(record.metrics) == sorted(last)
+    for name in last:
+        assert record.metrics[name].dtype == last[name].dtype, name
+        np.testing.assert_array_equal(record.metrics[name], last[name], err_msg=name)
+    assert job_threads() == []
+
+
+def test_cancel_mid_way_keeps_the_record_and_ends_the_thread(manager, tmp_path):
+    job = manager.submit(ENDLESS)
+    wait_until(lambda: manager.status(job)["progress"] > 0 and manager.snapshot(job)["trace/iter"].size > 2, "rows")
+    assert len(job_threads()) == 1
+    assert manager.cancel(job) is True
+    final = manager.wait(job, DEADLINE)
+    assert final["state"] == "cancelled" and final["error"] is None
+    assert 0 < final["progress"] < 1
+    assert job_threads() == []
+    assert manager.cancel(job) is False  # already ended
+
+    record = load_run(tmp_path, final["run_id"])
+    assert record.meta["state"] == "cancelled"
+    iters = record.metrics["trace/iter"]
+    assert 2 < len(iters) and iters[-1] < ENDLESS.iters
+    assert record.summary["iters"] == iters[-1]  # the last recorded row is where it stopped
+    np.testing.assert_array_equal(manager.snapshot(job)["trace/alpha"], record.metrics["trace/alpha"])
+
+
+def test_queue_honours_max_concurrent_and_submission_order(tmp_path):
+    with JobManager(max_concurrent=2, runs_dir=None) as manager:
+        ids = [manager.submit(ENDLESS, owner=f"user{i % 2}") for i in range(4)]
+        wait_until(lambda: all(manager.status(j)["progress"] > 0 for j in ids[:2]), "two jobs running")
+        states = [manager.status(j)["state"] for j in ids]
+        assert states == ["running", "running", "queued", "queued"]
+        assert [manager.status(j)["queue_position"] for j in ids[2:]] == [0, 1]
+        assert manager.snapshot(ids[3]) == {}
+        assert len(job_threads()) == 2
+        assert [s["job_id"] for s in manager.jobs(owner="user0")] == [ids[0], ids[2]]
+
+        manager.cancel(ids[0])  # frees a slot: the third starts, not the fourth
+        manager.wait(ids[0], DEADLINE)
+        wait_until(lambda: manager.status(ids[2])["state"] == "running", "third job started")
+        assert manager.status(ids[3])["state"] == "queued"
+        assert sum(s["state"] == "running" for s in manager.jobs()) == 2
+
+        manager.cancel(ids[3])  # a queued job never starts and leaves no metrics
+        assert manager.status(ids[3])["state"] == "cancelled"
+        for job in ids[1:3]:
+            manager.cancel(job)
+            assert manager.wait(job, DEADLINE)["state"] == "cancelled"
+        assert manager.status(ids[3])["started"] is None
+        assert [s["run_id"] for s in manager.jobs()] == [None] * 4  # no runs_dir: nothing saved
+    assert job_threads() == []
+    assert list_runs(tmp_path) == []
+
+
+def test_twenty_snapshots_during_a_run_are_consistent(manager):
+    job = manager.submit(ENDLESS)
+    wait_until(lambda: manager.status(job)["progress"] > 0, "job running")
+    lengths = []
+    for _ in range(20):
+        snap = manager.snapshot(job)
+        columns = {name: len(value) for name, value in snap.items() if name.startswith("trace/")}
+        assert len(set(columns.values())) == 1, columns
+        assert snap["trace/hist"].shape[1:] == (1, 100)
+        assert not snap["trace/alpha"].flags.writeable  # shared between readers: read-only
+        lengths.append(next(iter(columns.values())))
+        time.sleep(0.01)
+    assert lengths == sorted(lengths) and lengths[-1] > lengths[0]
+    manager.cancel(job)
+    assert manager.wait(job, DEADLINE)["state"] == "cancelled"
+
+
+def test_snapshots_are_shared_while_nothing_changed(manager):
+    job = manager.submit(TINY)
+    manager.wait(job, DEADLINE)
+    first, second = manager.snapshot(job), manager.snapshot(job)
+    assert first is not second and first["trace/alpha"] is second["trace/alpha"]
+    with pytest.raises(ValueError):
+        first["trace/alpha"][0, 0] = 5.0
+
+
+def test_many_reader_threads_share_one_manager(manager):
+    job = manager.submit(MEDIUM)
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            while manager.status(job)["state"] in ("queued", "running"):
+                snap = manager.snapshot(job)
+                lengths = {len(v) for k, v in snap.items() if k.startswith("trace/")}
+                assert len(lengths) <= 1
+                manager.jobs()
+                time.sleep(0.002)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    readers = [threading.Thread(target=read) for _ in range(8)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join(DEADLINE)
+    assert errors == []
+    assert manager.wait(job, DEADLINE)["state"] == "done"
+
+
+def test_a_failing_job_reports_its_error_and_the_next_job_runs(manager, tmp_path, monkeypatch):
+    real_run_config = jobs_module.run_config
+
+    def run_then_fail(config, progress=None, should_stop=None, log=None):
+        if config.seed == 13:  # records a little, then runs out of memory
+            log.set_static(rules=np.array(config.rules))
+            log.append("trace", iter=0, alpha=np.ones(1))
+            raise MemoryError("cannot allocate 12 GiB")
+        return real_run_config(config, progress=progress, should_stop=should_stop, log=log)
+
+    monkeypatch.setattr(jobs_module, "run_config", run_then_fail)
+    bad = manager.submit(TINY.replace(seed=13), name="doomed")
+    good = manager.submit(TINY)
+    failed = manager.wait(bad, DEADLINE)
+    assert failed["state"] == "failed"
+    assert failed["error"] == "out of memory (MemoryError): cannot allocate 12 GiB"
+    assert "Traceback" not in failed["error"]
+    assert manager.wait(good, DEADLINE)["state"] == "done"
+
+    record = load_run(tmp_path, failed["run_id"])  # failed runs are kept too, with what they recorded
+    assert record.meta["state"] == "failed" and record.meta["error"] == failed["error"]
+    assert record.metrics["trace/iter"].tolist() == [0]
+    assert {r["state"] for r in list_runs(tmp_path)} == {"failed", "done"}
+
+
+def test_old_finished_jobs_are_forgotten(tmp_path):
+    with JobManager(max_concurrent=1, keep_finished=2) as manager:
+        ids = [manager.submit(TINY) for _ in range(4)]
+        for job in ids:
+            manager.wait(job, DEADLINE)
+        assert [s["job_id"] for s in manager.jobs()] == ids[2:]
+        with pytest.raises(UnknownJob):
+            manager.status(ids[0])
+        manager.forget(ids[2])
+        assert [s["job_id"] for s in manager.jobs()] == ids[3:]
+
+
+def test_shutdown_stops_everything_and_refuses_new_work():
+    manager = JobManager(max_concurrent=1)
+    running, queued = manager.submit(ENDLESS), manager.submit(ENDLESS)
+    wait_until(lambda: manager.status(running)["progress"] > 0, "job running")
+    manager.shutdown(timeout=DEADLINE)
+    assert manager.status(running)["state"] == "cancelled"
+    assert manager.status(queued)["state"] == "cancelled"
+    assert job_threads() == []
+    with pytest.raises(RuntimeError, match="shut down"):
+        manager.submit(TINY)
+
+
+def test_bad_arguments_are_clear_errors():
+    with pytest.raises(ConfigError, match="max_concurrent"):
+        JobManager(max_concurrent=0)
+    with JobManager() as manager:
+        assert manager.max_concurrent >= 1
+        with pytest.raises(ConfigError, match="name"):
+            manager.submit(TINY, name="../escape")
+        with pytest.raises(ConfigError, match="kind"):
+            manager.submit({"kind": "nope"})
+        with pytest.raises(TypeError):
+            manager.submit("neuron")
+        with pytest.raises(UnknownJob):
+            manager.snapshot("job0-000000")
+        job = manager.submit(TINY.to_dict())  # a config dict works too
+        assert manager.wait(job, DEADLINE)["state"] == "done"
