@@ -293,6 +293,74 @@ class NeuronConfig(Config):
         return resolve_etas(self.rules, self.eta, "neuron")
 
 
-# --- registry of experiment kinds (TrainConfig registers itself below when defined) --------------------
+# --- the networks -------------------------------------------------------------------------------------
 
-CONFIG_KINDS: dict[str, type[Config]] = {"neuron": NeuronConfig}
+TRAIN_OUTPUTS = ("relu", "linear")
+
+
+def check_device(name: str, device: str) -> None:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (whether CUDA is present is checked when the run starts)."""
+    text = device.strip().lower()
+    if text in ("auto", "cpu", "cuda") or (text.startswith("cuda:") and text[5:].isdigit()):
+        return
+    raise ConfigError(name, f"must be auto, cpu, cuda or cuda:N (got {device!r})")
+
+
+@dataclass
+class TrainConfig(Config):
+    """Deep tanh MLPs whose hidden units run an intrinsic rule, trained by Adam on cross-entropy (thesis
+    §3.2.2, §3.3, ch. 4). Every rule × seed trains in lockstep as one batched model.
+
+    ``dataset``: mnist, fashion-mnist, cifar10, clusters (clusters:D), spirals or imagefolder:PATH.
+    ``output``: "relu" (the thesis: Linear then ReLU) or "linear". ``log_every``/``hist_every``: record the
+    training loss / the output histograms every k batches (0 = automatic: ≤ 2000 loss rows, ≤ ~40 histograms).
+    """
+
+    kind: ClassVar[str] = "train"
+
+    dataset: str = "mnist"
+    data_root: str = ""
+    rules: list[str] = field(default_factory=lambda: ["ip", "none"])
+    eta: dict[str, float] = field(default_factory=dict)
+    eta_decay: float = 0.0
+    depth: int = 7
+    width: int = 50
+    lr: float = 0.01
+    epochs: int = 1
+    seeds: int = 1
+    seed: int = 0
+    batch_size: int = 200
+    subset: int = 0
+    output: str = "relu"
+    device: str = "auto"
+    log_every: int = 0
+    hist_every: int = 0
+
+    def validate(self) -> None:
+        from ipcore.data import check_dataset_name
+
+        check_dataset_name(self.dataset, "dataset")
+        check_rules("rules", self.rules)
+        check_etas("eta", self.eta, self.rules)
+        check_range("eta_decay", self.eta_decay, 0.0, 1.0)
+        check_range("depth", self.depth, 1, 16)
+        check_range("width", self.width, 1, 2048)
+        check_range("lr", self.lr, 0.0, 10.0, low_open=True)
+        check_range("epochs", self.epochs, 1, 1000)
+        check_range("seeds", self.seeds, 1, 64)
+        check_range("seed", self.seed, 0, 2**31 - 1)
+        check_range("batch_size", self.batch_size, 1, 65536)
+        check_range("subset", self.subset, 0, None)
+        if self.output not in TRAIN_OUTPUTS:
+            raise ConfigError("output", f"must be one of {', '.join(TRAIN_OUTPUTS)} (got {self.output!r})")
+        check_device("device", self.device)
+        check_range("log_every", self.log_every, 0, None)
+        check_range("hist_every", self.hist_every, 0, None)
+
+    def etas(self) -> dict[str, float]:
+        return resolve_etas(self.rules, self.eta, "network")
+
+
+# --- registry of experiment kinds ---------------------------------------------------------------------
+
+CONFIG_KINDS: dict[str, type[Config]] = {"neuron": NeuronConfig, "train": TrainConfig}

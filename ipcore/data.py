@@ -1,0 +1,599 @@
+"""Datasets for the networks: whole datasets as device-resident tensors (inputs flattened, scaled to [0, 1]).
+
+Names: ``mnist``, ``fashion-mnist``, ``cifar10`` (through torchvision, downloaded when the network allows),
+``imagefolder:PATH`` (any class-per-folder image tree, torchvision's ImageFolder layout), and two built-in
+synthetic tasks that need no files: ``clusters`` (Gaussian clusters, ``clusters:D`` for D input dimensions)
+and ``spirals`` (two interleaved spirals in 2-D).
+
+The data root is the ``root`` argument, else the environment variable ``IPCORE_DATA``, else
+``~/.cache/ipcore``. Decoded image folders are cached as uint8 ``.npz`` files (never pickle) beside the data
+when that folder is writable, else under the cache dir (``IPCORE_CACHE``, default ``~/.cache/ipcore``) keyed
+by the folder's absolute path, so a second load takes seconds. Setting ``IPCORE_OFFLINE=1`` forbids downloads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import math
+import os
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ipcore.config import ConfigError
+
+TORCHVISION_DATASETS = ("mnist", "fashion-mnist", "cifar10")
+SYNTHETIC_DATASETS = ("clusters", "spirals")
+DATASET_NAMES = (*TORCHVISION_DATASETS, *SYNTHETIC_DATASETS, "imagefolder:PATH")
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+CLUSTERS_DEFAULT_DIM, CLUSTERS_MAX_DIM = 20, 4096
+HOLDOUT_FRACTION = 1 / 6
+"""Share of an image folder without ``train``/``test`` subfolders held out (deterministically) for testing."""
+
+MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+CIFAR10_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch")
+
+
+class DatasetUnavailable(ConfigError):
+    """A dataset that is neither on disk nor downloadable here. The message says where it was looked for,
+    which files are expected and how to get them."""
+
+    def __init__(self, message: str):
+        super().__init__("dataset", message)
+
+
+@dataclass
+class Dataset:
+    """A whole dataset: ``train_x``/``test_x`` ``[N, D]`` float32 in [0, 1], labels ``[N]`` int64."""
+
+    name: str
+    description: str
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    classes: list[str]
+    shape: tuple[int, ...]  # one sample's shape before flattening (C, H, W) or (D,)
+    source: str = ""  # where it was read from
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def input_dim(self) -> int:
+        return int(self.train_x.shape[1])
+
+
+# --- names and folders --------------------------------------------------------------------------------
+
+
+def check_dataset_name(name: str, field_name: str = "dataset") -> None:
+    """A ConfigError unless ``name`` is a known dataset (the image folder itself is checked when loading)."""
+    if name in TORCHVISION_DATASETS or name in SYNTHETIC_DATASETS:
+        return
+    if name.startswith("imagefolder:"):
+        if not name[len("imagefolder:") :].strip():
+            raise ConfigError(field_name, "imagefolder needs a path: imagefolder:PATH")
+        return
+    if name.startswith("clusters:"):
+        dim = name.split(":", 1)[1]
+        if not dim.isdigit() or not 1 <= int(dim) <= CLUSTERS_MAX_DIM:
+            raise ConfigError(field_name, f"clusters:D needs an integer D from 1 to {CLUSTERS_MAX_DIM} (got {dim!r})")
+        return
+    raise ConfigError(
+        field_name, f"unknown dataset {name!r}; allowed: {', '.join(DATASET_NAMES)} (and clusters:D for D dims)"
+    )
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The data root: ``root``, else ``$IPCORE_DATA``, else ``~/.cache/ipcore``."""
+    chosen = str(root) if root else os.environ.get("IPCORE_DATA") or "~/.cache/ipcore"
+    return Path(chosen).expanduser()
+
+
+def cache_dir() -> Path:
+    """Where derived files go when the data's own folder is read-only: ``$IPCORE_CACHE`` or ``~/.cache/ipcore``."""
+    return Path(os.environ.get("IPCORE_CACHE") or "~/.cache/ipcore").expanduser()
+
+
+def downloads_allowed() -> bool:
+    return os.environ.get("IPCORE_OFFLINE", "").strip().lower() not in ("1", "true", "yes", "on")
+
+
+def _fashion_folder(root: Path) -> Path | None:
+    """Fashion-MNIST IDX files: torchvision's layout under the root, else Debian's package."""
+    raw = root / "FashionMNIST" / "raw"
+    if all((raw / f).is_file() for f in MNIST_FILES):
+        return raw
+    if all((DEBIAN_FASHION_MNIST / f"{f}.gz").is_file() for f in MNIST_FILES):
+        return DEBIAN_FASHION_MNIST
+    return None
+
+
+def _cifar_location(root: Path) -> tuple[str, Path] | None:
+    if all((root / "cifar-10-batches-py" / f).is_file() for f in CIFAR10_FILES):
+        return "pickle-batches", root / "cifar-10-batches-py"
+    jpg = root / "cifar10-jpg"
+    if (jpg / "train").is_dir() and (jpg / "test").is_dir():
+        return "jpeg-folder", jpg
+    return None
+
+
+HOW_TO_GET = {
+    "mnist": "allow downloads (torchvision fetches it into ROOT/MNIST/raw), or copy the four IDX files "
+    f"({', '.join(MNIST_FILES)}, unzipped) into ROOT/MNIST/raw, or pass --data-root to a folder that has them",
+    "fashion-mnist": "allow downloads (torchvision fetches it into ROOT/FashionMNIST/raw), or install Debian's "
+    "package (apt-get install dataset-fashion-mnist → /usr/share/datasets/fashion-mnist), or copy the four IDX "
+    "files into ROOT/FashionMNIST/raw",
+    "cifar10": "allow downloads (torchvision fetches cifar-10-python.tar.gz into ROOT and unpacks "
+    "ROOT/cifar-10-batches-py), or put the unpacked cifar-10-batches-py folder there, or a JPEG copy as "
+    "ROOT/cifar10-jpg/{train,test}/<class>/*.jpg",
+}
+
+
+def available_datasets(root: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+    """Every dataset with ``available`` (usable here without a download), ``location``, ``description``
+    and ``how`` (how to get it when missing)."""
+    base = data_root(root)
+    out: list[dict[str, Any]] = []
+    mnist_raw = base / "MNIST" / "raw"
+    mnist_ok = all((mnist_raw / f).is_file() for f in MNIST_FILES)
+    out.append(
+        {
+            "name": "mnist",
+            "description": "MNIST handwritten digits, 28×28 grey, 10 classes, 60000 train / 10000 test",
+            "available": mnist_ok,
+            "location": str(mnist_raw) if mnist_ok else None,
+            "how": HOW_TO_GET["mnist"].replace("ROOT", str(base)),
+        }
+    )
+    fashion = _fashion_folder(base)
+    out.append(
+        {
+            "name": "fashion-mnist",
+            "description": "Fashion-MNIST clothing images, 28×28 grey, 10 classes, 60000 train / 10000 test",
+            "available": fashion is not None,
+            "location": str(fashion) if fashion else None,
+            "how": HOW_TO_GET["fashion-mnist"].replace("ROOT", str(base)),
+        }
+    )
+    cifar = _cifar_location(base)
+    description = "CIFAR-10 colour images, 3×32×32, 10 classes, 50000 train / 10000 test"
+    if cifar and cifar[0] == "jpeg-folder":
+        description += " (a JPEG re-encoding of the original, so pixel values differ slightly)"
+    out.append(
+        {
+            "name": "cifar10",
+            "description": description,
+            "available": cifar is not None,
+            "location": str(cifar[1]) if cifar else None,
+            "how": HOW_TO_GET["cifar10"].replace("ROOT", str(base)),
+        }
+    )
+    out.append(
+        {
+            "name": "clusters",
+            "description": f"synthetic: 10 Gaussian clusters in {CLUSTERS_DEFAULT_DIM} dimensions "
+            "(clusters:D for D dimensions), 8000 train / 2000 test; always available",
+            "available": True,
+            "location": None,
+            "how": "built in",
+        }
+    )
+    out.append(
+        {
+            "name": "spirals",
+            "description": "synthetic: two interleaved noisy spirals in 2-D, 4000 train / 1000 test; always available",
+            "available": True,
+            "location": None,
+            "how": "built in",
+        }
+    )
+    out.append(
+        {
+            "name": "imagefolder:PATH",
+            "description": "any folder of class sub-folders of images (torchvision ImageFolder); PATH/train and "
+            "PATH/test are used when present, else a fixed 1/6 of the images is held out for testing",
+            "available": True,
+            "location": None,
+            "how": "point it at your own folder",
+        }
+    )
+    return out
+
+
+# --- loading ------------------------------------------------------------------------------------------
+
+_memory_lock = threading.Lock()
+_memory_cache: dict[tuple, dict[str, Any]] = {}
+"""The raw uint8 arrays of recently loaded datasets (the gallery trains many times on the same data)."""
+_MEMORY_ENTRIES = 2
+
+
+def load_dataset(
+    name: str,
+    root: str | os.PathLike | None = None,
+    subset: int = 0,
+    device: torch.device | str = "cpu",
+    download: bool | None = None,
+) -> Dataset:
+    """Load a dataset whole onto ``device``: inputs flattened, float32 in [0, 1]; labels int64.
+
+    ``subset`` > 0 keeps the first ``subset`` training samples (the test set stays whole). ``download``:
+    None → allowed unless ``IPCORE_OFFLINE`` is set. Raises ``DatasetUnavailable`` (a ConfigError on field
+    ``dataset``) when the data are neither here nor downloadable, and ConfigError for an unreadable folder.
+    """
+    check_dataset_name(name)
+    base = data_root(root)
+    allow = downloads_allowed() if download is None else download
+    key = (name, str(base.resolve()) if not name.startswith(("clusters", "spirals")) else "")
+    with _memory_lock:
+        raw = _memory_cache.get(key)
+    if raw is None:
+        raw = _load_raw(name, base, allow)
+        with _memory_lock:
+            _memory_cache[key] = raw
+            while len(_memory_cache) > _MEMORY_ENTRIES:
+                _memory_cache.pop(next(iter(_memory_cache)))
+
+    train_x, train_y = raw["train_x"], raw["train_y"]
+    if subset and subset > 0:
+        train_x, train_y = train_x[:subset], train_y[:subset]
+    return Dataset(
+        name=name,
+        description=raw["description"],
+        train_x=_to_device_float(train_x, raw["scale"], device),
+        train_y=torch.as_tensor(np.asarray(train_y, dtype=np.int64), device=device),
+        test_x=_to_device_float(raw["test_x"], raw["scale"], device),
+        test_y=torch.as_tensor(np.asarray(raw["test_y"], dtype=np.int64), device=device),
+        classes=list(raw["classes"]),
+        shape=tuple(raw["shape"]),
+        source=raw["source"],
+    )
+
+
+def _to_device_float(x: np.ndarray, scale: float, device: torch.device | str) -> torch.Tensor:
+    """``[N, ...]`` array → ``[N, D]`` float32 on ``device`` (uint8 is moved first, then converted there)."""
+    tensor = torch.from_numpy(np.ascontiguousarray(x.reshape(len(x), -1))).to(device)
+    tensor = tensor.to(torch.float32)
+    return tensor.div_(scale) if scale != 1.0 else tensor
+
+
+def _load_raw(name: str, base: Path, allow_download: bool) -> dict[str, Any]:
+    if name == "mnist":
+        return _load_mnist(base, allow_download)
+    if name == "fashion-mnist":
+        return _load_fashion(base, allow_download)
+    if name == "cifar10":
+        return _load_cifar10(base, allow_download)
+    if name == "spirals":
+        return _make_spirals()
+    if name == "clusters" or name.startswith("clusters:"):
+        dim = int(name.split(":", 1)[1]) if ":" in name else CLUSTERS_DEFAULT_DIM
+        return _make_clusters(dim)
+    return _load_imagefolder_dataset(Path(name[len("imagefolder:") :].strip()).expanduser())
+
+
+def _unavailable(dataset: str, searched: list[Path], files: str, why: str = "") -> DatasetUnavailable:
+    folders = ", ".join(str(p) for p in searched)
+    how = HOW_TO_GET[dataset].replace("ROOT", str(searched[0]))
+    reason = f" ({why})" if why else ""
+    return DatasetUnavailable(
+        f"{dataset} is not available{reason}. Searched: {folders}. Expected files: {files}. To get it: {how}."
+    )
+
+
+def _download(dataset: str, base: Path, make: Any, searched: list[Path], files: str) -> Any:
+    """Run a torchvision download (its chatter goes to stderr, never stdout); DatasetUnavailable on failure."""
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        with contextlib.redirect_stdout(sys.stderr):
+            return make()
+    except Exception as error:  # network errors come as RuntimeError, URLError, OSError…
+        raise _unavailable(dataset, searched, files, f"download failed: {error}".splitlines()[0]) from None
+
+
+def _load_mnist(base: Path, allow_download: bool) -> dict[str, Any]:
+    from torchvision.datasets import MNIST
+
+    raw_folder = base / "MNIST" / "raw"
+    present = all((raw_folder / f).is_file() for f in MNIST_FILES)
+    files = ", ".join(MNIST_FILES) + " (unzipped IDX)"
+    if not present and not allow_download:
+        raise _unavailable("mnist", [raw_folder], files, "downloads are off")
+    if present:
+        train, test = MNIST(str(base), train=True), MNIST(str(base), train=False)
+    else:
+        train = _download("mnist", base, lambda: MNIST(str(base), train=True, download=True), [raw_folder], files)
+        test = MNIST(str(base), train=False)
+    return {
+        "train_x": train.data.numpy()[:, None],
+        "train_y": train.targets.numpy(),
+        "test_x": test.data.numpy()[:, None],
+        "test_y": test.targets.numpy(),
+        "classes": [str(c) for c in range(10)],
+        "shape": (1, 28, 28),
+        "scale": 255.0,
+        "description": "MNIST handwritten digits, 28×28 grey, 10 classes",
+        "source": str(raw_folder),
+    }
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """An IDX array (LeCun's format: 0, 0, type 0x08 = uint8, ndim, big-endian int32 sizes, data), .gz or not."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        data = handle.read()
+    if data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise DatasetUnavailable(f"{path} is not an uint8 IDX file")
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def _load_fashion(base: Path, allow_download: bool) -> dict[str, Any]:
+    from torchvision.datasets import FashionMNIST
+
+    torchvision_raw = base / "FashionMNIST" / "raw"
+    files = ", ".join(MNIST_FILES) + " (IDX, unzipped in ROOT/FashionMNIST/raw or .gz in the Debian folder)"
+    folder = _fashion_folder(base)
+    if folder is None:
+        searched = [torchvision_raw, DEBIAN_FASHION_MNIST]
+        if not allow_download:
+            raise _unavailable("fashion-mnist", searched, files, "downloads are off")
+        _download("fashion-mnist", base, lambda: FashionMNIST(str(base), train=True, download=True), searched, files)
+        folder = torchvision_raw
+    suffix = ".gz" if folder == DEBIAN_FASHION_MNIST else ""
+    arrays = [_read_idx(folder / f"{f}{suffix}") for f in MNIST_FILES]
+    return {
+        "train_x": arrays[0][:, None],
+        "train_y": arrays[1],
+        "test_x": arrays[2][:, None],
+        "test_y": arrays[3],
+        "classes": list(FashionMNIST.classes),
+        "shape": (1, 28, 28),
+        "scale": 255.0,
+        "description": "Fashion-MNIST clothing images, 28×28 grey, 10 classes",
+        "source": str(folder),
+    }
+
+
+def _load_cifar10(base: Path, allow_download: bool) -> dict[str, Any]:
+    from torchvision.datasets import CIFAR10
+
+    location = _cifar_location(base)
+    files = "cifar-10-batches-py/{" + ",".join(CIFAR10_FILES) + "} or cifar10-jpg/{train,test}/<class>/*.jpg"
+    if location is None:
+        searched = [base]
+        if not allow_download:
+            raise _unavailable("cifar10", searched, files, "downloads are off")
+        _download("cifar10", base, lambda: CIFAR10(str(base), train=True, download=True), searched, files)
+        location = ("pickle-batches", base / "cifar-10-batches-py")
+    kind, folder = location
+    if kind == "jpeg-folder":
+        train = load_image_folder(folder / "train")
+        test = load_image_folder(folder / "test")
+        if train["classes"] != test["classes"]:
+            raise ConfigError("dataset", f"{folder}: train and test have different class folders")
+        return {
+            "train_x": train["images"],
+            "train_y": train["labels"],
+            "test_x": test["images"],
+            "test_y": test["labels"],
+            "classes": train["classes"],
+            "shape": train["images"].shape[1:],
+            "scale": 255.0,
+            "description": "CIFAR-10 colour images, 3×32×32, 10 classes — a JPEG re-encoding of the original "
+            "(pixel values differ slightly from torchvision's CIFAR-10)",
+            "source": str(folder),
+        }
+    # torchvision's CIFAR10 reads the python batches (its own format); HWC uint8 → CHW as ToTensor gives.
+    train, test = CIFAR10(str(base), train=True), CIFAR10(str(base), train=False)
+    return {
+        "train_x": train.data.transpose(0, 3, 1, 2),
+        "train_y": np.asarray(train.targets),
+        "test_x": test.data.transpose(0, 3, 1, 2),
+        "test_y": np.asarray(test.targets),
+        "classes": list(train.classes),
+        "shape": (3, 32, 32),
+        "scale": 255.0,
+        "description": "CIFAR-10 colour images, 3×32×32, 10 classes",
+        "source": str(folder),
+    }
+
+
+# --- image folders ------------------------------------------------------------------------------------
+
+
+def _scan_folder(folder: Path) -> tuple[list[str], list[tuple[str, int]]]:
+    """Class names and (path, class index) of every image, as torchvision's ImageFolder finds them."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
+
+    try:
+        classes, class_to_idx = find_classes(str(folder))
+        samples = make_dataset(str(folder), class_to_idx, extensions=IMG_EXTENSIONS)
+    except (FileNotFoundError, PermissionError, NotADirectoryError) as error:
+        raise ConfigError("dataset", f"image folder {folder} is not usable: {error}") from None
+    if not samples:
+        raise ConfigError("dataset", f"image folder {folder} has no images in class sub-folders")
+    return classes, samples
+
+
+def _fingerprint(folder: Path, samples: list[tuple[str, int]]) -> str:
+    """Changes whenever an image is added, removed, renamed, resized or touched."""
+    digest = hashlib.sha1()
+    for path, label in samples:
+        stat = os.stat(path)
+        digest.update(f"{os.path.relpath(path, folder)}\t{label}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _cache_paths(folder: Path) -> list[Path]:
+    """Where a folder's decoded cache may live: beside the data, then the cache dir keyed by the path."""
+    absolute = str(folder.resolve())
+    keyed = hashlib.sha1(absolute.encode()).hexdigest()[:16]
+    return [folder / ".ipcore-decoded.npz", cache_dir() / "imagefolder" / f"{folder.name}-{keyed}.npz"]
+
+
+def _decode_all(paths: list[str]) -> np.ndarray:
+    """Decode images to one uint8 ``[N, C, H, W]`` array. Mode and size come from the first image: grey ('L')
+    if it is grey, else RGB; images of another size are resized to it (bilinear)."""
+    from PIL import Image
+
+    with Image.open(paths[0]) as first:
+        mode = "L" if first.mode in ("1", "L", "I", "I;16", "F") else "RGB"
+        size = first.size
+
+    def decode(path: str) -> np.ndarray:
+        with Image.open(path) as image:
+            image = image.convert(mode)
+            if image.size != size:
+                image = image.resize(size, Image.BILINEAR)
+            return np.asarray(image, dtype=np.uint8)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
+        arrays = list(pool.map(decode, paths, chunksize=256))
+    stacked = np.stack(arrays)
+    return stacked[:, None] if stacked.ndim == 3 else stacked.transpose(0, 3, 1, 2)
+
+
+def load_image_folder(folder: Path) -> dict[str, Any]:
+    """A class-per-folder image tree decoded to ``images`` uint8 ``[N, C, H, W]``, ``labels`` ``[N]`` and
+    ``classes``; served from the ``.npz`` cache when the folder has not changed since it was written."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigError("dataset", f"image folder {folder} does not exist or is not a folder")
+    if not os.access(folder, os.R_OK | os.X_OK):
+        raise ConfigError("dataset", f"image folder {folder} is not readable")
+    classes, samples = _scan_folder(folder)
+    fingerprint = _fingerprint(folder, samples)
+    for path in _cache_paths(folder):
+        if path.is_file():
+            try:
+                with np.load(path, allow_pickle=False) as cached:
+                    if str(cached["fingerprint"]) == fingerprint:
+                        return {
+                            "images": cached["images"],
+                            "labels": cached["labels"].astype(np.int64),
+                            "classes": [str(c) for c in cached["classes"]],
+                            "cache": str(path),
+                        }
+            except (OSError, ValueError, KeyError):
+                pass  # unreadable or old cache: decode again
+    images = _decode_all([p for p, _ in samples])
+    labels = np.array([label for _, label in samples], dtype=np.int64)
+    written = None
+    for path in _cache_paths(folder):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp.npz")
+            np.savez(temporary, images=images, labels=labels, classes=np.array(classes), fingerprint=fingerprint)
+            os.replace(temporary, path)
+            written = str(path)
+            break
+        except OSError:
+            with contextlib.suppress(OSError, UnboundLocalError):
+                temporary.unlink()
+            continue
+    return {"images": images, "labels": labels, "classes": classes, "cache": written}
+
+
+def _load_imagefolder_dataset(folder: Path) -> dict[str, Any]:
+    if not folder.is_dir():
+        raise ConfigError("dataset", f"image folder {folder} does not exist or is not a folder")
+    if (folder / "train").is_dir() and (folder / "test").is_dir():
+        train, test = load_image_folder(folder / "train"), load_image_folder(folder / "test")
+        if train["classes"] != test["classes"]:
+            raise ConfigError("dataset", f"{folder}: train/ and test/ have different class folders")
+        if train["images"].shape[1:] != test["images"].shape[1:]:
+            raise ConfigError("dataset", f"{folder}: train/ and test/ images differ in size or colour")
+        train_x, train_y, test_x, test_y = train["images"], train["labels"], test["images"], test["labels"]
+        classes, split = train["classes"], "train/ and test/"
+    else:
+        whole = load_image_folder(folder)
+        n = len(whole["labels"])
+        if n < 2:
+            raise ConfigError("dataset", f"image folder {folder} needs at least 2 images to hold some out")
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(0)).numpy()
+        n_test = max(1, int(math.ceil(n * HOLDOUT_FRACTION)))
+        test_index, train_index = np.sort(order[:n_test]), np.sort(order[n_test:])
+        train_x, train_y = whole["images"][train_index], whole["labels"][train_index]
+        test_x, test_y = whole["images"][test_index], whole["labels"][test_index]
+        classes, split = whole["classes"], f"a fixed {HOLDOUT_FRACTION:.0%} holdout"
+    channels, height, width = train_x.shape[1:]
+    return {
+        "train_x": train_x,
+        "train_y": train_y,
+        "test_x": test_x,
+        "test_y": test_y,
+        "classes": classes,
+        "shape": (channels, height, width),
+        "scale": 255.0,
+        "description": f"image folder {folder}: {channels}×{height}×{width}, {len(classes)} classes, "
+        f"{len(train_y)} train / {len(test_y)} test ({split})",
+        "source": str(folder),
+    }
+
+
+# --- synthetic ----------------------------------------------------------------------------------------
+
+
+def _make_clusters(dim: int, classes: int = 10, n_train: int = 8000, n_test: int = 2000) -> dict[str, Any]:
+    """Ten Gaussian clusters in ``dim`` dimensions: centres uniform in [0.25, 0.75]^d, per-axis standard
+    deviation 0.5/√d (noise of norm ≈ 0.5 whatever d, so the classes overlap a little), clipped to [0, 1].
+    Fixed seed."""
+    rng = np.random.default_rng(12345 + dim)
+    centres = rng.uniform(0.25, 0.75, size=(classes, dim))
+    spread = 0.5 / math.sqrt(dim) if dim > 1 else 0.05
+    labels = rng.integers(0, classes, size=n_train + n_test)
+    points = np.clip(centres[labels] + rng.normal(0.0, spread, size=(len(labels), dim)), 0.0, 1.0)
+    return {
+        "train_x": points[:n_train].astype(np.float32),
+        "train_y": labels[:n_train],
+        "test_x": points[n_train:].astype(np.float32),
+        "test_y": labels[n_train:],
+        "classes": [f"cluster {i}" for i in range(classes)],
+        "shape": (dim,),
+        "scale": 1.0,
+        "description": f"synthetic: {classes} Gaussian clusters in {dim} dimensions, {n_train} train / {n_test} test",
+        "source": "built in",
+    }
+
+
+def _make_spirals(n_train: int = 4000, n_test: int = 1000, noise: float = 0.02) -> dict[str, Any]:
+    """Two interleaved spirals r = θ/(4π), θ ∈ [0.25π, 4π], the second rotated by π; Gaussian noise; mapped
+    into [0, 1]². Fixed seed."""
+    rng = np.random.default_rng(2024)
+    n = n_train + n_test
+    labels = rng.integers(0, 2, size=n)
+    theta = rng.uniform(0.25 * math.pi, 4 * math.pi, size=n)
+    radius = theta / (4 * math.pi)
+    angle = theta + math.pi * labels
+    points = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1)
+    points = np.clip(0.5 + 0.5 * points + rng.normal(0.0, noise, size=points.shape), 0.0, 1.0)
+    return {
+        "train_x": points[:n_train].astype(np.float32),
+        "train_y": labels[:n_train],
+        "test_x": points[n_train:].astype(np.float32),
+        "test_y": labels[n_train:],
+        "classes": ["spiral A", "spiral B"],
+        "shape": (2,),
+        "scale": 1.0,
+        "description": f"synthetic: two interleaved spirals in 2-D, {n_train} train / {n_test} test",
+        "source": "built in",
+    }

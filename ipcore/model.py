@@ -1,0 +1,225 @@
+"""Lockstep tanh MLPs: every rule × seed of a comparison as one batched model.
+
+Member m (of M = R·S) runs rule ``rules[m // S]`` from seed ``seeds[m % S]``. Hidden layer l of member m:
+
+    x = h W + b,   u = rule.transform(x) (e.g. u = (x − β)/α),   y = tanh(u)
+
+(thesis §3.2.1–3.2.2), then a Linear output followed by ReLU (the thesis's networks) or nothing ("linear").
+
+Layout: hidden and output weights are stacked ``[M, fan_in, fan_out]`` with biases ``[M, 1, fan_out]`` and a
+layer is one ``torch.baddbmm``. The first layer is stored ``[S, D, R, H]`` instead: all rules of one seed
+see the same input batch, so that layer is one ``[S, B, D] × [S, D, R·H]`` product without copying the
+input R times. Every member is initialised like PyTorch's ``nn.Linear`` (W and b uniform in
+±1/√fan_in) from a ``torch.Generator`` seeded with the member's seed, so all rules start from identical
+weights for the same seed.
+
+Each rule group keeps one state for all its hidden layers, ``[S, L·H]`` (layer l owns units l·H … l·H+H−1):
+the forward pass hands the rule per-layer views, and one ``rule.update`` call updates every layer at once,
+which is the same arithmetic as L separate calls (every statistic is per unit) with L times fewer operations.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ipcore.rules import NoRule, Rule, State
+
+
+def _overrides(rule: Rule, method: str) -> bool:
+    return getattr(type(rule), method) is not getattr(Rule, method)
+
+
+class LockstepMLP:
+    """R rules × S seeds of a ``depth``-layer, ``width``-unit tanh MLP, trained together."""
+
+    def __init__(
+        self,
+        input_dim: int,
+        num_classes: int,
+        depth: int,
+        width: int,
+        rules: Sequence[Rule],
+        seeds: Sequence[int],
+        output: str = "relu",
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
+        self.input_dim, self.num_classes, self.depth, self.width = input_dim, num_classes, depth, width
+        self.rules, self.seeds, self.output = list(rules), list(seeds), output
+        self.device, self.dtype = torch.device(device), dtype
+        self.num_rules, self.num_seeds = len(self.rules), len(self.seeds)
+        self.members = self.num_rules * self.num_seeds
+        R, S, D, H, C = self.num_rules, self.num_seeds, input_dim, width, num_classes
+
+        # Draw every seed's weights on the CPU (same numbers on any device), then tile them over the rules.
+        per_seed = [self._init_seed(seed) for seed in self.seeds]  # [(W, b) per layer] per seed
+
+        def stack(layer: int, part: int) -> torch.Tensor:
+            tensor = torch.stack([p[layer][part] for p in per_seed])  # [S, ...]
+            return tensor.repeat(R, *([1] * (tensor.dim() - 1)))  # [M, ...] rule-major
+
+        first_w = torch.stack([p[0][0] for p in per_seed])  # [S, D, H]
+        first_b = torch.stack([p[0][1] for p in per_seed])  # [S, H]
+        self.first_weight = first_w.unsqueeze(2).repeat(1, 1, R, 1).to(self.device, dtype).requires_grad_()
+        self.first_bias = first_b.view(S, 1, 1, H).repeat(1, 1, R, 1).to(self.device, dtype).requires_grad_()
+        self.hidden_weights = [stack(layer, 0).to(self.device, dtype).requires_grad_() for layer in range(1, depth)]
+        self.hidden_biases = [
+            stack(layer, 1).unsqueeze(1).to(self.device, dtype).requires_grad_() for layer in range(1, depth)
+        ]
+        self.out_weight = stack(depth, 0).to(self.device, dtype).requires_grad_()  # [M, H, C]
+        self.out_bias = stack(depth, 1).unsqueeze(1).to(self.device, dtype).requires_grad_()  # [M, 1, C]
+        assert self.first_weight.shape == (S, D, R, H) and self.out_weight.shape == (R * S, H, C)
+
+        # One rule state per group for all hidden layers: [S, depth·H].
+        self.states: list[State] = [rule.init_state(S, depth * H, self.device, dtype) for rule in self.rules]
+        self._views = [[self._layer_view(g, layer) for layer in range(depth)] for g in range(R)]
+        self._needs_prepare = [_overrides(rule, "prepare") for rule in self.rules]
+        self._updates = [not isinstance(rule, NoRule) for rule in self.rules]
+
+    # --- construction -------------------------------------------------------------------------------
+    def _init_seed(self, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """nn.Linear's default initialisation, W ~ U(±1/√fan_in) then b ~ U(±1/√fan_in), layer by layer."""
+        generator = torch.Generator().manual_seed(int(seed))
+        sizes = [self.input_dim] + [self.width] * self.depth + [self.num_classes]
+        layers = []
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+            bound = 1.0 / math.sqrt(fan_in)
+            weight = (torch.rand(fan_in, fan_out, generator=generator) * 2 - 1) * bound
+            bias = (torch.rand(fan_out, generator=generator) * 2 - 1) * bound
+            layers.append((weight, bias))
+        return layers
+
+    def _layer_view(self, group: int, layer: int) -> State:
+        """Layer ``layer``'s slice of group ``group``'s state (views: in-place updates reach the full state)."""
+        lo, hi = layer * self.width, (layer + 1) * self.width
+        state = self.states[group]
+        return {k: (v[:, lo:hi] if isinstance(v, torch.Tensor) else v) for k, v in state.items()}
+
+    def parameters(self) -> list[torch.Tensor]:
+        """Everything Adam trains: weights, biases, and the learned parameters of rules such as batchnorm."""
+        params = [self.first_weight, self.first_bias]
+        for weight, bias in zip(self.hidden_weights, self.hidden_biases, strict=True):
+            params += [weight, bias]
+        params += [self.out_weight, self.out_bias]
+        for state in self.states:
+            params += [v for v in state.values() if isinstance(v, torch.Tensor) and v.requires_grad]
+        return params
+
+    def member_masks(self, member_flags: torch.Tensor) -> list[torch.Tensor]:
+        """``member_flags`` [M] bool laid out like each tensor of ``parameters()`` (broadcastable)."""
+        R, S = self.num_rules, self.num_seeds
+        masks = [member_flags.view(R, S).t().reshape(S, 1, R, 1)] * 2
+        per_member = member_flags.view(-1, 1, 1)
+        masks += [per_member] * (2 * (self.depth - 1) + 2)
+        for g, state in enumerate(self.states):
+            group = member_flags[g * S : (g + 1) * S].view(S, 1)
+            masks += [group for v in state.values() if isinstance(v, torch.Tensor) and v.requires_grad]
+        return masks
+
+    def member_parameters(self, member: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Member ``member``'s (W [fan_in, fan_out], b [fan_out]) per layer, copied to the CPU."""
+        r, s = divmod(member, self.num_seeds)
+        layers = [(self.first_weight[s, :, r], self.first_bias[s, 0, r])]
+        layers += [(w[member], b[member, 0]) for w, b in zip(self.hidden_weights, self.hidden_biases, strict=True)]
+        layers.append((self.out_weight[member], self.out_bias[member, 0]))
+        return [(w.detach().cpu().clone(), b.detach().cpu().clone()) for w, b in layers]
+
+    # --- forward ------------------------------------------------------------------------------------
+    def _first_layer(self, inputs: torch.Tensor) -> torch.Tensor:
+        """x of the first hidden layer, ``[M, B, H]``, from ``[S, B, D]`` (a batch per seed) or ``[B, D]``
+        (one batch shared by every member, e.g. evaluation)."""
+        R, S, H, D = self.num_rules, self.num_seeds, self.width, self.input_dim
+        if inputs.dim() == 2:  # one product for every member: [B, D] × [D, S·R·H]
+            weight = self.first_weight.reshape(S, D, R * H).transpose(0, 1).reshape(D, S * R * H)
+            x = torch.addmm(self.first_bias.reshape(1, S * R * H), inputs, weight)  # [B, S·R·H]
+            return x.view(-1, S, R, H).permute(2, 1, 0, 3).reshape(R * S, -1, H)
+        x = torch.baddbmm(self.first_bias.view(S, 1, R * H), inputs, self.first_weight.view(S, D, R * H))
+        if R == 1:
+            return x
+        return x.view(S, -1, R, H).permute(2, 0, 1, 3).reshape(R * S, -1, H)
+
+    def _rule_views(self, group: int) -> list[State]:
+        if self.rules[group].has_parameters:  # sliced afresh: views of tensors that need gradients
+            return [self._layer_view(group, layer) for layer in range(self.depth)]
+        return self._views[group]
+
+    def forward(
+        self, inputs: torch.Tensor, training: bool
+    ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+        """Logits ``[M, B, C]`` plus each hidden layer's x (before the rule) and y = tanh(u), ``[M, B, H]``.
+
+        In training mode rules use batch statistics where they have any (``ip_hard`` first sets α, β from the
+        batch via ``prepare``; batchnorm updates its running statistics); evaluation changes no state.
+        """
+        S = self.num_seeds
+        views = [self._rule_views(g) for g in range(self.num_rules)]
+        pre: list[torch.Tensor] = []
+        post: list[torch.Tensor] = []
+        x = self._first_layer(inputs)
+        for layer in range(self.depth):
+            if layer > 0:
+                x = torch.baddbmm(self.hidden_biases[layer - 1], post[-1], self.hidden_weights[layer - 1])
+            parts = []
+            for g, rule in enumerate(self.rules):
+                x_group = x if self.num_rules == 1 else x[g * S : (g + 1) * S]
+                if training and self._needs_prepare[g]:
+                    rule.prepare(views[g][layer], x_group)
+                parts.append(rule.transform(x_group, views[g][layer], training))
+            u = parts[0] if self.num_rules == 1 else torch.cat(parts)
+            pre.append(x)
+            post.append(torch.tanh(u))
+        logits = torch.baddbmm(self.out_bias, post[-1], self.out_weight)
+        if self.output == "relu":
+            logits = F.relu(logits)
+        return logits, pre, post
+
+    # --- intrinsic update ---------------------------------------------------------------------------
+    @staticmethod
+    def stack_layers(per_layer: list[torch.Tensor]) -> torch.Tensor:
+        """Hidden layers' ``[M, B, H]`` tensors side by side, ``[M, B, depth·H]``, detached."""
+        return per_layer[0].detach() if len(per_layer) == 1 else torch.cat([t.detach() for t in per_layer], dim=-1)
+
+    @torch.no_grad()
+    def update_rules(
+        self, x_all: torch.Tensor, y_all: torch.Tensor, etas: Sequence[float], active: torch.Tensor | None
+    ) -> None:
+        """Every rule's update after a training forward pass, from that pass's x and y of all hidden layers
+        (``[M, B, depth·H]``, see ``stack_layers``). ``active`` [M] bool: members where it is False keep
+        their α, β and rule buffers."""
+        S = self.num_seeds
+        for g, rule in enumerate(self.rules):
+            if not self._updates[g]:
+                continue
+            lo, hi = g * S, (g + 1) * S
+            group_active = None if active is None else active[lo:hi]
+            rule.update(self.states[g], x_all[lo:hi], y_all[lo:hi], etas[g], group_active)
+
+    @property
+    def any_updates(self) -> bool:
+        """Whether any rule of this model changes its state after a forward pass (``none`` does not)."""
+        return any(self._updates)
+
+    def alpha_beta(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Effective α and β of every member and hidden unit, ``[M, depth, width]`` each."""
+        alphas, betas = [], []
+        for rule, state in zip(self.rules, self.states, strict=True):
+            alpha, beta = rule.effective_alpha_beta(state)
+            alphas.append(alpha.detach())
+            betas.append(beta.detach())
+        shape = (self.members, self.depth, self.width)
+        return torch.cat(alphas).view(shape), torch.cat(betas).view(shape)
+
+    def raw_alpha(self) -> torch.Tensor:
+        """The stored α of every member, ``[M, depth·width]`` (what the α ≤ 0 count looks at)."""
+        return torch.cat([state["alpha"].detach() for state in self.states])
+
+
+def member_losses(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Each member's mean cross-entropy over its batch: logits ``[M, B, C]``, labels ``[M, B]`` → ``[M]``."""
+    members, batch, classes = logits.shape
+    losses = F.cross_entropy(logits.reshape(members * batch, classes), labels.reshape(-1), reduction="none")
+    return losses.view(members, batch).mean(dim=1)

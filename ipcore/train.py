@@ -1,0 +1,438 @@
+"""Train deep tanh MLPs with intrinsic rules: every rule × seed of a comparison in lockstep (thesis §3.2.2,
+§3.3, ch. 4).
+
+One step, for all M = R·S members at once (``ipcore.model.LockstepMLP``):
+
+1. forward in training mode on each seed's next batch (members of the same seed see the same batches);
+2. loss = Σ_m mean cross-entropy of member m (so each member's gradient is the one it would get alone);
+3. backward;
+4. every hidden layer's intrinsic update from this forward pass's x and y (no gradient);
+5. Adam step on the weights (and on batchnorm's γ, b) with learning rate ``lr``.
+
+A member whose batch loss is NaN/inf is marked diverged at that step and frozen (no more weight or α/β
+updates); the others go on. Divergence is tracked on the device and read only when the metrics are flushed.
+
+Recorded in a ``MetricsLog`` (see ``train``): per-step losses (kept on the device, moved in chunks), per-epoch
+train/test loss and accuracy, per-layer statistics every k steps and output histograms more rarely.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ipcore.config import ConfigError, TrainConfig
+from ipcore.data import Dataset, load_dataset
+from ipcore.metrics import MetricsLog
+from ipcore.model import LockstepMLP, member_losses
+from ipcore.rules import Rule, get_rule
+from ipcore.stats import ENTROPY_BINS, entropy_from_counts, histogram_counts
+
+HIST_BINS = 50
+MAX_LOSS_ROWS = 2000
+MAX_LAYER_ROWS = 400
+MAX_HIST_ROWS = 40
+MAX_HIST_ROWS_EXPLICIT = 1000  # an explicit hist_every still keeps memory bounded
+FLUSH_SECONDS = 1.0
+EVAL_ELEMENTS = 2**24  # floats per evaluation activation tensor [M, chunk, H]
+
+
+@dataclass
+class TrainResult:
+    config: TrainConfig
+    metrics: dict[str, np.ndarray]
+    summary: dict[str, Any]
+    state: str = "done"  # "done" or "cancelled"
+
+
+# --- small pieces -------------------------------------------------------------------------------------
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available else CPU; ``cuda``/``cuda:N`` must exist (ConfigError on ``device``)."""
+    text = name.strip().lower()
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if text == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ConfigError("device", f"{name!r} asked for, but CUDA is not available here; use cpu or auto")
+    device = torch.device(text)
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise ConfigError("device", f"{name!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    return device
+
+
+def make_rule(name: str, config: TrainConfig) -> Rule:
+    return get_rule(name, eta_decay=config.eta_decay) if name == "infomax" else get_rule(name)
+
+
+def member_seeds(config: TrainConfig) -> list[int]:
+    """The seeds of one comparison: ``seed``, ``seed + 1``, … (member m has seed ``seeds[m % S]``)."""
+    return [config.seed + i for i in range(config.seeds)]
+
+
+def epoch_permutations(seeds: list[int], epoch: int, n: int, device: torch.device) -> torch.Tensor:
+    """``[S, n]``: the order of the training samples in ``epoch`` (1, 2, …) for each seed, from a CPU
+    generator seeded by (seed, epoch), so it is the same on every device and for every rule."""
+    orders = [
+        torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch + 7919)) for seed in seeds
+    ]
+    return torch.stack(orders).to(device)
+
+
+def steps_per_epoch(n_train: int, batch_size: int) -> int:
+    """Every sample once per epoch; the last batch is smaller when ``batch_size`` does not divide ``n``."""
+    return math.ceil(n_train / min(batch_size, n_train))
+
+
+def recording_intervals(config: TrainConfig, total_steps: int) -> tuple[int, int, int]:
+    """(loss, layer, histogram) intervals in steps. Automatic (0): ≤ 2000 loss rows, ≤ 400 layer rows,
+    ≤ 40 histogram rows. Layer rows are never denser than loss rows; histograms never more than 1000."""
+    log_every = config.log_every or max(1, math.ceil(total_steps / MAX_LOSS_ROWS))
+    layer_every = max(log_every, math.ceil(total_steps / MAX_LAYER_ROWS))
+    if config.hist_every:
+        hist_every = max(config.hist_every, math.ceil(total_steps / MAX_HIST_ROWS_EXPLICIT))
+    else:
+        hist_every = max(1, math.ceil(total_steps / MAX_HIST_ROWS))
+    return log_every, layer_every, hist_every
+
+
+@torch.no_grad()
+def evaluate(model: LockstepMLP, inputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean cross-entropy and accuracy of every member on a whole set, ``[M]`` each (evaluation mode: rules use
+    their stored α, β / running statistics and nothing changes)."""
+    members = model.members
+    n = len(labels)
+    chunk = max(1, min(n, EVAL_ELEMENTS // max(1, members * max(model.width, model.num_classes))))
+    loss_sum = torch.zeros(members, device=inputs.device)
+    correct = torch.zeros(members, device=inputs.device)
+    for start in range(0, n, chunk):
+        x, y = inputs[start : start + chunk], labels[start : start + chunk]
+        logits, _, _ = model.forward(x, training=False)
+        expanded = y.expand(members, -1)
+        loss_sum += member_losses(logits, expanded) * len(y)
+        correct += (logits.argmax(-1) == expanded).sum(1)
+    return loss_sum / n, correct / n
+
+
+@torch.no_grad()
+def layer_statistics(
+    model: LockstepMLP, y_all: torch.Tensor, nonpositive: torch.Tensor, want_hist: bool
+) -> dict[str, torch.Tensor]:
+    """One ``layer`` row (and maybe a histogram), all ``[M, L]`` (histogram ``[M, L, 50]``), on the device.
+
+    ∂y/∂u = 1 − y² for y = tanh(u), averaged over the batch and the layer's units (thesis Fig. 3.7, 4.4);
+    entropy: ``stats`` estimator (100 bins on [−1, 1]) pooling the layer's units; the histogram is the same
+    counts merged pairwise into 50 bins, as densities.
+    """
+    M, L, H = model.members, model.depth, model.width
+    batch = y_all.shape[1]
+    grad_y_u = (1 - y_all.square()).mean(1).view(M, L, H).mean(-1)
+    alpha, beta = model.alpha_beta()
+    pooled = y_all.view(M, batch, L, H).permute(0, 2, 1, 3).reshape(M * L, batch * H)
+    counts = histogram_counts(pooled, ENTROPY_BINS)
+    row = {
+        "grad_y_u": grad_y_u,
+        "alpha_mean": alpha.mean(-1),
+        "alpha_std": alpha.std(-1, correction=0),
+        "beta_mean": beta.mean(-1),
+        "beta_std": beta.std(-1, correction=0),
+        "entropy": entropy_from_counts(counts).view(M, L),
+        "alpha_nonpositive": nonpositive.view(M, L, H).sum(-1),
+    }
+    if want_hist:
+        merged = counts.view(M * L, HIST_BINS, ENTROPY_BINS // HIST_BINS).sum(-1)
+        density = merged / (merged.sum(-1, keepdim=True).clamp(min=1) * (2.0 / HIST_BINS))
+        row["hist"] = density.view(M, L, HIST_BINS)
+    return row
+
+
+class _Recorder:
+    """Rows computed on the device, moved to the host and into the ``MetricsLog`` in chunks."""
+
+    def __init__(self, log: MetricsLog):
+        self.log = log
+        self.loss_rows: list[tuple[int, float, torch.Tensor]] = []
+        self.layer_rows: list[tuple[int, dict[str, torch.Tensor]]] = []
+        self.hist_rows: list[tuple[int, torch.Tensor]] = []
+        self.last_flush = time.perf_counter()
+
+    def flush(self) -> None:
+        if self.loss_rows:
+            losses = torch.stack([t for _, _, t in self.loss_rows]).cpu().numpy()
+            for (step, epoch, _), loss in zip(self.loss_rows, losses, strict=True):
+                self.log.append("batch", step=step, epoch=epoch, loss=loss)
+        if self.layer_rows:
+            names = list(self.layer_rows[0][1])
+            stacked = {k: torch.stack([row[k] for _, row in self.layer_rows]).cpu().numpy() for k in names}
+            for i, (step, _) in enumerate(self.layer_rows):
+                self.log.append("layer", step=step, **{k: stacked[k][i] for k in names})
+        if self.hist_rows:
+            hists = torch.stack([h for _, h in self.hist_rows]).cpu().numpy()
+            for (step, _), hist in zip(self.hist_rows, hists, strict=True):
+                self.log.append("hist", step=step, hist=hist)
+        self.loss_rows, self.layer_rows, self.hist_rows = [], [], []
+        self.last_flush = time.perf_counter()
+
+
+# --- the run ------------------------------------------------------------------------------------------
+
+
+def train(
+    config: TrainConfig,
+    progress: Callable[[float], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    log: MetricsLog | None = None,
+    data: Dataset | None = None,
+) -> TrainResult:
+    """Train every rule × seed of ``config`` in lockstep; returns the recorded metrics and a summary.
+
+    ``progress(fraction)`` is called after every step; ``should_stop()`` is checked after every step and ends
+    the run early (state "cancelled", what was recorded kept). ``data`` skips loading (it must be on the
+    run's device). Recorded (M = members, L = hidden layers):
+
+    - static ``rules`` [R], ``etas`` [R], ``members_rule`` [M] (names), ``members_seed`` [M], ``diverged_step``
+      [M] (the 1-based step whose loss was first non-finite, −1 if none), ``layers`` (L), ``steps_per_epoch``,
+      ``train_samples``, ``total_steps``, ``batch_size`` and at the end ``alpha_nonpositive_final`` [M, L]
+      (the cumulative α ≤ 0 count after the last update);
+    - ``batch``: ``step`` [T] (steps done), ``epoch`` [T] (float), ``loss`` [T, M] (mean batch loss since the
+      previous row);
+    - ``epoch``: ``epoch`` [E], ``train_loss``, ``train_acc`` (over that epoch's training batches),
+      ``test_loss``, ``test_acc`` (evaluation pass over the test set) [E, M];
+    - ``layer``: ``step`` [K] (weight updates before the measurement: row s is measured on the training forward
+      pass of step s + 1, so the first row, step 0, is the untrained network), ``grad_y_u``, ``alpha_mean``,
+      ``alpha_std``, ``beta_mean``, ``beta_std``, ``entropy``, ``alpha_nonpositive`` (cumulative count of
+      unit-steps with α ≤ 0) [K, M, L];
+    - ``hist``: ``step`` [H], ``hist`` [H, M, L, 50] (densities of y on [−1, 1], same measurement as ``layer``).
+    """
+    started = time.perf_counter()
+    log = log if log is not None else MetricsLog()
+    device = resolve_device(config.device)
+    if data is None:
+        data = load_dataset(config.dataset, config.data_root or None, config.subset, device)
+    rules = [make_rule(name, config) for name in config.rules]
+    etas = [config.etas()[name] for name in config.rules]
+    seeds = member_seeds(config)
+    R, S = len(rules), len(seeds)
+    M, L = R * S, config.depth
+    model = LockstepMLP(data.input_dim, data.num_classes, L, config.width, rules, seeds, config.output, device)
+    optimizer = _adam(model.parameters(), config.lr, device)
+
+    n_train = len(data.train_y)
+    batch_size = min(config.batch_size, n_train)
+    per_epoch = steps_per_epoch(n_train, batch_size)
+    total_steps = per_epoch * config.epochs
+    log_every, layer_every, hist_every = recording_intervals(config, total_steps)
+    members_rule = np.repeat(np.array(config.rules), S)
+    log.set_static(
+        rules=np.array(config.rules),
+        etas=np.array(etas, dtype=np.float64),
+        members_rule=members_rule,
+        members_seed=np.tile(np.array(seeds), R),
+        diverged_step=np.full(M, -1, dtype=np.int64),
+        layers=np.array(L),
+        steps_per_epoch=np.array(per_epoch),
+        train_samples=np.array(n_train),
+        total_steps=np.array(total_steps),
+        batch_size=np.array(batch_size),
+    )
+    recorder = _Recorder(log)
+
+    active = torch.ones(M, dtype=torch.bool, device=device)
+    diverged_step = torch.full((M,), -1, dtype=torch.int64, device=device)
+    nonpositive = torch.zeros(M, L * config.width, dtype=torch.int32, device=device)
+    window_loss = torch.zeros(M, device=device)
+    window_count = 0
+    known_diverged = np.full(M, -1, dtype=np.int64)
+    always_mask = device.type != "cpu"  # on CPU a host check is free; on a GPU it would stall the queue
+    counts_alpha = any(rule.form != "none" or rule.has_parameters for rule in rules)
+
+    def sync_divergence() -> None:
+        nonlocal known_diverged
+        current = diverged_step.cpu().numpy()
+        if not np.array_equal(current, known_diverged):
+            known_diverged = current
+            log.set_static(diverged_step=current.copy())
+
+    def flush() -> None:
+        recorder.flush()
+        sync_divergence()
+
+    state_name = "done"
+    step = 0
+    epochs_done = 0
+    train_x, train_y = data.train_x, data.train_y
+    for epoch in range(1, config.epochs + 1):
+        order = epoch_permutations(seeds, epoch, n_train, device)
+        epoch_loss = torch.zeros(M, device=device)
+        epoch_correct = torch.zeros(M, device=device)
+        for i in range(per_epoch):
+            index = order[:, i * batch_size : (i + 1) * batch_size]  # [S, b]
+            inputs, targets = train_x[index], train_y[index]  # [S, b, D], [S, b]
+            labels = targets if R == 1 else targets.repeat(R, 1)  # [M, b]
+            logits, pre, post = model.forward(inputs, training=True)
+            losses = member_losses(logits, labels)
+            losses.sum().backward()
+
+            with torch.no_grad():
+                loss = losses.detach()
+                finite = torch.isfinite(loss)
+                diverged_step = torch.where(active & ~finite, step + 1, diverged_step)
+                active &= finite
+                freeze = always_mask or not bool(active.all())
+                y_all = model.stack_layers(post)
+                measure_layers = step % layer_every == 0 or step == total_steps - 1
+                measure_hist = step % hist_every == 0 or step == total_steps - 1
+                if measure_layers or measure_hist:
+                    row = layer_statistics(model, y_all, nonpositive, measure_hist)
+                    if measure_hist:
+                        recorder.hist_rows.append((step, row.pop("hist")))
+                    if measure_layers:
+                        recorder.layer_rows.append((step, row))
+                if freeze:
+                    _freeze(model, optimizer, ~active)
+                if model.any_updates:
+                    model.update_rules(model.stack_layers(pre), y_all, etas, active if freeze else None)
+                if counts_alpha:
+                    nonpositive += (model.raw_alpha() <= 0) & active.unsqueeze(1)
+                count = len(targets[0])
+                epoch_loss += loss * count
+                epoch_correct += (logits.argmax(-1) == labels).sum(1)
+                window_loss += loss
+                window_count += 1
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+
+            if step % log_every == 0 or step == total_steps:
+                recorder.loss_rows.append((step, step / per_epoch, window_loss / window_count))
+                window_loss = torch.zeros(M, device=device)
+                window_count = 0
+            if time.perf_counter() - recorder.last_flush > FLUSH_SECONDS:
+                flush()
+            if progress is not None:
+                progress(step / total_steps)
+            if should_stop is not None and should_stop():
+                state_name = "cancelled"
+                break
+        if state_name == "cancelled":
+            break
+        test_loss, test_acc = evaluate(model, data.test_x, data.test_y)
+        flush()
+        log.append(
+            "epoch",
+            epoch=epoch,
+            train_loss=(epoch_loss / n_train).cpu().numpy(),
+            train_acc=(epoch_correct / n_train).cpu().numpy(),
+            test_loss=test_loss.cpu().numpy(),
+            test_acc=test_acc.cpu().numpy(),
+        )
+        epochs_done = epoch
+    if window_count and state_name == "cancelled":
+        recorder.loss_rows.append((step, step / per_epoch, window_loss / window_count))
+    flush()
+    log.set_static(alpha_nonpositive_final=nonpositive.view(M, L, -1).sum(-1).cpu().numpy())
+    if progress is not None and state_name == "done":
+        progress(1.0)
+
+    metrics = log.snapshot()
+    seconds = time.perf_counter() - started
+    summary = summarize(config, metrics, seconds, device, data, steps_done=step, epochs_done=epochs_done)
+    summary["state"] = state_name
+    return TrainResult(config=config, metrics=metrics, summary=summary, state=state_name)
+
+
+def _adam(params: list[torch.Tensor], lr: float, device: torch.device) -> torch.optim.Adam:
+    """Adam over the stacked tensors: elementwise, so exactly one independent Adam per member."""
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError):  # a device without the fused kernel
+        return torch.optim.Adam(params, lr=lr, foreach=device.type != "cpu")
+
+
+def _freeze(model: LockstepMLP, optimizer: torch.optim.Optimizer, frozen: torch.Tensor) -> None:
+    """Zero the gradients and first Adam moments of frozen members, so Adam moves them by exactly 0."""
+    for param, mask in zip(model.parameters(), model.member_masks(frozen), strict=True):
+        if param.grad is not None:
+            param.grad.masked_fill_(mask, 0.0)
+        moments = optimizer.state.get(param)
+        if moments and "exp_avg" in moments:
+            moments["exp_avg"].masked_fill_(mask, 0.0)
+
+
+# --- summary ------------------------------------------------------------------------------------------
+
+
+def _mean_or_none(values: np.ndarray) -> float | None:
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if values.size else None
+
+
+def summarize(
+    config: TrainConfig,
+    metrics: dict[str, np.ndarray],
+    seconds: float,
+    device: torch.device,
+    data: Dataset,
+    steps_done: int,
+    epochs_done: int,
+) -> dict[str, Any]:
+    """The CLI's JSON: per rule, means over the seeds that did not diverge (null when none is left)."""
+    S = config.seeds
+    diverged = np.asarray(metrics["diverged_step"])
+    seeds = member_seeds(config)
+    out_rules = []
+    for r, name in enumerate(config.rules):
+        members = np.arange(r * S, (r + 1) * S)
+        steps = diverged[members]
+        ok = members[steps < 0]
+        entry: dict[str, Any] = {"rule": name, "eta": float(metrics["etas"][r])}
+
+        def pick(key: str, index: int = -1, kept: np.ndarray = ok) -> float | None:
+            column = metrics.get(key)
+            if column is None or len(column) == 0 or kept.size == 0:
+                return None
+            return _mean_or_none(column[index][kept])
+
+        entry["final_train_loss"] = pick("epoch/train_loss")
+        entry["train_accuracy"] = pick("epoch/train_acc")
+        entry["test_loss"] = pick("epoch/test_loss")
+        entry["test_accuracy"] = pick("epoch/test_acc")
+        accuracies = metrics.get("epoch/test_acc")
+        if accuracies is not None and len(accuracies) and ok.size > 1:
+            entry["test_accuracy_std"] = float(np.std(accuracies[-1][ok]))
+        else:
+            entry["test_accuracy_std"] = None
+        entry["diverged"] = int((steps >= 0).sum())
+        entry["diverged_steps"] = [int(s) for s in steps[steps >= 0]]
+        entry["diverged_seeds"] = [seeds[i] for i in range(S) if steps[i] >= 0]
+        grad = metrics.get("layer/grad_y_u")
+        if grad is not None and len(grad) and ok.size:
+            per_layer = grad[:, ok, :].astype(np.float64)  # [K, kept, L]
+            entry["grad_y_u"] = [_mean_or_none(per_layer[:, :, layer]) for layer in range(config.depth)]
+        else:
+            entry["grad_y_u"] = None
+        counts = metrics.get("alpha_nonpositive_final")
+        if counts is not None and ok.size:
+            entry["alpha_nonpositive"] = float(counts[ok].sum(-1).mean())
+        else:
+            entry["alpha_nonpositive"] = None
+        entry["seconds"] = seconds
+        out_rules.append(entry)
+    return {
+        "config": config.to_dict(),
+        "rules": out_rules,
+        "dataset": data.description,
+        "device": str(device),
+        "steps": steps_done,
+        "epochs": epochs_done,
+        "seconds": seconds,
+    }
