@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -229,3 +230,72 @@ def test_bad_arguments_are_clear_errors():
             manager.snapshot("job0-000000")
         job = manager.submit(TINY.to_dict())  # a config dict works too
         assert manager.wait(job, DEADLINE)["state"] == "done"
+
+
+# --- network training through the manager (synthetic data: no download, seconds) ------------------------
+
+
+def train_config(**changes):
+    from ipcore.config import TrainConfig
+
+    base = dict(dataset="clusters", depth=3, width=16, epochs=1, seeds=2, subset=600, batch_size=100, device="cpu")
+    return TrainConfig(**(base | changes))
+
+
+def test_training_job_runs_and_its_record_matches_the_last_snapshot(manager, tmp_path):
+    config = train_config(epochs=2)
+    job = manager.submit(config, name="clusters quick")
+    final = manager.wait(job, DEADLINE)
+    assert final["state"] == "done", final["error"]
+    assert final["kind"] == "train" and [r["rule"] for r in final["summary"]["rules"]] == ["ip", "none"]
+    last = manager.snapshot(job)
+    assert last["epoch/test_acc"].shape == (2, 4)  # 2 epochs × (2 rules · 2 seeds)
+    record = load_run(tmp_path, final["run_id"])
+    assert record.config == config and record.meta["kind"] == "train" and record.meta["device"] == "cpu"
+    assert sorted(record.metrics) == sorted(last)
+    for name in last:
+        np.testing.assert_array_equal(record.metrics[name], last[name], err_msg=name)
+    assert record.metrics["hist/hist"].dtype == np.float16
+    assert list(record.metrics["members_rule"]) == ["ip", "ip", "none", "none"]
+
+
+def test_cancelling_a_training_keeps_its_epochs_so_far(manager, tmp_path):
+    job = manager.submit(train_config(epochs=500, subset=400))
+    wait_until(lambda: manager.snapshot(job).get("epoch/epoch", np.zeros(0)).size >= 1, "first epoch")
+    manager.cancel(job)
+    final = manager.wait(job, DEADLINE)
+    assert final["state"] == "cancelled" and job_threads() == []
+    record = load_run(tmp_path, final["run_id"])
+    assert record.meta["state"] == "cancelled"
+    epochs = len(record.metrics["epoch/epoch"])
+    assert 1 <= epochs < 500
+    lengths = {len(v) for k, v in record.metrics.items() if k.startswith("layer/")}
+    assert len(lengths) == 1
+
+
+def test_a_missing_dataset_fails_the_job_with_its_message_and_the_next_runs(manager, tmp_path, monkeypatch):
+    monkeypatch.setenv("IPCORE_OFFLINE", "1")  # never try to download in tests
+    missing = tmp_path / "no-data-here"
+    bad = manager.submit(train_config(dataset="mnist", data_root=str(missing)))
+    good = manager.submit(train_config())
+    failed = manager.wait(bad, DEADLINE)
+    assert failed["state"] == "failed"
+    assert "mnist" in failed["error"] and str(missing) in failed["error"] and "Traceback" not in failed["error"]
+    assert manager.wait(good, DEADLINE)["state"] == "done"
+    assert load_run(tmp_path, failed["run_id"]).meta["error"] == failed["error"]
+
+
+DATASETS = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (DATASETS / "MNIST" / "raw").is_dir(), reason=f"real MNIST not found in {DATASETS}")
+def test_a_real_mnist_training_job_is_saved_and_reloads(manager, tmp_path):
+    config = train_config(dataset="mnist", data_root=str(DATASETS), subset=1000, seeds=1, epochs=1, batch_size=200)
+    final = manager.wait(manager.submit(config), DEADLINE)
+    assert final["state"] == "done", final["error"]
+    record = load_run(tmp_path, final["run_id"])
+    assert record.config.data_root == str(DATASETS)
+    accuracy = record.metrics["epoch/test_acc"]
+    assert accuracy.shape == (1, 2) and np.all(accuracy > 0.2)  # 10 classes: chance is 0.1
+    np.testing.assert_array_equal(manager.snapshot(manager.jobs()[-1]["job_id"])["epoch/test_acc"], accuracy)
