@@ -232,6 +232,8 @@ def resolve_etas(rules: list[str], etas: Mapping[str, float], context: str) -> d
 # --- the single neuron --------------------------------------------------------------------------------
 
 BUILTIN_DISTS = ("uniform", "gaussian", "laplace", "lognormal", "mixture")
+MAX_RECORDS = 10_000
+"""At most this many recorded rows per run (iters / record_every), each holding every rule's histogram."""
 
 
 @dataclass
@@ -241,6 +243,9 @@ class NeuronConfig(Config):
     Distributions and their fields: ``uniform`` (center, width), ``gaussian`` (mu, sigma), ``laplace`` (mu, b),
     ``lognormal`` (mu, sigma of the log), ``mixture`` (weight·N(mu, sigma) + (1−weight)·N(mu2, sigma2)), or any
     continuous ``scipy.stats`` distribution by name with its shape parameters, loc and scale in ``params``.
+    σ, width, b and σ₂ must be > 0 and weight in [0, 1] whichever distribution is chosen. Every rule runs
+    ``iters`` full-batch iterations on the ``n`` samples; a row is recorded every ``record_every`` iterations
+    (see ``record_stride``). ``eta_decay`` is Infomax's; ``triesch_mean``/``triesch_std`` are Triesch's target.
     """
 
     kind: ClassVar[str] = "neuron"
@@ -272,12 +277,11 @@ class NeuronConfig(Config):
             scipy_distribution(self.dist, self.params)  # raises ConfigError on unknown names / bad params
         for name in ("mu", "mu2", "center"):
             check_finite(name, getattr(self, name))
-        positive = {"uniform": ("width",), "gaussian": ("sigma",), "laplace": ("b",), "lognormal": ("sigma",)}
-        positive["mixture"] = ("sigma", "sigma2")
-        for name in positive.get(self.dist, ()):
+        # Checked whatever the distribution, so a config never carries a value that would be invalid once the
+        # user switches to the distribution that uses it.
+        for name in ("sigma", "width", "b", "sigma2"):
             check_range(name, getattr(self, name), 0.0, low_open=True)
-        if self.dist == "mixture":
-            check_range("weight", self.weight, 0.0, 1.0)
+        check_range("weight", self.weight, 0.0, 1.0)
         if self.dist == "lognormal":
             check_range("sigma", self.sigma, 0.0, 20.0, low_open=True)
         check_range("n", self.n, 2, 10_000_000)
@@ -291,6 +295,11 @@ class NeuronConfig(Config):
 
     def etas(self) -> dict[str, float]:
         return resolve_etas(self.rules, self.eta, "neuron")
+
+    def record_stride(self) -> int:
+        """Iterations between recorded rows: ``record_every``, raised where needed so that a run keeps at most
+        ``MAX_RECORDS`` rows (each holds every rule's output histogram)."""
+        return max(self.record_every, math.ceil(self.iters / MAX_RECORDS))
 
 
 # --- the networks -------------------------------------------------------------------------------------
