@@ -9,8 +9,10 @@ histogram itself, so the app can animate the output toward uniform.
 from __future__ import annotations
 
 import math
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +22,7 @@ import torch
 
 from ipcore.config import ConfigError, NeuronConfig
 from ipcore.metrics import MetricsLog
-from ipcore.rules import Rule, get_rule
+from ipcore.rules import Rule, fast_tanh, get_rule
 from ipcore.stats import ENTROPY_BINS, ENTROPY_MAX, entropy_from_counts, histogram_counts
 
 SAMPLE_HIST_BINS = 100
@@ -104,6 +106,33 @@ class NeuronResult:
     state: str = "done"  # "done" or "cancelled"
 
 
+_threads_lock = threading.Lock()
+_threads_users = 0
+_threads_before = 1
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """torch on one intra-op thread while inside (the previous count restored when the last user leaves).
+
+    The simulator runs thousands of tiny operations; splitting them over threads only adds synchronisation,
+    and on a busy 2-core machine two threads made a 4-rule comparison about 3× slower.
+    """
+    global _threads_users, _threads_before
+    with _threads_lock:
+        if _threads_users == 0:
+            _threads_before = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _threads_users += 1
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _threads_users -= 1
+            if _threads_users == 0:
+                torch.set_num_threads(_threads_before)
+
+
 def simulate(
     config: NeuronConfig,
     progress: Callable[[float], None] | None = None,
@@ -117,10 +146,22 @@ def simulate(
     Recorded table ``trace``: ``iter`` [T], ``alpha``/``beta``/``mean_y``/``entropy``/``alpha_nonpositive``
     [T, R] and ``hist`` [T, R, 100] (output densities on [−1, 1]), R = number of rules.
     """
+    with one_torch_thread():
+        return _simulate(config, progress, should_stop, log)
+
+
+def _simulate(
+    config: NeuronConfig,
+    progress: Callable[[float], None] | None,
+    should_stop: Callable[[], bool] | None,
+    log: MetricsLog | None,
+) -> NeuronResult:
     started = time.perf_counter()
     log = log if log is not None else MetricsLog()
     sample = draw_sample(config)
     x = torch.from_numpy(sample).to(torch.float32).view(1, -1, 1)
+    if not torch.isfinite(x).all():
+        raise ConfigError("dist", "the sample has values beyond float32's range (±3.4e38); choose milder parameters")
     edges = np.linspace(sample.min(), sample.max(), SAMPLE_HIST_BINS + 1)
     sample_counts, _ = np.histogram(sample, bins=edges)
     log.set_static(
@@ -136,19 +177,21 @@ def simulate(
     etas = config.etas()
     rules = [make_rule(name, config) for name in config.rules]
     states = [rule.init_state(1, 1) for rule in rules]
-    nonpositive = [torch.zeros((), dtype=torch.int64) for _ in rules]
+    nonpositive = [torch.zeros((1, 1), dtype=torch.int64) for _ in rules]  # how often α ≤ 0 after an update
 
     def record(iteration: int) -> None:
         hists, alphas, betas, means = [], [], [], []
         for rule, state in zip(rules, states, strict=True):
             with torch.no_grad():
-                y = torch.tanh(rule.transform(x, state, training=False))
+                y = fast_tanh(rule.transform(x, state, training=False))
             hists.append(histogram_counts(y.view(1, -1), ENTROPY_BINS)[0])
             alpha, beta = rule.effective_alpha_beta(state)
             alphas.append(float(alpha))
             betas.append(float(beta))
             means.append(float(y.mean()))
         counts = torch.stack(hists).numpy().astype(np.float64)
+        with np.errstate(invalid="ignore"):  # a rule whose y is all NaN has an empty histogram: NaN densities
+            densities = counts / (counts.sum(-1, keepdims=True) * (2.0 / ENTROPY_BINS))
         log.append(
             "trace",
             iter=iteration,
@@ -157,30 +200,31 @@ def simulate(
             mean_y=np.array(means),
             entropy=entropy_from_counts(counts),
             alpha_nonpositive=np.array([int(c) for c in nonpositive]),
-            hist=(counts / (counts.sum(-1, keepdims=True) * (2.0 / ENTROPY_BINS))).astype(np.float32),
+            hist=densities.astype(np.float32),
         )
 
     record(0)
     state_name = "done"
     done = 0
-    check_every = max(1, min(config.record_every, 100))
+    stride = config.record_stride()
+    check_every = max(1, min(stride, 100))
     with torch.inference_mode():
         for it in range(1, config.iters + 1):
             for rule, state, count in zip(rules, states, nonpositive, strict=True):
                 rule.prepare(state, x)
-                y = torch.tanh(rule.transform(x, state, training=True))
+                y = fast_tanh(rule.transform(x, state, training=True))
                 rule.update(state, x, y, etas[rule.name])
-                count += (state["alpha"] <= 0).sum()
+                count += state["alpha"] <= 0
             done = it
-            if it % config.record_every == 0 or it == config.iters:
+            if it % stride == 0 or it == config.iters:
                 record(it)
             if it % check_every == 0:
-                if progress is not None:
+                if progress is not None and it < config.iters:  # 1.0 is reported once, at the end
                     progress(it / config.iters)
                 if should_stop is not None and should_stop():
                     state_name = "cancelled"
                     break
-    if done % config.record_every != 0 and done != config.iters:
+    if done % stride != 0 and done != config.iters:
         record(done)
     if progress is not None and state_name == "done":
         progress(1.0)

@@ -38,7 +38,8 @@ def entropy_from_counts(counts: torch.Tensor | np.ndarray) -> torch.Tensor | np.
     bins = counts.shape[-1]
     width = 2.0 / bins
     total = counts.sum(-1, keepdims=True) if lib is np else counts.sum(-1, keepdim=True)
-    density = counts / (total * width)
+    with np.errstate(invalid="ignore"):  # an empty row (every y non-finite) is 0/0: NaN, a recorded fact
+        density = counts / (total * width)
     safe = lib.where(density > 0, density, lib.ones_like(density))
     return -(density * lib.log(safe)).sum(-1) * width
 
