@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -121,6 +123,135 @@ def main(argv: Sequence[str] | None = None) -> int:
 # ======================================================================================================
 # neuron  (single-neuron simulator)
 # ======================================================================================================
+
+
+NEURON_FLAGS = (
+    "dist",
+    "mu",
+    "sigma",
+    "center",
+    "width",
+    "b",
+    "mu2",
+    "sigma2",
+    "weight",
+    "n",
+    "seed",
+    "iters",
+    "eta_decay",
+    "record_every",
+    "triesch_mean",
+    "triesch_std",
+)
+"""NeuronConfig fields given as one plain value each (rules, eta and params are parsed separately)."""
+
+
+@subcommand("neuron", "A single tanh neuron: intrinsic rules drive its output toward uniform (thesis §5.2).")
+def _add_neuron(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    # Values stay text here: NeuronConfig converts and validates them, so every error names its field.
+    dists = "uniform, gaussian, laplace, lognormal, mixture, or a continuous scipy.stats name (gamma, t, …)"
+    p.add_argument("--dist", help=f"input distribution: {dists} (default gaussian)")
+    p.add_argument("--mu", help="mean of gaussian / laplace / mixture's first part; mean of the log for lognormal")
+    p.add_argument("--sigma", help="std of gaussian / mixture's first part; std of the log for lognormal; > 0")
+    p.add_argument("--center", help="uniform's center (default 0)")
+    p.add_argument("--width", help="uniform's width, > 0 (default 2)")
+    p.add_argument("--b", help="laplace's scale, > 0 (default 1)")
+    p.add_argument("--mu2", help="mixture's second mean (default 3)")
+    p.add_argument("--sigma2", help="mixture's second std, > 0 (default 1)")
+    p.add_argument("--weight", help="mixture's weight of the first part, 0–1 (default 0.5)")
+    p.add_argument("--params", help="a scipy.stats distribution's parameters, name=value[,name=value] (loc, scale)")
+    p.add_argument("--n", help="sample size N, ≥ 2 (default 10000)")
+    p.add_argument("--seed", help="seed of the sample (default 0)")
+    p.add_argument("--rules", help="comma-separated rules to compare (default ip,wd,infomax,bn_inc)")
+    p.add_argument("--eta", help="learning rates, rule=value[,rule=value] (default ip/bn_inc/infomax 1e-3, wd 0.1)")
+    p.add_argument("--eta-decay", help="Infomax's η decay per update, 0–1 (default 0)")
+    p.add_argument("--iters", help="full-batch iterations per rule, ≥ 1 (default 10000)")
+    p.add_argument("--record-every", help="record α, β, entropy, histogram every k iterations (default 50)")
+    p.add_argument("--triesch-mean", help="triesch's target mean μ of y (default 0)")
+    p.add_argument("--triesch-std", help="triesch's target std s of y, in (0, 1] (default 0.2)")
+    p.add_argument("--json", action="store_true", help="print one JSON object with the final values on stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    return _run_neuron
+
+
+def neuron_config_from_args(args: argparse.Namespace) -> Any:
+    """The validated NeuronConfig for the flags given; the others keep the config's defaults."""
+    from ipcore.config import NeuronConfig
+
+    values: dict[str, Any] = {k: getattr(args, k) for k in NEURON_FLAGS if getattr(args, k) is not None}
+    if args.rules is not None:
+        values["rules"] = parse_rules(args.rules)
+    if args.eta is not None:
+        values["eta"] = parse_eta(args.eta)
+    if args.params is not None:
+        values["params"] = _parse_params(args.params)
+    return NeuronConfig.from_dict(values)
+
+
+def _parse_params(text: str) -> dict[str, str]:
+    """``"a=2,scale=1.5"`` → ``{"a": "2", "scale": "1.5"}`` (the config converts and checks the numbers)."""
+    params: dict[str, str] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError("params", f"expected name=value pairs separated by commas (got {part!r})")
+        params[name.strip()] = value.strip()
+    return params
+
+
+def _run_neuron(args: argparse.Namespace) -> int:
+    from ipcore.neuron import simulate
+
+    config = neuron_config_from_args(args)
+    # Ctrl-C ends the run early but keeps (and prints) what was computed so far.
+    stop = threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        bar = None if args.quiet else ProgressBar(f"neuron {len(config.rules)} rules × {config.iters} iterations")
+        result = simulate(config, progress=bar, should_stop=stop.is_set)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if result.state == "cancelled" and bar is not None:
+        sys.stderr.write("\n")
+    summary = {**result.summary, "state": result.state, "config": config.to_dict()}
+    if args.json:
+        emit_json(summary)
+    else:
+        print(_neuron_table(summary))
+    return 130 if result.state == "cancelled" else 0
+
+
+def _neuron_table(summary: dict[str, Any]) -> str:
+    """The final values as a readable table (what ``--json`` prints, for people)."""
+    config, sample = summary["config"], summary["sample"]
+
+    def number(value: float | None, spec: str = ".4g") -> str:
+        return "nan" if value is None else format(value, spec)
+
+    cancelled = " (cancelled)" if summary["state"] == "cancelled" else ""
+    lines = [
+        f"sample: {config['dist']}, n = {sample['n']}, median {sample['median']:.4g}, mean {sample['mean']:.4g}",
+        f"{summary['iters']} iterations in {summary['seconds']:.2f} s{cancelled}",
+        "",
+        f"{'rule':10s} {'η':>8s} {'α':>9s} {'β':>9s} {'E[y]':>9s} {'entropy':>8s} {'α ≤ 0':>6s}",
+    ]
+    for entry in summary["rules"]:
+        eta = f"{entry['eta']:g}" if entry["eta"] else "—"
+        lines.append(
+            f"{entry['rule']:10s} {eta:>8s} {number(entry['alpha']):>9s} {number(entry['beta']):>9s} "
+            f"{number(entry['mean_y'], '.4f'):>9s} {number(entry['entropy'], '.4f'):>8s} "
+            f"{entry['alpha_nonpositive']:>6d}" + ("  α or β not finite" if entry.get("nonfinite") else "")
+        )
+    lines.append(
+        f"entropy in nats from a 100-bin histogram of y on [−1, 1]; the maximum, log 2 = "
+        f"{summary['rules'][0]['entropy_max']:.4f}, is a uniform output"
+    )
+    return "\n".join(lines)
 
 
 # ======================================================================================================

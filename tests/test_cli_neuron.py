@@ -1,0 +1,169 @@
+"""``python -m ipcore neuron``: the JSON shape, every flag reaching its config field, bad flags failing cleanly."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ipcore.cli import main
+from ipcore.config import NeuronConfig
+from ipcore.neuron import draw_sample
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ipcore", "neuron", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_json_shape():
+    flags = ["--dist", "gaussian", "--mu", "5", "--sigma", "2", "--rules", "ip,wd,infomax,bn_inc"]
+    done = run_cli(*flags, "--iters", "200", "--n", "3000", "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)  # exactly one JSON object: the whole stdout parses
+    assert done.stdout.count("\n") == 1
+    sample = out["sample"]
+    config = NeuronConfig(mu=5.0, sigma=2.0, n=3000, iters=200, rules=["ip", "wd", "infomax", "bn_inc"])
+    assert sample["n"] == 3000
+    assert sample["median"] == pytest.approx(np.median(draw_sample(config)))
+    assert sample["mean"] == pytest.approx(draw_sample(config).mean())
+    assert [r["rule"] for r in out["rules"]] == ["ip", "wd", "infomax", "bn_inc"]
+    keys = {"rule", "eta", "alpha", "beta", "entropy", "entropy_max", "mean_y", "alpha_nonpositive"}
+    for entry in out["rules"]:
+        assert keys <= set(entry)
+        assert entry["entropy_max"] == pytest.approx(math.log(2))
+        assert isinstance(entry["alpha_nonpositive"], int)
+        for key in ("eta", "alpha", "beta", "entropy", "mean_y"):
+            assert isinstance(entry[key], float), key
+        assert -1 < entry["mean_y"] < 1 and entry["entropy"] <= entry["entropy_max"]
+    assert [r["eta"] for r in out["rules"]] == [1e-3, 0.1, 1e-3, 1e-3]
+    assert out["config"] == config.to_dict()  # extra key: what ran, reusable with NeuronConfig.from_dict
+    assert out["state"] == "done" and out["iters"] == 200
+    assert "Traceback" not in done.stderr
+
+
+def test_readable_table_without_json():
+    done = run_cli("--rules", "ip,none", "--iters", "50", "--n", "500")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("sample: gaussian, n = 500, median")
+    header = next(line for line in lines if line.startswith("rule"))
+    assert "entropy" in header and "α" in header and "β" in header
+    assert any(line.startswith("ip ") for line in lines) and any(line.startswith("none ") for line in lines)
+    assert "[" in done.stderr and "100.0%" in done.stderr  # the progress bar, on stderr
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--sigma", "0"], "sigma: must be > 0"),
+        (["--eta", "wd=2"], "eta.wd: must be > 0 and ≤ 1"),
+    ],
+)
+def test_bad_flags_exit_nonzero_with_the_message_and_no_traceback(flags, message):
+    done = run_cli(*flags, "--iters", "5", "--json")
+    assert done.returncode != 0
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+def every_flag() -> tuple[list[str], dict]:
+    """One value for every NeuronConfig field, as flags, and the field values they must produce."""
+    values = {
+        "dist": "mixture",
+        "mu": -1.5,
+        "sigma": 0.75,
+        "center": 2.0,
+        "width": 3.0,
+        "b": 0.5,
+        "mu2": 4.0,
+        "sigma2": 1.25,
+        "weight": 0.25,
+        "params": {},
+        "n": 321,
+        "seed": 9,
+        "rules": ["ip", "infomax", "triesch"],
+        "eta": {"ip": 0.002, "triesch": 0.0005},
+        "eta_decay": 0.001,
+        "iters": 12,
+        "record_every": 5,
+        "triesch_mean": 0.1,
+        "triesch_std": 0.3,
+    }
+    flags = []
+    for name, value in values.items():
+        if name == "params":
+            continue
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, list):
+            text = ",".join(value)
+        elif isinstance(value, dict):
+            text = ",".join(f"{k}={v}" for k, v in value.items())
+        else:
+            text = str(value)
+        flags += [flag, text]
+    return flags, values
+
+
+def test_every_config_field_has_a_flag(capsys):
+    flags, values = every_flag()
+    assert main(["neuron", *flags, "--json", "--quiet"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["config"] == {**values, "kind": "neuron"}
+    assert out["iters"] == 12
+    fields = {f.name for f in dataclasses.fields(NeuronConfig)}
+    assert fields == set(values), "a NeuronConfig field without a flag in this test"
+
+
+def test_params_flag_for_a_scipy_distribution(capsys):
+    assert main(["neuron", "--dist", "gamma", "--params", "a=2,scale=1.5", "--iters", "3", "--json", "--quiet"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["config"]["dist"] == "gamma" and out["config"]["params"] == {"a": 2.0, "scale": 1.5}
+    assert out["sample"]["median"] == pytest.approx(3.0 * 0.8392, rel=0.05)  # gamma(2) median ≈ 1.678
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--rules", "ip,nope"], "rules: unknown rule 'nope'"),
+        (["--width", "-1"], "width: must be > 0"),
+        (["--b", "0"], "b: must be > 0"),
+        (["--n", "1"], "n: must be ≥ 2"),
+        (["--iters", "0"], "iters: must be ≥ 1"),
+        (["--iters", "abc"], "iters: must be an integer"),
+        (["--eta", "ip=0"], "eta.ip: must be > 0"),
+        (["--eta", "ip=nan"], "eta.ip: must be a finite number"),
+        (["--eta", "ip"], "eta: expected rule=value pairs"),
+        (["--eta", "ip=fast"], "eta.ip: must be a number"),
+        (["--dist", "nope"], "dist: unknown distribution 'nope'"),
+        (["--dist", "gamma"], "params.a: gamma needs its shape parameter"),
+        (["--dist", "gamma", "--params", "a"], "params: expected name=value pairs"),
+        (["--dist", "gamma", "--params", "a=2,colour=1"], "params.colour: not a parameter of gamma"),
+        (["--weight", "2"], "weight: must be ≥ 0 and ≤ 1"),
+        (["--triesch-std", "0"], "triesch_std: must be > 0"),
+        (["--eta-decay", "-0.1"], "eta_decay: must be ≥ 0"),
+    ],
+)
+def test_bad_flags_in_process(flags, message, capsys):
+    args = ["neuron", *flags, "--quiet"] + ([] if "--iters" in flags else ["--iters", "5"])
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert "Traceback" not in err
+
+
+def test_unknown_flag_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["neuron", "--sgima", "2"])
+    assert caught.value.code == 2
+    assert "unrecognized arguments: --sgima" in capsys.readouterr().err
