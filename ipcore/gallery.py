@@ -440,11 +440,11 @@ def _mean(values: np.ndarray) -> float:
 
 
 def assess(entry: GalleryEntry, records: list[Any]) -> dict[str, Any]:
-    """The card's measurement and verdict from the entry's records (objects with ``metrics`` and ``summary``
-    and ``part`` in their summary). Verdicts: "reproduced", "partly", "not reproduced", "missing"."""
+    """The card's measurement and verdict from the entry's records (``RunRecord``: ``config``, ``metrics``,
+    ``summary``, and the part in ``meta``). Verdicts: "reproduced", "partly", "not reproduced", "missing"."""
     by_part = {}
     for record in records:
-        part = record.summary.get("part")
+        part = record.meta.get("part")
         if part in entry.parts:
             by_part[part] = record
     if not by_part:
@@ -650,7 +650,7 @@ def _settings(entry: GalleryEntry, records: list[Any]) -> str:
     seeds = sorted({r.config.seeds for r in records})
     epochs = sorted({r.config.epochs for r in records})
     subset = {r.config.subset for r in records}
-    devices = sorted({str(r.summary.get("device", "?")) for r in records})
+    devices = sorted({str(r.meta.get("device", "?")) for r in records})
     text = f"{'/'.join(map(str, seeds))} seeds, {'/'.join(map(str, epochs))} epochs"
     if subset != {0}:
         text += f", first {max(subset)} training samples"
@@ -697,3 +697,22 @@ def write_report(runs_dir: str, path: str) -> None:
     tmp = target.with_suffix(".tmp")
     tmp.write_text(text)
     tmp.replace(target)
+
+
+_INPUTS = {"mnist": (60_000, 784), "cifar10": (50_000, 3072)}
+
+
+def estimated_cost(config: Config) -> float:
+    """A rough relative cost of one part (multiply-adds of training), to schedule the longest parts first."""
+    if config.kind == "neuron":
+        return float(config.iters * config.n * len(config.rules)) / 100
+    samples, inputs = _INPUTS.get(config.dataset, (10_000, 100))
+    if config.subset:
+        samples = min(samples, config.subset)
+    per_sample = inputs * config.width + (config.depth - 1) * config.width**2 + config.width * 10
+    # Small models are launch-bound on a GPU: count a fixed overhead per layer and step too.
+    steps = samples / config.batch_size
+    return (
+        config.epochs * config.seeds * len(config.rules) * samples * per_sample
+        + config.epochs * steps * config.depth * 2e7
+    )
