@@ -171,6 +171,7 @@ def _add_neuron(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], in
     p.add_argument("--triesch-std", help="triesch's target std s of y, in (0, 1] (default 0.2)")
     p.add_argument("--json", action="store_true", help="print one JSON object with the final values on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    add_save_arguments(p)
     return _run_neuron
 
 
@@ -219,6 +220,9 @@ def _run_neuron(args: argparse.Namespace) -> int:
     if result.state == "cancelled" and bar is not None:
         sys.stderr.write("\n")
     summary = {**result.summary, "state": result.state, "config": config.to_dict()}
+    run_id = save_if_requested(args, result)
+    if run_id:
+        summary["run_id"] = run_id
     if args.json:
         emit_json(summary)
     else:

@@ -107,6 +107,7 @@ class _Job:
     final_metrics: dict[str, np.ndarray] | None = None
     thread: threading.Thread | None = None
     cache: tuple[int, dict[str, np.ndarray]] | None = None
+    final_version: int | None = None
 
     def report_progress(self, fraction: float) -> None:
         fraction = float(fraction)
@@ -210,7 +211,8 @@ class JobManager:
             job.state, job.error, job.run_id, job.ended = state, error, run_id, ended
             job.summary = dict(result.summary or {})
             job.final_metrics = final if final is not None else {}
-            job.cache = None
+            job.final_version = job.log.version + 1  # readers that compare versions see one more change
+            job.log, job.cache = MetricsLog(), None  # the full-precision rows are no longer needed
             if state == "done":
                 job.progress = 1.0
             self._running.discard(job)
@@ -265,8 +267,8 @@ class JobManager:
             "started": job.started,
             "ended": job.ended,
             "queue_position": position,
-            "version": job.log.version,
-            "summary": job.summary,
+            "version": job.log.version if job.final_version is None else job.final_version,
+            "summary": None if job.summary is None else dict(job.summary),
             "config": dict(job.config_dict),
         }
 
@@ -278,14 +280,15 @@ class JobManager:
         A queued job has no metrics yet (empty dict).
         """
         job = self._get(job_id)
+        log = job.log  # read before final_metrics: the ending job sets final_metrics first, then drops the log
         final = job.final_metrics
         if final is not None:
             return dict(final)
-        version = job.log.version
+        version = log.version
         cached = job.cache
         if cached is not None and cached[0] == version:
             return dict(cached[1])
-        snap = _read_only(job.log.snapshot())
+        snap = _read_only(log.snapshot())
         if job.final_metrics is None:
             job.cache = (version, snap)
         return dict(snap)

@@ -249,3 +249,19 @@ def test_cli_runs_list_show_delete(tmp_path, result, capsys):
     assert "no run" in capsys.readouterr().err
     assert main(["runs", "delete", run_id, "--runs-dir", str(tmp_path)]) == 0
     assert list_runs(tmp_path) == []
+
+
+def test_cli_neuron_save_stores_the_run(tmp_path, capsys):
+    argv = ["neuron", "--n", "200", "--iters", "100", "--rules", "ip", "--quiet", "--json"]
+    assert main([*argv, "--save", "--runs-dir", str(tmp_path)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    record = load_run(tmp_path, printed["run_id"])
+    assert record.config == NeuronConfig(n=200, iters=100, rules=["ip"])
+    assert record.summary["rules"] == printed["rules"]
+    assert main([*argv, "--name", "named run", "--runs-dir", str(tmp_path)]) == 0  # --name implies --save
+    named = json.loads(capsys.readouterr().out)["run_id"]
+    assert "-named-run-" in named and load_run(tmp_path, named).meta["name"] == "named run"
+    with pytest.raises(SystemExit) as exit_info:  # refused before anything runs
+        main([*argv, "--name", "../escape", "--runs-dir", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert len(list_runs(tmp_path)) == 2
