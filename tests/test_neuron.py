@@ -94,6 +94,15 @@ def test_entropy_rises_under_ip(gaussian_5_2):
     assert ip[-1] > ip[0] + 1.0  # tanh(x) of N(5, 2) is nearly constant at 1: very low entropy at the start
 
 
+def test_triesch_drives_the_output_to_its_gaussian_target():
+    # Triesch's rule makes y ≈ N(μ, s²) (Triesch 2005), not uniform: here μ = 0.1, s = 0.3.
+    config = NeuronConfig(mu=5.0, sigma=2.0, n=2000, rules=["triesch"], triesch_mean=0.1, triesch_std=0.3)
+    entry = simulate(config.replace(record_every=500)).summary["rules"][0]
+    y = np.tanh(entry["alpha"] * draw_sample(config) + entry["beta"])
+    assert y.mean() == pytest.approx(0.1, abs=0.02)
+    assert y.std() == pytest.approx(0.3, abs=0.02)
+
+
 DISTRIBUTIONS = [
     NeuronConfig(dist="uniform", center=3.0, width=2.0),
     NeuronConfig(dist="gaussian", mu=-1.0, sigma=0.5),
