@@ -163,7 +163,7 @@ def _add_neuron(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], in
     p.add_argument("--n", help="sample size N, ≥ 2 (default 10000)")
     p.add_argument("--seed", help="seed of the sample (default 0)")
     p.add_argument("--rules", help="comma-separated rules to compare (default ip,wd,infomax,bn_inc)")
-    p.add_argument("--eta", help="learning rates, rule=value[,rule=value] (default ip/bn_inc/infomax 1e-3, wd 0.1)")
+    p.add_argument("--eta", help="η per rule, rule=value[,...] (default ip/bn_inc/infomax/triesch 1e-3, wd/bn_wd 0.1)")
     p.add_argument("--eta-decay", help="Infomax's η decay per update, 0–1 (default 0)")
     p.add_argument("--iters", help="full-batch iterations per rule, ≥ 1 (default 10000)")
     p.add_argument("--record-every", help="record α, β, entropy, histogram every k iterations (default 50)")
