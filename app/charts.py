@@ -1,0 +1,1019 @@
+"""Chart builders: a run's metrics (plain numpy arrays, the engine's contracts) → a plotly figure.
+
+Pure functions, no streamlit: every chart is unit-testable and its data can be written out with
+``figure_csv``. A rule keeps one colour everywhere (its place in ``ipcore.rules.RULES``).
+
+Metric names (see ``ipcore.train`` and ``ipcore.neuron``):
+- network runs: static ``rules`` [R], ``members_rule`` [M], ``members_seed`` [M], ``diverged_step`` [M];
+  ``batch/step``, ``batch/epoch`` [T], ``batch/loss`` [T, M]; ``epoch/epoch`` [E], ``epoch/test_acc`` [E, M] …;
+  ``layer/step`` [S], ``layer/grad_y_u``, ``layer/alpha_mean`` … [S, M, L]; ``hist/step`` [H],
+  ``hist/hist`` [H, M, L, 50] (densities of y on [−1, 1]).
+- single-neuron runs: static ``rules`` [R], ``sample_median``, ``sample_mean``, ``sample_hist`` [100],
+  ``sample_edges`` [101]; ``trace/iter`` [T], ``trace/alpha``, ``trace/beta``, ``trace/entropy`` [T, R],
+  ``trace/hist`` [T, R, 100].
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+from ipcore.rules import RULES
+from ipcore.stats import ENTROPY_MAX
+
+Metrics = Mapping[str, np.ndarray]
+Runs = Sequence[tuple[str, Metrics]]
+"""Several runs to draw in one figure: (label, metrics); the label prefixes each trace ("" for one run)."""
+
+PALETTE = qualitative.D3 + qualitative.Dark2
+DASHES = ("solid", "dot", "dash", "dashdot", "longdash", "longdashdot")
+MAX_POINTS = 1500  # points per line sent to the browser (longer series are thinned evenly)
+HEIGHT = 340
+LOSS_TITLE = "training loss (cross-entropy, nats)"
+ENTROPY_TITLE = "output entropy H(y) (nats)"
+SLOPE_TITLE = "mean ∂y/∂u (slope of tanh)"
+
+
+# --- small helpers ------------------------------------------------------------------------------------
+
+
+def rule_color(rule: str, alpha: float | None = None) -> str:
+    """The rule's colour (``rgba`` with ``alpha`` for bands); unknown names get a stable colour too."""
+    names = list(RULES)
+    index = names.index(rule) if rule in names else len(names) + sum(map(ord, rule))
+    color = PALETTE[index % len(PALETTE)]
+    if alpha is None:
+        return color
+    red, green, blue = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red},{green},{blue},{alpha})"
+
+
+def rule_title(rule: str) -> str:
+    cls = RULES.get(rule)
+    return f"{rule} — {cls.title}" if cls else rule
+
+
+def _label(prefix: str, name: str) -> str:
+    return f"{prefix}: {name}" if prefix else name
+
+
+def _texts(values: Any) -> list[str]:
+    return [str(v) for v in np.atleast_1d(np.asarray(values))]
+
+
+def _nanstats(values: np.ndarray, axis: int = -1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, min and max over ``axis`` of the finite values (NaN where there is none)."""
+    values = np.asarray(values, dtype=float)
+    values = np.where(np.isfinite(values), values, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(values, axis=axis), np.nanmin(values, axis=axis), np.nanmax(values, axis=axis)
+
+
+def _nanmean(values: np.ndarray, axis: int | tuple[int, ...]) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(np.where(np.isfinite(values), values, np.nan), axis=axis)
+
+
+def thin(length: int, max_points: int = MAX_POINTS) -> np.ndarray:
+    """Indices that keep at most ``max_points`` of ``length`` points, evenly spread, always the last one."""
+    if length <= max_points:
+        return np.arange(length)
+    return np.unique(np.linspace(0, length - 1, max_points).round().astype(int))
+
+
+def smooth(values: np.ndarray, weight: float) -> np.ndarray:
+    """Exponential moving average along axis 0 with bias correction (TensorBoard's smoothing).
+
+    s_t = w·s_{t−1} + (1−w)·v_t, shown as s_t / (1 − w^{t}) so the start is not pulled toward 0. NaN values
+    are skipped (they stay NaN and do not reset the average). ``weight`` 0 returns the values unchanged.
+    """
+    values = np.asarray(values, dtype=float)
+    if weight <= 0 or len(values) == 0:
+        return values
+    if not 0 <= weight < 1:
+        raise ValueError(f"smoothing weight must be in [0, 1) (got {weight})")
+    out = np.full_like(values, np.nan)
+    state = np.zeros(values.shape[1:])
+    count = np.zeros(values.shape[1:])
+    for t, row in enumerate(values):
+        finite = np.isfinite(row)
+        state = np.where(finite, weight * state + (1 - weight) * np.where(finite, row, 0.0), state)
+        count = count + finite
+        out[t] = np.where(finite, state / (1 - weight ** np.maximum(count, 1)), np.nan)
+    return out
+
+
+def _layout(
+    fig: go.Figure, title: str, x_title: str, y_title: str, height: int = HEIGHT, legend_x: float = 1.02
+) -> go.Figure:
+    """Common look: title top left, legend to the right of the plot (never over titles), readable margins."""
+    fig.update_layout(
+        title={"text": title, "x": 0.0, "xanchor": "left", "y": 0.98, "yanchor": "top", "font": {"size": 15}},
+        template="plotly_white",
+        height=height,
+        margin={"l": 60, "r": 20, "t": 70, "b": 50},
+        legend={
+            "orientation": "v",
+            "x": legend_x,
+            "xanchor": "left",
+            "y": 1.0,
+            "yanchor": "top",
+            "font": {"size": 11},
+            "tracegroupgap": 2,
+        },  # fmt: skip
+        hovermode="closest",
+    )
+    fig.update_xaxes(title_text=x_title)
+    fig.update_yaxes(title_text=y_title)
+    return fig
+
+
+LEGEND_BELOW = {"orientation": "h", "x": 0.0, "xanchor": "left", "y": -0.22, "yanchor": "top"}
+TANH_TICKS = {"range": [-1.05, 1.05], "tickvals": [-1, -0.5, 0, 0.5, 1]}
+
+
+def add_band(
+    fig: go.Figure,
+    x: np.ndarray,
+    values: np.ndarray,
+    name: str,
+    rule: str,
+    *,
+    row: int | None = None,
+    col: int | None = None,
+    dash: str | None = None,
+    showlegend: bool = True,
+) -> None:
+    """Mean line of ``values`` [T, K] over K (seeds) with a shaded min–max band; one series when K = 1."""
+    values = np.asarray(values, dtype=float).reshape(len(x), -1)
+    mean, low, high = _nanstats(values, axis=1)
+    keep = thin(len(x))
+    x, mean, low, high = np.asarray(x)[keep], mean[keep], low[keep], high[keep]
+    where = {"row": row, "col": col} if row is not None else {}
+    if values.shape[1] > 1:
+        for bound, y, fill in (("min", low, None), ("max", high, "tonexty")):
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=y,
+                    name=f"{name} {bound}",
+                    mode="lines",
+                    line={"width": 0, "color": rule_color(rule)},
+                    fill=fill,
+                    fillcolor=rule_color(rule, 0.18),
+                    legendgroup=name,
+                    showlegend=False,
+                    hoverinfo="skip",
+                ),
+                **where,
+            )
+    label = f"{name} mean of {values.shape[1]}" if values.shape[1] > 1 else name
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=mean,
+            name=label,
+            mode="lines",
+            line={"color": rule_color(rule), "width": 2, "dash": dash},
+            legendgroup=name,
+            showlegend=showlegend,
+        ),
+        **where,
+    )
+
+
+def members_by_rule(metrics: Metrics) -> dict[str, np.ndarray]:
+    """Member indices of each rule of a network run, in the run's rule order."""
+    members = np.asarray(metrics["members_rule"]).astype(str)
+    rules = _texts(metrics["rules"]) if "rules" in metrics else list(dict.fromkeys(members))
+    return {rule: np.flatnonzero(members == rule) for rule in rules}
+
+
+def steps_to_epochs(metrics: Metrics, steps: np.ndarray) -> np.ndarray:
+    """Optimizer steps → epochs (fractional), from the batch table's step/epoch columns."""
+    steps = np.asarray(steps, dtype=float)
+    batch_steps = np.asarray(metrics.get("batch/step", []), dtype=float)
+    batch_epochs = np.asarray(metrics.get("batch/epoch", []), dtype=float)
+    if len(batch_steps) < 2:
+        return steps
+    return np.interp(steps, batch_steps, batch_epochs)
+
+
+def _alive(metrics: Metrics, step: float | None = None) -> np.ndarray:
+    """[M] bool: members that had not diverged (by ``step``, or ever when ``step`` is None)."""
+    diverged = np.asarray(metrics.get("diverged_step", []), dtype=float)
+    if step is None:
+        return diverged < 0
+    return (diverged < 0) | (diverged > step)
+
+
+def _empty(title: str, message: str, x_title: str = "", y_title: str = "") -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    return _layout(fig, title, x_title, y_title)
+
+
+def has_rows(metrics: Metrics, key: str) -> bool:
+    value = metrics.get(key)
+    return value is not None and np.asarray(value).ndim > 0 and len(value) > 0
+
+
+# --- network runs -------------------------------------------------------------------------------------
+
+
+def loss_figure(runs: Runs, smoothing: float = 0.0, log_y: bool = False) -> go.Figure:
+    """Training loss per batch vs epoch: per rule the mean over seeds with the min–max band, smoothed by an
+    exponential moving average (weight ``smoothing``); ✕ marks where a seed diverged."""
+    title = "Training loss per batch (mean over seeds, band = min–max)"
+    fig = go.Figure()
+    drawn = False
+    for run_index, (prefix, metrics) in enumerate(runs):
+        if not has_rows(metrics, "batch/loss"):
+            continue
+        drawn = True
+        epochs = np.asarray(metrics["batch/epoch"], dtype=float)
+        steps = np.asarray(metrics["batch/step"], dtype=float)
+        loss = smooth(np.asarray(metrics["batch/loss"], dtype=float), smoothing)
+        dash = DASHES[run_index % len(DASHES)]
+        for rule, members in members_by_rule(metrics).items():
+            if len(members) == 0:
+                continue
+            add_band(fig, epochs, loss[:, members], _label(prefix, rule), rule, dash=dash)
+            _divergence_markers(fig, metrics, members, rule, prefix, steps, epochs, loss)
+    if not drawn:
+        return _empty(title, "no batch recorded yet", "epoch", LOSS_TITLE)
+    _layout(fig, title, "epoch", LOSS_TITLE)
+    if log_y:
+        fig.update_yaxes(type="log")
+    return fig
+
+
+def _divergence_markers(fig, metrics, members, rule, prefix, steps, epochs, loss) -> None:
+    diverged = np.asarray(metrics.get("diverged_step", np.full(loss.shape[1], -1)))
+    seeds = np.asarray(metrics.get("members_seed", np.arange(loss.shape[1])))
+    xs, ys, texts = [], [], []
+    for member in members:
+        step = float(diverged[member])
+        if step < 0:
+            continue
+        upto = np.flatnonzero((steps <= step) & np.isfinite(loss[:, member]))
+        y = float(loss[upto[-1], member]) if len(upto) else float(np.nanmax(np.where(np.isfinite(loss), loss, 0)))
+        xs.append(float(np.interp(step, steps, epochs)) if len(steps) > 1 else step)
+        ys.append(y)
+        texts.append(f"{rule}, seed {int(seeds[member])} diverged at step {int(step)}")
+    if xs:
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="markers",
+                name=_label(prefix, f"{rule} diverged"),
+                marker={"symbol": "x", "size": 11, "color": rule_color(rule), "line": {"width": 1}},
+                text=texts,
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
+
+
+def accuracy_figure(runs: Runs, split: str = "test") -> go.Figure:
+    """Accuracy per epoch (``split`` "test" or "train"), mean over seeds with the min–max band, in %."""
+    key = f"epoch/{split}_acc"
+    title = f"{split.capitalize()} accuracy per epoch"
+    fig = go.Figure()
+    drawn = False
+    for prefix, metrics in runs:
+        if not has_rows(metrics, key):
+            continue
+        drawn = True
+        epochs = np.asarray(metrics["epoch/epoch"], dtype=float)
+        accuracy = 100 * np.asarray(metrics[key], dtype=float)
+        for rule, members in members_by_rule(metrics).items():
+            add_band(fig, epochs, accuracy[:, members], _label(prefix, rule), rule)
+    if not drawn:
+        return _empty(title, "no epoch finished yet", "epoch", f"{split} accuracy (%)")
+    fig.update_traces(mode="lines+markers", selector={"showlegend": True})
+    return _layout(fig, title, "epoch", f"{split} accuracy (%)")
+
+
+def loss_panels_figure(runs: Runs, smoothing: float = 0.0, log_y: bool = False) -> go.Figure:
+    """Training loss of several runs side by side (one panel per run, e.g. one per learning rate), shared y."""
+    runs = [(label, m) for label, m in runs if has_rows(m, "batch/loss")]
+    title = "Training loss per batch (mean over seeds, band = min–max)"
+    if not runs:
+        return _empty(title, "no records yet", "epoch", LOSS_TITLE)
+    fig = make_subplots(rows=1, cols=len(runs), shared_yaxes=True, subplot_titles=[label for label, _ in runs],
+                        horizontal_spacing=0.03)  # fmt: skip
+    for col, (_, metrics) in enumerate(runs, start=1):
+        epochs = np.asarray(metrics["batch/epoch"], dtype=float)
+        loss = smooth(np.asarray(metrics["batch/loss"], dtype=float), smoothing)
+        for rule, members in members_by_rule(metrics).items():
+            if len(members):
+                add_band(fig, epochs, loss[:, members], rule, rule, row=1, col=col, showlegend=col == 1)
+        fig.update_xaxes(title_text="epoch", row=1, col=col)
+    _layout(fig, title, "", "")
+    fig.update_yaxes(title_text=LOSS_TITLE, row=1, col=1)
+    if log_y:
+        fig.update_yaxes(type="log")
+    for trace, axis in ((t, t.xaxis or "x") for t in fig.data):  # CSV series names carry the panel
+        col = int(axis[1:] or 1)
+        trace.meta = f"{runs[col - 1][0]}: {trace.name}"
+    return fig
+
+
+def layer_series(metrics: Metrics, column: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Epochs of the layer table and, per rule, ``column`` averaged over that rule's non-diverged seeds [S, L]."""
+    steps = np.asarray(metrics["layer/step"], dtype=float)
+    values = np.asarray(metrics[f"layer/{column}"], dtype=float)  # [S, M, L]
+    out = {}
+    for rule, members in members_by_rule(metrics).items():
+        alive = members[_alive(metrics)[members]] if "diverged_step" in metrics else members
+        use = alive if len(alive) else members
+        out[rule] = _nanmean(values[:, use, :], axis=1)
+    return steps_to_epochs(metrics, steps), out
+
+
+def grad_lines_figure(runs: Runs, layers: Sequence[int]) -> go.Figure:
+    """Mean ∂y/∂u = E[1 − y²] of chosen hidden layers (0-based) vs epoch, per rule (non-diverged seeds)."""
+    title = "Mean slope ∂y/∂u per hidden layer"
+    fig = go.Figure()
+    drawn = False
+    dashes = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
+    for prefix, metrics in runs:
+        if not has_rows(metrics, "layer/grad_y_u"):
+            continue
+        epochs, by_rule = layer_series(metrics, "grad_y_u")
+        keep = thin(len(epochs))
+        for rule, values in by_rule.items():
+            for i, layer in enumerate(layers):
+                if layer >= values.shape[1]:
+                    continue
+                drawn = True
+                fig.add_trace(
+                    go.Scatter(
+                        x=epochs[keep],
+                        y=values[keep, layer],
+                        mode="lines",
+                        name=_label(prefix, f"{rule}, layer {layer + 1}"),
+                        line={"color": rule_color(rule), "dash": dashes[i % len(dashes)], "width": 2},
+                    )
+                )
+    if not drawn:
+        return _empty(title, "no layer statistics recorded yet", "epoch", SLOPE_TITLE)
+    return _layout(fig, title, "epoch", SLOPE_TITLE)
+
+
+def grad_heatmap_figure(metrics: Metrics, column: str = "grad_y_u", max_columns: int = 300) -> go.Figure:
+    """Layer × time heatmap of a layer statistic (default mean ∂y/∂u), one panel per rule, one colour scale."""
+    titles = {"grad_y_u": SLOPE_TITLE, "entropy": ENTROPY_TITLE, "alpha_mean": "mean α", "beta_mean": "mean β"}
+    title = f"{titles.get(column, column)}: hidden layer × time"
+    if not has_rows(metrics, f"layer/{column}"):
+        return _empty(title, "no layer statistics recorded yet", "epoch", "hidden layer")
+    epochs, by_rule = layer_series(metrics, column)
+    keep = thin(len(epochs), max_columns)
+    finite = np.concatenate([v[np.isfinite(v)] for v in by_rule.values()] + [np.zeros(0)])
+    zmin, zmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    rules = list(by_rule)
+    fig = make_subplots(rows=1, cols=len(rules), shared_yaxes=True, subplot_titles=rules, horizontal_spacing=0.03)
+    for i, rule in enumerate(rules):
+        values = by_rule[rule][keep].T  # [L, S']
+        fig.add_trace(
+            go.Heatmap(
+                x=epochs[keep],
+                y=np.arange(1, values.shape[0] + 1),
+                z=values,
+                name=rule,
+                zmin=zmin,
+                zmax=zmax,
+                colorscale="Viridis",
+                showscale=i == len(rules) - 1,
+                colorbar={"title": {"text": column}},
+                hovertemplate="epoch %{x:.2f}<br>layer %{y}<br>%{z:.3f}<extra>" + rule + "</extra>",
+            ),
+            row=1,
+            col=i + 1,
+        )
+        fig.update_xaxes(title_text="epoch", row=1, col=i + 1)
+    _layout(fig, title, "", "")
+    fig.update_yaxes(title_text="hidden layer", row=1, col=1, dtick=1)
+    return fig
+
+
+def time_index_label(metrics: Metrics, table: str, index: int) -> str:
+    """ "epoch 1.25 (step 300)" for row ``index`` of a step-indexed table (``hist`` or ``layer``)."""
+    steps = np.asarray(metrics[f"{table}/step"], dtype=float)
+    step = steps[index]
+    return f"epoch {float(steps_to_epochs(metrics, np.array([step]))[0]):.2f} (step {int(step)})"
+
+
+def histogram_figure(metrics: Metrics, index: int = -1, columns: int = 4) -> go.Figure:
+    """Output histograms of y = tanh(u) in every hidden layer at recorded time ``index``: one panel per layer,
+    one line per rule (density averaged over the rule's non-diverged seeds); dashed = uniform (0.5)."""
+    title = "Activation histograms per hidden layer"
+    if not has_rows(metrics, "hist/hist"):
+        return _empty(title, "no histogram recorded yet", "y = tanh(u)", "density")
+    hist = np.asarray(metrics["hist/hist"], dtype=float)[index]  # [M, L, bins]
+    step = float(np.asarray(metrics["hist/step"])[index])
+    layers, bins = hist.shape[1], hist.shape[2]
+    centres = -1 + (np.arange(bins) + 0.5) * 2 / bins
+    columns = min(columns, layers)
+    rows = math.ceil(layers / columns)
+    fig = make_subplots(
+        rows=rows,
+        cols=columns,
+        subplot_titles=[f"layer {i + 1}" for i in range(layers)],
+        shared_xaxes=True,
+        vertical_spacing=0.12 if rows > 1 else 0.1,
+    )
+    for rule, members in members_by_rule(metrics).items():
+        alive = members[_alive(metrics, step)[members]] if "diverged_step" in metrics else members
+        use = alive if len(alive) else members
+        density = _nanmean(hist[use], axis=0)  # [L, bins]
+        for layer in range(layers):
+            fig.add_trace(
+                go.Scatter(
+                    x=centres,
+                    y=density[layer],
+                    mode="lines",
+                    line={"shape": "hvh", "color": rule_color(rule), "width": 1.5},
+                    name=f"{rule}, layer {layer + 1}",
+                    legendgroup=rule,
+                    showlegend=layer == 0,
+                ),
+                row=layer // columns + 1,
+                col=layer % columns + 1,
+            )
+    for layer in range(layers):
+        fig.add_hline(y=0.5, line={"dash": "dash", "color": "#888", "width": 1}, row=layer // columns + 1,
+                      col=layer % columns + 1)  # fmt: skip
+    _layout(fig, f"{title} at {time_index_label(metrics, 'hist', index)}", "", "", height=max(HEIGHT, 220 * rows))
+    fig.update_xaxes(range=[-1, 1])
+    for col in range(1, columns + 1):
+        fig.update_xaxes(title_text="y = tanh(u)", row=rows, col=col)
+    for row in range(1, rows + 1):
+        fig.update_yaxes(title_text="density", row=row, col=1)
+    # legend entries only once per rule: relabel the first layer's traces by rule
+    for trace in fig.data:
+        if trace.showlegend:
+            trace.meta = trace.name  # the CSV keeps "rule, layer 1"
+            trace.name = trace.legendgroup
+    return fig
+
+
+def alpha_beta_figure(metrics: Metrics, index: int = -1) -> go.Figure:
+    """α and β per hidden layer at recorded time ``index``: the mean over units (averaged over non-diverged
+    seeds) with error bars ± the spread (standard deviation over the layer's units)."""
+    title = "α and β per hidden layer (error bar = spread over the layer's units)"
+    if not has_rows(metrics, "layer/alpha_mean"):
+        return _empty(title, "no layer statistics recorded yet", "hidden layer", "")
+    step = float(np.asarray(metrics["layer/step"])[index])
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["α (gain divisor)", "β (centre)"], horizontal_spacing=0.1)
+    by_rule = members_by_rule(metrics)
+    offsets = np.linspace(-0.15, 0.15, len(by_rule)) if len(by_rule) > 1 else [0.0]
+    for (rule, members), offset in zip(by_rule.items(), offsets, strict=True):
+        alive = members[_alive(metrics, step)[members]] if "diverged_step" in metrics else members
+        use = alive if len(alive) else members
+        for col, name in ((1, "alpha"), (2, "beta")):
+            mean = _nanmean(np.asarray(metrics[f"layer/{name}_mean"], dtype=float)[index, use], axis=0)
+            std = _nanmean(np.asarray(metrics[f"layer/{name}_std"], dtype=float)[index, use], axis=0)
+            layers = np.arange(1, len(mean) + 1)
+            fig.add_trace(
+                go.Scatter(
+                    x=layers + offset,
+                    y=mean,
+                    error_y={"type": "data", "array": std, "visible": True},
+                    mode="markers+lines",
+                    name=rule,
+                    meta=f"{rule} {name}",
+                    legendgroup=rule,
+                    showlegend=col == 1,
+                    line={"color": rule_color(rule), "width": 1},
+                ),
+                row=1,
+                col=col,
+            )
+    _layout(fig, f"{title} — {time_index_label(metrics, 'layer', index)}", "", "")
+    fig.update_xaxes(title_text="hidden layer", dtick=1)
+    fig.update_yaxes(title_text="α", row=1, col=1)
+    fig.update_yaxes(title_text="β", row=1, col=2)
+    return fig
+
+
+def entropy_layers_figure(metrics: Metrics, index: int = -1) -> go.Figure:
+    """Output entropy of each hidden layer at recorded time ``index``: mean over seeds with min–max error
+    bars, against the maximum log 2 (a uniform output)."""
+    title = "Output entropy per hidden layer"
+    if not has_rows(metrics, "layer/entropy"):
+        return _empty(title, "no layer statistics recorded yet", "hidden layer", ENTROPY_TITLE)
+    values = np.asarray(metrics["layer/entropy"], dtype=float)[index]  # [M, L]
+    fig = go.Figure()
+    for rule, members in members_by_rule(metrics).items():
+        mean, low, high = _nanstats(values[members].T, axis=1)
+        layers = np.arange(1, len(mean) + 1)
+        fig.add_trace(
+            go.Scatter(
+                x=layers,
+                y=mean,
+                mode="markers+lines",
+                name=rule,
+                line={"color": rule_color(rule)},
+                error_y={"type": "data", "symmetric": False, "array": high - mean, "arrayminus": mean - low},
+            )
+        )
+    fig.add_hline(y=ENTROPY_MAX, line={"dash": "dash", "color": "#555"}, annotation_text="log 2 (uniform)")
+    _layout(fig, f"{title} — {time_index_label(metrics, 'layer', index)}", "hidden layer", ENTROPY_TITLE)
+    fig.update_xaxes(dtick=1)
+    return fig
+
+
+def entropy_time_figure(metrics: Metrics, layers: Sequence[int]) -> go.Figure:
+    """Output entropy of chosen hidden layers vs epoch, per rule, against log 2."""
+    title = "Output entropy over training"
+    if not has_rows(metrics, "layer/entropy"):
+        return _empty(title, "no layer statistics recorded yet", "epoch", ENTROPY_TITLE)
+    epochs, by_rule = layer_series(metrics, "entropy")
+    keep = thin(len(epochs))
+    fig = go.Figure()
+    dashes = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
+    for rule, values in by_rule.items():
+        for i, layer in enumerate(layers):
+            if layer < values.shape[1]:
+                fig.add_trace(
+                    go.Scatter(
+                        x=epochs[keep],
+                        y=values[keep, layer],
+                        mode="lines",
+                        name=f"{rule}, layer {layer + 1}",
+                        line={"color": rule_color(rule), "dash": dashes[i % len(dashes)]},
+                    )
+                )
+    fig.add_hline(y=ENTROPY_MAX, line={"dash": "dash", "color": "#555"}, annotation_text="log 2")
+    return _layout(fig, title, "epoch", ENTROPY_TITLE)
+
+
+def divergence_rows(metrics: Metrics) -> list[dict[str, Any]]:
+    """One row per diverged seed: rule, seed, step and epoch where it diverged."""
+    rows = []
+    diverged = np.asarray(metrics.get("diverged_step", []))
+    seeds = np.asarray(metrics.get("members_seed", np.arange(len(diverged))))
+    rules = np.asarray(metrics.get("members_rule", [""] * len(diverged))).astype(str)
+    for member, step in enumerate(diverged):
+        if step >= 0:
+            epoch = float(steps_to_epochs(metrics, np.array([step]))[0])
+            rows.append(
+                {"rule": rules[member], "seed": int(seeds[member]), "step": int(step), "epoch": round(epoch, 3)}
+            )
+    return rows
+
+
+# --- single-neuron runs -------------------------------------------------------------------------------
+
+
+def neuron_rules(metrics: Metrics) -> list[str]:
+    return _texts(metrics["rules"])
+
+
+def centre_and_gain(rule: str, alpha: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Any rule's (α, β) as the divide form u = (x − c)/a: affine rules u = αx + β have a = 1/α, c = −β/α.
+    c is the input where the tanh is centred (u = 0) — IP's β, comparable with the sample's median."""
+    alpha, beta = np.asarray(alpha, dtype=float), np.asarray(beta, dtype=float)
+    if RULES.get(rule) is not None and RULES[rule].form == "affine":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return 1 / alpha, -beta / alpha
+    return alpha, beta
+
+
+def neuron_histogram_figure(metrics: Metrics, index: int = -1) -> go.Figure:
+    """The neuron's output density on [−1, 1] per rule at recorded iteration ``index``; dashed = uniform."""
+    hist = np.asarray(metrics["trace/hist"], dtype=float)[index]  # [R, bins]
+    iteration = int(np.asarray(metrics["trace/iter"])[index])
+    bins = hist.shape[-1]
+    centres = -1 + (np.arange(bins) + 0.5) * 2 / bins
+    fig = go.Figure()
+    for i, rule in enumerate(neuron_rules(metrics)):
+        fig.add_trace(
+            go.Scatter(
+                x=centres,
+                y=hist[i],
+                mode="lines",
+                name=rule,
+                line={"shape": "hvh", "color": rule_color(rule), "width": 1.8},
+            )  # fmt: skip
+        )
+    fig.add_hline(y=0.5, line={"dash": "dash", "color": "#555"}, annotation_text="uniform (maximum entropy)")
+    _layout(fig, f"Output histogram at iteration {iteration}", "y = tanh(u)", "density")
+    fig.update_xaxes(range=[-1, 1])
+    return fig
+
+
+def neuron_entropy_figure(runs: Runs, aggregate: bool = False) -> go.Figure:
+    """Output entropy vs iteration per rule against the maximum log 2. With ``aggregate`` the runs are
+    repeats (seeds) of one setting: per rule the mean over runs with the min–max band."""
+    fig = go.Figure()
+    if aggregate and runs:
+        iters = np.asarray(runs[0][1]["trace/iter"], dtype=float)
+        length = min(len(np.asarray(m["trace/iter"])) for _, m in runs)
+        for i, rule in enumerate(neuron_rules(runs[0][1])):
+            stack = np.stack([np.asarray(m["trace/entropy"], dtype=float)[:length, i] for _, m in runs], axis=1)
+            add_band(fig, iters[:length], stack, rule, rule)
+    else:
+        for prefix, metrics in runs:
+            iters = np.asarray(metrics["trace/iter"], dtype=float)
+            for i, rule in enumerate(neuron_rules(metrics)):
+                add_band(
+                    fig, iters, np.asarray(metrics["trace/entropy"], dtype=float)[:, i], _label(prefix, rule), rule
+                )
+    fig.add_hline(y=ENTROPY_MAX, line={"dash": "dash", "color": "#555"}, annotation_text="log 2 (uniform)")
+    return _layout(fig, "Output entropy vs iteration", "iteration", ENTROPY_TITLE)
+
+
+def neuron_final_histogram_figure(runs: Runs) -> go.Figure:
+    """The final output density per rule over several runs (seeds): mean with the min–max band, vs uniform."""
+    fig = go.Figure()
+    if runs:
+        hists = [np.asarray(m["trace/hist"], dtype=float)[-1] for _, m in runs]  # each [R, bins]
+        bins = hists[0].shape[-1]
+        centres = -1 + (np.arange(bins) + 0.5) * 2 / bins
+        for i, rule in enumerate(neuron_rules(runs[0][1])):
+            add_band(fig, centres, np.stack([h[i] for h in hists], axis=1), rule, rule)
+        iteration = int(np.asarray(runs[0][1]["trace/iter"])[-1])
+    else:
+        iteration = 0
+    fig.add_hline(y=0.5, line={"dash": "dash", "color": "#555"}, annotation_text="uniform (maximum entropy)")
+    _layout(fig, f"Output histogram after {iteration} iterations ({len(runs)} sample(s))", "y = tanh(u)", "density")
+    fig.update_xaxes(range=[-1, 1])
+    return fig
+
+
+def alpha_beta_trajectory_figure(metrics: Metrics) -> go.Figure:
+    """α and β of each rule vs iteration (as the rule defines them)."""
+    iters = np.asarray(metrics["trace/iter"], dtype=float)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["α", "β"], horizontal_spacing=0.1)
+    for i, rule in enumerate(neuron_rules(metrics)):
+        for col, name in ((1, "alpha"), (2, "beta")):
+            fig.add_trace(
+                go.Scatter(
+                    x=iters,
+                    y=np.asarray(metrics[f"trace/{name}"], dtype=float)[:, i],
+                    mode="lines",
+                    name=rule,
+                    meta=f"{rule} {name}",
+                    legendgroup=rule,
+                    showlegend=col == 1,
+                    line={"color": rule_color(rule)},
+                ),
+                row=1,
+                col=col,
+            )
+    _layout(fig, "α and β trajectories", "", "")
+    fig.update_xaxes(title_text="iteration")
+    fig.update_yaxes(title_text="α", row=1, col=1)
+    fig.update_yaxes(title_text="β", row=1, col=2)
+    return fig
+
+
+def beta_median_figure(metrics: Metrics) -> go.Figure:
+    """The tanh's centre c (β for u = (x−β)/α; −β/α for affine rules) vs iteration, against the input sample's
+    median and mean: IP's β settles at the median (thesis §5.1)."""
+    iters = np.asarray(metrics["trace/iter"], dtype=float)
+    fig = go.Figure()
+    for i, rule in enumerate(neuron_rules(metrics)):
+        alpha = np.asarray(metrics["trace/alpha"], dtype=float)[:, i]
+        beta = np.asarray(metrics["trace/beta"], dtype=float)[:, i]
+        _, centre = centre_and_gain(rule, alpha, beta)
+        fig.add_trace(go.Scatter(x=iters, y=centre, mode="lines", name=rule, line={"color": rule_color(rule)}))
+    median, mean = float(metrics["sample_median"]), float(metrics["sample_mean"])
+    fig.add_hline(y=median, line={"dash": "dash", "color": "#222"}, annotation_text=f"sample median {median:.3f}",
+                  annotation_position="top left")  # fmt: skip
+    fig.add_hline(y=mean, line={"dash": "dot", "color": "#777"}, annotation_text=f"sample mean {mean:.3f}",
+                  annotation_position="bottom right")  # fmt: skip
+    return _layout(fig, "Centre of the tanh vs the input's median and mean", "iteration", "centre c (input units)")
+
+
+def tanh_over_density_figure(metrics: Metrics, index: int = -1) -> go.Figure:
+    """The input sample's density with each rule's tanh curve y = tanh((x − c)/a) at the start (dotted) and at
+    recorded iteration ``index`` (solid). Left axis: density of x; right axis: y."""
+    edges = np.asarray(metrics["sample_edges"], dtype=float)
+    density = np.asarray(metrics["sample_hist"], dtype=float)
+    centres = (edges[:-1] + edges[1:]) / 2
+    span = edges[-1] - edges[0]
+    grid = np.linspace(edges[0] - 0.1 * span, edges[-1] + 0.1 * span, 400)
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(
+        go.Scatter(
+            x=centres,
+            y=density,
+            name="input density",
+            mode="lines",
+            fill="tozeroy",
+            line={"color": "#9aa5b1", "shape": "hvh"},
+            fillcolor="rgba(154,165,177,0.35)",
+        ),  # fmt: skip
+        secondary_y=False,
+    )
+    iteration = int(np.asarray(metrics["trace/iter"])[index])
+    for i, rule in enumerate(neuron_rules(metrics)):
+        for when, dash, row in (("start", "dot", 0), (f"iteration {iteration}", "solid", index)):
+            alpha = np.asarray(metrics["trace/alpha"], dtype=float)[row, i]
+            beta = np.asarray(metrics["trace/beta"], dtype=float)[row, i]
+            gain, centre = centre_and_gain(rule, alpha, beta)
+            with np.errstate(all="ignore"):
+                y = np.tanh((grid - centre) / gain) if np.isfinite(gain) and gain != 0 else np.full_like(grid, np.nan)
+            fig.add_trace(
+                go.Scatter(
+                    x=grid,
+                    y=y,
+                    mode="lines",
+                    name=f"{rule} ({when})",
+                    legendgroup=rule,
+                    line={"color": rule_color(rule), "dash": dash},
+                    showlegend=row != 0 or i == 0,
+                ),  # fmt: skip
+                secondary_y=True,
+            )
+    _layout(fig, "tanh over the input density: start (dotted) and end (solid)", "input x", "", height=400)
+    fig.update_layout(legend=LEGEND_BELOW, margin={"b": 100})
+    fig.update_yaxes(title_text="density of x", secondary_y=False)
+    fig.update_yaxes(title_text="y = tanh(u)", secondary_y=True, showgrid=False, **TANH_TICKS)
+    return fig
+
+
+def density_preview_figure(grid: np.ndarray, density: np.ndarray, title: str) -> go.Figure:
+    """A distribution's density (the neuron lab's live preview), with tanh(x) for scale on the right axis."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Scatter(x=grid, y=density, mode="lines", fill="tozeroy", name="density",
+                             line={"color": "#52606d"}), secondary_y=False)  # fmt: skip
+    fig.add_trace(go.Scatter(x=grid, y=np.tanh(grid), mode="lines", name="tanh(x) before IP",
+                             line={"color": rule_color("none"), "dash": "dot"}), secondary_y=True)  # fmt: skip
+    _layout(fig, title, "input x", "", height=280, legend_x=1.08)
+    fig.update_yaxes(title_text="density", secondary_y=False)
+    fig.update_yaxes(title_text="tanh(x)", secondary_y=True, showgrid=False, **TANH_TICKS)
+    return fig
+
+
+# --- home page illustration ---------------------------------------------------------------------------
+
+
+def ip_fixed_point(x: np.ndarray, weights: np.ndarray, iterations: int = 50) -> tuple[float, float]:
+    """IP's fixed point on a weighted input: β = the median of x and α = 2E[x·tanh((x−β)/α)] (thesis §5.1,
+    §5.3), found by fixed-point iteration from α = 1."""
+    weights = weights / weights.sum()
+    cdf = np.cumsum(weights)
+    beta = float(x[np.searchsorted(cdf, 0.5)])
+    alpha = 1.0
+    for _ in range(iterations):
+        alpha = float(2 * np.sum(weights * x * np.tanh((x - beta) / alpha)))
+        alpha = max(alpha, 1e-6)
+    return alpha, beta
+
+
+def ip_illustration_figure(mu: float = 3.0, sigma: float = 1.0) -> go.Figure:
+    """The thesis's Figure 3.1 idea, computed: an input density N(μ, σ) under tanh(x) (off-centre: the unit
+    saturates, its slope ∂y/∂u ≈ 0 and its output piles up at ±1) and under tanh((x−β)/α) at IP's fixed point
+    (centred: slope large where the inputs are, output spread over (−1, 1))."""
+    x = np.linspace(mu - 5 * sigma, mu + 5 * sigma, 801)
+    x = np.union1d(x, np.linspace(min(-3.0, x[0]), max(3.0, x[-1]), 401))
+    density = np.exp(-0.5 * ((x - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
+    weights = density * np.gradient(x)
+    alpha, beta = ip_fixed_point(x, weights)
+    cases = []
+    for label, a, b in (
+        ("off-centre: y = tanh(x)", 1.0, 0.0),
+        (f"after IP: y = tanh((x − {beta:.2f}) / {alpha:.2f})", alpha, beta),
+    ):
+        y = np.tanh((x - b) / a)
+        mean_slope = float(np.sum(weights * (1 - y**2)) / weights.sum())
+        cases.append((f"{label}<br>mean slope over the inputs {mean_slope:.3f}", y))
+    fig = make_subplots(
+        rows=2,
+        cols=2,
+        specs=[[{"secondary_y": True}, {"secondary_y": True}], [{}, {}]],
+        row_heights=[0.62, 0.38],
+        vertical_spacing=0.18,
+        horizontal_spacing=0.16,
+        subplot_titles=[c[0] for c in cases] + ["output density p(y)", "output density p(y)"],
+    )
+    edges = np.linspace(-1, 1, 41)
+    for col, (_, y) in enumerate(cases, start=1):
+        slope = 1 - y**2  # ∂y/∂u
+        show = col == 1
+        fig.add_trace(go.Scatter(x=x, y=density, fill="tozeroy", mode="lines", name="input density p(x)",
+                                 line={"color": "#9aa5b1"}, legendgroup="d", showlegend=show),
+                      row=1, col=col, secondary_y=False)  # fmt: skip
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name="y = tanh(u)", line={"color": "#c0392b", "width": 2.5},
+                                 legendgroup="y", showlegend=show), row=1, col=col, secondary_y=True)  # fmt: skip
+        fig.add_trace(go.Scatter(x=x, y=slope, mode="lines", name="slope ∂y/∂u = 1 − y²",
+                                 line={"color": "#1f77b4", "dash": "dash"}, legendgroup="s", showlegend=show),
+                      row=1, col=col, secondary_y=True)  # fmt: skip
+        counts, _ = np.histogram(y, bins=edges, weights=weights)
+        out_density = counts / (counts.sum() * np.diff(edges))
+        fig.add_trace(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=out_density, name="output density p(y)",
+                             marker_color="#c0392b", legendgroup="o", showlegend=show), row=2, col=col)  # fmt: skip
+    _layout(fig, "", "", "", height=600, legend_x=1.08)
+    fig.update_layout(margin={"t": 60})
+    fig.update_yaxes(title_text="p(x)", secondary_y=False, row=1)
+    fig.update_yaxes(title_text="y, ∂y/∂u", secondary_y=True, showgrid=False, row=1, **TANH_TICKS)
+    fig.update_xaxes(title_text="input x", row=1)
+    fig.update_xaxes(title_text="output y", range=[-1, 1], row=2)
+    fig.update_yaxes(title_text="p(y)", row=2)
+    return fig
+
+
+# --- learning-rate sweeps and gallery summaries -------------------------------------------------------
+
+
+def lr_sweep_figure(points: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """Final training loss (mean over the non-diverged seeds, error bar min–max) and the share of diverged
+    seeds vs the synaptic learning rate, per rule. ``points``: dicts with rule, lr, loss_mean, loss_min,
+    loss_max, diverged, seeds."""
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.65, 0.35], vertical_spacing=0.08)
+    for rule in dict.fromkeys(p["rule"] for p in points):
+        rows = sorted((p for p in points if p["rule"] == rule), key=lambda p: p["lr"])
+        lr = np.array([p["lr"] for p in rows], dtype=float)
+        mean = np.array([np.nan if p["loss_mean"] is None else p["loss_mean"] for p in rows], dtype=float)
+        low = np.array([np.nan if p["loss_min"] is None else p["loss_min"] for p in rows], dtype=float)
+        high = np.array([np.nan if p["loss_max"] is None else p["loss_max"] for p in rows], dtype=float)
+        share = np.array([100 * p["diverged"] / max(p["seeds"], 1) for p in rows], dtype=float)
+        fig.add_trace(
+            go.Scatter(x=lr, y=mean, mode="lines+markers", name=rule, legendgroup=rule, line={"color": rule_color(rule)},
+                       error_y={"type": "data", "symmetric": False, "array": high - mean, "arrayminus": mean - low}),
+            row=1, col=1,
+        )  # fmt: skip
+        fig.add_trace(
+            go.Scatter(x=lr, y=share, mode="lines+markers", name=f"{rule} diverged", legendgroup=rule, showlegend=False,
+                       line={"color": rule_color(rule), "dash": "dot"}, marker={"symbol": "x"}),
+            row=2, col=1,
+        )  # fmt: skip
+    _layout(fig, "Final loss and divergence vs synaptic learning rate", "", "", height=520)
+    fig.update_xaxes(type="log")
+    fig.update_xaxes(title_text="synaptic learning rate (log scale)", row=2, col=1)
+    fig.update_yaxes(title_text="final training loss (nats)", row=1, col=1)
+    fig.update_yaxes(title_text="diverged seeds (%)", range=[-5, 105], row=2, col=1)
+    return fig
+
+
+def final_loss_point(metrics: Metrics, rule: str, lr: float) -> dict[str, Any]:
+    """One lr-sweep point of a network run: the rule's final-epoch training loss over its non-diverged seeds."""
+    members = members_by_rule(metrics).get(rule, np.array([], dtype=int))
+    if has_rows(metrics, "epoch/train_loss"):
+        final = np.asarray(metrics["epoch/train_loss"], dtype=float)[-1]
+    elif has_rows(metrics, "batch/loss"):
+        final = np.asarray(metrics["batch/loss"], dtype=float)[-1]
+    else:
+        final = np.full(len(np.asarray(metrics["members_rule"])), np.nan)
+    alive = _alive(metrics)
+    values = final[members][alive[members] & np.isfinite(final[members])]
+    return {
+        "rule": rule,
+        "lr": float(lr),
+        "loss_mean": float(values.mean()) if values.size else None,
+        "loss_min": float(values.min()) if values.size else None,
+        "loss_max": float(values.max()) if values.size else None,
+        "diverged": int((~alive[members]).sum()),
+        "seeds": int(len(members)),
+    }
+
+
+def sweep_points(runs: Sequence[tuple[float, Metrics]]) -> list[dict[str, Any]]:
+    """lr-sweep points from network runs of one setting: per (rule, lr) the final training losses of all seeds
+    of all runs at that lr pooled (non-diverged ones), with the number of diverged seeds."""
+    pooled: dict[tuple[str, float], dict[str, Any]] = {}
+    for lr, metrics in runs:
+        for rule in members_by_rule(metrics):
+            point = final_loss_point(metrics, rule, lr)
+            losses = _final_losses(metrics, rule)
+            slot = pooled.setdefault((rule, float(lr)), {"losses": [], "diverged": 0, "seeds": 0})
+            slot["losses"].extend(losses)
+            slot["diverged"] += point["diverged"]
+            slot["seeds"] += point["seeds"]
+    points = []
+    for (rule, lr), slot in pooled.items():
+        values = np.asarray(slot["losses"], dtype=float)
+        points.append({
+            "rule": rule, "lr": lr, "diverged": slot["diverged"], "seeds": slot["seeds"],
+            "loss_mean": float(values.mean()) if values.size else None,
+            "loss_min": float(values.min()) if values.size else None,
+            "loss_max": float(values.max()) if values.size else None,
+        })  # fmt: skip
+    return sorted(points, key=lambda p: (p["rule"], p["lr"]))
+
+
+def _final_losses(metrics: Metrics, rule: str) -> list[float]:
+    members = members_by_rule(metrics).get(rule, np.array([], dtype=int))
+    if has_rows(metrics, "epoch/train_loss"):
+        final = np.asarray(metrics["epoch/train_loss"], dtype=float)[-1]
+    elif has_rows(metrics, "batch/loss"):
+        final = np.asarray(metrics["batch/loss"], dtype=float)[-1]
+    else:
+        return []
+    alive = _alive(metrics)[members]
+    values = final[members][alive]
+    return [float(v) for v in values if np.isfinite(v)]
+
+
+def beta_median_scatter(points: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """Final β against the input's median (●) and mean (◆), one point per run, grouped by input; on the
+    diagonal means β equals that statistic. ``points``: dicts with label, median, mean, beta."""
+    fig = go.Figure()
+    labels = list(dict.fromkeys(p["label"] for p in points))
+    values = [v for p in points for v in (p["median"], p["mean"], p["beta"]) if v is not None and math.isfinite(v)]
+    for i, label in enumerate(labels):
+        rows = [p for p in points if p["label"] == label]
+        color = PALETTE[i % len(PALETTE)]
+        for stat, symbol in (("median", "circle"), ("mean", "diamond-open")):
+            fig.add_trace(go.Scatter(x=[p[stat] for p in rows], y=[p["beta"] for p in rows], mode="markers",
+                                     name=f"{label}: β vs {stat}", marker={"symbol": symbol, "color": color, "size": 9}))  # fmt: skip
+    if values:
+        lo, hi = min(values), max(values)
+        fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="β = statistic",
+                                 line={"dash": "dash", "color": "#555"}))  # fmt: skip
+    return _layout(fig, "Final β vs the input's median and mean", "input median / mean", "final β")
+
+
+def stability_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """Diverged seeds and α ≤ 0 events per rule at each η scale. ``rows``: dicts with scale, rule, diverged,
+    seeds, alpha_nonpositive."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["diverged seeds", "α ≤ 0 events"], horizontal_spacing=0.12)
+    for rule in dict.fromkeys(r["rule"] for r in rows):
+        mine = [r for r in rows if r["rule"] == rule]
+        scales = [f"η ×{r['scale']}" for r in mine]
+        fig.add_trace(go.Bar(x=scales, y=[r["diverged"] for r in mine], name=rule, legendgroup=rule,
+                             marker_color=rule_color(rule)), row=1, col=1)  # fmt: skip
+        fig.add_trace(go.Bar(x=scales, y=[r["alpha_nonpositive"] for r in mine], name=f"{rule} α ≤ 0",
+                             legendgroup=rule, showlegend=False, marker_color=rule_color(rule)), row=1, col=2)  # fmt: skip
+    _layout(fig, "Stability: which rule breaks first as η grows", "", "")
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title_text="seeds", row=1, col=1)
+    fig.update_yaxes(title_text="count (units × steps)", row=1, col=2)
+    return fig
+
+
+# --- data out -----------------------------------------------------------------------------------------
+
+
+def figure_csv(fig: go.Figure) -> str:
+    """The data behind a figure as CSV, one row per point: series, x, y (and z for heatmaps, error bars when
+    present). Series names are the trace names ("ip mean of 3", "ip min", …)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["series", "x", "y", "z", "error_plus", "error_minus"])
+    for trace in fig.data:
+        name = trace.meta if isinstance(trace.meta, str) else (trace.name or trace.type)
+        if trace.type == "heatmap":
+            z = np.asarray(trace.z, dtype=float)
+            xs, ys = np.asarray(trace.x), np.asarray(trace.y)
+            for i, y in enumerate(ys):
+                for j, x in enumerate(xs):
+                    writer.writerow([name, _cell(x), _cell(y), _cell(z[i, j]), "", ""])
+            continue
+        xs = [] if trace.x is None else list(trace.x)
+        ys = [] if trace.y is None else list(trace.y)
+        error = getattr(trace, "error_y", None)
+        plus = list(error.array) if error is not None and error.array is not None else []
+        minus = list(error.arrayminus) if error is not None and error.arrayminus is not None else plus
+        for k, (x, y) in enumerate(zip(xs, ys, strict=False)):
+            writer.writerow([name, _cell(x), _cell(y), "", _cell(plus[k]) if plus else "",
+                             _cell(minus[k]) if minus else ""])  # fmt: skip
+    return out.getvalue()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (float, np.floating)):
+        return "" if not math.isfinite(float(value)) else repr(float(value))
+    if isinstance(value, (np.integer,)):
+        return str(int(value))
+    return str(value)
+
+
+def run_json(config: Mapping[str, Any], summary: Mapping[str, Any], metrics: Metrics, **extra: Any) -> str:
+    """A whole run as one JSON document: config, summary and every metric as (nested) lists; NaN → null."""
+
+    def ready(obj: Any) -> Any:
+        if isinstance(obj, Mapping):
+            return {str(k): ready(v) for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            return [ready(v) for v in obj]
+        if isinstance(obj, np.ndarray):
+            return ready(obj.tolist())
+        if isinstance(obj, np.generic):
+            return ready(obj.item())
+        if isinstance(obj, float):
+            return obj if math.isfinite(obj) else None
+        return obj
+
+    document = {**extra, "config": dict(config), "summary": dict(summary), "metrics": dict(metrics)}
+    return json.dumps(ready(document))

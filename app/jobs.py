@@ -1,0 +1,115 @@
+"""Access to the server's one job manager and to the run records, with Streamlit caching.
+
+One ``JobManager`` per server (``st.cache_resource``) runs every browser session's jobs, so the job cap
+(``IPCORE_MAX_JOBS``, default 1 on a CPU) is server-wide; each job carries its owner — this browser session —
+so a page shows only the jobs its own session started. Finished runs are saved in the runs folder
+(``IPCORE_RUNS_DIR``, default the repository's ``cached_runs/``) and appear in the gallery as "my runs".
+
+Record listings are cached against the runs folder's signature (names and modification times of its record
+folders), so a new or changed record is seen at the next rerun while an unchanged folder is never re-read.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from ipcore.config import Config
+from ipcore.jobs import FINISHED_STATES, JobManager, UnknownJob
+from ipcore.records import RunRecord, check_run_id, default_runs_dir, list_runs, load_run
+
+ACTIVE_STATES = ("queued", "running")
+__all__ = ["ACTIVE_STATES", "FINISHED_STATES", "UnknownJob"]
+
+
+def runs_dir() -> Path:
+    """``$IPCORE_RUNS_DIR`` if set, else the repository's ``cached_runs/``."""
+    return default_runs_dir()
+
+
+@st.cache_resource(show_spinner=False)
+def _manager(folder: str) -> JobManager:
+    return JobManager(runs_dir=folder)
+
+
+def manager() -> JobManager:
+    """The server's job manager for the current runs folder."""
+    return _manager(str(runs_dir()))
+
+
+def owner() -> str:
+    """This browser session's id: jobs it submits are its own."""
+    if "owner" not in st.session_state:
+        st.session_state["owner"] = uuid.uuid4().hex
+    return st.session_state["owner"]
+
+
+def submit(config: Config, name: str | None = None) -> str:
+    """Queue ``config`` as this session's job; returns the job id."""
+    return manager().submit(config, name=name or None, owner=owner())
+
+
+def status(job_id: str | None) -> dict[str, Any] | None:
+    """The job's status, or None when there is no such job (never submitted, or forgotten by the manager)."""
+    if not job_id:
+        return None
+    try:
+        return manager().status(job_id)
+    except UnknownJob:
+        return None
+
+
+def my_jobs() -> list[dict[str, Any]]:
+    """This session's jobs, newest first."""
+    return list(reversed(manager().jobs(owner=owner())))
+
+
+def queue_summary() -> dict[str, int]:
+    """How many jobs the whole server is running and holding in its queue."""
+    states = [job["state"] for job in manager().jobs()]
+    return {"running": states.count("running"), "queued": states.count("queued"), "cap": manager().max_concurrent}
+
+
+# --- records ------------------------------------------------------------------------------------------
+
+
+def folder_signature(folder: Path) -> tuple[tuple[str, int], ...]:
+    """Names and modification times of the record folders: changes whenever a record is added or replaced."""
+    try:
+        with os.scandir(folder) as entries:
+            return tuple(
+                sorted((e.name, e.stat().st_mtime_ns) for e in entries if e.is_dir() and not e.name.startswith("."))
+            )
+    except OSError:
+        return ()
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _cached_list(folder: str, signature: tuple) -> list[dict[str, Any]]:
+    return list_runs(folder)
+
+
+def runs() -> list[dict[str, Any]]:
+    """Every readable record in the runs folder (``list_runs``), newest first; corrupt ones are skipped."""
+    folder = runs_dir()
+    return _cached_list(str(folder), folder_signature(folder))
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def _cached_record(folder: str, run_id: str, stamp: int) -> RunRecord:
+    return load_run(folder, run_id)
+
+
+def record(run_id: str) -> RunRecord:
+    """One record, loaded once per server (records are read-only; callers must not modify the arrays)."""
+    folder = runs_dir()
+    check_run_id(run_id)  # a ConfigError for ids from the address that could point outside the folder
+    try:
+        stamp = (folder / run_id).stat().st_mtime_ns
+    except OSError:
+        stamp = 0
+    return _cached_record(str(folder), run_id, stamp)

@@ -1,0 +1,258 @@
+"""Shared Streamlit views: a chart with its CSV, job progress, engine errors, and the two run views (a network
+run's charts, a single-neuron run's charts) that the labs, the gallery and the sweep page all use."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from app import charts
+from ipcore.config import ConfigError
+from ipcore.stats import ENTROPY_MAX
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "chart"
+
+
+def chart(fig: go.Figure, key: str, filename: str | None = None) -> None:
+    """A plotly figure, full width, with a button that downloads its data as CSV (generated on click)."""
+    st.plotly_chart(fig, key=f"{key}.fig", config={"displaylogo": False})
+    st.download_button(
+        "CSV of this chart",
+        data=lambda: charts.figure_csv(fig),
+        file_name=f"{slug(filename or key)}.csv",
+        mime="text/csv",
+        key=f"{key}.csv",
+        icon=":material/download:",
+        on_click="ignore",
+        type="tertiary",
+    )
+
+
+def engine_error(error: BaseException, what: str = "") -> None:
+    """An engine error as a message: a ConfigError names its field; anything else its type and text."""
+    prefix = f"{what}: " if what else ""
+    if isinstance(error, ConfigError):
+        st.error(f"{prefix}{error}", icon=":material/error:")
+    else:
+        st.error(f"{prefix}{type(error).__name__}: {error}", icon=":material/error:")
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def progress(status: Mapping[str, Any]) -> None:
+    """Progress bar with state, elapsed time and ETA (or the queue position)."""
+    state = status["state"]
+    if state == "queued":
+        position = status.get("queue_position")
+        ahead = "" if position is None else f" — {position} job(s) ahead of it"
+        st.progress(0.0, text=f"queued{ahead}; the server runs one job at a time per free slot")
+        return
+    fraction = float(status.get("progress") or 0.0)
+    text = f"{state} — {fraction * 100:.0f} % · {duration(status.get('elapsed_s'))} elapsed"
+    if state == "running":
+        text += f" · about {duration(status.get('eta_s'))} left" if status.get("eta_s") is not None else " · ETA …"
+    st.progress(min(max(fraction, 0.0), 1.0), text=text)
+
+
+def job_outcome(status: Mapping[str, Any]) -> None:
+    """The message for an ended job: saved as a record, cancelled, or failed with the engine's message."""
+    state, run_id = status["state"], status.get("run_id")
+    saved = f" Saved as **{run_id}** (Gallery → my runs)." if run_id else ""
+    if state == "done":
+        st.success(f"Finished in {duration(status.get('elapsed_s'))}.{saved}", icon=":material/check_circle:")
+    elif state == "cancelled":
+        st.info(f"Stopped after {duration(status.get('elapsed_s'))}; what was recorded is kept.{saved}")
+    elif state == "failed":
+        st.error(f"The run failed: {status.get('error') or 'unknown error'}{saved and ' ' + saved}",
+                 icon=":material/error:")  # fmt: skip
+
+
+def run_downloads(config: Mapping[str, Any], summary: Mapping[str, Any], metrics: Mapping[str, np.ndarray],
+                  name: str, key: str) -> None:  # fmt: skip
+    """Download the whole run (config, summary, every metric) as one JSON file."""
+    st.download_button(
+        "Run as JSON (config, summary, all metrics)",
+        data=lambda: charts.run_json(config, summary, metrics, name=name),
+        file_name=f"{slug(name)}.json",
+        mime="application/json",
+        key=f"{key}.json",
+        icon=":material/data_object:",
+        on_click="ignore",
+    )
+
+
+def time_slider(label: str, steps: np.ndarray, key: str, describe: Callable[[int], str], live: bool = False) -> int:
+    """Pick a recorded row (index into ``steps``, labelled by ``describe``); while a run is live, "follow the
+    newest" keeps the last one."""
+    count = len(steps)
+    if count <= 1:
+        return count - 1
+    follow = live and st.toggle("follow the newest record", value=True, key=f"{key}.follow")
+    if follow:
+        st.caption(f"{label}: {describe(count - 1)}")
+        return count - 1
+    if key not in st.session_state or not 0 <= st.session_state[key] < count:
+        st.session_state[key] = count - 1
+    return int(st.select_slider(label, options=range(count), key=key, format_func=describe))
+
+
+# --- network runs -------------------------------------------------------------------------------------
+
+
+def train_summary_rows(metrics: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Per rule: latest batch loss and test accuracy (means over the non-diverged seeds), diverged seeds and the
+    mean ∂y/∂u over all layers at the latest record."""
+    rows = []
+    by_rule = charts.members_by_rule(metrics)
+    alive = np.asarray(metrics.get("diverged_step", np.full(len(np.asarray(metrics["members_rule"])), -1))) < 0
+    for rule, members in by_rule.items():
+        use = members[alive[members]] if alive[members].any() else members
+        row: dict[str, Any] = {"rule": rule, "seeds": len(members), "diverged": int((~alive[members]).sum())}
+        if charts.has_rows(metrics, "batch/loss"):
+            row["latest loss"] = _finite_mean(np.asarray(metrics["batch/loss"], dtype=float)[-1, use])
+        if charts.has_rows(metrics, "epoch/test_acc"):
+            row["test accuracy %"] = 100 * _finite_mean(np.asarray(metrics["epoch/test_acc"], dtype=float)[-1, use])
+        if charts.has_rows(metrics, "layer/grad_y_u"):
+            row["mean ∂y/∂u"] = _finite_mean(np.asarray(metrics["layer/grad_y_u"], dtype=float)[-1, use])
+        if charts.has_rows(metrics, "layer/alpha_nonpositive"):
+            row["α ≤ 0 count"] = int(
+                np.nansum(np.asarray(metrics["layer/alpha_nonpositive"], dtype=float)[-1, members])
+            )
+        rows.append(row)
+    return rows
+
+
+def _finite_mean(values: np.ndarray) -> float | None:
+    values = values[np.isfinite(values)]
+    return round(float(values.mean()), 4) if values.size else None
+
+
+def train_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = False) -> None:
+    """Every chart of a network run: loss (smoothing, log scale), accuracy, ∂y/∂u lines and heatmap, histograms,
+    α/β spread and entropy per layer at a chosen time, and the diverged seeds."""
+    if not charts.has_rows(metrics, "batch/loss"):
+        st.info("Waiting for the first recorded batch …", icon=":material/hourglass_top:")
+        return
+    st.dataframe(train_summary_rows(metrics), hide_index=True, width="stretch")
+    diverged = charts.divergence_rows(metrics)
+    if diverged:
+        st.warning(
+            f"{len(diverged)} seed(s) diverged (non-finite loss); they are marked ✕ on the loss curve and left out "
+            "of the means after that point.",
+            icon=":material/warning:",
+        )
+    controls = st.columns([2, 1, 1])
+    smoothing = controls[0].slider("loss smoothing", 0.0, 0.99, 0.6, 0.01, key=f"{key}.smooth",
+                                   help="exponential moving average weight (0 = raw per-batch loss)")  # fmt: skip
+    log_y = controls[1].toggle("log scale", key=f"{key}.logy")
+    split = controls[2].radio("accuracy of", ["test", "train"], horizontal=True, key=f"{key}.split")
+    left, right = st.columns(2)
+    with left:
+        chart(charts.loss_figure([("", metrics)], smoothing, log_y), f"{key}.loss", "loss")
+    with right:
+        chart(charts.accuracy_figure([("", metrics)], split), f"{key}.acc", f"{split}-accuracy")
+
+    if not charts.has_rows(metrics, "layer/grad_y_u"):
+        return
+    layers = int(np.asarray(metrics["layer/grad_y_u"]).shape[-1])
+    default_layers = sorted({0, layers // 2, layers - 1})
+    chosen = st.multiselect("hidden layers to plot", list(range(layers)), default=default_layers,
+                            format_func=lambda i: f"layer {i + 1}", key=f"{key}.layers")  # fmt: skip
+    left, right = st.columns(2)
+    with left:
+        chart(charts.grad_lines_figure([("", metrics)], chosen), f"{key}.grad", "dy-du-lines")
+    with right:
+        chart(charts.entropy_time_figure(metrics, chosen), f"{key}.enttime", "entropy-over-time")
+    chart(charts.grad_heatmap_figure(metrics), f"{key}.heat", "dy-du-heatmap")
+
+    st.markdown("##### Inside the layers at one moment")
+    hist_steps = np.asarray(metrics.get("hist/step", []))
+    layer_steps = np.asarray(metrics["layer/step"])
+    if charts.has_rows(metrics, "hist/hist"):
+        index = time_slider("recorded histogram", hist_steps, f"{key}.t",
+                            lambda i: charts.time_index_label(metrics, "hist", i), live)  # fmt: skip
+        step = hist_steps[index]
+        layer_index = int(np.searchsorted(layer_steps, step, side="right") - 1)
+        layer_index = min(max(layer_index, 0), len(layer_steps) - 1)
+        chart(charts.histogram_figure(metrics, index), f"{key}.hist", "activation-histograms")
+    else:
+        layer_index = time_slider("recorded step", layer_steps, f"{key}.t",
+                                  lambda i: charts.time_index_label(metrics, "layer", i), live)  # fmt: skip
+    left, right = st.columns(2)
+    with left:
+        chart(charts.alpha_beta_figure(metrics, layer_index), f"{key}.ab", "alpha-beta-per-layer")
+    with right:
+        chart(charts.entropy_layers_figure(metrics, layer_index), f"{key}.ent", "entropy-per-layer")
+    if diverged:
+        st.markdown("##### Diverged seeds")
+        st.dataframe(diverged, hide_index=True)
+
+
+# --- single-neuron runs -------------------------------------------------------------------------------
+
+
+def neuron_summary_rows(metrics: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Per rule at the latest record: α, β, the tanh's centre, entropy (and its share of log 2), E[y], α ≤ 0."""
+    rows = []
+    last = -1
+    for i, rule in enumerate(charts.neuron_rules(metrics)):
+        alpha = float(np.asarray(metrics["trace/alpha"])[last, i])
+        beta = float(np.asarray(metrics["trace/beta"])[last, i])
+        _, centre = charts.centre_and_gain(rule, np.array(alpha), np.array(beta))
+        entropy = float(np.asarray(metrics["trace/entropy"])[last, i])
+        rows.append(
+            {
+                "rule": rule,
+                "α": round(alpha, 4) if math.isfinite(alpha) else None,
+                "β": round(beta, 4) if math.isfinite(beta) else None,
+                "tanh centre": round(float(centre), 4) if np.isfinite(centre) else None,
+                "entropy H (nats)": round(entropy, 4) if math.isfinite(entropy) else None,
+                "log 2 − H": round(ENTROPY_MAX - entropy, 4) if math.isfinite(entropy) else None,
+                "E[y]": round(float(np.asarray(metrics["trace/mean_y"])[last, i]), 4),
+                "α ≤ 0 count": int(np.asarray(metrics["trace/alpha_nonpositive"])[last, i]),
+            }
+        )
+    return rows
+
+
+def neuron_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = False) -> None:
+    """Every chart of a single-neuron run: output histogram over a chosen iteration, entropy vs log 2, α and β,
+    the tanh's centre vs the sample's median and mean, and the tanh over the input density."""
+    if not charts.has_rows(metrics, "trace/iter"):
+        st.info("Waiting for the first record …", icon=":material/hourglass_top:")
+        return
+    iters = np.asarray(metrics["trace/iter"])
+    st.caption(
+        f"Sample: median {float(metrics['sample_median']):.4g}, mean {float(metrics['sample_mean']):.4g}, "
+        f"std {float(metrics['sample_std']):.4g}. Values at iteration {int(iters[-1])}:"
+    )
+    st.dataframe(neuron_summary_rows(metrics), hide_index=True, width="stretch")
+    index = time_slider("iteration shown", iters, f"{key}.t", lambda i: f"iteration {int(iters[i])}", live)
+    left, right = st.columns(2)
+    with left:
+        chart(charts.neuron_histogram_figure(metrics, index), f"{key}.hist", "output-histogram")
+    with right:
+        chart(charts.tanh_over_density_figure(metrics, index), f"{key}.tanh", "tanh-over-density")
+    left, right = st.columns(2)
+    with left:
+        chart(charts.neuron_entropy_figure([("", metrics)]), f"{key}.ent", "entropy-vs-iteration")
+    with right:
+        chart(charts.beta_median_figure(metrics), f"{key}.beta", "centre-vs-median")
+    chart(charts.alpha_beta_trajectory_figure(metrics), f"{key}.ab", "alpha-beta-trajectories")

@@ -1,0 +1,378 @@
+"""Gallery: the thesis's experiments re-run (one card per figure: claim, plot, our numbers, verdict), every stored
+run — the user's own ("my runs") included — in a run viewer with the labs' charts, and two runs overlaid.
+
+The page's own state lives in the address too: ``view`` (figures | runs | compare), ``run`` (the run shown in
+the viewer), ``a`` and ``b`` (the overlaid pair).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from app import PAGES_DIR, charts, views
+from app import jobs as app_jobs
+from ipcore.config import ConfigError
+from ipcore.records import CorruptRecord, RunNotFound, delete_run
+
+CHAPTERS = {3: "3 — IP in deep nets", 4: "4 — weighted decay", 5: "5 — the single neuron", 6: "6 — future work"}
+VIEWS = {"figures": "Thesis figures", "runs": "All runs", "compare": "Compare two runs"}
+VERDICT_STYLE = {
+    "reproduced": ("green", ":material/check_circle:"),
+    "partly": ("orange", ":material/contrast:"),
+    "not reproduced": ("red", ":material/cancel:"),
+    "missing": ("gray", ":material/hourglass_empty:"),
+}
+LAB_PAGES = {"train": PAGES_DIR / "network_lab.py", "neuron": PAGES_DIR / "neuron_lab.py"}
+
+
+def gallery_entries() -> list[Any]:
+    try:
+        from ipcore.gallery import ENTRIES
+    except ImportError:  # the gallery definitions are optional: the page still lists and plots any record
+        return []
+    return list(ENTRIES)
+
+
+def record_dataset(meta: dict) -> str:
+    config = meta.get("config") or {}
+    if config.get("kind") == "neuron":
+        return f"{config.get('dist', '?')} input"
+    return str(config.get("dataset", "?"))
+
+
+def record_rules(meta: dict) -> list[str]:
+    return [str(r) for r in (meta.get("config") or {}).get("rules", [])]
+
+
+def run_label(meta: dict) -> str:
+    who = meta.get("name") or (f"{meta['experiment']} · {meta.get('part')}" if meta.get("experiment") else "")
+    return f"{meta['run_id']}{' — ' + who if who and who not in meta['run_id'] else ''}"
+
+
+def load_records(metas: Iterable[dict]) -> list[Any]:
+    """RunRecords of ``metas``; unreadable ones are skipped with a message."""
+    records = []
+    for meta in metas:
+        try:
+            records.append(app_jobs.record(meta["run_id"]))
+        except (RunNotFound, CorruptRecord, ConfigError, OSError) as error:
+            st.warning(f"Run {meta['run_id']} could not be read: {error}", icon=":material/warning:")
+    return records
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def assessment(entry_id: str, signature: tuple) -> dict:
+    """``ipcore.gallery.assess`` of an entry's records (cached against the records' ids and times)."""
+    from ipcore.gallery import assess, get_entry
+
+    entry = get_entry(entry_id)
+    records = [app_jobs.record(run_id) for run_id, _ in signature]
+    return assess(entry, records)
+
+
+def part_group(part: str) -> str:
+    """ "uniform-s3" → "uniform"; "s3" → "all"; other parts are their own group."""
+    head, sep, tail = part.rpartition("-s")
+    if sep and tail.isdigit():
+        return head
+    if part.startswith("s") and part[1:].isdigit():
+        return "all"
+    return part
+
+
+def entry_figures(entry: Any, records: list[Any]) -> list[tuple[Any, str]]:
+    """The card's plot(s) from its records, by the entry's plot kind."""
+    by_part = sorted(((r.meta.get("part") or r.run_id, r) for r in records), key=lambda pr: _part_order(entry, pr))
+    runs = [(part, r.metrics) for part, r in by_part]
+    if entry.plot == "loss":
+        if len(runs) == 1:
+            return [(charts.loss_figure(runs, smoothing=0.6), "loss")]
+        return [(charts.loss_panels_figure(runs, smoothing=0.6), "loss")]
+    if entry.plot == "grad_y_u":
+        layer = entry.layer or 0
+        return [(charts.grad_lines_figure(runs, [layer]), f"dy-du-layer{layer + 1}")]
+    groups: dict[str, list] = {}
+    for part, metrics in runs:
+        groups.setdefault(part_group(part), []).append((part, metrics))
+    if entry.plot == "entropy":
+        out = []
+        for group, members in groups.items():
+            fig = charts.neuron_entropy_figure(members, aggregate=True)
+            fig.update_layout(title_text=f"Output entropy vs iteration — {group} ({len(members)} samples)")
+            out.append((fig, f"entropy-{group}"))
+        return out
+    if entry.plot == "histogram":
+        return [(charts.neuron_final_histogram_figure(members), f"histogram-{g}") for g, members in groups.items()]
+    if entry.plot == "beta_median":
+        points = []
+        for part, metrics in runs:
+            beta = float(np.asarray(metrics["trace/beta"], dtype=float)[-1, 0])
+            points.append({"label": part_group(part), "median": float(metrics["sample_median"]),
+                           "mean": float(metrics["sample_mean"]), "beta": beta})  # fmt: skip
+        return [(charts.beta_median_scatter(points), "beta-vs-median")]
+    if entry.plot == "stability":
+        rows = []
+        for part, metrics in runs:
+            scale = part.split("x")[-1]
+            alpha_np = np.asarray(metrics.get("alpha_nonpositive_final", metrics.get("layer/alpha_nonpositive")))
+            for rule, members in charts.members_by_rule(metrics).items():
+                count = alpha_np[members] if alpha_np.ndim == 2 else alpha_np[-1][members]
+                rows.append({"scale": scale, "rule": rule, "seeds": len(members),
+                             "diverged": int((np.asarray(metrics["diverged_step"])[members] >= 0).sum()),
+                             "alpha_nonpositive": int(np.nansum(count))})  # fmt: skip
+        return [(charts.stability_figure(rows), "stability")]
+    return [(charts.loss_figure(runs), "loss")]
+
+
+def _part_order(entry: Any, item: tuple[str, Any]) -> tuple:
+    part, record = item
+    lr = getattr(record.config, "lr", None)
+    order = list(entry.parts).index(part) if part in entry.parts else len(entry.parts)
+    return (lr if lr is not None else 0.0, order, part)
+
+
+def open_button(meta_or_record: Any, key: str) -> None:
+    """Show a run in the viewer below (sets ``run`` in the address)."""
+    run_id = meta_or_record["run_id"] if isinstance(meta_or_record, dict) else meta_or_record.run_id
+    if st.button("Open in the run viewer", key=key, icon=":material/open_in_new:"):
+        st.query_params["run"] = run_id
+        st.query_params["view"] = "runs"
+        st.rerun()
+
+
+def card(entry: Any, metas: list[dict]) -> None:
+    """One thesis figure: title, claim, notes, verdict with our numbers, and the plot from its records."""
+    with st.container(border=True):
+        head, badge = st.columns([5, 1])
+        head.markdown(f"#### {entry.title}")
+        head.caption(f"{entry.id} · chapter {CHAPTERS.get(entry.chapter, entry.chapter)} · {entry.kind} · "
+                     f"{', '.join(entry.datasets)} · rules {', '.join(entry.rules)}")  # fmt: skip
+        st.markdown(f"> **The thesis:** {entry.claim}")
+        if entry.notes:
+            st.caption(f"Our settings where the thesis is silent: {entry.notes}")
+        if not metas:
+            badge.badge("not computed", color="gray", icon=":material/hourglass_empty:")
+            st.info(f"No record yet. Compute it with `python -m ipcore gallery --only {entry.id}` (results land in "
+                    f"`{app_jobs.runs_dir()}`).", icon=":material/terminal:")  # fmt: skip
+            return
+        signature = tuple(sorted((m["run_id"], str(m.get("created"))) for m in metas))
+        try:
+            verdict = assessment(entry.id, signature)
+        except Exception as error:  # an assessment bug must not hide the records
+            verdict = {"verdict": "missing", "measured": f"could not assess: {type(error).__name__}: {error}"}
+        color, icon = VERDICT_STYLE.get(verdict["verdict"], ("gray", None))
+        badge.badge(verdict["verdict"], color=color, icon=icon)
+        st.markdown(f"**Measured:** {verdict['measured']}")
+        records = load_records(metas)
+        for i, (fig, name) in enumerate(entry_figures(entry, records)):
+            views.chart(fig, f"card.{entry.id}.{i}", f"{entry.id}-{name}")
+        parts = {run_label(m): m for m in metas}
+        choice = st.selectbox("a part of this experiment", list(parts), key=f"card.{entry.id}.part")
+        open_button(parts[choice], f"card.{entry.id}.open")
+
+
+def figures_view(entries: list[Any], metas: list[dict], chapters: list[int], datasets: list[str],
+                 rules: list[str]) -> None:  # fmt: skip
+    shown = [
+        e for e in entries
+        if (not chapters or e.chapter in chapters)
+        and (not datasets or any(any(d in ds for d in datasets) for ds in e.datasets))
+        and (not rules or set(rules) & set(e.rules))
+    ]  # fmt: skip
+    if not entries:
+        st.info("The gallery's experiment list (ipcore.gallery) is not available; all stored runs are under "
+                "*All runs*.")  # fmt: skip
+        return
+    if not shown:
+        st.info("No thesis figure matches the filters.")
+        return
+    by_experiment: dict[str, list[dict]] = {}
+    for meta in metas:
+        if meta.get("experiment"):
+            by_experiment.setdefault(meta["experiment"], []).append(meta)
+    done = sum(1 for e in shown if by_experiment.get(e.id))
+    st.caption(f"{len(shown)} figure(s), {done} with records.")
+    for entry in shown:
+        card(entry, by_experiment.get(entry.id, []))
+
+
+def runs_table(metas: list[dict]) -> list[dict]:
+    rows = []
+    for meta in metas:
+        config = meta.get("config") or {}
+        rows.append({
+            "run": meta["run_id"],
+            "name": meta.get("name") or "",
+            "mine": "" if meta.get("experiment") else "✓",
+            "kind": meta.get("kind"),
+            "experiment": f"{meta.get('experiment') or ''} {meta.get('part') or ''}".strip(),
+            "state": meta.get("state"),
+            "data": record_dataset(meta),
+            "rules": ", ".join(record_rules(meta)),
+            "lr": config.get("lr"),
+            "depth": config.get("depth"),
+            "epochs": config.get("epochs"),
+            "seeds": config.get("seeds"),
+            "iters": config.get("iters"),
+            "diverged": "✕" if meta.get("diverged") else "",
+            "created": meta.get("created"),
+            "seconds": meta.get("seconds"),
+        })  # fmt: skip
+    return rows
+
+
+def runs_view(metas: list[dict]) -> None:
+    mine_only = st.toggle("only my runs", key="gallery.mine")
+    shown = [m for m in metas if not (mine_only and m.get("experiment"))]
+    if not shown:
+        st.info("No run here yet. Train one in the Network lab or run the Neuron lab; finished runs appear here.")
+        return
+    st.caption(f"{len(shown)} run(s), newest first. Select a row to open it in the viewer below.")
+    st.session_state["gallery.shown"] = [m["run_id"] for m in shown]
+    st.dataframe(runs_table(shown), hide_index=True, width="stretch", height=min(420, 38 + 35 * len(shown)),
+                 on_select=_row_selected, selection_mode="single-row", key="gallery.table")  # fmt: skip
+
+
+def _row_selected() -> None:
+    """A row was (de)selected: show that run in the viewer."""
+    rows = st.session_state["gallery.table"].selection.rows
+    shown = st.session_state.get("gallery.shown", [])
+    if rows and rows[0] < len(shown):
+        st.query_params["run"] = shown[rows[0]]
+
+
+def run_viewer(run_id: str) -> None:
+    """One stored run with the lab's charts, its downloads, "load into the lab" and (own runs) delete."""
+    try:
+        record = app_jobs.record(run_id)
+    except (RunNotFound, CorruptRecord, ConfigError, OSError) as error:
+        views.engine_error(error, f"cannot open run {run_id!r}")
+        return
+    meta = record.meta
+    st.subheader(f"Run {run_id}")
+    st.caption(
+        f"{record.config.kind} · {meta.get('state')} · created {meta.get('created')} · {meta.get('seconds')} s on "
+        f"{meta.get('device')}" + (f" · {meta['experiment']} / {meta.get('part')}" if meta.get("experiment") else "")
+    )
+    if meta.get("error"):
+        st.error(f"This run failed: {meta['error']}", icon=":material/error:")
+    buttons = st.columns(3)
+    lab = LAB_PAGES.get(record.config.kind)
+    if lab is not None and buttons[0].button("Load this setup into the lab", icon=":material/science:"):
+        st.switch_page(str(lab), query_params=record.config.to_flat())
+    with buttons[1]:
+        views.run_downloads(record.config.to_dict(), record.summary, record.metrics, run_id, f"viewer.{run_id}")
+    if not meta.get("experiment") and buttons[2].button("Delete this run", icon=":material/delete:"):
+        try:
+            delete_run(app_jobs.runs_dir(), run_id)
+            st.query_params.pop("run", None)
+            st.rerun()
+        except (RunNotFound, ConfigError, OSError) as error:
+            views.engine_error(error, "could not delete")
+    with st.expander("config and summary"):
+        st.json({"config": record.config.to_dict(), "summary": record.summary}, expanded=False)
+    if record.config.kind == "train":
+        views.train_run_view(record.metrics, key="viewer")
+    else:
+        views.neuron_run_view(record.metrics, key="viewer")
+
+
+def compare_view(metas: list[dict]) -> None:
+    """Two runs of one kind overlaid: loss, accuracy and ∂y/∂u (networks) or entropy (single neurons)."""
+    if len(metas) < 2:
+        st.info("Overlaying needs at least two stored runs.")
+        return
+    labels = {run_label(m): m for m in metas}
+    names = list(labels)
+    by_id = {m["run_id"]: run_label(m) for m in metas}
+    first_default = names.index(by_id[st.query_params["a"]]) if st.query_params.get("a") in by_id else 0
+    left, right = st.columns(2)
+    first = labels[left.selectbox("run A", names, index=first_default, key="gallery.a")]
+    same_kind = [n for n in names if labels[n]["kind"] == first["kind"] and labels[n] is not first]
+    if not same_kind:
+        st.info(f"No other {first['kind']} run to compare with.")
+        return
+    second_default = (
+        same_kind.index(by_id[st.query_params["b"]]) if by_id.get(st.query_params.get("b")) in same_kind else 0
+    )
+    second = labels[right.selectbox("run B (same kind)", same_kind, index=second_default, key="gallery.b")]
+    st.query_params["a"], st.query_params["b"] = first["run_id"], second["run_id"]
+    records = load_records([first, second])
+    if len(records) < 2:
+        return
+    runs = [("A", records[0].metrics), ("B", records[1].metrics)]
+    st.caption(f"A = {run_label(first)}; B = {run_label(second)}. A solid, B dotted.")
+    if first["kind"] == "train":
+        smoothing = st.slider("loss smoothing", 0.0, 0.99, 0.6, 0.01, key="gallery.cmp.smooth")
+        one, two = st.columns(2)
+        with one:
+            views.chart(charts.loss_figure(runs, smoothing), "cmp.loss", "compare-loss")
+        with two:
+            views.chart(charts.accuracy_figure(runs), "cmp.acc", "compare-accuracy")
+        layers = min(int(np.asarray(r.metrics["layer/grad_y_u"]).shape[-1]) for r in records)
+        layer = (
+            st.slider("hidden layer for ∂y/∂u", 1, layers, min(3, layers), key="gallery.cmp.layer") if layers > 1 else 1
+        )
+        views.chart(charts.grad_lines_figure(runs, [layer - 1]), "cmp.grad", "compare-dy-du")
+    else:
+        views.chart(charts.neuron_entropy_figure(runs), "cmp.ent", "compare-entropy")
+
+
+# --- page ---------------------------------------------------------------------------------------------
+
+st.title("Gallery")
+try:
+    metas = app_jobs.runs()
+except Exception as error:  # an unreadable runs folder must not break the page
+    views.engine_error(error, "reading the run records")
+    metas = []
+entries = gallery_entries()
+
+sb = st.sidebar
+sb.header("Filter")
+chapters = sb.multiselect("chapter", list(CHAPTERS), format_func=CHAPTERS.get, key="gallery.chapters")
+all_datasets = sorted({d for e in entries for d in e.datasets} | {record_dataset(m) for m in metas})
+datasets = sb.multiselect("dataset / input", all_datasets, key="gallery.datasets")
+all_rules = sorted({r for e in entries for r in e.rules} | {r for m in metas for r in record_rules(m)})
+rules = sb.multiselect("rule", all_rules, key="gallery.rules")
+mine = sum(1 for m in metas if not m.get("experiment"))
+sb.caption(f"{len(metas)} stored run(s) in `{app_jobs.runs_dir()}`, {mine} of them yours.")
+
+
+def _view_changed() -> None:
+    st.query_params["view"] = st.session_state["gallery.view"] or "figures"
+
+
+view = st.query_params.get("view", "figures")
+view = view if view in VIEWS else "figures"
+st.session_state["gallery.view"] = view  # the address is the source of truth (buttons below change it)
+st.segmented_control("show", list(VIEWS), format_func=VIEWS.get, key="gallery.view", on_change=_view_changed,
+                     label_visibility="collapsed")  # fmt: skip
+
+
+def matches(meta: dict) -> bool:
+    if chapters and meta.get("experiment"):
+        chapter = next((e.chapter for e in entries if e.id == meta["experiment"]), None)
+        if chapter not in chapters:
+            return False
+    if chapters and not meta.get("experiment"):
+        return False
+    if datasets and record_dataset(meta) not in datasets:
+        return False
+    return not rules or bool(set(rules) & set(record_rules(meta)))
+
+
+filtered = [m for m in metas if matches(m)]
+if view == "figures":
+    figures_view(entries, metas, chapters, datasets, rules)
+elif view == "runs":
+    runs_view(filtered)
+    if st.query_params.get("run"):
+        st.divider()
+        run_viewer(st.query_params["run"])
+else:
+    compare_view(filtered)

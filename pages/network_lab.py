@@ -1,0 +1,244 @@
+"""Network lab: train deep tanh MLPs with intrinsic rules and watch them learn, live.
+
+The sidebar is the setup (a ``TrainConfig``, mirrored in the address); *Train* submits it to the server's job
+manager, *Stop* cancels. While the job runs, a fragment re-reads its snapshot every second — the script never
+blocks or sleeps — and draws every chart. The finished run is saved and shows up in the gallery under "my runs".
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import PAGES_DIR, controls, state, views
+from app import jobs as app_jobs
+from ipcore.config import ConfigError, TrainConfig
+from ipcore.records import check_name
+
+PAGE = "net"
+DATASET_HELP = {
+    "clusters": "10 Gaussian clusters, synthetic, always available; choose the input dimension below",
+    "spirals": "two interleaved spirals in 2-D, synthetic, always available",
+    "imagefolder": "any folder of class sub-folders of images (torchvision ImageFolder layout)",
+}
+
+
+@st.cache_data(show_spinner=False, ttl=30)
+def datasets() -> dict[str, dict]:
+    from ipcore.data import available_datasets
+
+    return {d["name"].split(":")[0]: d for d in available_datasets()}
+
+
+def split_dataset(name: str) -> tuple[str, int, str]:
+    """(base name, clusters dimension, image folder path) of a dataset name."""
+    if name.startswith("clusters"):
+        dim = name.split(":", 1)[1] if ":" in name else "20"
+        return "clusters", int(dim) if dim.isdigit() else 20, ""
+    if name.startswith("imagefolder:"):
+        return "imagefolder", 20, name.split(":", 1)[1]
+    return name, 20, ""
+
+
+def seed_values(config: TrainConfig) -> dict:
+    base, dim, folder = split_dataset(config.dataset)
+    values = {
+        "net.dataset": base if base in controls.DATASET_BASES else "mnist",
+        "net.clusters_dim": dim,
+        "net.folder": folder,
+        "net.rules": [r for r in config.rules if r in controls.RULES],
+        "net.depth": config.depth,
+        "net.width": config.width,
+        "net.lr": config.lr,
+        "net.epochs": config.epochs,
+        "net.seeds": config.seeds,
+        "net.batch_size": config.batch_size,
+        "net.output": config.output,
+        "net.subset": config.subset,
+        "net.seed": config.seed,
+        "net.eta_decay": config.eta_decay,
+        "net.device": config.device,
+        "net.data_root": config.data_root,
+    }
+    values.update(controls.eta_seed_values("net", config.eta, config.rules, "network"))
+    return values
+
+
+def sidebar_config(available: dict[str, dict]) -> tuple[TrainConfig | None, str | None]:
+    """Draw the setup controls; returns the config (None with the message when it is invalid) and the error."""
+    sb = st.sidebar
+    sb.header("Setup")
+
+    def dataset_label(name: str) -> str:
+        info = available.get(name)
+        if name == "imagefolder" or info is None:
+            return f"{name} (your folder)" if name == "imagefolder" else name
+        return f"{name} {'✓' if info['available'] else '— not found here'}"
+
+    base = sb.selectbox("dataset", controls.DATASET_BASES, key="net.dataset", format_func=dataset_label,
+                        help="✓ = found on this machine; synthetic sets need no files")  # fmt: skip
+    dataset = base
+    if base == "clusters":
+        dim = sb.number_input("cluster input dimension", 1, 4096, key="net.clusters_dim", step=1)
+        dataset = "clusters" if dim == 20 else f"clusters:{int(dim)}"
+    elif base == "imagefolder":
+        folder = sb.text_input("image folder (class sub-folders)", key="net.folder", placeholder="/path/to/images")
+        dataset = f"imagefolder:{folder.strip()}"
+    rules = sb.multiselect("rules to compare", list(controls.RULES), key="net.rules", format_func=controls.rule_label,
+                           help="each rule trains its own copy of the network from the same initial weights")  # fmt: skip
+    depth_max = max(12, int(st.session_state.get("net.depth", 7)))
+    depth = sb.slider("hidden layers (depth)", 1, depth_max, key="net.depth")
+    width = sb.number_input("units per hidden layer (width)", 1, 2048, key="net.width", step=10)
+    lr = controls.log_slider("synaptic learning rate (Adam)", "net.lr", controls.LR_GRID, high=10.0, container=sb,
+                             help="the weights' learning rate; the thesis's claim is about large values")  # fmt: skip
+    with sb.expander("η per rule", expanded=bool(controls.rules_with_eta(rules))):
+        if controls.rules_with_eta(rules):
+            eta = controls.eta_sliders("net", rules, "network")
+        else:
+            st.caption("none of the chosen rules has an η")
+            eta = {}
+    epochs = sb.number_input("epochs", 1, 1000, key="net.epochs", step=1)
+    seeds = sb.slider("seeds per rule", 1, max(10, int(st.session_state.get("net.seeds", 1))), key="net.seeds",
+                      help="repeats with different initial weights; charts show the mean and the min–max band")  # fmt: skip
+    batch_options = sorted({16, 32, 50, 64, 100, 128, 200, 256, 500, 1000, int(st.session_state["net.batch_size"])})
+    batch_size = sb.select_slider("batch size", batch_options, key="net.batch_size")
+    output = sb.radio("output layer", ["relu", "linear"], key="net.output", horizontal=True,
+                      help="relu: Linear then ReLU before the softmax, as in the thesis; linear: plain logits")  # fmt: skip
+    subset = sb.number_input("train subset (0 = all samples)", 0, 10_000_000, key="net.subset", step=1000,
+                             help="train on the first N training samples only: quick looks")  # fmt: skip
+    with sb.expander("advanced"):
+        seed = st.number_input("first seed", 0, 2**31 - 1, key="net.seed", step=1)
+        eta_decay = st.number_input("η decay per step (infomax)", 0.0, 1.0, key="net.eta_decay", step=1e-4,
+                                    format="%g")  # fmt: skip
+        device = st.selectbox("device", ["auto", "cpu", "cuda"], key="net.device")
+        data_root = st.text_input("data folder (empty = $IPCORE_DATA or the default)", key="net.data_root")
+    values = {
+        "dataset": dataset, "rules": rules, "eta": eta, "depth": depth, "width": width, "lr": lr,
+        "epochs": epochs, "seeds": seeds, "batch_size": batch_size, "output": output, "subset": subset,
+        "seed": seed, "eta_decay": eta_decay, "device": device, "data_root": data_root.strip(),
+    }  # fmt: skip
+    try:
+        return TrainConfig.from_dict(values), None
+    except ConfigError as error:
+        return None, str(error)
+
+
+QUICK_SETUP = {"net.dataset": "clusters", "net.rules": ["ip", "none"], "net.depth": 7, "net.width": 50, "net.lr": 0.01,
+               "net.epochs": 1, "net.seeds": 3, "net.subset": 0, "net.batch_size": 200}  # fmt: skip
+
+
+def use_quick_setup() -> None:
+    """Button callback (runs before the widgets are drawn): a setup that trains in seconds on a CPU."""
+    state.seed_widgets(QUICK_SETUP, force=True)
+
+
+def dataset_notice(config: TrainConfig, available: dict[str, dict]) -> None:
+    base = split_dataset(config.dataset)[0]
+    info = available.get(base)
+    if base in DATASET_HELP:
+        st.caption(f"Dataset: {DATASET_HELP[base]}.")
+    elif info and info["available"]:
+        st.caption(f"Dataset: {info['description']} — read from `{info['location']}`.")
+    elif info:
+        st.warning(
+            f"**{base}** is not on this machine. Training will try to download it and fail offline. How to get "
+            f"it: {info['how']}. The synthetic datasets (clusters, spirals) always work.",
+            icon=":material/cloud_off:",
+        )
+
+
+@st.fragment(run_every=1.0)
+def live_panel(job_id: str) -> None:
+    """Re-drawn every second while the job is queued or running; a full rerun once it has ended."""
+    status = app_jobs.status(job_id)
+    if status is None or status["state"] not in app_jobs.ACTIVE_STATES:
+        st.rerun()
+    top = st.columns([5, 1])
+    with top[0]:
+        views.progress(status)
+    if top[1].button("Stop", key="net.stop", icon=":material/stop_circle:", width="stretch"):
+        app_jobs.manager().cancel(job_id)
+    views.train_run_view(app_jobs.manager().snapshot(job_id), key="net.run", live=True)
+
+
+def finished_panel(status: dict) -> None:
+    views.job_outcome(status)
+    try:
+        metrics = app_jobs.manager().snapshot(status["job_id"])
+    except app_jobs.UnknownJob:
+        metrics = app_jobs.record(status["run_id"]).metrics if status.get("run_id") else {}
+    if metrics:
+        views.train_run_view(metrics, key="net.run")
+        views.run_downloads(status["config"], status.get("summary") or {}, metrics,
+                            status.get("run_id") or status["job_id"], "net.run")  # fmt: skip
+
+
+# --- page ---------------------------------------------------------------------------------------------
+
+st.title("Network lab")
+config, url_messages = state.read_config(TrainConfig, PAGE)
+state.seed_widgets(seed_values(config))
+try:
+    available = datasets()
+except Exception as error:  # listing must never break the page
+    views.engine_error(error, "listing the datasets")
+    available = {}
+
+new_config, error = sidebar_config(available)
+name = st.sidebar.text_input("run name (optional)", key="net.name", placeholder="e.g. deep-ip-lr0.01")
+job_id = st.session_state.get("net.job")
+status = app_jobs.status(job_id)
+active = status is not None and status["state"] in app_jobs.ACTIVE_STATES
+
+state.show_messages(url_messages)
+if error:
+    st.sidebar.error(error, icon=":material/error:")
+    st.error(f"This setup cannot run: {error}", icon=":material/error:")
+else:
+    state.remember(new_config, PAGE)
+    config = new_config
+
+clicked = st.sidebar.button("Train", type="primary", icon=":material/play_arrow:", width="stretch",
+                            disabled=bool(error) or active,
+                            help="a run is in progress: stop it or wait" if active else None)  # fmt: skip
+if clicked and not error:
+    try:
+        run_name = check_name(name) if name.strip() else None
+        st.session_state["net.job"] = job_id = app_jobs.submit(config, name=run_name)
+        status = app_jobs.status(job_id)
+        active = True
+    except ConfigError as submit_error:
+        views.engine_error(submit_error, "could not start")
+with st.sidebar.expander("share this setup"):
+    st.caption("The address bar holds this setup; copy it to reopen exactly this configuration. Its query:")
+    st.code(state.share_link(config), language=None, wrap_lines=True)
+
+if not error:
+    dataset_notice(config, available)
+    members = len(config.rules) * config.seeds
+    st.caption(
+        f"{len(config.rules)} rule(s) × {config.seeds} seed(s) = {members} networks of {config.depth} × "
+        f"{config.width} tanh units, trained in lockstep for {config.epochs} epoch(s) at lr {config.lr:g}."
+    )
+
+if active:
+    live_panel(job_id)
+elif status is not None:
+    finished_panel(status)
+else:
+    st.info(
+        "Choose a setup on the left and press **Train**. A first try that takes seconds on a CPU: dataset "
+        "*clusters*, rules *ip* and *none*, depth 7, 1 epoch, 3 seeds. Every chart updates live while it trains.",
+        icon=":material/lightbulb:",
+    )
+    st.button("Use this quick setup", on_click=use_quick_setup, icon=":material/bolt:")
+    st.page_link(
+        str(PAGES_DIR / "gallery.py"), label="Or open a stored run in the gallery", icon=":material/photo_library:"
+    )
+
+mine = app_jobs.my_jobs()
+if mine:
+    with st.sidebar.expander(f"your jobs ({len(mine)})"):
+        for job in mine:
+            st.caption(
+                f"{job['kind']} · {job['state']} · {job['progress'] * 100:.0f} % · {job.get('run_id') or job['job_id']}"
+            )

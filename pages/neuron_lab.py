@@ -1,0 +1,221 @@
+"""Neuron lab: one tanh unit, a fixed input sample, several rules — watch the output become uniform.
+
+The sidebar is a ``NeuronConfig`` (mirrored in the address). The input density is previewed as you change it;
+*Run* submits the comparison as a job (a 10 000 × 10 000 comparison takes seconds) and a fragment shows its
+progress; then the output histogram over the iterations, entropy against log 2, α and β, the tanh's centre
+against the sample's median and mean, and the tanh over the input density at the start and the end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from app import charts, controls, state, views
+from app import jobs as app_jobs
+from ipcore.config import BUILTIN_DISTS, ConfigError, NeuronConfig
+from ipcore.records import check_name
+
+PAGE = "neuron"
+OTHER = "other (scipy.stats)"
+DIST_FIELDS = {
+    "uniform": (("center", "centre"), ("width", "width")),
+    "gaussian": (("mu", "mean μ"), ("sigma", "standard deviation σ")),
+    "laplace": (("mu", "location μ"), ("b", "scale b")),
+    "lognormal": (("mu", "μ of log x"), ("sigma", "σ of log x")),
+    "mixture": (
+        ("weight", "weight of the first"),
+        ("mu", "first mean"),
+        ("sigma", "first σ"),
+        ("mu2", "second mean"),
+        ("sigma2", "second σ"),
+    ),  # fmt: skip
+}
+N_GRID = (100, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000, 1_000_000)
+ITERS_GRID = (100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000)
+
+
+def format_params(params: dict[str, float]) -> str:
+    return ", ".join(f"{k}={v:g}" for k, v in params.items())
+
+
+def parse_params(text: str) -> dict[str, float]:
+    """``"a=2, scale=1.5"`` → ``{"a": 2.0, "scale": 1.5}``; malformed text is a ConfigError on ``params``."""
+    params: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError("params", f"write name=value pairs separated by commas (got {part!r})")
+        try:
+            params[key.strip()] = float(value)
+        except ValueError:
+            raise ConfigError(f"params.{key.strip()}", f"must be a number (got {value.strip()!r})") from None
+    return params
+
+
+def seed_values(config: NeuronConfig) -> dict:
+    values = {
+        "neuron.dist": config.dist if config.dist in BUILTIN_DISTS else OTHER,
+        "neuron.scipy_name": "" if config.dist in BUILTIN_DISTS else config.dist,
+        "neuron.params": format_params(config.params),
+        "neuron.n": config.n,
+        "neuron.iters": config.iters,
+        "neuron.record_every": config.record_every,
+        "neuron.seed": config.seed,
+        "neuron.rules": [r for r in config.rules if r in controls.RULES],
+        "neuron.eta_decay": config.eta_decay,
+        "neuron.triesch_mean": config.triesch_mean,
+        "neuron.triesch_std": config.triesch_std,
+    }
+    for name in ("center", "width", "mu", "sigma", "b", "mu2", "sigma2", "weight"):
+        values[f"neuron.{name}"] = float(getattr(config, name))
+    values.update(controls.eta_seed_values("neuron", config.eta, config.rules, "neuron"))
+    return values
+
+
+def pick_from_grid(label: str, key: str, grid: tuple[int, ...], help: str) -> int:
+    options = sorted({*grid, int(st.session_state[key])})
+    return int(st.sidebar.select_slider(label, options, key=key, format_func=lambda v: f"{v:,}", help=help))
+
+
+def sidebar_config() -> tuple[NeuronConfig | None, str | None]:
+    """Draw every control (all of them, even while one holds a bad value); returns the config or the error."""
+    sb = st.sidebar
+    sb.header("Input")
+    choice = sb.selectbox("input distribution", [*BUILTIN_DISTS, OTHER], key="neuron.dist")
+    values: dict = {}
+    problem: ConfigError | None = None
+    if choice == OTHER:
+        values["dist"] = sb.text_input("scipy.stats name", key="neuron.scipy_name", placeholder="gamma").strip()
+        params_text = sb.text_input("parameters", key="neuron.params", placeholder="a=2, scale=1.5",
+                                    help="shape parameters, loc and scale, as name=value pairs")  # fmt: skip
+        try:
+            values["params"] = parse_params(params_text)
+        except ConfigError as error:
+            problem = error
+        if not values["dist"]:
+            problem = problem or ConfigError(
+                "dist", "type the name of a continuous scipy.stats distribution, e.g. gamma"
+            )
+    else:
+        values["dist"] = choice
+        for name, label in DIST_FIELDS[choice]:
+            values[name] = sb.number_input(label, key=f"neuron.{name}", step=0.1, format="%g")
+    values["n"] = pick_from_grid("sample size N", "neuron.n", N_GRID, "inputs drawn once; every rule sees them all")
+    values["seed"] = sb.number_input("sample seed", 0, 2**31 - 1, key="neuron.seed", step=1)
+    sb.header("Rules")
+    values["rules"] = sb.multiselect("rules to compare", list(controls.RULES), key="neuron.rules",
+                                     format_func=controls.rule_label)  # fmt: skip
+    with sb.expander("η per rule", expanded=False):
+        values["eta"] = controls.eta_sliders("neuron", values["rules"], "neuron")
+    values["iters"] = pick_from_grid("iterations", "neuron.iters", ITERS_GRID, "full-batch updates per rule")
+    with sb.expander("advanced"):
+        values["record_every"] = st.number_input("record every k iterations", 1, 1_000_000,
+                                                 key="neuron.record_every", step=10)  # fmt: skip
+        values["eta_decay"] = st.number_input("η decay per step (infomax)", 0.0, 1.0, key="neuron.eta_decay",
+                                              step=1e-4, format="%g")  # fmt: skip
+        values["triesch_mean"] = st.number_input("Triesch target mean μ", key="neuron.triesch_mean", step=0.05,
+                                                 format="%g")  # fmt: skip
+        values["triesch_std"] = st.number_input("Triesch target std s", key="neuron.triesch_std", step=0.05,
+                                                format="%g")  # fmt: skip
+    if problem is not None:
+        return None, str(problem)
+    try:
+        return NeuronConfig.from_dict(values), None
+    except ConfigError as error:
+        return None, str(error)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def preview(config_json: str):
+    """The input density on a grid spanning the sample (0.5–99.5 % quantiles, widened), and a caption."""
+    from ipcore.neuron import density, draw_sample
+
+    config = NeuronConfig.from_json(config_json)
+    sample = draw_sample(config.replace(n=min(config.n, 4000)))
+    low, high = np.quantile(sample, [0.005, 0.995])
+    pad = 0.15 * (high - low) + 1e-9
+    grid = np.linspace(min(low - pad, -1.5), max(high + pad, 1.5), 500)
+    values = density(config, grid)
+    text = f"median ≈ {np.median(sample):.3g}, mean ≈ {sample.mean():.3g}, std ≈ {sample.std():.3g}"
+    return charts.density_preview_figure(grid, values, f"Input density: {config.dist} ({text})")
+
+
+@st.fragment(run_every=1.0)
+def live_panel(job_id: str) -> None:
+    status = app_jobs.status(job_id)
+    if status is None or status["state"] not in app_jobs.ACTIVE_STATES:
+        st.rerun()
+    top = st.columns([5, 1])
+    with top[0]:
+        views.progress(status)
+    if top[1].button("Stop", key="neuron.stop", icon=":material/stop_circle:", width="stretch"):
+        app_jobs.manager().cancel(job_id)
+    views.neuron_run_view(app_jobs.manager().snapshot(job_id), key="neuron.run", live=True)
+
+
+def finished_panel(status: dict) -> None:
+    views.job_outcome(status)
+    try:
+        metrics = app_jobs.manager().snapshot(status["job_id"])
+    except app_jobs.UnknownJob:
+        metrics = app_jobs.record(status["run_id"]).metrics if status.get("run_id") else {}
+    if metrics:
+        views.neuron_run_view(metrics, key="neuron.run")
+        views.run_downloads(status["config"], status.get("summary") or {}, metrics,
+                            status.get("run_id") or status["job_id"], "neuron.run")  # fmt: skip
+
+
+# --- page ---------------------------------------------------------------------------------------------
+
+st.title("Neuron lab")
+st.caption(
+    "One tanh unit y = tanh(u) receives a fixed sample of inputs; each rule adapts its α and β on the whole "
+    "sample, iteration after iteration (thesis §5.2). A uniform output has the maximum entropy, log 2."
+)
+config, url_messages = state.read_config(NeuronConfig, PAGE)
+state.seed_widgets(seed_values(config))
+new_config, error = sidebar_config()
+name = st.sidebar.text_input("run name (optional)", key="neuron.name")
+job_id = st.session_state.get("neuron.job")
+status = app_jobs.status(job_id)
+active = status is not None and status["state"] in app_jobs.ACTIVE_STATES
+
+state.show_messages(url_messages)
+if error:
+    st.sidebar.error(error, icon=":material/error:")
+    st.error(f"This setup cannot run: {error}", icon=":material/error:")
+else:
+    state.remember(new_config, PAGE)
+    config = new_config
+    try:
+        views.chart(preview(config.to_json()), "neuron.preview", "input-density")
+    except (ConfigError, ValueError, FloatingPointError) as preview_error:
+        views.engine_error(preview_error, "previewing the density")
+
+clicked = st.sidebar.button("Run", type="primary", icon=":material/play_arrow:", width="stretch",
+                            disabled=bool(error) or active)  # fmt: skip
+if clicked and not error:
+    try:
+        run_name = check_name(name) if name.strip() else None
+        st.session_state["neuron.job"] = job_id = app_jobs.submit(config, name=run_name)
+        status, active = app_jobs.status(job_id), True
+    except ConfigError as submit_error:
+        views.engine_error(submit_error, "could not start")
+with st.sidebar.expander("share this setup"):
+    st.caption("The address bar holds this setup; copy it to reopen exactly this configuration. Its query:")
+    st.code(state.share_link(config), language=None, wrap_lines=True)
+
+if not error:
+    st.caption(f"{len(config.rules)} rule(s) × {config.iters:,} iterations on {config.n:,} inputs, recorded every "
+               f"{config.record_every} iterations.")  # fmt: skip
+if active:
+    live_panel(job_id)
+elif status is not None:
+    finished_panel(status)
+else:
+    st.info("Pick an input and the rules, then press **Run**. Try a Gaussian far from zero (μ = 5): the plain "
+            "tanh saturates, IP centres itself on the median and its output becomes uniform.",
+            icon=":material/lightbulb:")  # fmt: skip

@@ -1,0 +1,343 @@
+"""The Streamlit app: chart builders on real runs, the URL ↔ config round trip, and every page driven through
+``streamlit.testing.v1.AppTest`` (renders, runs a neuron comparison, trains a tiny synthetic network, shows
+errors as messages). Every test writes its runs into a temporary ``IPCORE_RUNS_DIR``, never into the repo.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from app import charts  # noqa: E402
+from ipcore.config import NeuronConfig, TrainConfig  # noqa: E402
+from ipcore.neuron import simulate  # noqa: E402
+from ipcore.records import list_runs, save_run  # noqa: E402
+from ipcore.stats import ENTROPY_MAX  # noqa: E402
+from ipcore.train import train  # noqa: E402
+
+MAIN = str(ROOT / "app" / "main.py")
+PAGES = ["home", "network_lab", "neuron_lab", "gallery", "lr_sweep"]
+TINY_TRAIN = {"dataset": "clusters", "rules": ["ip", "none"], "depth": 3, "width": 8, "epochs": 2, "seeds": 2,
+              "subset": 800, "batch_size": 100, "device": "cpu"}  # fmt: skip
+SMALL_NEURON = {"dist": "gaussian", "mu": 4.0, "sigma": 1.5, "n": 1000, "iters": 300, "record_every": 10,
+                "rules": ["ip", "wd", "infomax"]}  # fmt: skip
+
+
+# --- fixtures -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def train_run():
+    """A real, tiny network run on the synthetic clusters task (seconds on a CPU)."""
+    return train(TrainConfig(**TINY_TRAIN))
+
+
+@pytest.fixture(scope="module")
+def neuron_run():
+    return simulate(NeuronConfig(**SMALL_NEURON))
+
+
+@pytest.fixture
+def runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh runs folder for the app, and a fixed data folder so the app never changes the environment."""
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    monkeypatch.setenv("IPCORE_RUNS_DIR", str(folder))
+    shared = ROOT.parent / "shared" / "datasets"
+    monkeypatch.setenv("IPCORE_DATA", os.environ.get("IPCORE_DATA") or str(shared if shared.is_dir() else tmp_path))
+    return folder
+
+
+def open_app(page: str, query: dict[str, str] | None = None) -> AppTest:
+    """The app from its entry point, switched to ``page`` (with ``query`` in the address), run once."""
+    at = AppTest.from_file(MAIN, default_timeout=90)
+    at.run()
+    if page != "home":
+        at.switch_page(f"../pages/{page}.py")
+    if query:
+        at.query_params.update(query)
+    return at.run()
+
+
+def run_until(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 180) -> AppTest:
+    """Rerun the app (as the browser's fragment timer would) until ``done`` holds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        if done(at):
+            return at
+        time.sleep(0.3)
+    raise AssertionError(f"not done within {timeout} s; errors: {[e.value for e in at.error]}")
+
+
+def finished(at: AppTest) -> bool:
+    return any("Finished in" in s.value for s in at.success) or bool(at.error)
+
+
+def button(at: AppTest, label: str):
+    matches = [b for b in at.button if b.label == label]
+    assert matches, f"no button {label!r}; buttons: {[b.label for b in at.button]}"
+    return matches[0]
+
+
+def charts_shown(at: AppTest) -> int:
+    return len(at.get("plotly_chart"))
+
+
+def no_problems(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+# --- chart builders (no streamlit) --------------------------------------------------------------------
+
+
+def test_loss_figure_has_mean_and_band_per_rule(train_run) -> None:
+    metrics = train_run.metrics
+    fig = charts.loss_figure([("", metrics)], smoothing=0.0)
+    names = [t.name for t in fig.data]
+    assert names.count("ip mean of 2") == 1 and names.count("none mean of 2") == 1
+    assert {"ip min", "ip max", "none min", "none max"} <= set(names)
+    mean = next(t for t in fig.data if t.name == "ip mean of 2")
+    members = np.flatnonzero(np.asarray(metrics["members_rule"]) == "ip")
+    expected = np.asarray(metrics["batch/loss"], dtype=float)[:, members].mean(axis=1)
+    np.testing.assert_allclose(np.asarray(mean.y, dtype=float), expected, rtol=1e-5)
+    assert fig.layout.xaxis.title.text == "epoch" and "nats" in fig.layout.yaxis.title.text
+
+
+def test_smoothing_keeps_constants_and_skips_nan() -> None:
+    values = np.array([[2.0], [2.0], [np.nan], [2.0]])
+    smoothed = charts.smooth(values, 0.9)
+    np.testing.assert_allclose(smoothed[[0, 1, 3], 0], 2.0)  # bias-corrected: no pull toward 0 at the start
+    assert math.isnan(smoothed[2, 0])
+    np.testing.assert_array_equal(charts.smooth(values, 0.0), values)
+    steps = charts.smooth(np.array([[0.0], [1.0]]), 0.5)
+    assert 0 < steps[1, 0] < 1
+
+
+def test_diverged_seed_is_marked_where_it_diverged(train_run) -> None:
+    metrics = dict(train_run.metrics)
+    loss = np.array(metrics["batch/loss"], dtype=float)
+    member, at_step = 3, int(metrics["batch/step"][len(loss) // 2])
+    loss[len(loss) // 2 + 1 :, member] = np.nan
+    diverged = np.array(metrics["diverged_step"]).copy()
+    diverged[member] = at_step
+    metrics.update({"batch/loss": loss, "diverged_step": diverged})
+    rule = str(metrics["members_rule"][member])
+    fig = charts.loss_figure([("", metrics)])
+    marker = next(t for t in fig.data if t.name == f"{rule} diverged")
+    expected_epoch = float(np.interp(at_step, metrics["batch/step"], metrics["batch/epoch"]))
+    assert marker.x[0] == pytest.approx(expected_epoch)
+    assert charts.divergence_rows(metrics) == [
+        {"rule": rule, "seed": int(metrics["members_seed"][member]), "step": at_step, "epoch": round(expected_epoch, 3)}
+    ]
+
+
+def test_layer_charts_and_csv(train_run) -> None:
+    metrics = train_run.metrics
+    layers = int(np.asarray(metrics["layer/grad_y_u"]).shape[-1])
+    heat = charts.grad_heatmap_figure(metrics)
+    assert [t.type for t in heat.data] == ["heatmap", "heatmap"]
+    assert np.asarray(heat.data[0].z).shape[0] == layers
+    csv_rows = charts.figure_csv(heat).strip().splitlines()
+    assert csv_rows[0] == "series,x,y,z,error_plus,error_minus"
+    assert len(csv_rows) - 1 == sum(np.asarray(t.z).size for t in heat.data)
+    hist = charts.histogram_figure(metrics, index=-1)
+    assert len(hist.data) == layers * 2 and len(hist.layout.annotations) >= layers
+    accuracy = charts.accuracy_figure([("", metrics)])
+    values = [v for t in accuracy.data for v in t.y if v is not None and np.isfinite(v)]
+    assert values and all(0 <= v <= 100 for v in values)  # percent
+    for fig in (charts.grad_lines_figure([("", metrics)], [0, layers - 1]), charts.alpha_beta_figure(metrics),
+                charts.entropy_layers_figure(metrics), charts.entropy_time_figure(metrics, [0])):  # fmt: skip
+        assert fig.data and charts.figure_csv(fig).count("\n") > 1
+
+
+def test_neuron_charts(neuron_run) -> None:
+    metrics = neuron_run.metrics
+    entropy = charts.neuron_entropy_figure([("", metrics)])
+    assert [t.name for t in entropy.data] == ["ip", "wd", "infomax"]
+    assert any(shape.y0 == pytest.approx(ENTROPY_MAX) for shape in entropy.layout.shapes)  # the log 2 line
+    centre = charts.beta_median_figure(metrics)
+    infomax = next(t for t in centre.data if t.name == "infomax")
+    column = 2
+    alpha, beta = metrics["trace/alpha"][-1, column], metrics["trace/beta"][-1, column]
+    assert infomax.y[-1] == pytest.approx(-beta / alpha)  # affine rule: the tanh's centre is −β/α
+    hist = charts.neuron_histogram_figure(metrics, 5)
+    assert "iteration 50" in hist.layout.title.text
+    tanh = charts.tanh_over_density_figure(metrics)
+    assert len(tanh.data) == 1 + 2 * 3
+    assert charts.alpha_beta_trajectory_figure(metrics).data
+
+
+def test_ip_illustration_is_at_the_fixed_point() -> None:
+    x = np.linspace(-5, 11, 4001)
+    weights = np.exp(-0.5 * ((x - 3) / 1.0) ** 2)
+    alpha, beta = charts.ip_fixed_point(x, weights)
+    assert beta == pytest.approx(3.0, abs=0.01)
+    expected = 2 * np.sum(weights * x * np.tanh((x - beta) / alpha)) / weights.sum()
+    assert alpha == pytest.approx(expected, rel=1e-3)
+    fig = charts.ip_illustration_figure(3.0, 1.0)
+    titles = [a.text for a in fig.layout.annotations]
+    off, on = (float(t.split("inputs ")[1]) for t in titles[:2])
+    assert on > 5 * off  # centring over the inputs multiplies the mean slope
+
+
+def test_sweep_points_pool_runs_at_one_lr(train_run) -> None:
+    points = charts.sweep_points([(0.01, train_run.metrics), (0.01, train_run.metrics), (0.1, train_run.metrics)])
+    ip = [p for p in points if p["rule"] == "ip"]
+    assert [p["lr"] for p in ip] == [0.01, 0.1]
+    assert ip[0]["seeds"] == 4 and ip[1]["seeds"] == 2
+    fig = charts.lr_sweep_figure(points)
+    assert fig.layout.xaxis.type == "log" and "learning rate" in fig.layout.xaxis2.title.text
+
+
+def test_run_json_is_plain_json(neuron_run) -> None:
+    import json
+
+    text = charts.run_json(neuron_run.config.to_dict(), neuron_run.summary, neuron_run.metrics, name="x")
+    data = json.loads(text)
+    assert data["config"]["n"] == 1000 and len(data["metrics"]["trace/iter"]) == len(neuron_run.metrics["trace/iter"])
+
+
+# --- the address holds the setup ----------------------------------------------------------------------
+
+
+def test_parse_flat_keeps_valid_fields_and_names_the_bad_one() -> None:
+    from app.state import parse_flat
+
+    config, messages = parse_flat(TrainConfig, {"depth": "99", "width": "16", "rules": "ip,wd"})
+    assert config.depth == TrainConfig().depth and config.width == 16 and config.rules == ["ip", "wd"]
+    assert len(messages) == 1 and messages[0].startswith("depth:") and "16" in messages[0]
+    config, messages = parse_flat(NeuronConfig, {"rules": "ip,nonsense", "n": "500"})
+    assert config.n == 500 and config.rules == NeuronConfig().rules and "nonsense" in messages[0]
+
+
+# --- pages through AppTest ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders(page: str, runs_dir: Path) -> None:
+    at = open_app(page)
+    no_problems(at)
+    assert at.title, f"{page} has no title"
+    if page == "home":
+        assert charts_shown(at) == 1 and len(at.latex) >= 11  # the IP picture and every rule's equations
+
+
+def test_address_restores_the_neuron_setup(runs_dir: Path) -> None:
+    query = {"dist": "uniform", "center": "1.5", "width": "3.0", "n": "1000", "rules": "ip,bn_inc", "eta.ip": "0.002"}
+    at = open_app("neuron_lab", query)
+    no_problems(at)
+    assert at.selectbox(key="neuron.dist").value == "uniform"
+    assert at.number_input(key="neuron.center").value == 1.5 and at.number_input(key="neuron.width").value == 3.0
+    assert at.multiselect(key="neuron.rules").value == ["ip", "bn_inc"]
+    assert at.select_slider(key="neuron.eta.ip").value == 0.002
+    assert at.query_params == query  # written back unchanged
+
+
+def test_invalid_address_values_fall_back_with_a_message(runs_dir: Path) -> None:
+    at = open_app("network_lab", {"depth": "99", "width": "16", "lr": "-1"})
+    assert not at.exception
+    warning = " ".join(w.value for w in at.warning)
+    assert "depth: must be ≥ 1 and ≤ 16 (got 99)" in warning and "lr: must be > 0" in warning
+    assert at.slider(key="net.depth").value == TrainConfig().depth
+    assert at.number_input(key="net.width").value == 16
+
+
+def test_bad_values_are_refused_with_a_message(runs_dir: Path) -> None:
+    at = open_app("neuron_lab")
+    at.selectbox(key="neuron.dist").set_value("other (scipy.stats)").run()
+    at.text_input(key="neuron.scipy_name").set_value("gamma").run()
+    at.text_input(key="neuron.params").set_value("a=two").run()
+    assert any("params.a: must be a number" in e.value for e in at.error)
+    assert button(at, "Run").disabled
+    at.text_input(key="neuron.params").set_value("a=2, scale=1.5").run()
+    no_problems(at)
+    assert not button(at, "Run").disabled and at.query_params["dist"] == "gamma"
+    at.text_input(key="neuron.scipy_name").set_value("no_such_dist").run()
+    assert any("unknown distribution 'no_such_dist'" in e.value for e in at.error) and button(at, "Run").disabled
+    assert not at.exception
+
+
+def test_neuron_lab_runs_a_comparison_and_shows_its_charts(runs_dir: Path) -> None:
+    at = open_app("neuron_lab", {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in SMALL_NEURON.items()})
+    assert charts_shown(at) == 1  # the live density preview
+    button(at, "Run").click()
+    run_until(at, finished)
+    no_problems(at)
+    assert charts_shown(at) == 6  # preview, histogram, tanh over density, entropy, centre vs median, α/β
+    summary = at.dataframe[0].value
+    assert list(summary["rule"]) == ["ip", "wd", "infomax"]
+    (saved,) = list_runs(runs_dir)
+    assert saved["kind"] == "neuron" and saved["config"]["n"] == 1000 and saved["experiment"] is None
+    at.select_slider(key="neuron.run.t").set_value(3).run()  # scrub the histogram back in time
+    assert not at.exception
+
+
+def test_network_lab_trains_live_and_saves_the_run(runs_dir: Path) -> None:
+    query = {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in TINY_TRAIN.items()}
+    at = open_app("network_lab", query)
+    no_problems(at)
+    button(at, "Train").click().run()
+    assert at.get("progress") or finished(at)  # the live panel is up right after the click
+    run_until(at, finished)
+    no_problems(at)
+    assert charts_shown(at) == 8  # loss, accuracy, ∂y/∂u lines, entropy over time, heatmap, histograms, α/β, entropy
+    (saved,) = list_runs(runs_dir)
+    assert saved["kind"] == "train" and saved["state"] == "done"
+    # … and the gallery lists it as one of "my runs" and opens it with the lab's charts.
+    at = open_app("gallery", {"view": "runs", "run": saved["run_id"]})
+    no_problems(at)
+    assert saved["run_id"] in list(at.dataframe[0].value["run"])
+    assert charts_shown(at) == 8
+
+
+def test_a_failing_job_is_a_message_not_a_traceback(runs_dir: Path, tmp_path: Path) -> None:
+    at = open_app("network_lab", {"dataset": f"imagefolder:{tmp_path / 'no-such-folder'}", "depth": "2"})
+    button(at, "Train").click().run()
+    run_until(at, lambda a: bool(a.error))
+    assert not at.exception
+    assert any(e.value.startswith("The run failed:") and "no-such-folder" in e.value for e in at.error)
+
+
+def test_gallery_card_and_overlay(runs_dir: Path, neuron_run) -> None:
+    from ipcore.gallery import get_entry
+
+    entry = get_entry("fig5.2")
+    for seed in (0, 1):
+        result = simulate(entry.config(f"s{seed}", iters=400))
+        save_run(runs_dir, result, experiment=entry.id, part=f"s{seed}", run_id=entry.run_id(f"s{seed}"))
+    save_run(runs_dir, neuron_run, name="my neuron")
+    at = open_app("gallery", {"view": "figures"})
+    no_problems(at)
+    markdown = " ".join(m.value for m in at.markdown)
+    assert "**Measured:**" in markdown and entry.claim in markdown
+    assert charts_shown(at) >= 1
+    at = open_app("gallery", {"view": "compare"})
+    no_problems(at)
+    assert charts_shown(at) == 1  # the two runs' entropy overlaid
+    overlay = at.get("plotly_chart")[0].proto.spec
+    assert '"A: ip' in overlay and '"B: ip' in overlay
+
+
+def test_lr_sweep_from_records(runs_dir: Path) -> None:
+    for lr in (0.003, 0.03):
+        save_run(runs_dir, train(TrainConfig(**{**TINY_TRAIN, "lr": lr, "epochs": 1})), name=f"sweep lr={lr}")
+    at = open_app("lr_sweep")
+    no_problems(at)
+    assert charts_shown(at) == 1
+    table = at.dataframe[-1].value
+    assert sorted(set(table["lr"])) == [0.003, 0.03] and set(table["rule"]) == {"ip", "none"}
