@@ -299,3 +299,40 @@ def test_a_real_mnist_training_job_is_saved_and_reloads(manager, tmp_path):
     accuracy = record.metrics["epoch/test_acc"]
     assert accuracy.shape == (1, 2) and np.all(accuracy > 0.2)  # 10 classes: chance is 0.1
     np.testing.assert_array_equal(manager.snapshot(manager.jobs()[-1]["job_id"])["epoch/test_acc"], accuracy)
+
+
+def test_stacking_log_snapshots_equal_the_base_logs():
+    from ipcore.jobs import StackingLog
+    from ipcore.metrics import MetricsLog
+
+    rng = np.random.default_rng(0)
+    base, stacking = MetricsLog(), StackingLog()
+    earlier = []
+    for i in range(300):
+        row = {
+            "iter": i,
+            "alpha": rng.random(3),
+            "hist": rng.random((3, 10)).astype(np.float32),
+            "flag": i % 2 == 0,
+            "value": i if i < 150 else i + 0.5,  # int rows, then float rows: promoted like np.stack does
+        }
+        base.append("trace", **row)
+        stacking.append("trace", **row)
+        if i % 7 == 0:
+            base.append("sparse", step=i)
+            stacking.append("sparse", step=i)
+            earlier.append((i, stacking.snapshot()))
+        if i == 20:
+            base.set_static(rules=np.array(["ip", "wd", "none"]))
+            stacking.set_static(rules=np.array(["ip", "wd", "none"]))
+    expected, got = base.snapshot(), stacking.snapshot()
+    assert sorted(got) == sorted(expected)
+    for name in expected:
+        assert got[name].dtype == expected[name].dtype, name
+        np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+    for i, snap in earlier:  # earlier snapshots are untouched by later rows and buffer growth
+        assert snap["trace/iter"].tolist() == list(range(i + 1))
+        np.testing.assert_array_equal(snap["trace/hist"], expected["trace/hist"][: i + 1])
+    stacking.append("trace", iter=0, alpha=np.ones(4), hist=np.ones((3, 10)), flag=True, value=1.0)
+    with pytest.raises(ValueError, match="shape"):
+        stacking.snapshot()
