@@ -263,6 +263,137 @@ def _neuron_table(summary: dict[str, Any]) -> str:
 # ======================================================================================================
 
 
+@subcommand("train", "Train tanh MLPs with intrinsic rules; every rule × seed in lockstep (thesis §3.2–3.3, ch. 4).")
+def _add_train(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    p.add_argument("--dataset", help="mnist, fashion-mnist, cifar10, clusters[:D], spirals or imagefolder:PATH")
+    p.add_argument("--data-root", help="dataset folder (default $IPCORE_DATA, else ~/.cache/ipcore)")
+    p.add_argument("--rules", help="comma-separated rules to compare, e.g. ip,wd,none")
+    p.add_argument("--depth", help="hidden layers, 1–16 (thesis: 1 shallow, 7 deep)")
+    p.add_argument("--width", help="units per hidden layer, 1–2048 (thesis: 50 MNIST, 150 CIFAR-10)")
+    p.add_argument("--lr", help="Adam learning rate of the weights, > 0 and ≤ 10")
+    p.add_argument("--eta", help="intrinsic learning rates, rule=value[,rule=value] (default: the thesis's)")
+    p.add_argument("--eta-decay", help="Infomax's η decay per update, 0–1")
+    p.add_argument("--epochs", help="passes over the training set, 1–1000")
+    p.add_argument("--seeds", help="seeds per rule, 1–64 (all trained together)")
+    p.add_argument("--seed", help="first seed; the others follow (seed, seed+1, …)")
+    p.add_argument("--batch-size", help="samples per batch (default 200)")
+    p.add_argument("--subset", help="train on the first N training samples (0 = all)")
+    p.add_argument("--output", help="output layer: relu (Linear then ReLU, as the thesis) or linear")
+    p.add_argument("--device", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    p.add_argument("--log-every", help="record the training loss every k batches (0 = automatic)")
+    p.add_argument("--hist-every", help="record output histograms every k batches (0 = automatic)")
+    p.add_argument("--list-datasets", action="store_true", help="show which datasets are available and exit")
+    p.add_argument("--json", action="store_true", help="print one JSON object with the results on stdout")
+    return _run_train
+
+
+TRAIN_FLAGS = (
+    "dataset",
+    "data_root",
+    "rules",
+    "depth",
+    "width",
+    "lr",
+    "eta_decay",
+    "epochs",
+    "seeds",
+    "seed",
+    "batch_size",
+    "subset",
+    "output",
+    "device",
+    "log_every",
+    "hist_every",
+)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ipcore.config import TrainConfig
+    from ipcore.data import available_datasets
+    from ipcore.metrics import MetricsLog
+    from ipcore.train import train
+
+    if args.list_datasets:
+        listing = available_datasets(args.data_root)
+        if args.json:
+            emit_json({"datasets": listing})
+        else:
+            for item in listing:
+                where = item["location"] or ("—" if item["available"] else f"missing: {item['how']}")
+                print(
+                    f"{item['name']:17s} {'yes' if item['available'] else 'no ':3s}  {item['description']}\n"
+                    f"{'':22s}{where}"
+                )
+        return 0
+    values: dict[str, Any] = {k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k) is not None}
+    if "rules" in values:
+        values["rules"] = parse_rules(values["rules"])
+    if args.eta is not None:
+        values["eta"] = parse_eta(args.eta)
+    config = TrainConfig.from_dict(values)
+
+    class TrainingLog(MetricsLog):
+        """Remembers the latest loss row and the run's sizes, so the bar can show them cheaply."""
+
+        latest: dict[str, Any] | None = None
+        sizes: dict[str, Any] = {}
+
+        def append(self, table: str, **row: Any) -> None:
+            super().append(table, **row)
+            if table == "batch":
+                self.latest = row
+
+        def set_static(self, **arrays: Any) -> None:
+            super().set_static(**arrays)
+            self.sizes = {**self.sizes, **arrays}
+
+    log = TrainingLog()
+    bar = ProgressBar("train")
+    first: list[float] = []
+
+    def progress(fraction: float) -> None:
+        now = time.perf_counter()
+        if not first:
+            first.extend([now, fraction])
+        sizes = log.sizes
+        if "total_steps" in sizes:
+            members = len(sizes["members_rule"])
+            per_step = int(sizes["batch_size"]) * members
+            steps = fraction * int(sizes["total_steps"])
+            epoch = min(config.epochs, int(steps // int(sizes["steps_per_epoch"])) + 1)
+            rate = (fraction - first[1]) * int(sizes["total_steps"]) * per_step / max(now - first[0], 1e-9)
+            note = f"epoch {epoch}/{config.epochs}"
+            if log.latest is not None:
+                losses = np.asarray(log.latest["loss"], dtype=np.float64)
+                finite = losses[np.isfinite(losses)]
+                note += f"  loss {finite.mean():.4f}" if finite.size else "  loss nan"
+            if rate > 0:
+                note += f"  {rate:,.0f} samples/s"
+            bar.note = note
+        bar(fraction)
+
+    result = train(config, progress=progress, log=log)
+    if args.json:
+        emit_json(result.summary)
+        return 0
+    summary = result.summary
+    print(f"{summary['dataset']} on {summary['device']}: {summary['steps']} steps, {summary['seconds']:.1f} s")
+    print(f"{'rule':10s} {'train loss':>10s} {'test acc':>9s} {'diverged':>9s}  mean ∂y/∂u per layer")
+    for entry in summary["rules"]:
+
+        def number(value: float | None, digits: int) -> str:
+            return "—" if value is None else f"{value:.{digits}f}"
+
+        grads = " ".join(number(g, 3) for g in entry["grad_y_u"] or [])
+        print(
+            f"{entry['rule']:10s} {number(entry['final_train_loss'], 4):>10s} "
+            f"{number(entry['test_accuracy'], 4):>9s} {entry['diverged']:>4d}/{config.seeds:<4d}  {grads}"
+        )
+    return 0
+
+
 # ======================================================================================================
 # runs  (stored run records)
 # ======================================================================================================

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from ipcore.rules import NoRule, Rule, State
+from ipcore.rules import BatchNorm, NoRule, Rule, State, safe_alpha
 
 
 def _overrides(rule: Rule, method: str) -> bool:
@@ -78,6 +78,18 @@ class LockstepMLP:
         self.states: list[State] = [rule.init_state(S, depth * H, self.device, dtype) for rule in self.rules]
         self._views = [[self._layer_view(g, layer) for layer in range(depth)] for g in range(R)]
         self._needs_prepare = [_overrides(rule, "prepare") for rule in self.rules]
+        # Rules whose u depends on x, α, β alone, by the base class's formula: u = a·x + c (see forward).
+        self._elementwise = [not _overrides(rule, "transform") and not _overrides(rule, "prepare") for rule in rules]
+        self._identity = [e and rule.form == "none" for e, rule in zip(self._elementwise, self.rules, strict=True)]
+        # Batch normalisation subtracts the batch mean, so the bias of the layer feeding it has gradient 0
+        # exactly; in floats it gets rounding noise, which Adam (g/√v) would blow up into lr-sized random
+        # steps that only show through the running mean. Those biases are kept fixed instead.
+        normalised = torch.tensor([isinstance(rule, BatchNorm) for rule in self.rules for _ in self.seeds])
+        self._fixed_bias = None
+        if normalised.any():
+            normalised = normalised.to(self.device)
+            first = normalised.view(R, S).t().reshape(S, 1, R, 1)
+            self._fixed_bias = [(self.first_bias, first)] + [(b, normalised.view(-1, 1, 1)) for b in self.hidden_biases]
         self._updates = [not isinstance(rule, NoRule) for rule in self.rules]
 
     # --- construction -------------------------------------------------------------------------------
@@ -108,6 +120,14 @@ class LockstepMLP:
         for state in self.states:
             params += [v for v in state.values() if isinstance(v, torch.Tensor) and v.requires_grad]
         return params
+
+    def drop_bias_gradients_before_normalisation(self) -> None:
+        """Zero the (mathematically zero) gradients of the biases that feed a batch-normalised layer."""
+        if self._fixed_bias is None:
+            return
+        for bias, mask in self._fixed_bias:
+            if bias.grad is not None:
+                bias.grad.masked_fill_(mask, 0.0)
 
     def member_masks(self, member_flags: torch.Tensor) -> list[torch.Tensor]:
         """``member_flags`` [M] bool laid out like each tensor of ``parameters()`` (broadcastable)."""
@@ -147,6 +167,20 @@ class LockstepMLP:
             return [self._layer_view(group, layer) for layer in range(self.depth)]
         return self._views[group]
 
+    def _coefficients(self, group: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(a, c) with u = a·x + c for every hidden unit of a group, ``[S, 1, depth·H]`` each:
+        divide form u = (x − β)/α → a = 1/α, c = −β/α (α kept away from 0 by ``safe_alpha``, as the rule
+        does); affine form u = αx + β → a = α, c = β; no rule → a = 1, c = 0."""
+        rule, state = self.rules[group], self.states[group]
+        if rule.form == "divide":
+            a = safe_alpha(state["alpha"]).reciprocal_()
+            c = state["beta"] * a
+            return a.unsqueeze(1), c.neg_().unsqueeze(1)
+        if rule.form == "affine":
+            return state["alpha"].unsqueeze(1), state["beta"].unsqueeze(1)
+        ones = torch.ones(self.num_seeds, 1, self.depth * self.width, device=self.device, dtype=self.dtype)
+        return ones, torch.zeros_like(ones)
+
     def forward(
         self, inputs: torch.Tensor, training: bool
     ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
@@ -154,8 +188,20 @@ class LockstepMLP:
 
         In training mode rules use batch statistics where they have any (``ip_hard`` first sets α, β from the
         batch via ``prepare``; batchnorm updates its running statistics); evaluation changes no state.
+
+        Rules that use the base class's transform (u = (x−β)/α, u = αx + β or u = x) and no ``prepare`` are
+        applied as u = a·x + c with a, c computed once per pass for all layers: one ``addcmul`` per layer for
+        every such member together, instead of several operations per rule per layer.
         """
-        S = self.num_seeds
+        S, H = self.num_seeds, self.width
+        elementwise = [g for g in range(self.num_rules) if self._elementwise[g]]
+        coefficients = {g: self._coefficients(g) for g in elementwise if not self._identity[g]}
+        shared = None  # (a, c) for all M members when every rule is elementwise
+        if len(elementwise) == self.num_rules and coefficients:
+            pairs = [coefficients[g] if g in coefficients else self._coefficients(g) for g in range(self.num_rules)]
+            a_all = torch.cat([a for a, _ in pairs]) if self.num_rules > 1 else pairs[0][0]
+            c_all = torch.cat([c for _, c in pairs]) if self.num_rules > 1 else pairs[0][1]
+            shared = (a_all, c_all)
         views = [self._rule_views(g) for g in range(self.num_rules)]
         pre: list[torch.Tensor] = []
         post: list[torch.Tensor] = []
@@ -163,13 +209,23 @@ class LockstepMLP:
         for layer in range(self.depth):
             if layer > 0:
                 x = torch.baddbmm(self.hidden_biases[layer - 1], post[-1], self.hidden_weights[layer - 1])
-            parts = []
-            for g, rule in enumerate(self.rules):
-                x_group = x if self.num_rules == 1 else x[g * S : (g + 1) * S]
-                if training and self._needs_prepare[g]:
-                    rule.prepare(views[g][layer], x_group)
-                parts.append(rule.transform(x_group, views[g][layer], training))
-            u = parts[0] if self.num_rules == 1 else torch.cat(parts)
+            units = slice(layer * H, (layer + 1) * H)
+            if len(elementwise) == self.num_rules:
+                u = x if shared is None else torch.addcmul(shared[1][..., units], x, shared[0][..., units])
+            else:
+                parts = []
+                for g, rule in enumerate(self.rules):
+                    x_group = x[g * S : (g + 1) * S]
+                    if self._identity[g]:
+                        parts.append(x_group)
+                    elif g in coefficients:
+                        a, c = coefficients[g]
+                        parts.append(torch.addcmul(c[..., units], x_group, a[..., units]))
+                    else:
+                        if training and self._needs_prepare[g]:
+                            rule.prepare(views[g][layer], x_group)
+                        parts.append(rule.transform(x_group, views[g][layer], training))
+                u = parts[0] if self.num_rules == 1 else torch.cat(parts)
             pre.append(x)
             post.append(torch.tanh(u))
         logits = torch.baddbmm(self.out_bias, post[-1], self.out_weight)

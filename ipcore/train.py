@@ -18,6 +18,7 @@ train/test loss and accuracy, per-layer statistics every k steps and output hist
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -32,12 +33,12 @@ from ipcore.data import Dataset, load_dataset
 from ipcore.metrics import MetricsLog
 from ipcore.model import LockstepMLP, member_losses
 from ipcore.rules import Rule, get_rule
-from ipcore.stats import ENTROPY_BINS, entropy_from_counts, histogram_counts
+from ipcore.stats import ENTROPY_BINS, entropy_from_counts
 
 HIST_BINS = 50
 MAX_LOSS_ROWS = 2000
-MAX_LAYER_ROWS = 400
-MAX_HIST_ROWS = 40
+MAX_LAYER_ROWS = 200
+MAX_HIST_ROWS = 30
 MAX_HIST_ROWS_EXPLICIT = 1000  # an explicit hist_every still keeps memory bounded
 FLUSH_SECONDS = 1.0
 EVAL_ELEMENTS = 2**24  # floats per evaluation activation tensor [M, chunk, H]
@@ -93,8 +94,8 @@ def steps_per_epoch(n_train: int, batch_size: int) -> int:
 
 
 def recording_intervals(config: TrainConfig, total_steps: int) -> tuple[int, int, int]:
-    """(loss, layer, histogram) intervals in steps. Automatic (0): ≤ 2000 loss rows, ≤ 400 layer rows,
-    ≤ 40 histogram rows. Layer rows are never denser than loss rows; histograms never more than 1000."""
+    """(loss, layer, histogram) intervals in steps. Automatic (0): ≤ 2000 loss rows, ≤ 200 layer rows,
+    ≤ 30 histogram rows. Layer rows are never denser than loss rows; histograms never more than 1000."""
     log_every = config.log_every or max(1, math.ceil(total_steps / MAX_LOSS_ROWS))
     layer_every = max(log_every, math.ceil(total_steps / MAX_LAYER_ROWS))
     if config.hist_every:
@@ -122,6 +123,20 @@ def evaluate(model: LockstepMLP, inputs: torch.Tensor, labels: torch.Tensor) -> 
     return loss_sum / n, correct / n
 
 
+def histogram_rows(values: torch.Tensor, bins: int) -> torch.Tensor:
+    """Counts of each row of ``values`` ``[N, n]`` in ``bins`` equal bins on [−1, 1], ``[N, bins]`` float.
+
+    The same bins as ``stats.histogram_counts`` (bin ⌊(v+1)·bins/2⌋, the right edge in the last bin, values
+    beyond ±1 in the edge bins, NaN not counted), computed with one ``bincount`` instead of a masked
+    ``index_add`` (this runs every few training steps, so its cost is felt).
+    """
+    rows = values.shape[0]
+    index = values.add(1).mul_(bins / 2).clamp_(0, bins - 0.5).nan_to_num_(nan=bins).long()
+    index += torch.arange(0, rows * (bins + 1), bins + 1, device=values.device).unsqueeze(1)
+    counts = torch.bincount(index.view(-1), minlength=rows * (bins + 1)).view(rows, bins + 1)
+    return counts[:, :bins].float()
+
+
 @torch.no_grad()
 def layer_statistics(
     model: LockstepMLP, y_all: torch.Tensor, nonpositive: torch.Tensor, want_hist: bool
@@ -137,7 +152,7 @@ def layer_statistics(
     grad_y_u = (1 - y_all.square()).mean(1).view(M, L, H).mean(-1)
     alpha, beta = model.alpha_beta()
     pooled = y_all.view(M, batch, L, H).permute(0, 2, 1, 3).reshape(M * L, batch * H)
-    counts = histogram_counts(pooled, ENTROPY_BINS)
+    counts = histogram_rows(pooled, ENTROPY_BINS)
     row = {
         "grad_y_u": grad_y_u,
         "alpha_mean": alpha.mean(-1),
@@ -196,7 +211,7 @@ def train(
 
     ``progress(fraction)`` is called after every step; ``should_stop()`` is checked after every step and ends
     the run early (state "cancelled", what was recorded kept). ``data`` skips loading (it must be on the
-    run's device). Recorded (M = members, L = hidden layers):
+    run's device; ``subset`` still applies). Recorded (M = members, L = hidden layers):
 
     - static ``rules`` [R], ``etas`` [R], ``members_rule`` [M] (names), ``members_seed`` [M], ``diverged_step``
       [M] (the 1-based step whose loss was first non-finite, −1 if none), ``layers`` (L), ``steps_per_epoch``,
@@ -217,6 +232,8 @@ def train(
     device = resolve_device(config.device)
     if data is None:
         data = load_dataset(config.dataset, config.data_root or None, config.subset, device)
+    elif config.subset and config.subset < len(data.train_y):
+        data = dataclasses.replace(data, train_x=data.train_x[: config.subset], train_y=data.train_y[: config.subset])
     rules = [make_rule(name, config) for name in config.rules]
     etas = [config.etas()[name] for name in config.rules]
     seeds = member_seeds(config)
@@ -280,6 +297,7 @@ def train(
             logits, pre, post = model.forward(inputs, training=True)
             losses = member_losses(logits, labels)
             losses.sum().backward()
+            model.drop_bias_gradients_before_normalisation()
 
             with torch.no_grad():
                 loss = losses.detach()
@@ -297,7 +315,7 @@ def train(
                     if measure_layers:
                         recorder.layer_rows.append((step, row))
                 if freeze:
-                    _freeze(model, optimizer, ~active)
+                    freeze_members(model, optimizer, ~active)
                 if model.any_updates:
                     model.update_rules(model.stack_layers(pre), y_all, etas, active if freeze else None)
                 if counts_alpha:
@@ -357,7 +375,7 @@ def _adam(params: list[torch.Tensor], lr: float, device: torch.device) -> torch.
         return torch.optim.Adam(params, lr=lr, foreach=device.type != "cpu")
 
 
-def _freeze(model: LockstepMLP, optimizer: torch.optim.Optimizer, frozen: torch.Tensor) -> None:
+def freeze_members(model: LockstepMLP, optimizer: torch.optim.Optimizer, frozen: torch.Tensor) -> None:
     """Zero the gradients and first Adam moments of frozen members, so Adam moves them by exactly 0."""
     for param, mask in zip(model.parameters(), model.member_masks(frozen), strict=True):
         if param.grad is not None:

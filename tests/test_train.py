@@ -1,0 +1,434 @@
+"""The networks engine: lockstep training, what it records, divergence, validation and the train CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ipcore import cli
+from ipcore.config import ConfigError, TrainConfig
+from ipcore.data import load_dataset
+from ipcore.metrics import MetricsLog
+from ipcore.model import LockstepMLP, member_losses
+from ipcore.rules import IP, RULES, get_rule
+from ipcore.runner import config_from_dict, run_config
+from ipcore.train import (
+    epoch_permutations,
+    evaluate,
+    freeze_members,
+    histogram_rows,
+    recording_intervals,
+    resolve_device,
+    train,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "datasets"
+needs_mnist = pytest.mark.skipif(
+    not (DATA / "MNIST" / "raw").is_dir(), reason="needs the real MNIST in ../shared/datasets/MNIST/raw"
+)
+
+
+def small(**changes) -> TrainConfig:
+    """A few steps on the synthetic clusters: enough to exercise every code path in well under a second."""
+    base = dict(
+        dataset="clusters", rules=["ip", "none"], depth=2, width=8, epochs=2, seeds=2, batch_size=50, subset=300
+    )
+    base.update(changes)
+    return TrainConfig(device="cpu", **base)
+
+
+# --- lockstep ------------------------------------------------------------------------------------------
+
+LOCKSTEP_RULES = ["ip", "wd", "none", "infomax", "bn_inc", "bn_wd", "ip_cov", "wd_cov", "ip_hard", "batchnorm"]
+
+
+def test_lockstep_equals_training_each_rule_and_seed_alone():
+    config = small(rules=LOCKSTEP_RULES, seeds=2, seed=5, depth=3, width=6)
+    together = train(config).metrics
+    S = config.seeds
+    for r, rule in enumerate(LOCKSTEP_RULES):
+        for s in range(S):
+            alone = train(small(rules=[rule], seeds=1, seed=5 + s, depth=3, width=6)).metrics
+            m = r * S + s
+            assert together["members_rule"][m] == rule and together["members_seed"][m] == 5 + s
+            for key in ("batch/loss", "epoch/test_loss", "epoch/train_acc", "layer/alpha_mean", "layer/grad_y_u"):
+                np.testing.assert_allclose(together[key][:, m], alone[key][:, 0], rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+def test_identical_initial_weights_across_rules_and_distinct_across_seeds():
+    rules = [get_rule(name) for name in ("ip", "wd", "none")]
+    model = LockstepMLP(12, 3, 3, 5, rules, seeds=[7, 8])
+    alone = LockstepMLP(12, 3, 3, 5, [get_rule("batchnorm")], seeds=[8])
+    for m in range(model.members):
+        seed_index = m % 2
+        reference = model.member_parameters(seed_index)
+        for (w, b), (w0, b0) in zip(model.member_parameters(m), reference, strict=True):
+            assert torch.equal(w, w0) and torch.equal(b, b0)
+    for (w, b), (w0, b0) in zip(model.member_parameters(1), alone.member_parameters(0), strict=True):
+        assert torch.equal(w, w0) and torch.equal(b, b0)
+    assert not torch.equal(model.member_parameters(0)[0][0], model.member_parameters(1)[0][0])
+    # nn.Linear's default range: |W|, |b| ≤ 1/√fan_in
+    for w, b in model.member_parameters(0):
+        assert w.abs().max() <= 1 / math.sqrt(w.shape[0]) and b.abs().max() <= 1 / math.sqrt(w.shape[0])
+
+
+def test_the_model_applies_each_rule_exactly_as_the_rule_defines_it():
+    rules = [get_rule(name) for name in ("ip", "infomax", "none", "batchnorm", "ip_hard")]
+    model = LockstepMLP(10, 3, 2, 4, rules, seeds=[0, 1])
+    for state in model.states:
+        state["alpha"].data.uniform_(-2, 2)
+        state["beta"].data.normal_()
+    inputs = torch.rand(2, 16, 10)
+    _, pre, post = model.forward(inputs, training=False)
+    for g, rule in enumerate(rules):
+        for layer in range(2):
+            view = model._layer_view(g, layer)
+            expected = torch.tanh(rule.transform(pre[layer][2 * g : 2 * g + 2], view, training=False))
+            torch.testing.assert_close(post[layer][2 * g : 2 * g + 2], expected, rtol=1e-5, atol=1e-6)
+
+
+# --- real data ------------------------------------------------------------------------------------------
+
+
+@needs_mnist
+def test_shallow_standard_net_learns_mnist_in_one_epoch():
+    config = TrainConfig(dataset="mnist", data_root=str(DATA), rules=["none"], depth=1, width=50, device="cpu")
+    result = train(config)
+    accuracy = result.summary["rules"][0]["test_accuracy"]
+    assert accuracy >= 0.90, accuracy
+    assert result.metrics["epoch/test_acc"].shape == (1, 1)
+    assert result.metrics["batch/loss"].shape == (300, 1)  # 60 000 / 200 steps, every step recorded
+
+
+@needs_mnist
+def test_deep_net_at_lr_one_finishes_and_reports():
+    """lr 1.0 on the deep net: losses far above a working net's, but the run finishes and reports."""
+    config = TrainConfig(
+        dataset="mnist", data_root=str(DATA), rules=["ip", "none"], depth=7, width=50, lr=1.0, seeds=2,
+        subset=4000, device="cpu",
+    )  # fmt: skip
+    result = train(config)
+    assert result.state == "done"
+    for entry in result.summary["rules"]:
+        assert entry["diverged"] == len(entry["diverged_steps"]) == len(entry["diverged_seeds"])
+        assert 0 <= entry["diverged"] <= 2
+        if entry["diverged"] < 2:
+            assert entry["final_train_loss"] > 0.5  # far from a working net's loss
+    json.dumps(result.summary)
+
+
+class ExplodingIP(IP):
+    """IP whose first member's β turns NaN at its 3rd update: the batch loss of step 4 is NaN."""
+
+    name = "exploding_ip"
+
+    def step(self, state, x, y, eta):
+        alpha, beta = super().step(state, x, y, eta)
+        if state["t"] == 3:
+            beta = beta.clone()
+            beta[0] = float("nan")
+        return alpha, beta
+
+
+def test_a_diverging_seed_is_frozen_and_reported_while_the_others_go_on(monkeypatch):
+    monkeypatch.setitem(RULES, "exploding_ip", ExplodingIP)
+    config = small(rules=["exploding_ip", "ip"], seeds=3, epochs=2)
+    result = train(config)
+    metrics = result.metrics
+    assert result.state == "done"
+    np.testing.assert_array_equal(metrics["diverged_step"], [4, -1, -1, -1, -1, -1])
+    loss = metrics["batch/loss"]
+    assert np.isfinite(loss[:3, 0]).all() and np.isnan(loss[3:, 0]).all()
+    # the other seeds of the exploding rule trained exactly like plain IP with the same seeds
+    np.testing.assert_allclose(loss[:, 1:3], loss[:, 4:6], rtol=1e-5)
+    # the frozen member's α no longer moves (it was finite; only β went NaN)
+    steps = metrics["layer/step"]
+    alpha = metrics["layer/alpha_mean"][:, 0]
+    frozen = alpha[steps >= 4]
+    assert np.isfinite(frozen).all() and (frozen == frozen[0]).all()
+    assert not (alpha[steps < 4] == alpha[0]).all()  # it did move before
+    first = result.summary["rules"][0]
+    assert first["diverged"] == 1 and first["diverged_steps"] == [4] and first["diverged_seeds"] == [0]
+    assert first["final_train_loss"] is not None  # the mean over the two seeds that survived
+    np.testing.assert_allclose(first["final_train_loss"], metrics["epoch/train_loss"][-1, 1:3].mean(), rtol=1e-6)
+
+
+def test_frozen_members_get_no_weight_update():
+    model = LockstepMLP(6, 3, 2, 4, [get_rule("ip"), get_rule("batchnorm")], seeds=[0, 1])
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    inputs, labels = torch.rand(2, 8, 6), torch.randint(0, 3, (4, 8))
+    frozen = torch.tensor([False, True, False, True])
+    for step in range(3):
+        before = [m_params for m_params in (model.member_parameters(m) for m in range(4))]
+        logits, _, _ = model.forward(inputs, training=True)
+        member_losses(logits, labels).sum().backward()
+        if step > 0:
+            freeze_members(model, optimizer, frozen)
+        optimizer.step()
+        optimizer.zero_grad()
+        for m in range(4):
+            changed = any(
+                not torch.equal(a[0], b[0]) for a, b in zip(before[m], model.member_parameters(m), strict=True)
+            )
+            assert changed == (step == 0 or not frozen[m]), (step, m)
+    gamma = model.states[1]["gamma"].detach().clone()
+    logits, _, _ = model.forward(inputs, training=True)
+    member_losses(logits, labels).sum().backward()
+    freeze_members(model, optimizer, frozen)
+    optimizer.step()
+    assert torch.equal(model.states[1]["gamma"][1], gamma[1])  # batchnorm's γ of member 3 (group 1, seed 1)
+    assert not torch.equal(model.states[1]["gamma"][0], gamma[0])
+
+
+# --- what is recorded --------------------------------------------------------------------------------
+
+
+def test_recorded_grad_y_u_is_the_mean_of_one_minus_y_squared():
+    """Replays the first two steps by hand and recomputes mean(1 − y²) from the network's own outputs."""
+    config = small(rules=["ip", "wd"], seeds=2, depth=3, width=5, epochs=1, lr=0.05)
+    metrics = train(config).metrics
+    assert metrics["layer/step"][0] == 0  # the untrained network is the first row
+
+    data = load_dataset("clusters", subset=config.subset)
+    rules = [get_rule(name) for name in config.rules]
+    etas = [config.etas()[name] for name in config.rules]
+    model = LockstepMLP(data.input_dim, data.num_classes, 3, 5, rules, [0, 1])
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)  # as train() uses
+    order = epoch_permutations([0, 1], 1, len(data.train_y), torch.device("cpu"))
+    for step in range(2):
+        index = order[:, step * 50 : (step + 1) * 50]
+        logits, pre, post = model.forward(data.train_x[index], training=True)
+        expected = torch.stack([(1 - y.detach() ** 2).mean(dim=(1, 2)) for y in post], dim=1)  # [M, L]
+        row = int(np.flatnonzero(metrics["layer/step"] == step)[0])
+        np.testing.assert_allclose(metrics["layer/grad_y_u"][row], expected.numpy(), rtol=1e-5)
+        alpha = torch.cat([s["alpha"] for s in model.states]).view(4, 3, 5)
+        np.testing.assert_allclose(metrics["layer/alpha_mean"][row], alpha.mean(-1).numpy(), rtol=1e-5)
+        member_losses(logits, data.train_y[index].repeat(2, 1)).sum().backward()
+        model.update_rules(model.stack_layers(pre), model.stack_layers(post), etas, None)
+        optimizer.step()
+        optimizer.zero_grad()
+
+
+def test_alpha_beta_do_not_change_in_evaluation():
+    rules = [get_rule(name) for name in ("ip", "wd", "ip_hard", "batchnorm", "infomax")]
+    model = LockstepMLP(6, 3, 2, 4, rules, seeds=[0, 1])
+    inputs = torch.rand(2, 32, 6)
+    for _ in range(3):  # move every state away from its initial value first
+        _, pre, post = model.forward(inputs, training=True)
+        model.update_rules(model.stack_layers(pre), model.stack_layers(post), [0.1] * 5, None)
+
+    def snapshot():
+        return [{k: v.detach().clone() for k, v in s.items() if isinstance(v, torch.Tensor)} for s in model.states]
+
+    before = snapshot()
+    evaluate(model, torch.rand(100, 6), torch.randint(0, 3, (100,)))
+    model.forward(torch.rand(2, 32, 6), training=False)
+    for old, new in zip(before, snapshot(), strict=True):
+        for key in old:
+            assert torch.equal(old[key], new[key]), key
+    _, pre, post = model.forward(inputs, training=True)
+    model.update_rules(model.stack_layers(pre), model.stack_layers(post), [0.1] * 5, None)
+    assert not torch.equal(before[0]["alpha"], model.states[0]["alpha"])  # training does change them
+
+
+def test_recorded_tables_have_the_contract_shapes():
+    config = small(rules=["ip", "wd", "none"], seeds=2, depth=3, width=4, epochs=3)
+    metrics = train(config).metrics
+    M, L, T = 6, 3, 18  # 300 samples / 50 = 6 steps per epoch
+    assert list(metrics["rules"]) == ["ip", "wd", "none"]
+    assert list(metrics["members_rule"]) == ["ip"] * 2 + ["wd"] * 2 + ["none"] * 2
+    assert list(metrics["members_seed"]) == [0, 1] * 3
+    assert int(metrics["layers"]) == L
+    assert metrics["batch/loss"].shape == (T, M) and list(metrics["batch/step"]) == list(range(1, T + 1))
+    np.testing.assert_allclose(metrics["batch/epoch"], np.arange(1, T + 1) / 6)
+    assert metrics["epoch/test_acc"].shape == (3, M) and list(metrics["epoch/epoch"]) == [1, 2, 3]
+    for key in ("grad_y_u", "alpha_mean", "alpha_std", "beta_mean", "beta_std", "entropy", "alpha_nonpositive"):
+        assert metrics[f"layer/{key}"].shape == (T, M, L), key
+    hist = metrics["hist/hist"]
+    assert hist.shape[1:] == (M, L, 50)
+    np.testing.assert_allclose(hist.sum(-1) * (2 / 50), 1.0, rtol=1e-5)  # densities on [−1, 1]
+    assert (metrics["layer/entropy"] <= math.log(2) + 1e-6).all()
+    np.testing.assert_array_equal(metrics["layer/alpha_std"][:, 4:], 0)  # rule none keeps α = 1
+    assert metrics["alpha_nonpositive_final"].shape == (M, L)
+
+
+def test_recording_intervals_bound_memory_for_long_runs():
+    from ipcore.train import MAX_HIST_ROWS, MAX_LAYER_ROWS, MAX_LOSS_ROWS
+
+    assert MAX_LAYER_ROWS <= 400 and MAX_HIST_ROWS <= 40
+    assert recording_intervals(small(), 150) == (1, 1, math.ceil(150 / MAX_HIST_ROWS))
+    for steps in (300, 30_000, 300_000):  # up to 1000 MNIST epochs
+        log_every, layer_every, hist_every = recording_intervals(small(), steps)
+        assert steps / log_every <= MAX_LOSS_ROWS and steps / layer_every <= MAX_LAYER_ROWS
+        assert steps / hist_every <= MAX_HIST_ROWS and layer_every >= log_every
+    assert recording_intervals(small(log_every=7, hist_every=3), 100) == (7, 7, 3)
+    assert recording_intervals(small(hist_every=1), 1_000_000)[2] == 1000  # never more than 1000 histograms
+
+
+def test_histogram_rows_matches_the_shared_estimator():
+    from ipcore.stats import histogram_counts
+
+    values = torch.rand(7, 500) * 2.4 - 1.2
+    values[0, :5] = float("nan")
+    values[1, :3] = 1.0
+    values[2, :3] = -1.0
+    torch.testing.assert_close(histogram_rows(values, 100), histogram_counts(values, 100))
+
+
+def test_long_run_records_are_subsampled():
+    config = small(rules=["ip"], seeds=1, epochs=250, batch_size=10, subset=40, depth=1, width=3)  # 1000 steps
+    metrics = train(config).metrics
+    assert len(metrics["batch/step"]) == 1000
+    assert len(metrics["layer/step"]) <= 401 and metrics["layer/step"][-1] == 999
+    assert len(metrics["hist/step"]) <= 41 and metrics["hist/step"][0] == 0
+
+
+# --- control --------------------------------------------------------------------------------------------
+
+
+def test_should_stop_cancels_and_keeps_what_was_recorded():
+    calls = []
+    log = MetricsLog()
+    result = train(small(epochs=5), should_stop=lambda: calls.append(1) or len(calls) >= 4, log=log)
+    assert result.state == "cancelled" and result.summary["state"] == "cancelled"
+    assert result.summary["steps"] == 4
+    assert len(result.metrics["batch/step"]) == 4 and "epoch/epoch" not in result.metrics
+    assert log.rows("batch") == 4  # the caller's log holds the records too
+
+
+def test_progress_reaches_one_and_runner_dispatches_train():
+    fractions = []
+    config = config_from_dict(small().to_dict())
+    result = run_config(config, progress=fractions.append)
+    assert result.state == "done" and fractions[-1] == 1.0
+    assert fractions == sorted(fractions)
+
+
+def test_cpu_training_is_deterministic():
+    a = train(small(rules=["ip", "batchnorm"])).metrics
+    b = train(small(rules=["ip", "batchnorm"])).metrics
+    np.testing.assert_array_equal(a["batch/loss"], b["batch/loss"])
+    np.testing.assert_array_equal(a["layer/alpha_mean"], b["layer/alpha_mean"])
+
+
+def test_synthetic_datasets_train_offline():
+    """The built-in tasks need no files. (A linear output: the thesis's ReLU output can die on such tasks.)"""
+    clusters = train(small(dataset="clusters", rules=["none", "ip"], depth=1, width=32, subset=0, output="linear"))
+    for entry in clusters.summary["rules"]:
+        assert entry["test_accuracy"] > 0.95, entry
+    spirals = train(
+        small(dataset="spirals", rules=["none"], depth=2, width=32, subset=0, lr=0.03, epochs=5, output="linear")
+    )
+    loss = spirals.metrics["epoch/train_loss"][:, 0]
+    assert loss[-1] < loss[0] - 0.05 and spirals.summary["rules"][0]["test_accuracy"] > 0.65
+    assert train(small(dataset="clusters:3", depth=1)).metrics["epoch/test_acc"].shape == (2, 4)
+
+
+# --- validation -------------------------------------------------------------------------------------------
+
+INVALID = [
+    ("depth", 0),
+    ("depth", 17),
+    ("width", 0),
+    ("width", 2049),
+    ("lr", 0.0),
+    ("lr", -0.1),
+    ("lr", float("nan")),
+    ("lr", float("inf")),
+    ("lr", 11.0),
+    ("seeds", 0),
+    ("seeds", 65),
+    ("epochs", 0),
+    ("epochs", 1001),
+    ("batch_size", 0),
+    ("subset", -1),
+    ("dataset", "imagenet"),
+    ("dataset", "imagefolder:"),
+    ("dataset", "clusters:0"),
+    ("rules", ["nope"]),
+    ("rules", []),
+    ("eta", {"ip": -1.0}),
+    ("eta", {"wd": 1.5}),
+    ("eta", {"none": 0.1}),
+    ("eta_decay", 2.0),
+    ("output", "softmax"),
+    ("device", "tpu"),
+    ("device", "cuda:x"),
+    ("log_every", -1),
+    ("hist_every", -1),
+    ("seed", -1),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), INVALID)
+def test_invalid_values_name_the_field(field, value):
+    with pytest.raises(ConfigError) as error:
+        TrainConfig.from_dict({field: value})
+    assert error.value.field.split(".")[0] == field
+
+
+def test_config_round_trips():
+    config = small(rules=["ip", "wd"], eta={"ip": 1e-3}, dataset="imagefolder:/tmp/x")
+    assert TrainConfig.from_json(config.to_json()) == config
+    assert TrainConfig.from_flat(config.to_flat()) == config
+
+
+def test_unavailable_cuda_is_a_config_error():
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is present here")
+    with pytest.raises(ConfigError, match="device"):
+        resolve_device("cuda")
+    assert resolve_device("auto") == torch.device("cpu")
+
+
+# --- CLI ------------------------------------------------------------------------------------------------
+
+
+def test_cli_train_json(capsys):
+    code = cli.main(
+        ["train", "--dataset", "clusters", "--rules", "ip,none", "--depth", "2", "--width", "8", "--epochs", "2",
+         "--seeds", "2", "--subset", "300", "--batch-size", "50", "--eta", "ip=0.001", "--device", "cpu", "--json"]
+    )  # fmt: skip
+    assert code == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert out["config"]["eta"] == {"ip": 0.001} and out["config"]["seeds"] == 2
+    assert [r["rule"] for r in out["rules"]] == ["ip", "none"]
+    for entry in out["rules"]:
+        for key in ("final_train_loss", "test_accuracy", "diverged", "diverged_steps", "alpha_nonpositive", "seconds"):
+            assert key in entry
+        assert len(entry["grad_y_u"]) == 2 and entry["diverged"] == 0
+    assert "train [" in captured.err  # the progress bar went to stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "field"),
+    [
+        (["--depth", "0"], "depth"),
+        (["--lr", "0"], "lr"),
+        (["--lr", "nan"], "lr"),
+        (["--seeds", "0"], "seeds"),
+        (["--dataset", "nope"], "dataset"),
+        (["--rules", "ip,nope"], "rules"),
+        (["--eta", "ip"], "eta"),
+        (["--depth", "2.5"], "depth"),
+        (["--dataset", "imagefolder:/definitely/not/here"], "dataset"),
+    ],
+)
+def test_cli_train_rejects_bad_values(flags, field, capsys):
+    code = cli.main(["train", "--device", "cpu", *flags])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {field}") and "Traceback" not in err
+
+
+def test_cli_lists_datasets(capsys):
+    assert cli.main(["train", "--list-datasets", "--data-root", str(DATA), "--json"]) == 0
+    names = [d["name"] for d in json.loads(capsys.readouterr().out)["datasets"]]
+    assert {"mnist", "fashion-mnist", "cifar10", "clusters", "spirals"} <= set(names)
