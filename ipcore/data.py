@@ -290,9 +290,9 @@ def _load_raw(name: str, base: Path, allow_download: bool) -> dict[str, Any]:
     return _load_imagefolder_dataset(Path(name[len("imagefolder:") :].strip()).expanduser())
 
 
-def _unavailable(dataset: str, searched: list[Path], files: str, why: str = "") -> DatasetUnavailable:
+def _unavailable(dataset: str, base: Path, searched: list[Path], files: str, why: str = "") -> DatasetUnavailable:
     folders = ", ".join(str(p) for p in searched)
-    how = HOW_TO_GET[dataset].replace("ROOT", str(searched[0]))
+    how = HOW_TO_GET[dataset].replace("ROOT", str(base))
     reason = f" ({why})" if why else ""
     return DatasetUnavailable(
         f"{dataset} is not available{reason}. Searched: {folders}. Expected files: {files}. To get it: {how}."
@@ -306,7 +306,7 @@ def _download(dataset: str, base: Path, make: Any, searched: list[Path], files: 
         with contextlib.redirect_stdout(sys.stderr):
             return make()
     except Exception as error:  # network errors come as RuntimeError, URLError, OSError…
-        raise _unavailable(dataset, searched, files, f"download failed: {error}".splitlines()[0]) from None
+        raise _unavailable(dataset, base, searched, files, f"download failed: {error}".splitlines()[0]) from None
 
 
 def _load_mnist(base: Path, allow_download: bool) -> dict[str, Any]:
@@ -316,7 +316,7 @@ def _load_mnist(base: Path, allow_download: bool) -> dict[str, Any]:
     present = all((raw_folder / f).is_file() for f in MNIST_FILES)
     files = ", ".join(MNIST_FILES) + " (unzipped IDX)"
     if not present and not allow_download:
-        raise _unavailable("mnist", [raw_folder], files, "downloads are off")
+        raise _unavailable("mnist", base, [raw_folder], files, "downloads are off")
     if present:
         train, test = MNIST(str(base), train=True), MNIST(str(base), train=False)
     else:
@@ -344,7 +344,7 @@ def _read_idx(path: Path) -> np.ndarray:
         raise DatasetUnavailable(f"{path} is not an uint8 IDX file")
     ndim = data[3]
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape).copy()  # writable
 
 
 def _load_fashion(base: Path, allow_download: bool) -> dict[str, Any]:
@@ -356,7 +356,7 @@ def _load_fashion(base: Path, allow_download: bool) -> dict[str, Any]:
     if folder is None:
         searched = [torchvision_raw, DEBIAN_FASHION_MNIST]
         if not allow_download:
-            raise _unavailable("fashion-mnist", searched, files, "downloads are off")
+            raise _unavailable("fashion-mnist", base, searched, files, "downloads are off")
         _download("fashion-mnist", base, lambda: FashionMNIST(str(base), train=True, download=True), searched, files)
         folder = torchvision_raw
     suffix = ".gz" if folder == DEBIAN_FASHION_MNIST else ""
@@ -382,7 +382,7 @@ def _load_cifar10(base: Path, allow_download: bool) -> dict[str, Any]:
     if location is None:
         searched = [base]
         if not allow_download:
-            raise _unavailable("cifar10", searched, files, "downloads are off")
+            raise _unavailable("cifar10", base, searched, files, "downloads are off")
         _download("cifar10", base, lambda: CIFAR10(str(base), train=True, download=True), searched, files)
         location = ("pickle-batches", base / "cifar-10-batches-py")
     kind, folder = location
