@@ -575,3 +575,89 @@ def _runs_show(args: argparse.Namespace, runs_dir: Any) -> int:
 # ======================================================================================================
 # gallery  (the thesis's experiments)
 # ======================================================================================================
+
+
+@subcommand("gallery", "Re-run the thesis's experiments into run records (skips finished parts; resumable).")
+def _add_gallery(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    p.add_argument("--list", action="store_true", help="list the entries and how many parts are computed")
+    p.add_argument("--list-parts", action="store_true", help="print 'ID PART' for every part still to compute")
+    p.add_argument("--only", default="", help="entry ids, comma-separated (default: all)")
+    p.add_argument("--part", default="", help="compute only this part of the entry")
+    p.add_argument("--seeds", type=int, default=None, help="override the number of seeds (networks)")
+    p.add_argument("--epochs", type=int, default=None, help="override the epochs (quick looks)")
+    p.add_argument("--subset", type=int, default=None, help="train on the first N samples (quick looks)")
+    p.add_argument("--iters", type=int, default=None, help="override single-neuron iterations (quick looks)")
+    p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--data-root", default=None, help="dataset folder (default $IPCORE_DATA or ~/.cache/ipcore)")
+    p.add_argument("--runs-dir", default=None, help="records folder (default $IPCORE_RUNS_DIR or cached_runs)")
+    p.add_argument("--force", action="store_true", help="recompute parts that are already done")
+    p.add_argument("--report", default="", metavar="PATH", help="write the reproduction table into PATH")
+    p.add_argument("--json", action="store_true", help="print one JSON object with what was done")
+    return _run_gallery
+
+
+def _run_gallery(args: argparse.Namespace) -> int:
+    from ipcore import gallery
+    from ipcore.records import default_runs_dir, save_run
+    from ipcore.runner import run_config
+
+    runs_dir = args.runs_dir or default_runs_dir()
+    try:
+        entries = [gallery.get_entry(e) for e in parse_rules(args.only)] if args.only else gallery.ENTRIES
+    except KeyError as error:
+        raise ConfigError("only", str(error.args[0])) from None
+    if args.part and len(entries) != 1:
+        raise ConfigError("part", "give exactly one entry with --only when choosing a part")
+    if args.part and args.part not in entries[0].parts:
+        raise ConfigError("part", f"unknown part {args.part!r}; parts: {', '.join(entries[0].parts)}")
+
+    if args.list:
+        listing = []
+        for entry in entries:
+            done = gallery.done_parts(runs_dir, entry)
+            listing.append({"id": entry.id, "title": entry.title, "parts": len(entry.parts), "done": len(done)})
+            if not args.json:
+                print(f"{entry.id:13s} {len(done):2d}/{len(entry.parts):<2d} parts  {entry.title}")
+        if args.json:
+            emit_json({"runs_dir": str(runs_dir), "entries": listing})
+        return 0
+
+    overrides = {
+        "seeds": args.seeds,
+        "epochs": args.epochs,
+        "subset": args.subset,
+        "iters": args.iters,
+        "device": args.device,
+        "data_root": args.data_root,
+    }
+    todo = []
+    for entry in entries:
+        done = set() if args.force else gallery.done_parts(runs_dir, entry)
+        for part in [args.part] if args.part else list(entry.parts):
+            if part not in done:
+                todo.append((entry, part, entry.config(part, **overrides)))  # validates before anything runs
+    if args.list_parts:  # longest first, so parallel workers finish together
+        for entry, part, _ in sorted(todo, key=lambda t: -gallery.estimated_cost(t[2])):
+            print(f"{entry.id} {part}")
+        return 0
+
+    # SIGTERM (a time limit, a killed batch job) stops the current part cleanly: it is saved as cancelled,
+    # with everything recorded so far, and recomputed on the next resume.
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    computed = []
+    for index, (entry, part, config) in enumerate(todo, 1):
+        if stop.is_set():
+            break
+        bar = ProgressBar(f"[{index}/{len(todo)}] {entry.id} {part}")
+        result = run_config(config, progress=bar, should_stop=stop.is_set)
+        run_id = save_run(runs_dir, result, experiment=entry.id, part=part, run_id=entry.run_id(part))
+        computed.append({"id": entry.id, "part": part, "run_id": run_id, "state": result.state})
+    if args.report:
+        gallery.write_report(str(runs_dir), args.report)
+    if args.json:
+        emit_json({"runs_dir": str(runs_dir), "computed": computed})
+    elif not computed:
+        sys.stderr.write("nothing to compute: every selected part is done (use --force to recompute)\n")
+    return 0

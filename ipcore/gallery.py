@@ -703,16 +703,14 @@ _INPUTS = {"mnist": (60_000, 784), "cifar10": (50_000, 3072)}
 
 
 def estimated_cost(config: Config) -> float:
-    """A rough relative cost of one part (multiply-adds of training), to schedule the longest parts first."""
+    """Rough seconds of one part on a GPU, to schedule the longest parts first: small models there are
+    launch-bound (a fixed cost per layer and step) plus their arithmetic at a modest rate."""
     if config.kind == "neuron":
-        return float(config.iters * config.n * len(config.rules)) / 100
+        return config.iters * len(config.rules) * 1e-4
     samples, inputs = _INPUTS.get(config.dataset, (10_000, 100))
     if config.subset:
         samples = min(samples, config.subset)
-    per_sample = inputs * config.width + (config.depth - 1) * config.width**2 + config.width * 10
-    # Small models are launch-bound on a GPU: count a fixed overhead per layer and step too.
-    steps = samples / config.batch_size
-    return (
-        config.epochs * config.seeds * len(config.rules) * samples * per_sample
-        + config.epochs * steps * config.depth * 2e7
-    )
+    steps = config.epochs * samples / config.batch_size
+    macs = inputs * config.width + (config.depth - 1) * config.width**2 + config.width * 10
+    flops = 6 * steps * config.batch_size * config.seeds * len(config.rules) * macs
+    return steps * (config.depth + 2) * 3e-4 + flops / 2e13
