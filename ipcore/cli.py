@@ -284,6 +284,7 @@ def _add_train(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int
     p.add_argument("--hist-every", help="record output histograms every k batches (0 = automatic)")
     p.add_argument("--list-datasets", action="store_true", help="show which datasets are available and exit")
     p.add_argument("--json", action="store_true", help="print one JSON object with the results on stdout")
+    add_save_arguments(p)
     return _run_train
 
 
@@ -375,8 +376,9 @@ def _run_train(args: argparse.Namespace) -> int:
         bar(fraction)
 
     result = train(config, progress=progress, log=log)
+    run_id = save_if_requested(args, result)
     if args.json:
-        emit_json(result.summary)
+        emit_json(result.summary if run_id is None else {**result.summary, "run_id": run_id})
         return 0
     summary = result.summary
     print(f"{summary['dataset']} on {summary['device']}: {summary['steps']} steps, {summary['seconds']:.1f} s")

@@ -249,7 +249,8 @@ class JobManager:
             _release_gpu_memory()
         final: dict[str, np.ndarray] | None = None
         try:
-            final = _read_only(compact_metrics(result.metrics))
+            compact = compact_metrics(result.metrics)  # own copies: no view keeps a doubled buffer alive
+            final = _read_only({k: v.copy() if v.base is not None else v for k, v in compact.items()})
         except Exception as exc:
             logger.exception("job %s: its metrics could not be compacted", job.job_id)
             error = error or error_message(exc)

@@ -265,3 +265,14 @@ def test_cli_neuron_save_stores_the_run(tmp_path, capsys):
         main([*argv, "--name", "../escape", "--runs-dir", str(tmp_path)])
     assert exit_info.value.code == 2
     assert len(list_runs(tmp_path)) == 2
+
+
+def test_cli_train_save_stores_the_run(tmp_path, capsys):
+    argv = ["train", "--dataset", "clusters", "--depth", "2", "--width", "8", "--subset", "300", "--device", "cpu"]
+    assert main([*argv, "--json", "--name", "tiny clusters", "--runs-dir", str(tmp_path)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    record = load_run(tmp_path, printed["run_id"])
+    assert record.meta["kind"] == "train" and record.meta["name"] == "tiny clusters"
+    assert record.config.dataset == "clusters" and record.config.subset == 300
+    assert [r["test_accuracy"] for r in record.summary["rules"]] == [r["test_accuracy"] for r in printed["rules"]]
+    assert record.metrics["epoch/test_acc"].shape == (1, 2)
