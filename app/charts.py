@@ -3,6 +3,10 @@
 Pure functions, no streamlit: every chart is unit-testable and its data can be written out with
 ``figure_csv``. A rule keeps one colour everywhere (its place in ``ipcore.rules.RULES``).
 
+Figures are assembled as plain trace/layout dicts by ``Plot`` and validated once by ``go.Figure`` — several
+times cheaper than ``make_subplots``/``add_hline``/``update_*`` calls, which matters because the labs redraw
+every chart once a second while a run trains.
+
 Metric names (see ``ipcore.train`` and ``ipcore.neuron``):
 - network runs: static ``rules`` [R], ``members_rule`` [M], ``members_seed`` [M], ``diverged_step`` [M];
   ``batch/step``, ``batch/epoch`` [T], ``batch/loss`` [T, M]; ``epoch/epoch`` [E], ``epoch/test_acc`` [E, M] …;
@@ -26,7 +30,6 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
-from plotly.subplots import make_subplots
 
 from ipcore.rules import RULES
 from ipcore.stats import ENTROPY_MAX
@@ -42,6 +45,10 @@ HEIGHT = 340
 LOSS_TITLE = "training loss (cross-entropy, nats)"
 ENTROPY_TITLE = "output entropy H(y) (nats)"
 SLOPE_TITLE = "mean ∂y/∂u (slope of tanh)"
+NO_TEMPLATE = go.layout.Template()  # Streamlit's theme styles the charts; a plotly template costs ~40 ms a figure
+LEGEND_RIGHT = {"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1.0, "yanchor": "top"}
+LEGEND_BELOW = {"orientation": "h", "x": 0.0, "xanchor": "left", "y": -0.3, "yanchor": "top"}
+TANH_AXIS = {"range": [-1.05, 1.05], "tickvals": [-1, -0.5, 0, 0.5, 1]}
 
 
 # --- small helpers ------------------------------------------------------------------------------------
@@ -56,11 +63,6 @@ def rule_color(rule: str, alpha: float | None = None) -> str:
         return color
     red, green, blue = (int(color[i : i + 2], 16) for i in (1, 3, 5))
     return f"rgba({red},{green},{blue},{alpha})"
-
-
-def rule_title(rule: str) -> str:
-    cls = RULES.get(rule)
-    return f"{rule} — {cls.title}" if cls else rule
 
 
 def _label(prefix: str, name: str) -> str:
@@ -116,83 +118,158 @@ def smooth(values: np.ndarray, weight: float) -> np.ndarray:
     return out
 
 
-def _layout(
-    fig: go.Figure, title: str, x_title: str, y_title: str, height: int = HEIGHT, legend_x: float = 1.02
-) -> go.Figure:
-    """Common look: title top left, legend to the right of the plot (never over titles), readable margins."""
-    fig.update_layout(
-        title={"text": title, "x": 0.0, "xanchor": "left", "y": 0.98, "yanchor": "top", "font": {"size": 15}},
-        template="plotly_white",
-        height=height,
-        margin={"l": 60, "r": 20, "t": 70, "b": 50},
-        legend={
-            "orientation": "v",
-            "x": legend_x,
-            "xanchor": "left",
-            "y": 1.0,
-            "yanchor": "top",
-            "font": {"size": 11},
-            "tracegroupgap": 2,
-        },  # fmt: skip
-        hovermode="closest",
-    )
-    fig.update_xaxes(title_text=x_title)
-    fig.update_yaxes(title_text=y_title)
-    return fig
+def has_rows(metrics: Metrics, key: str) -> bool:
+    value = metrics.get(key)
+    return value is not None and np.asarray(value).ndim > 0 and len(value) > 0
 
 
-LEGEND_BELOW = {"orientation": "h", "x": 0.0, "xanchor": "left", "y": -0.22, "yanchor": "top"}
-TANH_TICKS = {"range": [-1.05, 1.05], "tickvals": [-1, -0.5, 0, 0.5, 1]}
+# --- figure assembly ----------------------------------------------------------------------------------
 
 
-def add_band(
-    fig: go.Figure,
-    x: np.ndarray,
-    values: np.ndarray,
-    name: str,
-    rule: str,
-    *,
-    row: int | None = None,
-    col: int | None = None,
-    dash: str | None = None,
-    showlegend: bool = True,
-) -> None:
-    """Mean line of ``values`` [T, K] over K (seeds) with a shaded min–max band; one series when K = 1."""
-    values = np.asarray(values, dtype=float).reshape(len(x), -1)
-    mean, low, high = _nanstats(values, axis=1)
-    keep = thin(len(x))
-    x, mean, low, high = np.asarray(x)[keep], mean[keep], low[keep], high[keep]
-    where = {"row": row, "col": col} if row is not None else {}
-    if values.shape[1] > 1:
-        for bound, y, fill in (("min", low, None), ("max", high, "tonexty")):
-            fig.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=y,
-                    name=f"{name} {bound}",
-                    mode="lines",
-                    line={"width": 0, "color": rule_color(rule)},
-                    fill=fill,
-                    fillcolor=rule_color(rule, 0.18),
-                    legendgroup=name,
-                    showlegend=False,
-                    hoverinfo="skip",
-                ),
-                **where,
-            )
-    label = f"{name} mean of {values.shape[1]}" if values.shape[1] > 1 else name
-    fig.add_trace(
-        go.Scatter(
-            x=x,
-            y=mean,
-            name=label,
-            mode="lines",
-            line={"color": rule_color(rule), "width": 2, "dash": dash},
-            legendgroup=name,
-            showlegend=showlegend,
-        ),
-        **where,
-    )
+def _suffix(number: int) -> str:
+    return "" if number == 1 else str(number)
+
+
+class Plot:
+    """A figure under construction: a rows × cols grid of panels (numbered row by row, like plotly's
+    ``make_subplots``), optional right-hand y axes, and lists of trace, shape and annotation dicts.
+    ``figure()`` turns it into a validated ``go.Figure`` in one step."""
+
+    def __init__(
+        self,
+        rows: int = 1,
+        cols: int = 1,
+        *,
+        titles: Sequence[str] | None = None,
+        hspace: float = 0.08,
+        vspace: float = 0.14,
+        row_heights: Sequence[float] | None = None,
+        shared_y: bool = False,
+        shared_x: bool = False,
+        secondary_y: bool = False,
+    ):
+        self.rows, self.cols, self.secondary_y = rows, cols, secondary_y
+        self.traces: list[dict] = []
+        self.shapes: list[dict] = []
+        self.annotations: list[dict] = []
+        self.axes: dict[str, dict] = {}
+        width = (1 - hspace * (cols - 1)) / cols
+        heights = np.asarray(row_heights if row_heights is not None else [1.0] * rows, dtype=float)
+        heights = heights / heights.sum() * (1 - vspace * (rows - 1))
+        tops = 1 - np.concatenate([[0.0], np.cumsum(heights[:-1] + vspace)])
+        for row in range(1, rows + 1):
+            for col in range(1, cols + 1):
+                n = self.panel(row, col)
+                x0 = (col - 1) * (width + hspace)
+                y1 = float(tops[row - 1])
+                y0 = max(0.0, y1 - float(heights[row - 1]))
+                self.axes[f"xaxis{_suffix(n)}"] = {"domain": [x0, min(1.0, x0 + width)], "anchor": f"y{_suffix(n)}"}
+                self.axes[f"yaxis{_suffix(n)}"] = {"domain": [y0, y1], "anchor": f"x{_suffix(n)}"}
+                if shared_y and col > 1:
+                    self.axes[f"yaxis{_suffix(n)}"].update(matches=f"y{_suffix(self.panel(row, 1))}",
+                                                           showticklabels=False)  # fmt: skip
+                if shared_x and row < rows:
+                    self.axes[f"xaxis{_suffix(n)}"].update(matches=f"x{_suffix(self.panel(rows, col))}",
+                                                           showticklabels=False)  # fmt: skip
+                if secondary_y:
+                    m = self.secondary(row, col)
+                    self.axes[f"yaxis{m}"] = {"overlaying": f"y{_suffix(n)}", "side": "right",
+                                              "anchor": f"x{_suffix(n)}", "showgrid": False}  # fmt: skip
+                if titles and n <= len(titles) and titles[n - 1]:
+                    self.annotations.append({
+                        "text": titles[n - 1], "showarrow": False, "xref": "paper", "yref": "paper",
+                        "x": x0 + width / 2, "y": y1, "xanchor": "center", "yanchor": "bottom",
+                        "font": {"size": 12},
+                    })  # fmt: skip
+
+    def panel(self, row: int, col: int) -> int:
+        return (row - 1) * self.cols + col
+
+    def secondary(self, row: int, col: int) -> int:
+        return self.rows * self.cols + self.panel(row, col)
+
+    def refs(self, row: int = 1, col: int = 1, secondary: bool = False) -> dict[str, str]:
+        n = self.panel(row, col)
+        y = self.secondary(row, col) if secondary else n
+        return {"xaxis": f"x{_suffix(n)}", "yaxis": f"y{_suffix(y)}"}
+
+    def add(self, trace: dict, row: int = 1, col: int = 1, secondary: bool = False) -> None:
+        trace.setdefault("type", "scatter")
+        if self.rows * self.cols > 1 or secondary:
+            trace.update(self.refs(row, col, secondary))
+        self.traces.append(trace)
+
+    def xaxis(self, row: int = 1, col: int = 1, **props: Any) -> None:
+        self.axes[f"xaxis{_suffix(self.panel(row, col))}"].update(props)
+
+    def yaxis(self, row: int = 1, col: int = 1, secondary: bool = False, **props: Any) -> None:
+        n = self.secondary(row, col) if secondary else self.panel(row, col)
+        self.axes[f"yaxis{_suffix(n)}"].update(props)
+
+    def all_axes(self, letter: str, **props: Any) -> None:
+        for name, axis in self.axes.items():
+            if name.startswith(letter) and "overlaying" not in axis:
+                axis.update(props)
+
+    def hline(self, y: float, text: str = "", *, row: int = 1, col: int = 1, dash: str = "dash",
+              color: str = "#555", below: bool = False) -> None:  # fmt: skip
+        """A horizontal reference line across one panel, with a small label at its right (or left) end."""
+        refs = self.refs(row, col)
+        xref, yref = f"{refs['xaxis']} domain", refs["yaxis"]
+        self.shapes.append({"type": "line", "xref": xref, "x0": 0, "x1": 1, "yref": yref, "y0": y, "y1": y,
+                            "line": {"dash": dash, "color": color, "width": 1}})  # fmt: skip
+        if text:
+            self.annotations.append({"text": text, "xref": xref, "x": 0 if below else 1, "yref": yref, "y": y,
+                                     "showarrow": False, "xanchor": "left" if below else "right",
+                                     "yanchor": "top" if below else "bottom",
+                                     "font": {"size": 10, "color": color}})  # fmt: skip
+
+    def band(self, x: np.ndarray, values: np.ndarray, name: str, rule: str, *, row: int = 1, col: int = 1,
+             dash: str | None = None, showlegend: bool = True, markers: bool = False) -> None:  # fmt: skip
+        """Mean line of ``values`` [T, K] over K (seeds) with a shaded min–max band; one series when K = 1."""
+        values = np.asarray(values, dtype=float).reshape(len(x), -1)
+        mean, low, high = _nanstats(values, axis=1)
+        keep = thin(len(x))
+        x, mean, low, high = np.asarray(x)[keep], mean[keep], low[keep], high[keep]
+        if values.shape[1] > 1:
+            for bound, y, fill in (("min", low, None), ("max", high, "tonexty")):
+                self.add({"x": x, "y": y, "name": f"{name} {bound}", "mode": "lines", "fill": fill,
+                          "line": {"width": 0, "color": rule_color(rule)}, "fillcolor": rule_color(rule, 0.18),
+                          "legendgroup": name, "showlegend": False, "hoverinfo": "skip"}, row, col)  # fmt: skip
+        label = f"{name} mean of {values.shape[1]}" if values.shape[1] > 1 else name
+        self.add({"x": x, "y": mean, "name": label, "mode": "lines+markers" if markers else "lines",
+                  "line": {"color": rule_color(rule), "width": 2, "dash": dash}, "legendgroup": name,
+                  "showlegend": showlegend}, row, col)  # fmt: skip
+
+    def figure(self, title: str, x_title: str = "", y_title: str = "", *, height: int = HEIGHT,
+               legend: dict | None = None, margin: dict | None = None) -> go.Figure:  # fmt: skip
+        """The validated figure: title top left, legend right of the plot (or ``legend``), axis titles."""
+        if x_title:
+            self.all_axes("x", title={"text": x_title})
+        if y_title:
+            self.all_axes("y", title={"text": y_title})
+        layout = {
+            "template": NO_TEMPLATE,
+            "title": {"text": title, "x": 0.0, "xanchor": "left", "y": 0.98, "yanchor": "top", "font": {"size": 15}},
+            "height": height,
+            "margin": {"l": 60, "r": 20, "t": 70, "b": 50, **(margin or {})},
+            "legend": {**(legend or LEGEND_RIGHT), "font": {"size": 11}, "tracegroupgap": 2},
+            "hovermode": "closest",
+            "shapes": self.shapes,
+            "annotations": self.annotations,
+            **self.axes,
+        }
+        return go.Figure(data=self.traces, layout=layout)
+
+
+def _empty(title: str, message: str, x_title: str = "", y_title: str = "") -> go.Figure:
+    plot = Plot()
+    plot.annotations.append({"text": message, "showarrow": False, "x": 0.5, "y": 0.5, "xref": "paper",
+                             "yref": "paper"})  # fmt: skip
+    return plot.figure(title, x_title, y_title)
+
+
+# --- network runs -------------------------------------------------------------------------------------
 
 
 def members_by_rule(metrics: Metrics) -> dict[str, np.ndarray]:
@@ -220,25 +297,20 @@ def _alive(metrics: Metrics, step: float | None = None) -> np.ndarray:
     return (diverged < 0) | (diverged > step)
 
 
-def _empty(title: str, message: str, x_title: str = "", y_title: str = "") -> go.Figure:
-    fig = go.Figure()
-    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
-    return _layout(fig, title, x_title, y_title)
-
-
-def has_rows(metrics: Metrics, key: str) -> bool:
-    value = metrics.get(key)
-    return value is not None and np.asarray(value).ndim > 0 and len(value) > 0
-
-
-# --- network runs -------------------------------------------------------------------------------------
+def _use(metrics: Metrics, members: np.ndarray, step: float | None = None) -> np.ndarray:
+    """The members to average: the non-diverged ones (by ``step``), or all when every one diverged."""
+    if "diverged_step" not in metrics:
+        return members
+    alive = members[_alive(metrics, step)[members]]
+    return alive if len(alive) else members
 
 
 def loss_figure(runs: Runs, smoothing: float = 0.0, log_y: bool = False) -> go.Figure:
     """Training loss per batch vs epoch: per rule the mean over seeds with the min–max band, smoothed by an
-    exponential moving average (weight ``smoothing``); ✕ marks where a seed diverged."""
+    exponential moving average (weight ``smoothing``); ✕ marks where a seed diverged. Several runs are told
+    apart by their line style (first solid, second dotted, …)."""
     title = "Training loss per batch (mean over seeds, band = min–max)"
-    fig = go.Figure()
+    plot = Plot()
     drawn = False
     for run_index, (prefix, metrics) in enumerate(runs):
         if not has_rows(metrics, "batch/loss"):
@@ -247,21 +319,18 @@ def loss_figure(runs: Runs, smoothing: float = 0.0, log_y: bool = False) -> go.F
         epochs = np.asarray(metrics["batch/epoch"], dtype=float)
         steps = np.asarray(metrics["batch/step"], dtype=float)
         loss = smooth(np.asarray(metrics["batch/loss"], dtype=float), smoothing)
-        dash = DASHES[run_index % len(DASHES)]
         for rule, members in members_by_rule(metrics).items():
-            if len(members) == 0:
-                continue
-            add_band(fig, epochs, loss[:, members], _label(prefix, rule), rule, dash=dash)
-            _divergence_markers(fig, metrics, members, rule, prefix, steps, epochs, loss)
+            if len(members):
+                plot.band(epochs, loss[:, members], _label(prefix, rule), rule, dash=DASHES[run_index % len(DASHES)])
+                _divergence_markers(plot, metrics, members, rule, prefix, steps, epochs, loss)
     if not drawn:
         return _empty(title, "no batch recorded yet", "epoch", LOSS_TITLE)
-    _layout(fig, title, "epoch", LOSS_TITLE)
     if log_y:
-        fig.update_yaxes(type="log")
-    return fig
+        plot.yaxis(type="log")
+    return plot.figure(title, "epoch", LOSS_TITLE)
 
 
-def _divergence_markers(fig, metrics, members, rule, prefix, steps, epochs, loss) -> None:
+def _divergence_markers(plot, metrics, members, rule, prefix, steps, epochs, loss, row=1, col=1) -> None:
     diverged = np.asarray(metrics.get("diverged_step", np.full(loss.shape[1], -1)))
     seeds = np.asarray(metrics.get("members_seed", np.arange(loss.shape[1])))
     xs, ys, texts = [], [], []
@@ -275,37 +344,29 @@ def _divergence_markers(fig, metrics, members, rule, prefix, steps, epochs, loss
         ys.append(y)
         texts.append(f"{rule}, seed {int(seeds[member])} diverged at step {int(step)}")
     if xs:
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=ys,
-                mode="markers",
-                name=_label(prefix, f"{rule} diverged"),
-                marker={"symbol": "x", "size": 11, "color": rule_color(rule), "line": {"width": 1}},
-                text=texts,
-                hovertemplate="%{text}<extra></extra>",
-            )
-        )
+        plot.add({"x": xs, "y": ys, "mode": "markers", "name": _label(prefix, f"{rule} diverged"), "text": texts,
+                  "marker": {"symbol": "x", "size": 11, "color": rule_color(rule), "line": {"width": 1}},
+                  "hovertemplate": "%{text}<extra></extra>"}, row, col)  # fmt: skip
 
 
 def accuracy_figure(runs: Runs, split: str = "test") -> go.Figure:
     """Accuracy per epoch (``split`` "test" or "train"), mean over seeds with the min–max band, in %."""
     key = f"epoch/{split}_acc"
     title = f"{split.capitalize()} accuracy per epoch"
-    fig = go.Figure()
+    plot = Plot()
     drawn = False
-    for prefix, metrics in runs:
+    for run_index, (prefix, metrics) in enumerate(runs):
         if not has_rows(metrics, key):
             continue
         drawn = True
         epochs = np.asarray(metrics["epoch/epoch"], dtype=float)
         accuracy = 100 * np.asarray(metrics[key], dtype=float)
         for rule, members in members_by_rule(metrics).items():
-            add_band(fig, epochs, accuracy[:, members], _label(prefix, rule), rule)
+            plot.band(epochs, accuracy[:, members], _label(prefix, rule), rule, markers=True,
+                      dash=DASHES[run_index % len(DASHES)])  # fmt: skip
     if not drawn:
         return _empty(title, "no epoch finished yet", "epoch", f"{split} accuracy (%)")
-    fig.update_traces(mode="lines+markers", selector={"showlegend": True})
-    return _layout(fig, title, "epoch", f"{split} accuracy (%)")
+    return plot.figure(title, "epoch", f"{split} accuracy (%)")
 
 
 def loss_panels_figure(runs: Runs, smoothing: float = 0.0, log_y: bool = False) -> go.Figure:
@@ -314,70 +375,63 @@ def loss_panels_figure(runs: Runs, smoothing: float = 0.0, log_y: bool = False) 
     title = "Training loss per batch (mean over seeds, band = min–max)"
     if not runs:
         return _empty(title, "no records yet", "epoch", LOSS_TITLE)
-    fig = make_subplots(rows=1, cols=len(runs), shared_yaxes=True, subplot_titles=[label for label, _ in runs],
-                        horizontal_spacing=0.03)  # fmt: skip
-    for col, (_, metrics) in enumerate(runs, start=1):
+    plot = Plot(1, len(runs), titles=[label for label, _ in runs], hspace=0.03, shared_y=True)
+    for col, (label, metrics) in enumerate(runs, start=1):
         epochs = np.asarray(metrics["batch/epoch"], dtype=float)
+        steps = np.asarray(metrics["batch/step"], dtype=float)
         loss = smooth(np.asarray(metrics["batch/loss"], dtype=float), smoothing)
+        start = len(plot.traces)
         for rule, members in members_by_rule(metrics).items():
             if len(members):
-                add_band(fig, epochs, loss[:, members], rule, rule, row=1, col=col, showlegend=col == 1)
-        fig.update_xaxes(title_text="epoch", row=1, col=col)
-    _layout(fig, title, "", "")
-    fig.update_yaxes(title_text=LOSS_TITLE, row=1, col=1)
-    if log_y:
-        fig.update_yaxes(type="log")
-    for trace, axis in ((t, t.xaxis or "x") for t in fig.data):  # CSV series names carry the panel
-        col = int(axis[1:] or 1)
-        trace.meta = f"{runs[col - 1][0]}: {trace.name}"
-    return fig
+                plot.band(epochs, loss[:, members], rule, rule, col=col, showlegend=col == 1)
+                _divergence_markers(plot, metrics, members, rule, "", steps, epochs, loss, col=col)
+        for trace in plot.traces[start:]:
+            trace["meta"] = f"{label}: {trace['name']}"  # the CSV names the panel
+        plot.xaxis(col=col, title={"text": "epoch"})
+        if log_y:
+            plot.yaxis(col=col, type="log")
+    plot.yaxis(title={"text": LOSS_TITLE})
+    return plot.figure(title)
 
 
 def layer_series(metrics: Metrics, column: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Epochs of the layer table and, per rule, ``column`` averaged over that rule's non-diverged seeds [S, L]."""
     steps = np.asarray(metrics["layer/step"], dtype=float)
     values = np.asarray(metrics[f"layer/{column}"], dtype=float)  # [S, M, L]
-    out = {}
-    for rule, members in members_by_rule(metrics).items():
-        alive = members[_alive(metrics)[members]] if "diverged_step" in metrics else members
-        use = alive if len(alive) else members
-        out[rule] = _nanmean(values[:, use, :], axis=1)
+    out = {
+        rule: _nanmean(values[:, _use(metrics, members), :], axis=1)
+        for rule, members in members_by_rule(metrics).items()
+    }
     return steps_to_epochs(metrics, steps), out
 
 
 def grad_lines_figure(runs: Runs, layers: Sequence[int]) -> go.Figure:
     """Mean ∂y/∂u = E[1 − y²] of chosen hidden layers (0-based) vs epoch, per rule (non-diverged seeds)."""
     title = "Mean slope ∂y/∂u per hidden layer"
-    fig = go.Figure()
+    plot = Plot()
     drawn = False
-    dashes = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
-    for prefix, metrics in runs:
+    for run_index, (prefix, metrics) in enumerate(runs):
         if not has_rows(metrics, "layer/grad_y_u"):
             continue
         epochs, by_rule = layer_series(metrics, "grad_y_u")
         keep = thin(len(epochs))
         for rule, values in by_rule.items():
             for i, layer in enumerate(layers):
-                if layer >= values.shape[1]:
-                    continue
-                drawn = True
-                fig.add_trace(
-                    go.Scatter(
-                        x=epochs[keep],
-                        y=values[keep, layer],
-                        mode="lines",
-                        name=_label(prefix, f"{rule}, layer {layer + 1}"),
-                        line={"color": rule_color(rule), "dash": dashes[i % len(dashes)], "width": 2},
-                    )
-                )
+                if layer < values.shape[1]:
+                    drawn = True
+                    dash = DASHES[(i + run_index * len(layers)) % len(DASHES)]
+                    plot.add({"x": epochs[keep], "y": values[keep, layer], "mode": "lines",
+                              "name": _label(prefix, f"{rule}, layer {layer + 1}"),
+                              "line": {"color": rule_color(rule), "dash": dash, "width": 2}})  # fmt: skip
     if not drawn:
         return _empty(title, "no layer statistics recorded yet", "epoch", SLOPE_TITLE)
-    return _layout(fig, title, "epoch", SLOPE_TITLE)
+    return plot.figure(title, "epoch", SLOPE_TITLE)
 
 
 def grad_heatmap_figure(metrics: Metrics, column: str = "grad_y_u", max_columns: int = 300) -> go.Figure:
     """Layer × time heatmap of a layer statistic (default mean ∂y/∂u), one panel per rule, one colour scale."""
     titles = {"grad_y_u": SLOPE_TITLE, "entropy": ENTROPY_TITLE, "alpha_mean": "mean α", "beta_mean": "mean β"}
+    short = {"grad_y_u": "∂y/∂u", "entropy": "H (nats)", "alpha_mean": "α", "beta_mean": "β"}
     title = f"{titles.get(column, column)}: hidden layer × time"
     if not has_rows(metrics, f"layer/{column}"):
         return _empty(title, "no layer statistics recorded yet", "epoch", "hidden layer")
@@ -386,35 +440,22 @@ def grad_heatmap_figure(metrics: Metrics, column: str = "grad_y_u", max_columns:
     finite = np.concatenate([v[np.isfinite(v)] for v in by_rule.values()] + [np.zeros(0)])
     zmin, zmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     rules = list(by_rule)
-    fig = make_subplots(rows=1, cols=len(rules), shared_yaxes=True, subplot_titles=rules, horizontal_spacing=0.03)
+    plot = Plot(1, len(rules), titles=rules, hspace=0.03, shared_y=True)
     for i, rule in enumerate(rules):
         values = by_rule[rule][keep].T  # [L, S']
-        fig.add_trace(
-            go.Heatmap(
-                x=epochs[keep],
-                y=np.arange(1, values.shape[0] + 1),
-                z=values,
-                name=rule,
-                zmin=zmin,
-                zmax=zmax,
-                colorscale="Viridis",
-                showscale=i == len(rules) - 1,
-                colorbar={"title": {"text": column}},
-                hovertemplate="epoch %{x:.2f}<br>layer %{y}<br>%{z:.3f}<extra>" + rule + "</extra>",
-            ),
-            row=1,
-            col=i + 1,
-        )
-        fig.update_xaxes(title_text="epoch", row=1, col=i + 1)
-    _layout(fig, title, "", "")
-    fig.update_yaxes(title_text="hidden layer", row=1, col=1, dtick=1)
-    return fig
+        plot.add({"type": "heatmap", "x": epochs[keep], "y": np.arange(1, values.shape[0] + 1), "z": values,
+                  "name": rule, "zmin": zmin, "zmax": zmax, "colorscale": "Viridis",
+                  "showscale": i == len(rules) - 1, "colorbar": {"title": {"text": short.get(column, column)}},
+                  "hovertemplate": "epoch %{x:.2f}<br>layer %{y}<br>%{z:.3f}<extra>" + rule + "</extra>"},
+                 col=i + 1)  # fmt: skip
+        plot.xaxis(col=i + 1, title={"text": "epoch"})
+    plot.yaxis(title={"text": "hidden layer"}, dtick=1)
+    return plot.figure(title)
 
 
 def time_index_label(metrics: Metrics, table: str, index: int) -> str:
     """ "epoch 1.25 (step 300)" for row ``index`` of a step-indexed table (``hist`` or ``layer``)."""
-    steps = np.asarray(metrics[f"{table}/step"], dtype=float)
-    step = steps[index]
+    step = np.asarray(metrics[f"{table}/step"], dtype=float)[index]
     return f"epoch {float(steps_to_epochs(metrics, np.array([step]))[0]):.2f} (step {int(step)})"
 
 
@@ -430,85 +471,48 @@ def histogram_figure(metrics: Metrics, index: int = -1, columns: int = 4) -> go.
     centres = -1 + (np.arange(bins) + 0.5) * 2 / bins
     columns = min(columns, layers)
     rows = math.ceil(layers / columns)
-    fig = make_subplots(
-        rows=rows,
-        cols=columns,
-        subplot_titles=[f"layer {i + 1}" for i in range(layers)],
-        shared_xaxes=True,
-        vertical_spacing=0.12 if rows > 1 else 0.1,
-    )
+    plot = Plot(rows, columns, titles=[f"layer {i + 1}" for i in range(layers)], hspace=0.05,
+                vspace=0.16 if rows > 1 else 0.1)  # fmt: skip
     for rule, members in members_by_rule(metrics).items():
-        alive = members[_alive(metrics, step)[members]] if "diverged_step" in metrics else members
-        use = alive if len(alive) else members
-        density = _nanmean(hist[use], axis=0)  # [L, bins]
+        density = _nanmean(hist[_use(metrics, members, step)], axis=0)  # [L, bins]
         for layer in range(layers):
-            fig.add_trace(
-                go.Scatter(
-                    x=centres,
-                    y=density[layer],
-                    mode="lines",
-                    line={"shape": "hvh", "color": rule_color(rule), "width": 1.5},
-                    name=f"{rule}, layer {layer + 1}",
-                    legendgroup=rule,
-                    showlegend=layer == 0,
-                ),
-                row=layer // columns + 1,
-                col=layer % columns + 1,
-            )
+            plot.add({"x": centres, "y": density[layer], "mode": "lines", "name": rule if layer == 0 else
+                      f"{rule}, layer {layer + 1}", "meta": f"{rule}, layer {layer + 1}", "legendgroup": rule,
+                      "showlegend": layer == 0, "line": {"shape": "hvh", "color": rule_color(rule), "width": 1.5}},
+                     layer // columns + 1, layer % columns + 1)  # fmt: skip
     for layer in range(layers):
-        fig.add_hline(y=0.5, line={"dash": "dash", "color": "#888", "width": 1}, row=layer // columns + 1,
-                      col=layer % columns + 1)  # fmt: skip
-    _layout(fig, f"{title} at {time_index_label(metrics, 'hist', index)}", "", "", height=max(HEIGHT, 220 * rows))
-    fig.update_xaxes(range=[-1, 1])
+        plot.hline(0.5, row=layer // columns + 1, col=layer % columns + 1, color="#888")
+    plot.all_axes("x", range=[-1, 1], tickvals=[-1, 0, 1])
     for col in range(1, columns + 1):
-        fig.update_xaxes(title_text="y = tanh(u)", row=rows, col=col)
+        plot.xaxis(rows, col, title={"text": "y = tanh(u)"})
     for row in range(1, rows + 1):
-        fig.update_yaxes(title_text="density", row=row, col=1)
-    # legend entries only once per rule: relabel the first layer's traces by rule
-    for trace in fig.data:
-        if trace.showlegend:
-            trace.meta = trace.name  # the CSV keeps "rule, layer 1"
-            trace.name = trace.legendgroup
-    return fig
+        plot.yaxis(row, 1, title={"text": "density"})
+    return plot.figure(f"{title} at {time_index_label(metrics, 'hist', index)}", height=max(HEIGHT, 230 * rows))
 
 
 def alpha_beta_figure(metrics: Metrics, index: int = -1) -> go.Figure:
     """α and β per hidden layer at recorded time ``index``: the mean over units (averaged over non-diverged
     seeds) with error bars ± the spread (standard deviation over the layer's units)."""
-    title = "α and β per hidden layer (error bar = spread over the layer's units)"
+    title = "α and β per hidden layer (bar = spread over the layer's units)"
     if not has_rows(metrics, "layer/alpha_mean"):
         return _empty(title, "no layer statistics recorded yet", "hidden layer", "")
     step = float(np.asarray(metrics["layer/step"])[index])
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["α (gain divisor)", "β (centre)"], horizontal_spacing=0.1)
+    plot = Plot(1, 2, titles=["α (gain divisor)", "β (centre)"], hspace=0.12)
     by_rule = members_by_rule(metrics)
     offsets = np.linspace(-0.15, 0.15, len(by_rule)) if len(by_rule) > 1 else [0.0]
     for (rule, members), offset in zip(by_rule.items(), offsets, strict=True):
-        alive = members[_alive(metrics, step)[members]] if "diverged_step" in metrics else members
-        use = alive if len(alive) else members
+        use = _use(metrics, members, step)
         for col, name in ((1, "alpha"), (2, "beta")):
             mean = _nanmean(np.asarray(metrics[f"layer/{name}_mean"], dtype=float)[index, use], axis=0)
             std = _nanmean(np.asarray(metrics[f"layer/{name}_std"], dtype=float)[index, use], axis=0)
-            layers = np.arange(1, len(mean) + 1)
-            fig.add_trace(
-                go.Scatter(
-                    x=layers + offset,
-                    y=mean,
-                    error_y={"type": "data", "array": std, "visible": True},
-                    mode="markers+lines",
-                    name=rule,
-                    meta=f"{rule} {name}",
-                    legendgroup=rule,
-                    showlegend=col == 1,
-                    line={"color": rule_color(rule), "width": 1},
-                ),
-                row=1,
-                col=col,
-            )
-    _layout(fig, f"{title} — {time_index_label(metrics, 'layer', index)}", "", "")
-    fig.update_xaxes(title_text="hidden layer", dtick=1)
-    fig.update_yaxes(title_text="α", row=1, col=1)
-    fig.update_yaxes(title_text="β", row=1, col=2)
-    return fig
+            plot.add({"x": np.arange(1, len(mean) + 1) + offset, "y": mean, "mode": "markers+lines", "name": rule,
+                      "meta": f"{rule} {name}", "legendgroup": rule, "showlegend": col == 1,
+                      "error_y": {"type": "data", "array": std, "visible": True},
+                      "line": {"color": rule_color(rule), "width": 1}}, col=col)  # fmt: skip
+    plot.all_axes("x", title={"text": "hidden layer"}, dtick=1)
+    plot.yaxis(col=1, title={"text": "α"})
+    plot.yaxis(col=2, title={"text": "β"})
+    return plot.figure(f"{title} — {time_index_label(metrics, 'layer', index)}")
 
 
 def entropy_layers_figure(metrics: Metrics, index: int = -1) -> go.Figure:
@@ -518,24 +522,15 @@ def entropy_layers_figure(metrics: Metrics, index: int = -1) -> go.Figure:
     if not has_rows(metrics, "layer/entropy"):
         return _empty(title, "no layer statistics recorded yet", "hidden layer", ENTROPY_TITLE)
     values = np.asarray(metrics["layer/entropy"], dtype=float)[index]  # [M, L]
-    fig = go.Figure()
+    plot = Plot()
     for rule, members in members_by_rule(metrics).items():
         mean, low, high = _nanstats(values[members].T, axis=1)
-        layers = np.arange(1, len(mean) + 1)
-        fig.add_trace(
-            go.Scatter(
-                x=layers,
-                y=mean,
-                mode="markers+lines",
-                name=rule,
-                line={"color": rule_color(rule)},
-                error_y={"type": "data", "symmetric": False, "array": high - mean, "arrayminus": mean - low},
-            )
-        )
-    fig.add_hline(y=ENTROPY_MAX, line={"dash": "dash", "color": "#555"}, annotation_text="log 2 (uniform)")
-    _layout(fig, f"{title} — {time_index_label(metrics, 'layer', index)}", "hidden layer", ENTROPY_TITLE)
-    fig.update_xaxes(dtick=1)
-    return fig
+        plot.add({"x": np.arange(1, len(mean) + 1), "y": mean, "mode": "markers+lines", "name": rule,
+                  "line": {"color": rule_color(rule)},
+                  "error_y": {"type": "data", "symmetric": False, "array": high - mean, "arrayminus": mean - low}})  # fmt: skip
+    plot.hline(ENTROPY_MAX, "log 2 (uniform)")
+    plot.xaxis(dtick=1)
+    return plot.figure(f"{title} — {time_index_label(metrics, 'layer', index)}", "hidden layer", ENTROPY_TITLE)
 
 
 def entropy_time_figure(metrics: Metrics, layers: Sequence[int]) -> go.Figure:
@@ -545,22 +540,15 @@ def entropy_time_figure(metrics: Metrics, layers: Sequence[int]) -> go.Figure:
         return _empty(title, "no layer statistics recorded yet", "epoch", ENTROPY_TITLE)
     epochs, by_rule = layer_series(metrics, "entropy")
     keep = thin(len(epochs))
-    fig = go.Figure()
-    dashes = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
+    plot = Plot()
     for rule, values in by_rule.items():
         for i, layer in enumerate(layers):
             if layer < values.shape[1]:
-                fig.add_trace(
-                    go.Scatter(
-                        x=epochs[keep],
-                        y=values[keep, layer],
-                        mode="lines",
-                        name=f"{rule}, layer {layer + 1}",
-                        line={"color": rule_color(rule), "dash": dashes[i % len(dashes)]},
-                    )
-                )
-    fig.add_hline(y=ENTROPY_MAX, line={"dash": "dash", "color": "#555"}, annotation_text="log 2")
-    return _layout(fig, title, "epoch", ENTROPY_TITLE)
+                plot.add({"x": epochs[keep], "y": values[keep, layer], "mode": "lines",
+                          "name": f"{rule}, layer {layer + 1}",
+                          "line": {"color": rule_color(rule), "dash": DASHES[i % len(DASHES)]}})  # fmt: skip
+    plot.hline(ENTROPY_MAX, "log 2")
+    return plot.figure(title, "epoch", ENTROPY_TITLE)
 
 
 def divergence_rows(metrics: Metrics) -> list[dict[str, Any]]:
@@ -568,7 +556,7 @@ def divergence_rows(metrics: Metrics) -> list[dict[str, Any]]:
     rows = []
     diverged = np.asarray(metrics.get("diverged_step", []))
     seeds = np.asarray(metrics.get("members_seed", np.arange(len(diverged))))
-    rules = np.asarray(metrics.get("members_rule", [""] * len(diverged))).astype(str)
+    rules = _texts(metrics.get("members_rule", [""] * len(diverged)))
     for member, step in enumerate(diverged):
         if step >= 0:
             epoch = float(steps_to_epochs(metrics, np.array([step]))[0])
@@ -595,111 +583,89 @@ def centre_and_gain(rule: str, alpha: np.ndarray, beta: np.ndarray) -> tuple[np.
     return alpha, beta
 
 
+def _bin_centres(bins: int) -> np.ndarray:
+    return -1 + (np.arange(bins) + 0.5) * 2 / bins
+
+
 def neuron_histogram_figure(metrics: Metrics, index: int = -1) -> go.Figure:
     """The neuron's output density on [−1, 1] per rule at recorded iteration ``index``; dashed = uniform."""
     hist = np.asarray(metrics["trace/hist"], dtype=float)[index]  # [R, bins]
     iteration = int(np.asarray(metrics["trace/iter"])[index])
-    bins = hist.shape[-1]
-    centres = -1 + (np.arange(bins) + 0.5) * 2 / bins
-    fig = go.Figure()
+    centres = _bin_centres(hist.shape[-1])
+    plot = Plot()
     for i, rule in enumerate(neuron_rules(metrics)):
-        fig.add_trace(
-            go.Scatter(
-                x=centres,
-                y=hist[i],
-                mode="lines",
-                name=rule,
-                line={"shape": "hvh", "color": rule_color(rule), "width": 1.8},
-            )  # fmt: skip
-        )
-    fig.add_hline(y=0.5, line={"dash": "dash", "color": "#555"}, annotation_text="uniform (maximum entropy)")
-    _layout(fig, f"Output histogram at iteration {iteration}", "y = tanh(u)", "density")
-    fig.update_xaxes(range=[-1, 1])
-    return fig
+        plot.add({"x": centres, "y": hist[i], "mode": "lines", "name": rule,
+                  "line": {"shape": "hvh", "color": rule_color(rule), "width": 1.8}})  # fmt: skip
+    plot.hline(0.5, "uniform")
+    plot.xaxis(range=[-1, 1])
+    return plot.figure(f"Output histogram at iteration {iteration}", "y = tanh(u)", "density")
+
+
+def neuron_final_histogram_figure(runs: Runs) -> go.Figure:
+    """The final output density per rule over several runs (seeds): mean with the min–max band, vs uniform."""
+    plot = Plot()
+    iteration = 0
+    if runs:
+        hists = [np.asarray(m["trace/hist"], dtype=float)[-1] for _, m in runs]  # each [R, bins]
+        centres = _bin_centres(hists[0].shape[-1])
+        for i, rule in enumerate(neuron_rules(runs[0][1])):
+            plot.band(centres, np.stack([h[i] for h in hists], axis=1), rule, rule)
+        iteration = int(np.asarray(runs[0][1]["trace/iter"])[-1])
+    plot.hline(0.5, "uniform")
+    plot.xaxis(range=[-1, 1])
+    return plot.figure(f"Output histogram after {iteration} iterations ({len(runs)} sample(s))", "y = tanh(u)",
+                       "density")  # fmt: skip
 
 
 def neuron_entropy_figure(runs: Runs, aggregate: bool = False) -> go.Figure:
     """Output entropy vs iteration per rule against the maximum log 2. With ``aggregate`` the runs are
     repeats (seeds) of one setting: per rule the mean over runs with the min–max band."""
-    fig = go.Figure()
+    plot = Plot()
     if aggregate and runs:
-        iters = np.asarray(runs[0][1]["trace/iter"], dtype=float)
         length = min(len(np.asarray(m["trace/iter"])) for _, m in runs)
+        iters = np.asarray(runs[0][1]["trace/iter"], dtype=float)[:length]
         for i, rule in enumerate(neuron_rules(runs[0][1])):
             stack = np.stack([np.asarray(m["trace/entropy"], dtype=float)[:length, i] for _, m in runs], axis=1)
-            add_band(fig, iters[:length], stack, rule, rule)
+            plot.band(iters, stack, rule, rule)
     else:
-        for prefix, metrics in runs:
+        for run_index, (prefix, metrics) in enumerate(runs):
             iters = np.asarray(metrics["trace/iter"], dtype=float)
+            entropy = np.asarray(metrics["trace/entropy"], dtype=float)
             for i, rule in enumerate(neuron_rules(metrics)):
-                add_band(
-                    fig, iters, np.asarray(metrics["trace/entropy"], dtype=float)[:, i], _label(prefix, rule), rule
-                )
-    fig.add_hline(y=ENTROPY_MAX, line={"dash": "dash", "color": "#555"}, annotation_text="log 2 (uniform)")
-    return _layout(fig, "Output entropy vs iteration", "iteration", ENTROPY_TITLE)
-
-
-def neuron_final_histogram_figure(runs: Runs) -> go.Figure:
-    """The final output density per rule over several runs (seeds): mean with the min–max band, vs uniform."""
-    fig = go.Figure()
-    if runs:
-        hists = [np.asarray(m["trace/hist"], dtype=float)[-1] for _, m in runs]  # each [R, bins]
-        bins = hists[0].shape[-1]
-        centres = -1 + (np.arange(bins) + 0.5) * 2 / bins
-        for i, rule in enumerate(neuron_rules(runs[0][1])):
-            add_band(fig, centres, np.stack([h[i] for h in hists], axis=1), rule, rule)
-        iteration = int(np.asarray(runs[0][1]["trace/iter"])[-1])
-    else:
-        iteration = 0
-    fig.add_hline(y=0.5, line={"dash": "dash", "color": "#555"}, annotation_text="uniform (maximum entropy)")
-    _layout(fig, f"Output histogram after {iteration} iterations ({len(runs)} sample(s))", "y = tanh(u)", "density")
-    fig.update_xaxes(range=[-1, 1])
-    return fig
+                plot.band(iters, entropy[:, i], _label(prefix, rule), rule, dash=DASHES[run_index % len(DASHES)])
+    plot.hline(ENTROPY_MAX, "log 2 (uniform)")
+    return plot.figure("Output entropy vs iteration", "iteration", ENTROPY_TITLE)
 
 
 def alpha_beta_trajectory_figure(metrics: Metrics) -> go.Figure:
     """α and β of each rule vs iteration (as the rule defines them)."""
     iters = np.asarray(metrics["trace/iter"], dtype=float)
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["α", "β"], horizontal_spacing=0.1)
+    plot = Plot(1, 2, titles=["α", "β"], hspace=0.1)
     for i, rule in enumerate(neuron_rules(metrics)):
         for col, name in ((1, "alpha"), (2, "beta")):
-            fig.add_trace(
-                go.Scatter(
-                    x=iters,
-                    y=np.asarray(metrics[f"trace/{name}"], dtype=float)[:, i],
-                    mode="lines",
-                    name=rule,
-                    meta=f"{rule} {name}",
-                    legendgroup=rule,
-                    showlegend=col == 1,
-                    line={"color": rule_color(rule)},
-                ),
-                row=1,
-                col=col,
-            )
-    _layout(fig, "α and β trajectories", "", "")
-    fig.update_xaxes(title_text="iteration")
-    fig.update_yaxes(title_text="α", row=1, col=1)
-    fig.update_yaxes(title_text="β", row=1, col=2)
-    return fig
+            plot.add({"x": iters, "y": np.asarray(metrics[f"trace/{name}"], dtype=float)[:, i], "mode": "lines",
+                      "name": rule, "meta": f"{rule} {name}", "legendgroup": rule, "showlegend": col == 1,
+                      "line": {"color": rule_color(rule)}}, col=col)  # fmt: skip
+    plot.all_axes("x", title={"text": "iteration"})
+    plot.yaxis(col=1, title={"text": "α"})
+    plot.yaxis(col=2, title={"text": "β"})
+    return plot.figure("α and β trajectories")
 
 
 def beta_median_figure(metrics: Metrics) -> go.Figure:
     """The tanh's centre c (β for u = (x−β)/α; −β/α for affine rules) vs iteration, against the input sample's
     median and mean: IP's β settles at the median (thesis §5.1)."""
     iters = np.asarray(metrics["trace/iter"], dtype=float)
-    fig = go.Figure()
+    plot = Plot()
     for i, rule in enumerate(neuron_rules(metrics)):
         alpha = np.asarray(metrics["trace/alpha"], dtype=float)[:, i]
         beta = np.asarray(metrics["trace/beta"], dtype=float)[:, i]
         _, centre = centre_and_gain(rule, alpha, beta)
-        fig.add_trace(go.Scatter(x=iters, y=centre, mode="lines", name=rule, line={"color": rule_color(rule)}))
+        plot.add({"x": iters, "y": centre, "mode": "lines", "name": rule, "line": {"color": rule_color(rule)}})
     median, mean = float(metrics["sample_median"]), float(metrics["sample_mean"])
-    fig.add_hline(y=median, line={"dash": "dash", "color": "#222"}, annotation_text=f"sample median {median:.3f}",
-                  annotation_position="top left")  # fmt: skip
-    fig.add_hline(y=mean, line={"dash": "dot", "color": "#777"}, annotation_text=f"sample mean {mean:.3f}",
-                  annotation_position="bottom right")  # fmt: skip
-    return _layout(fig, "Centre of the tanh vs the input's median and mean", "iteration", "centre c (input units)")
+    plot.hline(median, f"sample median {median:.3f}", color="#222")
+    plot.hline(mean, f"sample mean {mean:.3f}", dash="dot", color="#777", below=True)
+    return plot.figure("Centre of the tanh vs the input's median and mean", "iteration", "centre c (input units)")
 
 
 def tanh_over_density_figure(metrics: Metrics, index: int = -1) -> go.Figure:
@@ -710,19 +676,9 @@ def tanh_over_density_figure(metrics: Metrics, index: int = -1) -> go.Figure:
     centres = (edges[:-1] + edges[1:]) / 2
     span = edges[-1] - edges[0]
     grid = np.linspace(edges[0] - 0.1 * span, edges[-1] + 0.1 * span, 400)
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_trace(
-        go.Scatter(
-            x=centres,
-            y=density,
-            name="input density",
-            mode="lines",
-            fill="tozeroy",
-            line={"color": "#9aa5b1", "shape": "hvh"},
-            fillcolor="rgba(154,165,177,0.35)",
-        ),  # fmt: skip
-        secondary_y=False,
-    )
+    plot = Plot(secondary_y=True)
+    plot.add({"x": centres, "y": density, "name": "input density", "mode": "lines", "fill": "tozeroy",
+              "line": {"color": "#9aa5b1", "shape": "hvh"}, "fillcolor": "rgba(154,165,177,0.35)"})  # fmt: skip
     iteration = int(np.asarray(metrics["trace/iter"])[index])
     for i, rule in enumerate(neuron_rules(metrics)):
         for when, dash, row in (("start", "dot", 0), (f"iteration {iteration}", "solid", index)):
@@ -731,36 +687,24 @@ def tanh_over_density_figure(metrics: Metrics, index: int = -1) -> go.Figure:
             gain, centre = centre_and_gain(rule, alpha, beta)
             with np.errstate(all="ignore"):
                 y = np.tanh((grid - centre) / gain) if np.isfinite(gain) and gain != 0 else np.full_like(grid, np.nan)
-            fig.add_trace(
-                go.Scatter(
-                    x=grid,
-                    y=y,
-                    mode="lines",
-                    name=f"{rule} ({when})",
-                    legendgroup=rule,
-                    line={"color": rule_color(rule), "dash": dash},
-                    showlegend=row != 0 or i == 0,
-                ),  # fmt: skip
-                secondary_y=True,
-            )
-    _layout(fig, "tanh over the input density: start (dotted) and end (solid)", "input x", "", height=400)
-    fig.update_layout(legend=LEGEND_BELOW, margin={"b": 100})
-    fig.update_yaxes(title_text="density of x", secondary_y=False)
-    fig.update_yaxes(title_text="y = tanh(u)", secondary_y=True, showgrid=False, **TANH_TICKS)
-    return fig
+            plot.add({"x": grid, "y": y, "mode": "lines", "name": f"{rule} ({when})", "legendgroup": rule,
+                      "line": {"color": rule_color(rule), "dash": dash}}, secondary=True)  # fmt: skip
+    plot.yaxis(title={"text": "density of x"})
+    plot.yaxis(secondary=True, title={"text": "y = tanh(u)"}, **TANH_AXIS)
+    return plot.figure("tanh over the input density: start (dotted) and end (solid)", "input x", height=420,
+                       legend=LEGEND_BELOW, margin={"b": 110})  # fmt: skip
 
 
 def density_preview_figure(grid: np.ndarray, density: np.ndarray, title: str) -> go.Figure:
     """A distribution's density (the neuron lab's live preview), with tanh(x) for scale on the right axis."""
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_trace(go.Scatter(x=grid, y=density, mode="lines", fill="tozeroy", name="density",
-                             line={"color": "#52606d"}), secondary_y=False)  # fmt: skip
-    fig.add_trace(go.Scatter(x=grid, y=np.tanh(grid), mode="lines", name="tanh(x) before IP",
-                             line={"color": rule_color("none"), "dash": "dot"}), secondary_y=True)  # fmt: skip
-    _layout(fig, title, "input x", "", height=280, legend_x=1.08)
-    fig.update_yaxes(title_text="density", secondary_y=False)
-    fig.update_yaxes(title_text="tanh(x)", secondary_y=True, showgrid=False, **TANH_TICKS)
-    return fig
+    plot = Plot(secondary_y=True)
+    plot.add({"x": grid, "y": density, "mode": "lines", "fill": "tozeroy", "name": "density",
+              "line": {"color": "#52606d"}})  # fmt: skip
+    plot.add({"x": grid, "y": np.tanh(grid), "mode": "lines", "name": "tanh(x) before IP",
+              "line": {"color": rule_color("none"), "dash": "dot"}}, secondary=True)  # fmt: skip
+    plot.yaxis(title={"text": "density"})
+    plot.yaxis(secondary=True, title={"text": "tanh(x)"}, **TANH_AXIS)
+    return plot.figure(title, "input x", height=280, legend={**LEGEND_RIGHT, "x": 1.08})
 
 
 # --- home page illustration ---------------------------------------------------------------------------
@@ -774,8 +718,7 @@ def ip_fixed_point(x: np.ndarray, weights: np.ndarray, iterations: int = 50) -> 
     beta = float(x[np.searchsorted(cdf, 0.5)])
     alpha = 1.0
     for _ in range(iterations):
-        alpha = float(2 * np.sum(weights * x * np.tanh((x - beta) / alpha)))
-        alpha = max(alpha, 1e-6)
+        alpha = max(float(2 * np.sum(weights * x * np.tanh((x - beta) / alpha))), 1e-6)
     return alpha, beta
 
 
@@ -789,46 +732,34 @@ def ip_illustration_figure(mu: float = 3.0, sigma: float = 1.0) -> go.Figure:
     weights = density * np.gradient(x)
     alpha, beta = ip_fixed_point(x, weights)
     cases = []
-    for label, a, b in (
-        ("off-centre: y = tanh(x)", 1.0, 0.0),
-        (f"after IP: y = tanh((x − {beta:.2f}) / {alpha:.2f})", alpha, beta),
-    ):
+    for label, a, b in (("off-centre: y = tanh(x)", 1.0, 0.0),
+                        (f"after IP: y = tanh((x − {beta:.2f}) / {alpha:.2f})", alpha, beta)):  # fmt: skip
         y = np.tanh((x - b) / a)
         mean_slope = float(np.sum(weights * (1 - y**2)) / weights.sum())
         cases.append((f"{label}<br>mean slope over the inputs {mean_slope:.3f}", y))
-    fig = make_subplots(
-        rows=2,
-        cols=2,
-        specs=[[{"secondary_y": True}, {"secondary_y": True}], [{}, {}]],
-        row_heights=[0.62, 0.38],
-        vertical_spacing=0.18,
-        horizontal_spacing=0.16,
-        subplot_titles=[c[0] for c in cases] + ["output density p(y)", "output density p(y)"],
-    )
+    plot = Plot(2, 2, titles=[c[0] for c in cases] + ["output density p(y)", "output density p(y)"],
+                row_heights=[0.62, 0.38], vspace=0.2, hspace=0.16, secondary_y=True)  # fmt: skip
     edges = np.linspace(-1, 1, 41)
     for col, (_, y) in enumerate(cases, start=1):
-        slope = 1 - y**2  # ∂y/∂u
         show = col == 1
-        fig.add_trace(go.Scatter(x=x, y=density, fill="tozeroy", mode="lines", name="input density p(x)",
-                                 line={"color": "#9aa5b1"}, legendgroup="d", showlegend=show),
-                      row=1, col=col, secondary_y=False)  # fmt: skip
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name="y = tanh(u)", line={"color": "#c0392b", "width": 2.5},
-                                 legendgroup="y", showlegend=show), row=1, col=col, secondary_y=True)  # fmt: skip
-        fig.add_trace(go.Scatter(x=x, y=slope, mode="lines", name="slope ∂y/∂u = 1 − y²",
-                                 line={"color": "#1f77b4", "dash": "dash"}, legendgroup="s", showlegend=show),
-                      row=1, col=col, secondary_y=True)  # fmt: skip
+        plot.add({"x": x, "y": density, "fill": "tozeroy", "mode": "lines", "name": "input density p(x)",
+                  "line": {"color": "#9aa5b1"}, "legendgroup": "d", "showlegend": show}, 1, col)  # fmt: skip
+        plot.add({"x": x, "y": y, "mode": "lines", "name": "y = tanh(u)", "line": {"color": "#c0392b", "width": 2.5},
+                  "legendgroup": "y", "showlegend": show}, 1, col, secondary=True)  # fmt: skip
+        plot.add({"x": x, "y": 1 - y**2, "mode": "lines", "name": "slope ∂y/∂u = 1 − y²", "legendgroup": "s",
+                  "line": {"color": "#1f77b4", "dash": "dash"}, "showlegend": show}, 1, col, secondary=True)  # fmt: skip
         counts, _ = np.histogram(y, bins=edges, weights=weights)
-        out_density = counts / (counts.sum() * np.diff(edges))
-        fig.add_trace(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=out_density, name="output density p(y)",
-                             marker_color="#c0392b", legendgroup="o", showlegend=show), row=2, col=col)  # fmt: skip
-    _layout(fig, "", "", "", height=600, legend_x=1.08)
-    fig.update_layout(margin={"t": 60})
-    fig.update_yaxes(title_text="p(x)", secondary_y=False, row=1)
-    fig.update_yaxes(title_text="y, ∂y/∂u", secondary_y=True, showgrid=False, row=1, **TANH_TICKS)
-    fig.update_xaxes(title_text="input x", row=1)
-    fig.update_xaxes(title_text="output y", range=[-1, 1], row=2)
-    fig.update_yaxes(title_text="p(y)", row=2)
-    return fig
+        plot.add({"type": "bar", "x": (edges[:-1] + edges[1:]) / 2, "y": counts / (counts.sum() * np.diff(edges)),
+                  "name": "output density p(y)", "marker": {"color": "#c0392b"}, "legendgroup": "o",
+                  "showlegend": show}, 2, col)  # fmt: skip
+        plot.xaxis(1, col, title={"text": "input x"})
+        plot.yaxis(1, col, title={"text": "p(x)"})
+        plot.yaxis(1, col, secondary=True, title={"text": "y, ∂y/∂u"}, **TANH_AXIS)
+        plot.xaxis(2, col, title={"text": "output y"}, range=[-1, 1])
+        plot.yaxis(2, col, title={"text": "p(y)"})
+    for col in (1, 2):  # the lower panels have no right-hand axis
+        plot.axes.pop(f"yaxis{plot.secondary(2, col)}", None)
+    return plot.figure("", height=600, legend={**LEGEND_RIGHT, "x": 1.08}, margin={"t": 60})
 
 
 # --- learning-rate sweeps and gallery summaries -------------------------------------------------------
@@ -838,34 +769,35 @@ def lr_sweep_figure(points: Sequence[Mapping[str, Any]]) -> go.Figure:
     """Final training loss (mean over the non-diverged seeds, error bar min–max) and the share of diverged
     seeds vs the synaptic learning rate, per rule. ``points``: dicts with rule, lr, loss_mean, loss_min,
     loss_max, diverged, seeds."""
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.65, 0.35], vertical_spacing=0.08)
+    plot = Plot(2, 1, shared_x=True, row_heights=[0.65, 0.35], vspace=0.08)
+
+    def number(value: Any) -> float:
+        return np.nan if value is None else float(value)
+
     for rule in dict.fromkeys(p["rule"] for p in points):
         rows = sorted((p for p in points if p["rule"] == rule), key=lambda p: p["lr"])
         lr = np.array([p["lr"] for p in rows], dtype=float)
-        mean = np.array([np.nan if p["loss_mean"] is None else p["loss_mean"] for p in rows], dtype=float)
-        low = np.array([np.nan if p["loss_min"] is None else p["loss_min"] for p in rows], dtype=float)
-        high = np.array([np.nan if p["loss_max"] is None else p["loss_max"] for p in rows], dtype=float)
+        mean = np.array([number(p["loss_mean"]) for p in rows])
+        low = np.array([number(p["loss_min"]) for p in rows])
+        high = np.array([number(p["loss_max"]) for p in rows])
         share = np.array([100 * p["diverged"] / max(p["seeds"], 1) for p in rows], dtype=float)
-        fig.add_trace(
-            go.Scatter(x=lr, y=mean, mode="lines+markers", name=rule, legendgroup=rule, line={"color": rule_color(rule)},
-                       error_y={"type": "data", "symmetric": False, "array": high - mean, "arrayminus": mean - low}),
-            row=1, col=1,
-        )  # fmt: skip
-        fig.add_trace(
-            go.Scatter(x=lr, y=share, mode="lines+markers", name=f"{rule} diverged", legendgroup=rule, showlegend=False,
-                       line={"color": rule_color(rule), "dash": "dot"}, marker={"symbol": "x"}),
-            row=2, col=1,
-        )  # fmt: skip
-    _layout(fig, "Final loss and divergence vs synaptic learning rate", "", "", height=520)
-    fig.update_xaxes(type="log")
-    fig.update_xaxes(title_text="synaptic learning rate (log scale)", row=2, col=1)
-    fig.update_yaxes(title_text="final training loss (nats)", row=1, col=1)
-    fig.update_yaxes(title_text="diverged seeds (%)", range=[-5, 105], row=2, col=1)
-    return fig
+        plot.add({"x": lr, "y": mean, "mode": "lines+markers", "name": rule, "legendgroup": rule,
+                  "line": {"color": rule_color(rule)},
+                  "error_y": {"type": "data", "symmetric": False, "array": high - mean, "arrayminus": mean - low}},
+                 1, 1)  # fmt: skip
+        plot.add({"x": lr, "y": share, "mode": "lines+markers", "name": f"{rule} diverged", "legendgroup": rule,
+                  "showlegend": False, "line": {"color": rule_color(rule), "dash": "dot"}, "marker": {"symbol": "x"}},
+                 2, 1)  # fmt: skip
+    rates = sorted({float(p["lr"]) for p in points})
+    plot.all_axes("x", type="log", tickvals=rates, ticktext=[f"{r:g}" for r in rates])
+    plot.xaxis(2, 1, title={"text": "synaptic learning rate (log scale)"})
+    plot.yaxis(1, 1, title={"text": "final training loss (nats)"})
+    plot.yaxis(2, 1, title={"text": "diverged seeds (%)"}, range=[-5, 105])
+    return plot.figure("Final loss and divergence vs synaptic learning rate", height=520)
 
 
-def final_loss_point(metrics: Metrics, rule: str, lr: float) -> dict[str, Any]:
-    """One lr-sweep point of a network run: the rule's final-epoch training loss over its non-diverged seeds."""
+def _final_losses(metrics: Metrics, rule: str) -> tuple[np.ndarray, int, int]:
+    """The rule's final training losses of its non-diverged seeds, its diverged count and its seed count."""
     members = members_by_rule(metrics).get(rule, np.array([], dtype=int))
     if has_rows(metrics, "epoch/train_loss"):
         final = np.asarray(metrics["epoch/train_loss"], dtype=float)[-1]
@@ -873,16 +805,22 @@ def final_loss_point(metrics: Metrics, rule: str, lr: float) -> dict[str, Any]:
         final = np.asarray(metrics["batch/loss"], dtype=float)[-1]
     else:
         final = np.full(len(np.asarray(metrics["members_rule"])), np.nan)
-    alive = _alive(metrics)
-    values = final[members][alive[members] & np.isfinite(final[members])]
+    alive = _alive(metrics)[members]
+    values = final[members][alive]
+    return values[np.isfinite(values)], int((~alive).sum()), int(len(members))
+
+
+def final_loss_point(metrics: Metrics, rule: str, lr: float) -> dict[str, Any]:
+    """One lr-sweep point of a network run: the rule's final-epoch training loss over its non-diverged seeds."""
+    values, diverged, seeds = _final_losses(metrics, rule)
     return {
         "rule": rule,
         "lr": float(lr),
         "loss_mean": float(values.mean()) if values.size else None,
         "loss_min": float(values.min()) if values.size else None,
         "loss_max": float(values.max()) if values.size else None,
-        "diverged": int((~alive[members]).sum()),
-        "seeds": int(len(members)),
+        "diverged": diverged,
+        "seeds": seeds,
     }
 
 
@@ -892,12 +830,11 @@ def sweep_points(runs: Sequence[tuple[float, Metrics]]) -> list[dict[str, Any]]:
     pooled: dict[tuple[str, float], dict[str, Any]] = {}
     for lr, metrics in runs:
         for rule in members_by_rule(metrics):
-            point = final_loss_point(metrics, rule, lr)
-            losses = _final_losses(metrics, rule)
+            values, diverged, seeds = _final_losses(metrics, rule)
             slot = pooled.setdefault((rule, float(lr)), {"losses": [], "diverged": 0, "seeds": 0})
-            slot["losses"].extend(losses)
-            slot["diverged"] += point["diverged"]
-            slot["seeds"] += point["seeds"]
+            slot["losses"].extend(values.tolist())
+            slot["diverged"] += diverged
+            slot["seeds"] += seeds
     points = []
     for (rule, lr), slot in pooled.items():
         values = np.asarray(slot["losses"], dtype=float)
@@ -910,54 +847,41 @@ def sweep_points(runs: Sequence[tuple[float, Metrics]]) -> list[dict[str, Any]]:
     return sorted(points, key=lambda p: (p["rule"], p["lr"]))
 
 
-def _final_losses(metrics: Metrics, rule: str) -> list[float]:
-    members = members_by_rule(metrics).get(rule, np.array([], dtype=int))
-    if has_rows(metrics, "epoch/train_loss"):
-        final = np.asarray(metrics["epoch/train_loss"], dtype=float)[-1]
-    elif has_rows(metrics, "batch/loss"):
-        final = np.asarray(metrics["batch/loss"], dtype=float)[-1]
-    else:
-        return []
-    alive = _alive(metrics)[members]
-    values = final[members][alive]
-    return [float(v) for v in values if np.isfinite(v)]
-
-
 def beta_median_scatter(points: Sequence[Mapping[str, Any]]) -> go.Figure:
-    """Final β against the input's median (●) and mean (◆), one point per run, grouped by input; on the
+    """Final β against the input's median (●) and mean (◇), one point per run, grouped by input; on the
     diagonal means β equals that statistic. ``points``: dicts with label, median, mean, beta."""
-    fig = go.Figure()
+    plot = Plot()
     labels = list(dict.fromkeys(p["label"] for p in points))
     values = [v for p in points for v in (p["median"], p["mean"], p["beta"]) if v is not None and math.isfinite(v)]
     for i, label in enumerate(labels):
         rows = [p for p in points if p["label"] == label]
-        color = PALETTE[i % len(PALETTE)]
         for stat, symbol in (("median", "circle"), ("mean", "diamond-open")):
-            fig.add_trace(go.Scatter(x=[p[stat] for p in rows], y=[p["beta"] for p in rows], mode="markers",
-                                     name=f"{label}: β vs {stat}", marker={"symbol": symbol, "color": color, "size": 9}))  # fmt: skip
+            plot.add({"x": [p[stat] for p in rows], "y": [p["beta"] for p in rows], "mode": "markers",
+                      "name": f"{label}: β vs {stat}",
+                      "marker": {"symbol": symbol, "color": PALETTE[i % len(PALETTE)], "size": 9}})  # fmt: skip
     if values:
         lo, hi = min(values), max(values)
-        fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="β = statistic",
-                                 line={"dash": "dash", "color": "#555"}))  # fmt: skip
-    return _layout(fig, "Final β vs the input's median and mean", "input median / mean", "final β")
+        plot.add({"x": [lo, hi], "y": [lo, hi], "mode": "lines", "name": "β = statistic",
+                  "line": {"dash": "dash", "color": "#555"}})  # fmt: skip
+    return plot.figure("Final β vs the input's median and mean", "input median / mean", "final β")
 
 
 def stability_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
     """Diverged seeds and α ≤ 0 events per rule at each η scale. ``rows``: dicts with scale, rule, diverged,
     seeds, alpha_nonpositive."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["diverged seeds", "α ≤ 0 events"], horizontal_spacing=0.12)
+    plot = Plot(1, 2, titles=["diverged seeds", "α ≤ 0 events"], hspace=0.12)
     for rule in dict.fromkeys(r["rule"] for r in rows):
         mine = [r for r in rows if r["rule"] == rule]
         scales = [f"η ×{r['scale']}" for r in mine]
-        fig.add_trace(go.Bar(x=scales, y=[r["diverged"] for r in mine], name=rule, legendgroup=rule,
-                             marker_color=rule_color(rule)), row=1, col=1)  # fmt: skip
-        fig.add_trace(go.Bar(x=scales, y=[r["alpha_nonpositive"] for r in mine], name=f"{rule} α ≤ 0",
-                             legendgroup=rule, showlegend=False, marker_color=rule_color(rule)), row=1, col=2)  # fmt: skip
-    _layout(fig, "Stability: which rule breaks first as η grows", "", "")
-    fig.update_layout(barmode="group")
-    fig.update_yaxes(title_text="seeds", row=1, col=1)
-    fig.update_yaxes(title_text="count (units × steps)", row=1, col=2)
-    return fig
+        plot.add({"type": "bar", "x": scales, "y": [r["diverged"] for r in mine], "name": rule, "legendgroup": rule,
+                  "marker": {"color": rule_color(rule)}}, col=1)  # fmt: skip
+        plot.add({"type": "bar", "x": scales, "y": [r["alpha_nonpositive"] for r in mine], "name": f"{rule} α ≤ 0",
+                  "legendgroup": rule, "showlegend": False, "marker": {"color": rule_color(rule)}}, col=2)  # fmt: skip
+    plot.yaxis(col=1, title={"text": "seeds"})
+    plot.yaxis(col=2, title={"text": "count (units × steps)"})
+    figure = plot.figure("Stability: which rule breaks first as η grows")
+    figure.layout.barmode = "group"
+    return figure
 
 
 # --- data out -----------------------------------------------------------------------------------------
@@ -965,7 +889,8 @@ def stability_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
 
 def figure_csv(fig: go.Figure) -> str:
     """The data behind a figure as CSV, one row per point: series, x, y (and z for heatmaps, error bars when
-    present). Series names are the trace names ("ip mean of 3", "ip min", …)."""
+    present). Series names are the trace names ("ip mean of 3", "ip min", …), or their ``meta`` text where a
+    legend label alone would be ambiguous (panels, layers)."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["series", "x", "y", "z", "error_plus", "error_minus"])
@@ -973,9 +898,8 @@ def figure_csv(fig: go.Figure) -> str:
         name = trace.meta if isinstance(trace.meta, str) else (trace.name or trace.type)
         if trace.type == "heatmap":
             z = np.asarray(trace.z, dtype=float)
-            xs, ys = np.asarray(trace.x), np.asarray(trace.y)
-            for i, y in enumerate(ys):
-                for j, x in enumerate(xs):
+            for i, y in enumerate(np.asarray(trace.y)):
+                for j, x in enumerate(np.asarray(trace.x)):
                     writer.writerow([name, _cell(x), _cell(y), _cell(z[i, j]), "", ""])
             continue
         xs = [] if trace.x is None else list(trace.x)
@@ -994,7 +918,7 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, (float, np.floating)):
         return "" if not math.isfinite(float(value)) else repr(float(value))
-    if isinstance(value, (np.integer,)):
+    if isinstance(value, np.integer):
         return str(int(value))
     return str(value)
 

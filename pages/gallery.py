@@ -144,7 +144,7 @@ def open_button(meta_or_record: Any, key: str) -> None:
         st.rerun()
 
 
-def card(entry: Any, metas: list[dict]) -> None:
+def card(entry: Any, metas: list[dict], verdict: dict) -> None:
     """One thesis figure: title, claim, notes, verdict with our numbers, and the plot from its records."""
     with st.container(border=True):
         head, badge = st.columns([5, 1])
@@ -159,11 +159,6 @@ def card(entry: Any, metas: list[dict]) -> None:
             st.info(f"No record yet. Compute it with `python -m ipcore gallery --only {entry.id}` (results land in "
                     f"`{app_jobs.runs_dir()}`).", icon=":material/terminal:")  # fmt: skip
             return
-        signature = tuple(sorted((m["run_id"], str(m.get("created"))) for m in metas))
-        try:
-            verdict = assessment(entry.id, signature)
-        except Exception as error:  # an assessment bug must not hide the records
-            verdict = {"verdict": "missing", "measured": f"could not assess: {type(error).__name__}: {error}"}
         color, icon = VERDICT_STYLE.get(verdict["verdict"], ("gray", None))
         badge.badge(verdict["verdict"], color=color, icon=icon)
         st.markdown(f"**Measured:** {verdict['measured']}")
@@ -177,6 +172,7 @@ def card(entry: Any, metas: list[dict]) -> None:
 
 def figures_view(entries: list[Any], metas: list[dict], chapters: list[int], datasets: list[str],
                  rules: list[str]) -> None:  # fmt: skip
+    """The reproduction table (every figure's verdict), then the cards of one chapter at a time."""
     shown = [
         e for e in entries
         if (not chapters or e.chapter in chapters)
@@ -194,10 +190,43 @@ def figures_view(entries: list[Any], metas: list[dict], chapters: list[int], dat
     for meta in metas:
         if meta.get("experiment"):
             by_experiment.setdefault(meta["experiment"], []).append(meta)
+    verdicts = {e.id: entry_verdict(e, by_experiment.get(e.id, [])) for e in shown}
     done = sum(1 for e in shown if by_experiment.get(e.id))
-    st.caption(f"{len(shown)} figure(s), {done} with records.")
-    for entry in shown:
-        card(entry, by_experiment.get(entry.id, []))
+    st.caption(f"{len(shown)} figure(s), {done} with records. The verdict compares our numbers with the thesis's "
+               "claim; each card below shows the claim, the plot and the numbers.")  # fmt: skip
+    table = [
+        {"figure": e.id, "chapter": e.chapter, "title": e.title, "verdict": verdicts[e.id]["verdict"],
+         "parts": f"{len({m.get('part') for m in by_experiment.get(e.id, [])} & set(e.parts))} of {len(e.parts)}",
+         "measured": verdicts[e.id]["measured"]}
+        for e in shown
+    ]  # fmt: skip
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={"measured": st.column_config.TextColumn(width="large")})  # fmt: skip
+    present = sorted({e.chapter for e in shown})
+    wanted = st.query_params.get("chapter", "")
+    chapter = int(wanted) if wanted.isdigit() and int(wanted) in present else present[0]
+    st.session_state["gallery.chapter"] = chapter
+    st.segmented_control("chapter", present, format_func=lambda c: f"Chapter {CHAPTERS.get(c, c)}",
+                         key="gallery.chapter", on_change=_chapter_changed)  # fmt: skip
+    for entry in (e for e in shown if e.chapter == chapter):
+        card(entry, by_experiment.get(entry.id, []), verdicts[entry.id])
+
+
+def _chapter_changed() -> None:
+    chapter = st.session_state.get("gallery.chapter")
+    if chapter is not None:
+        st.query_params["chapter"] = str(chapter)
+
+
+def entry_verdict(entry: Any, metas: list[dict]) -> dict:
+    """``assess`` for the entry's records; "missing" without records; a message if assessing fails."""
+    if not metas:
+        return {"verdict": "missing", "measured": "not computed yet"}
+    signature = tuple(sorted((m["run_id"], str(m.get("created"))) for m in metas))
+    try:
+        return assessment(entry.id, signature)
+    except Exception as error:  # an assessment bug must not hide the records
+        return {"verdict": "missing", "measured": f"could not assess: {type(error).__name__}: {error}"}
 
 
 def runs_table(metas: list[dict]) -> list[dict]:

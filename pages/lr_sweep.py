@@ -94,17 +94,27 @@ def launch_section() -> None:
                "through the server's queue one after another.")  # fmt: skip
     with st.form("sweep.form"):
         cols = st.columns(4)
-        dataset = cols[0].text_input("dataset", base.dataset, help="mnist, fashion-mnist, cifar10, clusters, spirals")
-        rules = cols[1].multiselect("rules", list(controls.RULES), default=base.rules, format_func=controls.rule_label)
-        depth = cols[2].slider("depth", 1, 12, min(base.depth, 12))
-        width = cols[3].number_input("width", 1, 2048, base.width)
+        dataset = cols[0].text_input(
+            "dataset", base.dataset, key="sweep.dataset", help="mnist, fashion-mnist, cifar10, clusters, spirals"
+        )
+        rules = cols[1].multiselect(
+            "rules", list(controls.RULES), default=base.rules, format_func=controls.rule_label, key="sweep.rules"
+        )
+        depth = cols[2].slider("depth", 1, 12, min(base.depth, 12), key="sweep.depth")
+        width = cols[3].number_input("width", 1, 2048, base.width, key="sweep.width")
         cols = st.columns(4)
-        epochs = cols[0].number_input("epochs", 1, 1000, base.epochs)
-        seeds = cols[1].number_input("seeds", 1, 64, base.seeds)
-        subset = cols[2].number_input("train subset (0 = all)", 0, 10_000_000, base.subset, step=1000)
-        batch_size = cols[3].number_input("batch size", 1, 65536, base.batch_size)
+        epochs = cols[0].number_input("epochs", 1, 1000, base.epochs, key="sweep.epochs")
+        seeds = cols[1].number_input("seeds", 1, 64, base.seeds, key="sweep.seeds")
+        subset = cols[2].number_input(
+            "train subset (0 = all)", 0, 10_000_000, base.subset, step=100, key="sweep.subset"
+        )
+        batch_size = cols[3].number_input("batch size", 1, 65536, base.batch_size, key="sweep.batch")
         lrs = st.multiselect(
-            "learning rates", controls.LR_GRID, default=list(DEFAULT_LRS), format_func=lambda v: f"{v:g}"
+            "learning rates",
+            controls.LR_GRID,
+            default=list(DEFAULT_LRS),
+            format_func=lambda v: f"{v:g}",
+            key="sweep.lrs",
         )
         launched = st.form_submit_button("Launch sweep", type="primary", icon=":material/play_arrow:")
     if not launched:

@@ -303,6 +303,24 @@ def test_network_lab_trains_live_and_saves_the_run(runs_dir: Path) -> None:
     no_problems(at)
     assert saved["run_id"] in list(at.dataframe[0].value["run"])
     assert charts_shown(at) == 8
+    # "Load this setup into the lab" reopens the network lab with the stored run's setup.
+    button(at, "Load this setup into the lab").click().run()
+    no_problems(at)
+    assert at.title[0].value == "Network lab"
+    assert at.slider(key="net.depth").value == 3 and at.number_input(key="net.width").value == 8
+    assert at.query_params["dataset"] == "clusters"
+
+
+def test_stop_cancels_a_running_job(runs_dir: Path) -> None:
+    query = {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in TINY_TRAIN.items()}
+    at = open_app("network_lab", {**query, "epochs": "200", "subset": "0"})
+    button(at, "Train").click().run()
+    run_until(at, lambda a: any("running" in (p.proto.text or "") for p in a.get("progress")))
+    button(at, "Stop").click().run()
+    run_until(at, lambda a: any("Stopped after" in i.value for i in a.info))
+    assert not at.exception and not at.error
+    (saved,) = list_runs(runs_dir)
+    assert saved["state"] == "cancelled"  # what was recorded is kept
 
 
 def test_a_failing_job_is_a_message_not_a_traceback(runs_dir: Path, tmp_path: Path) -> None:
@@ -321,16 +339,33 @@ def test_gallery_card_and_overlay(runs_dir: Path, neuron_run) -> None:
         result = simulate(entry.config(f"s{seed}", iters=400))
         save_run(runs_dir, result, experiment=entry.id, part=f"s{seed}", run_id=entry.run_id(f"s{seed}"))
     save_run(runs_dir, neuron_run, name="my neuron")
-    at = open_app("gallery", {"view": "figures"})
+    at = open_app("gallery", {"view": "figures", "chapter": "5"})
     no_problems(at)
+    table = at.dataframe[0].value.set_index("figure")
+    assert table.loc["fig5.2", "verdict"] in ("reproduced", "partly", "not reproduced")
+    assert table.loc["fig5.2", "parts"] == f"2 of {len(entry.parts)}" and table.loc["fig3.5", "verdict"] == "missing"
     markdown = " ".join(m.value for m in at.markdown)
     assert "**Measured:**" in markdown and entry.claim in markdown
-    assert charts_shown(at) >= 1
+    assert charts_shown(at) == 1  # the final histogram over the two samples
     at = open_app("gallery", {"view": "compare"})
     no_problems(at)
     assert charts_shown(at) == 1  # the two runs' entropy overlaid
     overlay = at.get("plotly_chart")[0].proto.spec
     assert '"A: ip' in overlay and '"B: ip' in overlay
+
+
+def test_lr_sweep_launch(runs_dir: Path) -> None:
+    at = open_app("lr_sweep")
+    at.text_input(key="sweep.dataset").set_value("clusters")
+    at.slider(key="sweep.depth").set_value(2)
+    at.number_input(key="sweep.width").set_value(8)
+    at.number_input(key="sweep.subset").set_value(400)
+    at.multiselect(key="sweep.lrs").set_value([0.001, 0.1])
+    button(at, "Launch sweep").click().run()
+    run_until(at, lambda a: "2 of 2 learning rates finished" in " ".join(m.value for m in a.markdown))
+    no_problems(at)
+    assert charts_shown(at) == 2  # the sweep just launched, and the same runs found among the records
+    assert len(list_runs(runs_dir)) == 2
 
 
 def test_lr_sweep_from_records(runs_dir: Path) -> None:

@@ -168,7 +168,7 @@ def test_neuron_comparison_by_clicking(server, browser) -> None:
     sidebar = page.locator('[data-testid="stSidebar"]')
     assert sidebar.get_by_text("2,000").count() >= 1, "the sample size from the address is not shown"
     # … then run it by clicking and wait for the charts.
-    sidebar.get_by_role("button", name="Run").click()
+    sidebar.get_by_role("button", name="Run", exact=True).click()
     page.get_by_text("Finished in").first.wait_for(timeout=120_000)
     settled(page)
     page.locator('[data-testid="stPlotlyChart"]').nth(5).wait_for()
