@@ -41,7 +41,7 @@ MAX_LAYER_ROWS = 200
 MAX_HIST_ROWS = 30
 MAX_HIST_ROWS_EXPLICIT = 1000  # an explicit hist_every still keeps memory bounded
 FLUSH_SECONDS = 1.0
-EVAL_ELEMENTS = 2**24  # floats per evaluation activation tensor [M, chunk, H]
+EVAL_ELEMENTS = 2**20  # floats per evaluation activation tensor [M, chunk, H] (cache-sized chunks)
 
 
 @dataclass
@@ -123,16 +123,22 @@ def evaluate(model: LockstepMLP, inputs: torch.Tensor, labels: torch.Tensor) -> 
     return loss_sum / n, correct / n
 
 
-def histogram_rows(values: torch.Tensor, bins: int) -> torch.Tensor:
-    """Counts of each row of ``values`` ``[N, n]`` in ``bins`` equal bins on [−1, 1], ``[N, bins]`` float.
+def histogram_rows(values: torch.Tensor, bins: int, group: torch.Tensor | None = None) -> torch.Tensor:
+    """Counts of ``values`` in ``bins`` equal bins on [−1, 1], one histogram per row of ``values`` ``[N, n]``,
+    or, with ``group`` (int64, broadcastable to ``values``, numbering histograms 0 … N−1), per group.
 
     The same bins as ``stats.histogram_counts`` (bin ⌊(v+1)·bins/2⌋, the right edge in the last bin, values
-    beyond ±1 in the edge bins, NaN not counted), computed with one ``bincount`` instead of a masked
-    ``index_add`` (this runs every few training steps, so its cost is felt).
+    beyond ±1 in the edge bins, NaN not counted), computed with one ``bincount`` over ``bins + 1`` slots per
+    histogram (the extra one collects NaN) instead of a masked ``index_add``: this runs every few training
+    steps, and ``group`` lets it count every layer of every member without first copying them apart.
     """
-    rows = values.shape[0]
+    if group is None:
+        rows = values.shape[0]
+        group = torch.arange(rows, device=values.device).unsqueeze(1)
+    else:
+        rows = int(group.max()) + 1
     index = values.add(1).mul_(bins / 2).clamp_(0, bins - 0.5).nan_to_num_(nan=bins).long()
-    index += torch.arange(0, rows * (bins + 1), bins + 1, device=values.device).unsqueeze(1)
+    index += group * (bins + 1)
     counts = torch.bincount(index.view(-1), minlength=rows * (bins + 1)).view(rows, bins + 1)
     return counts[:, :bins].float()
 
@@ -148,11 +154,11 @@ def layer_statistics(
     counts merged pairwise into 50 bins, as densities.
     """
     M, L, H = model.members, model.depth, model.width
-    batch = y_all.shape[1]
     grad_y_u = (1 - y_all.square()).mean(1).view(M, L, H).mean(-1)
     alpha, beta = model.alpha_beta()
-    pooled = y_all.view(M, batch, L, H).permute(0, 2, 1, 3).reshape(M * L, batch * H)
-    counts = histogram_rows(pooled, ENTROPY_BINS)
+    # histogram number m·L + l for unit l·H + h of member m: every (member, layer) pools its units
+    group = torch.arange(M * L, device=y_all.device).view(M, 1, L, 1).expand(M, 1, L, H).reshape(M, 1, L * H)
+    counts = histogram_rows(y_all, ENTROPY_BINS, group)
     row = {
         "grad_y_u": grad_y_u,
         "alpha_mean": alpha.mean(-1),
@@ -292,7 +298,9 @@ def train(
         epoch_correct = torch.zeros(M, device=device)
         for i in range(per_epoch):
             index = order[:, i * batch_size : (i + 1) * batch_size]  # [S, b]
-            inputs, targets = train_x[index], train_y[index]  # [S, b, D], [S, b]
+            flat = index.reshape(-1)  # index_select: several times faster than advanced indexing here
+            inputs = train_x.index_select(0, flat).view(S, -1, train_x.shape[1])  # [S, b, D]
+            targets = train_y.index_select(0, flat).view(S, -1)  # [S, b]
             labels = targets if R == 1 else targets.repeat(R, 1)  # [M, b]
             logits, pre, post = model.forward(inputs, training=True)
             losses = member_losses(logits, labels)
