@@ -593,7 +593,7 @@ def _add_gallery(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], i
     p.add_argument("--data-root", default=None, help="dataset folder (default $IPCORE_DATA or ~/.cache/ipcore)")
     p.add_argument("--runs-dir", default=None, help="records folder (default $IPCORE_RUNS_DIR or cached_runs)")
     p.add_argument("--force", action="store_true", help="recompute parts that are already done")
-    p.add_argument("--report", default="", metavar="PATH", help="write the reproduction table into PATH")
+    p.add_argument("--report", default="", metavar="PATH", help="only write the reproduction table into PATH")
     p.add_argument("--json", action="store_true", help="print one JSON object with what was done")
     return _run_gallery
 
@@ -613,6 +613,10 @@ def _run_gallery(args: argparse.Namespace) -> int:
     if args.part and args.part not in entries[0].parts:
         raise ConfigError("part", f"unknown part {args.part!r}; parts: {', '.join(entries[0].parts)}")
 
+    if args.report:
+        gallery.write_report(str(runs_dir), args.report)
+        sys.stderr.write(f"wrote the reproduction table of {runs_dir} into {args.report}\n")
+        return 0
     if args.list:
         listing = []
         for entry in entries:
@@ -656,8 +660,6 @@ def _run_gallery(args: argparse.Namespace) -> int:
         result = run_config(config, progress=bar, should_stop=stop.is_set)
         run_id = save_run(runs_dir, result, experiment=entry.id, part=part, run_id=entry.run_id(part))
         computed.append({"id": entry.id, "part": part, "run_id": run_id, "state": result.state})
-    if args.report:
-        gallery.write_report(str(runs_dir), args.report)
     if args.json:
         emit_json({"runs_dir": str(runs_dir), "computed": computed})
     elif not computed:

@@ -400,13 +400,23 @@ def get_entry(entry_id: str) -> GalleryEntry:
 RECORD_NUMBERS = ("final_train_loss", "test_accuracy")
 
 
-def final_losses(metrics: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Final-epoch training loss per member, grouped by rule (diverged members are NaN)."""
-    losses = np.asarray(metrics["epoch/train_loss"], dtype=float)[-1].copy()
+def final_per_rule(metrics: dict[str, np.ndarray], key: str = "epoch/train_loss") -> dict[str, np.ndarray]:
+    """A last-epoch metric per member (default: the training loss), grouped by rule; diverged members NaN."""
+    values = np.asarray(metrics[key], dtype=float)[-1].copy()
     diverged = np.asarray(metrics["diverged_step"]) >= 0
-    losses[diverged] = np.nan
+    values[diverged] = np.nan
     rules = [str(r) for r in metrics["members_rule"]]
-    return {r: losses[[i for i, m in enumerate(rules) if m == r]] for r in dict.fromkeys(rules)}
+    return {r: values[[i for i, m in enumerate(rules) if m == r]] for r in dict.fromkeys(rules)}
+
+
+def final_losses(metrics: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return final_per_rule(metrics, "epoch/train_loss")
+
+
+def _acc(metrics: dict[str, np.ndarray], rule: str) -> str:
+    values = final_per_rule(metrics, "epoch/test_acc")[rule]
+    values = values[np.isfinite(values)]
+    return f"test acc {100 * values.mean():.1f} %" if values.size else "test acc –"
 
 
 def diverged_counts(metrics: dict[str, np.ndarray]) -> dict[str, int]:
@@ -471,8 +481,8 @@ def _assess_not_worse(entry, by_part):
         ok = _mean(losses[rule]) <= 1.05 * _mean(losses[entry.baseline])
         hits += ok
         numbers[part] = {r: _mean(v) for r, v in losses.items()}
-        texts.append(f"{part}: final train loss {rule} {_fmt(losses[rule])}, {entry.baseline} "
-                     f"{_fmt(losses[entry.baseline])}")  # fmt: skip
+        texts.append(f"{part}: final train loss {rule} {_fmt(losses[rule])} ({_acc(record.metrics, rule)}), "
+                     f"{entry.baseline} {_fmt(losses[entry.baseline])} ({_acc(record.metrics, entry.baseline)})")  # fmt: skip
     return "; ".join(texts), _verdict(hits, len(by_part)), numbers
 
 
@@ -488,8 +498,9 @@ def _assess_robust(entry, by_part):
         hits += ok
         numbers[part] = {"loss": {r: _mean(v) for r, v in losses.items()}, "diverged": diverged}
         texts.append(
-            f"lr {record.config.lr:g}: {rule} {_fmt(losses[rule])} ({diverged[rule]} diverged), "
-            f"{entry.baseline} {_fmt(losses[entry.baseline])} ({diverged[entry.baseline]} diverged)"
+            f"lr {record.config.lr:g}: {rule} {_fmt(losses[rule])}, {_acc(record.metrics, rule)} "
+            f"({diverged[rule]} diverged); {entry.baseline} {_fmt(losses[entry.baseline])}, "
+            f"{_acc(record.metrics, entry.baseline)} ({diverged[entry.baseline]} diverged)"
         )
     return "; ".join(texts), _verdict(hits, len(by_part)), numbers
 
@@ -518,7 +529,7 @@ def _assess_best_of(entry, by_part):
         best = min(losses, key=losses.get)
         hits += best == rule
         numbers[part] = {"loss": losses, "diverged": diverged, "best": best}
-        ranking = ", ".join(f"{r} {losses[r]:.4f}" + (f" ({diverged[r]} div.)" if diverged[r] else "")
+        ranking = ", ".join(f"{r} {losses[r]:.4f} ({_acc(record.metrics, r)}" + (f", {diverged[r]} div.)" if diverged[r] else ")")
                             for r in sorted(losses, key=losses.get))  # fmt: skip
         texts.append(f"{part}: {ranking}")
     return "; ".join(texts), _verdict(hits, len(by_part)), numbers
@@ -533,7 +544,7 @@ def _assess_pairs(entry, by_part):
         for a, b in entry.extra["pairs"]:
             total += 1
             hits += losses[a] <= 1.05 * losses[b]
-        texts.append(f"{part}: " + ", ".join(f"{r} {losses[r]:.4f}" for r in losses))
+        texts.append(f"{part}: " + ", ".join(f"{r} {losses[r]:.4f} ({_acc(record.metrics, r)})" for r in losses))
     return "; ".join(texts), _verdict(hits, total), numbers
 
 
@@ -605,7 +616,8 @@ def _assess_stability(entry, by_part):
         unstable += sum(diverged.values()) + sum(int(v or 0) > 0 for v in nonpos.values())
         numbers[part] = {"diverged": diverged, "loss": losses, "alpha_nonpositive": nonpos}
         texts.append(f"{part}: " + ", ".join(
-            f"{r} loss {losses[r]:.4f}, {diverged[r]} diverged, α≤0 {nonpos.get(r, 0)}" for r in losses))  # fmt: skip
+            f"{r} loss {losses[r]:.4f}, {_acc(record.metrics, r)}, {diverged[r]} diverged, α≤0 {int(nonpos.get(r) or 0)}"
+            for r in losses))  # fmt: skip
     return "; ".join(texts), ("reproduced" if unstable else "not reproduced"), numbers
 
 
@@ -646,7 +658,10 @@ def _settings(entry: GalleryEntry, records: list[Any]) -> str:
         return "–"
     config = records[0].config
     if entry.kind == "neuron":
-        return f"{len(records)} seeds × {config.iters} iterations, n = {config.n}"
+        seeds = len({r.config.seed for r in records})
+        inputs = len(records) // max(seeds, 1)
+        per = f" for each of {inputs} inputs" if inputs > 1 else ""
+        return f"{seeds} seeds{per} × {config.iters} iterations, n = {config.n}"
     seeds = sorted({r.config.seeds for r in records})
     epochs = sorted({r.config.epochs for r in records})
     subset = {r.config.subset for r in records}
@@ -654,7 +669,14 @@ def _settings(entry: GalleryEntry, records: list[Any]) -> str:
     text = f"{'/'.join(map(str, seeds))} seeds, {'/'.join(map(str, epochs))} epochs"
     if subset != {0}:
         text += f", first {max(subset)} training samples"
-    return text + f", depth {config.depth}, width {config.width} ({', '.join(devices)})"
+    text += f", depth {config.depth}, width {'/'.join(str(w) for w in sorted({r.config.width for r in records}))}"
+    for record in records:
+        if record.meta.get("state") != "done":
+            done = len(record.metrics.get("epoch/epoch", []))
+            text += (
+                f"; {record.meta.get('part')} {record.meta.get('state')} after {done} of {record.config.epochs} epochs"
+            )
+    return text + f" ({', '.join(devices)})"
 
 
 def _data(entry: GalleryEntry) -> str:
