@@ -726,8 +726,8 @@ def ip_illustration_figure(mu: float = 3.0, sigma: float = 1.0) -> go.Figure:
     """The thesis's Figure 3.1 idea, computed: an input density N(μ, σ) under tanh(x) (off-centre: the unit
     saturates, its slope ∂y/∂u ≈ 0 and its output piles up at ±1) and under tanh((x−β)/α) at IP's fixed point
     (centred: slope large where the inputs are, output spread over (−1, 1))."""
-    x = np.linspace(mu - 5 * sigma, mu + 5 * sigma, 801)
-    x = np.union1d(x, np.linspace(min(-3.0, x[0]), max(3.0, x[-1]), 401))
+    x = np.linspace(mu - 5 * sigma, mu + 5 * sigma, 301)
+    x = np.union1d(x, np.linspace(min(-3.0, x[0]), max(3.0, x[-1]), 151))
     density = np.exp(-0.5 * ((x - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
     weights = density * np.gradient(x)
     alpha, beta = ip_fixed_point(x, weights)

@@ -32,13 +32,14 @@ def runs_dir() -> Path:
 
 
 @st.cache_resource(show_spinner=False)
-def _manager(folder: str) -> JobManager:
+def manager_for(folder: str) -> JobManager:
+    """The one job manager of this server process for a runs folder (created on first use)."""
     return JobManager(runs_dir=folder)
 
 
 def manager() -> JobManager:
     """The server's job manager for the current runs folder."""
-    return _manager(str(runs_dir()))
+    return manager_for(str(runs_dir()))
 
 
 def owner() -> str:
