@@ -432,3 +432,14 @@ def test_cli_lists_datasets(capsys):
     assert cli.main(["train", "--list-datasets", "--data-root", str(DATA), "--json"]) == 0
     names = [d["name"] for d in json.loads(capsys.readouterr().out)["datasets"]]
     assert {"mnist", "fashion-mnist", "cifar10", "clusters", "spirals"} <= set(names)
+
+
+def test_cpu_training_uses_the_configured_thread_count(monkeypatch):
+    seen = []
+    before = torch.get_num_threads()
+    monkeypatch.setenv("IPCORE_THREADS", "1")
+    train(small(epochs=1), progress=lambda _: seen.append(torch.get_num_threads()))
+    assert set(seen) == {1} and torch.get_num_threads() == before  # restored afterwards
+    monkeypatch.setenv("IPCORE_THREADS", "two")
+    with pytest.raises(ConfigError, match="IPCORE_THREADS"):
+        train(small(epochs=1))
