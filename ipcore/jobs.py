@@ -245,7 +245,12 @@ class JobManager:
         except Exception as exc:  # any failure (bad data folder, out of memory, a bug) ends this job only
             logger.exception("job %s failed", job.job_id)
             error, state = error_message(exc), "failed"
-            result = PartialResult(config=job.config, metrics=job.log.snapshot(), summary={}, state="failed")
+            try:
+                recorded = job.log.snapshot()
+            except Exception:  # a log that cannot even be stacked: keep the failure, drop the rows
+                logger.exception("job %s: its recorded metrics could not be read", job.job_id)
+                recorded = {}
+            result = PartialResult(config=job.config, metrics=recorded, summary={}, state="failed")
             _release_gpu_memory()
         final: dict[str, np.ndarray] | None = None
         try:
@@ -255,10 +260,11 @@ class JobManager:
             logger.exception("job %s: its metrics could not be compacted", job.job_id)
             error = error or error_message(exc)
             state = "failed"
+        summary = dict(result.summary) if isinstance(getattr(result, "summary", None), Mapping) else {}
         ended = time.time()
         run_id = None
         if self.runs_dir is not None and final is not None:
-            stored = PartialResult(config=job.config, metrics=final, summary=dict(result.summary or {}), state=state)
+            stored = PartialResult(config=job.config, metrics=final, summary=summary, state=state)
             try:
                 run_id = save_run(
                     self.runs_dir, stored, name=job.name, state=state, error=error, started=job.started, ended=ended
@@ -268,7 +274,7 @@ class JobManager:
                 error = (error + "; " if error else "") + f"the run's record could not be saved ({error_message(exc)})"
         with self._lock:
             job.state, job.error, job.run_id, job.ended = state, error, run_id, ended
-            job.summary = dict(result.summary or {})
+            job.summary = summary
             job.final_metrics = final if final is not None else {}
             job.final_version = job.log.version + 1  # readers that compare versions see one more change
             job.log, job.cache = MetricsLog(), None  # the full-precision rows are no longer needed

@@ -191,6 +191,21 @@ def test_a_failing_job_reports_its_error_and_the_next_job_runs(manager, tmp_path
     assert {r["state"] for r in list_runs(tmp_path)} == {"failed", "done"}
 
 
+def test_a_job_whose_log_is_broken_still_fails_cleanly(manager, tmp_path, monkeypatch):
+    def broken(config, progress=None, should_stop=None, log=None):
+        log.append("trace", alpha=np.ones(2))
+        log.append("trace", alpha=np.ones(3))  # rows that cannot be stacked
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(jobs_module, "run_config", broken)
+    first = manager.wait(manager.submit(TINY), DEADLINE)
+    assert first["state"] == "failed" and first["error"] == "RuntimeError: boom"
+    assert manager.snapshot(first["job_id"]) == {}
+    assert load_run(tmp_path, first["run_id"]).metrics == {}
+    monkeypatch.undo()
+    assert manager.wait(manager.submit(TINY), DEADLINE)["state"] == "done"
+
+
 def test_old_finished_jobs_are_forgotten(tmp_path):
     with JobManager(max_concurrent=1, keep_finished=2) as manager:
         ids = [manager.submit(TINY) for _ in range(4)]
