@@ -25,6 +25,7 @@ bytes are rejected with a ``ConfigError`` naming the field.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import logging
@@ -35,6 +36,7 @@ import re
 import secrets
 import shutil
 import tempfile
+import threading
 import time
 import unicodedata
 import zipfile
@@ -476,6 +478,44 @@ def read_metrics(folder: Path) -> dict[str, np.ndarray]:
         raise CorruptRecord(f"{folder.name}: {METRICS_FILE} cannot be read ({err})") from None
 
 
+_LISTING_CACHE: dict[str, tuple[tuple[int, ...], dict[str, Any] | None]] = {}
+_LISTING_LOCK = threading.Lock()
+
+
+def _signature(folder: Path) -> tuple[int, ...]:
+    """Size and modification time of a record's three files (raises OSError if one is missing)."""
+    stats = [(folder / name).stat() for name in (SUMMARY_FILE, CONFIG_FILE, METRICS_FILE)]
+    return tuple(v for st in stats for v in (st.st_size, st.st_mtime_ns, st.st_ino))
+
+
+def _listing_entry(folder: Path) -> dict[str, Any] | None:
+    """The checked summary.json (+ ``"config"``) of one folder, or None (warned once) if it is not a good record.
+
+    Results are cached per folder by the files' sizes and times, so listing a folder of many records again
+    (the app does on every page) reads only what changed."""
+    key = str(folder)
+    try:
+        signature = _signature(folder)
+    except OSError:
+        signature = ()
+    with _LISTING_LOCK:
+        cached = _LISTING_CACHE.get(key)
+    if cached is not None and signature and cached[0] == signature:
+        return copy.deepcopy(cached[1])
+    try:
+        check_run_id(folder.name)
+        meta = read_meta(folder)
+        meta["config"] = _read_config(folder).to_dict()
+        _check_metrics_file(folder)
+    except (CorruptRecord, ConfigError) as err:
+        logger.warning("skipping run record %s: %s", folder, err)
+        meta = None
+    if signature:
+        with _LISTING_LOCK:
+            _LISTING_CACHE[key] = (signature, copy.deepcopy(meta))
+    return meta
+
+
 def list_runs(runs_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """Every readable record's summary.json (plus ``"config"``), newest first.
 
@@ -489,15 +529,9 @@ def list_runs(runs_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]
     for folder in root.iterdir():
         if folder.name.startswith(".") or not folder.is_dir():
             continue
-        try:
-            check_run_id(folder.name)
-            meta = read_meta(folder)
-            meta["config"] = _read_config(folder).to_dict()
-            _check_metrics_file(folder)
-        except (CorruptRecord, ConfigError) as err:
-            logger.warning("skipping run record %s: %s", folder, err)
-            continue
-        entries.append(meta)
+        meta = _listing_entry(folder)
+        if meta is not None:
+            entries.append(meta)
     entries.sort(key=lambda m: (_number(m.get("timestamp")), m["run_id"]), reverse=True)
     return entries
 

@@ -276,3 +276,16 @@ def test_cli_train_save_stores_the_run(tmp_path, capsys):
     assert record.config.dataset == "clusters" and record.config.subset == 300
     assert [r["test_accuracy"] for r in record.summary["rules"]] == [r["test_accuracy"] for r in printed["rules"]]
     assert record.metrics["epoch/test_acc"].shape == (1, 2)
+
+
+def test_listing_notices_changed_records(tmp_path, result):
+    run_id = save_run(tmp_path, result, run_id="gallery-x-a")
+    assert [r["state"] for r in list_runs(tmp_path)] == ["done"]
+    listed = list_runs(tmp_path)
+    listed[0]["summary"]["rules"] = []  # callers get their own copies
+    assert list_runs(tmp_path)[0]["summary"]["rules"]
+    cancelled = PartialResult(config=TINY, metrics={"trace/iter": np.arange(2)}, summary={}, state="cancelled")
+    save_run(tmp_path, cancelled, run_id=run_id)  # replaced in place
+    assert [r["state"] for r in list_runs(tmp_path)] == ["cancelled"]
+    (tmp_path / run_id / "summary.json").write_text("garbage")
+    assert list_runs(tmp_path) == []
