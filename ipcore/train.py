@@ -169,27 +169,42 @@ def evaluate(model: LockstepMLP, inputs: torch.Tensor, labels: torch.Tensor) -> 
     return loss_sum / n, correct / n
 
 
-def histogram_rows(values: torch.Tensor, bins: int, group: torch.Tensor | None = None) -> torch.Tensor:
+def histogram_rows(
+    values: torch.Tensor,
+    bins: int,
+    group: torch.Tensor | None = None,
+    groups: int | None = None,
+    method: str = "auto",
+) -> torch.Tensor:
     """Counts of ``values`` in ``bins`` equal bins on [−1, 1], one histogram per row of ``values`` ``[N, n]``,
-    or, with ``group`` (int64, broadcastable to ``values``, numbering histograms 0 … N−1), per group.
+    or, with ``group`` (integers broadcastable to ``values`` numbering ``groups`` histograms), per group.
 
     The same bins as ``stats.histogram_counts`` (bin ⌊(v+1)·bins/2⌋, the right edge in the last bin, values
-    beyond ±1 in the edge bins, NaN not counted), computed with one ``bincount`` over ``bins + 1`` slots per
-    histogram (the extra one collects NaN) instead of a masked ``index_add``: this runs every few training
-    steps, and ``group`` lets it count every layer of every member without first copying them apart.
+    beyond ±1 in the edge bins, NaN not counted), counted over ``bins + 1`` slots per histogram (the extra one
+    collects NaN) in one pass instead of a masked ``index_add``: this runs every few training steps, and
+    ``group`` lets it count every layer of every member without first copying them apart. ``method``
+    "auto": ``bincount`` on a CPU, ``index_add`` on a GPU (where ``bincount`` reads its maximum back to the
+    host, a synchronisation).
     """
     if group is None:
-        rows = values.shape[0]
-        group = torch.arange(rows, device=values.device, dtype=torch.int32).unsqueeze(1)
-    else:
-        rows = int(group.max()) + 1
-    if rows * (bins + 1) >= 2**31:
-        raise ValueError(f"{rows} histograms of {bins} bins do not fit int32 bin numbers")
+        groups = values.shape[0]
+        group = torch.arange(groups, device=values.device, dtype=torch.int32).unsqueeze(1)
+    elif groups is None:
+        groups = int(group.max()) + 1
+    slots = groups * (bins + 1)
+    if slots >= 2**31:
+        raise ValueError(f"{groups} histograms of {bins} bins do not fit int32 bin numbers")
     # int32 bin numbers: converting and offsetting them is about twice as fast as in int64
     index = values.add(1).mul_(bins / 2).clamp_(0, bins - 0.5).nan_to_num_(nan=bins).int()
     index += (group * (bins + 1)).int()
-    counts = torch.bincount(index.view(-1), minlength=rows * (bins + 1)).view(rows, bins + 1)
-    return counts[:, :bins].float()
+    if method == "bincount" or (method == "auto" and values.device.type == "cpu"):
+        counts = torch.bincount(index.reshape(-1), minlength=slots).float()
+    else:  # float counts are exact up to 2^24 per bin
+        flat = index.reshape(-1)
+        counts = torch.zeros(slots, device=values.device).index_add_(
+            0, flat, torch.ones_like(flat, dtype=torch.float32)
+        )
+    return counts.view(groups, bins + 1)[:, :bins]
 
 
 @torch.no_grad()
@@ -208,7 +223,7 @@ def layer_statistics(
     # histogram number m·L + l for unit l·H + h of member m: every (member, layer) pools its units
     group = torch.arange(M * L, device=y_all.device, dtype=torch.int32)
     group = group.view(M, 1, L, 1).expand(M, 1, L, H).reshape(M, 1, L * H)
-    counts = histogram_rows(y_all, ENTROPY_BINS, group)
+    counts = histogram_rows(y_all, ENTROPY_BINS, group, M * L)
     row = {
         "grad_y_u": grad_y_u,
         "alpha_mean": alpha.mean(-1),

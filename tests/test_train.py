@@ -278,7 +278,12 @@ def test_histogram_rows_matches_the_shared_estimator():
     values[0, :5] = float("nan")
     values[1, :3] = 1.0
     values[2, :3] = -1.0
-    torch.testing.assert_close(histogram_rows(values, 100), histogram_counts(values, 100))
+    expected = histogram_counts(values, 100)
+    for method in ("bincount", "index_add"):
+        torch.testing.assert_close(histogram_rows(values, 100, method=method), expected)
+    grouped = values.view(7, 5, 100).transpose(0, 1)  # [5, 7, 100]: group j gathers row j of values
+    group = torch.arange(7, dtype=torch.int32).view(1, 7, 1)
+    torch.testing.assert_close(histogram_rows(grouped, 100, group, 7), expected)
 
 
 def test_long_run_records_are_subsampled():
