@@ -9,6 +9,7 @@ dotted keys (``eta.ip=0.001``), booleans are ``true``/``false``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import typing
@@ -27,8 +28,13 @@ class ConfigError(ValueError):
         self.field = field_name
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls)  # resolving string annotations is slow (ms); configs are built often
+
+
 def _type_of(cls: type, name: str) -> Any:
-    return get_type_hints(cls)[name]
+    return _hints(cls)[name]
 
 
 def _parse_scalar(kind: Any, text: str, name: str) -> Any:

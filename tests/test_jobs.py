@@ -316,12 +316,31 @@ def test_a_real_mnist_training_job_is_saved_and_reloads(manager, tmp_path):
     np.testing.assert_array_equal(manager.snapshot(manager.jobs()[-1]["job_id"])["epoch/test_acc"], accuracy)
 
 
-def test_stacking_log_snapshots_equal_the_base_logs():
-    from ipcore.jobs import StackingLog
+class _RestackingLog:
+    """The naive reference: keep every row, stack them all on each snapshot."""
+
+    def __init__(self):
+        self.tables, self.static = {}, {}
+
+    def append(self, table, **row):
+        for column, value in row.items():
+            self.tables.setdefault(table, {}).setdefault(column, []).append(np.asarray(value))
+
+    def set_static(self, **arrays):
+        self.static.update({k: np.asarray(v) for k, v in arrays.items()})
+
+    def snapshot(self):
+        out = dict(self.static)
+        for table, columns in self.tables.items():
+            out.update({f"{table}/{c}": np.stack(v) for c, v in columns.items()})
+        return out
+
+
+def test_incremental_snapshots_equal_stacking_every_row():
     from ipcore.metrics import MetricsLog
 
     rng = np.random.default_rng(0)
-    base, stacking = MetricsLog(), StackingLog()
+    base, stacking = _RestackingLog(), MetricsLog()
     earlier = []
     for i in range(300):
         row = {
