@@ -375,11 +375,23 @@ def _run_train(args: argparse.Namespace) -> int:
             bar.note = note
         bar(fraction)
 
-    result = train(config, progress=progress, log=log)
+    # Ctrl-C ends the run early but keeps (and prints) what was recorded so far.
+    stop = threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        result = train(config, progress=progress, should_stop=stop.is_set, log=log)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    code = 130 if result.state == "cancelled" else 0
+    if result.state == "cancelled":
+        sys.stderr.write("\ninterrupted: the results cover the steps done so far\n")
     run_id = save_if_requested(args, result)
     if args.json:
         emit_json(result.summary if run_id is None else {**result.summary, "run_id": run_id})
-        return 0
+        return code
     summary = result.summary
     print(f"{summary['dataset']} on {summary['device']}: {summary['steps']} steps, {summary['seconds']:.1f} s")
     print(f"{'rule':10s} {'train loss':>10s} {'test acc':>9s} {'diverged':>9s}  mean ∂y/∂u per layer")
@@ -393,7 +405,7 @@ def _run_train(args: argparse.Namespace) -> int:
             f"{entry['rule']:10s} {number(entry['final_train_loss'], 4):>10s} "
             f"{number(entry['test_accuracy'], 4):>9s} {entry['diverged']:>4d}/{config.seeds:<4d}  {grads}"
         )
-    return 0
+    return code
 
 
 # ======================================================================================================
