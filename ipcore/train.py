@@ -322,6 +322,7 @@ def _train(
     seeds = member_seeds(config)
     R, S = len(rules), len(seeds)
     M, L = R * S, config.depth
+    check_memory(config, data, device)
     model = LockstepMLP(data.input_dim, data.num_classes, L, config.width, rules, seeds, config.output, device)
     optimizer = _adam(model.parameters(), config.lr, device)
 
@@ -450,6 +451,45 @@ def _train(
     summary = summarize(config, metrics, seconds, device, data, steps_done=step, epochs_done=epochs_done)
     summary["state"] = state_name
     return TrainResult(config=config, metrics=metrics, summary=summary, state=state_name)
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes free on ``device`` now (the CPU's available physical memory), or None when unknown."""
+    try:
+        if device.type == "cuda":
+            return int(torch.cuda.mem_get_info(device)[0])
+        if os.path.exists("/proc/meminfo"):  # MemAvailable counts the page cache the kernel can give back
+            with open("/proc/meminfo") as meminfo:
+                for line in meminfo:
+                    if line.startswith("MemAvailable:"):
+                        return int(line.split()[1]) * 1024
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+    except (AttributeError, ValueError, OSError, RuntimeError):
+        return None
+
+
+def estimated_memory(config: TrainConfig, data: Dataset) -> int:
+    """Bytes a run needs beyond its dataset: per member the weights with their gradients and two Adam moments,
+    and the activations one training step keeps for backward (about ten tensors of batch × width per layer)."""
+    members = len(config.rules) * config.seeds
+    sizes = [data.input_dim] + [config.width] * config.depth + [data.num_classes]
+    parameters = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    batch = min(config.batch_size, len(data.train_y))
+    activations = 10 * batch * config.width * config.depth + 2 * batch * data.input_dim
+    return 4 * members * (4 * parameters + activations)
+
+
+def check_memory(config: TrainConfig, data: Dataset, device: torch.device) -> None:
+    """A ConfigError (on ``seeds``, the usual lever) when the run clearly cannot fit on the device."""
+    needed, free = estimated_memory(config, data), available_memory(device)
+    if free is not None and needed > 0.9 * free:
+        members = len(config.rules) * config.seeds
+        raise ConfigError(
+            "seeds",
+            f"{len(config.rules)} rules × {config.seeds} seeds = {members} networks of depth {config.depth} and "
+            f"width {config.width} need about {needed / 2**30:.1f} GiB, but {device} has {free / 2**30:.1f} GiB "
+            "free; use fewer seeds or rules, or a smaller width, depth or batch size",
+        )
 
 
 def _adam(params: list[torch.Tensor], lr: float, device: torch.device) -> torch.optim.Adam:

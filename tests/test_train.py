@@ -448,3 +448,18 @@ def test_cpu_training_uses_the_configured_thread_count(monkeypatch):
     monkeypatch.setenv("IPCORE_THREADS", "two")
     with pytest.raises(ConfigError, match="IPCORE_THREADS"):
         train(small(epochs=1))
+
+
+def test_a_run_too_big_for_the_machine_is_refused_before_it_starts(monkeypatch):
+    import ipcore.train as train_module
+
+    config = small(rules=["ip", "wd"], seeds=4, depth=3, width=64)
+    data = load_dataset("clusters", subset=300)
+    needed = train_module.estimated_memory(config, data)
+    assert needed > 8 * 4 * (21 * 64 + 2 * 65 * 64 + 65 * 10)  # 8 networks: weights, gradients, Adam moments
+    monkeypatch.setattr(train_module, "available_memory", lambda device: needed)
+    with pytest.raises(ConfigError, match="GiB") as error:
+        train(config)
+    assert error.value.field == "seeds" and "2 rules × 4 seeds" in str(error.value)
+    monkeypatch.setattr(train_module, "available_memory", lambda device: 2 * needed)
+    assert train(config).state == "done"
