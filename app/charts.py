@@ -40,7 +40,8 @@ Runs = Sequence[tuple[str, Metrics]]
 
 PALETTE = qualitative.D3 + qualitative.Dark2
 DASHES = ("solid", "dot", "dash", "dashdot", "longdash", "longdashdot")
-MAX_POINTS = 1500  # points per line sent to the browser (longer series are thinned evenly)
+MAX_POINTS = 800  # points per line sent to the browser (longer series are thinned evenly; ~2 per pixel)
+DIGITS = 5  # decimals kept in the lines sent to the browser (halves the JSON; far below what a plot shows)
 HEIGHT = 340
 LOSS_TITLE = "training loss (cross-entropy, nats)"
 ENTROPY_TITLE = "output entropy H(y) (nats)"
@@ -225,12 +226,15 @@ class Plot:
                                      "font": {"size": 10, "color": color}})  # fmt: skip
 
     def band(self, x: np.ndarray, values: np.ndarray, name: str, rule: str, *, row: int = 1, col: int = 1,
-             dash: str | None = None, showlegend: bool = True, markers: bool = False) -> None:  # fmt: skip
+             dash: str | None = None, showlegend: bool = True, markers: bool = False,
+             max_points: int = MAX_POINTS) -> None:  # fmt: skip
         """Mean line of ``values`` [T, K] over K (seeds) with a shaded min–max band; one series when K = 1."""
         values = np.asarray(values, dtype=float).reshape(len(x), -1)
         mean, low, high = _nanstats(values, axis=1)
-        keep = thin(len(x))
-        x, mean, low, high = np.asarray(x)[keep], mean[keep], low[keep], high[keep]
+        keep = thin(len(x), max_points)
+        x = np.asarray(x)[keep]
+        x = np.round(x, DIGITS) if x.dtype.kind == "f" else x
+        mean, low, high = (np.round(v[keep], DIGITS) for v in (mean, low, high))
         if values.shape[1] > 1:
             for bound, y, fill in (("min", low, None), ("max", high, "tonexty")):
                 self.add({"x": x, "y": y, "name": f"{name} {bound}", "mode": "lines", "fill": fill,
@@ -305,7 +309,7 @@ def _use(metrics: Metrics, members: np.ndarray, step: float | None = None) -> np
     return alive if len(alive) else members
 
 
-def loss_figure(runs: Runs, smoothing: float = 0.0, log_y: bool = False) -> go.Figure:
+def loss_figure(runs: Runs, smoothing: float = 0.0, log_y: bool = False, max_points: int = MAX_POINTS) -> go.Figure:
     """Training loss per batch vs epoch: per rule the mean over seeds with the min–max band, smoothed by an
     exponential moving average (weight ``smoothing``); ✕ marks where a seed diverged. Several runs are told
     apart by their line style (first solid, second dotted, …)."""
@@ -321,7 +325,8 @@ def loss_figure(runs: Runs, smoothing: float = 0.0, log_y: bool = False) -> go.F
         loss = smooth(np.asarray(metrics["batch/loss"], dtype=float), smoothing)
         for rule, members in members_by_rule(metrics).items():
             if len(members):
-                plot.band(epochs, loss[:, members], _label(prefix, rule), rule, dash=DASHES[run_index % len(DASHES)])
+                plot.band(epochs, loss[:, members], _label(prefix, rule), rule, dash=DASHES[run_index % len(DASHES)],
+                          max_points=max_points)  # fmt: skip
                 _divergence_markers(plot, metrics, members, rule, prefix, steps, epochs, loss)
     if not drawn:
         return _empty(title, "no batch recorded yet", "epoch", LOSS_TITLE)
@@ -369,7 +374,7 @@ def accuracy_figure(runs: Runs, split: str = "test") -> go.Figure:
     return plot.figure(title, "epoch", f"{split} accuracy (%)")
 
 
-def loss_panels_figure(runs: Runs, smoothing: float = 0.0, log_y: bool = False) -> go.Figure:
+def loss_panels_figure(runs: Runs, smoothing: float = 0.0, log_y: bool = False, max_points: int = 400) -> go.Figure:
     """Training loss of several runs side by side (one panel per run, e.g. one per learning rate), shared y."""
     runs = [(label, m) for label, m in runs if has_rows(m, "batch/loss")]
     title = "Training loss per batch (mean over seeds, band = min–max)"
@@ -383,7 +388,7 @@ def loss_panels_figure(runs: Runs, smoothing: float = 0.0, log_y: bool = False) 
         start = len(plot.traces)
         for rule, members in members_by_rule(metrics).items():
             if len(members):
-                plot.band(epochs, loss[:, members], rule, rule, col=col, showlegend=col == 1)
+                plot.band(epochs, loss[:, members], rule, rule, col=col, showlegend=col == 1, max_points=max_points)
                 _divergence_markers(plot, metrics, members, rule, "", steps, epochs, loss, col=col)
         for trace in plot.traces[start:]:
             trace["meta"] = f"{label}: {trace['name']}"  # the CSV names the panel

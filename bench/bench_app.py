@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 MAIN = str(ROOT / "app" / "main.py")
 PAGES = {"home": "Intrinsic plasticity lab", "network_lab": "Network lab", "neuron_lab": "Neuron lab",
          "gallery": "Gallery", "lr_sweep": "Learning-rate sweep"}  # fmt: skip
-LIVE_JOB = {"dataset": "clusters", "rules": "ip,none,wd", "depth": "7", "width": "50", "epochs": "2", "seeds": "3"}
+LIVE_JOB = {"dataset": "clusters", "rules": "ip,none,wd", "depth": "7", "width": "50", "epochs": "25", "seeds": "3"}
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 

@@ -90,8 +90,8 @@ def entry_figures(entry: Any, records: list[Any]) -> list[tuple[Any, str]]:
     runs = [(part, r.metrics) for part, r in by_part]
     if entry.plot == "loss":
         if len(runs) == 1:
-            return [(charts.loss_figure(runs, smoothing=0.6), "loss")]
-        return [(charts.loss_panels_figure(runs, smoothing=0.6), "loss")]
+            return [(charts.loss_figure(runs, smoothing=0.9, max_points=400), "loss")]
+        return [(charts.loss_panels_figure(runs, smoothing=0.9), "loss")]
     if entry.plot == "grad_y_u":
         layer = entry.layer or 0
         return [(charts.grad_lines_figure(runs, [layer]), f"dy-du-layer{layer + 1}")]
