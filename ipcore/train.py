@@ -352,7 +352,7 @@ def _train(
     window_loss = torch.zeros(M, device=device)
     window_count = 0
     known_diverged = np.full(M, -1, dtype=np.int64)
-    always_mask = device.type != "cpu"  # on CPU a host check is free; on a GPU it would stall the queue
+    always_mask = freeze_every_step(device)
     counts_alpha = any(rule.form != "none" or rule.has_parameters for rule in rules)
 
     def sync_divergence() -> None:
@@ -498,6 +498,12 @@ def _adam(params: list[torch.Tensor], lr: float, device: torch.device) -> torch.
         return torch.optim.Adam(params, lr=lr, fused=True)
     except (RuntimeError, TypeError):  # a device without the fused kernel
         return torch.optim.Adam(params, lr=lr, foreach=device.type != "cpu")
+
+
+def freeze_every_step(device: torch.device) -> bool:
+    """Whether the freezing of diverged members runs at every step (a GPU: asking the host whether anyone
+    diverged would stall its queue) or only once one has (a CPU, where that question costs nothing)."""
+    return device.type != "cpu"
 
 
 def freeze_members(model: LockstepMLP, optimizer: torch.optim.Optimizer, frozen: torch.Tensor) -> None:

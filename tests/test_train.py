@@ -463,3 +463,17 @@ def test_a_run_too_big_for_the_machine_is_refused_before_it_starts(monkeypatch):
     assert error.value.field == "seeds" and "2 rules × 4 seeds" in str(error.value)
     monkeypatch.setattr(train_module, "available_memory", lambda device: 2 * needed)
     assert train(config).state == "done"
+
+
+def test_freezing_at_every_step_as_on_a_gpu_changes_nothing_for_active_members(monkeypatch):
+    import ipcore.train as train_module
+
+    config = small(rules=["ip", "batchnorm", "bn_inc", "none"], seeds=2)
+    plain = train(config).metrics
+    monkeypatch.setattr(train_module, "freeze_every_step", lambda device: True)
+    masked = train(config).metrics
+    for key in ("batch/loss", "layer/alpha_mean", "layer/beta_std", "epoch/test_loss"):
+        np.testing.assert_array_equal(plain[key], masked[key], err_msg=key)
+    monkeypatch.setitem(RULES, "exploding_ip", ExplodingIP)
+    exploding = train(small(rules=["exploding_ip", "ip"], seeds=3)).metrics
+    np.testing.assert_array_equal(exploding["diverged_step"], [4, -1, -1, -1, -1, -1])
