@@ -219,3 +219,6 @@ else:
     st.info("Pick an input and the rules, then press **Run**. Try a Gaussian far from zero (μ = 5): the plain "
             "tanh saturates, IP centres itself on the median and its output becomes uniform.",
             icon=":material/lightbulb:")  # fmt: skip
+    st.button("Use the thesis's example: N(5, 2²)", on_click=state.seed_widgets,
+              args=({"neuron.dist": "gaussian", "neuron.mu": 5.0, "neuron.sigma": 2.0},), kwargs={"force": True},
+              icon=":material/bolt:")  # fmt: skip

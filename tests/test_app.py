@@ -257,6 +257,16 @@ def test_invalid_address_values_fall_back_with_a_message(runs_dir: Path) -> None
     assert at.number_input(key="net.width").value == 16
 
 
+def test_quick_setups_fill_the_controls_and_the_address(runs_dir: Path) -> None:
+    at = open_app("neuron_lab")
+    button(at, "Use the thesis's example: N(5, 2²)").click().run()
+    assert at.number_input(key="neuron.mu").value == 5.0 and at.query_params == {"mu": "5.0", "sigma": "2.0"}
+    at = open_app("network_lab")
+    button(at, "Use this quick setup").click().run()
+    no_problems(at)
+    assert at.selectbox(key="net.dataset").value == "clusters" and at.query_params["seeds"] == "3"
+
+
 def test_bad_values_are_refused_with_a_message(runs_dir: Path) -> None:
     at = open_app("neuron_lab")
     at.selectbox(key="neuron.dist").set_value("other (scipy.stats)").run()
