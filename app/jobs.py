@@ -20,7 +20,7 @@ import streamlit as st
 
 from ipcore.config import Config
 from ipcore.jobs import FINISHED_STATES, JobManager, UnknownJob
-from ipcore.records import RunRecord, check_run_id, default_runs_dir, list_runs, load_run
+from ipcore.records import REPO_RUNS_DIR, RunRecord, check_run_id, default_runs_dir, list_runs, load_run
 
 ACTIVE_STATES = ("queued", "running")
 __all__ = ["ACTIVE_STATES", "FINISHED_STATES", "UnknownJob"]
@@ -94,10 +94,32 @@ def _cached_list(folder: str, signature: tuple) -> list[dict[str, Any]]:
     return list_runs(folder)
 
 
+def gallery_dir() -> Path:
+    """The committed gallery records: ``$IPCORE_GALLERY_DIR`` if set, else the repository's ``cached_runs/``."""
+    return Path(os.environ.get("IPCORE_GALLERY_DIR") or REPO_RUNS_DIR)
+
+
+def folders() -> list[Path]:
+    """Where records are read from: the runs folder, then — when that is elsewhere — the gallery's folder, so
+    the thesis figures stay visible whatever ``IPCORE_RUNS_DIR`` says."""
+    own, gallery = runs_dir(), gallery_dir()
+    if not gallery.is_dir() or own.resolve() == gallery.resolve():
+        return [own]
+    return [own, gallery]
+
+
 def runs() -> list[dict[str, Any]]:
-    """Every readable record in the runs folder (``list_runs``), newest first; corrupt ones are skipped."""
-    folder = runs_dir()
-    return _cached_list(str(folder), folder_signature(folder))
+    """Every readable record (``list_runs``), newest first; corrupt ones are skipped. From the gallery's
+    folder, when it is not the runs folder, only the gallery's records (``gallery-*``) are taken."""
+    seen: set[str] = set()
+    merged: list[dict[str, Any]] = []
+    for index, folder in enumerate(folders()):
+        for meta in _cached_list(str(folder), folder_signature(folder)):
+            if meta["run_id"] in seen or (index > 0 and not meta["run_id"].startswith("gallery-")):
+                continue
+            seen.add(meta["run_id"])
+            merged.append(meta)
+    return sorted(merged, key=lambda m: m.get("timestamp", 0), reverse=True)
 
 
 @st.cache_resource(show_spinner=False, max_entries=256)
@@ -107,8 +129,9 @@ def _cached_record(folder: str, run_id: str, stamp: int) -> RunRecord:
 
 def record(run_id: str) -> RunRecord:
     """One record, loaded once per server (records are read-only; callers must not modify the arrays)."""
-    folder = runs_dir()
     check_run_id(run_id)  # a ConfigError for ids from the address that could point outside the folder
+    candidates = folders()
+    folder = next((f for f in candidates if (f / run_id).is_dir()), candidates[0])
     try:
         stamp = (folder / run_id).stat().st_mtime_ns
     except OSError:

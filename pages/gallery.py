@@ -292,7 +292,9 @@ def run_viewer(run_id: str) -> None:
     buttons = st.columns(3)
     lab = LAB_PAGES.get(record.config.kind)
     if lab is not None and buttons[0].button("Load this setup into the lab", icon=":material/science:"):
-        st.switch_page(str(lab), query_params=record.config.to_flat())
+        # The data folder and device are the recording machine's; this machine uses its own.
+        setup = {k: v for k, v in record.config.to_flat().items() if k not in ("data_root", "device")}
+        st.switch_page(str(lab), query_params=setup)
     with buttons[1]:
         views.run_downloads(record.config.to_dict(), record.summary, record.metrics, run_id, f"viewer.{run_id}")
     if not meta.get("experiment") and buttons[2].button("Delete this run", icon=":material/delete:"):

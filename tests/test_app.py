@@ -55,6 +55,7 @@ def runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "runs"
     folder.mkdir()
     monkeypatch.setenv("IPCORE_RUNS_DIR", str(folder))
+    monkeypatch.setenv("IPCORE_GALLERY_DIR", str(folder))  # isolated from the committed gallery records
     shared = ROOT.parent / "shared" / "datasets"
     monkeypatch.setenv("IPCORE_DATA", os.environ.get("IPCORE_DATA") or str(shared if shared.is_dir() else tmp_path))
     return folder
@@ -362,6 +363,22 @@ def test_gallery_card_and_overlay(runs_dir: Path, neuron_run) -> None:
     assert charts_shown(at) == 1  # the two runs' entropy overlaid
     overlay = at.get("plotly_chart")[0].proto.spec
     assert '"A: ip' in overlay and '"B: ip' in overlay
+
+
+def test_gallery_shows_the_committed_records_whatever_the_runs_folder(runs_dir, monkeypatch) -> None:
+    monkeypatch.delenv("IPCORE_GALLERY_DIR")
+    committed = ROOT / "cached_runs"
+    if not any(committed.glob("gallery-fig3.5-*")):
+        pytest.skip("no committed gallery records")
+    save_run(runs_dir, simulate(NeuronConfig(**SMALL_NEURON)), name="mine")
+    at = open_app("gallery", {"view": "figures", "chapter": "3"})
+    no_problems(at)
+    table = at.dataframe[0].value.set_index("figure")
+    assert table.loc["fig3.5", "verdict"] != "missing" and table.loc["fig3.5", "parts"] == "3 of 3"
+    at = open_app("gallery", {"view": "runs"})
+    no_problems(at)
+    listed = " ".join(str(v) for df in at.dataframe for v in df.value.to_numpy().ravel())
+    assert "gallery-fig3.5-lr0.01" in listed and "mine" in listed
 
 
 def test_lr_sweep_launch(runs_dir: Path) -> None:
