@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import charts
+from app import jobs as app_jobs
 from ipcore.config import ConfigError
 from ipcore.stats import ENTROPY_MAX
 
@@ -256,3 +257,35 @@ def neuron_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = Fa
     with right:
         chart(charts.beta_median_figure(metrics), f"{key}.beta", "centre-vs-median")
     chart(charts.alpha_beta_trajectory_figure(metrics), f"{key}.ab", "alpha-beta-trajectories")
+
+
+RunView = Callable[..., None]  # train_run_view or neuron_run_view: (metrics, key, live=False)
+
+
+@st.fragment(run_every=1.0)
+def live_job(job_id: str, run_view: RunView, prefix: str) -> None:
+    """A lab's job while queued or running, re-drawn every second from its snapshot (never blocking the
+    script); a full rerun once it has ended. ``prefix`` keys the widgets (``<prefix>.stop``, ``<prefix>.run``)."""
+    status = app_jobs.status(job_id)
+    if status is None or status["state"] not in app_jobs.ACTIVE_STATES:
+        st.rerun()
+    top = st.columns([5, 1])
+    with top[0]:
+        progress(status)
+    if top[1].button("Stop", key=f"{prefix}.stop", icon=":material/stop_circle:", width="stretch"):
+        app_jobs.manager().cancel(job_id)
+    run_view(app_jobs.manager().snapshot(job_id), key=f"{prefix}.run", live=True)
+
+
+def finished_job(status: Mapping[str, Any], run_view: RunView, prefix: str) -> None:
+    """A lab's ended job: its outcome, its charts (from the manager, or from its record once forgotten) and
+    downloads."""
+    job_outcome(status)
+    try:
+        metrics = app_jobs.manager().snapshot(status["job_id"])
+    except app_jobs.UnknownJob:
+        metrics = app_jobs.record(status["run_id"]).metrics if status.get("run_id") else {}
+    if metrics:
+        run_view(metrics, key=f"{prefix}.run")
+        run_downloads(status["config"], status.get("summary") or {}, metrics,
+                      status.get("run_id") or status["job_id"], f"{prefix}.run")  # fmt: skip

@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 
 from ipcore.config import Config, ConfigError
-from ipcore.metrics import MetricsLog
-from ipcore.records import PartialResult, compact_metrics, save_run
+from ipcore.metrics import MetricsLog, RunResult
+from ipcore.records import compact_metrics, save_run
 from ipcore.runner import config_from_dict, run_config
 
 logger = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ class JobManager:
             except Exception:  # a log that cannot even be stacked: keep the failure, drop the rows
                 logger.exception("job %s: its recorded metrics could not be read", job.job_id)
                 recorded = {}
-            result = PartialResult(config=job.config, metrics=recorded, summary={}, state="failed")
+            result = RunResult(config=job.config, metrics=recorded, summary={}, state="failed")
             _release_gpu_memory()
         final: dict[str, np.ndarray] | None = None
         try:
@@ -206,7 +206,7 @@ class JobManager:
         ended = time.time()
         run_id = None
         if self.runs_dir is not None and final is not None:
-            stored = PartialResult(config=job.config, metrics=final, summary=summary, state=state)
+            stored = RunResult(config=job.config, metrics=final, summary=summary, state=state)
             try:
                 run_id = save_run(
                     self.runs_dir, stored, name=job.name, state=state, error=error, started=job.started, ended=ended

@@ -10,9 +10,24 @@ and a reader polling a long run costs O(new rows), not O(all rows) under the GIL
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from ipcore.config import Config
+
+
+@dataclass
+class RunResult:
+    """What a run returns (and what a record stores): its config, the recorded metrics as plain arrays, the
+    JSON-ready summary, and its state: "done", "cancelled" (stopped early, what was recorded kept) or
+    "failed" (the metrics recorded before the error)."""
+
+    config: Config
+    metrics: dict[str, np.ndarray]
+    summary: dict[str, Any] = field(default_factory=dict)
+    state: str = "done"
 
 
 class MetricsLog:

@@ -8,12 +8,10 @@ histogram itself, so the app can animate the output toward uniform.
 
 from __future__ import annotations
 
+import contextlib
 import math
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -21,9 +19,10 @@ import scipy.stats
 import torch
 
 from ipcore.config import ConfigError, NeuronConfig
-from ipcore.metrics import MetricsLog
+from ipcore.metrics import MetricsLog, RunResult
 from ipcore.rules import Rule, fast_tanh, get_rule
 from ipcore.stats import ENTROPY_BINS, ENTROPY_MAX, entropy_from_counts, histogram_counts
+from ipcore.threads import torch_threads
 
 SAMPLE_HIST_BINS = 100
 
@@ -98,39 +97,11 @@ def make_rule(name: str, config: NeuronConfig) -> Rule:
     return get_rule(name)
 
 
-@dataclass
-class NeuronResult:
-    config: NeuronConfig
-    metrics: dict[str, np.ndarray]
-    summary: dict[str, Any]
-    state: str = "done"  # "done" or "cancelled"
-
-
-_threads_lock = threading.Lock()
-_threads_users = 0
-_threads_before = 1
-
-
-@contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """torch on one intra-op thread while inside (the previous count restored when the last user leaves).
-
-    The simulator runs thousands of tiny operations; splitting them over threads only adds synchronisation,
-    and on a busy 2-core machine two threads made a 4-rule comparison about 3× slower.
-    """
-    global _threads_users, _threads_before
-    with _threads_lock:
-        if _threads_users == 0:
-            _threads_before = torch.get_num_threads()
-            torch.set_num_threads(1)
-        _threads_users += 1
-    try:
-        yield
-    finally:
-        with _threads_lock:
-            _threads_users -= 1
-            if _threads_users == 0:
-                torch.set_num_threads(_threads_before)
+def one_torch_thread() -> contextlib.AbstractContextManager[None]:
+    """torch on one intra-op thread while simulating: the simulator runs thousands of tiny operations, and
+    splitting them over threads only adds synchronisation (on a busy 2-core machine two threads made a
+    4-rule comparison about 3× slower)."""
+    return torch_threads(1)
 
 
 def simulate(
@@ -138,7 +109,7 @@ def simulate(
     progress: Callable[[float], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     log: MetricsLog | None = None,
-) -> NeuronResult:
+) -> RunResult:
     """Run every rule of ``config`` on one fixed sample; returns the recorded metrics and a summary.
 
     ``progress(fraction)`` is called now and then; ``should_stop()`` is checked every few iterations and ends
@@ -155,7 +126,7 @@ def _simulate(
     progress: Callable[[float], None] | None,
     should_stop: Callable[[], bool] | None,
     log: MetricsLog | None,
-) -> NeuronResult:
+) -> RunResult:
     started = time.perf_counter()
     log = log if log is not None else MetricsLog()
     sample = draw_sample(config)
@@ -231,7 +202,7 @@ def _simulate(
 
     metrics = log.snapshot()
     summary = summarize(config, metrics, time.perf_counter() - started, done)
-    return NeuronResult(config=config, metrics=metrics, summary=summary, state=state_name)
+    return RunResult(config=config, metrics=metrics, summary=summary, state=state_name)
 
 
 def summarize(config: NeuronConfig, metrics: dict[str, np.ndarray], seconds: float, iters_done: int) -> dict:

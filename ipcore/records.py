@@ -81,16 +81,6 @@ class RunRecord:
     meta: dict[str, Any] = field(default_factory=dict)  # the whole summary.json (summary included)
 
 
-@dataclass
-class PartialResult:
-    """What a run left behind when it did not return a result (it failed): the metrics recorded so far."""
-
-    config: Config
-    metrics: dict[str, np.ndarray]
-    summary: dict[str, Any] = field(default_factory=dict)
-    state: str = "failed"
-
-
 # --- paths, ids and names -----------------------------------------------------------------------------
 
 

@@ -18,14 +18,12 @@ train/test loss and accuracy, per-layer statistics every k steps and output hist
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -33,10 +31,11 @@ import torch
 
 from ipcore.config import ConfigError, TrainConfig
 from ipcore.data import Dataset, load_dataset
-from ipcore.metrics import MetricsLog
+from ipcore.metrics import MetricsLog, RunResult
 from ipcore.model import LockstepMLP, member_losses
 from ipcore.rules import Rule, get_rule
 from ipcore.stats import ENTROPY_BINS, entropy_from_counts
+from ipcore.threads import torch_threads
 
 HIST_BINS = 50
 MAX_LOSS_ROWS = 2000
@@ -45,14 +44,6 @@ MAX_HIST_ROWS = 30
 MAX_HIST_ROWS_EXPLICIT = 1000  # an explicit hist_every still keeps memory bounded
 FLUSH_SECONDS = 1.0
 EVAL_ELEMENTS = 2**20  # floats per evaluation activation tensor [M, chunk, H] (cache-sized chunks)
-
-
-@dataclass
-class TrainResult:
-    config: TrainConfig
-    metrics: dict[str, np.ndarray]
-    summary: dict[str, Any]
-    state: str = "done"  # "done" or "cancelled"
 
 
 # --- small pieces -------------------------------------------------------------------------------------
@@ -73,11 +64,6 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-_threads_lock = threading.Lock()
-_threads_users = 0
-_threads_before = 0
-
-
 def training_threads() -> int:
     """torch intra-op threads for training on a CPU: ``$IPCORE_THREADS``, default 1 (0 = torch's default).
 
@@ -93,27 +79,9 @@ def training_threads() -> int:
         raise ConfigError("IPCORE_THREADS", f"must be a whole number of threads (got {text!r})") from None
 
 
-@contextmanager
-def cpu_threads(device: torch.device) -> Iterator[None]:
-    """Run with ``training_threads()`` torch threads on a CPU; the previous count is restored when the last
-    concurrent run leaves. Nothing changes for CUDA runs or when the count is 0."""
-    global _threads_users, _threads_before
-    wanted = training_threads() if device.type == "cpu" else 0
-    if not wanted:
-        yield
-        return
-    with _threads_lock:
-        if _threads_users == 0:
-            _threads_before = torch.get_num_threads()
-            torch.set_num_threads(wanted)
-        _threads_users += 1
-    try:
-        yield
-    finally:
-        with _threads_lock:
-            _threads_users -= 1
-            if _threads_users == 0:
-                torch.set_num_threads(_threads_before)
+def cpu_threads(device: torch.device) -> contextlib.AbstractContextManager[None]:
+    """Run with ``training_threads()`` torch threads on a CPU; nothing changes for CUDA runs."""
+    return torch_threads(training_threads() if device.type == "cpu" else 0)
 
 
 def make_rule(name: str, config: TrainConfig) -> Rule:
@@ -277,7 +245,7 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     log: MetricsLog | None = None,
     data: Dataset | None = None,
-) -> TrainResult:
+) -> RunResult:
     """Train every rule × seed of ``config`` in lockstep; returns the recorded metrics and a summary.
 
     ``progress(fraction)`` is called after every step; ``should_stop()`` is checked after every step and ends
@@ -310,7 +278,7 @@ def _train(
     log: MetricsLog | None,
     data: Dataset | None,
     device: torch.device,
-) -> TrainResult:
+) -> RunResult:
     started = time.perf_counter()
     log = log if log is not None else MetricsLog()
     if data is None:
@@ -450,7 +418,7 @@ def _train(
     seconds = time.perf_counter() - started
     summary = summarize(config, metrics, seconds, device, data, steps_done=step, epochs_done=epochs_done)
     summary["state"] = state_name
-    return TrainResult(config=config, metrics=metrics, summary=summary, state=state_name)
+    return RunResult(config=config, metrics=metrics, summary=summary, state=state_name)
 
 
 def available_memory(device: torch.device) -> int | None:

@@ -146,32 +146,6 @@ def dataset_notice(config: TrainConfig, available: dict[str, dict]) -> None:
         )
 
 
-@st.fragment(run_every=1.0)
-def live_panel(job_id: str) -> None:
-    """Re-drawn every second while the job is queued or running; a full rerun once it has ended."""
-    status = app_jobs.status(job_id)
-    if status is None or status["state"] not in app_jobs.ACTIVE_STATES:
-        st.rerun()
-    top = st.columns([5, 1])
-    with top[0]:
-        views.progress(status)
-    if top[1].button("Stop", key="net.stop", icon=":material/stop_circle:", width="stretch"):
-        app_jobs.manager().cancel(job_id)
-    views.train_run_view(app_jobs.manager().snapshot(job_id), key="net.run", live=True)
-
-
-def finished_panel(status: dict) -> None:
-    views.job_outcome(status)
-    try:
-        metrics = app_jobs.manager().snapshot(status["job_id"])
-    except app_jobs.UnknownJob:
-        metrics = app_jobs.record(status["run_id"]).metrics if status.get("run_id") else {}
-    if metrics:
-        views.train_run_view(metrics, key="net.run")
-        views.run_downloads(status["config"], status.get("summary") or {}, metrics,
-                            status.get("run_id") or status["job_id"], "net.run")  # fmt: skip
-
-
 # --- page ---------------------------------------------------------------------------------------------
 
 st.title("Network lab")
@@ -221,9 +195,9 @@ if not error:
     )
 
 if active:
-    live_panel(job_id)
+    views.live_job(job_id, views.train_run_view, "net")
 elif status is not None:
-    finished_panel(status)
+    views.finished_job(status, views.train_run_view, "net")
 else:
     st.info(
         "Choose a setup on the left and press **Train**. A first try that takes seconds on a CPU: dataset "

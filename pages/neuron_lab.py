@@ -143,31 +143,6 @@ def preview(config_json: str):
     return charts.density_preview_figure(grid, values, f"Input density: {config.dist} ({text})")
 
 
-@st.fragment(run_every=1.0)
-def live_panel(job_id: str) -> None:
-    status = app_jobs.status(job_id)
-    if status is None or status["state"] not in app_jobs.ACTIVE_STATES:
-        st.rerun()
-    top = st.columns([5, 1])
-    with top[0]:
-        views.progress(status)
-    if top[1].button("Stop", key="neuron.stop", icon=":material/stop_circle:", width="stretch"):
-        app_jobs.manager().cancel(job_id)
-    views.neuron_run_view(app_jobs.manager().snapshot(job_id), key="neuron.run", live=True)
-
-
-def finished_panel(status: dict) -> None:
-    views.job_outcome(status)
-    try:
-        metrics = app_jobs.manager().snapshot(status["job_id"])
-    except app_jobs.UnknownJob:
-        metrics = app_jobs.record(status["run_id"]).metrics if status.get("run_id") else {}
-    if metrics:
-        views.neuron_run_view(metrics, key="neuron.run")
-        views.run_downloads(status["config"], status.get("summary") or {}, metrics,
-                            status.get("run_id") or status["job_id"], "neuron.run")  # fmt: skip
-
-
 # --- page ---------------------------------------------------------------------------------------------
 
 st.title("Neuron lab")
@@ -212,9 +187,9 @@ if not error:
     st.caption(f"{len(config.rules)} rule(s) × {config.iters:,} iterations on {config.n:,} inputs, recorded every "
                f"{config.record_every} iterations.")  # fmt: skip
 if active:
-    live_panel(job_id)
+    views.live_job(job_id, views.neuron_run_view, "neuron")
 elif status is not None:
-    finished_panel(status)
+    views.finished_job(status, views.neuron_run_view, "neuron")
 else:
     st.info("Pick an input and the rules, then press **Run**. Try a Gaussian far from zero (μ = 5): the plain "
             "tanh saturates, IP centres itself on the median and its output becomes uniform.",

@@ -14,9 +14,9 @@ import pytest
 from ipcore import records
 from ipcore.cli import main
 from ipcore.config import ConfigError, NeuronConfig
+from ipcore.metrics import RunResult
 from ipcore.records import (
     CorruptRecord,
-    PartialResult,
     RunNotFound,
     compact_metrics,
     delete_run,
@@ -127,7 +127,7 @@ def test_unsafe_names_are_rejected_before_writing(tmp_path, result, bad):
 def test_gallery_ids_are_explicit_and_replace_the_old_record(tmp_path, result):
     run_id = save_run(tmp_path, result, run_id="gallery-neuron-5.2-gaussian", experiment="neuron-5.2", part="g")
     assert run_id == "gallery-neuron-5.2-gaussian"
-    cancelled = PartialResult(config=TINY, metrics={"trace/iter": np.arange(2)}, summary={}, state="cancelled")
+    cancelled = RunResult(config=TINY, metrics={"trace/iter": np.arange(2)}, summary={}, state="cancelled")
     save_run(tmp_path, cancelled, run_id=run_id, experiment="neuron-5.2", part="g")
     assert record_folders(tmp_path) == [run_id]  # replaced, no leftovers
     record = load_run(tmp_path, run_id)
@@ -189,7 +189,9 @@ def test_a_crash_while_saving_leaves_no_record(tmp_path, result, monkeypatch):
 
 def test_failed_and_diverged_runs_keep_their_facts(tmp_path):
     summary = {"rules": [{"rule": "ip", "alpha": float("nan"), "nonfinite": True}], "seconds": 0.5}
-    failed = PartialResult(config=TINY, metrics={"trace/alpha": np.array([[1.0], [np.nan]])}, summary=summary)
+    failed = RunResult(
+        config=TINY, metrics={"trace/alpha": np.array([[1.0], [np.nan]])}, summary=summary, state="failed"
+    )
     run_id = save_run(tmp_path, failed, error="RuntimeError: boom")
     record = load_run(tmp_path, run_id)
     assert record.meta["state"] == "failed" and record.meta["error"] == "RuntimeError: boom"
@@ -284,7 +286,7 @@ def test_listing_notices_changed_records(tmp_path, result):
     listed = list_runs(tmp_path)
     listed[0]["summary"]["rules"] = []  # callers get their own copies
     assert list_runs(tmp_path)[0]["summary"]["rules"]
-    cancelled = PartialResult(config=TINY, metrics={"trace/iter": np.arange(2)}, summary={}, state="cancelled")
+    cancelled = RunResult(config=TINY, metrics={"trace/iter": np.arange(2)}, summary={}, state="cancelled")
     save_run(tmp_path, cancelled, run_id=run_id)  # replaced in place
     assert [r["state"] for r in list_runs(tmp_path)] == ["cancelled"]
     (tmp_path / run_id / "summary.json").write_text("garbage")
