@@ -11,6 +11,7 @@ folders), so a new or changed record is seen at the next rerun while an unchange
 
 from __future__ import annotations
 
+import atexit
 import os
 import uuid
 from pathlib import Path
@@ -33,8 +34,11 @@ def runs_dir() -> Path:
 
 @st.cache_resource(show_spinner=False)
 def manager_for(folder: str) -> JobManager:
-    """The one job manager of this server process for a runs folder (created on first use)."""
-    return JobManager(runs_dir=folder)
+    """The one job manager of this server process for a runs folder (created on first use). When the server
+    stops, running jobs are stopped and saved as cancelled with what they recorded, instead of being lost."""
+    manager = JobManager(runs_dir=folder)
+    atexit.register(manager.shutdown, timeout=20)
+    return manager
 
 
 def manager() -> JobManager:
