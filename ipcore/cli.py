@@ -1,4 +1,6 @@
-"""Command line: ``python -m ipcore {neuron,train,runs,gallery} ...``.
+"""ipcore from the command line: the single neuron, network training, stored runs and the thesis gallery.
+
+Usage: ``python -m ipcore {neuron,train,runs,gallery} ...``.
 
 Every subcommand validates through the config dataclasses; a bad value exits with status 2 and the message
 naming the field, never a traceback. Progress goes to stderr; ``--json`` prints exactly one JSON object on
