@@ -31,6 +31,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
+from ipcore.records import json_ready
 from ipcore.rules import RULES
 from ipcore.stats import ENTROPY_MAX
 
@@ -930,19 +931,5 @@ def _cell(value: Any) -> str:
 
 def run_json(config: Mapping[str, Any], summary: Mapping[str, Any], metrics: Metrics, **extra: Any) -> str:
     """A whole run as one JSON document: config, summary and every metric as (nested) lists; NaN → null."""
-
-    def ready(obj: Any) -> Any:
-        if isinstance(obj, Mapping):
-            return {str(k): ready(v) for k, v in obj.items()}
-        if isinstance(obj, (list, tuple)):
-            return [ready(v) for v in obj]
-        if isinstance(obj, np.ndarray):
-            return ready(obj.tolist())
-        if isinstance(obj, np.generic):
-            return ready(obj.item())
-        if isinstance(obj, float):
-            return obj if math.isfinite(obj) else None
-        return obj
-
     document = {**extra, "config": dict(config), "summary": dict(summary), "metrics": dict(metrics)}
-    return json.dumps(ready(document))
+    return json.dumps(json_ready(document))

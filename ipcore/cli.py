@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ipcore.config import ConfigError
+from ipcore.records import json_ready
 
 
 class ProgressBar:
@@ -71,18 +72,8 @@ def parse_rules(text: str) -> list[str]:
 
 def emit_json(obj: Any) -> None:
     """Exactly one JSON object on stdout (NaN/inf become null, so any JSON parser reads it)."""
-    sys.stdout.write(json.dumps(_json_safe(obj)) + "\n")
+    sys.stdout.write(json.dumps(json_ready(obj)) + "\n")
     sys.stdout.flush()
-
-
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
 
 
 AddArguments = Callable[[argparse.ArgumentParser], Callable[[argparse.Namespace], int]]
