@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ipcore.config import ConfigError
+from ipcore.config import ConfigError, parse_pairs
 from ipcore.records import json_ready
 
 
@@ -48,22 +48,6 @@ class ProgressBar:
         if fraction >= 1.0:
             self.stream.write("\n")
         self.stream.flush()
-
-
-def parse_eta(text: str, field: str = "eta") -> dict[str, float]:
-    """``"ip=1e-3,wd=0.1"`` → ``{"ip": 0.001, "wd": 0.1}``; malformed text is a ConfigError on ``field``."""
-    etas: dict[str, float] = {}
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        rule, sep, value = part.partition("=")
-        if not sep:
-            raise ConfigError(field, f"expected rule=value pairs separated by commas (got {part!r})")
-        try:
-            etas[rule.strip()] = float(value)
-        except ValueError:
-            raise ConfigError(f"{field}.{rule.strip()}", f"must be a number (got {value!r})") from None
-    return etas
 
 
 def parse_rules(text: str) -> list[str]:
@@ -176,23 +160,10 @@ def neuron_config_from_args(args: argparse.Namespace) -> Any:
     if args.rules is not None:
         values["rules"] = parse_rules(args.rules)
     if args.eta is not None:
-        values["eta"] = parse_eta(args.eta)
+        values["eta"] = parse_pairs(args.eta, "eta", "rule")
     if args.params is not None:
-        values["params"] = _parse_params(args.params)
+        values["params"] = parse_pairs(args.params, "params")
     return NeuronConfig.from_dict(values)
-
-
-def _parse_params(text: str) -> dict[str, str]:
-    """``"a=2,scale=1.5"`` → ``{"a": "2", "scale": "1.5"}`` (the config converts and checks the numbers)."""
-    params: dict[str, str] = {}
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        name, sep, value = part.partition("=")
-        if not sep or not name.strip():
-            raise ConfigError("params", f"expected name=value pairs separated by commas (got {part!r})")
-        params[name.strip()] = value.strip()
-    return params
 
 
 def _run_neuron(args: argparse.Namespace) -> int:
@@ -325,7 +296,7 @@ def _run_train(args: argparse.Namespace) -> int:
     if "rules" in values:
         values["rules"] = parse_rules(values["rules"])
     if args.eta is not None:
-        values["eta"] = parse_eta(args.eta)
+        values["eta"] = parse_pairs(args.eta, "eta", "rule")
     config = TrainConfig.from_dict(values)
 
     class TrainingLog(MetricsLog):

@@ -185,6 +185,23 @@ def _names(cls: type) -> set[str]:
     return {f.name for f in dataclasses.fields(cls)}
 
 
+def parse_pairs(text: str, field_name: str, key_name: str = "name") -> dict[str, float]:
+    """``"a=2, scale=1.5"`` → ``{"a": 2.0, "scale": 1.5}`` (η per rule, a distribution's parameters); malformed
+    text is a ConfigError on ``field_name`` (or ``field_name.key`` for a value that is not a number)."""
+    pairs: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(field_name, f"expected {key_name}=value pairs separated by commas (got {part!r})")
+        try:
+            pairs[key.strip()] = float(value)
+        except ValueError:
+            raise ConfigError(f"{field_name}.{key.strip()}", f"must be a number (got {value.strip()!r})") from None
+    return pairs
+
+
 # --- shared checks ------------------------------------------------------------------------------------
 
 

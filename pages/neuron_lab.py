@@ -13,7 +13,7 @@ import streamlit as st
 
 from app import charts, controls, state, views
 from app import jobs as app_jobs
-from ipcore.config import BUILTIN_DISTS, ConfigError, NeuronConfig
+from ipcore.config import BUILTIN_DISTS, ConfigError, NeuronConfig, parse_pairs
 from ipcore.records import check_name
 
 PAGE = "neuron"
@@ -37,22 +37,6 @@ ITERS_GRID = (100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000)
 
 def format_params(params: dict[str, float]) -> str:
     return ", ".join(f"{k}={v:g}" for k, v in params.items())
-
-
-def parse_params(text: str) -> dict[str, float]:
-    """``"a=2, scale=1.5"`` → ``{"a": 2.0, "scale": 1.5}``; malformed text is a ConfigError on ``params``."""
-    params: dict[str, float] = {}
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError("params", f"write name=value pairs separated by commas (got {part!r})")
-        try:
-            params[key.strip()] = float(value)
-        except ValueError:
-            raise ConfigError(f"params.{key.strip()}", f"must be a number (got {value.strip()!r})") from None
-    return params
 
 
 def seed_values(config: NeuronConfig) -> dict:
@@ -92,7 +76,7 @@ def sidebar_config() -> tuple[NeuronConfig | None, str | None]:
         params_text = sb.text_input("parameters", key="neuron.params", placeholder="a=2, scale=1.5",
                                     help="shape parameters, loc and scale, as name=value pairs")  # fmt: skip
         try:
-            values["params"] = parse_params(params_text)
+            values["params"] = parse_pairs(params_text, "params")
         except ConfigError as error:
             problem = error
         if not values["dist"]:
