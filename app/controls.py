@@ -11,13 +11,27 @@ from typing import Any
 
 import streamlit as st
 
+from ipcore.config import ConfigError
 from ipcore.rules import RULES, default_eta
 
 LR_GRID = (1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 3e-4, 5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 0.01, 0.012, 0.015, 0.02, 0.03,
            0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0, 10.0)  # fmt: skip
 ETA_GRID = (1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 0.01, 0.02, 0.05, 0.1, 0.2,
             0.3, 0.5, 0.7, 1.0, 2.0, 5.0)  # fmt: skip
-DATASET_BASES = ("mnist", "fashion-mnist", "cifar10", "clusters", "spirals", "imagefolder")
+DATASET_BASES = ("mnist", "fashion-mnist", "cifar10", "clusters", "spirals")
+"""The datasets a browser may pick, besides the operator's named image folders (``dataset_choices``)."""
+
+
+def dataset_choices() -> list[str]:
+    """What the dataset picker offers: the built-in datasets and every ``folder:NAME`` the server's operator
+    lists in ``IPCORE_IMAGE_FOLDERS``. Never a path: a browser cannot point the server at a folder."""
+    from ipcore.data import image_folders
+
+    try:
+        folders = image_folders()
+    except ConfigError:  # a malformed operator setting offers no folders (the home page names the problem)
+        folders = {}
+    return [*DATASET_BASES, *(f"folder:{name}" for name in folders)]
 
 
 def log_options(grid: Iterable[float], *values: float, low: float = 0.0, high: float = float("inf")) -> list[float]:

@@ -22,6 +22,7 @@ import streamlit as st
 from ipcore.config import Config
 from ipcore.jobs import FINISHED_STATES, JobManager, UnknownJob
 from ipcore.records import REPO_RUNS_DIR, RunRecord, check_run_id, default_runs_dir, list_runs, load_run
+from ipcore.serving import check_browser_config
 
 ACTIVE_STATES = ("queued", "running")
 __all__ = ["ACTIVE_STATES", "FINISHED_STATES", "UnknownJob"]
@@ -54,7 +55,9 @@ def owner() -> str:
 
 
 def submit(config: Config, name: str | None = None) -> str:
-    """Queue ``config`` as this session's job; returns the job id."""
+    """Queue ``config`` as this session's job; returns the job id. A config holding what only the operator may
+    choose (a data folder, an image folder's path) is refused here too, whatever page built it."""
+    check_browser_config(config)
     return manager().submit(config, name=name or None, owner=owner())
 
 

@@ -18,7 +18,9 @@ from typing import Any
 
 import streamlit as st
 
+from app.text import plain
 from ipcore.config import Config, ConfigError
+from ipcore.serving import check_browser_config
 
 MAX_REPAIRS = 20
 
@@ -32,13 +34,16 @@ def config_keys(cls: type[Config], params: Mapping[str, str]) -> dict[str, str]:
 def parse_flat(cls: type[Config], flat: Mapping[str, str]) -> tuple[Config, list[str]]:
     """Build ``cls`` from flat text; each invalid field is dropped (its default used) and reported.
 
-    Returns the config and the messages ("depth: must be ≤ 16 (got 99)"), empty when all was valid.
+    Returns the config and the messages ("depth: must be ≤ 16 (got 99)"), empty when all was valid. What only
+    the server's operator may choose (a data folder, an image folder's path) is refused like an invalid value.
     """
     flat = dict(flat)
     messages: list[str] = []
     for _ in range(MAX_REPAIRS):
         try:
-            return cls.from_flat(flat), messages
+            config = cls.from_flat(flat)
+            check_browser_config(config)
+            return config, messages
         except ConfigError as error:
             messages.append(str(error))
             bad = [k for k in flat if k == error.field or k.split(".", 1)[0] == error.field.split(".", 1)[0]]
@@ -89,11 +94,12 @@ def seed_widgets(values: Mapping[str, Any], force: bool = False) -> None:
 
 
 def show_messages(messages: list[str], where: Any = None) -> None:
-    """Invalid address values, one warning (the page still works with the defaults for those fields)."""
+    """Invalid address values, one warning (the page still works with the defaults for those fields). The
+    messages quote what the address held, so they are shown as plain text, never as Markdown."""
     if messages:
         target = where or st
         target.warning(
             "The address held settings that are not valid, so their defaults are used instead:\n\n"
-            + "\n".join(f"- {m}" for m in messages),
+            + "\n".join(f"- {plain(m)}" for m in messages),
             icon=":material/link_off:",
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -14,7 +15,8 @@ import streamlit as st
 
 from app import charts
 from app import jobs as app_jobs
-from ipcore.config import ConfigError
+from app.live import PROGRESS_S, QUEUED_S, LiveBudget, needs_retune
+from app.text import plain, public_message
 from ipcore.stats import ENTROPY_MAX
 
 
@@ -38,12 +40,10 @@ def chart(fig: go.Figure, key: str, filename: str | None = None) -> None:
 
 
 def engine_error(error: BaseException, what: str = "") -> None:
-    """An engine error as a message: a ConfigError names its field; anything else its type and text."""
-    prefix = f"{what}: " if what else ""
-    if isinstance(error, ConfigError):
-        st.error(f"{prefix}{error}", icon=":material/error:")
-    else:
-        st.error(f"{prefix}{type(error).__name__}: {error}", icon=":material/error:")
+    """An engine error as a message: a ConfigError names its field; anything else its type and text. Shown as
+    plain text with server paths outside the data folder hidden (``app.text.public_message``)."""
+    prefix = f"{plain(what)}: " if what else ""
+    st.error(f"{prefix}{public_message(error)}", icon=":material/error:")
 
 
 def duration(seconds: float | None) -> str:
@@ -75,13 +75,16 @@ def progress(status: Mapping[str, Any]) -> None:
 def job_outcome(status: Mapping[str, Any]) -> None:
     """The message for an ended job: saved as a record, cancelled, or failed with the engine's message."""
     state, run_id = status["state"], status.get("run_id")
-    saved = f" Saved as **{run_id}** (Gallery → my runs)." if run_id else ""
+    saved = f" Saved as **{plain(run_id)}** (Gallery → my runs)." if run_id else ""
+    if status.get("save_error"):
+        st.warning(f"This run could not be saved: {public_message(status['save_error'])}. Its charts below are all "
+                   "there is; download it as JSON to keep it.", icon=":material/save:")  # fmt: skip
     if state == "done":
         st.success(f"Finished in {duration(status.get('elapsed_s'))}.{saved}", icon=":material/check_circle:")
     elif state == "cancelled":
         st.info(f"Stopped after {duration(status.get('elapsed_s'))}; what was recorded is kept.{saved}")
     elif state == "failed":
-        st.error(f"The run failed: {status.get('error') or 'unknown error'}{saved and ' ' + saved}",
+        st.error(f"The run failed: {public_message(status.get('error') or 'unknown error')}{saved and ' ' + saved}",
                  icon=":material/error:")  # fmt: skip
 
 
@@ -262,24 +265,64 @@ def neuron_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = Fa
 RunView = Callable[..., None]  # train_run_view or neuron_run_view: (metrics, key, live=False)
 
 
-@st.fragment(run_every=1.0)
+@st.cache_resource(show_spinner=False)
+def live_budget() -> LiveBudget:
+    """The server's one refresh budget, shared by every session that watches a job (``app.live``)."""
+    return LiveBudget()
+
+
 def live_job(job_id: str, run_view: RunView, prefix: str) -> None:
-    """A lab's job while queued or running, re-drawn every second from its snapshot (never blocking the
-    script); a full rerun once it has ended. ``prefix`` keys the widgets (``<prefix>.stop``, ``<prefix>.run``)."""
+    """A lab's job while queued or running, drawn by two fragments that refresh on their own timers (the script
+    never blocks): the progress bar and Stop every second (every few seconds while queued), and the charts at
+    the interval the server's budget allows this session (``app.live``: at least every 2 s, slower when many
+    people watch or the machine is busy). A full rerun happens only when the job starts or ends, or when the
+    chart interval should change. ``prefix`` keys the widgets (``<prefix>.stop``, ``<prefix>.run``)."""
     status = app_jobs.status(job_id)
-    if status is None or status["state"] not in app_jobs.ACTIVE_STATES:
+    if status is None:
+        return
+    running = status["state"] == "running"
+    interval = live_budget().chart_interval() if running else None
+    st.session_state[f"{prefix}.live"] = {"state": status["state"], "interval": interval}
+    st.fragment(run_every=PROGRESS_S if running else QUEUED_S)(_live_header)(job_id, prefix)
+    if running:
+        st.fragment(run_every=interval)(_live_charts)(job_id, run_view, prefix)
+    else:
+        live_budget().left(app_jobs.owner())
+        st.info("The charts appear here as soon as the job starts.", icon=":material/hourglass_top:")
+
+
+def _live_header(job_id: str, prefix: str) -> None:
+    """Progress and Stop; a full rerun once the job has started or ended, or its chart timer needs retuning."""
+    status = app_jobs.status(job_id)
+    drawn = st.session_state.get(f"{prefix}.live") or {}
+    if status is None or status["state"] != drawn.get("state"):
+        st.rerun()
+    if status["state"] == "running" and needs_retune(drawn.get("interval"), live_budget().chart_interval()):
         st.rerun()
     top = st.columns([5, 1])
     with top[0]:
         progress(status)
     if top[1].button("Stop", key=f"{prefix}.stop", icon=":material/stop_circle:", width="stretch"):
         app_jobs.manager().cancel(job_id)
-    run_view(app_jobs.manager().snapshot(job_id), key=f"{prefix}.run", live=True)
+
+
+def _live_charts(job_id: str, run_view: RunView, prefix: str) -> None:
+    """The run's charts from the job's latest snapshot; the time it took feeds the server's budget."""
+    started = time.perf_counter()
+    budget = live_budget()
+    budget.watching(app_jobs.owner())
+    try:
+        metrics = app_jobs.manager().snapshot(job_id)
+    except app_jobs.UnknownJob:
+        st.rerun()
+    run_view(metrics, key=f"{prefix}.run", live=True)
+    budget.measured(time.perf_counter() - started)
 
 
 def finished_job(status: Mapping[str, Any], run_view: RunView, prefix: str) -> None:
     """A lab's ended job: its outcome, its charts (from the manager, or from its record once forgotten) and
     downloads."""
+    live_budget().left(app_jobs.owner())
     job_outcome(status)
     try:
         metrics = app_jobs.manager().snapshot(status["job_id"])

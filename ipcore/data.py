@@ -18,6 +18,7 @@ import gzip
 import hashlib
 import math
 import os
+import re
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +33,10 @@ from ipcore.config import ConfigError
 
 TORCHVISION_DATASETS = ("mnist", "fashion-mnist", "cifar10")
 SYNTHETIC_DATASETS = ("clusters", "spirals")
-DATASET_NAMES = (*TORCHVISION_DATASETS, *SYNTHETIC_DATASETS, "imagefolder:PATH")
+DATASET_NAMES = (*TORCHVISION_DATASETS, *SYNTHETIC_DATASETS, "folder:NAME", "imagefolder:PATH")
+IMAGE_FOLDERS_ENV = "IPCORE_IMAGE_FOLDERS"
+"""The operator's named image folders, ``name=/path`` entries separated by ``os.pathsep`` (``:`` on Linux)."""
+FOLDER_NAME_CHARS = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 CLUSTERS_DEFAULT_DIM, CLUSTERS_MAX_DIM = 20, 4096
 HOLDOUT_FRACTION = 1 / 6
@@ -82,9 +86,41 @@ class Dataset:
 # --- names and folders --------------------------------------------------------------------------------
 
 
+def image_folders() -> dict[str, Path]:
+    """The image folders the server's operator offers by name: ``$IPCORE_IMAGE_FOLDERS``, e.g.
+    ``faces=/data/faces:birds=/srv/birds`` (entries separated by ``os.pathsep``). A browser picks one as
+    ``folder:NAME`` and never sees or sends its path. A malformed entry is a ConfigError on the variable."""
+    folders: dict[str, Path] = {}
+    for entry in (e.strip() for e in os.environ.get(IMAGE_FOLDERS_ENV, "").split(os.pathsep)):
+        if not entry:
+            continue
+        name, sep, path = entry.partition("=")
+        name = name.strip()
+        if not sep or not path.strip() or not FOLDER_NAME_CHARS.fullmatch(name):
+            raise ConfigError(
+                IMAGE_FOLDERS_ENV,
+                f"entries must be name=/path with a name of letters, digits, '_', '.', '-' (got {entry!r})",
+            )
+        folders[name] = Path(path.strip()).expanduser()
+    return folders
+
+
+def folder_path(name: str, field_name: str = "dataset") -> Path:
+    """The path behind ``folder:NAME`` (a ConfigError naming the offered folders when NAME is not one)."""
+    offered = image_folders()
+    key = name[len("folder:") :].strip() if name.startswith("folder:") else name
+    if key not in offered:
+        choices = ", ".join(f"folder:{n}" for n in offered) or f"none (the operator sets {IMAGE_FOLDERS_ENV})"
+        raise ConfigError(field_name, f"unknown image folder {key!r}; offered: {choices}")
+    return offered[key]
+
+
 def check_dataset_name(name: str, field_name: str = "dataset") -> None:
     """A ConfigError unless ``name`` is a known dataset (the image folder itself is checked when loading)."""
     if name in TORCHVISION_DATASETS or name in SYNTHETIC_DATASETS:
+        return
+    if name.startswith("folder:"):
+        folder_path(name, field_name)
         return
     if name.startswith("imagefolder:"):
         if not name[len("imagefolder:") :].strip():
@@ -215,6 +251,17 @@ def available_datasets(root: str | os.PathLike | None = None) -> list[dict[str, 
             "how": "point it at your own folder",
         }
     )
+    for folder_name, path in image_folders().items():
+        out.append(
+            {
+                "name": f"folder:{folder_name}",
+                "description": f"image folder {folder_name!r}, offered by this server's operator "
+                "(class sub-folders of images; train/ and test/ when present, else a fixed 1/6 held out)",
+                "available": path.is_dir(),
+                "location": None,  # the operator's path is not shown to browsers
+                "how": f"the operator lists it in {IMAGE_FOLDERS_ENV}",
+            }
+        )
     return out
 
 
@@ -242,7 +289,10 @@ def load_dataset(
     check_dataset_name(name)
     base = data_root(root)
     allow = downloads_allowed() if download is None else download
-    key = (name, str(base.resolve()) if not name.startswith(("clusters", "spirals")) else "")
+    if name.startswith("folder:"):
+        key = (name, str(folder_path(name).resolve()))
+    else:
+        key = (name, str(base.resolve()) if not name.startswith(("clusters", "spirals")) else "")
     with _memory_lock:
         raw = _memory_cache.get(key)
     if raw is None:
@@ -287,6 +337,8 @@ def _load_raw(name: str, base: Path, allow_download: bool) -> dict[str, Any]:
     if name == "clusters" or name.startswith("clusters:"):
         dim = int(name.split(":", 1)[1]) if ":" in name else CLUSTERS_DEFAULT_DIM
         return _make_clusters(dim)
+    if name.startswith("folder:"):
+        return _load_imagefolder_dataset(folder_path(name), label=name)
     return _load_imagefolder_dataset(Path(name[len("imagefolder:") :].strip()).expanduser())
 
 
@@ -525,9 +577,10 @@ def load_image_folder(folder: Path) -> dict[str, Any]:
     return {"images": images, "labels": labels, "classes": classes, "cache": written}
 
 
-def _load_imagefolder_dataset(folder: Path) -> dict[str, Any]:
+def _load_imagefolder_dataset(folder: Path, label: str | None = None) -> dict[str, Any]:
+    """``label`` (``folder:NAME``) replaces the path in the description of an operator's folder."""
     if not folder.is_dir():
-        raise ConfigError("dataset", f"image folder {folder} does not exist or is not a folder")
+        raise ConfigError("dataset", f"image folder {label or folder} does not exist or is not a folder")
     if (folder / "train").is_dir() and (folder / "test").is_dir():
         train, test = load_image_folder(folder / "train"), load_image_folder(folder / "test")
         if train["classes"] != test["classes"]:
@@ -556,7 +609,7 @@ def _load_imagefolder_dataset(folder: Path) -> dict[str, Any]:
         "classes": classes,
         "shape": (channels, height, width),
         "scale": 255.0,
-        "description": f"image folder {folder}: {channels}×{height}×{width}, {len(classes)} classes, "
+        "description": f"image folder {label or folder}: {channels}×{height}×{width}, {len(classes)} classes, "
         f"{len(train_y)} train / {len(test_y)} test ({split})",
         "source": str(folder),
     }

@@ -15,6 +15,7 @@ import streamlit as st
 
 from app import PAGES_DIR, charts, views
 from app import jobs as app_jobs
+from app.text import plain, public_message
 from ipcore.config import ConfigError
 from ipcore.records import CorruptRecord, RunNotFound, delete_run
 
@@ -60,7 +61,8 @@ def load_records(metas: Iterable[dict]) -> list[Any]:
         try:
             records.append(app_jobs.record(meta["run_id"]))
         except (RunNotFound, CorruptRecord, ConfigError, OSError) as error:
-            st.warning(f"Run {meta['run_id']} could not be read: {error}", icon=":material/warning:")
+            st.warning(f"Run {plain(meta['run_id'])} could not be read: {public_message(error)}",
+                       icon=":material/warning:")  # fmt: skip
     return records
 
 
@@ -282,13 +284,13 @@ def run_viewer(run_id: str) -> None:
         views.engine_error(error, f"cannot open run {run_id!r}")
         return
     meta = record.meta
-    st.subheader(f"Run {run_id}")
+    st.subheader(f"Run {plain(run_id)}")
     st.caption(
         f"{record.config.kind} · {meta.get('state')} · created {meta.get('created')} · {meta.get('seconds')} s on "
         f"{meta.get('device')}" + (f" · {meta['experiment']} / {meta.get('part')}" if meta.get("experiment") else "")
     )
     if meta.get("error"):
-        st.error(f"This run failed: {meta['error']}", icon=":material/error:")
+        st.error(f"This run failed: {public_message(str(meta['error']))}", icon=":material/error:")
     buttons = st.columns(3)
     lab = LAB_PAGES.get(record.config.kind)
     if lab is not None and buttons[0].button("Load this setup into the lab", icon=":material/science:"):
@@ -336,7 +338,7 @@ def compare_view(metas: list[dict]) -> None:
     if len(records) < 2:
         return
     runs = [("A", records[0].metrics), ("B", records[1].metrics)]
-    st.caption(f"A = {run_label(first)}; B = {run_label(second)}. A solid, B dotted.")
+    st.caption(f"A = {plain(run_label(first))}; B = {plain(run_label(second))}. A solid, B dotted.")
     if first["kind"] == "train":
         smoothing = st.slider("loss smoothing", 0.0, 0.99, 0.6, 0.01, key="gallery.cmp.smooth")
         one, two = st.columns(2)
@@ -371,7 +373,7 @@ datasets = sb.multiselect("dataset / input", all_datasets, key="gallery.datasets
 all_rules = sorted({r for e in entries for r in e.rules} | {r for m in metas for r in record_rules(m)})
 rules = sb.multiselect("rule", all_rules, key="gallery.rules")
 mine = sum(1 for m in metas if not m.get("experiment"))
-sb.caption(f"{len(metas)} stored run(s) in `{app_jobs.runs_dir()}`, {mine} of them yours.")
+sb.caption(f"{len(metas)} stored run(s), {mine} of them yours.")
 
 
 def _view_changed() -> None:

@@ -11,14 +11,16 @@ import streamlit as st
 
 from app import PAGES_DIR, controls, state, views
 from app import jobs as app_jobs
+from app.text import plain
 from ipcore.config import ConfigError, TrainConfig
+from ipcore.data import data_root
 from ipcore.records import check_name
+from ipcore.serving import check_browser_config, redact_paths
 
 PAGE = "net"
 DATASET_HELP = {
     "clusters": "10 Gaussian clusters, synthetic, always available; choose the input dimension below",
     "spirals": "two interleaved spirals in 2-D, synthetic, always available",
-    "imagefolder": "any folder of class sub-folders of images (torchvision ImageFolder layout)",
 }
 
 
@@ -26,25 +28,23 @@ DATASET_HELP = {
 def datasets() -> dict[str, dict]:
     from ipcore.data import available_datasets
 
-    return {d["name"].split(":")[0]: d for d in available_datasets()}
+    return {(d["name"] if d["name"].startswith("folder:") else d["name"].split(":")[0]): d
+            for d in available_datasets()}  # fmt: skip
 
 
-def split_dataset(name: str) -> tuple[str, int, str]:
-    """(base name, clusters dimension, image folder path) of a dataset name."""
+def split_dataset(name: str) -> tuple[str, int]:
+    """(picker choice, clusters dimension) of a dataset name."""
     if name.startswith("clusters"):
         dim = name.split(":", 1)[1] if ":" in name else "20"
-        return "clusters", int(dim) if dim.isdigit() else 20, ""
-    if name.startswith("imagefolder:"):
-        return "imagefolder", 20, name.split(":", 1)[1]
-    return name, 20, ""
+        return "clusters", int(dim) if dim.isdigit() else 20
+    return name, 20
 
 
 def seed_values(config: TrainConfig) -> dict:
-    base, dim, folder = split_dataset(config.dataset)
+    base, dim = split_dataset(config.dataset)
     values = {
-        "net.dataset": base if base in controls.DATASET_BASES else "mnist",
+        "net.dataset": base if base in controls.dataset_choices() else "mnist",
         "net.clusters_dim": dim,
-        "net.folder": folder,
         "net.rules": [r for r in config.rules if r in controls.RULES],
         "net.depth": config.depth,
         "net.width": config.width,
@@ -57,7 +57,6 @@ def seed_values(config: TrainConfig) -> dict:
         "net.seed": config.seed,
         "net.eta_decay": config.eta_decay,
         "net.device": config.device,
-        "net.data_root": config.data_root,
     }
     values.update(controls.eta_seed_values("net", config.eta, config.rules, "network"))
     return values
@@ -70,19 +69,17 @@ def sidebar_config(available: dict[str, dict]) -> tuple[TrainConfig | None, str 
 
     def dataset_label(name: str) -> str:
         info = available.get(name)
-        if name == "imagefolder" or info is None:
-            return f"{name} (your folder)" if name == "imagefolder" else name
+        if info is None:
+            return name
         return f"{name} {'✓' if info['available'] else '— not found here'}"
 
-    base = sb.selectbox("dataset", controls.DATASET_BASES, key="net.dataset", format_func=dataset_label,
-                        help="✓ = found on this machine; synthetic sets need no files")  # fmt: skip
+    base = sb.selectbox("dataset", controls.dataset_choices(), key="net.dataset", format_func=dataset_label,
+                        help="✓ = found on this machine; synthetic sets need no files; folder:NAME = an image "
+                             "folder this server's operator offers (IPCORE_IMAGE_FOLDERS)")  # fmt: skip
     dataset = base
     if base == "clusters":
         dim = sb.number_input("cluster input dimension", 1, 4096, key="net.clusters_dim", step=1)
         dataset = "clusters" if dim == 20 else f"clusters:{int(dim)}"
-    elif base == "imagefolder":
-        folder = sb.text_input("image folder (class sub-folders)", key="net.folder", placeholder="/path/to/images")
-        dataset = f"imagefolder:{folder.strip()}"
     rules = sb.multiselect("rules to compare", list(controls.RULES), key="net.rules", format_func=controls.rule_label,
                            help="each rule trains its own copy of the network from the same initial weights")  # fmt: skip
     depth_max = max(12, int(st.session_state.get("net.depth", 7)))
@@ -110,14 +107,15 @@ def sidebar_config(available: dict[str, dict]) -> tuple[TrainConfig | None, str 
         eta_decay = st.number_input("η decay per step (infomax)", 0.0, 1.0, key="net.eta_decay", step=1e-4,
                                     format="%g")  # fmt: skip
         device = st.selectbox("device", ["auto", "cpu", "cuda"], key="net.device")
-        data_root = st.text_input("data folder (empty = $IPCORE_DATA or the default)", key="net.data_root")
     values = {
         "dataset": dataset, "rules": rules, "eta": eta, "depth": depth, "width": width, "lr": lr,
         "epochs": epochs, "seeds": seeds, "batch_size": batch_size, "output": output, "subset": subset,
-        "seed": seed, "eta_decay": eta_decay, "device": device, "data_root": data_root.strip(),
+        "seed": seed, "eta_decay": eta_decay, "device": device,
     }  # fmt: skip
     try:
-        return TrainConfig.from_dict(values), None
+        config = TrainConfig.from_dict(values)
+        check_browser_config(config)
+        return config, None
     except ConfigError as error:
         return None, str(error)
 
@@ -137,7 +135,8 @@ def dataset_notice(config: TrainConfig, available: dict[str, dict]) -> None:
     if base in DATASET_HELP:
         st.caption(f"Dataset: {DATASET_HELP[base]}.")
     elif info and info["available"]:
-        st.caption(f"Dataset: {info['description']} — read from `{info['location']}`.")
+        where = f" — read from `{redact_paths(info['location'], [data_root()])}`" if info["location"] else ""
+        st.caption(f"Dataset: {info['description']}{where}.")
     elif info:
         st.warning(
             f"**{base}** is not on this machine. Training will try to download it and fail offline. How to get "
@@ -165,8 +164,8 @@ active = status is not None and status["state"] in app_jobs.ACTIVE_STATES
 
 state.show_messages(url_messages)
 if error:
-    st.sidebar.error(error, icon=":material/error:")
-    st.error(f"This setup cannot run: {error}", icon=":material/error:")
+    st.sidebar.error(plain(error), icon=":material/error:")
+    st.error(f"This setup cannot run: {plain(error)}", icon=":material/error:")
 else:
     state.remember(new_config, PAGE)
     config = new_config

@@ -13,6 +13,7 @@ import streamlit as st
 
 from app import charts, controls, state, views
 from app import jobs as app_jobs
+from app.text import plain
 from ipcore.config import BUILTIN_DISTS, ConfigError, NeuronConfig, parse_pairs
 from ipcore.records import check_name
 
@@ -144,8 +145,8 @@ active = status is not None and status["state"] in app_jobs.ACTIVE_STATES
 
 state.show_messages(url_messages)
 if error:
-    st.sidebar.error(error, icon=":material/error:")
-    st.error(f"This setup cannot run: {error}", icon=":material/error:")
+    st.sidebar.error(plain(error), icon=":material/error:")
+    st.error(f"This setup cannot run: {plain(error)}", icon=":material/error:")
 else:
     state.remember(new_config, PAGE)
     config = new_config

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -86,6 +87,11 @@ def run_until(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 180
 
 def finished(at: AppTest) -> bool:
     return any("Finished in" in s.value for s in at.success) or bool(at.error)
+
+
+def unescape(markdown: str) -> str:
+    """The text a Markdown source shows (backslash escapes removed)."""
+    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def button(at: AppTest, label: str):
@@ -252,7 +258,7 @@ def test_address_restores_the_neuron_setup(runs_dir: Path) -> None:
 def test_invalid_address_values_fall_back_with_a_message(runs_dir: Path) -> None:
     at = open_app("network_lab", {"depth": "99", "width": "16", "lr": "-1"})
     assert not at.exception
-    warning = " ".join(w.value for w in at.warning)
+    warning = unescape(" ".join(w.value for w in at.warning))
     assert "depth: must be ≥ 1 and ≤ 16 (got 99)" in warning and "lr: must be > 0" in warning
     assert at.slider(key="net.depth").value == TrainConfig().depth
     assert at.number_input(key="net.width").value == 16
@@ -273,13 +279,15 @@ def test_bad_values_are_refused_with_a_message(runs_dir: Path) -> None:
     at.selectbox(key="neuron.dist").set_value("other (scipy.stats)").run()
     at.text_input(key="neuron.scipy_name").set_value("gamma").run()
     at.text_input(key="neuron.params").set_value("a=two").run()
-    assert any("params.a: must be a number" in e.value for e in at.error)
+    assert any("params.a: must be a number" in unescape(e.value) for e in at.error)
     assert button(at, "Run").disabled
     at.text_input(key="neuron.params").set_value("a=2, scale=1.5").run()
     no_problems(at)
     assert not button(at, "Run").disabled and at.query_params["dist"] == "gamma"
     at.text_input(key="neuron.scipy_name").set_value("no_such_dist").run()
-    assert any("unknown distribution 'no_such_dist'" in e.value for e in at.error) and button(at, "Run").disabled
+    assert (
+        any("unknown distribution 'no_such_dist'" in unescape(e.value) for e in at.error) and button(at, "Run").disabled
+    )
     assert not at.exception
 
 
@@ -334,12 +342,51 @@ def test_stop_cancels_a_running_job(runs_dir: Path) -> None:
     assert saved["state"] == "cancelled"  # what was recorded is kept
 
 
-def test_a_failing_job_is_a_message_not_a_traceback(runs_dir: Path, tmp_path: Path) -> None:
-    at = open_app("network_lab", {"dataset": f"imagefolder:{tmp_path / 'no-such-folder'}", "depth": "2"})
+def test_a_failing_job_is_a_message_without_server_paths(
+    runs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operator's folder that has gone missing: the run fails with a message naming the folder by its name,
+    never by its path on the server."""
+    secret = tmp_path / "operator-secret" / "gone"
+    monkeypatch.setenv("IPCORE_IMAGE_FOLDERS", f"photos={secret}")
+    at = open_app("network_lab", {"dataset": "folder:photos", "depth": "2"})
+    assert at.selectbox(key="net.dataset").value == "folder:photos"
     button(at, "Train").click().run()
-    run_until(at, lambda a: bool(a.error))
+    run_until(at, lambda a: any(e.value.startswith("The run failed:") for e in a.error))
     assert not at.exception
-    assert any(e.value.startswith("The run failed:") and "no-such-folder" in e.value for e in at.error)
+    (failed,) = [e.value for e in at.error if e.value.startswith("The run failed:")]
+    assert "photos" in failed and "operator-secret" not in failed and str(tmp_path) not in failed
+
+
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ({"dataset": "imagefolder:/root"}, "dataset"),
+        ({"dataset": "imagefolder:/tmp"}, "dataset"),
+        ({"data_root": "/tmp/anywhere/deep/tree"}, "data_root"),
+    ],
+)
+def test_the_address_never_names_a_server_folder(runs_dir: Path, query: dict, field: str) -> None:
+    """A browser cannot make the server read, list or create folders: a path in the address is refused like
+    an invalid value (its default used, the reason shown), and no widget asks for a path."""
+    at = open_app("network_lab", {**query, "depth": "2"})
+    assert not at.exception
+    (warning,) = [unescape(w.value) for w in at.warning if "not valid" in w.value]
+    assert f"- {field}:" in warning and "operator" in warning
+    assert "imagefolder" not in at.query_params.get("dataset", "") and "data_root" not in at.query_params
+    assert at.selectbox(key="net.dataset").value == "mnist"
+    assert all("folder" not in (t.label or "").lower() for t in at.text_input)  # no path widget at all
+    assert at.slider(key="net.depth").value == 2  # the valid rest of the address is kept
+
+
+def test_user_text_is_shown_as_text_not_markdown(runs_dir: Path) -> None:
+    """A link or an image in the address shows as its characters, escaped, inside the app's own warning."""
+    payload = "![x](https://evil.example/p.png) [click](https://evil.example) **bold** :red[x] $x^2$"
+    at = open_app("neuron_lab", {"dist": payload})
+    (warning,) = [w.value for w in at.warning if "not valid" in w.value]
+    assert payload in unescape(warning)  # the text itself is all there
+    for markup in (r"!\[", r"\]\(", r"\*\*", r":red\[", r"\$", r"https:"):
+        assert not re.search(r"(?<!\\)" + markup, warning), markup  # every Markdown special is escaped
 
 
 def test_gallery_card_and_overlay(runs_dir: Path, neuron_run) -> None:

@@ -5,30 +5,18 @@ screenshots saved under ``test-output/``. Skips only where /usr/bin/chromium (or
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
+sys.path.insert(0, str(ROOT))
+
+from app.local_server import CHROMIUM, CHROMIUM_ARGS, local_server  # noqa: E402
+
 OUTPUT = ROOT / "test-output"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PAGES = {  # url path → text the page must show
     "": "Intrinsic plasticity lab",
     "network_lab": "Network lab",
@@ -43,54 +31,13 @@ pytestmark = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_healthy(url: str, server: subprocess.Popen, log: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {server.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read().strip() == b"ok":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"streamlit did not become healthy in {timeout} s:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    """A streamlit server on a free port with its own empty runs folder; always stopped afterwards."""
+    """A streamlit server on a free loopback port with its own empty runs folder; always stopped afterwards."""
     runs = tmp_path_factory.mktemp("runs")
     log = tmp_path_factory.mktemp("log") / "streamlit.log"
-    port = free_port()
-    env = {**os.environ, "IPCORE_RUNS_DIR": str(runs), "PYTHONUNBUFFERED": "1"}
-    command = [
-        sys.executable, "-m", "streamlit", "run", "app/main.py",
-        "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-    ]  # fmt: skip
-    with open(log, "w") as handle:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
-                                   start_new_session=True)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, process, log)
+    with local_server(log, {"IPCORE_RUNS_DIR": str(runs)}) as url:
         yield url, runs
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")
@@ -182,4 +129,52 @@ def test_neuron_comparison_by_clicking(server, browser) -> None:
     page = open_page(browser, f"{url}/gallery?view=runs", "Gallery")
     page.get_by_text(saved[0].name).first.wait_for(state="attached")  # a grid cell (drawn on a canvas)
     snap(page, "gallery-my-runs.png")
+    page.close()
+
+
+LIVE_SETUP = "network_lab?dataset=clusters&rules=ip,none,wd&depth=7&width=50&epochs=60&seeds=2&device=cpu"
+CHART_STATE = """(el) => {
+    let opacity = 1;
+    for (let node = el; node; node = node.parentElement) opacity *= parseFloat(getComputedStyle(node).opacity || "1");
+    const box = el.getBoundingClientRect();
+    return {
+        svg: el.querySelectorAll(".main-svg").length,
+        traces: el.querySelectorAll(".scatterlayer .trace, .heatmaplayer .hm, .barlayer .trace, .imagelayer image").length,
+        height: box.height, opacity: opacity,
+        visible: box.bottom > 0 && box.top < window.innerHeight,
+    };
+}"""
+
+
+def test_live_charts_never_blank(server, browser) -> None:
+    """While a network trains, every chart of the network lab, scrolled into view one by one, is drawn (its
+    plot and its traces present, not faded) in every one of several samples taken seconds apart."""
+    url, _ = server
+    OUTPUT.mkdir(exist_ok=True)
+    page = open_page(browser, f"{url}/{LIVE_SETUP}", "Network lab")
+    page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Train", exact=True).click()
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .main-svg').length >= 8",
+                           timeout=120_000)  # fmt: skip
+    count = charts.count()
+    assert count >= 8, f"only {count} charts while training"
+    samples = []
+    for sample in range(3):
+        for index in range(count):
+            chart = charts.nth(index)
+            chart.scroll_into_view_if_needed()
+            page.wait_for_timeout(150)
+            state = chart.evaluate(CHART_STATE)
+            samples.append(state)
+            assert state["visible"] and state["svg"] >= 1 and state["traces"] >= 1 and state["height"] > 100, (
+                f"sample {sample}, chart {index}: not drawn ({state})"
+            )
+            assert state["opacity"] > 0.9, f"sample {sample}, chart {index}: drawn faded ({state})"
+            if sample == 1:
+                page.screenshot(path=str(OUTPUT / f"live-chart-{index}.png"))
+        assert page.locator('[data-testid="stProgress"]').count() == 1, "the job ended before the samples were taken"
+        page.wait_for_timeout(2500)
+    assert_no_exception(page, "network lab while training")
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text("Stopped after").first.wait_for(timeout=60_000)
     page.close()

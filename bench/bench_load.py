@@ -1,0 +1,142 @@
+"""Many people watching at once: a bounded load test of the served app (headless chromium against 127.0.0.1).
+
+One server (``streamlit run app/main.py`` on a free loopback port, its own runs folder). First the same small
+network job is trained ``--alone`` times with nobody watching (a tab clicks Train and closes), giving the
+job's unwatched running time. Then ``--watchers`` browser sessions (one chromium, one context each) open the
+network lab on that setup and each clicks Train; they stay on the page and watch their job (queued, then
+live) until it ends. Meanwhile a thread times ``/_stcore/health`` twice a second, and — once every watcher is
+watching — a further visitor opens the network lab in a fresh context and the time to its heading and its
+Train button is taken. Reported: health latency (median, max), the visitor's load time, and each watched
+job's running time over the unwatched median (jobs queue — the server runs ``IPCORE_MAX_JOBS`` at once — so
+the queueing time is not counted, only the time each job ran).
+
+Every loop here is bounded in count and time; only 127.0.0.1 is contacted.
+
+    python bench/bench_load.py --watchers 8          # about 2-4 minutes on 2 CPU cores
+    python bench/bench_load.py --watchers 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.local_server import CHROMIUM, CHROMIUM_ARGS, health_seconds, local_server  # noqa: E402
+from ipcore.records import list_runs  # noqa: E402
+
+JOB = {"dataset": "clusters", "rules": "ip,none", "depth": "7", "width": "50", "epochs": "4", "seeds": "2",
+       "device": "cpu"}  # fmt: skip
+MAX_SECONDS = 900  # the whole benchmark stops by itself after this long
+
+
+def wait_for_records(runs_dir: Path, count: int, deadline: float) -> list[dict]:
+    while time.monotonic() < deadline:
+        records = list_runs(runs_dir)
+        if len(records) >= count:
+            return records
+        time.sleep(0.5)
+    raise TimeoutError(f"only {len(list_runs(runs_dir))} of {count} jobs ended in time")
+
+
+def click_train(page, url: str, query: dict[str, str]) -> None:
+    page.goto(f"{url}/network_lab?{urlencode(query)}")
+    button = page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Train", exact=True)
+    button.wait_for(timeout=120_000)
+    button.click()
+    page.locator('[data-testid="stProgress"], [data-testid="stAlertContentSuccess"]').first.wait_for(timeout=120_000)
+
+
+def run(watchers: int, alone: int) -> dict[str, object]:
+    from playwright.sync_api import sync_playwright
+
+    deadline = time.monotonic() + MAX_SECONDS
+    with tempfile.TemporaryDirectory() as scratch:
+        runs_dir = Path(scratch) / "runs"
+        runs_dir.mkdir()
+        with local_server(Path(scratch) / "streamlit.log", {"IPCORE_RUNS_DIR": str(runs_dir)}) as url:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+                # 1. The job with nobody watching: a tab starts it and leaves.
+                for index in range(alone):
+                    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                    click_train(context.new_page(), url, {**JOB, "seed": str(100 + index)})
+                    context.close()
+                    wait_for_records(runs_dir, index + 1, deadline)
+                unwatched = [float(r["seconds"]) for r in list_runs(runs_dir)]
+                # 2. Watchers: each starts the same job and stays on the page.
+                probes: list[float] = []
+                failed_probes = 0
+                stop = threading.Event()
+
+                def probe() -> None:
+                    nonlocal failed_probes
+                    while not stop.is_set() and time.monotonic() < deadline:
+                        took = health_seconds(url, timeout=10)
+                        if took is None:
+                            failed_probes += 1
+                        else:
+                            probes.append(took)
+                        stop.wait(0.5)
+
+                prober = threading.Thread(target=probe, daemon=True)
+                prober.start()
+                contexts = []
+                for index in range(watchers):
+                    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                    click_train(context.new_page(), url, {**JOB, "seed": str(index)})
+                    contexts.append(context)
+                # 3. A further visitor while everyone watches.
+                visitor = browser.new_context(viewport={"width": 1400, "height": 1000})
+                page = visitor.new_page()
+                started = time.monotonic()
+                page.goto(f"{url}/network_lab")
+                page.get_by_role("heading", name="Network lab").first.wait_for(timeout=240_000)
+                heading_s = time.monotonic() - started
+                page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Train").wait_for(timeout=240_000)
+                ready_s = time.monotonic() - started
+                visitor.close()
+                records = wait_for_records(runs_dir, alone + watchers, deadline)
+                stop.set()
+                prober.join(timeout=15)
+                for context in contexts:
+                    context.close()
+                browser.close()
+        watched = sorted(float(r["seconds"]) for r in records[: len(records) - alone])
+    base = statistics.median(unwatched)
+    return {
+        "watchers": watchers,
+        "job": JOB,
+        "unwatched_s": [round(s, 2) for s in unwatched],
+        "watched_s": [round(s, 2) for s in watched],
+        "watched_over_unwatched_max": round(max(watched) / base, 2),
+        "watched_over_unwatched_median": round(statistics.median(watched) / base, 2),
+        "health_median_s": round(statistics.median(probes), 3) if probes else None,
+        "health_max_s": round(max(probes), 3) if probes else None,
+        "health_unanswered": failed_probes,
+        "visitor_heading_s": round(heading_s, 2),
+        "visitor_ready_s": round(ready_s, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--watchers", type=int, default=8, help="browser sessions that each watch a job (1-32)")
+    parser.add_argument("--alone", type=int, default=3, help="unwatched runs of the job for the baseline (1-10)")
+    args = parser.parse_args()
+    if not 1 <= args.watchers <= 32 or not 1 <= args.alone <= 10:
+        parser.error("--watchers must be 1-32 and --alone 1-10")
+    print(json.dumps(run(args.watchers, args.alone), indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""What a browser may ask of a shared server: configs without server paths, messages without server paths.
+
+The app may be served to others, so nothing a browser sends is ever a path on the server. The operator decides
+which data exist (``IPCORE_DATA`` for the datasets folder, ``IPCORE_IMAGE_FOLDERS`` for named image folders,
+``IPCORE_RUNS_DIR`` for records); a browser only picks among them by name. The command line and Python keep
+every option (their user is the operator).
+
+Pure Python: no streamlit, no torch; the app calls these on every config it builds from the address or its
+widgets, and on every engine message it shows.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from ipcore.config import Config, ConfigError
+
+BROWSER_FORBIDDEN_PREFIXES = ("imagefolder:",)
+
+
+def check_browser_config(config: Config) -> None:
+    """A ConfigError (naming the field) when ``config`` holds something only the server's operator may choose:
+    a data folder (``data_root``) or an image folder given by its path (``imagefolder:PATH``)."""
+    data_root = getattr(config, "data_root", "")
+    if data_root:
+        raise ConfigError(
+            "data_root",
+            "the data folder is chosen by the server's operator (IPCORE_DATA), not from the browser",
+        )
+    dataset = getattr(config, "dataset", "")
+    if isinstance(dataset, str) and dataset.startswith(BROWSER_FORBIDDEN_PREFIXES):
+        from ipcore.data import image_folders
+
+        offered = ", ".join(f"folder:{name}" for name in image_folders()) or "none on this server"
+        raise ConfigError(
+            "dataset",
+            "a browser cannot name a folder on the server; image folders are offered by the operator "
+            f"(IPCORE_IMAGE_FOLDERS) and chosen by name — offered: {offered}",
+        )
+
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])(?:~|/)(?:[^\s'\"`,;()\[\]{}<>|]*)")
+
+
+def redact_paths(text: str, allowed: Iterable[str | os.PathLike] = ()) -> str:
+    """``text`` with every absolute path replaced by ``<server path>``, except paths inside an ``allowed``
+    folder (the configured data root: its paths help a user who has to put files there)."""
+    roots = [str(Path(a).expanduser()).rstrip("/") for a in allowed if str(a)]
+
+    def replace(match: re.Match[str]) -> str:
+        path = match.group(0)
+        if path == "/":
+            return path
+        expanded = str(Path(path).expanduser()) if path.startswith("~") else path
+        trimmed = expanded.rstrip(".")  # a path that ends a sentence keeps its full stop
+        if any(trimmed == root or trimmed.startswith(root + "/") for root in roots):
+            return path
+        return "<server path>" + path[len(path.rstrip(".")) :]
+
+    return _ABSOLUTE_PATH.sub(replace, text)
