@@ -3,6 +3,7 @@ run's charts, a single-neuron run's charts) that the labs, the gallery and the s
 
 from __future__ import annotations
 
+import contextvars
 import math
 import re
 import time
@@ -16,6 +17,7 @@ import streamlit as st
 from app import charts
 from app import jobs as app_jobs
 from app.live import PROGRESS_S, QUEUED_S, LiveBudget, needs_retune
+from app.live_plot import live_plot
 from app.text import plain, public_message
 from ipcore.stats import ENTROPY_MAX
 
@@ -24,9 +26,17 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "chart"
 
 
+_LIVE = contextvars.ContextVar("live_charts", default=False)
+"""True while a live fragment draws: charts then update in place (``app.live_plot``) instead of remounting."""
+
+
 def chart(fig: go.Figure, key: str, filename: str | None = None) -> None:
-    """A plotly figure, full width, with a button that downloads its data as CSV (generated on click)."""
-    st.plotly_chart(fig, key=f"{key}.fig", config={"displaylogo": False})
+    """A plotly figure, full width, with a button that downloads its data as CSV (generated on click). Inside a
+    live view the chart is drawn by ``app.live_plot`` so that each refresh updates it in place."""
+    if _LIVE.get():
+        live_plot(fig, key=f"{key}.live")
+    else:
+        st.plotly_chart(fig, key=f"{key}.fig", config={"displaylogo": False})
     st.download_button(
         "CSV of this chart",
         data=lambda: charts.figure_csv(fig),
@@ -315,7 +325,11 @@ def _live_charts(job_id: str, run_view: RunView, prefix: str) -> None:
         metrics = app_jobs.manager().snapshot(job_id)
     except app_jobs.UnknownJob:
         st.rerun()
-    run_view(metrics, key=f"{prefix}.run", live=True)
+    token = _LIVE.set(True)
+    try:
+        run_view(metrics, key=f"{prefix}.run", live=True)
+    finally:
+        _LIVE.reset(token)
     budget.measured(time.perf_counter() - started)
 
 

@@ -133,17 +133,23 @@ def test_neuron_comparison_by_clicking(server, browser) -> None:
 
 
 LIVE_SETUP = "network_lab?dataset=clusters&rules=ip,none,wd&depth=7&width=50&epochs=60&seeds=2&device=cpu"
+CHARTS = '[data-testid="stPlotlyChart"], [data-testid="stCustomComponentV1"]'
 CHART_STATE = """(el) => {
     let opacity = 1;
     for (let node = el; node; node = node.parentElement) opacity *= parseFloat(getComputedStyle(node).opacity || "1");
     const box = el.getBoundingClientRect();
+    const root = el.tagName === "IFRAME" ? el.contentDocument : el;  // live charts update in place in a frame
     return {
-        svg: el.querySelectorAll(".main-svg").length,
-        traces: el.querySelectorAll(".scatterlayer .trace, .heatmaplayer .hm, .barlayer .trace, .imagelayer image").length,
+        svg: root ? root.querySelectorAll(".main-svg").length : 0,
+        traces: root ? root.querySelectorAll(".scatterlayer .trace, .heatmaplayer .hm, .barlayer .trace").length : 0,
         height: box.height, opacity: opacity,
         visible: box.bottom > 0 && box.top < window.innerHeight,
     };
 }"""
+DRAWN_CHARTS = f"""() => [...document.querySelectorAll('{CHARTS}')].filter(el => {{
+    const root = el.tagName === "IFRAME" ? el.contentDocument : el;
+    return root && root.querySelectorAll(".main-svg").length > 0;
+}}).length"""
 
 
 def test_live_charts_never_blank(server, browser) -> None:
@@ -153,19 +159,17 @@ def test_live_charts_never_blank(server, browser) -> None:
     OUTPUT.mkdir(exist_ok=True)
     page = open_page(browser, f"{url}/{LIVE_SETUP}", "Network lab")
     page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Train", exact=True).click()
-    charts = page.locator('[data-testid="stPlotlyChart"]')
-    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .main-svg').length >= 8",
-                           timeout=120_000)  # fmt: skip
+    charts = page.locator(CHARTS)
+    page.wait_for_function(f"() => ({DRAWN_CHARTS})() >= 8", timeout=120_000)
     count = charts.count()
     assert count >= 8, f"only {count} charts while training"
-    samples = []
+    tags = page.evaluate(f"() => [...document.querySelectorAll('{CHARTS}')].map((el, i) => (el.__tag = i + 1))")
     for sample in range(3):
         for index in range(count):
             chart = charts.nth(index)
             chart.scroll_into_view_if_needed()
             page.wait_for_timeout(150)
             state = chart.evaluate(CHART_STATE)
-            samples.append(state)
             assert state["visible"] and state["svg"] >= 1 and state["traces"] >= 1 and state["height"] > 100, (
                 f"sample {sample}, chart {index}: not drawn ({state})"
             )
@@ -174,6 +178,9 @@ def test_live_charts_never_blank(server, browser) -> None:
                 page.screenshot(path=str(OUTPUT / f"live-chart-{index}.png"))
         assert page.locator('[data-testid="stProgress"]').count() == 1, "the job ended before the samples were taken"
         page.wait_for_timeout(2500)
+    # The same elements all along: charts were updated in place, never removed and rebuilt.
+    kept = page.evaluate(f"() => [...document.querySelectorAll('{CHARTS}')].map(el => el.__tag || 0)")
+    assert kept == tags, f"charts were rebuilt while training (element tags then {tags}, now {kept})"
     assert_no_exception(page, "network lab while training")
     page.get_by_role("button", name="Stop").click()
     page.get_by_text("Stopped after").first.wait_for(timeout=60_000)

@@ -1,0 +1,78 @@
+"""Plotly charts that update in place while a job trains, instead of being rebuilt on every refresh.
+
+``st.plotly_chart`` derives each chart's identity from its figure (Streamlit 1.67 hashes the spec into the
+element id even when a key is given), so every refresh with new data mounts a new chart and drops the old one:
+for a moment the chart is blank, and a browser scrolled to it sees it vanish (measured: all eight network-lab
+charts were replaced on every refresh). This module draws a live chart through a small Streamlit component
+whose identity is its key: the same frame stays, and new data reach it as arguments that ``Plotly.react`` draws
+over the old (zoom and legend choices kept through ``uirevision``).
+
+The component is one HTML page plus the plotly.js that the installed ``plotly`` package ships (copied once into
+the cache folder, ``$IPCORE_CACHE`` or ``~/.cache/ipcore``), so it works offline.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import plotly
+import plotly.graph_objects as go
+import plotly.io as pio
+import streamlit.components.v1 as components
+
+from ipcore.data import cache_dir
+
+INDEX_HTML = """<!doctype html>
+<html><head><meta charset="utf-8">
+<style>html, body { margin: 0; padding: 0; background: transparent; } #plot { width: 100%; }</style>
+<script src="./plotly.min.js"></script></head>
+<body><div id="plot"></div>
+<script>
+// The Streamlit component protocol (v1): announce readiness, draw on every render message, report the height.
+const send = (type, data) => window.parent.postMessage(Object.assign({isStreamlitMessage: true, type: type}, data), "*");
+const theme = {font: {family: "sans-serif", color: "#1f2933", size: 12}, paper_bgcolor: "rgba(0,0,0,0)",
+               plot_bgcolor: "#ffffff", colorway: ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]};
+let drawn = null;
+window.addEventListener("message", (event) => {
+  const message = event.data;
+  if (!message || message.type !== "streamlit:render") return;
+  const spec = (message.args || {}).spec;
+  if (!spec || spec === drawn) return;
+  drawn = spec;
+  const figure = JSON.parse(spec);
+  const layout = Object.assign({}, theme, figure.layout || {}, {uirevision: "live", autosize: true});
+  Plotly.react("plot", figure.data || [], layout, {displaylogo: false, responsive: true});
+  send("streamlit:setFrameHeight", {height: (layout.height || 340) + 6});
+});
+send("streamlit:componentReady", {apiVersion: 1});
+</script></body></html>
+"""
+
+
+def _component_folder() -> Path:
+    """The component's page and plotly.js, written once per plotly version (atomically: a half-written file is
+    never served)."""
+    folder = cache_dir() / "plotly-live" / plotly.__version__
+    folder.mkdir(parents=True, exist_ok=True)
+    source = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    script = folder / "plotly.min.js"
+    if not script.is_file() or script.stat().st_size != source.stat().st_size:
+        temporary = folder / f".plotly.min.js.{os.getpid()}.tmp"
+        shutil.copyfile(source, temporary)
+        os.replace(temporary, script)
+    index = folder / "index.html"
+    if not index.is_file() or index.read_text() != INDEX_HTML:
+        temporary = folder / f".index.html.{os.getpid()}.tmp"
+        temporary.write_text(INDEX_HTML)
+        os.replace(temporary, index)
+    return folder
+
+
+_live_plot = components.declare_component("ipcore_live_plot", path=str(_component_folder()))
+
+
+def live_plot(fig: go.Figure, key: str) -> None:
+    """Draw ``fig`` in the frame that ``key`` names, replacing its previous figure in place."""
+    _live_plot(spec=pio.to_json(fig, validate=False), key=key, default=None)
