@@ -68,8 +68,8 @@ class LiveBudget:
         """Seconds between one watcher's chart refreshes."""
         with self._lock:
             cost = self._cost
-        interval = max(1, self.watchers()) * cost / self.cpu_share
-        return float(min(MAX_CHART_S, max(MIN_CHART_S, interval * load_factor())))
+        interval = max(MIN_CHART_S, max(1, self.watchers()) * cost / self.cpu_share)
+        return float(min(MAX_CHART_S, interval * load_factor()))
 
 
 def load_factor() -> float:

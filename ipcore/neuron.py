@@ -18,13 +18,19 @@ import numpy as np
 import scipy.stats
 import torch
 
-from ipcore.config import ConfigError, NeuronConfig
+from ipcore.config import BUILTIN_DISTS, ConfigError, NeuronConfig
 from ipcore.metrics import MetricsLog, RunResult
 from ipcore.rules import Rule, fast_tanh, get_rule
 from ipcore.stats import ENTROPY_BINS, ENTROPY_MAX, entropy_from_counts, histogram_counts
 from ipcore.threads import torch_threads
 
 SAMPLE_HIST_BINS = 100
+SAMPLE_CHUNK = 32
+"""At most this many samples of a slow scipy distribution are drawn between two checks for a stop
+(``draw_sample``): chunks of 1, 2, 4, … up to it, so a slow distribution is noticed after a few samples."""
+SLOW_SAMPLE_S = 1e-3
+"""A distribution slower than this per sample (over its first chunks) is drawn in chunks to the end; a faster
+one draws the rest in one call (a thousand times below the slow ones seen, e.g. studentized_range at ~0.1 s)."""
 
 
 def scipy_distribution(name: str, params: dict[str, float]) -> Any:
@@ -69,24 +75,89 @@ def _frozen(config: NeuronConfig) -> Any:
     return scipy_distribution(d, config.params)
 
 
-def draw_sample(config: NeuronConfig) -> np.ndarray:
-    """The fixed input sample (float64, length ``n``) for a config's distribution and seed."""
+def draw_sample(
+    config: NeuronConfig, should_stop: Callable[[], bool] | None = None, deadline: float | None = None
+) -> np.ndarray | None:
+    """The fixed input sample (float64, length ``n``) for a config's distribution and seed.
+
+    A ``scipy.stats`` distribution by name is drawn from the one generator in chunks of 1, 2, 4, …
+    ``SAMPLE_CHUNK`` samples (the same numbers whoever asks: the preview and the run), because some are slow —
+    studentized_range takes about 0.1–0.3 s per sample, half an hour for 10 000 — and such work must stop when
+    nobody waits for it: between chunks, ``should_stop()`` returning True ends the draw (None is returned), and
+    past ``deadline`` (a ``time.monotonic()`` value) a ConfigError on ``dist`` says how slow it is. Once the
+    first chunks show the distribution is fast (``SLOW_SAMPLE_S``), the rest comes in one call.
+    """
     rng = np.random.default_rng(config.seed)
     if config.dist == "mixture":
         first = rng.random(config.n) < config.weight
         a = rng.normal(config.mu, config.sigma, config.n)
         b = rng.normal(config.mu2, config.sigma2, config.n)
         return np.where(first, a, b)
-    return np.asarray(_frozen(config).rvs(size=config.n, random_state=rng), dtype=np.float64)
+    frozen = _frozen(config)
+    if config.dist in BUILTIN_DISTS:
+        return np.asarray(frozen.rvs(size=config.n, random_state=rng), dtype=np.float64)
+    chunks, drawn, started = [], 0, time.monotonic()
+    while drawn < config.n:
+        if should_stop is not None and should_stop():
+            return None
+        if deadline is not None and time.monotonic() > deadline:
+            per_sample = (time.monotonic() - started) / max(drawn, 1)
+            raise ConfigError(
+                "dist",
+                f"{config.dist} draws samples too slowly for this (about {per_sample * 1e3:.0f} ms each; "
+                f"{config.n:,} would take about {per_sample * config.n / 60:.0f} min)",
+            )
+        fast = drawn >= 2 * SAMPLE_CHUNK and time.monotonic() - started < drawn * SLOW_SAMPLE_S
+        size = config.n - drawn if fast else min(SAMPLE_CHUNK, 2 ** len(chunks), config.n - drawn)
+        chunks.append(np.asarray(frozen.rvs(size=size, random_state=rng), dtype=np.float64).reshape(-1))
+        drawn += size
+    return np.concatenate(chunks)
 
 
 def density(config: NeuronConfig, grid: np.ndarray) -> np.ndarray:
-    """The input distribution's probability density on ``grid`` (for the live preview)."""
+    """The input distribution's probability density on ``grid`` (for the live preview; see
+    ``preview_density`` for a cost-bounded one)."""
     if config.dist == "mixture":
         a = scipy.stats.norm(config.mu, config.sigma).pdf(grid)
         b = scipy.stats.norm(config.mu2, config.sigma2).pdf(grid)
         return config.weight * a + (1 - config.weight) * b
     return _frozen(config).pdf(grid)
+
+
+PREVIEW_BUDGET_S = 2.0
+PREVIEW_POINTS = (50, 500)
+
+
+def preview_density(config: NeuronConfig, budget_s: float = PREVIEW_BUDGET_S) -> dict[str, Any]:
+    """What the neuron lab draws while the user types: the run's own sample (its median, mean and std are the
+    ones the run will use) and the density on a grid spanning it (0.5–99.5 % quantiles, widened).
+
+    The whole computation stays within about ``budget_s`` seconds, so a slow scipy distribution cannot tie up
+    the server: the sample is drawn against a deadline, and the density's grid has as many points (50–500) as
+    the remaining time allows at the measured cost per point. Too slow for even that: a ConfigError on ``dist``.
+    """
+    deadline = time.monotonic() + budget_s
+    sample = draw_sample(config, deadline=deadline)
+    assert sample is not None  # no should_stop was given
+    low, high = np.quantile(sample, [0.005, 0.995])
+    pad = 0.15 * (high - low) + 1e-9
+    span = (min(low - pad, -1.5), max(high + pad, 1.5))
+    probe_started = time.monotonic()
+    density(config, np.linspace(*span, 4))
+    per_point = (time.monotonic() - probe_started) / 4
+    points = int(min(PREVIEW_POINTS[1], (deadline - time.monotonic()) / max(per_point, 1e-9)))
+    if points < PREVIEW_POINTS[0]:
+        raise ConfigError(
+            "dist", f"{config.dist}'s density is too slow to preview (about {per_point * 1e3:.0f} ms per point)"
+        )
+    grid = np.linspace(*span, points)
+    return {
+        "grid": grid,
+        "density": density(config, grid),
+        "median": float(np.median(sample)),
+        "mean": float(sample.mean()),
+        "std": float(sample.std()),
+    }
 
 
 def make_rule(name: str, config: NeuronConfig) -> Rule:
@@ -129,7 +200,9 @@ def _simulate(
 ) -> RunResult:
     started = time.perf_counter()
     log = log if log is not None else MetricsLog()
-    sample = draw_sample(config)
+    sample = draw_sample(config, should_stop=should_stop)
+    if sample is None:  # stopped while drawing a slow distribution's sample: nothing was simulated yet
+        return RunResult(config=config, metrics=log.snapshot(), summary={}, state="cancelled")
     x = torch.from_numpy(sample).to(torch.float32).view(1, -1, 1)
     if not torch.isfinite(x).all():
         raise ConfigError("dist", "the sample has values beyond float32's range (±3.4e38); choose milder parameters")

@@ -8,7 +8,6 @@ against the sample's median and mean, and the tanh over the input density at the
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from app import charts, controls, state, views
@@ -116,16 +115,12 @@ def sidebar_config() -> tuple[NeuronConfig | None, str | None]:
 @st.cache_data(show_spinner=False, max_entries=64)
 def preview(config_json: str):
     """The input density on a grid spanning the sample (0.5–99.5 % quantiles, widened), and a caption."""
-    from ipcore.neuron import density, draw_sample
+    from ipcore.neuron import preview_density
 
     config = NeuronConfig.from_json(config_json)
-    sample = draw_sample(config.replace(n=min(config.n, 4000)))
-    low, high = np.quantile(sample, [0.005, 0.995])
-    pad = 0.15 * (high - low) + 1e-9
-    grid = np.linspace(min(low - pad, -1.5), max(high + pad, 1.5), 500)
-    values = density(config, grid)
-    text = f"median ≈ {np.median(sample):.3g}, mean ≈ {sample.mean():.3g}, std ≈ {sample.std():.3g}"
-    return charts.density_preview_figure(grid, values, f"Input density: {config.dist} ({text})")
+    shown = preview_density(config)  # bounded in time: a slow scipy distribution gets a message instead
+    text = f"median ≈ {shown['median']:.3g}, mean ≈ {shown['mean']:.3g}, std ≈ {shown['std']:.3g}"
+    return charts.density_preview_figure(shown["grid"], shown["density"], f"Input density: {config.dist} ({text})")
 
 
 # --- page ---------------------------------------------------------------------------------------------
