@@ -299,7 +299,10 @@ def run_viewer(run_id: str) -> None:
         st.switch_page(str(lab), query_params=setup)
     with buttons[1]:
         views.run_downloads(record.config.to_dict(), record.summary, record.metrics, run_id, f"viewer.{run_id}")
-    if not meta.get("experiment") and buttons[2].button("Delete this run", icon=":material/delete:"):
+    # Only the session that made a run may delete it: on a shared server, visitors must not remove each
+    # other's runs (the operator can, with `python -m ipcore runs delete`).
+    own = run_id in {job.get("run_id") for job in app_jobs.my_jobs()}
+    if own and buttons[2].button("Delete this run", icon=":material/delete:"):
         try:
             delete_run(app_jobs.runs_dir(), run_id)
             st.query_params.pop("run", None)

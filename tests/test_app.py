@@ -317,9 +317,14 @@ def test_network_lab_trains_live_and_saves_the_run(runs_dir: Path) -> None:
     assert charts_shown(at) == 8  # loss, accuracy, ∂y/∂u lines, entropy over time, heatmap, histograms, α/β, entropy
     (saved,) = list_runs(runs_dir)
     assert saved["kind"] == "train" and saved["state"] == "done"
+    # The session that made the run may delete it in the gallery; another visitor may not.
+    at.switch_page("../pages/gallery.py")
+    at.query_params.update({"view": "runs", "run": saved["run_id"]})
+    assert "Delete this run" in [b.label for b in at.run().button]
     # … and the gallery lists it as one of "my runs" and opens it with the lab's charts.
     at = open_app("gallery", {"view": "runs", "run": saved["run_id"]})
     no_problems(at)
+    assert "Delete this run" not in [b.label for b in at.button]
     assert saved["run_id"] in list(at.dataframe[0].value["run"])
     assert charts_shown(at) == 8
     # "Load this setup into the lab" reopens the network lab with the stored run's setup.
