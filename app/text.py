@@ -18,11 +18,19 @@ from ipcore.serving import redact_paths
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&=])")
 
 
+_AUTOLINK_START = re.compile(r"(?i)(\b(?:www|https?|ftp|mailto|xmpp)(?=[.:])|@)")
+WORD_JOINER = "\u2060"
+"""An invisible character that breaks a bare URL's pattern (GitHub-flavoured Markdown links ``http://…``,
+``www.…`` and ``name@host`` even where every character is backslash-escaped: it links text after escapes)."""
+
+
 def plain(text: Any) -> str:
-    """``text`` escaped for Streamlit's Markdown: every character that could start a link, an image, emphasis,
-    code, a heading, HTML, LaTeX, an emoji shortcode or a bare-URL autolink is backslash-escaped, so text a
-    user wrote (an address value, a run name, an engine message quoting it) is shown exactly as written."""
-    return _MARKDOWN_SPECIALS.sub(r"\\\1", str(text)).replace("\n", "  \n")
+    """``text`` escaped for Streamlit's Markdown, so that text a user wrote (an address value, a run name, an
+    engine message quoting it) is shown as written: every character that could start a link, an image,
+    emphasis, code, a heading, HTML, LaTeX or an emoji shortcode is backslash-escaped, and an invisible word
+    joiner follows ``http``, ``www`` and ``@`` so that no bare address becomes a live link."""
+    joined = _AUTOLINK_START.sub(lambda m: m.group(0) + WORD_JOINER, str(text))
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", joined).replace("\n", "  \n")
 
 
 def public_message(error: BaseException | str) -> str:

@@ -6,7 +6,9 @@ import streamlit as st
 
 from app import PAGES_DIR, charts, views
 from app import jobs as app_jobs
+from ipcore.data import data_root
 from ipcore.rules import RULES
+from ipcore.serving import redact_paths
 
 
 @st.cache_data(show_spinner=False, ttl=30)
@@ -92,16 +94,13 @@ with info:
         views.engine_error(error, "reading the run records")
         records = []
     gallery = sum(1 for r in records if r.get("experiment"))
-    st.markdown(
-        f"**Run records.** {gallery} gallery record(s) and {len(records) - gallery} of your own runs in "
-        f"`{app_jobs.runs_dir()}`."
-    )
+    st.markdown(f"**Run records.** {gallery} gallery record(s) and {len(records) - gallery} runs made here.")
 with data:
     st.markdown("**Datasets.**")
     try:
         for d in datasets():
             if d["available"]:
-                where = f" — `{d['location']}`" if d["location"] else ""
+                where = f" — `{redact_paths(d['location'], [data_root()])}`" if d["location"] else ""
                 st.markdown(f"- :green[**{d['name']}**] available{where}: {d['description']}")
             else:
                 st.markdown(f"- :red[**{d['name']}**] not on this machine: {d['description']}. *How to get it:* "

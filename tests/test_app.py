@@ -91,7 +91,7 @@ def finished(at: AppTest) -> bool:
 
 def unescape(markdown: str) -> str:
     """The text a Markdown source shows (backslash escapes removed)."""
-    return re.sub(r"\\(.)", r"\1", markdown)
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
 
 
 def button(at: AppTest, label: str):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -184,4 +185,18 @@ def test_live_charts_never_blank(server, browser) -> None:
     assert_no_exception(page, "network lab while training")
     page.get_by_role("button", name="Stop").click()
     page.get_by_text("Stopped after").first.wait_for(timeout=60_000)
+    page.close()
+
+
+def test_address_text_is_shown_as_text(server, browser) -> None:
+    """A link and an image in the address are shown as characters in the page's warning: no element of the
+    page links to or loads from the address's host."""
+    url, _ = server
+    payload = "![pic](http://evil.example/p.png) [click](http://evil.example/x) http://evil.example/y www.evil.example"
+    page = open_page(browser, f"{url}/neuron_lab?dist={quote(payload)}", "Neuron lab")
+    warning = page.locator('[data-testid="stAlertContentWarning"]').first
+    warning.wait_for()
+    assert "evil.example/p.png" in warning.inner_text().replace("\u2060", "")  # the text itself is there …
+    assert page.locator('a[href*="evil.example"]').count() == 0  # … but no link
+    assert page.locator('img[src*="evil.example"]').count() == 0  # … and no remote image
     page.close()

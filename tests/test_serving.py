@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.live import MAX_CHART_S, MIN_CHART_S, LiveBudget, needs_retune  # noqa: E402
-from app.text import plain  # noqa: E402
+from app.text import WORD_JOINER, plain  # noqa: E402
 from ipcore.config import ConfigError, NeuronConfig, TrainConfig  # noqa: E402
 from ipcore.data import available_datasets, check_dataset_name, image_folders, load_dataset  # noqa: E402
 from ipcore.neuron import draw_sample, preview_density, simulate  # noqa: E402
@@ -100,11 +100,14 @@ def test_server_paths_are_redacted_except_under_the_data_root() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["![x](https://e.example/p.png)", "[a](javascript:alert(1))", "**b** _i_ `c` :red[x] $x$ <b>h</b>", "# h"]
-)
+    "text",
+    ["![x](https://e.example/p.png)", "[a](javascript:alert(1))", "**b** _i_ `c` :red[x] $x$ <b>h</b>", "# h",
+     "see http://e.example/y, www.e.example and me@e.example"],
+)  # fmt: skip
 def test_plain_escapes_every_markdown_construct(text: str) -> None:
     escaped = plain(text)
-    assert re.sub(r"\\(.)", r"\1", escaped) == text  # nothing lost
+    assert re.sub(r"\\(.)", r"\1", escaped).replace(WORD_JOINER, "") == text  # nothing lost
+    assert not re.search(r"(?i)(www\\?\.|https?\\?:|@[a-z])", escaped)  # no bare address left to autolink
     assert not re.search(r"(?<!\\)[!\[\]()*_`:$<>#]", escaped)  # every special character escaped
 
 
