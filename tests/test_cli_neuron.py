@@ -67,6 +67,7 @@ def test_readable_table_without_json():
     [
         (["--sigma", "0"], "sigma: must be > 0"),
         (["--eta", "wd=2"], "eta.wd: must be > 0 and ≤ 1"),
+        (["--seed", "-1"], "seed: must be ≥ 0 and ≤ 2147483647 (got -1)"),
     ],
 )
 def test_bad_flags_exit_nonzero_with_the_message_and_no_traceback(flags, message):
@@ -152,6 +153,9 @@ def test_params_flag_for_a_scipy_distribution(capsys):
         (["--weight", "2"], "weight: must be ≥ 0 and ≤ 1"),
         (["--triesch-std", "0"], "triesch_std: must be > 0"),
         (["--eta-decay", "-0.1"], "eta_decay: must be ≥ 0"),
+        (["--seed", "-1"], "seed: must be ≥ 0 and ≤ 2147483647 (got -1)"),
+        (["--seed", "2147483648"], "seed: must be ≥ 0 and ≤ 2147483647 (got 2147483648)"),
+        (["--seed", "1.5"], "seed: must be an integer"),
     ],
 )
 def test_bad_flags_in_process(flags, message, capsys):

@@ -368,6 +368,7 @@ INVALID = [
     ("log_every", -1),
     ("hist_every", -1),
     ("seed", -1),
+    ("seed", 2**31),
 ]
 
 
@@ -376,6 +377,13 @@ def test_invalid_values_name_the_field(field, value):
     with pytest.raises(ConfigError) as error:
         TrainConfig.from_dict({field: value})
     assert error.value.field.split(".")[0] == field
+
+
+def test_the_last_of_the_seeds_must_be_a_valid_seed_too():
+    assert TrainConfig(seed=2**31 - 64, seeds=64).seed == 2**31 - 64  # seeds 2**31 − 64 … 2**31 − 1: all valid
+    with pytest.raises(ConfigError, match=r"seed \+ seeds − 1, must be ≤ 2147483647 \(got 2147483648\)") as error:
+        TrainConfig(seed=2**31 - 63, seeds=64)
+    assert error.value.field == "seed"
 
 
 def test_config_round_trips():
