@@ -171,3 +171,20 @@ def test_unknown_flag_is_an_argparse_error(capsys):
         main(["neuron", "--sgima", "2"])
     assert caught.value.code == 2
     assert "unrecognized arguments: --sgima" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_an_unwritable_runs_dir_still_prints_the_results_then_says_why_and_exits_1(tmp_path, json_flag, capsys):
+    (tmp_path / "afile").write_text("a file, so no folder can be made under it (tests run as root)")
+    runs_dir = tmp_path / "afile" / "runs"
+    argv = ["neuron", "--n", "200", "--iters", "40", "--rules", "ip", "--quiet", "--save", "--runs-dir", str(runs_dir)]
+    assert main([*argv, *json_flag]) == 1
+    captured = capsys.readouterr()
+    if json_flag:
+        printed = json.loads(captured.out)
+        assert printed["rules"][0]["rule"] == "ip" and "run_id" not in printed
+        assert "could not be saved" in printed["save_error"]
+    else:
+        assert captured.out.startswith("sample: gaussian, n = 200") and "\nip " in captured.out
+    assert captured.err.startswith("error: save: the run's record could not be saved in ")
+    assert str(runs_dir) in captured.err and "Not a directory" in captured.err
