@@ -16,10 +16,11 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ipcore.config import ConfigError, parse_pairs
+from ipcore.config import ConfigError, IpcoreWarning, parse_pairs
 from ipcore.records import json_ready
 
 
@@ -88,7 +89,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.run(args) or 0)
+        with warnings.catch_warnings():  # restores the previous showwarning afterwards
+            show_other = warnings.showwarning
+
+            def show(message: Any, category: type[Warning], *rest: Any, **kw: Any) -> None:
+                if issubclass(category, IpcoreWarning):  # ours: a plain line, like the errors
+                    sys.stderr.write(f"warning: {message}\n")
+                else:
+                    show_other(message, category, *rest, **kw)
+
+            warnings.showwarning = show
+            return int(args.run(args) or 0)
     except ConfigError as error:
         sys.stderr.write(f"error: {error}\n")
         return 2

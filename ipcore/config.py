@@ -28,6 +28,10 @@ class ConfigError(ValueError):
         self.field = field_name
 
 
+class IpcoreWarning(UserWarning):
+    """Something a run can go on with but the user should know (the CLI prints it as ``warning: …``)."""
+
+
 @functools.cache
 def _hints(cls: type) -> dict[str, Any]:
     return get_type_hints(cls)  # resolving string annotations is slow (ms); configs are built often

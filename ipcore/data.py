@@ -20,6 +20,7 @@ import math
 import os
 import sys
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ipcore.config import ConfigError
+from ipcore.config import ConfigError, IpcoreWarning
 
 TORCHVISION_DATASETS = ("mnist", "fashion-mnist", "cifar10")
 SYNTHETIC_DATASETS = ("clusters", "spirals")
@@ -53,6 +54,10 @@ class DatasetUnavailable(ConfigError):
 
     def __init__(self, message: str):
         super().__init__("dataset", message)
+
+
+class DatasetWarning(IpcoreWarning):
+    """A dataset that loads but cannot teach anything (one class only); the CLI prints it as ``warning: …``."""
 
 
 @dataclass
@@ -252,6 +257,13 @@ def load_dataset(
             while len(_memory_cache) > _MEMORY_ENTRIES:
                 _memory_cache.pop(next(iter(_memory_cache)))
 
+    if len(raw["classes"]) < 2:
+        warnings.warn(
+            f"{name} has only one class ({', '.join(map(str, raw['classes']))}): every label is the same, so there "
+            "is nothing to learn (any network scores 100 %); an image folder needs one sub-folder per class",
+            DatasetWarning,
+            stacklevel=2,
+        )
     train_x, train_y = raw["train_x"], raw["train_y"]
     if subset and subset > 0:
         train_x, train_y = train_x[:subset], train_y[:subset]
@@ -460,21 +472,44 @@ def _writable(folder: Path) -> bool:
         return False
 
 
-def _decode_all(paths: list[str]) -> np.ndarray:
+def _decode_all(paths: list[str], folder: Path | None = None) -> np.ndarray:
     """Decode images to one uint8 ``[N, C, H, W]`` array. Mode and size come from the first image: grey ('L')
-    if it is grey, else RGB; images of another size are resized to it (bilinear)."""
+    if it is grey, else RGB; images of another size are resized to it (bilinear). A file that is not a whole
+    image (not an image at all, truncated, corrupt, too large to be safe) is a ConfigError on ``dataset``
+    naming it relative to ``folder``."""
     from PIL import Image
 
-    with Image.open(paths[0]) as first:
+    def unreadable(path: str, error: BaseException) -> ConfigError:
+        where = os.path.relpath(path, folder) if folder is not None else path
+        why = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        inside = f" in image folder {folder}" if folder is not None else ""
+        return ConfigError("dataset", f"{where}{inside} cannot be read as an image ({why}); remove or replace it")
+
+    def opened(path: str) -> Any:
+        try:
+            image = Image.open(path)
+        except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError …
+            raise unreadable(path, error) from None
+        try:
+            image.load()  # decodes now, so a truncated file fails here rather than half-way through
+        except Exception as error:
+            image.close()
+            raise unreadable(path, error) from None
+        return image
+
+    with opened(paths[0]) as first:
         mode = "L" if first.mode in ("1", "L", "I", "I;16", "F") else "RGB"
         size = first.size
 
     def decode(path: str) -> np.ndarray:
-        with Image.open(path) as image:
-            image = image.convert(mode)
-            if image.size != size:
-                image = image.resize(size, Image.BILINEAR)
-            return np.asarray(image, dtype=np.uint8)
+        with opened(path) as image:
+            try:
+                image = image.convert(mode)
+                if image.size != size:
+                    image = image.resize(size, Image.BILINEAR)
+                return np.asarray(image, dtype=np.uint8)
+            except Exception as error:
+                raise unreadable(path, error) from None
 
     with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
         arrays = list(pool.map(decode, paths, chunksize=256))
@@ -505,7 +540,7 @@ def load_image_folder(folder: Path) -> dict[str, Any]:
                         }
             except (OSError, ValueError, KeyError):
                 pass  # unreadable or old cache: decode again
-    images = _decode_all([p for p, _ in samples])
+    images = _decode_all([p for p, _ in samples], folder=folder)
     labels = np.array([label for _, label in samples], dtype=np.int64)
     written = None
     for path in _cache_paths(folder):

@@ -197,6 +197,72 @@ def test_bad_image_folders_are_config_errors(tmp_path):
         load_dataset(f"imagefolder:{tmp_path / 'empty'}")
 
 
+def png_bytes(seed: int = 0) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    pixels = np.random.default_rng(seed).integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def jpeg_bytes(seed: int = 0) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    pixels = np.random.default_rng(seed).integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "bad_name, content",
+    [
+        ("notes.png", b"these are my notes, not an image\n"),
+        ("empty.jpg", b""),
+        ("truncated.png", png_bytes()[: len(png_bytes()) // 2]),
+        ("truncated.jpg", jpeg_bytes()[: len(jpeg_bytes()) // 2]),
+    ],
+    ids=["text", "empty", "truncated-png", "truncated-jpeg"],
+)
+def test_a_bad_image_file_is_a_config_error_naming_it(tmp_path, bad_name, content, capsys):
+    write_images(tmp_path / "train", {"cat": 3, "dog": 3}, size=(16, 16))
+    write_images(tmp_path / "test", {"cat": 1, "dog": 1}, size=(16, 16), seed=1)
+    (tmp_path / "train" / "dog" / bad_name).write_bytes(content)
+    with pytest.raises(ConfigError) as error:
+        load_dataset(f"imagefolder:{tmp_path}")
+    assert error.value.field == "dataset"
+    message = str(error.value)
+    assert message.startswith(f"dataset: {Path('dog') / bad_name} in image folder {tmp_path / 'train'}"), message
+    assert "cannot be read as an image" in message
+    assert not (tmp_path / "train" / ".ipcore-decoded.npz").exists()  # nothing half-decoded is cached
+    code = cli.main(
+        ["train", "--dataset", f"imagefolder:{tmp_path}", "--depth", "1", "--width", "4", "--device", "cpu"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"error: dataset: {Path('dog') / bad_name}") and "Traceback" not in err
+
+
+def test_a_bad_first_image_is_named_too(tmp_path):
+    write_images(tmp_path, {"b": 3, "c": 3})
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "0.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)  # a PNG signature, then nothing
+    with pytest.raises(ConfigError, match=r"^dataset: a/0\.png in image folder .* cannot be read as an image"):
+        load_image_folder(tmp_path)
+
+
+def test_a_one_class_image_folder_warns_that_there_is_nothing_to_learn(tmp_path, capsys):
+    write_images(tmp_path, {"only": 6}, size=(4, 4))
+    with pytest.warns(data_module.DatasetWarning, match=r"has only one class \(only\).*nothing to learn"):
+        data = load_dataset(f"imagefolder:{tmp_path}")
+    assert data.classes == ["only"]
+    code = cli.main(["train", "--dataset", f"imagefolder:{tmp_path}", "--depth", "1", "--width", "4",
+                     "--device", "cpu", "--json"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0 and json.loads(captured.out)["rules"]  # it still runs: a warning, not an error
+    assert "warning: imagefolder:" in captured.err and "nothing to learn" in captured.err
+
+
 def test_training_on_an_image_folder(tmp_path):
     write_images(tmp_path / "train", {"cat": 10, "dog": 10})
     write_images(tmp_path / "test", {"cat": 3, "dog": 3}, seed=1)
