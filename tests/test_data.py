@@ -74,6 +74,84 @@ def test_fashion_mnist_from_the_debian_package(tmp_path):
     assert str(data_module.DEBIAN_FASHION_MNIST) in fashion.source
 
 
+# --- damaged IDX files (copies built here from the real ones, which are only read) ---------------------
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """An uint8 array as an IDX file: 0, 0, 0x08, ndim, big-endian int32 sizes, data."""
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+
+
+def damaged_mnist(root: Path, name: str, content: bytes) -> Path:
+    """ROOT/MNIST/raw with links to the real files, except ``name``, written with ``content``."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for other in data_module.MNIST_FILES:
+        if other != name:
+            (raw / other).symlink_to(DATA / "MNIST" / "raw" / other)
+    (raw / name).write_bytes(content)
+    return raw / name
+
+
+def real(name: str) -> bytes:
+    return (DATA / "MNIST" / "raw" / name).read_bytes()
+
+
+TRAIN_LABELS, TRAIN_IMAGES = "train-labels-idx1-ubyte", "train-images-idx3-ubyte"
+TEST_IMAGES = "t10k-images-idx3-ubyte"
+
+
+@needs_mnist
+@pytest.mark.parametrize(
+    "name, make, message",
+    [
+        (TRAIN_LABELS, lambda: real(TRAIN_LABELS)[:1008], "is truncated: its header announces 60000 bytes of data, "
+         "it holds 1000"),
+        (TRAIN_IMAGES, lambda: real(TRAIN_IMAGES)[: 16 + 784 * 100 + 5], "is truncated: its header announces "
+         "60000 × 28 × 28 = 47040000 bytes of data, it holds 78405"),
+        (TRAIN_IMAGES, lambda: real(TRAIN_IMAGES) + b"\x00" * 784, "has extra bytes after its data"),
+        (TEST_IMAGES, lambda: b"", "is empty"),
+        (TEST_IMAGES, lambda: real(TEST_IMAGES)[:10], "is truncated inside its header (10 of 16 bytes)"),
+        (TEST_IMAGES, lambda: b"\x1f\x8b" + real(TEST_IMAGES)[2:], "is not an uint8 IDX file (it starts with 1f 8b"),
+        (TRAIN_LABELS, lambda: idx_bytes(np.zeros(1000, np.uint8)), "has 1000 labels but train-images-idx3-ubyte "
+         "has 60000 images"),
+        (TRAIN_LABELS, lambda: idx_bytes(np.zeros(70000, np.uint8)), "has 70000 labels but"),
+        (TRAIN_LABELS, lambda: idx_bytes(np.full(60000, 10, np.uint8)), "holds label 10; labels must be 0–9"),
+        (TRAIN_LABELS, lambda: real(TRAIN_IMAGES)[:100], "holds a 3-dimensional array where a 1-dimensional one"),
+    ],
+    ids=["labels-cut", "images-cut", "images-long", "empty", "header-cut", "bad-magic", "fewer-labels",
+         "more-labels", "label-10", "images-as-labels"],
+)  # fmt: skip
+def test_a_damaged_mnist_file_is_a_clear_error_naming_it(tmp_path, name, make, message, capsys):
+    path = damaged_mnist(tmp_path, name, make())
+    with pytest.raises(ConfigError) as error:
+        load_dataset("mnist", tmp_path)
+    assert error.value.field == "dataset"
+    assert str(error.value).startswith(f"dataset: mnist: {path} {message}"), str(error.value)
+    code = cli.main(["train", "--dataset", "mnist", "--data-root", str(tmp_path), "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"error: dataset: mnist: {path}") and "Traceback" not in err
+
+
+@pytest.mark.skipif(
+    not (data_module.DEBIAN_FASHION_MNIST / "t10k-labels-idx1-ubyte.gz").is_file(),
+    reason="needs Debian's dataset-fashion-mnist package",
+)
+def test_a_cut_fashion_mnist_gzip_is_a_clear_error(tmp_path, monkeypatch):
+    debian = tmp_path / "debian"
+    debian.mkdir()
+    for name in data_module.MNIST_FILES:
+        (debian / f"{name}.gz").symlink_to(data_module.DEBIAN_FASHION_MNIST / f"{name}.gz")
+    cut = debian / "t10k-labels-idx1-ubyte.gz"
+    content = cut.read_bytes()
+    cut.unlink()
+    cut.write_bytes(content[: len(content) // 2])
+    monkeypatch.setattr(data_module, "DEBIAN_FASHION_MNIST", debian)
+    with pytest.raises(ConfigError, match=rf"^dataset: fashion-mnist: {cut} cannot be read \(EOFError"):
+        load_dataset("fashion-mnist", tmp_path / "root")
+
+
 # --- missing data -------------------------------------------------------------------------------------
 
 
