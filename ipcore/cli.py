@@ -16,10 +16,11 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ipcore.config import ConfigError, parse_pairs
+from ipcore.config import ConfigError, IpcoreWarning, parse_pairs
 from ipcore.records import json_ready
 
 
@@ -88,7 +89,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.run(args) or 0)
+        with warnings.catch_warnings():  # restores the previous showwarning afterwards
+            show_other = warnings.showwarning
+
+            def show(message: Any, category: type[Warning], *rest: Any, **kw: Any) -> None:
+                if issubclass(category, IpcoreWarning):  # ours: a plain line, like the errors
+                    sys.stderr.write(f"warning: {message}\n")
+                else:
+                    show_other(message, category, *rest, **kw)
+
+            warnings.showwarning = show
+            return int(args.run(args) or 0)
     except ConfigError as error:
         sys.stderr.write(f"error: {error}\n")
         return 2
@@ -170,28 +181,26 @@ def _run_neuron(args: argparse.Namespace) -> int:
     from ipcore.neuron import simulate
 
     config = neuron_config_from_args(args)
-    # Ctrl-C ends the run early but keeps (and prints) what was computed so far.
-    stop = threading.Event()
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
-    try:
+    # Ctrl-C or SIGTERM ends the run early but keeps (prints and saves) what was computed so far.
+    with StopOnSignals() as signals:
         bar = None if args.quiet else ProgressBar(f"neuron {len(config.rules)} rules × {config.iters} iterations")
-        result = simulate(config, progress=bar, should_stop=stop.is_set)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        result = simulate(config, progress=bar, should_stop=signals.stop.is_set)
     if result.state == "cancelled" and bar is not None:
         sys.stderr.write("\n")
     summary = {**result.summary, "state": result.state, "config": config.to_dict()}
-    run_id = save_if_requested(args, result)
+    run_id, save_error = save_if_requested(args, result)
     if run_id:
         summary["run_id"] = run_id
+    if save_error:
+        summary["save_error"] = save_error
     if args.json:
         emit_json(summary)
     else:
         print(_neuron_table(summary))
-    return 130 if result.state == "cancelled" else 0
+    sys.stdout.flush()
+    if save_error:
+        return report_save_error(save_error)
+    return (signals.code or 130) if result.state == "cancelled" else 0
 
 
 def _neuron_table(summary: dict[str, Any]) -> str:
@@ -339,22 +348,20 @@ def _run_train(args: argparse.Namespace) -> int:
             bar.note = note
         bar(fraction)
 
-    # Ctrl-C ends the run early but keeps (and prints) what was recorded so far.
-    stop = threading.Event()
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
-    try:
-        result = train(config, progress=progress, should_stop=stop.is_set, log=log)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-    code = 130 if result.state == "cancelled" else 0
+    # Ctrl-C or SIGTERM ends the run early but keeps (prints and saves, as cancelled) what was recorded so far.
+    with StopOnSignals() as signals:
+        result = train(config, progress=progress, should_stop=signals.stop.is_set, log=log)
+    code = (signals.code or 130) if result.state == "cancelled" else 0
     if result.state == "cancelled":
         sys.stderr.write("\ninterrupted: the results cover the steps done so far\n")
-    run_id = save_if_requested(args, result)
+    run_id, save_error = save_if_requested(args, result)
+    if save_error:
+        code = SAVE_FAILED
     if args.json:
-        emit_json(result.summary if run_id is None else {**result.summary, "run_id": run_id})
+        extra = {"run_id": run_id} if run_id else {"save_error": save_error} if save_error else {}
+        emit_json({**result.summary, **extra})
+        if save_error:
+            report_save_error(save_error)
         return code
     summary = result.summary
     print(f"{summary['dataset']} on {summary['device']}: {summary['steps']} steps, {summary['seconds']:.1f} s")
@@ -369,6 +376,9 @@ def _run_train(args: argparse.Namespace) -> int:
             f"{entry['rule']:10s} {number(entry['final_train_loss'], 4):>10s} "
             f"{number(entry['test_accuracy'], 4):>9s} {entry['diverged']:>4d}/{config.seeds:<4d}  {grads}"
         )
+    sys.stdout.flush()
+    if save_error:
+        report_save_error(save_error)
     return code
 
 
@@ -394,16 +404,58 @@ def add_save_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs-dir", default=None, help="records folder (default $IPCORE_RUNS_DIR or cached_runs/)")
 
 
-def save_if_requested(args: argparse.Namespace, result: Any) -> str | None:
-    """Store ``result`` when ``--save`` or ``--name`` was given; returns the run id (reported on stderr)."""
+SAVE_FAILED = 1
+"""Exit status of ``neuron``/``train`` when ``--save`` was asked for but the record could not be written (the
+results are still printed first; stderr says why). It takes precedence over the 130/143 of an interrupted run."""
+
+
+def save_if_requested(args: argparse.Namespace, result: Any) -> tuple[str | None, str | None]:
+    """Store ``result`` when ``--save`` or ``--name`` was given: ``(run_id, None)`` (reported on stderr), or
+    ``(None, why)`` when the record could not be written — the caller still prints the results, then
+    ``report_save_error``. ``(None, None)`` when nothing was asked for."""
     if not (getattr(args, "save", False) or getattr(args, "name", None)):
-        return None
+        return None, None
     from ipcore.records import default_runs_dir, save_run
 
     runs_dir = args.runs_dir or default_runs_dir()
-    run_id = save_run(runs_dir, result, name=args.name)
+    try:
+        run_id = save_run(runs_dir, result, name=args.name)
+    except Exception as error:  # an unwritable folder, a full disk …: the results must still be printed
+        why = f"{type(error).__name__}: {error}" if isinstance(error, OSError) else str(error) or type(error).__name__
+        return None, f"the run's record could not be saved in {runs_dir}: {why}"
     sys.stderr.write(f"saved run {run_id} ({result.state}) in {runs_dir}\n")
-    return run_id
+    return run_id, None
+
+
+def report_save_error(save_error: str) -> int:
+    """Say on stderr that the record was not saved (after the results were printed); returns SAVE_FAILED."""
+    sys.stderr.write(f"error: save: {save_error}; only the results printed above are kept\n")
+    return SAVE_FAILED
+
+
+class StopOnSignals:
+    """While active, Ctrl-C (SIGINT) and SIGTERM (a time limit, a killed batch job) set ``stop`` instead of
+    killing the process, so the run ends early and keeps — prints and saves as cancelled — what it recorded.
+    ``code`` is then the conventional 128 + signal number (130, 143)."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.code = 0
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        self.code = self.code or 128 + signum
+        self.stop.set()
+
+    def __enter__(self) -> StopOnSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
 
 
 def _headline(summary: dict[str, Any]) -> str:

@@ -28,6 +28,10 @@ class ConfigError(ValueError):
         self.field = field_name
 
 
+class IpcoreWarning(UserWarning):
+    """Something a run can go on with but the user should know (the CLI prints it as ``warning: …``)."""
+
+
 @functools.cache
 def _hints(cls: type) -> dict[str, Any]:
     return get_type_hints(cls)  # resolving string annotations is slow (ms); configs are built often
@@ -218,10 +222,15 @@ def check_range(
     lo_ok = low is None or (value > low if low_open else value >= low)
     hi_ok = high is None or value <= high
     if not (lo_ok and hi_ok):
-        left = "" if low is None else (f"> {low:g}" if low_open else f"≥ {low:g}")
-        right = "" if high is None else f"≤ {high:g}"
+        left = "" if low is None else (f"> {_number_text(low)}" if low_open else f"≥ {_number_text(low)}")
+        right = "" if high is None else f"≤ {_number_text(high)}"
         allowed = " and ".join(p for p in (left, right) if p)
-        raise ConfigError(name, f"must be {allowed} (got {value:g})")
+        raise ConfigError(name, f"must be {allowed} (got {_number_text(value)})")
+
+
+def _number_text(value: float) -> str:
+    """Whole numbers in full (a seed bound of 2147483647 must read as such, not 2.14748e+09), floats short."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else f"{value:g}"
 
 
 def check_rules(name: str, rules: list[str]) -> None:
@@ -253,6 +262,9 @@ def resolve_etas(rules: list[str], etas: Mapping[str, float], context: str) -> d
 
 
 # --- the single neuron --------------------------------------------------------------------------------
+
+MAX_SEED = 2**31 - 1
+"""Largest seed of any run (seeds are 0 … MAX_SEED: numpy's and torch's generators take them all)."""
 
 BUILTIN_DISTS = ("uniform", "gaussian", "laplace", "lognormal", "mixture")
 MAX_RECORDS = 10_000
@@ -308,6 +320,7 @@ class NeuronConfig(Config):
         if self.dist == "lognormal":
             check_range("sigma", self.sigma, 0.0, 20.0, low_open=True)
         check_range("n", self.n, 2, 10_000_000)
+        check_range("seed", self.seed, 0, MAX_SEED)  # numpy's generator refuses negative seeds
         check_range("iters", self.iters, 1, 10_000_000)
         check_range("record_every", self.record_every, 1, None)
         check_rules("rules", self.rules)
@@ -380,7 +393,11 @@ class TrainConfig(Config):
         check_range("lr", self.lr, 0.0, 10.0, low_open=True)
         check_range("epochs", self.epochs, 1, 1000)
         check_range("seeds", self.seeds, 1, 64)
-        check_range("seed", self.seed, 0, 2**31 - 1)
+        check_range("seed", self.seed, 0, MAX_SEED)
+        if self.seed + self.seeds - 1 > MAX_SEED:  # the seeds run seed, seed + 1, …: the last must fit too
+            raise ConfigError(
+                "seed", f"the last seed, seed + seeds − 1, must be ≤ {MAX_SEED} (got {self.seed + self.seeds - 1})"
+            )
         check_range("batch_size", self.batch_size, 1, 65536)
         check_range("subset", self.subset, 0, None)
         if self.output not in TRAIN_OUTPUTS:

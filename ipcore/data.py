@@ -9,6 +9,11 @@ The data root is the ``root`` argument, else the environment variable ``IPCORE_D
 ``~/.cache/ipcore``. Decoded image folders are cached as uint8 ``.npz`` files (never pickle) beside the data
 when that folder is writable, else under the cache dir (``IPCORE_CACHE``, default ``~/.cache/ipcore``) keyed
 by the folder's absolute path, so a second load takes seconds. Setting ``IPCORE_OFFLINE=1`` forbids downloads.
+
+Damaged data never becomes a traceback or a silently smaller dataset: an MNIST / Fashion-MNIST IDX file that is
+empty, truncated, over-long or not IDX, or a labels file whose count differs from its images file, and an image
+file that does not decode are ConfigErrors on ``dataset`` naming the file; a dataset of one class loads with a
+``DatasetWarning`` (nothing to learn).
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import os
 import re
 import sys
 import threading
+import warnings
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ipcore.config import ConfigError
+from ipcore.config import ConfigError, IpcoreWarning
 
 TORCHVISION_DATASETS = ("mnist", "fashion-mnist", "cifar10")
 SYNTHETIC_DATASETS = ("clusters", "spirals")
@@ -57,6 +64,10 @@ class DatasetUnavailable(ConfigError):
 
     def __init__(self, message: str):
         super().__init__("dataset", message)
+
+
+class DatasetWarning(IpcoreWarning):
+    """A dataset that loads but cannot teach anything (one class only); the CLI prints it as ``warning: …``."""
 
 
 @dataclass
@@ -302,6 +313,13 @@ def load_dataset(
             while len(_memory_cache) > _MEMORY_ENTRIES:
                 _memory_cache.pop(next(iter(_memory_cache)))
 
+    if len(raw["classes"]) < 2:
+        warnings.warn(
+            f"{name} has only one class ({', '.join(map(str, raw['classes']))}): every label is the same, so there "
+            "is nothing to learn (any network scores 100 %); an image folder needs one sub-folder per class",
+            DatasetWarning,
+            stacklevel=2,
+        )
     train_x, train_y = raw["train_x"], raw["train_y"]
     if subset and subset > 0:
         train_x, train_y = train_x[:subset], train_y[:subset]
@@ -369,16 +387,16 @@ def _load_mnist(base: Path, allow_download: bool) -> dict[str, Any]:
     files = ", ".join(MNIST_FILES) + " (unzipped IDX)"
     if not present and not allow_download:
         raise _unavailable("mnist", base, [raw_folder], files, "downloads are off")
-    if present:
-        train, test = MNIST(str(base), train=True), MNIST(str(base), train=False)
-    else:
-        train = _download("mnist", base, lambda: MNIST(str(base), train=True, download=True), [raw_folder], files)
-        test = MNIST(str(base), train=False)
+    if not present:
+        _download("mnist", base, lambda: MNIST(str(base), train=True, download=True), [raw_folder], files)
+    # Read and check the IDX files ourselves: torchvision's reader trusts them (a labels file shorter than its
+    # images file would silently train on the shorter count).
+    train_x, train_y, test_x, test_y = _read_mnist_layout("mnist", raw_folder, "")
     return {
-        "train_x": train.data.numpy()[:, None],
-        "train_y": train.targets.numpy(),
-        "test_x": test.data.numpy()[:, None],
-        "test_y": test.targets.numpy(),
+        "train_x": train_x[:, None],
+        "train_y": train_y,
+        "test_x": test_x[:, None],
+        "test_y": test_y,
         "classes": [str(c) for c in range(10)],
         "shape": (1, 28, 28),
         "scale": 255.0,
@@ -387,16 +405,71 @@ def _load_mnist(base: Path, allow_download: bool) -> dict[str, Any]:
     }
 
 
-def _read_idx(path: Path) -> np.ndarray:
-    """An IDX array (LeCun's format: 0, 0, type 0x08 = uint8, ndim, big-endian int32 sizes, data), .gz or not."""
+IDX_UINT8 = 0x08
+"""IDX type code of unsigned bytes, the only one MNIST and Fashion-MNIST use."""
+
+
+def _damaged(dataset: str, path: Path, what: str) -> ConfigError:
+    return ConfigError(
+        "dataset",
+        f"{dataset}: {path} {what}; replace it with an intact copy (or delete the folder's files and allow downloads)",
+    )
+
+
+def _read_idx(path: Path, dataset: str = "fashion-mnist", ndim: int | None = None) -> np.ndarray:
+    """An IDX array (LeCun's format: bytes 0, 0, type 0x08 = uint8, ndim, then ndim big-endian int32 sizes, then
+    the data), ``.gz`` or not, checked: a missing, empty, truncated, over-long, non-IDX or damaged-gzip file is
+    a ConfigError on ``dataset`` naming the file and what is wrong."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        data = handle.read()
-    if data[0] != 0 or data[1] != 0 or data[2] != 0x08:
-        raise DatasetUnavailable(f"{path} is not an uint8 IDX file")
-    ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape).copy()  # writable
+    try:
+        with opener(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        raise _damaged(dataset, path, "is missing") from None
+    except (OSError, EOFError, zlib.error) as error:  # gzip.BadGzipFile is an OSError; a cut .gz ends in EOFError
+        raise _damaged(dataset, path, f"cannot be read ({type(error).__name__}: {error})") from None
+    if not data:
+        raise _damaged(dataset, path, "is empty")
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != IDX_UINT8:
+        raise _damaged(dataset, path, f"is not an uint8 IDX file (it starts with {data[:4].hex(' ')}, not 00 00 08)")
+    dims = data[3]
+    if ndim is not None and dims != ndim:
+        raise _damaged(dataset, path, f"holds a {dims}-dimensional array where a {ndim}-dimensional one belongs")
+    header = 4 + 4 * dims
+    if len(data) < header:
+        raise _damaged(dataset, path, f"is truncated inside its header ({len(data)} of {header} bytes)")
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims))
+    expected = math.prod(shape)
+    if len(data) - header != expected:
+        shape_text = " × ".join(map(str, shape)) + f" = {expected}" if dims > 1 else str(expected)
+        problem = "is truncated" if len(data) - header < expected else "has extra bytes after its data"
+        raise _damaged(
+            dataset,
+            path,
+            f"{problem}: its header announces {shape_text} bytes of data, it holds {len(data) - header}",
+        )
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape).copy()  # writable
+
+
+def _read_mnist_layout(dataset: str, folder: Path, suffix: str) -> tuple[np.ndarray, ...]:
+    """The four IDX files of MNIST / Fashion-MNIST (train images, labels, test images, labels), each checked, and
+    checked together: 28×28 images, as many labels as images, labels 0–9."""
+    arrays = []
+    for name in MNIST_FILES:
+        arrays.append(_read_idx(folder / f"{name}{suffix}", dataset, 3 if "images" in name else 1))
+    for images_index in (0, 2):
+        images, labels = arrays[images_index], arrays[images_index + 1]
+        images_path = folder / f"{MNIST_FILES[images_index]}{suffix}"
+        labels_path = folder / f"{MNIST_FILES[images_index + 1]}{suffix}"
+        if images.shape[1:] != (28, 28):
+            raise _damaged(dataset, images_path, f"holds {images.shape[1]}×{images.shape[2]} images, not 28×28")
+        if len(labels) != len(images):
+            raise _damaged(
+                dataset, labels_path, f"has {len(labels)} labels but {images_path.name} has {len(images)} images"
+            )
+        if labels.size and int(labels.max()) > 9:
+            raise _damaged(dataset, labels_path, f"holds label {int(labels.max())}; labels must be 0–9")
+    return tuple(arrays)
 
 
 def _load_fashion(base: Path, allow_download: bool) -> dict[str, Any]:
@@ -412,7 +485,7 @@ def _load_fashion(base: Path, allow_download: bool) -> dict[str, Any]:
         _download("fashion-mnist", base, lambda: FashionMNIST(str(base), train=True, download=True), searched, files)
         folder = torchvision_raw
     suffix = ".gz" if folder == DEBIAN_FASHION_MNIST else ""
-    arrays = [_read_idx(folder / f"{f}{suffix}") for f in MNIST_FILES]
+    arrays = _read_mnist_layout("fashion-mnist", folder, suffix)
     return {
         "train_x": arrays[0][:, None],
         "train_y": arrays[1],
@@ -512,21 +585,44 @@ def _writable(folder: Path) -> bool:
         return False
 
 
-def _decode_all(paths: list[str]) -> np.ndarray:
+def _decode_all(paths: list[str], folder: Path | None = None) -> np.ndarray:
     """Decode images to one uint8 ``[N, C, H, W]`` array. Mode and size come from the first image: grey ('L')
-    if it is grey, else RGB; images of another size are resized to it (bilinear)."""
+    if it is grey, else RGB; images of another size are resized to it (bilinear). A file that is not a whole
+    image (not an image at all, truncated, corrupt, too large to be safe) is a ConfigError on ``dataset``
+    naming it relative to ``folder``."""
     from PIL import Image
 
-    with Image.open(paths[0]) as first:
+    def unreadable(path: str, error: BaseException) -> ConfigError:
+        where = os.path.relpath(path, folder) if folder is not None else path
+        why = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        inside = f" in image folder {folder}" if folder is not None else ""
+        return ConfigError("dataset", f"{where}{inside} cannot be read as an image ({why}); remove or replace it")
+
+    def opened(path: str) -> Any:
+        try:
+            image = Image.open(path)
+        except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError …
+            raise unreadable(path, error) from None
+        try:
+            image.load()  # decodes now, so a truncated file fails here rather than half-way through
+        except Exception as error:
+            image.close()
+            raise unreadable(path, error) from None
+        return image
+
+    with opened(paths[0]) as first:
         mode = "L" if first.mode in ("1", "L", "I", "I;16", "F") else "RGB"
         size = first.size
 
     def decode(path: str) -> np.ndarray:
-        with Image.open(path) as image:
-            image = image.convert(mode)
-            if image.size != size:
-                image = image.resize(size, Image.BILINEAR)
-            return np.asarray(image, dtype=np.uint8)
+        with opened(path) as image:
+            try:
+                image = image.convert(mode)
+                if image.size != size:
+                    image = image.resize(size, Image.BILINEAR)
+                return np.asarray(image, dtype=np.uint8)
+            except Exception as error:
+                raise unreadable(path, error) from None
 
     with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
         arrays = list(pool.map(decode, paths, chunksize=256))
@@ -557,7 +653,7 @@ def load_image_folder(folder: Path) -> dict[str, Any]:
                         }
             except (OSError, ValueError, KeyError):
                 pass  # unreadable or old cache: decode again
-    images = _decode_all([p for p, _ in samples])
+    images = _decode_all([p for p, _ in samples], folder=folder)
     labels = np.array([label for _, label in samples], dtype=np.int64)
     written = None
     for path in _cache_paths(folder):

@@ -7,7 +7,8 @@ elapsed, ETA) and ``snapshot`` (the metrics recorded so far, consistent per tabl
 whole rows into a ``MetricsLog``). ``cancel`` sets a flag the runners check every batch / iteration; the run
 stops there and keeps what it recorded. A job that raises ends ``failed`` with its message (the traceback goes
 to the log) and the manager carries on. With a ``runs_dir`` every finished, cancelled or failed run is saved
-as a record (``ipcore.records``); ``status(...)["run_id"]`` names it.
+as a record (``ipcore.records``); ``status(...)["run_id"]`` names it, and ``status(...)["save_error"]`` says
+why when it could not be saved.
 
 Snapshots are cached per ``MetricsLog.version``: many readers polling an unchanged log share one copy, so
 readers cost the running job at most one stack of its rows per new row. Snapshot arrays are read-only views
@@ -103,6 +104,7 @@ class _Job:
     ended: float | None = None
     error: str | None = None
     run_id: str | None = None
+    save_error: str | None = None
     summary: dict[str, Any] | None = None
     final_metrics: dict[str, np.ndarray] | None = None
     thread: threading.Thread | None = None
@@ -178,55 +180,67 @@ class JobManager:
             job.thread.start()
 
     def _work(self, job: _Job) -> None:
-        """The job's thread: run, then save, then publish the outcome and start the next queued job."""
+        """The job's thread: run, then save, then publish the outcome and start the next queued job.
+
+        Whatever is raised — an Exception, or a BaseException such as KeyboardInterrupt or SystemExit inside the
+        run — the job ends (``failed``, with the message) and its slot is freed, so the queue never sticks."""
         logger.info("job %s started (%s)", job.job_id, job.config.kind)
-        error = None
-        try:
-            result: Any = run_config(job.config, progress=job.report_progress, should_stop=job.stop.is_set, log=job.log)
-            state = result.state if result.state in FINISHED_STATES else "done"
-        except Exception as exc:  # any failure (bad data folder, out of memory, a bug) ends this job only
-            logger.exception("job %s failed", job.job_id)
-            error, state = error_message(exc), "failed"
-            try:
-                recorded = job.log.snapshot()
-            except Exception:  # a log that cannot even be stacked: keep the failure, drop the rows
-                logger.exception("job %s: its recorded metrics could not be read", job.job_id)
-                recorded = {}
-            result = RunResult(config=job.config, metrics=recorded, summary={}, state="failed")
-            _release_gpu_memory()
+        state, error, save_error, run_id = "failed", None, None, None
+        summary: dict[str, Any] = {}
         final: dict[str, np.ndarray] | None = None
-        try:
-            compact = compact_metrics(result.metrics)  # own copies: no view keeps a doubled buffer alive
-            final = _read_only({k: v.copy() if v.base is not None else v for k, v in compact.items()})
-        except Exception as exc:
-            logger.exception("job %s: its metrics could not be compacted", job.job_id)
-            error = error or error_message(exc)
-            state = "failed"
-        summary = dict(result.summary) if isinstance(getattr(result, "summary", None), Mapping) else {}
         ended = time.time()
-        run_id = None
-        if self.runs_dir is not None and final is not None:
-            stored = RunResult(config=job.config, metrics=final, summary=summary, state=state)
+        try:
             try:
-                run_id = save_run(
-                    self.runs_dir, stored, name=job.name, state=state, error=error, started=job.started, ended=ended
+                result: Any = run_config(
+                    job.config, progress=job.report_progress, should_stop=job.stop.is_set, log=job.log
                 )
+                state = result.state if result.state in FINISHED_STATES else "done"
+            except BaseException as exc:  # any failure (bad data folder, out of memory, a bug) ends this job only
+                logger.exception("job %s failed", job.job_id)
+                error, state = error_message(exc), "failed"
+                try:
+                    recorded = job.log.snapshot()
+                except Exception:  # a log that cannot even be stacked: keep the failure, drop the rows
+                    logger.exception("job %s: its recorded metrics could not be read", job.job_id)
+                    recorded = {}
+                result = RunResult(config=job.config, metrics=recorded, summary={}, state="failed")
+                _release_gpu_memory()
+            try:
+                compact = compact_metrics(result.metrics)  # own copies: no view keeps a doubled buffer alive
+                final = _read_only({k: v.copy() if v.base is not None else v for k, v in compact.items()})
             except Exception as exc:
-                logger.exception("job %s: its record could not be saved", job.job_id)
-                error = (error + "; " if error else "") + f"the run's record could not be saved ({error_message(exc)})"
-        with self._lock:
-            job.state, job.error, job.run_id, job.ended = state, error, run_id, ended
-            job.summary = summary
-            job.final_metrics = final if final is not None else {}
-            job.final_version = job.log.version + 1  # readers that compare versions see one more change
-            job.log, job.cache = MetricsLog(), None  # the full-precision rows are no longer needed
-            if state == "done":
-                job.progress = 1.0
-            self._running.discard(job)
-            self._ended.append(job)
-            self._forget_old()
-            self._dispatch()
-        job.finished.set()
+                logger.exception("job %s: its metrics could not be compacted", job.job_id)
+                error = error or error_message(exc)
+                state = "failed"
+            summary = dict(result.summary) if isinstance(getattr(result, "summary", None), Mapping) else {}
+            ended = time.time()
+            if self.runs_dir is not None and final is not None:
+                stored = RunResult(config=job.config, metrics=final, summary=summary, state=state)
+                try:
+                    run_id = save_run(
+                        self.runs_dir, stored, name=job.name, state=state, error=error, started=job.started, ended=ended
+                    )
+                except Exception as exc:
+                    logger.exception("job %s: its record could not be saved", job.job_id)
+                    save_error = f"the run's record could not be saved in {self.runs_dir}: {error_message(exc)}"
+        except BaseException as exc:  # something escaped the steps above: still end the job and free its slot
+            logger.exception("job %s: ending it failed", job.job_id)
+            state, error = "failed", error or error_message(exc)
+        finally:
+            with self._lock:
+                job.state, job.error, job.run_id, job.ended = state, error, run_id, ended
+                job.save_error = save_error
+                job.summary = summary
+                job.final_metrics = final if final is not None else {}
+                job.final_version = job.log.version + 1  # readers that compare versions see one more change
+                job.log, job.cache = MetricsLog(), None  # the full-precision rows are no longer needed
+                if state == "done":
+                    job.progress = 1.0
+                self._running.discard(job)
+                self._ended.append(job)
+                self._forget_old()
+                self._dispatch()
+            job.finished.set()
         logger.info("job %s %s%s", job.job_id, state, f" (saved as {run_id})" if run_id else "")
 
     def _forget_old(self) -> None:
@@ -243,7 +257,13 @@ class JobManager:
         return job
 
     def status(self, job_id: str) -> dict[str, Any]:
-        """State, progress (0–1), elapsed_s, eta_s, error, run_id, kind, owner, name, times, queue position …"""
+        """State, progress (0–1), elapsed_s, eta_s, error, run_id, save_error, kind, owner, name, times, queue
+        position …
+
+        ``error`` is the run's own failure (None unless ``failed``). ``save_error``: None when the record was saved
+        (or the manager keeps no records); otherwise why the ended run could not be saved — the job still ends
+        ``done``/``cancelled`` with its metrics readable through ``snapshot``, but ``run_id`` is None and nothing
+        is on disk."""
         job = self._get(job_id)
         with self._lock:
             return self._status(job)
@@ -267,6 +287,7 @@ class JobManager:
             "eta_s": eta,
             "error": job.error,
             "run_id": job.run_id,
+            "save_error": job.save_error,
             "kind": job.config.kind,
             "owner": job.owner,
             "name": job.name,

@@ -12,7 +12,10 @@ Layout of one record, ``<runs_dir>/<run_id>/``:
 
 Writes are atomic: the three files go into a hidden temporary folder inside ``runs_dir`` (``.tmp-*``), are
 fsynced, and the folder is renamed to its final name, so a crash never leaves a record that looks complete.
-``list_runs`` skips (with a logged warning) any folder that is corrupt, half-written or of an unknown schema.
+``list_runs`` skips (with a logged warning) any folder that is corrupt, half-written or of an unknown schema, or
+whose metadata has the wrong types (so every listed entry has a known ``kind`` and a float ``timestamp``): one bad
+record hides only itself. Symbolic links are never followed: a linked record folder is not listed and cannot be
+loaded or deleted (RunNotFound), and a record whose files are links is a CorruptRecord.
 
 Records are compacted on save: float64 → float32, histograms (metric names ending in ``hist``) → float16 when
 their values fit, int64 → int32 when they fit.
@@ -40,6 +43,7 @@ import threading
 import time
 import unicodedata
 import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -427,7 +431,42 @@ def read_meta(folder: Path) -> dict[str, Any]:
         raise CorruptRecord(f"{folder.name}: unknown state {meta.get('state')!r}")
     if not isinstance(meta.get("summary"), dict):
         raise CorruptRecord(f"{folder.name}: summary.json has no summary")
+    _check_meta_types(folder.name, meta)
     return meta
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_meta_types(run_id: str, meta: dict[str, Any]) -> None:
+    """Every metadata field a reader formats or sorts by has its type (a hand-edited or damaged summary.json with
+    ``"kind": null`` or ``"timestamp": "x"`` is a CorruptRecord, not a crash in the listing); ``timestamp`` and
+    ``seconds`` become floats, so every listed record sorts by a number."""
+    from ipcore.config import CONFIG_KINDS
+
+    def bad(key: str, what: str) -> CorruptRecord:
+        return CorruptRecord(f"{run_id}: {SUMMARY_FILE} field {key!r} must be {what} (got {meta.get(key)!r})")
+
+    if meta.get("kind") not in CONFIG_KINDS:
+        raise bad("kind", f"one of {', '.join(CONFIG_KINDS)}")
+    for key in ("timestamp", "seconds"):
+        if not _finite_number(meta.get(key)):
+            raise bad(key, "a finite number")
+        meta[key] = float(meta[key])
+    if "metrics_bytes" in meta and not _finite_number(meta["metrics_bytes"]):
+        raise bad("metrics_bytes", "a number")
+    for key in ("name", "experiment", "part", "error", "created", "started", "ended", "device"):
+        if meta.get(key) is not None and not isinstance(meta[key], str):
+            raise bad(key, "text or null")
+    for key in ("versions", "extra", "metrics_index"):
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            raise bad(key, "an object or null")
+    if meta.get("diverged") is not None and not isinstance(meta["diverged"], bool):
+        raise bad("diverged", "true or false")
+    rules = meta["summary"].get("rules")
+    if rules is not None and not isinstance(rules, list):
+        raise CorruptRecord(f"{run_id}: {SUMMARY_FILE} summary's 'rules' must be a list (got {rules!r})")
 
 
 def _read_config(folder: Path) -> Config:
@@ -464,8 +503,9 @@ def read_metrics(folder: Path) -> dict[str, np.ndarray]:
             return {name: archive[name] for name in archive.files}
     except FileNotFoundError:
         raise CorruptRecord(f"{folder.name}: {METRICS_FILE} is missing") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise CorruptRecord(f"{folder.name}: {METRICS_FILE} cannot be read ({err})") from None
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as err:
+        # zlib.error: the zip directory is intact but a member's compressed bytes are damaged
+        raise CorruptRecord(f"{folder.name}: {METRICS_FILE} cannot be read ({type(err).__name__}: {err})") from None
 
 
 _LISTING_CACHE: dict[str, tuple[tuple[int, ...], dict[str, Any] | None]] = {}
@@ -494,6 +534,7 @@ def _listing_entry(folder: Path) -> dict[str, Any] | None:
         return copy.deepcopy(cached[1])
     try:
         check_run_id(folder.name)
+        _check_plain_files(folder)
         meta = read_meta(folder)
         meta["config"] = _read_config(folder).to_dict()
         _check_metrics_file(folder)
@@ -517,7 +558,8 @@ def list_runs(runs_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]
         return []
     entries = []
     for folder in root.iterdir():
-        if folder.name.startswith(".") or not folder.is_dir():
+        # A symbolic link is never followed: it may point outside the runs folder, where load_run refuses to go.
+        if folder.name.startswith(".") or folder.is_symlink() or not folder.is_dir():
             continue
         meta = _listing_entry(folder)
         if meta is not None:
@@ -530,16 +572,32 @@ def _number(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
 
 
+def _check_plain_files(folder: Path) -> None:
+    """A record's files must be regular files, not symbolic links (which could point anywhere)."""
+    for name in (SUMMARY_FILE, CONFIG_FILE, METRICS_FILE):
+        if (folder / name).is_symlink():
+            raise CorruptRecord(f"{folder.name}: {name} is a symbolic link; records hold plain files only")
+
+
+def _record_folder(runs_dir: str | os.PathLike | None, run_id: str) -> tuple[Path, Path]:
+    """The runs folder and the record's folder; RunNotFound when absent or a symbolic link (never followed)."""
+    root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+    if (root.resolve() / check_run_id(run_id)).is_symlink():
+        raise RunNotFound(f"no run {run_id!r} in {root} (a symbolic link there is not a record)")
+    folder = run_dir(root, run_id)
+    if not folder.is_dir():
+        raise RunNotFound(f"no run {run_id!r} in {root}")
+    return root, folder
+
+
 def load_run(runs_dir: str | os.PathLike | None, run_id: str) -> RunRecord:
     """The record ``run_id``: config rebuilt and validated, summary, metrics, metadata.
 
     Raises ``ConfigError`` for an unsafe id, ``RunNotFound`` if there is no such record and ``CorruptRecord``
     if it cannot be read.
     """
-    root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
-    folder = run_dir(root, run_id)
-    if not folder.is_dir():
-        raise RunNotFound(f"no run {run_id!r} in {root}")
+    _, folder = _record_folder(runs_dir, run_id)
+    _check_plain_files(folder)
     meta = read_meta(folder)
     config = _read_config(folder)
     metrics = read_metrics(folder)
@@ -548,10 +606,7 @@ def load_run(runs_dir: str | os.PathLike | None, run_id: str) -> RunRecord:
 
 def delete_run(runs_dir: str | os.PathLike | None, run_id: str) -> None:
     """Remove the record ``run_id`` (moved aside atomically, then deleted). ``RunNotFound`` if absent."""
-    root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
-    folder = run_dir(root, run_id)
-    if not folder.is_dir():
-        raise RunNotFound(f"no run {run_id!r} in {root}")
+    root, folder = _record_folder(runs_dir, run_id)
     aside = Path(tempfile.mkdtemp(prefix=".tmp-del-", dir=root))
     os.rename(folder, aside / "record")
     shutil.rmtree(aside, ignore_errors=True)

@@ -67,6 +67,7 @@ def test_readable_table_without_json():
     [
         (["--sigma", "0"], "sigma: must be > 0"),
         (["--eta", "wd=2"], "eta.wd: must be > 0 and ≤ 1"),
+        (["--seed", "-1"], "seed: must be ≥ 0 and ≤ 2147483647 (got -1)"),
     ],
 )
 def test_bad_flags_exit_nonzero_with_the_message_and_no_traceback(flags, message):
@@ -152,6 +153,9 @@ def test_params_flag_for_a_scipy_distribution(capsys):
         (["--weight", "2"], "weight: must be ≥ 0 and ≤ 1"),
         (["--triesch-std", "0"], "triesch_std: must be > 0"),
         (["--eta-decay", "-0.1"], "eta_decay: must be ≥ 0"),
+        (["--seed", "-1"], "seed: must be ≥ 0 and ≤ 2147483647 (got -1)"),
+        (["--seed", "2147483648"], "seed: must be ≥ 0 and ≤ 2147483647 (got 2147483648)"),
+        (["--seed", "1.5"], "seed: must be an integer"),
     ],
 )
 def test_bad_flags_in_process(flags, message, capsys):
@@ -167,3 +171,20 @@ def test_unknown_flag_is_an_argparse_error(capsys):
         main(["neuron", "--sgima", "2"])
     assert caught.value.code == 2
     assert "unrecognized arguments: --sgima" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_an_unwritable_runs_dir_still_prints_the_results_then_says_why_and_exits_1(tmp_path, json_flag, capsys):
+    (tmp_path / "afile").write_text("a file, so no folder can be made under it (tests run as root)")
+    runs_dir = tmp_path / "afile" / "runs"
+    argv = ["neuron", "--n", "200", "--iters", "40", "--rules", "ip", "--quiet", "--save", "--runs-dir", str(runs_dir)]
+    assert main([*argv, *json_flag]) == 1
+    captured = capsys.readouterr()
+    if json_flag:
+        printed = json.loads(captured.out)
+        assert printed["rules"][0]["rule"] == "ip" and "run_id" not in printed
+        assert "could not be saved" in printed["save_error"]
+    else:
+        assert captured.out.startswith("sample: gaussian, n = 200") and "\nip " in captured.out
+    assert captured.err.startswith("error: save: the run's record could not be saved in ")
+    assert str(runs_dir) in captured.err and "Not a directory" in captured.err

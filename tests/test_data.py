@@ -74,6 +74,84 @@ def test_fashion_mnist_from_the_debian_package(tmp_path):
     assert str(data_module.DEBIAN_FASHION_MNIST) in fashion.source
 
 
+# --- damaged IDX files (copies built here from the real ones, which are only read) ---------------------
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """An uint8 array as an IDX file: 0, 0, 0x08, ndim, big-endian int32 sizes, data."""
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+
+
+def damaged_mnist(root: Path, name: str, content: bytes) -> Path:
+    """ROOT/MNIST/raw with links to the real files, except ``name``, written with ``content``."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for other in data_module.MNIST_FILES:
+        if other != name:
+            (raw / other).symlink_to(DATA / "MNIST" / "raw" / other)
+    (raw / name).write_bytes(content)
+    return raw / name
+
+
+def real(name: str) -> bytes:
+    return (DATA / "MNIST" / "raw" / name).read_bytes()
+
+
+TRAIN_LABELS, TRAIN_IMAGES = "train-labels-idx1-ubyte", "train-images-idx3-ubyte"
+TEST_IMAGES = "t10k-images-idx3-ubyte"
+
+
+@needs_mnist
+@pytest.mark.parametrize(
+    "name, make, message",
+    [
+        (TRAIN_LABELS, lambda: real(TRAIN_LABELS)[:1008], "is truncated: its header announces 60000 bytes of data, "
+         "it holds 1000"),
+        (TRAIN_IMAGES, lambda: real(TRAIN_IMAGES)[: 16 + 784 * 100 + 5], "is truncated: its header announces "
+         "60000 × 28 × 28 = 47040000 bytes of data, it holds 78405"),
+        (TRAIN_IMAGES, lambda: real(TRAIN_IMAGES) + b"\x00" * 784, "has extra bytes after its data"),
+        (TEST_IMAGES, lambda: b"", "is empty"),
+        (TEST_IMAGES, lambda: real(TEST_IMAGES)[:10], "is truncated inside its header (10 of 16 bytes)"),
+        (TEST_IMAGES, lambda: b"\x1f\x8b" + real(TEST_IMAGES)[2:], "is not an uint8 IDX file (it starts with 1f 8b"),
+        (TRAIN_LABELS, lambda: idx_bytes(np.zeros(1000, np.uint8)), "has 1000 labels but train-images-idx3-ubyte "
+         "has 60000 images"),
+        (TRAIN_LABELS, lambda: idx_bytes(np.zeros(70000, np.uint8)), "has 70000 labels but"),
+        (TRAIN_LABELS, lambda: idx_bytes(np.full(60000, 10, np.uint8)), "holds label 10; labels must be 0–9"),
+        (TRAIN_LABELS, lambda: real(TRAIN_IMAGES)[:100], "holds a 3-dimensional array where a 1-dimensional one"),
+    ],
+    ids=["labels-cut", "images-cut", "images-long", "empty", "header-cut", "bad-magic", "fewer-labels",
+         "more-labels", "label-10", "images-as-labels"],
+)  # fmt: skip
+def test_a_damaged_mnist_file_is_a_clear_error_naming_it(tmp_path, name, make, message, capsys):
+    path = damaged_mnist(tmp_path, name, make())
+    with pytest.raises(ConfigError) as error:
+        load_dataset("mnist", tmp_path)
+    assert error.value.field == "dataset"
+    assert str(error.value).startswith(f"dataset: mnist: {path} {message}"), str(error.value)
+    code = cli.main(["train", "--dataset", "mnist", "--data-root", str(tmp_path), "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"error: dataset: mnist: {path}") and "Traceback" not in err
+
+
+@pytest.mark.skipif(
+    not (data_module.DEBIAN_FASHION_MNIST / "t10k-labels-idx1-ubyte.gz").is_file(),
+    reason="needs Debian's dataset-fashion-mnist package",
+)
+def test_a_cut_fashion_mnist_gzip_is_a_clear_error(tmp_path, monkeypatch):
+    debian = tmp_path / "debian"
+    debian.mkdir()
+    for name in data_module.MNIST_FILES:
+        (debian / f"{name}.gz").symlink_to(data_module.DEBIAN_FASHION_MNIST / f"{name}.gz")
+    cut = debian / "t10k-labels-idx1-ubyte.gz"
+    content = cut.read_bytes()
+    cut.unlink()
+    cut.write_bytes(content[: len(content) // 2])
+    monkeypatch.setattr(data_module, "DEBIAN_FASHION_MNIST", debian)
+    with pytest.raises(ConfigError, match=rf"^dataset: fashion-mnist: {cut} cannot be read \(EOFError"):
+        load_dataset("fashion-mnist", tmp_path / "root")
+
+
 # --- missing data -------------------------------------------------------------------------------------
 
 
@@ -195,6 +273,72 @@ def test_bad_image_folders_are_config_errors(tmp_path):
     (tmp_path / "empty" / "class").mkdir(parents=True)
     with pytest.raises(ConfigError, match="not usable|no images"):
         load_dataset(f"imagefolder:{tmp_path / 'empty'}")
+
+
+def png_bytes(seed: int = 0) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    pixels = np.random.default_rng(seed).integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def jpeg_bytes(seed: int = 0) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    pixels = np.random.default_rng(seed).integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "bad_name, content",
+    [
+        ("notes.png", b"these are my notes, not an image\n"),
+        ("empty.jpg", b""),
+        ("truncated.png", png_bytes()[: len(png_bytes()) // 2]),
+        ("truncated.jpg", jpeg_bytes()[: len(jpeg_bytes()) // 2]),
+    ],
+    ids=["text", "empty", "truncated-png", "truncated-jpeg"],
+)
+def test_a_bad_image_file_is_a_config_error_naming_it(tmp_path, bad_name, content, capsys):
+    write_images(tmp_path / "train", {"cat": 3, "dog": 3}, size=(16, 16))
+    write_images(tmp_path / "test", {"cat": 1, "dog": 1}, size=(16, 16), seed=1)
+    (tmp_path / "train" / "dog" / bad_name).write_bytes(content)
+    with pytest.raises(ConfigError) as error:
+        load_dataset(f"imagefolder:{tmp_path}")
+    assert error.value.field == "dataset"
+    message = str(error.value)
+    assert message.startswith(f"dataset: {Path('dog') / bad_name} in image folder {tmp_path / 'train'}"), message
+    assert "cannot be read as an image" in message
+    assert not (tmp_path / "train" / ".ipcore-decoded.npz").exists()  # nothing half-decoded is cached
+    code = cli.main(
+        ["train", "--dataset", f"imagefolder:{tmp_path}", "--depth", "1", "--width", "4", "--device", "cpu"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"error: dataset: {Path('dog') / bad_name}") and "Traceback" not in err
+
+
+def test_a_bad_first_image_is_named_too(tmp_path):
+    write_images(tmp_path, {"b": 3, "c": 3})
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "0.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)  # a PNG signature, then nothing
+    with pytest.raises(ConfigError, match=r"^dataset: a/0\.png in image folder .* cannot be read as an image"):
+        load_image_folder(tmp_path)
+
+
+def test_a_one_class_image_folder_warns_that_there_is_nothing_to_learn(tmp_path, capsys):
+    write_images(tmp_path, {"only": 6}, size=(4, 4))
+    with pytest.warns(data_module.DatasetWarning, match=r"has only one class \(only\).*nothing to learn"):
+        data = load_dataset(f"imagefolder:{tmp_path}")
+    assert data.classes == ["only"]
+    code = cli.main(["train", "--dataset", f"imagefolder:{tmp_path}", "--depth", "1", "--width", "4",
+                     "--device", "cpu", "--json"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0 and json.loads(captured.out)["rules"]  # it still runs: a warning, not an error
+    assert "warning: imagefolder:" in captured.err and "nothing to learn" in captured.err
 
 
 def test_training_on_an_image_folder(tmp_path):

@@ -206,6 +206,44 @@ def test_a_job_whose_log_is_broken_still_fails_cleanly(manager, tmp_path, monkey
     assert manager.wait(manager.submit(TINY), DEADLINE)["state"] == "done"
 
 
+def test_a_record_that_cannot_be_saved_is_reported_in_the_status(tmp_path):
+    (tmp_path / "afile").write_text("not a folder")
+    with JobManager(max_concurrent=1, runs_dir=tmp_path / "afile" / "runs") as manager:
+        status = manager.wait(manager.submit(TINY), DEADLINE)
+        assert status["state"] == "done" and status["error"] is None and status["run_id"] is None
+        assert status["save_error"].startswith(f"the run's record could not be saved in {tmp_path / 'afile'}")
+        assert "Not a directory" in status["save_error"]
+        assert manager.snapshot(status["job_id"])["trace/iter"].size  # the results are still readable
+    with JobManager(max_concurrent=1, runs_dir=tmp_path / "runs") as manager:
+        saved = manager.wait(manager.submit(TINY), DEADLINE)
+        assert saved["save_error"] is None and saved["run_id"]
+    with JobManager(max_concurrent=1) as manager:  # no records kept: nothing failed to save
+        assert manager.wait(manager.submit(TINY), DEADLINE)["save_error"] is None
+
+
+@pytest.mark.parametrize("escape", [KeyboardInterrupt, SystemExit])
+def test_a_base_exception_in_a_job_ends_it_and_frees_its_slot(tmp_path, monkeypatch, escape):
+    real_run_config = jobs_module.run_config
+
+    def run_then_escape(config, progress=None, should_stop=None, log=None):
+        if config.seed == 13:
+            raise escape("stop everything")
+        return real_run_config(config, progress=progress, should_stop=should_stop, log=log)
+
+    monkeypatch.setattr(jobs_module, "run_config", run_then_escape)
+    manager = JobManager(max_concurrent=1, runs_dir=tmp_path)
+    try:
+        bad = manager.submit(TINY.replace(seed=13))
+        good = manager.submit(TINY)  # queued behind it: runs only once the slot is freed
+        failed = manager.wait(bad, 20)
+        assert failed["state"] == "failed" and failed["error"] == f"{escape.__name__}: stop everything"
+        assert manager.wait(good, DEADLINE)["state"] == "done"
+        assert load_run(tmp_path, failed["run_id"]).meta["state"] == "failed"
+    finally:
+        manager.shutdown(timeout=5)  # a stuck job would make a plain shutdown wait forever
+    assert job_threads() == []
+
+
 def test_old_finished_jobs_are_forgotten(tmp_path):
     with JobManager(max_concurrent=1, keep_finished=2) as manager:
         ids = [manager.submit(TINY) for _ in range(4)]

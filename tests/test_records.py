@@ -291,3 +291,91 @@ def test_listing_notices_changed_records(tmp_path, result):
     assert [r["state"] for r in list_runs(tmp_path)] == ["cancelled"]
     (tmp_path / run_id / "summary.json").write_text("garbage")
     assert list_runs(tmp_path) == []
+
+
+def edit_meta(root: Path, run_id: str, **changes) -> None:
+    path = root / run_id / "summary.json"
+    meta = json.loads(path.read_text())
+    meta.update(changes)
+    path.write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"kind": None},
+        {"kind": "nope"},
+        {"timestamp": "x"},
+        {"timestamp": None},
+        {"seconds": "slow"},
+        {"name": 5},
+        {"versions": ["torch"]},
+        {"metrics_bytes": "big"},
+        {"summary": {"rules": 3}},
+    ],
+    ids=lambda c: ",".join(f"{k}={v!r}" for k, v in c.items()),
+)
+def test_a_record_with_bad_metadata_hides_only_itself(tmp_path, result, caplog, capsys, changes):
+    good = save_run(tmp_path, result, name="good")
+    bad = save_run(tmp_path, result, name="bad")
+    edit_meta(tmp_path, bad, **changes)
+    with caplog.at_level(logging.WARNING, logger="ipcore.records"):
+        runs = list_runs(tmp_path)
+    assert [r["run_id"] for r in runs] == [good]
+    assert all(type(r["timestamp"]) is float for r in runs)  # the app sorts by it
+    assert any(bad in message and "summary.json" in message for message in caplog.messages)
+    with pytest.raises(CorruptRecord, match=f"{bad}: summary.json"):
+        load_run(tmp_path, bad)
+    assert main(["runs", "list", "--runs-dir", str(tmp_path)]) == 0  # `"kind": null` crashed the table
+    out = capsys.readouterr().out
+    assert good in out and bad not in out
+    assert main(["runs", "show", bad, "--runs-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and bad in err and "Traceback" not in err
+
+
+def damage_compressed_data(npz: Path) -> None:
+    """Overwrite the middle of the first member's deflated bytes, leaving the zip directory intact."""
+    import zipfile
+
+    with zipfile.ZipFile(npz) as archive:
+        info = max(archive.infolist(), key=lambda i: i.compress_size)
+    data = bytearray(npz.read_bytes())
+    name_length = int.from_bytes(data[info.header_offset + 26 : info.header_offset + 28], "little")
+    extra_length = int.from_bytes(data[info.header_offset + 28 : info.header_offset + 30], "little")
+    start = info.header_offset + 30 + name_length + extra_length
+    middle = start + info.compress_size // 2
+    data[middle - 8 : middle + 8] = b"\xff" * 16
+    npz.write_bytes(bytes(data))
+
+
+def test_corrupt_compressed_metrics_are_a_corrupt_record_not_a_zlib_traceback(tmp_path, result, capsys):
+    run_id = save_run(tmp_path, result)
+    damage_compressed_data(tmp_path / run_id / "metrics.npz")
+    with pytest.raises(CorruptRecord, match=f"{run_id}: metrics.npz cannot be read"):
+        load_run(tmp_path, run_id)
+    assert main(["runs", "show", run_id, "--runs-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "metrics.npz cannot be read" in err and "Traceback" not in err
+
+
+def test_symbolic_links_in_the_runs_folder_are_neither_listed_nor_followed(tmp_path, result):
+    runs, elsewhere = tmp_path / "runs", tmp_path / "elsewhere"
+    outside = save_run(elsewhere, result)
+    inside = save_run(runs, result)
+    (runs / outside).symlink_to(elsewhere / outside)  # points outside the runs folder
+    (runs / "alias-of-inside").symlink_to(runs / inside)  # points at another record
+    linked_files = save_run(runs, result)
+    summary = runs / linked_files / "summary.json"
+    (elsewhere / "summary.json").write_bytes(summary.read_bytes())
+    summary.unlink()
+    summary.symlink_to(elsewhere / "summary.json")  # a record whose file is a link
+    assert [r["run_id"] for r in list_runs(runs)] == [inside]
+    for run_id in (outside, "alias-of-inside"):
+        with pytest.raises(RunNotFound):
+            load_run(runs, run_id)
+        with pytest.raises(RunNotFound):
+            delete_run(runs, run_id)
+    with pytest.raises(CorruptRecord, match="symbolic link"):
+        load_run(runs, linked_files)
+    assert (elsewhere / outside).is_dir() and (runs / inside).is_dir()  # nothing deleted through a link

@@ -368,6 +368,7 @@ INVALID = [
     ("log_every", -1),
     ("hist_every", -1),
     ("seed", -1),
+    ("seed", 2**31),
 ]
 
 
@@ -376,6 +377,13 @@ def test_invalid_values_name_the_field(field, value):
     with pytest.raises(ConfigError) as error:
         TrainConfig.from_dict({field: value})
     assert error.value.field.split(".")[0] == field
+
+
+def test_the_last_of_the_seeds_must_be_a_valid_seed_too():
+    assert TrainConfig(seed=2**31 - 64, seeds=64).seed == 2**31 - 64  # seeds 2**31 − 64 … 2**31 − 1: all valid
+    with pytest.raises(ConfigError, match=r"seed \+ seeds − 1, must be ≤ 2147483647 \(got 2147483648\)") as error:
+        TrainConfig(seed=2**31 - 63, seeds=64)
+    assert error.value.field == "seed"
 
 
 def test_config_round_trips():
@@ -431,6 +439,62 @@ def test_cli_train_rejects_bad_values(flags, field, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {field}") and "Traceback" not in err
+
+
+CLI_TINY = ["train", "--dataset", "clusters", "--rules", "ip,none", "--depth", "2", "--width", "8", "--seeds", "2",
+            "--subset", "300", "--batch-size", "50", "--device", "cpu"]  # fmt: skip
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_cli_train_save_to_an_unwritable_folder_prints_the_results_then_fails(tmp_path, json_flag, capsys):
+    (tmp_path / "afile").write_text("not a folder")
+    runs_dir = tmp_path / "afile" / "runs"  # cannot be created, even by root
+    assert cli.main([*CLI_TINY, "--save", "--runs-dir", str(runs_dir), *json_flag]) == cli.SAVE_FAILED == 1
+    captured = capsys.readouterr()
+    if json_flag:
+        printed = json.loads(captured.out)
+        assert [r["rule"] for r in printed["rules"]] == ["ip", "none"] and "run_id" not in printed
+        assert printed["save_error"].startswith("the run's record could not be saved")
+    else:
+        assert "clusters:20" not in captured.out and "train loss" in captured.out and "\nip " in captured.out
+    assert "error: save: the run's record could not be saved in " + str(runs_dir) in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_sigterm_during_train_save_keeps_a_cancelled_record_and_prints_it(tmp_path):
+    import os
+    import re
+    import select
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    argv = [*CLI_TINY[1:], "--epochs", "1000", "--save", "--runs-dir", str(tmp_path), "--json"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ipcore", "train", *argv], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    seen, deadline = b"", time.monotonic() + 120
+
+    def epochs_begun() -> int:
+        return max((int(n) for n in re.findall(rb"epoch (\d+)/1000", seen)), default=0)
+
+    while epochs_begun() < 2 and time.monotonic() < deadline:  # training has recorded a whole epoch
+        ready, _, _ = select.select([process.stderr], [], [], 1.0)
+        if ready:
+            seen += os.read(process.stderr.fileno(), 4096)
+    assert epochs_begun() >= 2, seen.decode()
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, err.decode()
+    printed = json.loads(out)
+    assert printed["state"] == "cancelled" and printed["run_id"]
+    from ipcore.records import load_run
+
+    record = load_run(tmp_path, printed["run_id"])
+    assert record.meta["state"] == "cancelled"
+    assert record.metrics["epoch/test_acc"].shape[0] >= 1  # the epochs done before SIGTERM are kept
+    assert b"interrupted" in err and b"Traceback" not in err
 
 
 def test_cli_lists_datasets(capsys):
