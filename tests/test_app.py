@@ -455,3 +455,18 @@ def test_lr_sweep_from_records(runs_dir: Path) -> None:
     assert charts_shown(at) == 1
     table = at.dataframe[-1].value
     assert sorted(set(table["lr"])) == [0.003, 0.03] and set(table["rule"]) == {"ip", "none"}
+
+
+def test_a_run_that_cannot_be_saved_says_so(runs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runs folder cannot be written: the finished run says it was not saved (without naming the server's
+    folder) and its charts are still shown."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("IPCORE_RUNS_DIR", str(blocker / "runs"))
+    query = {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in TINY_TRAIN.items()}
+    at = open_app("network_lab", {**query, "epochs": "1"})
+    button(at, "Train").click().run()
+    run_until(at, lambda a: any("could not be saved" in w.value for w in a.warning))
+    (warning,) = [unescape(w.value) for w in at.warning if "could not be saved" in w.value]
+    assert str(tmp_path) not in warning and "<server path>" in warning
+    assert charts_shown(at) == 8 and not at.exception
