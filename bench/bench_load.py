@@ -49,6 +49,7 @@ def wait_for_records(runs_dir: Path, count: int, deadline: float) -> list[dict]:
 
 
 def click_train(page, url: str, query: dict[str, str]) -> None:
+    page.set_default_timeout(240_000)
     page.goto(f"{url}/network_lab?{urlencode(query)}")
     button = page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Train", exact=True)
     button.wait_for(timeout=120_000)
@@ -102,7 +103,9 @@ def run(watchers: int, alone: int) -> dict[str, object]:
                 page.goto(f"{url}/network_lab")
                 page.get_by_role("heading", name="Network lab").first.wait_for(timeout=240_000)
                 heading_s = time.monotonic() - started
-                page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Train").wait_for(timeout=240_000)
+                page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Train", exact=True).wait_for(
+                    timeout=240_000
+                )
                 ready_s = time.monotonic() - started
                 visitor.close()
                 records = wait_for_records(runs_dir, alone + watchers, deadline)

@@ -470,3 +470,12 @@ def test_a_run_that_cannot_be_saved_says_so(runs_dir: Path, tmp_path: Path, monk
     (warning,) = [unescape(w.value) for w in at.warning if "could not be saved" in w.value]
     assert str(tmp_path) not in warning and "<server path>" in warning
     assert charts_shown(at) == 8 and not at.exception
+
+
+def test_a_slow_distribution_gets_a_message_instead_of_a_preview(runs_dir: Path) -> None:
+    """studentized_range takes ~0.1-0.3 s per sample: the preview gives up after its time budget with a message
+    that says so, and the page stays usable (Run still possible: the job can be stopped at any time)."""
+    at = open_app("neuron_lab", {"dist": "studentized_range", "params.k": "3", "params.df": "10", "n": "10000"})
+    assert not at.exception
+    assert any("too slowly" in unescape(e.value) for e in at.error), [e.value for e in at.error]
+    assert not button(at, "Run").disabled
