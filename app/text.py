@@ -41,3 +41,18 @@ def public_message(error: BaseException | str) -> str:
     else:
         text = str(error)
     return plain(redact_paths(text, [data_root()]))
+
+
+def public_record(value: Any) -> Any:
+    """A record's config or summary as a visitor may see it (the viewer's JSON, the run download): server paths
+    outside the data folder redacted in every text, and the recording machine's data folder not named."""
+    if isinstance(value, dict):
+        return {
+            key: ("<the server's data folder>" if key == "data_root" and item else public_record(item))
+            for key, item in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [public_record(item) for item in value]
+    if isinstance(value, str):
+        return redact_paths(value, [data_root()])
+    return value

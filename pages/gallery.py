@@ -15,7 +15,7 @@ import streamlit as st
 
 from app import PAGES_DIR, charts, views
 from app import jobs as app_jobs
-from app.text import plain, public_message
+from app.text import plain, public_message, public_record
 from ipcore.config import ConfigError
 from ipcore.records import CorruptRecord, RunNotFound, delete_run
 
@@ -298,7 +298,8 @@ def run_viewer(run_id: str) -> None:
         setup = {k: v for k, v in record.config.to_flat().items() if k not in ("data_root", "device")}
         st.switch_page(str(lab), query_params=setup)
     with buttons[1]:
-        views.run_downloads(record.config.to_dict(), record.summary, record.metrics, run_id, f"viewer.{run_id}")
+        views.run_downloads(public_record(record.config.to_dict()), public_record(record.summary), record.metrics,
+                            run_id, f"viewer.{run_id}")  # fmt: skip
     # Only the session that made a run may delete it: on a shared server, visitors must not remove each
     # other's runs (the operator can, with `python -m ipcore runs delete`).
     own = run_id in {job.get("run_id") for job in app_jobs.my_jobs()}
@@ -310,7 +311,7 @@ def run_viewer(run_id: str) -> None:
         except (RunNotFound, ConfigError, OSError) as error:
             views.engine_error(error, "could not delete")
     with st.expander("config and summary"):
-        st.json({"config": record.config.to_dict(), "summary": record.summary}, expanded=False)
+        st.json(public_record({"config": record.config.to_dict(), "summary": record.summary}), expanded=False)
     if record.config.kind == "train":
         views.train_run_view(record.metrics, key="viewer")
     else:

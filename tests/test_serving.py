@@ -186,3 +186,15 @@ def test_the_preview_shows_the_runs_own_sample() -> None:
         assert shown["median"] == pytest.approx(float(np.median(sample)))
         assert shown["mean"] == pytest.approx(float(sample.mean()))
         assert 50 <= len(shown["grid"]) <= 500 and np.all(np.isfinite(shown["density"]))
+
+
+def test_record_views_name_no_server_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.text import public_record
+
+    monkeypatch.setenv("IPCORE_DATA", "/data")
+    shown = public_record(
+        {"config": {"data_root": "../shared/datasets", "dataset": "imagefolder:/home/op/faces", "depth": 7},
+         "summary": {"dataset": "image folder /home/op/faces: 3×8×8", "source": "/data/MNIST/raw"}}
+    )  # fmt: skip
+    assert shown["config"]["data_root"] == "<the server's data folder>" and shown["config"]["depth"] == 7
+    assert "/home/op" not in str(shown) and shown["summary"]["source"] == "/data/MNIST/raw"
