@@ -42,7 +42,7 @@ def check_browser_config(config: Config) -> None:
         )
 
 
-_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])(?:~|/)(?:[^\s'\"`,;()\[\]{}<>|]*)")
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~/-])(?:~|/)(?:[^\s'\"`,;()\[\]{}<>|]*)")
 
 
 def redact_paths(text: str, allowed: Iterable[str | os.PathLike] = ()) -> str:
@@ -52,7 +52,7 @@ def redact_paths(text: str, allowed: Iterable[str | os.PathLike] = ()) -> str:
 
     def replace(match: re.Match[str]) -> str:
         path = match.group(0)
-        if path == "/":
+        if path == "/" or path.startswith("//"):  # a lone slash, or the host part of an address (https://…)
             return path
         expanded = str(Path(path).expanduser()) if path.startswith("~") else path
         trimmed = expanded.rstrip(".")  # a path that ends a sentence keeps its full stop
