@@ -20,24 +20,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 MAIN = str(ROOT / "app" / "main.py")
+
+from app.local_server import CHROMIUM, CHROMIUM_ARGS, local_server  # noqa: E402
+
 PAGES = {"home": "Intrinsic plasticity lab", "network_lab": "Network lab", "neuron_lab": "Neuron lab",
          "gallery": "Gallery", "lr_sweep": "Learning-rate sweep"}  # fmt: skip
 LIVE_JOB = {"dataset": "clusters", "rules": "ip,none,wd", "depth": "7", "width": "50", "epochs": "25", "seeds": "3"}
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 
 def app_at(page: str, query: dict[str, str] | None = None):
@@ -102,63 +99,44 @@ def live_refresh(repeats: int) -> dict[str, float]:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def browser_paint(runs_dir: str) -> dict[str, object]:
     from playwright.sync_api import sync_playwright
 
-    port = free_port()
-    env = {**os.environ, "IPCORE_RUNS_DIR": runs_dir}
-    command = [sys.executable, "-m", "streamlit", "run", MAIN, "--server.port", str(port), "--server.address",
-               "127.0.0.1", "--server.headless", "true"]  # fmt: skip
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
     out: dict[str, object] = {}
-    try:
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
-                    if response.read().strip() == b"ok":
-                        break
-            except OSError:
-                time.sleep(0.2)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with tempfile.TemporaryDirectory() as scratch:
+        with local_server(Path(scratch) / "streamlit.log", {"IPCORE_RUNS_DIR": runs_dir}) as url:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
 
-            def visit(page_name: str) -> tuple[float, float]:
-                tab = browser.new_page(viewport={"width": 1400, "height": 1000})
-                path = "" if page_name == "home" else page_name
-                started = time.monotonic()
-                tab.goto(f"{url}/{path}")
-                tab.get_by_role("heading", name=PAGES[page_name]).first.wait_for(timeout=120_000)
-                heading = time.monotonic() - started
-                tab.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                                      timeout=120_000)  # fmt: skip
-                charts = tab.locator('[data-testid="stPlotlyChart"]').count()
-                if charts:
-                    tab.wait_for_function(
-                        f"() => document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .main-svg').length >= {charts}",
-                        timeout=120_000,
-                    )
-                complete = time.monotonic() - started
-                tab.close()
-                return round(heading, 2), round(complete, 2)
+                def visit(page_name: str) -> tuple[float, float]:
+                    tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+                    path = "" if page_name == "home" else page_name
+                    started = time.monotonic()
+                    tab.goto(f"{url}/{path}", timeout=120_000)
+                    tab.get_by_role("heading", name=PAGES[page_name]).first.wait_for(timeout=120_000)
+                    heading = time.monotonic() - started
+                    tab.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                                          timeout=120_000)  # fmt: skip
+                    charts = tab.locator('[data-testid="stPlotlyChart"]').count()
+                    if charts:
+                        tab.wait_for_function(
+                            f"() => document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .main-svg').length >= {charts}",
+                            timeout=120_000,
+                        )
+                    complete = time.monotonic() - started
+                    tab.close()
+                    return round(heading, 2), round(complete, 2)
 
-            out["cold_server_home"] = visit("home")
-            pages = {}
-            for name in PAGES:
-                first, second = visit(name), visit(name)
-                pages[name] = {"first_paint_s": max(first[0], second[0]), "charts_drawn_s": max(first[1], second[1])}
-            out["pages"] = pages
-            browser.close()
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=15)
+                out["cold_server_home"] = visit("home")
+                pages = {}
+                for name in PAGES:
+                    first, second = visit(name), visit(name)
+                    pages[name] = {
+                        "first_paint_s": max(first[0], second[0]),
+                        "charts_drawn_s": max(first[1], second[1]),
+                    }
+                out["pages"] = pages
+                browser.close()
     return out
 
 
