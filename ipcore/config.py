@@ -203,6 +203,31 @@ def parse_pairs(text: str, field_name: str, key_name: str = "name") -> dict[str,
     return pairs
 
 
+def parse_value_lists(text: str, field_name: str) -> dict[str, list[float]]:
+    """``"ip=1e-4,1e-3,wd=0.1"`` → ``{"ip": [1e-4, 1e-3], "wd": [0.1]}``: a ``name=`` starts a name's list and bare
+    values extend it (a sweep's η values per rule). Malformed text is a ConfigError on ``field_name``."""
+    lists: dict[str, list[float]] = {}
+    current = None
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        if sep:
+            current = key.strip()
+            if not current:
+                raise ConfigError(field_name, f"expected name=value (got {part!r})")
+            lists.setdefault(current, [])
+        elif current is None:
+            raise ConfigError(field_name, f"expected name=value[,value…] first (got {part!r})")
+        else:
+            value = part
+        try:
+            lists[current].append(float(value))
+        except ValueError:
+            raise ConfigError(f"{field_name}.{current}", f"must be a number (got {value.strip()!r})") from None
+    return lists
+
+
 # --- shared checks ------------------------------------------------------------------------------------
 
 

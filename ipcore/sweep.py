@@ -186,12 +186,14 @@ def chunks(points: Sequence[Point], size: int) -> list[list[Point]]:
 @dataclasses.dataclass
 class SweepOutcome:
     """What a sweep did: the backend, its wall time and one ``part_entry`` per grid point in grid order
-    (None for a point that was not finished, e.g. after Ctrl-C), and whether it was interrupted."""
+    (None for a point that was not finished, e.g. after Ctrl-C), whether it was interrupted, and the messages of
+    parts that failed."""
 
     backend: str
     seconds: float
     parts: list[dict[str, Any] | None]
     interrupted: bool = False
+    errors: list[str] = dataclasses.field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return json_ready(
@@ -240,10 +242,9 @@ def run_sweep(
         else:
             todo.append(index)
 
-    def save(index: int, result: RunResult) -> None:
-        run_id = save_run(
-            runs_dir, result, name=name, experiment=name, part=point_label(sweep, points[index]), run_id=run_ids[index]
-        )
+    def save(index: int, result: RunResult, extra: dict[str, Any]) -> None:
+        label = point_label(sweep, points[index])
+        run_id = save_run(runs_dir, result, name=name, experiment=name, part=label, run_id=run_ids[index], extra=extra)
         if result.state == "done":
             entries[index] = part_entry(points[index], run_id, result.summary)
             if on_part is not None:
@@ -251,21 +252,21 @@ def run_sweep(
 
     per_part = points_per_part or (len(todo) if backend == "local" else 1)
     parts = chunks(todo, per_part)
-    interrupted = False
+    errors: list[str] = []
     if backend == "local":
         interrupted = _run_local(sweep, points, parts, save, progress, should_stop)
     else:
         from ipcore.sweep_ray import run_ray
 
-        interrupted = run_ray(sweep, points, parts, save, ray_address, progress, should_stop, data_source)
-    return SweepOutcome(backend, time.perf_counter() - started, entries, interrupted)
+        interrupted, errors = run_ray(sweep, points, parts, save, ray_address, progress, should_stop, data_source)
+    return SweepOutcome(backend, time.perf_counter() - started, entries, interrupted, errors)
 
 
 def _run_local(
     sweep: SweepConfig,
     points: Sequence[Point],
     parts: list[list[int]],
-    save: Callable[[int, RunResult], None],
+    save: Callable[[int, RunResult, dict[str, Any]], None],
     progress: Callable[[float], None] | None,
     should_stop: Callable[[], bool] | None,
 ) -> bool:
@@ -283,7 +284,7 @@ def _run_local(
 
         results = train_points(sweep, [points[i] for i in part], progress=part_progress, should_stop=should_stop)
         for index, result in zip(part, results, strict=True):
-            save(index, result)
+            save(index, result, {"backend": "local"})
         done += len(part)
         if any(r.state != "done" for r in results):
             return True
