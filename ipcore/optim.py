@@ -37,7 +37,12 @@ class MemberAdam:
         if len(params) != len(learning_rates):
             raise ValueError(f"{len(params)} parameters but {len(learning_rates)} learning-rate tensors")
         self.params = list(params)
-        self.learning_rates = [lr.to(p.device, p.dtype) for p, lr in zip(self.params, learning_rates, strict=True)]
+        # float64 rates: the step size lr/(1−β₁ᵗ) is formed in double precision and then rounded to the parameter's
+        # dtype, as torch's fused Adam does with its scalar rate (this keeps a member within a few float32 ulps of
+        # a plain run with torch's Adam).
+        self.learning_rates = [
+            lr.to(p.device, torch.float64) for p, lr in zip(self.params, learning_rates, strict=True)
+        ]
         self.state: dict[torch.Tensor, dict[str, torch.Tensor]] = {}
         self.steps = 0
 
@@ -62,10 +67,13 @@ class MemberAdam:
         denominators = torch._foreach_sqrt(exp_avg_sq)
         torch._foreach_div_(denominators, math.sqrt(1 - BETA2**t))
         torch._foreach_add_(denominators, EPS)
-        updates = torch._foreach_div(exp_avg, denominators)
-        scale = -1.0 / (1 - BETA1**t)
-        for param, update, i in zip(params, updates, chosen, strict=True):
-            param.addcmul_(update, self.learning_rates[i], value=scale)  # p ← p − lr/(1−β₁ᵗ)·m/(…)
+        bias_correction = 1 - BETA1**t
+        step_sizes = [
+            (self.learning_rates[i] / bias_correction).to(p.dtype) for i, p in zip(chosen, params, strict=True)
+        ]
+        updates = [size * m for size, m in zip(step_sizes, exp_avg, strict=True)]  # broadcast over each layout
+        torch._foreach_div_(updates, denominators)
+        torch._foreach_sub_(params, updates)  # p ← p − lr/(1−β₁ᵗ)·m / (√v/√(1−β₂ᵗ) + ε)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
