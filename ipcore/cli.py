@@ -571,6 +571,10 @@ def _add_gallery(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], i
     p.add_argument("--force", action="store_true", help="recompute parts that are already done")
     p.add_argument("--report", default="", metavar="PATH", help="only write the reproduction table into PATH")
     p.add_argument("--json", action="store_true", help="print one JSON object with what was done")
+    p.add_argument(
+        "--backend", choices=("local", "ray"), default="local", help="local (default) or ray: each part a task"
+    )
+    p.add_argument("--ray-address", default=None, help="Ray cluster address (default $RAY_ADDRESS, else a local Ray)")
     return _run_gallery
 
 
@@ -629,6 +633,24 @@ def _run_gallery(args: argparse.Namespace) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
     computed = []
+    if args.backend == "ray" and todo:  # every part one Ray task; the records are written here as results arrive
+        from ipcore.sweep_ray import run_configs
+
+        def save_part(index: int, result: Any, extra: dict[str, Any]) -> None:
+            entry, part, _ = todo[index]
+            run_id = save_run(runs_dir, result, experiment=entry.id, part=part, run_id=entry.run_id(part), extra=extra)
+            computed.append({"id": entry.id, "part": part, "run_id": run_id, "state": result.state})
+            sys.stderr.write(f"[{len(computed)}/{len(todo)}] {entry.id} {part}: {result.state}\n")
+
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl-C cancels the tasks, keeps what finished
+        jobs = [(index, config) for index, (_, _, config) in enumerate(todo)]
+        stopped, errors = run_configs(jobs, save_part, args.ray_address, should_stop=stop.is_set)
+        for message in errors:
+            sys.stderr.write(f"error: {message}\n")
+        if args.json:
+            emit_json({"runs_dir": str(runs_dir), "computed": computed, "errors": errors})
+        return 130 if stopped else (1 if errors else 0)
     for index, (entry, part, config) in enumerate(todo, 1):
         if stop.is_set():
             break

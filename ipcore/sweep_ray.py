@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -218,8 +217,3 @@ def run_configs(
     finally:
         if connected_here:
             ray.shutdown()
-
-
-def print_errors(errors: list[str]) -> None:
-    for message in errors:
-        sys.stderr.write(f"error: {message}\n")

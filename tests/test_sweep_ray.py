@@ -126,3 +126,19 @@ def test_a_worker_killed_mid_part_is_retried_and_every_record_is_written_once(cl
     assert sorted(r["run_id"] for r in runs) == sorted(p["run_id"] for p in result.parts)
     assert all(r["state"] == "done" for r in runs)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp")]
+
+
+def test_gallery_parts_computed_on_ray_are_saved_as_gallery_records(cluster, tmp_path, capsys):
+    from ipcore import cli, gallery
+
+    argv = ["gallery", "--only", "fig5.2", "--iters", "200", "--runs-dir", str(tmp_path), "--backend", "ray"]
+    assert cli.main([*argv, "--json"]) == 0
+    entry = gallery.get_entry("fig5.2")
+    assert gallery.done_parts(str(tmp_path), entry) == set(entry.parts)
+    runs = list_runs(tmp_path)
+    assert len(runs) == len(entry.parts) and all(r["state"] == "done" for r in runs)
+    nodes = {read_meta(tmp_path / r["run_id"])["extra"]["ray_node"] for r in runs}
+    assert len(nodes) == 2
+    capsys.readouterr()
+    assert cli.main(argv) == 0  # resumable: nothing left to compute
+    assert len(list_runs(tmp_path)) == len(entry.parts)
