@@ -2,6 +2,8 @@
 
 Imported only when ``--backend ray`` is chosen (Ray is a heavy import). How it works:
 
+- **Code.** The driver ships the ``ipcore`` package to the workers (Ray's ``py_modules``); every node needs only
+  the requirements (torch, numpy, scipy, ray) installed.
 - **Tasks.** Each part (a chunk of grid points trained as one lockstep model, or one gallery part) is one Ray
   task asking for ``training_threads()`` CPUs (the torch threads a CPU run uses, default 1) and, when the
   cluster has GPUs, a fraction of one (``IPCORE_RAY_GPU_FRACTION``, default 0.25, so four parts share a GPU).
@@ -44,8 +46,18 @@ def connect(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS") or None
+    import ipcore
+
+    # The ipcore package travels with the job (Ray's py_modules), so workers need only the requirements installed.
+    runtime_env = {"py_modules": [ipcore]}
     try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+        ray.init(
+            address=address,
+            runtime_env=runtime_env,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+        )
     except (ConnectionError, ValueError, RuntimeError) as error:
         raise ConfigError("ray_address", f"cannot connect to a Ray cluster at {address!r}: {error}") from None
     return True

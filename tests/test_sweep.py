@@ -95,6 +95,14 @@ def test_member_adam_with_one_rate_matches_torch_adam_and_scales_per_member():
     ours = run(lambda net: MemberAdam(net.parameters(), net.member_masks(torch.full((6,), 0.01))))
     for a, b in zip(reference, ours, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+    def written_out(net: LockstepMLP) -> MemberAdam:  # the path for devices without torch's fused kernel
+        optimizer = MemberAdam(net.parameters(), net.member_masks(torch.full((6,), 0.01)))
+        optimizer._fused = False
+        return optimizer
+
+    for a, b in zip(reference, run(written_out), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     mixed = run(lambda net: MemberAdam(net.parameters(), net.member_masks(lrs)))
     start = model().parameters()
     out_moved = (mixed[-2] - start[-2]).abs().flatten(1).sum(1)  # output weights [M, H, C]
