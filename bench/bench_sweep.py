@@ -10,8 +10,9 @@ The thesis's deep MNIST setting (depth 7, width 50, batch 200, 1 epoch) over a g
 
 alternately (a, b, a, b, …), the fastest of each counted, on the same data in memory. Throughput is training
 samples summed over the networks. Both compute the same thing; the largest difference of the final training loss
-is printed per learning rate. At lr 0.003 it is float rounding (~1e-6); at 0.03 a deep tanh net amplifies last-ulp
-differences over the epoch (up to ~0.1), as it does between today's lockstep engine and a single-seed run.
+is printed per learning rate: over a whole epoch (300 steps) a deep tanh net amplifies last-ulp differences (here
+from Adam's rounding) to ~0.02 nats at lr 0.003 and ~0.2 at 0.03 — as it does between today's lockstep engine and a
+single-seed run of the same seed; tests/test_sweep.py checks the equality on short runs.
 
     python bench/bench_sweep.py                   # CPU, the full 60 000 samples (a few minutes on 2 cores)
     python bench/bench_sweep.py --quick           # the first 12 000 samples, one repeat
