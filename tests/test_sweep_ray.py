@@ -84,6 +84,16 @@ def test_parts_spread_over_both_nodes_and_equal_the_local_backend(cluster, tmp_p
     assert len(nodes) == 2, "every part ran on the same node"
 
 
+def test_workers_loading_data_from_their_own_data_root_give_the_same_numbers(cluster, tmp_path):
+    sweep = sweep_config(lr=[0.01, 0.03], epochs=1)
+    remote = run_sweep(sweep, name="node-data", runs_dir=tmp_path / "ray", backend="ray", data_source="node")
+    local = run_sweep(sweep, name="here", runs_dir=tmp_path / "local", backend="local")
+    assert not remote.errors
+    for mine, theirs in zip(remote.parts, local.parts, strict=True):
+        for a, b in zip(mine["rules"], theirs["rules"], strict=True):
+            assert a["final_train_loss"] == pytest.approx(b["final_train_loss"], rel=1e-5)
+
+
 def _running_part_pids() -> list[int]:
     """Ray worker processes now executing a sweep part (Ray titles them ``ray::sweep_part``)."""
     pids = []
