@@ -88,7 +88,7 @@ def grid_heatmaps(
     scale = "Viridis" if metric in REVERSED else "Viridis_r"
     for column, rule in enumerate(rules, 1):
         table = tables[rule]
-        text = [["" if not np.isfinite(v) else f"{v:.3g}" for v in row] for row in table]
+        text = [["" if not np.isfinite(v) else f"{v:.4g}" for v in row] for row in table]
         figure.add_trace(
             go.Heatmap(
                 z=table,
