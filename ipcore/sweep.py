@@ -39,7 +39,8 @@ Point = tuple[float, dict[str, float]]
 """One grid point: (synaptic learning rate, η of each rule that has one)."""
 
 GROUP_KEYS = ("rules", "etas")
-"""Static arrays indexed by rule group, ``[P·R]``; every other per-member array has the member axis ``M = P·R·S``."""
+"""Static arrays known to be indexed by rule group, ``[P·R]`` (any other static whose first axis has the group
+count is taken as such too); per-member arrays have the member axis ``M = P·R·S``."""
 
 
 def point_groups(rules: Sequence[str], points: Sequence[Point]) -> list[MemberGroup]:
@@ -51,8 +52,8 @@ def split_point(metrics: dict[str, np.ndarray], point: int, points: int, groups_
     """Point ``point``'s share of a grid run's metrics, shaped like a plain run of that point.
 
     Table columns ``[rows, M, ...]`` keep their slice of the member axis (axis 1), static per-member arrays
-    ``[M, ...]`` theirs of axis 0, and the per-group statics (``GROUP_KEYS``) their slice of the groups; any
-    other array (steps, epochs, sizes) is shared by every point.
+    ``[M, ...]`` theirs of axis 0, and the per-group statics (``GROUP_KEYS``, or any static ``[P·R, ...]``) their
+    slice of the groups; any other array (steps, epochs, sizes) is shared by every point.
     """
     groups = points * groups_per_point
     members = len(metrics["members_rule"])
@@ -62,12 +63,12 @@ def split_point(metrics: dict[str, np.ndarray], point: int, points: int, groups_
     out: dict[str, Any] = {}
     for key, value in metrics.items():
         value = np.asarray(value)
-        if key in GROUP_KEYS and value.ndim and value.shape[0] == groups:
-            out[key] = value[group_slice].copy()
-        elif "/" in key and value.ndim >= 2 and value.shape[1] == members:
+        if "/" in key and value.ndim >= 2 and value.shape[1] == members:
             out[key] = value[:, member_slice].copy()
-        elif "/" not in key and value.ndim >= 1 and value.shape[0] == members:
+        elif "/" not in key and value.ndim >= 1 and value.shape[0] == members and key not in GROUP_KEYS:
             out[key] = value[member_slice].copy()
+        elif "/" not in key and value.ndim >= 1 and value.shape[0] == groups:
+            out[key] = value[group_slice].copy()
         else:
             out[key] = value.copy()
     return out
