@@ -1,6 +1,6 @@
 """ipcore from the command line: the single neuron, network training, stored runs and the thesis gallery.
 
-Usage: ``python -m ipcore {neuron,train,runs,gallery} ...``.
+Usage: ``python -m ipcore {neuron,train,sweep,runs,gallery} ...``.
 
 Every subcommand validates through the config dataclasses; a bad value exits with status 2 and the message
 naming the field, never a traceback. Progress goes to stderr; ``--json`` prints exactly one JSON object on
@@ -623,6 +623,10 @@ def _add_gallery(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], i
     p.add_argument("--force", action="store_true", help="recompute parts that are already done")
     p.add_argument("--report", default="", metavar="PATH", help="only write the reproduction table into PATH")
     p.add_argument("--json", action="store_true", help="print one JSON object with what was done")
+    p.add_argument(
+        "--backend", choices=("local", "ray"), default="local", help="local (default) or ray: each part a task"
+    )
+    p.add_argument("--ray-address", default=None, help="Ray cluster address (default $RAY_ADDRESS, else a local Ray)")
     return _run_gallery
 
 
@@ -681,6 +685,24 @@ def _run_gallery(args: argparse.Namespace) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
     computed = []
+    if args.backend == "ray" and todo:  # every part one Ray task; the records are written here as results arrive
+        from ipcore.sweep_ray import run_configs
+
+        def save_part(index: int, result: Any, extra: dict[str, Any]) -> None:
+            entry, part, _ = todo[index]
+            run_id = save_run(runs_dir, result, experiment=entry.id, part=part, run_id=entry.run_id(part), extra=extra)
+            computed.append({"id": entry.id, "part": part, "run_id": run_id, "state": result.state})
+            sys.stderr.write(f"[{len(computed)}/{len(todo)}] {entry.id} {part}: {result.state}\n")
+
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl-C cancels the tasks, keeps what finished
+        jobs = [(index, config) for index, (_, _, config) in enumerate(todo)]
+        stopped, errors = run_configs(jobs, save_part, args.ray_address, should_stop=stop.is_set)
+        for message in errors:
+            sys.stderr.write(f"error: {message}\n")
+        if args.json:
+            emit_json({"runs_dir": str(runs_dir), "computed": computed, "errors": errors})
+        return 130 if stopped else (1 if errors else 0)
     for index, (entry, part, config) in enumerate(todo, 1):
         if stop.is_set():
             break
@@ -693,3 +715,127 @@ def _run_gallery(args: argparse.Namespace) -> int:
     elif not computed:
         sys.stderr.write("nothing to compute: every selected part is done (use --force to recompute)\n")
     return 0
+
+
+# ======================================================================================================
+# sweep  (a grid of trainings, as one model per architecture, locally or on Ray)
+# ======================================================================================================
+
+
+SWEEP_FLAGS = (
+    "dataset",
+    "rules",
+    "depth",
+    "width",
+    "epochs",
+    "seeds",
+    "seed",
+    "batch_size",
+    "subset",
+    "lr",
+    "eta_decay",
+    "output",
+    "device",
+)
+
+
+@subcommand("sweep", "A grid of learning rates × η trained as one lockstep model, on this machine or on Ray.")
+def _add_sweep(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    p.add_argument("--dataset", help="mnist, fashion-mnist, cifar10, clusters[:D] or spirals (default clusters)")
+    p.add_argument("--rules", help="comma-separated rules every grid point compares, e.g. ip,none")
+    p.add_argument("--depth", help="hidden layers, 1–16")
+    p.add_argument("--width", help="units per hidden layer, 1–2048")
+    p.add_argument("--epochs", help="passes over the training set, 1–1000")
+    p.add_argument("--seeds", help="seeds per rule and grid point, 1–64")
+    p.add_argument("--seed", help="first seed; the others follow")
+    p.add_argument("--batch-size", help="samples per batch (default 200)")
+    p.add_argument("--subset", help="train on the first N training samples (0 = all)")
+    p.add_argument("--lr", help="learning rates of the grid, comma-separated, e.g. 0.003,0.01,0.03")
+    p.add_argument(
+        "--eta", action="append", help="η values per rule, e.g. ip=1e-4,1e-3 (repeat the flag or continue wd=…)"
+    )
+    p.add_argument("--eta-decay", help="Infomax's η decay per update, 0–1")
+    p.add_argument("--output", help="output layer: relu or linear")
+    p.add_argument("--device", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    p.add_argument("--backend", choices=("local", "ray"), default="local", help="local (default) or ray")
+    p.add_argument("--ray-address", default=None, help="Ray cluster address (default $RAY_ADDRESS, else a local Ray)")
+    p.add_argument(
+        "--data-from",
+        choices=("driver", "node"),
+        default="driver",
+        help="ray: ship the data from here through the object store (driver) or load it on each node (node)",
+    )
+    p.add_argument("--points-per-part", type=int, default=0, help="grid points per model (0 = automatic)")
+    p.add_argument("--name", type=_run_name, default=None, help="the sweep's name (a re-run with it resumes)")
+    p.add_argument("--runs-dir", default=None, help="records folder (default $IPCORE_RUNS_DIR or cached_runs/)")
+    p.add_argument("--json", action="store_true", help="print one JSON object with every grid point's results")
+    return _run_sweep
+
+
+def sweep_config_from_args(args: argparse.Namespace) -> Any:
+    from ipcore.config import SweepConfig, parse_value_lists
+
+    values: dict[str, Any] = {k: getattr(args, k) for k in SWEEP_FLAGS if getattr(args, k) is not None}
+    if "rules" in values:
+        values["rules"] = parse_rules(values["rules"])
+    if args.eta:
+        values["eta"] = {}
+        for text in args.eta:
+            values["eta"].update(parse_value_lists(text, "eta"))
+    return SweepConfig.from_dict(values)
+
+
+def _run_sweep(args: argparse.Namespace) -> int:
+    from ipcore.records import default_runs_dir
+    from ipcore.sweep import default_sweep_name, members, run_sweep
+
+    sweep = sweep_config_from_args(args)
+    if args.points_per_part < 0:
+        raise ConfigError("points_per_part", f"must be ≥ 0 (got {args.points_per_part})")
+    name = args.name or default_sweep_name(sweep)
+    runs_dir = args.runs_dir or default_runs_dir()
+    points = len(sweep.points())
+    sys.stderr.write(
+        f"sweep {name}: {points} grid points × {len(sweep.rules)} rules × {sweep.seeds} seeds = {members(sweep)} "
+        f"networks, backend {args.backend}, records in {runs_dir}\n"
+    )
+    bar = ProgressBar("sweep")
+    stop = threading.Event()  # Ctrl-C: stop cleanly, keep the finished points, print what was done
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        outcome = run_sweep(
+            sweep,
+            name=name,
+            runs_dir=runs_dir,
+            backend=args.backend,
+            ray_address=args.ray_address,
+            points_per_part=args.points_per_part,
+            progress=bar,
+            should_stop=stop.is_set,
+            data_source=args.data_from,
+        )
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    for message in outcome.errors:
+        sys.stderr.write(f"error: {message}\n")
+    code = 130 if outcome.interrupted else (1 if outcome.errors else 0)
+    if outcome.interrupted:
+        sys.stderr.write("\ninterrupted: finished grid points are kept; re-run with the same --name to resume\n")
+    if args.json:
+        emit_json(outcome.to_json())
+        return code
+    done = [p for p in outcome.parts if p is not None]
+    print(f"{len(done)}/{points} grid points in {outcome.seconds:.1f} s ({outcome.backend}); records: {runs_dir}")
+    print(f"{'lr':>8s} {'η':24s} {'rule':10s} {'train loss':>10s} {'test acc':>9s} {'diverged':>8s}  run id")
+    for part in done:
+        etas = " ".join(f"{k}={v:g}" for k, v in part["eta"].items()) or "—"
+        for rule in part["rules"]:
+            loss, acc = rule["final_train_loss"], rule["test_accuracy"]
+            print(
+                f"{part['lr']:>8g} {etas:24s} {rule['rule']:10s} {'—' if loss is None else f'{loss:.4f}':>10s} "
+                f"{'—' if acc is None else f'{acc:.4f}':>9s} {rule['diverged']:>8d}  {part['run_id']}"
+            )
+    return code

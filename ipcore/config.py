@@ -157,7 +157,8 @@ class Config:
                 if not value:
                     flat[f.name] = ""
                 for key, item in value.items():
-                    flat[f"{f.name}.{key}"] = _format_scalar(item)
+                    text = ",".join(map(_format_scalar, item)) if isinstance(item, list) else _format_scalar(item)
+                    flat[f"{f.name}.{key}"] = text
             elif isinstance(value, list):
                 flat[f.name] = ",".join(_format_scalar(v) for v in value)
             else:
@@ -204,6 +205,31 @@ def parse_pairs(text: str, field_name: str, key_name: str = "name") -> dict[str,
         except ValueError:
             raise ConfigError(f"{field_name}.{key.strip()}", f"must be a number (got {value.strip()!r})") from None
     return pairs
+
+
+def parse_value_lists(text: str, field_name: str) -> dict[str, list[float]]:
+    """``"ip=1e-4,1e-3,wd=0.1"`` → ``{"ip": [1e-4, 1e-3], "wd": [0.1]}``: a ``name=`` starts a name's list and bare
+    values extend it (a sweep's η values per rule). Malformed text is a ConfigError on ``field_name``."""
+    lists: dict[str, list[float]] = {}
+    current = None
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        if sep:
+            current = key.strip()
+            if not current:
+                raise ConfigError(field_name, f"expected name=value (got {part!r})")
+            lists.setdefault(current, [])
+        elif current is None:
+            raise ConfigError(field_name, f"expected name=value[,value…] first (got {part!r})")
+        else:
+            value = part
+        try:
+            lists[current].append(float(value))
+        except ValueError:
+            raise ConfigError(f"{field_name}.{current}", f"must be a number (got {value.strip()!r})") from None
+    return lists
 
 
 # --- shared checks ------------------------------------------------------------------------------------
@@ -408,6 +434,108 @@ class TrainConfig(Config):
 
     def etas(self) -> dict[str, float]:
         return resolve_etas(self.rules, self.eta, "network")
+
+
+# --- sweeps -------------------------------------------------------------------------------------------
+
+MAX_GRID_POINTS = 1000
+SWEEP_BACKENDS = ("local", "ray")
+
+
+@dataclass
+class SweepConfig(Config):
+    """A grid of network trainings: every learning rate in ``lr`` × every combination of the η values in ``eta``
+    (rule → values; a rule not listed keeps its thesis default), each point comparing ``rules`` over ``seeds``
+    seeds. Every point shares one architecture and dataset, so the whole grid trains as one lockstep model
+    (``ipcore.sweep``). No field is a server path: the data come from the server's own data root.
+    """
+
+    kind: ClassVar[str] = "sweep"
+
+    dataset: str = "clusters"
+    rules: list[str] = field(default_factory=lambda: ["ip", "none"])
+    lr: list[float] = field(default_factory=lambda: [0.003, 0.01, 0.03])
+    eta: dict[str, list[float]] = field(default_factory=dict)
+    eta_decay: float = 0.0
+    depth: int = 7
+    width: int = 50
+    epochs: int = 1
+    seeds: int = 3
+    seed: int = 0
+    batch_size: int = 200
+    subset: int = 0
+    output: str = "relu"
+    device: str = "auto"
+
+    def validate(self) -> None:
+        from ipcore.data import check_dataset_name
+
+        check_dataset_name(self.dataset, "dataset")
+        if self.dataset.startswith("imagefolder"):
+            raise ConfigError("dataset", "imagefolder names a server path; sweeps take the built-in datasets")
+        check_rules("rules", self.rules)
+        if not self.lr:
+            raise ConfigError("lr", "give at least one learning rate")
+        for value in self.lr:
+            check_range("lr", value, 0.0, 10.0, low_open=True)
+        if len(set(self.lr)) != len(self.lr):
+            raise ConfigError("lr", f"each learning rate at most once (got {', '.join(map(str, self.lr))})")
+        for rule, values in self.eta.items():
+            if rule not in self.rules:
+                raise ConfigError(f"eta.{rule}", f"rule {rule!r} is not among the rules ({', '.join(self.rules)})")
+            if not values:
+                raise ConfigError(f"eta.{rule}", "give at least one η")
+            if len(set(values)) != len(values):
+                raise ConfigError(f"eta.{rule}", "each η at most once")
+            for value in values:
+                check_etas("eta", {rule: value}, self.rules)
+        check_range("eta_decay", self.eta_decay, 0.0, 1.0)
+        check_range("depth", self.depth, 1, 16)
+        check_range("width", self.width, 1, 2048)
+        check_range("epochs", self.epochs, 1, 1000)
+        check_range("seeds", self.seeds, 1, 64)
+        check_range("seed", self.seed, 0, 2**31 - 1)
+        check_range("batch_size", self.batch_size, 1, 65536)
+        check_range("subset", self.subset, 0, None)
+        if self.output not in TRAIN_OUTPUTS:
+            raise ConfigError("output", f"must be one of {', '.join(TRAIN_OUTPUTS)} (got {self.output!r})")
+        check_device("device", self.device)
+        points = len(self.lr) * math.prod(len(v) for v in self.eta.values())
+        if points > MAX_GRID_POINTS:
+            raise ConfigError("lr", f"the grid has {points} points; at most {MAX_GRID_POINTS}")
+
+    def points(self) -> list[tuple[float, dict[str, float]]]:
+        """Every grid point as (lr, η of each rule that has one), lr outermost, then ``eta`` in its key order."""
+        import itertools
+
+        defaults = resolve_etas(self.rules, {}, "network")
+        with_eta = [r for r in self.rules if RULES[r]().has_eta]
+        swept = list(self.eta)
+        out = []
+        for lr in self.lr:
+            for values in itertools.product(*(self.eta[r] for r in swept)):
+                chosen = dict(zip(swept, values, strict=True))
+                out.append((lr, {r: float(chosen.get(r, defaults[r])) for r in with_eta}))
+        return out
+
+    def point_config(self, lr: float, eta: Mapping[str, float]) -> TrainConfig:
+        """The plain training run a grid point equals (to float rounding)."""
+        return TrainConfig(
+            dataset=self.dataset,
+            rules=list(self.rules),
+            eta=dict(eta),
+            eta_decay=self.eta_decay,
+            depth=self.depth,
+            width=self.width,
+            lr=lr,
+            epochs=self.epochs,
+            seeds=self.seeds,
+            seed=self.seed,
+            batch_size=self.batch_size,
+            subset=self.subset,
+            output=self.output,
+            device=self.device,
+        )
 
 
 # --- registry of experiment kinds ---------------------------------------------------------------------

@@ -33,6 +33,7 @@ from ipcore.config import ConfigError, TrainConfig
 from ipcore.data import Dataset, load_dataset
 from ipcore.metrics import MetricsLog, RunResult
 from ipcore.model import LockstepMLP, member_losses
+from ipcore.optim import MemberAdam
 from ipcore.rules import Rule, get_rule
 from ipcore.stats import ENTROPY_BINS, entropy_from_counts
 from ipcore.threads import torch_threads
@@ -82,6 +83,25 @@ def training_threads() -> int:
 def cpu_threads(device: torch.device) -> contextlib.AbstractContextManager[None]:
     """Run with ``training_threads()`` torch threads on a CPU; nothing changes for CUDA runs."""
     return torch_threads(training_threads() if device.type == "cpu" else 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class MemberGroup:
+    """One rule group of a lockstep model: the rule, its η and the synaptic learning rate of its seeds.
+
+    A plain run has one group per rule of its config (all at ``config.lr``); a sweep repeats the rules once per
+    grid point with that point's lr and η (``ipcore.sweep``), so a whole grid of one architecture is one model.
+    """
+
+    rule: str
+    eta: float
+    lr: float
+
+
+def config_groups(config: TrainConfig) -> list[MemberGroup]:
+    """The groups of a plain run: each rule of ``config`` with its η, all at ``config.lr``."""
+    etas = config.etas()
+    return [MemberGroup(name, etas[name], config.lr) for name in config.rules]
 
 
 def make_rule(name: str, config: TrainConfig) -> Rule:
@@ -245,8 +265,13 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     log: MetricsLog | None = None,
     data: Dataset | None = None,
+    groups: list[MemberGroup] | None = None,
 ) -> RunResult:
     """Train every rule × seed of ``config`` in lockstep; returns the recorded metrics and a summary.
+
+    ``groups`` (a sweep, see ``ipcore.sweep``) replaces the config's rules, η and lr by these rule groups, each
+    with its own η and learning rate; the result's metrics then cover every group's members (group g, seed s is
+    member g·S + s) and its summary only the run's totals (the sweep summarises each grid point itself).
 
     ``progress(fraction)`` is called after every step; ``should_stop()`` is checked after every step and ends
     the run early (state "cancelled", what was recorded kept). ``data`` skips loading (it must be on the
@@ -268,7 +293,7 @@ def train(
     """
     device = resolve_device(config.device)
     with cpu_threads(device):
-        return _train(config, progress, should_stop, log, data, device)
+        return _train(config, progress, should_stop, log, data, device, groups)
 
 
 def _train(
@@ -278,6 +303,7 @@ def _train(
     log: MetricsLog | None,
     data: Dataset | None,
     device: torch.device,
+    groups: list[MemberGroup] | None = None,
 ) -> RunResult:
     started = time.perf_counter()
     log = log if log is not None else MetricsLog()
@@ -285,23 +311,26 @@ def _train(
         data = load_dataset(config.dataset, config.data_root or None, config.subset, device)
     elif config.subset and config.subset < len(data.train_y):
         data = dataclasses.replace(data, train_x=data.train_x[: config.subset], train_y=data.train_y[: config.subset])
-    rules = [make_rule(name, config) for name in config.rules]
-    etas = [config.etas()[name] for name in config.rules]
+    sweep = groups is not None
+    groups = config_groups(config) if groups is None else groups
+    rules = [make_rule(group.rule, config) for group in groups]
+    etas = [group.eta for group in groups]
     seeds = member_seeds(config)
     R, S = len(rules), len(seeds)
     M, L = R * S, config.depth
-    check_memory(config, data, device)
+    check_memory(config, data, device, members=M)
     model = LockstepMLP(data.input_dim, data.num_classes, L, config.width, rules, seeds, config.output, device)
-    optimizer = _adam(model.parameters(), config.lr, device)
+    optimizer = _optimizer(model, [group.lr for group in groups], device)
 
     n_train = len(data.train_y)
     batch_size = min(config.batch_size, n_train)
     per_epoch = steps_per_epoch(n_train, batch_size)
     total_steps = per_epoch * config.epochs
     log_every, layer_every, hist_every = recording_intervals(config, total_steps)
-    members_rule = np.repeat(np.array(config.rules), S)
+    rule_names = [group.rule for group in groups]
+    members_rule = np.repeat(np.array(rule_names), S)
     log.set_static(
-        rules=np.array(config.rules),
+        rules=np.array(rule_names),
         etas=np.array(etas, dtype=np.float64),
         members_rule=members_rule,
         members_seed=np.tile(np.array(seeds), R),
@@ -416,6 +445,10 @@ def _train(
 
     metrics = log.snapshot()
     seconds = time.perf_counter() - started
+    if sweep:  # the caller splits the members into its grid points and summarises each
+        totals = {"dataset": data.description, "device": str(device), "steps": step, "epochs": epochs_done}
+        summary = {**totals, "seconds": seconds, "state": state_name}
+        return RunResult(config=config, metrics=metrics, summary=summary, state=state_name)
     summary = summarize(config, metrics, seconds, device, data, steps_done=step, epochs_done=epochs_done)
     summary["state"] = state_name
     return RunResult(config=config, metrics=metrics, summary=summary, state=state_name)
@@ -436,10 +469,11 @@ def available_memory(device: torch.device) -> int | None:
         return None
 
 
-def estimated_memory(config: TrainConfig, data: Dataset) -> int:
+def estimated_memory(config: TrainConfig, data: Dataset, members: int | None = None) -> int:
     """Bytes a run needs beyond its dataset: per member the weights with their gradients and two Adam moments,
-    and the activations one training step keeps for backward (about ten tensors of batch × width per layer)."""
-    members = len(config.rules) * config.seeds
+    and the activations one training step keeps for backward (about ten tensors of batch × width per layer).
+    ``members`` defaults to the config's rules × seeds (a sweep passes its grid's count)."""
+    members = len(config.rules) * config.seeds if members is None else members
     sizes = [data.input_dim] + [config.width] * config.depth + [data.num_classes]
     parameters = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
     batch = min(config.batch_size, len(data.train_y))
@@ -447,14 +481,14 @@ def estimated_memory(config: TrainConfig, data: Dataset) -> int:
     return 4 * members * (4 * parameters + activations)
 
 
-def check_memory(config: TrainConfig, data: Dataset, device: torch.device) -> None:
+def check_memory(config: TrainConfig, data: Dataset, device: torch.device, members: int | None = None) -> None:
     """A ConfigError (on ``seeds``, the usual lever) when the run clearly cannot fit on the device."""
-    needed, free = estimated_memory(config, data), available_memory(device)
+    needed, free = estimated_memory(config, data, members), available_memory(device)
     if free is not None and needed > 0.9 * free:
-        members = len(config.rules) * config.seeds
+        members = len(config.rules) * config.seeds if members is None else members
         raise ConfigError(
             "seeds",
-            f"{len(config.rules)} rules × {config.seeds} seeds = {members} networks of depth {config.depth} and "
+            f"{members // config.seeds} rules × {config.seeds} seeds = {members} networks of depth {config.depth} and "
             f"width {config.width} need about {needed / 2**30:.1f} GiB, but {device} has {free / 2**30:.1f} GiB "
             "free; use fewer seeds or rules, or a smaller width, depth or batch size",
         )
@@ -468,13 +502,22 @@ def _adam(params: list[torch.Tensor], lr: float, device: torch.device) -> torch.
         return torch.optim.Adam(params, lr=lr, foreach=device.type != "cpu")
 
 
+def _optimizer(model: LockstepMLP, group_lrs: list[float], device: torch.device) -> torch.optim.Adam | MemberAdam:
+    """torch's Adam when every group shares one learning rate; else ``MemberAdam`` with each member's rate laid
+    out like each parameter (``member_masks`` lays out any per-member tensor, not only flags)."""
+    if len(set(group_lrs)) == 1:
+        return _adam(model.parameters(), group_lrs[0], device)
+    per_member = torch.tensor(group_lrs, dtype=torch.float32).repeat_interleave(model.num_seeds).to(device)
+    return MemberAdam(model.parameters(), model.member_masks(per_member))
+
+
 def freeze_every_step(device: torch.device) -> bool:
     """Whether the freezing of diverged members runs at every step (a GPU: asking the host whether anyone
     diverged would stall its queue) or only once one has (a CPU, where that question costs nothing)."""
     return device.type != "cpu"
 
 
-def freeze_members(model: LockstepMLP, optimizer: torch.optim.Optimizer, frozen: torch.Tensor) -> None:
+def freeze_members(model: LockstepMLP, optimizer: torch.optim.Optimizer | MemberAdam, frozen: torch.Tensor) -> None:
     """Zero the gradients and first Adam moments of frozen members, so Adam moves them by exactly 0."""
     for param, mask in zip(model.parameters(), model.member_masks(frozen), strict=True):
         if param.grad is not None:

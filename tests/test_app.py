@@ -433,18 +433,46 @@ def test_gallery_shows_the_committed_records_whatever_the_runs_folder(runs_dir, 
     assert "gallery-fig3.5-lr0.01" in listed and "mine" in listed
 
 
-def test_lr_sweep_launch(runs_dir: Path) -> None:
+def sweep_status(at: AppTest) -> str:
+    return " ".join(m.value for m in at.markdown if m.value.startswith("**Sweep "))
+
+
+def test_lr_sweep_launches_a_grid_and_shows_heatmaps_per_rule(runs_dir: Path) -> None:
     at = open_app("lr_sweep")
-    at.text_input(key="sweep.dataset").set_value("clusters")
+    no_problems(at)
+    assert at.selectbox(key="sweep.dataset").value == "clusters"  # its own dataset picker, a present default
+    assert at.multiselect(key="sweep.eta.ip").value == [0.001, 0.01]  # the default grid sweeps η too
     at.slider(key="sweep.depth").set_value(2)
     at.number_input(key="sweep.width").set_value(8)
     at.number_input(key="sweep.subset").set_value(400)
+    at.number_input(key="sweep.epochs").set_value(1)
     at.multiselect(key="sweep.lrs").set_value([0.001, 0.1])
+    at.run()
+    assert at.query_params["lr"] == "0.001,0.1" and at.query_params["depth"] == "2"  # the setup link
     button(at, "Launch sweep").click().run()
-    run_until(at, lambda a: "2 of 2 learning rates finished" in " ".join(m.value for m in a.markdown))
+    run_until(at, lambda a: "4 of 4 grid points finished · done" in sweep_status(a))
     no_problems(at)
-    assert charts_shown(at) == 2  # the sweep just launched, and the same runs found among the records
-    assert len(list_runs(runs_dir)) == 2
+    heatmap = at.get("plotly_chart")[0].proto.spec
+    assert '"heatmap"' in heatmap and "ip=0.001" in heatmap and "ip=0.01" in heatmap
+    assert len(list_runs(runs_dir)) == 4  # one record per grid point
+    at.radio(key="sweep.done.metric").set_value("grad_y_u").run()
+    no_problems(at)
+    assert "layer 2" in at.get("plotly_chart")[0].proto.spec
+    at.selectbox(key="sweep.done.row").set_value("ip=0.01").run()
+    no_problems(at)
+    assert charts_shown(at) >= 3  # the grid, its 1-D view, and the stored runs' 1-D view
+
+
+def test_lr_sweep_setup_from_the_address_and_bad_values_reported(runs_dir: Path) -> None:
+    at = open_app("lr_sweep", {"dataset": "spirals", "lr": "0.01,0.05", "eta.ip": "0.0001,0.001", "depth": "99"})
+    assert at.selectbox(key="sweep.dataset").value == "spirals"
+    assert at.multiselect(key="sweep.lrs").value == [0.01, 0.05]
+    assert at.multiselect(key="sweep.eta.ip").value == [0.0001, 0.001]
+    assert any("depth" in w.value for w in at.warning)  # reported, its default used, the rest kept
+    assert not at.exception
+    labels = at.multiselect(key="sweep.rules").options
+    assert "ip — IP (Adam)" in labels  # readable rule chips
+    assert not [t for t in at.text_input if "folder" in t.label or "path" in t.label]  # nothing names a path
 
 
 def test_lr_sweep_from_records(runs_dir: Path) -> None:

@@ -200,3 +200,20 @@ def test_address_text_is_shown_as_text(server, browser) -> None:
     assert page.locator('a[href*="evil.example"]').count() == 0  # … but no link
     assert page.locator('img[src*="evil.example"]').count() == 0  # … and no remote image
     page.close()
+
+
+def test_sweep_grid_by_clicking(server, browser) -> None:
+    url, runs = server
+    OUTPUT.mkdir(exist_ok=True)
+    query = "dataset=clusters&depth=2&width=8&epochs=1&subset=400&seeds=2&lr=0.001,0.1&eta.ip=0.001,0.01"
+    page = open_page(browser, f"{url}/lr_sweep?{query}", "Learning-rate sweep")
+    assert_no_exception(page, "sweep page")
+    page.get_by_role("button", name="Launch sweep").click()
+    page.get_by_text("4 of 4 grid points finished · done").first.wait_for(timeout=120_000)
+    settled(page)
+    assert page.locator('[data-testid="stPlotlyChart"] .hm, [data-testid="stPlotlyChart"] .heatmaplayer').count() >= 1
+    assert_no_exception(page, "sweep page after the grid")
+    snap(page, "sweep-grid-after-run.png")
+    page.close()
+    saved = [p for p in runs.iterdir() if p.is_dir() and p.name.startswith("sweep-clusters")]
+    assert len(saved) == 4, f"one record per grid point expected: {saved}"
