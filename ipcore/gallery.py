@@ -344,7 +344,10 @@ ENTRIES: list[GalleryEntry] = [
         plot="loss",
         check="pairs",
         extra={"pairs": (("ip_cov", "ip"), ("wd_cov", "wd"))},
-        notes="Deep MNIST at lr 0.01, default η (1e-4 for the Adam rules, 0.1 for weighted decay).",
+        notes="Deep MNIST at lr 0.01, default η (1e-4 for the Adam rules, 0.1 for weighted decay). §6.2 writes "
+        "Cov(x, y) without a factor; we keep IP's factor 2 so that α's fixed point is unchanged once β has "
+        "settled (E[y] = 0 makes Cov(x, y) = E[xy]); §6.2's reason for the covariance is the E[x]E[y] term "
+        "offsetting approximation errors, not a halved gain.",
     ),
     GalleryEntry(
         id="fw-hard",
