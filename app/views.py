@@ -15,6 +15,7 @@ import streamlit as st
 from app import charts
 from app import jobs as app_jobs
 from ipcore.config import ConfigError
+from ipcore.health import member_health, seeds_note
 from ipcore.stats import ENTROPY_MAX
 
 
@@ -117,15 +118,23 @@ def time_slider(label: str, steps: np.ndarray, key: str, describe: Callable[[int
 # --- network runs -------------------------------------------------------------------------------------
 
 
-def train_summary_rows(metrics: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
-    """Per rule: latest batch loss and test accuracy (means over the non-diverged seeds), diverged seeds and the
-    mean ∂y/∂u over all layers at the latest record."""
+def train_summary_rows(metrics: Mapping[str, np.ndarray], dataset: str | None = None) -> list[dict[str, Any]]:
+    """Per rule: latest batch loss, test accuracy and mean ∂y/∂u over all layers at the latest record, as means
+    over the *healthy* seeds (``ipcore.health``: neither diverged nor at chance level at the last epoch; all
+    seeds when none is healthy), with how many seeds that is, how many collapsed or diverged, and the dead
+    output units (``dataset`` names the class count for records that do not store it)."""
     rows = []
-    by_rule = charts.members_by_rule(metrics)
-    alive = np.asarray(metrics.get("diverged_step", np.full(len(np.asarray(metrics["members_rule"])), -1))) < 0
-    for rule, members in by_rule.items():
-        use = members[alive[members]] if alive[members].any() else members
-        row: dict[str, Any] = {"rule": rule, "seeds": len(members), "diverged": int((~alive[members]).sum())}
+    health = member_health(metrics, dataset)
+    for rule, members in charts.members_by_rule(metrics).items():
+        healthy = health.healthy[members]
+        use = members[healthy] if healthy.any() else members
+        collapsed, diverged = int(health.collapsed[members].sum()), int(health.diverged[members].sum())
+        row: dict[str, Any] = {
+            "rule": rule,
+            "seeds": seeds_note(int(healthy.sum()), len(members), collapsed, diverged),
+            "diverged": diverged,
+            "collapsed": collapsed,
+        }
         if charts.has_rows(metrics, "batch/loss"):
             row["latest loss"] = _finite_mean(np.asarray(metrics["batch/loss"], dtype=float)[-1, use])
         if charts.has_rows(metrics, "epoch/test_acc"):
@@ -136,6 +145,8 @@ def train_summary_rows(metrics: Mapping[str, np.ndarray]) -> list[dict[str, Any]
             row["α ≤ 0 count"] = int(
                 np.nansum(np.asarray(metrics["layer/alpha_nonpositive"], dtype=float)[-1, members])
             )
+        dead = health.dead_output_units[members]
+        row["dead output units"] = " ".join(str(int(d)) for d in dead) if (dead >= 0).all() else "not recorded"
         rows.append(row)
     return rows
 
@@ -145,13 +156,21 @@ def _finite_mean(values: np.ndarray) -> float | None:
     return round(float(values.mean()), 4) if values.size else None
 
 
-def train_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = False) -> None:
+def train_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = False, dataset: str | None = None) -> None:
     """Every chart of a network run: loss (smoothing, log scale), accuracy, ∂y/∂u lines and heatmap, histograms,
-    α/β spread and entropy per layer at a chosen time, and the diverged seeds."""
+    α/β spread and entropy per layer at a chosen time, and the diverged and collapsed seeds."""
     if not charts.has_rows(metrics, "batch/loss"):
         st.info("Waiting for the first recorded batch …", icon=":material/hourglass_top:")
         return
-    st.dataframe(train_summary_rows(metrics), hide_index=True, width="stretch")
+    rows = train_summary_rows(metrics, dataset)
+    st.dataframe(rows, hide_index=True, width="stretch")
+    collapsed = sum(row["collapsed"] for row in rows)
+    if collapsed:
+        st.warning(
+            f"{collapsed} seed(s) sit at chance level at the last epoch (train accuracy within 2 points of 1/C and "
+            "loss within 2 % of ln C: collapsed, e.g. every ReLU output unit dead); the means above leave them out.",
+            icon=":material/warning:",
+        )
     diverged = charts.divergence_rows(metrics)
     if diverged:
         st.warning(

@@ -31,6 +31,7 @@ import torch
 
 from ipcore.config import ConfigError, TrainConfig
 from ipcore.data import Dataset, load_dataset
+from ipcore.health import member_health, seeds_note
 from ipcore.metrics import MetricsLog, RunResult
 from ipcore.model import LockstepMLP, member_losses
 from ipcore.rules import Rule, get_rule
@@ -135,6 +136,25 @@ def evaluate(model: LockstepMLP, inputs: torch.Tensor, labels: torch.Tensor) -> 
         loss_sum += member_losses(logits, expanded) * len(y)
         correct += (logits.argmax(-1) == expanded).sum(1)
     return loss_sum / n, correct / n
+
+
+@torch.no_grad()
+def dead_output_units(model: LockstepMLP, inputs: torch.Tensor) -> torch.Tensor:
+    """``[M]``: output units whose ReLU output is zero on every one of ``inputs`` (the test set), per member.
+
+    A dead output unit's class can never win and gets no gradient, so the network loses that class for good
+    (the thesis's ReLU after the output layer). With a linear output no unit can die: all zeros.
+    """
+    members = model.members
+    if model.output != "relu":
+        return torch.zeros(members, dtype=torch.int64, device=inputs.device)
+    n = len(inputs)
+    chunk = max(1, min(n, EVAL_ELEMENTS // max(1, members * max(model.width, model.num_classes))))
+    alive = torch.zeros(members, model.num_classes, dtype=torch.bool, device=inputs.device)
+    for start in range(0, n, chunk):
+        logits, _, _ = model.forward(inputs[start : start + chunk], training=False)  # [M, b, C], after ReLU
+        alive |= (logits > 0).any(1)
+    return (~alive).sum(1)
 
 
 def histogram_rows(
@@ -254,8 +274,9 @@ def train(
 
     - static ``rules`` [R], ``etas`` [R], ``members_rule`` [M] (names), ``members_seed`` [M], ``diverged_step``
       [M] (the 1-based step whose loss was first non-finite, −1 if none), ``layers`` (L), ``steps_per_epoch``,
-      ``train_samples``, ``total_steps``, ``batch_size`` and at the end ``alpha_nonpositive_final`` [M, L]
-      (the cumulative α ≤ 0 count after the last update);
+      ``train_samples``, ``total_steps``, ``batch_size``, ``num_classes`` and at the end
+      ``alpha_nonpositive_final`` [M, L] (the cumulative α ≤ 0 count after the last update) and, after a
+      finished epoch, ``dead_output_units`` [M] (output units whose ReLU output is zero on the whole test set);
     - ``batch``: ``step`` [T] (steps done), ``epoch`` [T] (float), ``loss`` [T, M] (mean batch loss since the
       previous row);
     - ``epoch``: ``epoch`` [E], ``train_loss``, ``train_acc`` (over that epoch's training batches),
@@ -311,6 +332,7 @@ def _train(
         train_samples=np.array(n_train),
         total_steps=np.array(total_steps),
         batch_size=np.array(batch_size),
+        num_classes=np.array(data.num_classes),
     )
     recorder = _Recorder(log)
 
@@ -411,6 +433,8 @@ def _train(
         recorder.loss_rows.append((step, step / per_epoch, window_loss / window_count))
     flush()
     log.set_static(alpha_nonpositive_final=nonpositive.view(M, L, -1).sum(-1).cpu().numpy())
+    if epochs_done:
+        log.set_static(dead_output_units=dead_output_units(model, data.test_x).cpu().numpy())
     if progress is not None and state_name == "done":
         progress(1.0)
 
@@ -502,15 +526,17 @@ def summarize(
     steps_done: int,
     epochs_done: int,
 ) -> dict[str, Any]:
-    """The CLI's JSON: per rule, means over the seeds that did not diverge (null when none is left)."""
+    """The CLI's JSON: per rule, means over the *healthy* seeds (``ipcore.health``: neither diverged nor at
+    chance level at the last epoch; null when none is), and which seeds diverged or collapsed."""
     S = config.seeds
     diverged = np.asarray(metrics["diverged_step"])
+    health = member_health(metrics, config.dataset)
     seeds = member_seeds(config)
     out_rules = []
     for r, name in enumerate(config.rules):
         members = np.arange(r * S, (r + 1) * S)
         steps = diverged[members]
-        ok = members[steps < 0]
+        ok = members[health.healthy[members]]
         entry: dict[str, Any] = {"rule": name, "eta": float(metrics["etas"][r])}
 
         def pick(key: str, index: int = -1, kept: np.ndarray = ok) -> float | None:
@@ -531,6 +557,21 @@ def summarize(
         entry["diverged"] = int((steps >= 0).sum())
         entry["diverged_steps"] = [int(s) for s in steps[steps >= 0]]
         entry["diverged_seeds"] = [seeds[i] for i in range(S) if steps[i] >= 0]
+        collapsed = health.collapsed[members]
+        entry["collapsed"] = int(collapsed.sum())
+        entry["collapsed_seeds"] = [seeds[i] for i in range(S) if collapsed[i]]
+        entry["collapse_epochs"] = {
+            str(seeds[i]): int(health.collapse_epoch[m]) for i, m in enumerate(members) if health.collapse_epoch[m] >= 0
+        }
+        entry["recovered_epochs"] = {
+            str(seeds[i]): int(health.recovered_epoch[m])
+            for i, m in enumerate(members)
+            if health.recovered_epoch[m] >= 0
+        }
+        dead = health.dead_output_units[members]
+        entry["dead_output_units"] = [int(d) for d in dead] if (dead >= 0).all() else None
+        entry["healthy_seeds"] = int(ok.size)
+        entry["seeds_note"] = seeds_note(int(ok.size), S, entry["collapsed"], entry["diverged"])
         grad = metrics.get("layer/grad_y_u")
         if grad is not None and len(grad) and ok.size:
             per_layer = grad[:, ok, :].astype(np.float64)  # [K, kept, L]

@@ -307,7 +307,7 @@ def run_viewer(run_id: str) -> None:
     with st.expander("config and summary"):
         st.json({"config": record.config.to_dict(), "summary": record.summary}, expanded=False)
     if record.config.kind == "train":
-        views.train_run_view(record.metrics, key="viewer")
+        views.train_run_view(record.metrics, key="viewer", dataset=record.config.dataset)
     else:
         views.neuron_run_view(record.metrics, key="viewer")
 
