@@ -23,7 +23,8 @@ VIEWS = {"figures": "Thesis figures", "runs": "All runs", "compare": "Compare tw
 VERDICT_STYLE = {
     "reproduced": ("green", ":material/check_circle:"),
     "partly": ("orange", ":material/contrast:"),
-    "not reproduced": ("red", ":material/cancel:"),
+    "inconclusive": ("gray", ":material/help:"),
+    "contradicted": ("red", ":material/cancel:"),
     "missing": ("gray", ":material/hourglass_empty:"),
 }
 LAB_PAGES = {"train": PAGES_DIR / "network_lab.py", "neuron": PAGES_DIR / "neuron_lab.py"}

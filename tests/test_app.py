@@ -343,7 +343,7 @@ def test_a_failing_job_is_a_message_not_a_traceback(runs_dir: Path, tmp_path: Pa
 
 
 def test_gallery_card_and_overlay(runs_dir: Path, neuron_run) -> None:
-    from ipcore.gallery import get_entry
+    from ipcore.gallery import VERDICTS, get_entry
 
     entry = get_entry("fig5.2")
     for seed in (0, 1):
@@ -353,7 +353,7 @@ def test_gallery_card_and_overlay(runs_dir: Path, neuron_run) -> None:
     at = open_app("gallery", {"view": "figures", "chapter": "5"})
     no_problems(at)
     table = at.dataframe[0].value.set_index("figure")
-    assert table.loc["fig5.2", "verdict"] in ("reproduced", "partly", "not reproduced")
+    assert table.loc["fig5.2", "verdict"] in VERDICTS
     assert table.loc["fig5.2", "parts"] == f"2 of {len(entry.parts)}" and table.loc["fig3.5", "verdict"] == "missing"
     markdown = " ".join(m.value for m in at.markdown)
     assert "**Measured:**" in markdown and entry.claim in markdown
