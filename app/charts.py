@@ -623,9 +623,10 @@ def neuron_final_histogram_figure(runs: Runs) -> go.Figure:
                        "density")  # fmt: skip
 
 
-def neuron_entropy_figure(runs: Runs, aggregate: bool = False) -> go.Figure:
-    """Output entropy vs iteration per rule against the maximum log 2. With ``aggregate`` the runs are
-    repeats (seeds) of one setting: per rule the mean over runs with the min–max band."""
+def neuron_entropy_figure(runs: Runs, aggregate: bool = False, bound: float | None = None) -> go.Figure:
+    """Output entropy vs iteration per rule against the maximum log 2 and, when given, ``bound``: the most a tanh
+    can reach on this input (below log 2 for a Gaussian). With ``aggregate`` the runs are repeats (seeds) of one
+    setting: per rule the mean over runs with the min–max band."""
     plot = Plot()
     if aggregate and runs:
         length = min(len(np.asarray(m["trace/iter"])) for _, m in runs)
@@ -640,6 +641,8 @@ def neuron_entropy_figure(runs: Runs, aggregate: bool = False) -> go.Figure:
             for i, rule in enumerate(neuron_rules(metrics)):
                 plot.band(iters, entropy[:, i], _label(prefix, rule), rule, dash=DASHES[run_index % len(DASHES)])
     plot.hline(ENTROPY_MAX, "log 2 (uniform)")
+    if bound is not None:
+        plot.hline(bound, f"best a tanh can reach on this input ({bound:.4f})", dash="dot", below=True)
     return plot.figure("Output entropy vs iteration", "iteration", ENTROPY_TITLE)
 
 

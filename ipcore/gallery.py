@@ -734,7 +734,11 @@ def entropy_bound(dist: str, a: float, b: float) -> dict[str, float]:
 
 
 def _bound_of(record: Any) -> dict[str, float]:
-    config = record.config
+    return input_entropy_bound(record.config)
+
+
+def input_entropy_bound(config: Any) -> dict[str, float]:
+    """The best output entropy a tanh can reach on a gaussian or uniform single-neuron input (cached)."""
     if config.dist == "gaussian":
         return entropy_bound("gaussian", float(config.mu), float(config.sigma))
     return entropy_bound("uniform", float(config.center), float(config.width))

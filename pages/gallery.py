@@ -100,9 +100,14 @@ def entry_figures(entry: Any, records: list[Any]) -> list[tuple[Any, str]]:
     for part, metrics in runs:
         groups.setdefault(part_group(part), []).append((part, metrics))
     if entry.plot == "entropy":
+        from ipcore.gallery import input_entropy_bound
+
+        configs = {part_group(part): r.config for part, r in by_part}
         out = []
         for group, members in groups.items():
-            fig = charts.neuron_entropy_figure(members, aggregate=True)
+            config = configs[group]
+            bound = input_entropy_bound(config)["entropy_hist"] if config.dist in ("gaussian", "uniform") else None
+            fig = charts.neuron_entropy_figure(members, aggregate=True, bound=bound)
             fig.update_layout(title_text=f"Output entropy vs iteration — {group} ({len(members)} samples)")
             out.append((fig, f"entropy-{group}"))
         return out

@@ -144,3 +144,25 @@ def test_entropy_bound_of_a_gaussian_is_below_log_2_and_scale_free():
     alpha = one["alpha"]
     estimate = stats.norm.entropy() - math.log(alpha) + np.mean(np.log1p(-(np.tanh(x / alpha) ** 2)))
     assert estimate == pytest.approx(one["entropy"], abs=3e-3)
+
+
+def test_gallery_page_shows_the_verdicts_and_the_entropy_bound(monkeypatch):
+    """The committed gallery, chapter 5: the table carries the pinned verdicts, fig5.1's entropy charts draw
+    the tanh bound beside log 2, and the cards name the thesis's inputs."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("IPCORE_RUNS_DIR", str(CACHED))
+    monkeypatch.setenv("IPCORE_GALLERY_DIR", str(CACHED))
+    at = AppTest.from_file(str(CACHED.parent / "app" / "main.py"), default_timeout=180)
+    at.run()
+    at.switch_page("../pages/gallery.py")
+    at.query_params.update({"view": "figures", "chapter": "5"})
+    at.run()
+    assert not at.exception
+    table = at.dataframe[0].value.set_index("figure")
+    assert {fid: table.loc[fid, "verdict"] for fid in EXPECTED} == EXPECTED
+    figures = [c.proto.spec for c in at.get("plotly_chart")]
+    bounded = [spec for spec in figures if "best a tanh can reach" in spec and "log 2" in spec]
+    assert len(bounded) == 2  # fig5.1: uniform on [−1, 3] and N(1, 2²)
+    markdown = " ".join(m.value for m in at.markdown)
+    assert "uniform of width 4 centred on 1 (on [−1, 3])" in markdown and "N(1, 2²)" in markdown
