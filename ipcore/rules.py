@@ -155,6 +155,14 @@ class Rule:
         for key, old in before.items():
             state[key].copy_(torch.where(keep, state[key], old))
 
+    def fixed_point_distance(
+        self, state: State, x: torch.Tensor, y: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """How far α and β are from this rule's own fixed point on this batch, ``[M, U]`` each (x, y ``[M, B,
+        U]`` from the forward pass with the current α, β); None for rules without one (no rule, batchnorm,
+        the Gaussian-target rule). Each rule states its target in its override."""
+        return None
+
     def effective_alpha_beta(self, state: State) -> tuple[torch.Tensor, torch.Tensor]:
         """α and β as the rule defines them (batchnorm reports its equivalent u = (x−β)/α)."""
         return state["alpha"], state["beta"]
@@ -190,6 +198,11 @@ class IP(Rule):
 
     def alpha_target(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return 2 * batch_mean(x * y)
+
+    def fixed_point_distance(self, state, x, y):
+        """|α − 2E[xy]| and |E[y]| (2Cov(x, y) for ``ip_cov``; the printed rule is measured against the same
+        target, which it never settles at)."""
+        return (state["alpha"] - self.alpha_target(x, y)).abs(), batch_mean(y).abs()
 
     def step(self, state, x, y, eta):
         alpha = state["alpha"] - eta * adam_step(state, "alpha", state["alpha"] - self.alpha_target(x, y))
@@ -239,6 +252,10 @@ class WD(Rule):
     def alpha_target(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return 2 * batch_mean(x * y)
 
+    def fixed_point_distance(self, state, x, y):
+        """|α − 2E[xy]| and |β − E[y]| (2Cov(x, y) for ``wd_cov``)."""
+        return (state["alpha"] - self.alpha_target(x, y)).abs(), (state["beta"] - batch_mean(y)).abs()
+
     def step(self, state, x, y, eta):
         # lerp(a, b, η) = (1−η)·a + η·b, in one operation
         alpha = torch.lerp(state["alpha"], self.alpha_target(x, y), eta)
@@ -279,6 +296,12 @@ class Infomax(Rule):
     def __init__(self, eta_decay: float = 0.0):
         self.eta_decay = eta_decay
 
+    def fixed_point_distance(self, state, x, y):
+        """|α − 1/(2E[xy])| (where 1/α = 2E[xy], thesis eq. 5.6–5.8; NaN while E[xy] ≤ 0) and |E[y]|."""
+        exy2 = 2 * batch_mean(x * y)
+        target = torch.where(exy2 > 0, 1 / exy2.clamp(min=1e-12), torch.full_like(exy2, math.nan))
+        return (state["alpha"] - target).abs(), batch_mean(y).abs()
+
     def step(self, state, x, y, eta):
         eta_t = eta * (1 - self.eta_decay) ** (state["t"] - 1)
         alpha = state["alpha"] + eta_t * (1 / safe_alpha(state["alpha"]) - 2 * batch_mean(x * y))
@@ -304,6 +327,10 @@ class BNIncremental(Rule):
     )
     default_eta_network, default_eta_neuron = 1e-4, 1e-3
     uses_adam = True
+
+    def fixed_point_distance(self, state, x, y):
+        """|α − σ[x]| and |β − E[x]| (the printed rule is measured against the same targets)."""
+        return (state["alpha"] - batch_std(x)).abs(), (state["beta"] - batch_mean(x)).abs()
 
     def step(self, state, x, y, eta):
         alpha = state["alpha"] - eta * adam_step(state, "alpha", state["alpha"] - batch_std(x))
@@ -364,6 +391,10 @@ class BNWeightedDecay(Rule):
     default_eta_network, default_eta_neuron = 0.1, 0.1
     weighted_decay = True
 
+    def fixed_point_distance(self, state, x, y):
+        """|α − σ[x]| and |β − E[x]|."""
+        return (state["alpha"] - batch_std(x)).abs(), (state["beta"] - batch_mean(x)).abs()
+
     def step(self, state, x, y, eta):
         alpha = torch.lerp(state["alpha"], batch_std(x), eta)  # (1−η)·α + η·σ[x]
         beta = torch.lerp(state["beta"], batch_mean(x), eta)  # (1−η)·β + η·E[x]
@@ -382,6 +413,10 @@ class IPHard(Rule):
     equation = r"\beta=\mathrm{median}(x),\quad \alpha = 2E\left[x\tanh\tfrac{x-\beta}{\alpha}\right]\ \text{(fixed point on the batch)}"
     source = "thesis §6.2"
     fixed_point_iterations = 5
+
+    def fixed_point_distance(self, state, x, y):
+        """|α − 2E[xy]| and |β − median(x)|: what the few fixed-point iterations leave on this batch."""
+        return (state["alpha"] - 2 * batch_mean(x * y)).abs(), (state["beta"] - x.median(dim=-2).values).abs()
 
     @torch.no_grad()
     def prepare(self, state: State, x: torch.Tensor) -> None:

@@ -197,13 +197,19 @@ def histogram_rows(
 
 @torch.no_grad()
 def layer_statistics(
-    model: LockstepMLP, y_all: torch.Tensor, nonpositive: torch.Tensor, want_hist: bool
+    model: LockstepMLP,
+    y_all: torch.Tensor,
+    nonpositive: torch.Tensor,
+    want_hist: bool,
+    x_all: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """One ``layer`` row (and maybe a histogram), all ``[M, L]`` (histogram ``[M, L, 50]``), on the device.
 
     ∂y/∂u = 1 − y² for y = tanh(u), averaged over the batch and the layer's units (thesis Fig. 3.7, 4.4);
     entropy: ``stats`` estimator (100 bins on [−1, 1]) pooling the layer's units; the histogram is the same
-    counts merged pairwise into 50 bins, as densities.
+    counts merged pairwise into 50 bins, as densities. With ``x_all`` (the pre-activations of the same pass):
+    ``alpha_distance`` and ``beta_distance``, each rule's distance to its own fixed point
+    (``LockstepMLP.fixed_point_distances``).
     """
     M, L, H = model.members, model.depth, model.width
     grad_y_u = (1 - y_all.square()).mean(1).view(M, L, H).mean(-1)
@@ -221,6 +227,8 @@ def layer_statistics(
         "entropy": entropy_from_counts(counts).view(M, L),
         "alpha_nonpositive": nonpositive.view(M, L, H).sum(-1),
     }
+    if x_all is not None:
+        row["alpha_distance"], row["beta_distance"] = model.fixed_point_distances(x_all, y_all)
     if want_hist:
         merged = counts.view(M * L, HIST_BINS, ENTROPY_BINS // HIST_BINS).sum(-1)
         density = merged / (merged.sum(-1, keepdim=True).clamp(min=1) * (2.0 / HIST_BINS))
@@ -284,7 +292,9 @@ def train(
     - ``layer``: ``step`` [K] (weight updates before the measurement: row s is measured on the training forward
       pass of step s + 1, so the first row, step 0, is the untrained network), ``grad_y_u``, ``alpha_mean``,
       ``alpha_std``, ``beta_mean``, ``beta_std``, ``entropy``, ``alpha_nonpositive`` (cumulative count of
-      unit-steps with α ≤ 0) [K, M, L];
+      unit-steps with α ≤ 0), ``alpha_distance``, ``beta_distance`` (mean over units of the distance of α, β to
+      the rule's own fixed point on that batch, e.g. |α − 2E[xy]| and |E[y]| for IP; NaN for rules without
+      one) [K, M, L];
     - ``hist``: ``step`` [H], ``hist`` [H, M, L, 50] (densities of y on [−1, 1], same measurement as ``layer``).
     """
     device = resolve_device(config.device)
@@ -383,9 +393,10 @@ def _train(
                 freeze = always_mask or not bool(active.all())
                 y_all = model.stack_layers(post)
                 measure_layers = step % layer_every == 0 or step == total_steps - 1
+                x_all = model.stack_layers(pre) if model.any_updates or measure_layers else None
                 measure_hist = step % hist_every == 0 or step == total_steps - 1
                 if measure_layers or measure_hist:
-                    row = layer_statistics(model, y_all, nonpositive, measure_hist)
+                    row = layer_statistics(model, y_all, nonpositive, measure_hist, x_all)
                     if measure_hist:
                         recorder.hist_rows.append((step, row.pop("hist")))
                     if measure_layers:
@@ -393,7 +404,7 @@ def _train(
                 if freeze:
                     freeze_members(model, optimizer, ~active)
                 if model.any_updates:
-                    model.update_rules(model.stack_layers(pre), y_all, etas, active if freeze else None)
+                    model.update_rules(x_all, y_all, etas, active if freeze else None)
                 if counts_alpha:
                     nonpositive += (model.raw_alpha() <= 0) & active.unsqueeze(1)
                 count = len(targets[0])
