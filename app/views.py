@@ -201,6 +201,12 @@ def train_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = Fal
     with right:
         chart(charts.entropy_time_figure(metrics, chosen), f"{key}.enttime", "entropy-over-time")
     chart(charts.grad_heatmap_figure(metrics), f"{key}.heat", "dy-du-heatmap")
+    if charts.has_rows(metrics, "layer/alpha_distance"):
+        chart(charts.fixed_point_figure(metrics, chosen), f"{key}.fixed", "distance-to-fixed-point")
+        st.caption("How far each rule's α and β are from the rule's own fixed point on the current batch (IP: "
+                   "|α − 2E[xy]| and |E[y]|; WD: |α − 2E[xy]| and |β − E[y]|; incremental BN: |α − σ[x]| and "
+                   "|β − E[x]|; Infomax: |α − 1/(2E[xy])| and |E[y]|). A rule far from it is still ramping, not "
+                   "yet doing what its equation aims at.")  # fmt: skip
 
     st.markdown("##### Inside the layers at one moment")
     hist_steps = np.asarray(metrics.get("hist/step", []))

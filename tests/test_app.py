@@ -129,6 +129,17 @@ def test_smoothing_keeps_constants_and_skips_nan() -> None:
     assert 0 < steps[1, 0] < 1
 
 
+def test_fixed_point_figure_draws_rules_with_a_fixed_point(train_run) -> None:
+    fig = charts.fixed_point_figure(train_run.metrics, [0, 2])
+    names = {t.name for t in fig.data}
+    assert names == {"ip, layer 1", "ip, layer 3"}  # `none` has no fixed point: no line
+    ip = [t for t in fig.data if t.name == "ip, layer 1" and t.xaxis == "x"][0]
+    expected = np.nanmean(np.asarray(train_run.metrics["layer/alpha_distance"])[:, :2, 0], axis=1)
+    np.testing.assert_allclose(np.asarray(ip.y, dtype=float), expected[: len(ip.y)], rtol=1e-5)
+    old = {k: v for k, v in train_run.metrics.items() if "distance" not in k}
+    assert "not recorded" in charts.fixed_point_figure(old, [0]).layout.annotations[0].text
+
+
 def test_diverged_seed_is_marked_where_it_diverged(train_run) -> None:
     metrics = dict(train_run.metrics)
     loss = np.array(metrics["batch/loss"], dtype=float)
@@ -306,14 +317,15 @@ def test_network_lab_trains_live_and_saves_the_run(runs_dir: Path) -> None:
     assert at.get("progress") or finished(at)  # the live panel is up right after the click
     run_until(at, finished)
     no_problems(at)
-    assert charts_shown(at) == 8  # loss, accuracy, ∂y/∂u lines, entropy over time, heatmap, histograms, α/β, entropy
+    # loss, accuracy, ∂y/∂u lines, entropy over time, heatmap, distance to the fixed point, histograms, α/β, entropy
+    assert charts_shown(at) == 9
     (saved,) = list_runs(runs_dir)
     assert saved["kind"] == "train" and saved["state"] == "done"
     # … and the gallery lists it as one of "my runs" and opens it with the lab's charts.
     at = open_app("gallery", {"view": "runs", "run": saved["run_id"]})
     no_problems(at)
     assert saved["run_id"] in list(at.dataframe[0].value["run"])
-    assert charts_shown(at) == 8
+    assert charts_shown(at) == 9
     # "Load this setup into the lab" reopens the network lab with the stored run's setup.
     button(at, "Load this setup into the lab").click().run()
     no_problems(at)
