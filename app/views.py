@@ -258,9 +258,12 @@ def neuron_summary_rows(metrics: Mapping[str, np.ndarray]) -> list[dict[str, Any
     return rows
 
 
-def neuron_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = False) -> None:
-    """Every chart of a single-neuron run: output histogram over a chosen iteration, entropy vs log 2, α and β,
-    the tanh's centre vs the sample's median and mean, and the tanh over the input density."""
+def neuron_run_view(
+    metrics: Mapping[str, np.ndarray], key: str, live: bool = False, entropy_bound: float | None = None
+) -> None:
+    """Every chart of a single-neuron run: output histogram over a chosen iteration, entropy vs log 2 (and
+    ``entropy_bound``, the most a tanh can reach on this input, when known), α and β, the tanh's centre vs the
+    sample's median and mean, and the tanh over the input density."""
     if not charts.has_rows(metrics, "trace/iter"):
         st.info("Waiting for the first record …", icon=":material/hourglass_top:")
         return
@@ -278,7 +281,7 @@ def neuron_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = Fa
         chart(charts.tanh_over_density_figure(metrics, index), f"{key}.tanh", "tanh-over-density")
     left, right = st.columns(2)
     with left:
-        chart(charts.neuron_entropy_figure([("", metrics)]), f"{key}.ent", "entropy-vs-iteration")
+        chart(charts.neuron_entropy_figure([("", metrics)], bound=entropy_bound), f"{key}.ent", "entropy-vs-iteration")
     with right:
         chart(charts.beta_median_figure(metrics), f"{key}.beta", "centre-vs-median")
     chart(charts.alpha_beta_trajectory_figure(metrics), f"{key}.ab", "alpha-beta-trajectories")

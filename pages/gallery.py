@@ -91,8 +91,16 @@ def entry_figures(entry: Any, records: list[Any]) -> list[tuple[Any, str]]:
     runs = [(part, r.metrics) for part, r in by_part]
     if entry.plot == "loss":
         if len(runs) == 1:
-            return [(charts.loss_figure(runs, smoothing=0.9, max_points=400), "loss")]
-        return [(charts.loss_panels_figure(runs, smoothing=0.9), "loss")]
+            figures = [(charts.loss_figure(runs, smoothing=0.9, max_points=400), "loss")]
+        else:
+            figures = [(charts.loss_panels_figure(runs, smoothing=0.9), "loss")]
+        layer = entry.extra.get("fixed_point_layer")
+        if layer is not None:  # how far each rule is from its own fixed point, one chart per part
+            for part, metrics in runs:
+                fig = charts.fixed_point_figure(metrics, [layer])
+                fig.update_layout(title_text=f"Distance to the rule's fixed point, hidden layer {layer + 1} — {part}")
+                figures.append((fig, f"fixed-point-{part}"))
+        return figures
     if entry.plot == "grad_y_u":
         layer = entry.layer or 0
         return [(charts.grad_lines_figure(runs, [layer]), f"dy-du-layer{layer + 1}")]
@@ -108,7 +116,8 @@ def entry_figures(entry: Any, records: list[Any]) -> list[tuple[Any, str]]:
             config = configs[group]
             bound = input_entropy_bound(config)["entropy_hist"] if config.dist in ("gaussian", "uniform") else None
             fig = charts.neuron_entropy_figure(members, aggregate=True, bound=bound)
-            fig.update_layout(title_text=f"Output entropy vs iteration — {group} ({len(members)} samples)")
+            label = entry.extra.get("group_labels", {}).get(group, group)
+            fig.update_layout(title_text=f"Output entropy vs iteration — {label} ({len(members)} samples)")
             out.append((fig, f"entropy-{group}"))
         return out
     if entry.plot == "histogram":
