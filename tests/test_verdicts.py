@@ -35,6 +35,7 @@ EXPECTED = {
     "fw-cov": "partly",
     "fw-hard": "partly",
     "fw-stability": "partly",
+    "fw-eta": "partly",
 }
 
 SUB_VERDICTS = {  # the sub-claims whose verdict differs from their entry's, or that the issue singled out
@@ -50,6 +51,8 @@ SUB_VERDICTS = {  # the sub-claims whose verdict differs from their entry's, or 
     "fw-hard": {"mnist: hard IP within 5 % of batch norm": "contradicted",
                 "mnist: hard IP no worse than incremental BN (5 %)": "inconclusive"},
     "fw-stability": {"ip vs infomax": "reproduced", "wd vs infomax": "inconclusive"},
+    "fw-eta": {"η 0.0001: ip below standard": "inconclusive", "η 0.01: ip below standard": "reproduced",
+               "ip at η 0.01 below ip at η 1e-4": "reproduced", "bn_inc at η 0.001 below bn_inc at η 1e-4": "reproduced"},
     "lemma5.1": {"gaussian": "reproduced", "laplace": "reproduced", "lognormal": "contradicted",
                  "gamma": "contradicted"},
 }  # fmt: skip
@@ -166,3 +169,23 @@ def test_gallery_page_shows_the_verdicts_and_the_entropy_bound(monkeypatch):
     assert len(bounded) == 2  # fig5.1: uniform on [−1, 3] and N(1, 2²)
     markdown = " ".join(m.value for m in at.markdown)
     assert "uniform of width 4 centred on 1 (on [−1, 3])" in markdown and "N(1, 2²)" in markdown
+
+
+def test_fw_eta_records_show_the_rules_far_from_their_fixed_point_at_the_thesis_eta():
+    """At η 1e-4 the third hidden layer's |α − 2E[xy]| (IP) grows during training instead of shrinking; at η 1e-2
+    it ends below its start. The standard net is the same in every part (CPU runs are deterministic)."""
+    entry = gallery.get_entry("fw-eta")
+    by_part = {r.meta["part"]: r for r in gallery.entry_records(str(CACHED), entry)}
+    assert set(by_part) == set(entry.parts)
+
+    def ip_distance(part: str) -> np.ndarray:
+        metrics = by_part[part].metrics
+        ip = np.asarray(metrics["members_rule"]) == "ip"
+        return np.asarray(metrics["layer/alpha_distance"])[:, ip, 2].mean(1)
+
+    slow, fast = ip_distance("eta0.0001"), ip_distance("eta0.01")
+    assert slow[-1] > 5 * slow[0]
+    assert fast[-1] < fast[0]
+    losses = [gallery.seed_values(by_part[p], "none", "final_loss") for p in entry.parts]
+    assert losses[0] == losses[1] == losses[2]
+    assert by_part["eta0.01"].config.seeds == gallery.ETA_SWEEP_SEEDS and by_part["eta0.01"].config.device == "cpu"
