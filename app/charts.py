@@ -434,6 +434,36 @@ def grad_lines_figure(runs: Runs, layers: Sequence[int]) -> go.Figure:
     return plot.figure(title, "epoch", SLOPE_TITLE)
 
 
+def fixed_point_figure(metrics: Metrics, layers: Sequence[int]) -> go.Figure:
+    """Distance of α (left) and β (right) to each rule's own fixed point (``Rule.fixed_point_distance``, e.g.
+    |α − 2E[xy]| and |E[y]| for IP, |α − σ[x]| and |β − E[x]| for incremental BN) in chosen hidden layers vs
+    epoch, per rule (mean over units and non-diverged seeds), log scale. Rules without a fixed point are absent."""
+    title = "Distance to the rule's own fixed point"
+    if not has_rows(metrics, "layer/alpha_distance"):
+        return _empty(title, "not recorded in this run (runs made before fixed-point distances were recorded)",
+                      "epoch", "distance")  # fmt: skip
+    plot = Plot(1, 2, titles=["α: |α − α*|", "β: the rule's β criterion"], hspace=0.1)
+    drawn = False
+    for col, column in ((1, "alpha_distance"), (2, "beta_distance")):
+        epochs, by_rule = layer_series(metrics, column)
+        keep = thin(len(epochs))
+        for rule, values in by_rule.items():
+            for i, layer in enumerate(layers):
+                if layer >= values.shape[1] or not np.isfinite(values[:, layer]).any():
+                    continue
+                drawn = True
+                plot.add({"x": epochs[keep], "y": values[keep, layer], "mode": "lines", "legendgroup": rule,
+                          "name": f"{rule}, layer {layer + 1}", "showlegend": col == 1,
+                          "line": {"color": rule_color(rule), "dash": DASHES[i % len(DASHES)], "width": 2}},
+                         col=col)  # fmt: skip
+        plot.xaxis(col=col, title={"text": "epoch"})
+        plot.yaxis(col=col, type="log")
+    if not drawn:
+        return _empty(title, "none of these rules has a fixed point (none, batchnorm, triesch)", "epoch", "distance")
+    plot.yaxis(col=1, title={"text": "distance (log scale)"})
+    return plot.figure(title)
+
+
 def grad_heatmap_figure(metrics: Metrics, column: str = "grad_y_u", max_columns: int = 300) -> go.Figure:
     """Layer × time heatmap of a layer statistic (default mean ∂y/∂u), one panel per rule, one colour scale."""
     titles = {"grad_y_u": SLOPE_TITLE, "entropy": ENTROPY_TITLE, "alpha_mean": "mean α", "beta_mean": "mean β"}
@@ -623,9 +653,10 @@ def neuron_final_histogram_figure(runs: Runs) -> go.Figure:
                        "density")  # fmt: skip
 
 
-def neuron_entropy_figure(runs: Runs, aggregate: bool = False) -> go.Figure:
-    """Output entropy vs iteration per rule against the maximum log 2. With ``aggregate`` the runs are
-    repeats (seeds) of one setting: per rule the mean over runs with the min–max band."""
+def neuron_entropy_figure(runs: Runs, aggregate: bool = False, bound: float | None = None) -> go.Figure:
+    """Output entropy vs iteration per rule against the maximum log 2 and, when given, ``bound``: the most a tanh
+    can reach on this input (below log 2 for a Gaussian). With ``aggregate`` the runs are repeats (seeds) of one
+    setting: per rule the mean over runs with the min–max band."""
     plot = Plot()
     if aggregate and runs:
         length = min(len(np.asarray(m["trace/iter"])) for _, m in runs)
@@ -640,6 +671,8 @@ def neuron_entropy_figure(runs: Runs, aggregate: bool = False) -> go.Figure:
             for i, rule in enumerate(neuron_rules(metrics)):
                 plot.band(iters, entropy[:, i], _label(prefix, rule), rule, dash=DASHES[run_index % len(DASHES)])
     plot.hline(ENTROPY_MAX, "log 2 (uniform)")
+    if bound is not None:
+        plot.hline(bound, f"best a tanh can reach on this input ({bound:.4f})", dash="dot", below=True)
     return plot.figure("Output entropy vs iteration", "iteration", ENTROPY_TITLE)
 
 

@@ -19,6 +19,7 @@ from app import jobs as app_jobs
 from app.live import PROGRESS_S, QUEUED_S, LiveBudget, needs_retune
 from app.live_plot import live_plot
 from app.text import plain, public_message
+from ipcore.health import member_health, seeds_note
 from ipcore.stats import ENTROPY_MAX
 
 
@@ -130,15 +131,23 @@ def time_slider(label: str, steps: np.ndarray, key: str, describe: Callable[[int
 # --- network runs -------------------------------------------------------------------------------------
 
 
-def train_summary_rows(metrics: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
-    """Per rule: latest batch loss and test accuracy (means over the non-diverged seeds), diverged seeds and the
-    mean ∂y/∂u over all layers at the latest record."""
+def train_summary_rows(metrics: Mapping[str, np.ndarray], dataset: str | None = None) -> list[dict[str, Any]]:
+    """Per rule: latest batch loss, test accuracy and mean ∂y/∂u over all layers at the latest record, as means
+    over the *healthy* seeds (``ipcore.health``: neither diverged nor at chance level at the last epoch; all
+    seeds when none is healthy), with how many seeds that is, how many collapsed or diverged, and the dead
+    output units (``dataset`` names the class count for records that do not store it)."""
     rows = []
-    by_rule = charts.members_by_rule(metrics)
-    alive = np.asarray(metrics.get("diverged_step", np.full(len(np.asarray(metrics["members_rule"])), -1))) < 0
-    for rule, members in by_rule.items():
-        use = members[alive[members]] if alive[members].any() else members
-        row: dict[str, Any] = {"rule": rule, "seeds": len(members), "diverged": int((~alive[members]).sum())}
+    health = member_health(metrics, dataset)
+    for rule, members in charts.members_by_rule(metrics).items():
+        healthy = health.healthy[members]
+        use = members[healthy] if healthy.any() else members
+        collapsed, diverged = int(health.collapsed[members].sum()), int(health.diverged[members].sum())
+        row: dict[str, Any] = {
+            "rule": rule,
+            "seeds": seeds_note(int(healthy.sum()), len(members), collapsed, diverged),
+            "diverged": diverged,
+            "collapsed": collapsed,
+        }
         if charts.has_rows(metrics, "batch/loss"):
             row["latest loss"] = _finite_mean(np.asarray(metrics["batch/loss"], dtype=float)[-1, use])
         if charts.has_rows(metrics, "epoch/test_acc"):
@@ -149,6 +158,8 @@ def train_summary_rows(metrics: Mapping[str, np.ndarray]) -> list[dict[str, Any]
             row["α ≤ 0 count"] = int(
                 np.nansum(np.asarray(metrics["layer/alpha_nonpositive"], dtype=float)[-1, members])
             )
+        dead = health.dead_output_units[members]
+        row["dead output units"] = " ".join(str(int(d)) for d in dead) if (dead >= 0).all() else "not recorded"
         rows.append(row)
     return rows
 
@@ -158,13 +169,21 @@ def _finite_mean(values: np.ndarray) -> float | None:
     return round(float(values.mean()), 4) if values.size else None
 
 
-def train_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = False) -> None:
+def train_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = False, dataset: str | None = None) -> None:
     """Every chart of a network run: loss (smoothing, log scale), accuracy, ∂y/∂u lines and heatmap, histograms,
-    α/β spread and entropy per layer at a chosen time, and the diverged seeds."""
+    α/β spread and entropy per layer at a chosen time, and the diverged and collapsed seeds."""
     if not charts.has_rows(metrics, "batch/loss"):
         st.info("Waiting for the first recorded batch …", icon=":material/hourglass_top:")
         return
-    st.dataframe(train_summary_rows(metrics), hide_index=True, width="stretch")
+    rows = train_summary_rows(metrics, dataset)
+    st.dataframe(rows, hide_index=True, width="stretch")
+    collapsed = sum(row["collapsed"] for row in rows)
+    if collapsed:
+        st.warning(
+            f"{collapsed} seed(s) sit at chance level at the last epoch (train accuracy within 2 points of 1/C and "
+            "loss within 2 % of ln C: collapsed, e.g. every ReLU output unit dead); the means above leave them out.",
+            icon=":material/warning:",
+        )
     diverged = charts.divergence_rows(metrics)
     if diverged:
         st.warning(
@@ -195,6 +214,12 @@ def train_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = Fal
     with right:
         chart(charts.entropy_time_figure(metrics, chosen), f"{key}.enttime", "entropy-over-time")
     chart(charts.grad_heatmap_figure(metrics), f"{key}.heat", "dy-du-heatmap")
+    if charts.has_rows(metrics, "layer/alpha_distance"):
+        chart(charts.fixed_point_figure(metrics, chosen), f"{key}.fixed", "distance-to-fixed-point")
+        st.caption("How far each rule's α and β are from the rule's own fixed point on the current batch (IP: "
+                   "|α − 2E[xy]| and |E[y]|; WD: |α − 2E[xy]| and |β − E[y]|; incremental BN: |α − σ[x]| and "
+                   "|β − E[x]|; Infomax: |α − 1/(2E[xy])| and |E[y]|). A rule far from it is still ramping, not "
+                   "yet doing what its equation aims at.")  # fmt: skip
 
     st.markdown("##### Inside the layers at one moment")
     hist_steps = np.asarray(metrics.get("hist/step", []))
@@ -246,9 +271,12 @@ def neuron_summary_rows(metrics: Mapping[str, np.ndarray]) -> list[dict[str, Any
     return rows
 
 
-def neuron_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = False) -> None:
-    """Every chart of a single-neuron run: output histogram over a chosen iteration, entropy vs log 2, α and β,
-    the tanh's centre vs the sample's median and mean, and the tanh over the input density."""
+def neuron_run_view(
+    metrics: Mapping[str, np.ndarray], key: str, live: bool = False, entropy_bound: float | None = None
+) -> None:
+    """Every chart of a single-neuron run: output histogram over a chosen iteration, entropy vs log 2 (and
+    ``entropy_bound``, the most a tanh can reach on this input, when known), α and β, the tanh's centre vs the
+    sample's median and mean, and the tanh over the input density."""
     if not charts.has_rows(metrics, "trace/iter"):
         st.info("Waiting for the first record …", icon=":material/hourglass_top:")
         return
@@ -266,7 +294,7 @@ def neuron_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = Fa
         chart(charts.tanh_over_density_figure(metrics, index), f"{key}.tanh", "tanh-over-density")
     left, right = st.columns(2)
     with left:
-        chart(charts.neuron_entropy_figure([("", metrics)]), f"{key}.ent", "entropy-vs-iteration")
+        chart(charts.neuron_entropy_figure([("", metrics)], bound=entropy_bound), f"{key}.ent", "entropy-vs-iteration")
     with right:
         chart(charts.beta_median_figure(metrics), f"{key}.beta", "centre-vs-median")
     chart(charts.alpha_beta_trajectory_figure(metrics), f"{key}.ab", "alpha-beta-trajectories")

@@ -365,7 +365,7 @@ def _run_train(args: argparse.Namespace) -> int:
         return code
     summary = result.summary
     print(f"{summary['dataset']} on {summary['device']}: {summary['steps']} steps, {summary['seconds']:.1f} s")
-    print(f"{'rule':10s} {'train loss':>10s} {'test acc':>9s} {'diverged':>9s}  mean ∂y/∂u per layer")
+    print(f"{'rule':10s} {'train loss':>10s} {'test acc':>9s} {'diverged':>9s} {'collapsed':>9s}  mean ∂y/∂u per layer")
     for entry in summary["rules"]:
 
         def number(value: float | None, digits: int) -> str:
@@ -374,7 +374,8 @@ def _run_train(args: argparse.Namespace) -> int:
         grads = " ".join(number(g, 3) for g in entry["grad_y_u"] or [])
         print(
             f"{entry['rule']:10s} {number(entry['final_train_loss'], 4):>10s} "
-            f"{number(entry['test_accuracy'], 4):>9s} {entry['diverged']:>4d}/{config.seeds:<4d}  {grads}"
+            f"{number(entry['test_accuracy'], 4):>9s} {entry['diverged']:>4d}/{config.seeds:<4d} "
+            f"{entry['collapsed']:>4d}/{config.seeds:<4d}  {grads}"
         )
     sys.stdout.flush()
     if save_error:

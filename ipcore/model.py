@@ -289,6 +289,25 @@ class LockstepMLP:
         shape = (self.members, self.depth, self.width)
         return torch.cat(alphas).view(shape), torch.cat(betas).view(shape)
 
+    @torch.no_grad()
+    def fixed_point_distances(self, x_all: torch.Tensor, y_all: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean over each hidden layer's units of |α − α*| and the β criterion of each rule's own fixed point
+        (``Rule.fixed_point_distance``) on this pass's x, y (``[M, B, depth·H]``), ``[M, depth]`` each; NaN for
+        rules that declare none."""
+        S, L, H = self.num_seeds, self.depth, self.width
+        alphas, betas = [], []
+        for g, (rule, state) in enumerate(zip(self.rules, self.states, strict=True)):
+            lo, hi = g * S, (g + 1) * S
+            distance = rule.fixed_point_distance(state, x_all[lo:hi], y_all[lo:hi])
+            if distance is None:
+                nan = torch.full((S, L), math.nan, device=self.device, dtype=self.dtype)
+                alphas.append(nan)
+                betas.append(nan)
+                continue
+            alphas.append(distance[0].view(S, L, H).mean(-1))
+            betas.append(distance[1].view(S, L, H).mean(-1))
+        return torch.cat(alphas), torch.cat(betas)
+
     def raw_alpha(self) -> torch.Tensor:
         """The stored α of every member, ``[M, depth·width]`` (what the α ≤ 0 count looks at)."""
         return torch.cat([state["alpha"].detach() for state in self.states])

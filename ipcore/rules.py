@@ -10,7 +10,16 @@ per-neuron state tensor are ``[M, U]``. A single neuron is ``M = U = 1``.
 Adding a rule means writing one small class below and one entry in ``RULES``.
 
 Sources: the thesis this project re-runs (§ and equation numbers below); Bell & Sejnowski 1995 (Infomax);
-Triesch 2005 and Schrauwen et al. 2008 (Gaussian-target IP for tanh); Ioffe & Szegedy 2015 (batch norm).
+Schrauwen et al. 2008 (Gaussian-target IP for tanh, extending Triesch 2005's exponential-target rule for the
+logistic function); Ioffe & Szegedy 2015 (batch norm).
+
+Printed and corrected forms. The thesis prints IP's gain update as α ← α + η·Adam(2E[xy]) (eq. 3.3) and
+incremental batch normalisation as α ← α + η·Adam(σ[x]), β ← β + η·Adam(E[x]) (eq. 3.8–3.9). Adam divides
+by the running magnitude, so as long as 2E[xy], σ[x] or E[x] keep their sign those steps move α (and BN's β)
+by about η per update for ever: they have no fixed point. The text around them says what they are meant to
+do (α should reach 2E[xy], §5.3; BN should converge to the batch statistics, §6.2), so ``ip`` and ``bn_inc``
+move *toward* the target, and ``ip_printed`` and ``bn_inc_printed`` keep the printed forms so the difference
+can be seen (the neuron lab, ``python -m ipcore neuron --rules ip,ip_printed,bn_inc,bn_inc_printed``).
 """
 
 from __future__ import annotations
@@ -79,6 +88,7 @@ class Rule:
     form: ClassVar[str] = "divide"  # "divide": u = (x−β)/α;  "affine": u = αx + β;  "none": u = x
     equation: ClassVar[str] = ""  # LaTeX, shown by the app
     source: ClassVar[str] = ""
+    printed_note: ClassVar[str] = ""  # how the rule differs from the equation as the thesis prints it, if it does
     default_eta_network: ClassVar[float | None] = None
     default_eta_neuron: ClassVar[float | None] = None
     uses_adam: ClassVar[bool] = False
@@ -145,6 +155,14 @@ class Rule:
         for key, old in before.items():
             state[key].copy_(torch.where(keep, state[key], old))
 
+    def fixed_point_distance(
+        self, state: State, x: torch.Tensor, y: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """How far α and β are from this rule's own fixed point on this batch, ``[M, U]`` each (x, y ``[M, B,
+        U]`` from the forward pass with the current α, β); None for rules without one (no rule, batchnorm,
+        the Gaussian-target rule). Each rule states its target in its override."""
+        return None
+
     def effective_alpha_beta(self, state: State) -> tuple[torch.Tensor, torch.Tensor]:
         """α and β as the rule defines them (batchnorm reports its equivalent u = (x−β)/α)."""
         return state["alpha"], state["beta"]
@@ -159,21 +177,32 @@ class NoRule(Rule):
 
 
 class IP(Rule):
-    """Intrinsic plasticity, Adam-smoothed (thesis §3.2.1).
+    """Intrinsic plasticity, Adam-smoothed (thesis §3.2.1), corrected from the printed eq. 3.3.
 
-    u = (x−β)/α;  α ← α − η·Adam(α − 2E[xy]);  β ← β + η·Adam(E[y]).
-    α's fixed point is 2E[xy] (thesis §5.3); β settles near the median of x (§5.1).
+    u = (x−β)/α;  α ← α − η·Adam(α − 2E[xy]);  β ← β + η·Adam(E[y])  (eq. 3.4 as printed).
+    Corrected from the printed eq. 3.3, α ← α + η·Adam(2E[xy]), which has no fixed point (see ``IPPrinted``):
+    here α moves toward 2E[xy], the target the thesis derives in §5.3. β settles where E[y] = 0, i.e.
+    E[tanh((x−β)/α)] = 0 — near the median of x (Lemma 1, §5.1), between median and mean for skewed inputs.
     """
 
     name = "ip"
     title = "IP (Adam)"
     equation = r"u=\frac{x-\beta}{\alpha},\quad \alpha \leftarrow \alpha-\eta\,\mathrm{Adam}(\alpha-2E[xy]),\quad \beta \leftarrow \beta+\eta\,\mathrm{Adam}(E[y])"
     source = "thesis §3.2.1"
+    printed_note = (
+        "corrected from the printed eq. 3.3: α ← α + η·Adam(2E[xy]), which grows α by about η every update and "
+        "never settles (rule `ip_printed`); here α moves toward 2E[xy] (§5.3)"
+    )
     default_eta_network, default_eta_neuron = 1e-4, 1e-3
     uses_adam = True
 
     def alpha_target(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return 2 * batch_mean(x * y)
+
+    def fixed_point_distance(self, state, x, y):
+        """|α − 2E[xy]| and |E[y]| (2Cov(x, y) for ``ip_cov``; the printed rule is measured against the same
+        target, which it never settles at)."""
+        return (state["alpha"] - self.alpha_target(x, y)).abs(), batch_mean(y).abs()
 
     def step(self, state, x, y, eta):
         alpha = state["alpha"] - eta * adam_step(state, "alpha", state["alpha"] - self.alpha_target(x, y))
@@ -181,13 +210,27 @@ class IP(Rule):
         return alpha, beta
 
 
+COV_FACTOR_NOTE = (
+    "§6.2 writes Cov(x, y) without a factor; we keep IP's factor 2 so that α's fixed point is unchanged where β "
+    "has settled (E[y] = 0 gives Cov(x, y) = E[xy]): §6.2 motivates the covariance by the E[x]E[y] term offsetting "
+    "approximation errors, not by halving the gain, which Cov(x, y) alone would do"
+)
+
+
 class IPCov(IP):
-    """IP with α's target 2Cov(x, y) = 2(E[xy] − E[x]E[y]) instead of 2E[xy] (thesis §6.2, future work)."""
+    """IP with α's target 2Cov(x, y) = 2(E[xy] − E[x]E[y]) instead of 2E[xy] (thesis §6.2, future work).
+
+    §6.2 writes Cov(x, y) with no factor. We keep IP's factor 2: at β's fixed point E[y] = 0, so 2Cov(x, y) =
+    2E[xy] and α's fixed point stays IP's; §6.2's reason for the covariance is that its E[x]E[y] term offsets
+    approximation errors in y while α and β are still moving. Cov(x, y) alone would halve the settled gain α,
+    a different rule that §6.2 does not motivate.
+    """
 
     name = "ip_cov"
     title = "IP, covariance target"
     equation = r"\alpha \leftarrow \alpha-\eta\,\mathrm{Adam}(\alpha-2\,\mathrm{Cov}(x,y)),\quad \beta \leftarrow \beta+\eta\,\mathrm{Adam}(E[y])"
     source = "thesis §6.2"
+    printed_note = "corrected as `ip` (from the printed eq. 3.3); " + COV_FACTOR_NOTE
 
     def alpha_target(self, x, y):
         return 2 * (batch_mean(x * y) - batch_mean(x) * batch_mean(y))
@@ -209,6 +252,10 @@ class WD(Rule):
     def alpha_target(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return 2 * batch_mean(x * y)
 
+    def fixed_point_distance(self, state, x, y):
+        """|α − 2E[xy]| and |β − E[y]| (2Cov(x, y) for ``wd_cov``)."""
+        return (state["alpha"] - self.alpha_target(x, y)).abs(), (state["beta"] - batch_mean(y)).abs()
+
     def step(self, state, x, y, eta):
         # lerp(a, b, η) = (1−η)·a + η·b, in one operation
         alpha = torch.lerp(state["alpha"], self.alpha_target(x, y), eta)
@@ -225,6 +272,7 @@ class WDCov(WD):
         r"\alpha \leftarrow (1-\eta)\alpha+2\eta\,\mathrm{Cov}(x,y),\quad \beta \leftarrow (1-\eta)\beta+\eta E[y]"
     )
     source = "thesis §6.2"
+    printed_note = COV_FACTOR_NOTE
 
     def alpha_target(self, x, y):
         return 2 * (batch_mean(x * y) - batch_mean(x) * batch_mean(y))
@@ -248,6 +296,12 @@ class Infomax(Rule):
     def __init__(self, eta_decay: float = 0.0):
         self.eta_decay = eta_decay
 
+    def fixed_point_distance(self, state, x, y):
+        """|α − 1/(2E[xy])| (where 1/α = 2E[xy], thesis eq. 5.6–5.8; NaN while E[xy] ≤ 0) and |E[y]|."""
+        exy2 = 2 * batch_mean(x * y)
+        target = torch.where(exy2 > 0, 1 / exy2.clamp(min=1e-12), torch.full_like(exy2, math.nan))
+        return (state["alpha"] - target).abs(), batch_mean(y).abs()
+
     def step(self, state, x, y, eta):
         eta_t = eta * (1 - self.eta_decay) ** (state["t"] - 1)
         alpha = state["alpha"] + eta_t * (1 / safe_alpha(state["alpha"]) - 2 * batch_mean(x * y))
@@ -256,21 +310,71 @@ class Infomax(Rule):
 
 
 class BNIncremental(Rule):
-    """Incremental batch normalisation, Adam-smoothed (thesis eq. 3.8–3.9).
+    """Incremental batch normalisation, Adam-smoothed (thesis §3.3.3), corrected from the printed eq. 3.8–3.9.
 
     u = (x−β)/α;  α ← α − η·Adam(α − σ[x]);  β ← β − η·Adam(β − E[x]).
+    Corrected from the printed α ← α + η·Adam(σ[x]), β ← β + η·Adam(E[x]) (see ``BNIncrementalPrinted``),
+    which never settle: here α, β move toward the batch statistics σ[x], E[x] that batch normalisation uses.
     """
 
     name = "bn_inc"
     title = "incremental BN (Adam)"
     equation = r"u=\frac{x-\beta}{\alpha},\quad \alpha \leftarrow \alpha-\eta\,\mathrm{Adam}(\alpha-\sigma[x]),\quad \beta \leftarrow \beta-\eta\,\mathrm{Adam}(\beta-E[x])"
-    source = "thesis eq. 3.8–3.9"
+    source = "thesis §3.3.3, eq. 3.8–3.9"
+    printed_note = (
+        "corrected from the printed eq. 3.8–3.9: α ← α + η·Adam(σ[x]), β ← β + η·Adam(E[x]), which grow by "
+        "about η every update and never settle (rule `bn_inc_printed`); here α → σ[x], β → E[x]"
+    )
     default_eta_network, default_eta_neuron = 1e-4, 1e-3
     uses_adam = True
+
+    def fixed_point_distance(self, state, x, y):
+        """|α − σ[x]| and |β − E[x]| (the printed rule is measured against the same targets)."""
+        return (state["alpha"] - batch_std(x)).abs(), (state["beta"] - batch_mean(x)).abs()
 
     def step(self, state, x, y, eta):
         alpha = state["alpha"] - eta * adam_step(state, "alpha", state["alpha"] - batch_std(x))
         beta = state["beta"] - eta * adam_step(state, "beta", state["beta"] - batch_mean(x))
+        return alpha, beta
+
+
+class IPPrinted(IP):
+    """IP exactly as the thesis prints it (eq. 3.3–3.4): kept to show why ``ip`` corrects it.
+
+    u = (x−β)/α;  α ← α + η·Adam(2E[xy]);  β ← β + η·Adam(E[y]).
+    Adam(g) ≈ sign(g) for a direction that keeps its sign, and 2E[xy] > 0 whenever the unit is centred, so α
+    grows by about η per update without end: the tanh flattens and the output entropy falls. β's update is
+    the one ``ip`` uses.
+    """
+
+    name = "ip_printed"
+    title = "IP as printed (eq. 3.3, no fixed point)"
+    equation = r"u=\frac{x-\beta}{\alpha},\quad \alpha \leftarrow \alpha+\eta\,\mathrm{Adam}(2E[xy]),\quad \beta \leftarrow \beta+\eta\,\mathrm{Adam}(E[y])"
+    source = "thesis eq. 3.3–3.4, as printed"
+    printed_note = "the printed form; `ip` is the corrected rule"
+
+    def step(self, state, x, y, eta):
+        alpha = state["alpha"] + eta * adam_step(state, "alpha", self.alpha_target(x, y))
+        beta = state["beta"] + eta * adam_step(state, "beta", batch_mean(y))
+        return alpha, beta
+
+
+class BNIncrementalPrinted(BNIncremental):
+    """Incremental BN exactly as the thesis prints it (eq. 3.8–3.9): kept to show why ``bn_inc`` corrects it.
+
+    u = (x−β)/α;  α ← α + η·Adam(σ[x]);  β ← β + η·Adam(E[x]).
+    σ[x] > 0 always, so α grows by about η per update; β runs away in the direction of E[x]'s sign.
+    """
+
+    name = "bn_inc_printed"
+    title = "incremental BN as printed (eq. 3.8–3.9, no fixed point)"
+    equation = r"u=\frac{x-\beta}{\alpha},\quad \alpha \leftarrow \alpha+\eta\,\mathrm{Adam}(\sigma[x]),\quad \beta \leftarrow \beta+\eta\,\mathrm{Adam}(E[x])"
+    source = "thesis eq. 3.8–3.9, as printed"
+    printed_note = "the printed form; `bn_inc` is the corrected rule"
+
+    def step(self, state, x, y, eta):
+        alpha = state["alpha"] + eta * adam_step(state, "alpha", batch_std(x))
+        beta = state["beta"] + eta * adam_step(state, "beta", batch_mean(x))
         return alpha, beta
 
 
@@ -286,6 +390,10 @@ class BNWeightedDecay(Rule):
     source = "thesis eq. 4.3–4.4"
     default_eta_network, default_eta_neuron = 0.1, 0.1
     weighted_decay = True
+
+    def fixed_point_distance(self, state, x, y):
+        """|α − σ[x]| and |β − E[x]|."""
+        return (state["alpha"] - batch_std(x)).abs(), (state["beta"] - batch_mean(x)).abs()
 
     def step(self, state, x, y, eta):
         alpha = torch.lerp(state["alpha"], batch_std(x), eta)  # (1−η)·α + η·σ[x]
@@ -305,6 +413,10 @@ class IPHard(Rule):
     equation = r"\beta=\mathrm{median}(x),\quad \alpha = 2E\left[x\tanh\tfrac{x-\beta}{\alpha}\right]\ \text{(fixed point on the batch)}"
     source = "thesis §6.2"
     fixed_point_iterations = 5
+
+    def fixed_point_distance(self, state, x, y):
+        """|α − 2E[xy]| and |β − median(x)|: what the few fixed-point iterations leave on this batch."""
+        return (state["alpha"] - 2 * batch_mean(x * y)).abs(), (state["beta"] - x.median(dim=-2).values).abs()
 
     @torch.no_grad()
     def prepare(self, state: State, x: torch.Tensor) -> None:
@@ -364,17 +476,21 @@ class BatchNorm(Rule):
 
 
 class Triesch(Rule):
-    """Gaussian-target IP for tanh (Triesch 2005; tanh form of Schrauwen et al. 2008).
+    """Gaussian-target IP for tanh units (Schrauwen et al. 2008), the tanh analogue of Triesch's rule.
 
     u = a·x + b;  Δb = −η(−μ/s² + (y/s²)(2s² + 1 − y² + μy));  Δa = η/a + Δb·x, both batch-averaged.
-    The output is driven toward a Gaussian of mean μ (default 0) and standard deviation s (default 0.2).
+    The output is driven toward a Gaussian of mean μ (default 0) and standard deviation s (default 0.2)
+    (Schrauwen, Wardermann, Verstraeten, Steil & Stroobandt 2008, "Improving reservoirs using intrinsic
+    plasticity"). Triesch 2005 derived the original rule for the logistic function with an exponential target
+    distribution; this class implements Schrauwen et al.'s tanh/Gaussian form, not Triesch's. The registry
+    name ``triesch`` is kept for existing records.
     """
 
     name = "triesch"
-    title = "Triesch (Gaussian target)"
+    title = "Schrauwen et al. (tanh, Gaussian target)"
     form = "affine"
     equation = r"\Delta b=-\eta\left(-\tfrac{\mu}{s^2}+\tfrac{y}{s^2}(2s^2+1-y^2+\mu y)\right),\quad \Delta a=\tfrac{\eta}{a}+\Delta b\,x"
-    source = "Triesch 2005; Schrauwen et al. 2008"
+    source = "Schrauwen et al. 2008 (tanh form of Triesch 2005's logistic/exponential rule)"
     default_eta_network, default_eta_neuron = 1e-4, 1e-3
 
     def __init__(self, target_mean: float = 0.0, target_std: float = 0.2):
@@ -390,8 +506,11 @@ class Triesch(Rule):
 
 RULES: dict[str, type[Rule]] = {
     cls.name: cls
-    for cls in (NoRule, IP, WD, Infomax, BNIncremental, BNWeightedDecay, IPCov, WDCov, IPHard, BatchNorm, Triesch)
-}
+    for cls in (
+        NoRule, IP, WD, Infomax, BNIncremental, BNWeightedDecay, IPCov, WDCov, IPHard, BatchNorm, Triesch,
+        IPPrinted, BNIncrementalPrinted,
+    )
+}  # fmt: skip
 """The registry: rule name → rule class."""
 
 

@@ -31,6 +31,7 @@ import torch
 
 from ipcore.config import ConfigError, TrainConfig
 from ipcore.data import Dataset, load_dataset
+from ipcore.health import member_health, seeds_note
 from ipcore.metrics import MetricsLog, RunResult
 from ipcore.model import LockstepMLP, member_losses
 from ipcore.optim import MemberAdam
@@ -157,6 +158,25 @@ def evaluate(model: LockstepMLP, inputs: torch.Tensor, labels: torch.Tensor) -> 
     return loss_sum / n, correct / n
 
 
+@torch.no_grad()
+def dead_output_units(model: LockstepMLP, inputs: torch.Tensor) -> torch.Tensor:
+    """``[M]``: output units whose ReLU output is zero on every one of ``inputs`` (the test set), per member.
+
+    A dead output unit's class can never win and gets no gradient, so the network loses that class for good
+    (the thesis's ReLU after the output layer). With a linear output no unit can die: all zeros.
+    """
+    members = model.members
+    if model.output != "relu":
+        return torch.zeros(members, dtype=torch.int64, device=inputs.device)
+    n = len(inputs)
+    chunk = max(1, min(n, EVAL_ELEMENTS // max(1, members * max(model.width, model.num_classes))))
+    alive = torch.zeros(members, model.num_classes, dtype=torch.bool, device=inputs.device)
+    for start in range(0, n, chunk):
+        logits, _, _ = model.forward(inputs[start : start + chunk], training=False)  # [M, b, C], after ReLU
+        alive |= (logits > 0).any(1)
+    return (~alive).sum(1)
+
+
 def histogram_rows(
     values: torch.Tensor,
     bins: int,
@@ -197,13 +217,19 @@ def histogram_rows(
 
 @torch.no_grad()
 def layer_statistics(
-    model: LockstepMLP, y_all: torch.Tensor, nonpositive: torch.Tensor, want_hist: bool
+    model: LockstepMLP,
+    y_all: torch.Tensor,
+    nonpositive: torch.Tensor,
+    want_hist: bool,
+    x_all: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """One ``layer`` row (and maybe a histogram), all ``[M, L]`` (histogram ``[M, L, 50]``), on the device.
 
     ∂y/∂u = 1 − y² for y = tanh(u), averaged over the batch and the layer's units (thesis Fig. 3.7, 4.4);
     entropy: ``stats`` estimator (100 bins on [−1, 1]) pooling the layer's units; the histogram is the same
-    counts merged pairwise into 50 bins, as densities.
+    counts merged pairwise into 50 bins, as densities. With ``x_all`` (the pre-activations of the same pass):
+    ``alpha_distance`` and ``beta_distance``, each rule's distance to its own fixed point
+    (``LockstepMLP.fixed_point_distances``).
     """
     M, L, H = model.members, model.depth, model.width
     grad_y_u = (1 - y_all.square()).mean(1).view(M, L, H).mean(-1)
@@ -221,6 +247,8 @@ def layer_statistics(
         "entropy": entropy_from_counts(counts).view(M, L),
         "alpha_nonpositive": nonpositive.view(M, L, H).sum(-1),
     }
+    if x_all is not None:
+        row["alpha_distance"], row["beta_distance"] = model.fixed_point_distances(x_all, y_all)
     if want_hist:
         merged = counts.view(M * L, HIST_BINS, ENTROPY_BINS // HIST_BINS).sum(-1)
         density = merged / (merged.sum(-1, keepdim=True).clamp(min=1) * (2.0 / HIST_BINS))
@@ -279,8 +307,9 @@ def train(
 
     - static ``rules`` [R], ``etas`` [R], ``members_rule`` [M] (names), ``members_seed`` [M], ``diverged_step``
       [M] (the 1-based step whose loss was first non-finite, −1 if none), ``layers`` (L), ``steps_per_epoch``,
-      ``train_samples``, ``total_steps``, ``batch_size`` and at the end ``alpha_nonpositive_final`` [M, L]
-      (the cumulative α ≤ 0 count after the last update);
+      ``train_samples``, ``total_steps``, ``batch_size``, ``num_classes`` and at the end
+      ``alpha_nonpositive_final`` [M, L] (the cumulative α ≤ 0 count after the last update) and, after a
+      finished epoch, ``dead_output_units`` [M] (output units whose ReLU output is zero on the whole test set);
     - ``batch``: ``step`` [T] (steps done), ``epoch`` [T] (float), ``loss`` [T, M] (mean batch loss since the
       previous row);
     - ``epoch``: ``epoch`` [E], ``train_loss``, ``train_acc`` (over that epoch's training batches),
@@ -288,7 +317,9 @@ def train(
     - ``layer``: ``step`` [K] (weight updates before the measurement: row s is measured on the training forward
       pass of step s + 1, so the first row, step 0, is the untrained network), ``grad_y_u``, ``alpha_mean``,
       ``alpha_std``, ``beta_mean``, ``beta_std``, ``entropy``, ``alpha_nonpositive`` (cumulative count of
-      unit-steps with α ≤ 0) [K, M, L];
+      unit-steps with α ≤ 0), ``alpha_distance``, ``beta_distance`` (mean over units of the distance of α, β to
+      the rule's own fixed point on that batch, e.g. |α − 2E[xy]| and |E[y]| for IP; NaN for rules without
+      one) [K, M, L];
     - ``hist``: ``step`` [H], ``hist`` [H, M, L, 50] (densities of y on [−1, 1], same measurement as ``layer``).
     """
     device = resolve_device(config.device)
@@ -340,6 +371,7 @@ def _train(
         train_samples=np.array(n_train),
         total_steps=np.array(total_steps),
         batch_size=np.array(batch_size),
+        num_classes=np.array(data.num_classes),
     )
     recorder = _Recorder(log)
 
@@ -390,9 +422,10 @@ def _train(
                 freeze = always_mask or not bool(active.all())
                 y_all = model.stack_layers(post)
                 measure_layers = step % layer_every == 0 or step == total_steps - 1
+                x_all = model.stack_layers(pre) if model.any_updates or measure_layers else None
                 measure_hist = step % hist_every == 0 or step == total_steps - 1
                 if measure_layers or measure_hist:
-                    row = layer_statistics(model, y_all, nonpositive, measure_hist)
+                    row = layer_statistics(model, y_all, nonpositive, measure_hist, x_all)
                     if measure_hist:
                         recorder.hist_rows.append((step, row.pop("hist")))
                     if measure_layers:
@@ -400,7 +433,7 @@ def _train(
                 if freeze:
                     freeze_members(model, optimizer, ~active)
                 if model.any_updates:
-                    model.update_rules(model.stack_layers(pre), y_all, etas, active if freeze else None)
+                    model.update_rules(x_all, y_all, etas, active if freeze else None)
                 if counts_alpha:
                     nonpositive += (model.raw_alpha() <= 0) & active.unsqueeze(1)
                 count = len(targets[0])
@@ -440,6 +473,8 @@ def _train(
         recorder.loss_rows.append((step, step / per_epoch, window_loss / window_count))
     flush()
     log.set_static(alpha_nonpositive_final=nonpositive.view(M, L, -1).sum(-1).cpu().numpy())
+    if epochs_done:
+        log.set_static(dead_output_units=dead_output_units(model, data.test_x).cpu().numpy())
     if progress is not None and state_name == "done":
         progress(1.0)
 
@@ -545,15 +580,17 @@ def summarize(
     steps_done: int,
     epochs_done: int,
 ) -> dict[str, Any]:
-    """The CLI's JSON: per rule, means over the seeds that did not diverge (null when none is left)."""
+    """The CLI's JSON: per rule, means over the *healthy* seeds (``ipcore.health``: neither diverged nor at
+    chance level at the last epoch; null when none is), and which seeds diverged or collapsed."""
     S = config.seeds
     diverged = np.asarray(metrics["diverged_step"])
+    health = member_health(metrics, config.dataset)
     seeds = member_seeds(config)
     out_rules = []
     for r, name in enumerate(config.rules):
         members = np.arange(r * S, (r + 1) * S)
         steps = diverged[members]
-        ok = members[steps < 0]
+        ok = members[health.healthy[members]]
         entry: dict[str, Any] = {"rule": name, "eta": float(metrics["etas"][r])}
 
         def pick(key: str, index: int = -1, kept: np.ndarray = ok) -> float | None:
@@ -574,6 +611,21 @@ def summarize(
         entry["diverged"] = int((steps >= 0).sum())
         entry["diverged_steps"] = [int(s) for s in steps[steps >= 0]]
         entry["diverged_seeds"] = [seeds[i] for i in range(S) if steps[i] >= 0]
+        collapsed = health.collapsed[members]
+        entry["collapsed"] = int(collapsed.sum())
+        entry["collapsed_seeds"] = [seeds[i] for i in range(S) if collapsed[i]]
+        entry["collapse_epochs"] = {
+            str(seeds[i]): int(health.collapse_epoch[m]) for i, m in enumerate(members) if health.collapse_epoch[m] >= 0
+        }
+        entry["recovered_epochs"] = {
+            str(seeds[i]): int(health.recovered_epoch[m])
+            for i, m in enumerate(members)
+            if health.recovered_epoch[m] >= 0
+        }
+        dead = health.dead_output_units[members]
+        entry["dead_output_units"] = [int(d) for d in dead] if (dead >= 0).all() else None
+        entry["healthy_seeds"] = int(ok.size)
+        entry["seeds_note"] = seeds_note(int(ok.size), S, entry["collapsed"], entry["diverged"])
         grad = metrics.get("layer/grad_y_u")
         if grad is not None and len(grad) and ok.size:
             per_layer = grad[:, ok, :].astype(np.float64)  # [K, kept, L]

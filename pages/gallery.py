@@ -24,7 +24,8 @@ VIEWS = {"figures": "Thesis figures", "runs": "All runs", "compare": "Compare tw
 VERDICT_STYLE = {
     "reproduced": ("green", ":material/check_circle:"),
     "partly": ("orange", ":material/contrast:"),
-    "not reproduced": ("red", ":material/cancel:"),
+    "inconclusive": ("gray", ":material/help:"),
+    "contradicted": ("red", ":material/cancel:"),
     "missing": ("gray", ":material/hourglass_empty:"),
 }
 LAB_PAGES = {"train": PAGES_DIR / "network_lab.py", "neuron": PAGES_DIR / "neuron_lab.py"}
@@ -92,8 +93,16 @@ def entry_figures(entry: Any, records: list[Any]) -> list[tuple[Any, str]]:
     runs = [(part, r.metrics) for part, r in by_part]
     if entry.plot == "loss":
         if len(runs) == 1:
-            return [(charts.loss_figure(runs, smoothing=0.9, max_points=400), "loss")]
-        return [(charts.loss_panels_figure(runs, smoothing=0.9), "loss")]
+            figures = [(charts.loss_figure(runs, smoothing=0.9, max_points=400), "loss")]
+        else:
+            figures = [(charts.loss_panels_figure(runs, smoothing=0.9), "loss")]
+        layer = entry.extra.get("fixed_point_layer")
+        if layer is not None:  # how far each rule is from its own fixed point, one chart per part
+            for part, metrics in runs:
+                fig = charts.fixed_point_figure(metrics, [layer])
+                fig.update_layout(title_text=f"Distance to the rule's fixed point, hidden layer {layer + 1} — {part}")
+                figures.append((fig, f"fixed-point-{part}"))
+        return figures
     if entry.plot == "grad_y_u":
         layer = entry.layer or 0
         return [(charts.grad_lines_figure(runs, [layer]), f"dy-du-layer{layer + 1}")]
@@ -101,10 +110,16 @@ def entry_figures(entry: Any, records: list[Any]) -> list[tuple[Any, str]]:
     for part, metrics in runs:
         groups.setdefault(part_group(part), []).append((part, metrics))
     if entry.plot == "entropy":
+        from ipcore.gallery import input_entropy_bound
+
+        configs = {part_group(part): r.config for part, r in by_part}
         out = []
         for group, members in groups.items():
-            fig = charts.neuron_entropy_figure(members, aggregate=True)
-            fig.update_layout(title_text=f"Output entropy vs iteration — {group} ({len(members)} samples)")
+            config = configs[group]
+            bound = input_entropy_bound(config)["entropy_hist"] if config.dist in ("gaussian", "uniform") else None
+            fig = charts.neuron_entropy_figure(members, aggregate=True, bound=bound)
+            label = entry.extra.get("group_labels", {}).get(group, group)
+            fig.update_layout(title_text=f"Output entropy vs iteration — {label} ({len(members)} samples)")
             out.append((fig, f"entropy-{group}"))
         return out
     if entry.plot == "histogram":
@@ -313,7 +328,7 @@ def run_viewer(run_id: str) -> None:
     with st.expander("config and summary"):
         st.json(public_record({"config": record.config.to_dict(), "summary": record.summary}), expanded=False)
     if record.config.kind == "train":
-        views.train_run_view(record.metrics, key="viewer")
+        views.train_run_view(record.metrics, key="viewer", dataset=record.config.dataset)
     else:
         views.neuron_run_view(record.metrics, key="viewer")
 

@@ -83,6 +83,8 @@ for i, (name, rule) in enumerate(RULES.items()):
         st.markdown(f"**{rule.title}** (`{name}`) — {rule.source}{eta}")
         for part in rule.equation.split(r"\quad"):  # one line per part, so no equation is cut off
             st.latex(part.strip().strip(",").strip())
+        if rule.printed_note:
+            st.caption(rule.printed_note[0].upper() + rule.printed_note[1:] + ".")
 
 st.subheader("This machine")
 info, data = st.columns([1, 2])

@@ -8,6 +8,9 @@ against the sample's median and mean, and the tanh over the input density at the
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import streamlit as st
 
 from app import charts, controls, state, views
@@ -15,6 +18,7 @@ from app import jobs as app_jobs
 from app.text import plain
 from ipcore.config import BUILTIN_DISTS, ConfigError, NeuronConfig, parse_pairs
 from ipcore.records import check_name
+from ipcore.runner import config_from_dict
 
 PAGE = "neuron"
 OTHER = "other (scipy.stats)"
@@ -166,10 +170,25 @@ with st.sidebar.expander("share this setup"):
 if not error:
     st.caption(f"{len(config.rules)} rule(s) × {config.iters:,} iterations on {config.n:,} inputs, recorded every "
                f"{config.record_every} iterations.")  # fmt: skip
+
+
+def entropy_bound(job_config: Any) -> float | None:
+    """The most a tanh can reach on a gaussian or uniform input (shown beside log 2), else None."""
+    if getattr(job_config, "dist", None) not in ("gaussian", "uniform"):
+        return None
+    from ipcore.gallery import input_entropy_bound
+
+    return input_entropy_bound(job_config)["entropy_hist"]
+
+
 if active:
-    views.live_job(job_id, views.neuron_run_view, "neuron")
+    views.live_job(job_id, functools.partial(views.neuron_run_view, entropy_bound=entropy_bound(config)), "neuron")
 elif status is not None:
-    views.finished_job(status, views.neuron_run_view, "neuron")
+    try:
+        ran = config_from_dict(status["config"]) if isinstance(status.get("config"), dict) else None
+    except Exception:  # an old or foreign config: no bound, the charts still show
+        ran = None
+    views.finished_job(status, functools.partial(views.neuron_run_view, entropy_bound=entropy_bound(ran)), "neuron")
 else:
     st.info("Pick an input and the rules, then press **Run**. Try a Gaussian far from zero (μ = 5): the plain "
             "tanh saturates, IP centres itself on the median and its output becomes uniform.",

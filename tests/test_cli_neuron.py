@@ -51,6 +51,29 @@ def test_json_shape():
     assert "Traceback" not in done.stderr
 
 
+def test_printed_rules_fail_and_corrected_rules_succeed_on_the_thesis_example():
+    """The issue's command (N(5, 2²), n 10 000, default η 1e-3, 10 000 iterations): the
+    printed eq. 3.3 and 3.8–3.9 keep growing α (and BN's β) and flatten the tanh far below log 2; the
+    corrected rules settle at their targets with an almost uniform output."""
+    flags = ["--rules", "ip,ip_printed,bn_inc,bn_inc_printed", "--dist", "gaussian", "--mu", "5", "--sigma", "2"]
+    done = run_cli(*flags, "--json", "--quiet")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    rules = {r["rule"]: r for r in out["rules"]}
+    median, mean = out["sample"]["median"], out["sample"]["mean"]
+    for name in ("ip", "bn_inc"):  # corrected: centred and nearly uniform
+        assert rules[name]["entropy"] > 0.66
+        assert abs(rules[name]["beta"] - median) < 0.1 and abs(rules[name]["mean_y"]) < 0.01
+    assert 2.0 < rules["ip"]["alpha"] < 2.6  # 2E[xy] on N(5, 2²)
+    assert abs(rules["bn_inc"]["alpha"] - 2.0) < 0.1  # σ[x]
+    # printed: α ≈ 1 + η·10 000 for BN, α ≫ 2E[xy] for IP; the output entropy falls below zero
+    assert rules["ip_printed"]["alpha"] > 6 and rules["ip_printed"]["entropy"] < 0.1
+    assert rules["bn_inc_printed"]["alpha"] > 10 and rules["bn_inc_printed"]["beta"] > mean + 4
+    assert rules["bn_inc_printed"]["entropy"] < 0
+    for entry in out["rules"]:  # growing α never crashes the run and never crosses zero here
+        assert entry["nonfinite"] is False and entry["alpha_nonpositive"] == 0
+
+
 def test_readable_table_without_json():
     done = run_cli("--rules", "ip,none", "--iters", "50", "--n", "500")
     assert done.returncode == 0, done.stderr

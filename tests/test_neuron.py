@@ -95,7 +95,7 @@ def test_entropy_rises_under_ip(gaussian_5_2):
 
 
 def test_triesch_drives_the_output_to_its_gaussian_target():
-    # Triesch's rule makes y ≈ N(μ, s²) (Triesch 2005), not uniform: here μ = 0.1, s = 0.3.
+    # Schrauwen et al.'s tanh rule makes y ≈ N(μ, s²) (Schrauwen et al. 2008), not uniform: here μ = 0.1, s = 0.3.
     config = NeuronConfig(mu=5.0, sigma=2.0, n=2000, rules=["triesch"], triesch_mean=0.1, triesch_std=0.3)
     entry = simulate(config.replace(record_every=500)).summary["rules"][0]
     y = np.tanh(entry["alpha"] * draw_sample(config) + entry["beta"])

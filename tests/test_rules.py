@@ -136,6 +136,50 @@ def test_bn_inc_tracks_batch_std_and_mean_through_adam():
         assert_state(state, alpha, beta)
 
 
+def test_ip_printed_is_eq_3_3_as_printed():
+    """α ← α + η·Adam(2E[xy]) (thesis eq. 3.3 as printed), β ← β + η·Adam(E[y]) (eq. 3.4)."""
+    rule, state = start("ip_printed")
+    alpha, beta = ALPHA0.copy(), BETA0.copy()
+    adam_alpha, adam_beta = Adam(alpha.shape), Adam(beta.shape)
+    for _ in range(3):
+        y = divide_y(X, alpha, beta)
+        np.testing.assert_allclose(forward_and_update(rule, state, X, ETA), y, rtol=1e-12)
+        alpha, beta = alpha + ETA * adam_alpha(2 * E(X * y)), beta + ETA * adam_beta(E(y))
+        assert_state(state, alpha, beta)
+
+
+def test_bn_inc_printed_is_eq_3_8_and_3_9_as_printed():
+    """α ← α + η·Adam(σ[x]), β ← β + η·Adam(E[x]) (thesis eq. 3.8–3.9 as printed)."""
+    rule, state = start("bn_inc_printed")
+    alpha, beta = ALPHA0.copy(), BETA0.copy()
+    adam_alpha, adam_beta = Adam(alpha.shape), Adam(beta.shape)
+    for _ in range(3):
+        forward_and_update(rule, state, X, ETA)
+        alpha, beta = alpha + ETA * adam_alpha(X.std(axis=1)), beta + ETA * adam_beta(E(X))
+        assert_state(state, alpha, beta)
+
+
+@pytest.mark.parametrize(("printed", "corrected"), [("ip_printed", "ip"), ("bn_inc_printed", "bn_inc")])
+def test_printed_forms_never_settle_and_the_corrected_ones_do(printed, corrected):
+    """On a fixed batch the corrected rule's α stops moving; the printed one's keeps growing by a sizeable
+    fraction of η per update (Adam's step of a direction that keeps its sign is positive and at most ≈ 1; it is
+    below 1 for IP because 2E[xy] shrinks as α grows while Adam's second moment remembers larger values)."""
+    x = torch.from_numpy(np.random.default_rng(0).normal(5.0, 2.0, size=(1, 2000, 1)))
+    alphas = {}
+    for name in (printed, corrected):
+        rule = get_rule(name)
+        state = rule.init_state(1, 1, dtype=torch.float64)
+        trace = []
+        for _ in range(6000):
+            y = torch.tanh(rule.transform(x, state, training=True))
+            rule.update(state, x, y, 0.01)
+            trace.append(float(state["alpha"]))
+        alphas[name] = np.array(trace)
+    assert abs(alphas[corrected][-1] - alphas[corrected][-1000]) < 0.05  # settled
+    growth = alphas[printed][-1] - alphas[printed][-1000]
+    assert 0.3 * 1000 * 0.01 < growth <= 1.01 * 1000 * 0.01  # still moving, by up to η per update
+
+
 def test_bn_wd_mixes_in_batch_std_and_mean():
     rule, state = start("bn_wd")
     alpha, beta = ALPHA0.copy(), BETA0.copy()
@@ -304,8 +348,10 @@ def test_registry_and_thesis_default_etas():
         "ip_hard",
         "batchnorm",
         "triesch",
+        "ip_printed",
+        "bn_inc_printed",
     }
-    for name in ("ip", "bn_inc", "infomax"):
+    for name in ("ip", "bn_inc", "infomax", "ip_printed", "bn_inc_printed"):
         assert default_eta(name, "network") == 1e-4
         assert default_eta(name, "neuron") == 1e-3
     for name in ("wd", "bn_wd"):
