@@ -408,3 +408,32 @@ def test_incremental_snapshots_equal_stacking_every_row():
     stacking.append("trace", iter=0, alpha=np.ones(4), hist=np.ones((3, 10)), flag=True, value=1.0)
     with pytest.raises(ValueError, match="shape"):
         stacking.snapshot()
+
+
+def test_concurrent_trainings_count_the_memory_the_running_ones_hold(tmp_path, monkeypatch):
+    """One training fits the (fake, small) free memory, two do not: the second is refused while the first runs,
+    with a message naming its size, what is free and what the other holds; once the first ended, it fits."""
+    import torch
+
+    from ipcore import train as train_module
+    from ipcore.data import load_dataset
+
+    long_run = train_config(epochs=1000)  # runs until cancelled
+    needed = train_module.estimated_memory(long_run, load_dataset("clusters", subset=600))
+    free = int(1.5 * needed / train_module.MEMORY_HEADROOM)  # room for one and a half of them
+    monkeypatch.setattr(train_module, "available_memory", lambda device: free)
+    with JobManager(max_concurrent=2, runs_dir=tmp_path) as manager:
+        first = manager.submit(long_run)
+        wait_until(lambda: manager.status(first)["progress"] > 0, "the first training running")
+        assert train_module.memory_held(torch.device("cpu")) == (needed, 1)  # seen from this (another) thread
+        second = manager.wait(manager.submit(long_run.replace(seed=5)), DEADLINE)
+        assert second["state"] == "failed"
+        size = f"{needed / 2**20:.0f} MiB"
+        assert f"need about {size}, but cpu has {free / 2**20:.0f} MiB free" in second["error"]
+        assert f"free and 1 other run in progress here holds {size}; use fewer" in second["error"]
+        assert manager.status(first)["state"] == "running"  # the refused job did not disturb the first
+        manager.cancel(first)
+        assert manager.wait(first, DEADLINE)["state"] == "cancelled"
+        assert train_module.memory_held(torch.device("cpu")) == (0, 0)  # given back when it ended
+        third = manager.wait(manager.submit(train_config()), DEADLINE)
+        assert third["state"] == "done", third["error"]

@@ -522,11 +522,37 @@ def test_a_run_too_big_for_the_machine_is_refused_before_it_starts(monkeypatch):
     needed = train_module.estimated_memory(config, data)
     assert needed > 8 * 4 * (21 * 64 + 2 * 65 * 64 + 65 * 10)  # 8 networks: weights, gradients, Adam moments
     monkeypatch.setattr(train_module, "available_memory", lambda device: needed)
-    with pytest.raises(ConfigError, match="GiB") as error:
+    with pytest.raises(ConfigError, match=r"need about \d+ MiB, but cpu has \d+ MiB free; use fewer") as error:
         train(config)
     assert error.value.field == "seeds" and "2 rules × 4 seeds" in str(error.value)
+    assert train_module.memory_held(torch.device("cpu")) == (0, 0)  # a refused run holds nothing
     monkeypatch.setattr(train_module, "available_memory", lambda device: 2 * needed)
     assert train(config).state == "done"
+    assert train_module._held == {}  # given back when the run ended
+
+
+def test_cpu_memory_is_what_the_kernel_says_is_available_not_the_total(tmp_path, monkeypatch):
+    import ipcore.train as train_module
+
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       100000000 kB\nMemFree:          1000000 kB\nMemAvailable:     3000000 kB\n")
+    monkeypatch.setattr(train_module, "MEMINFO", str(meminfo))
+    assert train_module.available_memory(torch.device("cpu")) == 3_000_000 * 1024
+
+
+def test_the_estimate_is_above_the_measured_peak_of_a_real_run():
+    """bench/bench_memory.py measures in a fresh process: resident peak beyond the data vs the estimate."""
+    import subprocess
+    import sys
+
+    spec = json.dumps(["mid-sized", 1024, 2, 4, 3, 256, 200])  # 8 networks, about 100 MiB of tensors
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "bench_memory.py"), "--one", spec],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    measured = json.loads(done.stdout)
+    assert 0 < measured["peak_MiB"] < measured["estimate_MiB"], measured
 
 
 def test_freezing_at_every_step_as_on_a_gpu_changes_nothing_for_active_members(monkeypatch):
