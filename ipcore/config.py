@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import json
 import math
 import typing
@@ -439,7 +440,6 @@ class TrainConfig(Config):
 # --- sweeps -------------------------------------------------------------------------------------------
 
 MAX_GRID_POINTS = 1000
-SWEEP_BACKENDS = ("local", "ray")
 
 
 @dataclass
@@ -506,8 +506,6 @@ class SweepConfig(Config):
 
     def points(self) -> list[tuple[float, dict[str, float]]]:
         """Every grid point as (lr, η of each rule that has one), lr outermost, then ``eta`` in its key order."""
-        import itertools
-
         defaults = resolve_etas(self.rules, {}, "network")
         with_eta = [r for r in self.rules if RULES[r]().has_eta]
         swept = list(self.eta)

@@ -94,6 +94,22 @@ def test_workers_loading_data_from_their_own_data_root_give_the_same_numbers(clu
             assert a["final_train_loss"] == pytest.approx(b["final_train_loss"], rel=1e-5)
 
 
+def test_stopping_cancels_the_remaining_tasks_keeps_finished_points_and_a_rerun_resumes(cluster, tmp_path):
+    sweep = sweep_config(lr=[0.001, 0.003, 0.01, 0.03, 0.1, 0.3], epochs=4, subset=1000)
+    seen: list[int] = []
+    stopped = run_sweep(
+        sweep, name="stop", runs_dir=tmp_path, backend="ray", on_part=lambda i, e: seen.append(i),
+        should_stop=lambda: len(seen) >= 1,
+    )  # fmt: skip
+    assert stopped.interrupted and 1 <= len(seen) < 6
+    kept = list_runs(tmp_path)
+    assert len(kept) == len(seen) and all(r["state"] == "done" for r in kept)
+    resumed = run_sweep(sweep, name="stop", runs_dir=tmp_path, backend="ray")
+    assert not resumed.interrupted and all(p is not None for p in resumed.parts)
+    runs = list_runs(tmp_path)
+    assert len(runs) == 6 and len({r["run_id"] for r in runs}) == 6
+
+
 def _running_part_pids() -> list[int]:
     """Ray worker processes now executing a sweep part (Ray titles them ``ray::sweep_part``)."""
     pids = []
