@@ -746,6 +746,18 @@ def _evaluate_claim(claim: Claim, by_part: dict[str, Any]) -> dict[str, Any]:
     return {"label": claim.label, "verdict": verdict, "seeds": seeds, "threshold": threshold, **result}
 
 
+def _dead_text(record: Any, rules: list[str]) -> str:
+    """Dead ReLU output units per seed and rule, or that the record predates their recording."""
+    health = _health(record)
+    if not health.dead_recorded:
+        return "dead output units: not recorded"
+    members = rule_members(record.metrics)
+    dead = {r: health.dead_output_units[members[r]] for r in rules}
+    if not any(d.any() for d in dead.values()):
+        return "no dead output unit"
+    return "dead output units per seed: " + "; ".join(f"{r} {' '.join(map(str, d.tolist()))}" for r, d in dead.items())
+
+
 def _claim_text(result: dict[str, Any], what: str) -> str:
     if result["verdict"] == "missing":
         return f"{result['label']}: no record"
@@ -766,7 +778,7 @@ def _assess_paired(entry: GalleryEntry, by_part: dict[str, Any]) -> tuple[str, s
         rules = [r for r in entry.rules if r in rule_members(record.metrics)]
         summaries = [rule_summary(record, r, metric, digits, entry.layer or 0) for r in rules]
         label = f"lr {record.config.lr:g}" if part.startswith("lr") else part
-        texts.append(f"{label}: {what_of[metric]} " + ", ".join(summaries))
+        texts.append(f"{label}: {what_of[metric]} " + ", ".join(summaries) + f" [{_dead_text(record, rules)}]")
     results = []
     for claim in entry.extra["claims"]:
         result = _evaluate_claim(claim, by_part)
