@@ -1,9 +1,12 @@
 """The gallery: every experiment of the thesis as a small declarative entry, and an honest check of each claim.
 
-An entry names the figure, the thesis's claim, and its *parts* — one config per record (one per learning
-rate, dataset, η scale or sample seed). ``python -m ipcore gallery`` computes the missing parts into run
-records ``gallery-<id>-<part>``; ``assess`` reads those records back and says, with numbers, whether the claim
-holds. Settings the thesis leaves unstated are chosen here and said in ``notes``.
+An entry names the figure, the thesis's claim (paraphrased, with section and figure), and its *parts* — one
+config per record (one per learning rate, dataset, η scale or sample seed). ``python -m ipcore gallery``
+computes the missing parts into run records ``gallery-<id>-<part>``; ``assess`` reads those records back and
+says, with numbers, whether the claim holds: each sub-claim (``Claim``) is a paired per-seed comparison on the
+seeds healthy under both rules (``ipcore.health``) whose 95 % interval gives *reproduced*, *contradicted* or
+*inconclusive*; an entry whose sub-claims differ is *partly* reproduced. Settings the thesis leaves unstated
+are chosen here and said in ``notes``.
 
 Network entries: Adam on the weights, batch 200, identical initial weights across rules (same seed), 10 seeds
 unless a config says otherwise; CIFAR-10 is the JPEG re-encoding in ``../shared/datasets/cifar10-jpg``.
@@ -36,7 +39,10 @@ EQUIVALENCE_SHARE = 0.05  # "about as well", "comparable": within 5 % of the ref
 class GalleryEntry:
     """One thesis figure: its claim, how we re-run it (``parts``: name → config dict), how to plot and check it.
 
-    ``check`` selects the assessment in ``assess``; ``baseline`` is the rule the others are compared with.
+    ``check`` selects the assessment in ``assess`` ("paired" for network entries: the sub-claims in
+    ``extra["claims"]``); ``baseline`` is the rule the others are compared with; ``extra`` may also hold
+    ``fixed_point_layer`` (the card charts each rule's distance to its fixed point in that hidden layer) and
+    ``group_labels`` (chart names of part groups).
     """
 
     id: str
