@@ -1047,7 +1047,7 @@ def report_table(runs_dir: str) -> str:
         records = entry_records(runs_dir, entry)
         result = assess(entry, records)
         cells = [entry.id, entry.claim, result["measured"], _settings(entry, records), _data(entry), result["verdict"]]
-        rows.append("| " + " | ".join(c.replace("|", "/").replace("\n", " ") for c in cells) + " |")
+        rows.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
     return "\n".join(rows)
 
 
