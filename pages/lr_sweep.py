@@ -48,12 +48,13 @@ def sweeps_from_records(metas: list[dict]) -> dict[str, list[dict]]:
     return {k: v for k, v in groups.items() if len({m["config"]["lr"] for m in v}) >= 2}
 
 
-def sweep_plot(runs: list[tuple[float, Any]], key: str) -> None:
-    points = charts.sweep_points(runs)
+def sweep_plot(runs: list[tuple[float, Any]], key: str, dataset: str | None = None) -> None:
+    points = charts.sweep_points(runs, dataset)
     views.chart(charts.lr_sweep_figure(points), key, "lr-sweep")
     table = [
         {"rule": p["rule"], "lr": p["lr"], "final loss (mean)": p["loss_mean"], "min": p["loss_min"],
-         "max": p["loss_max"], "diverged seeds": f"{p['diverged']} of {p['seeds']}"}
+         "max": p["loss_max"], "diverged seeds": f"{p['diverged']} of {p['seeds']}",
+         "collapsed seeds": f"{p['collapsed']} of {p['seeds']}"}
         for p in points
     ]  # fmt: skip
     st.dataframe(table, hide_index=True, width="stretch")
@@ -76,7 +77,7 @@ def records_section(metas: list[dict]) -> None:
             st.warning(f"Run {meta['run_id']} could not be read: {error}")
             continue
         runs.append((record.config.lr, record.metrics))
-    sweep_plot(runs, "sweep.records")
+    sweep_plot(runs, "sweep.records", groups[labels[choice]][0]["config"].get("dataset"))
 
 
 def base_config() -> TrainConfig:
