@@ -31,6 +31,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
+from ipcore.health import member_health
 from ipcore.records import json_ready
 from ipcore.rules import RULES
 from ipcore.stats import ENTROPY_MAX
@@ -805,9 +806,9 @@ def ip_illustration_figure(mu: float = 3.0, sigma: float = 1.0) -> go.Figure:
 
 
 def lr_sweep_figure(points: Sequence[Mapping[str, Any]]) -> go.Figure:
-    """Final training loss (mean over the non-diverged seeds, error bar min–max) and the share of diverged
-    seeds vs the synaptic learning rate, per rule. ``points``: dicts with rule, lr, loss_mean, loss_min,
-    loss_max, diverged, seeds."""
+    """Final training loss (mean over the healthy seeds, error bar min–max) and the share of failed seeds
+    (diverged or collapsed to chance, ``ipcore.health``) vs the synaptic learning rate, per rule. ``points``:
+    dicts with rule, lr, loss_mean, loss_min, loss_max, diverged, seeds and optionally collapsed."""
     plot = Plot(2, 1, shared_x=True, row_heights=[0.65, 0.35], vspace=0.08)
 
     def number(value: Any) -> float:
@@ -819,24 +820,25 @@ def lr_sweep_figure(points: Sequence[Mapping[str, Any]]) -> go.Figure:
         mean = np.array([number(p["loss_mean"]) for p in rows])
         low = np.array([number(p["loss_min"]) for p in rows])
         high = np.array([number(p["loss_max"]) for p in rows])
-        share = np.array([100 * p["diverged"] / max(p["seeds"], 1) for p in rows], dtype=float)
+        share = np.array([100 * (p["diverged"] + p.get("collapsed", 0)) / max(p["seeds"], 1) for p in rows])
         plot.add({"x": lr, "y": mean, "mode": "lines+markers", "name": rule, "legendgroup": rule,
                   "line": {"color": rule_color(rule)},
                   "error_y": {"type": "data", "symmetric": False, "array": high - mean, "arrayminus": mean - low}},
                  1, 1)  # fmt: skip
-        plot.add({"x": lr, "y": share, "mode": "lines+markers", "name": f"{rule} diverged", "legendgroup": rule,
+        plot.add({"x": lr, "y": share, "mode": "lines+markers", "name": f"{rule} failed", "legendgroup": rule,
                   "showlegend": False, "line": {"color": rule_color(rule), "dash": "dot"}, "marker": {"symbol": "x"}},
                  2, 1)  # fmt: skip
     rates = sorted({float(p["lr"]) for p in points})
     plot.all_axes("x", type="log", tickvals=rates, ticktext=[f"{r:g}" for r in rates])
     plot.xaxis(2, 1, title={"text": "synaptic learning rate (log scale)"})
     plot.yaxis(1, 1, title={"text": "final training loss (nats)"})
-    plot.yaxis(2, 1, title={"text": "diverged seeds (%)"}, range=[-5, 105])
+    plot.yaxis(2, 1, title={"text": "diverged or collapsed (%)"}, range=[-5, 105])
     return plot.figure("Final loss and divergence vs synaptic learning rate", height=520)
 
 
-def _final_losses(metrics: Metrics, rule: str) -> tuple[np.ndarray, int, int]:
-    """The rule's final training losses of its non-diverged seeds, its diverged count and its seed count."""
+def _final_losses(metrics: Metrics, rule: str, dataset: str | None = None) -> tuple[np.ndarray, int, int, int]:
+    """The rule's final training losses of its healthy seeds (``ipcore.health``; ``dataset`` names the class
+    count for records that do not store it), its diverged and collapsed counts and its seed count."""
     members = members_by_rule(metrics).get(rule, np.array([], dtype=int))
     if has_rows(metrics, "epoch/train_loss"):
         final = np.asarray(metrics["epoch/train_loss"], dtype=float)[-1]
@@ -844,14 +846,15 @@ def _final_losses(metrics: Metrics, rule: str) -> tuple[np.ndarray, int, int]:
         final = np.asarray(metrics["batch/loss"], dtype=float)[-1]
     else:
         final = np.full(len(np.asarray(metrics["members_rule"])), np.nan)
-    alive = _alive(metrics)[members]
-    values = final[members][alive]
-    return values[np.isfinite(values)], int((~alive).sum()), int(len(members))
+    health = member_health(metrics, dataset)
+    values = final[members][health.healthy[members]]
+    diverged, collapsed = int(health.diverged[members].sum()), int(health.collapsed[members].sum())
+    return values[np.isfinite(values)], diverged, collapsed, int(len(members))
 
 
 def final_loss_point(metrics: Metrics, rule: str, lr: float) -> dict[str, Any]:
-    """One lr-sweep point of a network run: the rule's final-epoch training loss over its non-diverged seeds."""
-    values, diverged, seeds = _final_losses(metrics, rule)
+    """One lr-sweep point of a network run: the rule's final-epoch training loss over its healthy seeds."""
+    values, diverged, collapsed, seeds = _final_losses(metrics, rule)
     return {
         "rule": rule,
         "lr": float(lr),
@@ -859,26 +862,29 @@ def final_loss_point(metrics: Metrics, rule: str, lr: float) -> dict[str, Any]:
         "loss_min": float(values.min()) if values.size else None,
         "loss_max": float(values.max()) if values.size else None,
         "diverged": diverged,
+        "collapsed": collapsed,
         "seeds": seeds,
     }
 
 
-def sweep_points(runs: Sequence[tuple[float, Metrics]]) -> list[dict[str, Any]]:
-    """lr-sweep points from network runs of one setting: per (rule, lr) the final training losses of all seeds
-    of all runs at that lr pooled (non-diverged ones), with the number of diverged seeds."""
+def sweep_points(runs: Sequence[tuple[float, Metrics]], dataset: str | None = None) -> list[dict[str, Any]]:
+    """lr-sweep points from network runs of one setting (on ``dataset``): per (rule, lr) the final training
+    losses of the healthy seeds of all runs at that lr pooled, with the numbers of diverged and collapsed seeds."""
     pooled: dict[tuple[str, float], dict[str, Any]] = {}
     for lr, metrics in runs:
         for rule in members_by_rule(metrics):
-            values, diverged, seeds = _final_losses(metrics, rule)
-            slot = pooled.setdefault((rule, float(lr)), {"losses": [], "diverged": 0, "seeds": 0})
+            values, diverged, collapsed, seeds = _final_losses(metrics, rule, dataset)
+            slot = pooled.setdefault((rule, float(lr)), {"losses": [], "diverged": 0, "collapsed": 0, "seeds": 0})
             slot["losses"].extend(values.tolist())
             slot["diverged"] += diverged
+            slot["collapsed"] += collapsed
             slot["seeds"] += seeds
     points = []
     for (rule, lr), slot in pooled.items():
         values = np.asarray(slot["losses"], dtype=float)
         points.append({
-            "rule": rule, "lr": lr, "diverged": slot["diverged"], "seeds": slot["seeds"],
+            "rule": rule, "lr": lr, "diverged": slot["diverged"], "collapsed": slot["collapsed"],
+            "seeds": slot["seeds"],
             "loss_mean": float(values.mean()) if values.size else None,
             "loss_min": float(values.min()) if values.size else None,
             "loss_max": float(values.max()) if values.size else None,

@@ -1,9 +1,12 @@
 """The gallery: every experiment of the thesis as a small declarative entry, and an honest check of each claim.
 
-An entry names the figure, the thesis's claim, and its *parts* — one config per record (one per learning
-rate, dataset, η scale or sample seed). ``python -m ipcore gallery`` computes the missing parts into run
-records ``gallery-<id>-<part>``; ``assess`` reads those records back and says, with numbers, whether the claim
-holds. Settings the thesis leaves unstated are chosen here and said in ``notes``.
+An entry names the figure, the thesis's claim (paraphrased, with section and figure), and its *parts* — one
+config per record (one per learning rate, dataset, η scale or sample seed). ``python -m ipcore gallery``
+computes the missing parts into run records ``gallery-<id>-<part>``; ``assess`` reads those records back and
+says, with numbers, whether the claim holds: each sub-claim (``Claim``) is a paired per-seed comparison on the
+seeds healthy under both rules (``ipcore.health``) whose 95 % interval gives *reproduced*, *contradicted* or
+*inconclusive*; an entry whose sub-claims differ is *partly* reproduced. Settings the thesis leaves unstated
+are chosen here and said in ``notes``.
 
 Network entries: Adam on the weights, batch 200, identical initial weights across rules (same seed), 10 seeds
 unless a config says otherwise; CIFAR-10 is the JPEG re-encoding in ``../shared/datasets/cifar10-jpg``.
@@ -36,7 +39,10 @@ EQUIVALENCE_SHARE = 0.05  # "about as well", "comparable": within 5 % of the ref
 class GalleryEntry:
     """One thesis figure: its claim, how we re-run it (``parts``: name → config dict), how to plot and check it.
 
-    ``check`` selects the assessment in ``assess``; ``baseline`` is the rule the others are compared with.
+    ``check`` selects the assessment in ``assess`` ("paired" for network entries: the sub-claims in
+    ``extra["claims"]``); ``baseline`` is the rule the others are compared with; ``extra`` may also hold
+    ``fixed_point_layer`` (the card charts each rule's distance to its fixed point in that hidden layer) and
+    ``group_labels`` (chart names of part groups).
     """
 
     id: str
@@ -746,6 +752,18 @@ def _evaluate_claim(claim: Claim, by_part: dict[str, Any]) -> dict[str, Any]:
     return {"label": claim.label, "verdict": verdict, "seeds": seeds, "threshold": threshold, **result}
 
 
+def _dead_text(record: Any, rules: list[str]) -> str:
+    """Dead ReLU output units per seed and rule, or that the record predates their recording."""
+    health = _health(record)
+    if not health.dead_recorded:
+        return "dead output units: not recorded"
+    members = rule_members(record.metrics)
+    dead = {r: health.dead_output_units[members[r]] for r in rules}
+    if not any(d.any() for d in dead.values()):
+        return "no dead output unit"
+    return "dead output units per seed: " + "; ".join(f"{r} {' '.join(map(str, d.tolist()))}" for r, d in dead.items())
+
+
 def _claim_text(result: dict[str, Any], what: str) -> str:
     if result["verdict"] == "missing":
         return f"{result['label']}: no record"
@@ -766,7 +784,7 @@ def _assess_paired(entry: GalleryEntry, by_part: dict[str, Any]) -> tuple[str, s
         rules = [r for r in entry.rules if r in rule_members(record.metrics)]
         summaries = [rule_summary(record, r, metric, digits, entry.layer or 0) for r in rules]
         label = f"lr {record.config.lr:g}" if part.startswith("lr") else part
-        texts.append(f"{label}: {what_of[metric]} " + ", ".join(summaries))
+        texts.append(f"{label}: {what_of[metric]} " + ", ".join(summaries) + f" [{_dead_text(record, rules)}]")
     results = []
     for claim in entry.extra["claims"]:
         result = _evaluate_claim(claim, by_part)
@@ -1029,7 +1047,7 @@ def report_table(runs_dir: str) -> str:
         records = entry_records(runs_dir, entry)
         result = assess(entry, records)
         cells = [entry.id, entry.claim, result["measured"], _settings(entry, records), _data(entry), result["verdict"]]
-        rows.append("| " + " | ".join(c.replace("|", "/").replace("\n", " ") for c in cells) + " |")
+        rows.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
     return "\n".join(rows)
 
 

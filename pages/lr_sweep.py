@@ -68,12 +68,13 @@ def sweeps_from_records(metas: list[dict]) -> dict[str, list[dict]]:
     return {k: v for k, v in groups.items() if len({m["config"]["lr"] for m in v}) >= 2}
 
 
-def sweep_plot(runs: list[tuple[float, Any]], key: str) -> None:
-    points = charts.sweep_points(runs)
+def sweep_plot(runs: list[tuple[float, Any]], key: str, dataset: str | None = None) -> None:
+    points = charts.sweep_points(runs, dataset)
     views.chart(charts.lr_sweep_figure(points), key, "lr-sweep")
     table = [
         {"rule": p["rule"], "lr": p["lr"], "final loss (mean)": p["loss_mean"], "min": p["loss_min"],
-         "max": p["loss_max"], "diverged seeds": f"{p['diverged']} of {p['seeds']}"}
+         "max": p["loss_max"], "diverged seeds": f"{p['diverged']} of {p['seeds']}",
+         "collapsed seeds": f"{p['collapsed']} of {p['seeds']}"}
         for p in points
     ]  # fmt: skip
     st.dataframe(table, hide_index=True, width="stretch")
@@ -99,7 +100,7 @@ def records_section(metas: list[dict]) -> None:
     labels = {setting_label(v[0]["config"], v): k for k, v in groups.items()}
     choice = st.selectbox("setting", list(labels), key="sweep.setting")
     runs = load_runs([(m["config"]["lr"], m["run_id"]) for m in groups[labels[choice]]])
-    sweep_plot(runs, "sweep.records")
+    sweep_plot(runs, "sweep.records", groups[labels[choice]][0]["config"].get("dataset"))
 
 
 # --- the setup ----------------------------------------------------------------------------------------------

@@ -218,8 +218,25 @@ def test_sweep_points_pool_runs_at_one_lr(train_run) -> None:
     ip = [p for p in points if p["rule"] == "ip"]
     assert [p["lr"] for p in ip] == [0.01, 0.1]
     assert ip[0]["seeds"] == 4 and ip[1]["seeds"] == 2
+    assert ip[0]["collapsed"] == 0
     fig = charts.lr_sweep_figure(points)
     assert fig.layout.xaxis.type == "log" and "learning rate" in fig.layout.xaxis2.title.text
+
+
+def test_sweep_counts_collapsed_seeds_as_failures() -> None:
+    """fig4.3 at lr 0.002: three of the standard net's ten seeds sit at chance. The sweep's loss stands on the
+    seven healthy ones and its failure share counts the three."""
+    from ipcore.records import load_run
+
+    records = [load_run(ROOT / "cached_runs", f"gallery-fig4.3-lr{lr}") for lr in ("0.0006", "0.001", "0.002")]
+    points = charts.sweep_points([(r.config.lr, r.metrics) for r in records], "cifar10")
+    none = {p["lr"]: p for p in points if p["rule"] == "none"}
+    assert none[0.002]["collapsed"] == 3 and none[0.002]["diverged"] == 0 and none[0.002]["seeds"] == 10
+    final = np.asarray(records[2].metrics["epoch/train_loss"], dtype=float)[-1]
+    assert none[0.002]["loss_max"] < final[np.asarray(records[2].metrics["members_rule"]) == "none"].max()
+    fig = charts.lr_sweep_figure(points)
+    share = next(t for t in fig.data if t.name == "none failed")
+    assert list(share.y) == [0.0, 10.0, 30.0]
 
 
 def test_run_json_is_plain_json(neuron_run) -> None:

@@ -189,3 +189,16 @@ def test_fw_eta_records_show_the_rules_far_from_their_fixed_point_at_the_thesis_
     losses = [gallery.seed_values(by_part[p], "none", "final_loss") for p in entry.parts]
     assert losses[0] == losses[1] == losses[2]
     assert by_part["eta0.01"].config.seeds == gallery.ETA_SWEEP_SEEDS and by_part["eta0.01"].config.device == "cpu"
+
+
+def test_the_committed_report_is_the_table_the_records_give(tmp_path):
+    """REPRODUCTION.md's table is regenerated from the committed records (``gallery --report``): a change of
+    records, claims or statistics without regenerating it fails here. ``write_report`` keeps the discussion."""
+    report = CACHED.parent / "REPRODUCTION.md"
+    text = report.read_text()
+    table = text.split(gallery.REPORT_START, 1)[1].split(gallery.REPORT_END, 1)[0].strip()
+    assert table == gallery.report_table(str(CACHED))
+    copy = tmp_path / "report.md"
+    copy.write_text(text.replace(table, "old table"))
+    gallery.write_report(str(CACHED), str(copy))
+    assert copy.read_text() == text
