@@ -167,3 +167,13 @@ def test_unknown_flag_is_an_argparse_error(capsys):
         main(["neuron", "--sgima", "2"])
     assert caught.value.code == 2
     assert "unrecognized arguments: --sgima" in capsys.readouterr().err
+
+
+def test_train_quiet_hides_the_progress_bar_like_neuron_quiet(capsys):
+    flags = ["train", "--dataset", "clusters", "--rules", "ip", "--depth", "2", "--width", "4", "--epochs", "1",
+             "--subset", "400", "--device", "cpu", "--json"]  # fmt: skip
+    assert main([*flags, "--quiet"]) == 0
+    quiet = capsys.readouterr()
+    assert quiet.err == "" and json.loads(quiet.out)["rules"][0]["rule"] == "ip"
+    assert main(flags) == 0
+    assert "train [" in capsys.readouterr().err  # without --quiet the bar is drawn
