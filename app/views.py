@@ -12,8 +12,9 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import charts
+from app import charts, export
 from app import jobs as app_jobs
+from app.text import code, escape
 from ipcore.config import ConfigError
 from ipcore.stats import ENTROPY_MAX
 
@@ -23,27 +24,42 @@ def slug(text: str) -> str:
 
 
 def chart(fig: go.Figure, key: str, filename: str | None = None) -> None:
-    """A plotly figure, full width, with a button that downloads its data as CSV (generated on click)."""
+    """A plotly figure, full width, with buttons that download its data as CSV and the figure as SVG or PNG at
+    publication size (each generated on click; the file is named after what the chart shows)."""
     st.plotly_chart(fig, key=f"{key}.fig", config={"displaylogo": False})
-    st.download_button(
-        "CSV of this chart",
-        data=lambda: charts.figure_csv(fig),
-        file_name=f"{slug(filename or key)}.csv",
-        mime="text/csv",
-        key=f"{key}.csv",
-        icon=":material/download:",
-        on_click="ignore",
-        type="tertiary",
-    )
+    name = slug(filename or key)
+    with st.container(horizontal=True, gap="small"):
+        st.download_button(
+            "CSV of this chart",
+            data=lambda: charts.figure_csv(fig),
+            file_name=f"{name}.csv",
+            mime="text/csv",
+            key=f"{key}.csv",
+            icon=":material/download:",
+            on_click="ignore",
+            type="tertiary",
+        )
+        for fmt in ("svg", "png"):
+            st.download_button(
+                fmt.upper(),
+                data=lambda fmt=fmt: export.image(fig, fmt),
+                file_name=export.file_name(name, fmt),
+                mime=export.FORMATS[fmt],
+                key=f"{key}.{fmt}",
+                on_click="ignore",
+                type="tertiary",
+                help=f"this chart as {fmt.upper()}, {export.WIDTH} px wide"
+                + (" at 3× (300 dpi)" if fmt == "png" else ""),
+            )
 
 
 def engine_error(error: BaseException, what: str = "") -> None:
     """An engine error as a message: a ConfigError names its field; anything else its type and text."""
     prefix = f"{what}: " if what else ""
-    if isinstance(error, ConfigError):
-        st.error(f"{prefix}{error}", icon=":material/error:")
+    if isinstance(error, ConfigError):  # the message quotes user values: shown as text
+        st.error(f"{prefix}{escape(error)}", icon=":material/error:")
     else:
-        st.error(f"{prefix}{type(error).__name__}: {error}", icon=":material/error:")
+        st.error(f"{prefix}{type(error).__name__}: {escape(error)}", icon=":material/error:")
 
 
 def duration(seconds: float | None) -> str:
@@ -75,13 +91,13 @@ def progress(status: Mapping[str, Any]) -> None:
 def job_outcome(status: Mapping[str, Any]) -> None:
     """The message for an ended job: saved as a record, cancelled, or failed with the engine's message."""
     state, run_id = status["state"], status.get("run_id")
-    saved = f" Saved as **{run_id}** (Gallery → my runs)." if run_id else ""
+    saved = f" Saved as {code(run_id)} (Gallery → my runs)." if run_id else ""
     if state == "done":
         st.success(f"Finished in {duration(status.get('elapsed_s'))}.{saved}", icon=":material/check_circle:")
     elif state == "cancelled":
         st.info(f"Stopped after {duration(status.get('elapsed_s'))}; what was recorded is kept.{saved}")
     elif state == "failed":
-        st.error(f"The run failed: {status.get('error') or 'unknown error'}{saved and ' ' + saved}",
+        st.error(f"The run failed: {escape(status.get('error') or 'unknown error')}{saved and ' ' + saved}",
                  icon=":material/error:")  # fmt: skip
 
 
