@@ -18,6 +18,7 @@ from typing import Any
 
 import streamlit as st
 
+from app.text import escape
 from ipcore.config import Config, ConfigError
 
 MAX_REPAIRS = 20
@@ -94,6 +95,6 @@ def show_messages(messages: list[str], where: Any = None) -> None:
         target = where or st
         target.warning(
             "The address held settings that are not valid, so their defaults are used instead:\n\n"
-            + "\n".join(f"- {m}" for m in messages),
+            + "\n".join(f"- {escape(m)}" for m in messages),  # the messages quote address values: text
             icon=":material/link_off:",
         )

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]<>$:~|&])")  # special anywhere in a line
+# Special anywhere in a line; ":" only where it opens a Streamlit directive (:red[…], :material/x:, :smile:).
+MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]<$~|&]|:(?=[\w/+-]+[:\[]))")
 LINE_START = re.compile(r"^(\s*)(\d+)?([#+\-!>=.)])")  # special only where a line begins (heading, list …)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import charts, export
+from app import charts, charts_lab, charts_neuron, export
 from app import jobs as app_jobs
 from app.text import code, escape
 from ipcore.config import ConfigError
@@ -133,6 +133,16 @@ def time_slider(label: str, steps: np.ndarray, key: str, describe: Callable[[int
 # --- network runs -------------------------------------------------------------------------------------
 
 
+DASH_NAMES = ("solid", "dotted", "dashed", "dash-dot", "long dashes", "long dash-dot")  # charts.DASHES in words
+SPREAD_HELP = "how the seeds' spread is drawn: min–max band, interquartile band (around the median), or every seed"
+
+
+def spread_control(where: Any, key: str) -> str:
+    """The spread-band choice (``charts.SPREADS``) for the charts that pool seeds."""
+    return where.segmented_control("seeds shown as", charts.SPREADS, default=charts.SPREADS[0], key=f"{key}.spread",
+                                   help=SPREAD_HELP) or charts.SPREADS[0]  # fmt: skip
+
+
 def train_summary_rows(metrics: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
     """Per rule: latest batch loss and test accuracy (means over the non-diverged seeds), diverged seeds and the
     mean ∂y/∂u over all layers at the latest record."""
@@ -175,16 +185,17 @@ def train_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = Fal
             "of the means after that point.",
             icon=":material/warning:",
         )
-    controls = st.columns([2, 1, 1])
+    controls = st.columns([2, 1, 2, 1])
     smoothing = controls[0].slider("loss smoothing", 0.0, 0.99, 0.6, 0.01, key=f"{key}.smooth",
                                    help="exponential moving average weight (0 = raw per-batch loss)")  # fmt: skip
-    log_y = controls[1].toggle("log scale", key=f"{key}.logy")
-    split = controls[2].radio("accuracy of", ["test", "train"], horizontal=True, key=f"{key}.split")
+    log_y = controls[1].toggle("log scale (loss)", key=f"{key}.logy")
+    spread = spread_control(controls[2], key)
+    split = controls[3].radio("accuracy of", ["test", "train"], horizontal=True, key=f"{key}.split")
     left, right = st.columns(2)
     with left:
-        chart(charts.loss_figure([("", metrics)], smoothing, log_y), f"{key}.loss", "loss")
+        chart(charts.loss_figure([("", metrics)], smoothing, log_y, spread=spread), f"{key}.loss", "loss")
     with right:
-        chart(charts.accuracy_figure([("", metrics)], split), f"{key}.acc", f"{split}-accuracy")
+        chart(charts.accuracy_figure([("", metrics)], split, spread=spread), f"{key}.acc", f"{split}-accuracy")
 
     if not charts.has_rows(metrics, "layer/grad_y_u"):
         return
@@ -198,6 +209,9 @@ def train_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = Fal
     with right:
         chart(charts.entropy_time_figure(metrics, chosen), f"{key}.enttime", "entropy-over-time")
     chart(charts.grad_heatmap_figure(metrics), f"{key}.heat", "dy-du-heatmap")
+    log_alpha = st.toggle("α on a log scale", key=f"{key}.logalpha",
+                          help="α spans decades between rules (IP ≈ 1, WD ≈ 10): a log axis shows both")  # fmt: skip
+    chart(charts_lab.alpha_beta_time_figure(metrics, chosen, log_alpha), f"{key}.abtime", "alpha-beta-over-time")
 
     st.markdown("##### Inside the layers at one moment")
     hist_steps = np.asarray(metrics.get("hist/step", []))
@@ -214,7 +228,7 @@ def train_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = Fal
                                   lambda i: charts.time_index_label(metrics, "layer", i), live)  # fmt: skip
     left, right = st.columns(2)
     with left:
-        chart(charts.alpha_beta_figure(metrics, layer_index), f"{key}.ab", "alpha-beta-per-layer")
+        chart(charts.alpha_beta_figure(metrics, layer_index, log_alpha), f"{key}.ab", "alpha-beta-per-layer")
     with right:
         chart(charts.entropy_layers_figure(metrics, layer_index), f"{key}.ent", "entropy-per-layer")
     if diverged:
@@ -261,10 +275,11 @@ def neuron_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = Fa
         f"std {float(metrics['sample_std']):.4g}. Values at iteration {int(iters[-1])}:"
     )
     st.dataframe(neuron_summary_rows(metrics), hide_index=True, width="stretch")
+    chart(charts_neuron.neuron_histogram_heatmap(metrics), f"{key}.histmap", "output-density-over-iterations")
     index = time_slider("iteration shown", iters, f"{key}.t", lambda i: f"iteration {int(iters[i])}", live)
     left, right = st.columns(2)
     with left:
-        chart(charts.neuron_histogram_figure(metrics, index), f"{key}.hist", "output-histogram")
+        chart(charts_neuron.neuron_histogram_figure(metrics, index), f"{key}.hist", "output-histogram")
     with right:
         chart(charts.tanh_over_density_figure(metrics, index), f"{key}.tanh", "tanh-over-density")
     left, right = st.columns(2)
@@ -272,7 +287,9 @@ def neuron_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = Fa
         chart(charts.neuron_entropy_figure([("", metrics)]), f"{key}.ent", "entropy-vs-iteration")
     with right:
         chart(charts.beta_median_figure(metrics), f"{key}.beta", "centre-vs-median")
-    chart(charts.alpha_beta_trajectory_figure(metrics), f"{key}.ab", "alpha-beta-trajectories")
+    log_alpha = st.toggle("α on a log scale", key=f"{key}.logalpha",
+                          help="α spans decades between rules (IP ≈ 1, WD ≈ 10): a log axis shows both")  # fmt: skip
+    chart(charts.alpha_beta_trajectory_figure(metrics, log_alpha), f"{key}.ab", "alpha-beta-trajectories")
 
 
 RunView = Callable[..., None]  # train_run_view or neuron_run_view: (metrics, key, live=False)

@@ -11,6 +11,7 @@ import streamlit as st
 
 from app import PAGES_DIR, controls, lab_guide, state, views
 from app import jobs as app_jobs
+from app.text import escape
 from ipcore.config import ConfigError, TrainConfig
 from ipcore.records import check_name
 
@@ -190,8 +191,8 @@ active = status is not None and status["state"] in app_jobs.ACTIVE_STATES
 
 state.show_messages(url_messages)
 if error:
-    st.sidebar.error(error, icon=":material/error:")
-    st.error(f"This setup cannot run: {error}", icon=":material/error:")
+    st.sidebar.error(escape(error), icon=":material/error:")
+    st.error(f"This setup cannot run: {escape(error)}", icon=":material/error:")
 else:
     state.remember(new_config, PAGE)
     config = new_config

@@ -13,11 +13,13 @@ import streamlit as st
 
 from app import charts, controls, state, views
 from app import jobs as app_jobs
+from app.text import escape
 from ipcore.config import BUILTIN_DISTS, ConfigError, NeuronConfig, parse_pairs
 from ipcore.records import check_name
 
 PAGE = "neuron"
 OTHER = "other (scipy.stats)"
+AWAITING_NAME = "awaiting a scipy.stats name"  # sidebar_config's "error" before the user has typed a name
 DIST_FIELDS = {
     "uniform": (("center", "centre"), ("width", "width")),
     "gaussian": (("mu", "mean μ"), ("sigma", "standard deviation σ")),
@@ -79,10 +81,8 @@ def sidebar_config() -> tuple[NeuronConfig | None, str | None]:
             values["params"] = parse_pairs(params_text, "params")
         except ConfigError as error:
             problem = error
-        if not values["dist"]:
-            problem = problem or ConfigError(
-                "dist", "type the name of a continuous scipy.stats distribution, e.g. gamma"
-            )
+        if not values["dist"]:  # nothing typed yet: a prompt, not an error
+            return None, AWAITING_NAME
     else:
         values["dist"] = choice
         for name, label in DIST_FIELDS[choice]:
@@ -118,7 +118,7 @@ def preview(config_json: str):
     from ipcore.neuron import density, draw_sample
 
     config = NeuronConfig.from_json(config_json)
-    sample = draw_sample(config.replace(n=min(config.n, 4000)))
+    sample = draw_sample(config)  # the run's own sample (same n, same seed): the same median and mean
     low, high = np.quantile(sample, [0.005, 0.995])
     pad = 0.15 * (high - low) + 1e-9
     grid = np.linspace(min(low - pad, -1.5), max(high + pad, 1.5), 500)
@@ -143,9 +143,12 @@ status = app_jobs.status(job_id)
 active = status is not None and status["state"] in app_jobs.ACTIVE_STATES
 
 state.show_messages(url_messages)
-if error:
-    st.sidebar.error(error, icon=":material/error:")
-    st.error(f"This setup cannot run: {error}", icon=":material/error:")
+if error == AWAITING_NAME:
+    st.info("Type the name of a continuous `scipy.stats` distribution in the sidebar (e.g. `gamma`, `beta`, "
+            "`weibull_min`) and its parameters (e.g. `a=2, scale=1.5`).", icon=":material/keyboard:")  # fmt: skip
+elif error:
+    st.sidebar.error(escape(error), icon=":material/error:")
+    st.error(f"This setup cannot run: {escape(error)}", icon=":material/error:")
 else:
     state.remember(new_config, PAGE)
     config = new_config

@@ -70,7 +70,10 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     runs = tmp_path_factory.mktemp("runs")
     log = tmp_path_factory.mktemp("log") / "streamlit.log"
     port = free_port()
-    env = {**os.environ, "IPCORE_RUNS_DIR": str(runs), "PYTHONUNBUFFERED": "1"}
+    # No dataset folder: the app must behave as it does offline on a fresh machine (synthetic sets, and
+    # Fashion-MNIST only where Debian's package is installed).
+    no_data = tmp_path_factory.mktemp("no-data")
+    env = {**os.environ, "IPCORE_RUNS_DIR": str(runs), "IPCORE_DATA": str(no_data), "PYTHONUNBUFFERED": "1"}
     command = [
         sys.executable, "-m", "streamlit", "run", "app/main.py",
         "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
@@ -182,4 +185,35 @@ def test_neuron_comparison_by_clicking(server, browser) -> None:
     page = open_page(browser, f"{url}/gallery?view=runs", "Gallery")
     page.get_by_text(saved[0].name).first.wait_for(state="attached")  # a grid cell (drawn on a canvas)
     snap(page, "gallery-my-runs.png")
+    page.close()
+
+
+def test_offline_defaults_and_a_figure_export(server, browser) -> None:
+    url, runs = server
+    OUTPUT.mkdir(exist_ok=True)
+    page = open_page(browser, f"{url}/network_lab", "Network lab")
+    assert_no_exception(page, "network lab offline")
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    train = sidebar.get_by_role("button", name="Train", exact=True)
+    dataset = sidebar.locator('[data-testid="stSelectbox"]').first
+    assert "mnist — not found here" not in dataset.inner_text() and "✓" in dataset.inner_text()
+    assert train.is_enabled(), "the default dataset is present, so Train must be on"
+    snap(page, "network-lab-offline.png")
+    dataset.click()
+    page.get_by_role("option", name="mnist — not found here").click()
+    page.get_by_text("is not on this machine, so").first.wait_for()
+    settled(page)
+    assert train.is_disabled(), "Train must be off for a dataset that is not here"
+    assert "IPCORE_DATA" in page.locator('[data-testid="stAlert"]').first.inner_text()
+    snap(page, "network-lab-offline-missing-mnist.png")
+    page.close()
+    assert not [p for p in runs.iterdir() if p.is_dir() and not p.name.startswith(".")], "no run may have started"
+    # Every chart exports as SVG (kaleido with the system chromium, offline), named after what it shows.
+    page = open_page(browser, f"{url}/", "Intrinsic plasticity lab")
+    with page.expect_download(timeout=120_000) as download:
+        page.get_by_role("button", name="SVG").first.click()
+    assert download.value.suggested_filename == "ip-illustration.svg"
+    target = OUTPUT / "export-ip-illustration.svg"
+    download.value.save_as(target)
+    assert target.read_bytes().lstrip().startswith(b"<svg")
     page.close()
