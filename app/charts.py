@@ -276,8 +276,9 @@ class Plot:
                   "showlegend": showlegend}, row, col)  # fmt: skip
 
     def figure(self, title: str, x_title: str = "", y_title: str = "", *, height: int = HEIGHT,
-               legend: dict | None = None, margin: dict | None = None) -> go.Figure:  # fmt: skip
-        """The validated figure: title top left, legend right of the plot (or ``legend``), axis titles."""
+               legend: dict | None = None, margin: dict | None = None, subtitle: str = "") -> go.Figure:  # fmt: skip
+        """The validated figure: title top left (``subtitle`` on a second, smaller line), legend right of the
+        plot (or ``legend``), axis titles."""
         separate_coinciding(self.traces)
         if x_title:
             self.all_axes("x", title={"text": x_title})
@@ -285,7 +286,15 @@ class Plot:
             self.all_axes("y", title={"text": y_title})
         layout = {
             "template": NO_TEMPLATE,
-            "title": {"text": title, "x": 0.0, "xanchor": "left", "y": 0.98, "yanchor": "top", "font": {"size": 15}},
+            "title": {
+                "text": title,
+                "x": 0.0,
+                "xanchor": "left",
+                "y": 0.98,
+                "yanchor": "top",
+                "font": {"size": 15},
+                **({"subtitle": {"text": subtitle, "font": {"size": 11}}} if subtitle else {}),
+            },
             "height": height,
             "margin": {"l": 60, "r": 20, "t": 70, "b": 50, **(margin or {})},
             "legend": {**(legend or LEGEND_RIGHT), "font": {"size": 11}, "tracegroupgap": 2},
@@ -594,8 +603,7 @@ def alpha_beta_figure(metrics: Metrics, index: int = -1, log_alpha: bool = False
     plot.yaxis(col=2, title={"text": "β"})
     # The time goes on its own line: in a half-width column one long title line is cut off.
     when = time_index_label(metrics, "layer", index)
-    subtitle = "<br><sup>at " + when + " · bar = spread over the layer's units</sup>"
-    return plot.figure(title + subtitle, margin={"t": 90})
+    return plot.figure(title, subtitle=f"at {when} · bar = spread over the layer's units", margin={"t": 90})
 
 
 def entropy_layers_figure(metrics: Metrics, index: int = -1) -> go.Figure:
@@ -613,8 +621,8 @@ def entropy_layers_figure(metrics: Metrics, index: int = -1) -> go.Figure:
                   "error_y": {"type": "data", "symmetric": False, "array": high - mean, "arrayminus": mean - low}})  # fmt: skip
     plot.hline(ENTROPY_MAX, "log 2 (uniform)")
     plot.xaxis(dtick=1)
-    subtitle = f"<br><sup>at {time_index_label(metrics, 'layer', index)}</sup>"
-    return plot.figure(title + subtitle, "hidden layer", ENTROPY_TITLE, margin={"t": 90})
+    return plot.figure(title, "hidden layer", ENTROPY_TITLE, margin={"t": 90},
+                       subtitle=f"at {time_index_label(metrics, 'layer', index)}")  # fmt: skip
 
 
 def entropy_time_figure(metrics: Metrics, layers: Sequence[int]) -> go.Figure:

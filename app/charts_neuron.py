@@ -76,6 +76,6 @@ def neuron_histogram_figure(metrics: Metrics, index: int = -1) -> go.Figure:
     plot.annotations[-1]["font"] = {"size": 12, "color": "#111"}
     plot.xaxis(range=[-1, 1])
     plot.yaxis(range=[0, top])
-    note = f"<br><sup>peaks above {HIST_CAP:g} are cut (a saturated unit piles its output at ±1)</sup>" if cut else ""
-    return plot.figure(f"Output histogram at iteration {iteration}{note}", "y = tanh(u)", "density",
-                       margin={"t": 85 if cut else 70})  # fmt: skip
+    note = f"peaks above {HIST_CAP:g} are cut (a saturated unit piles its output at ±1)" if cut else ""
+    return plot.figure(f"Output histogram at iteration {iteration}", "y = tanh(u)", "density",
+                       margin={"t": 90 if cut else 70}, subtitle=note)  # fmt: skip

@@ -460,8 +460,8 @@ def test_alpha_beta_over_time_per_layer(train_run) -> None:
     assert {t.meta for t in fig.data} >= {"none, layer 1 beta", "ip, layer 1 alpha"}
     per_layer = charts.alpha_beta_figure(metrics, -1, log_alpha=True)
     assert per_layer.layout.yaxis.type == "log"
-    title = per_layer.layout.title.text  # the time is on its own line, so a half-width column never cuts it
-    assert title.startswith("α and β per hidden layer<br>") and "epoch" in title.split("<br>")[1]
+    title = per_layer.layout.title  # the time is on its own line, so a half-width column never cuts it
+    assert title.text == "α and β per hidden layer" and title.subtitle.text.startswith("at epoch")
     domains = per_layer.layout.xaxis.domain, per_layer.layout.xaxis2.domain
     assert domains[1][0] - domains[0][1] >= 0.15  # room for β's axis title between the panels
 
