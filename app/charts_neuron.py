@@ -43,7 +43,7 @@ def neuron_histogram_heatmap(metrics: Metrics, max_columns: int = 200) -> go.Fig
                   "zmax": DECADES, "zmid": 0.0, "colorscale": "RdBu", "reversescale": True,
                   "showscale": i == len(rules) - 1,
                   "colorbar": {"title": {"text": "density"}, "tickvals": ticks,
-                               "ticktext": [f"{UNIFORM * 10**t:g}" + (" uniform" if t == 0 else "") for t in ticks]},
+                               "ticktext": [f"{UNIFORM * 10**t:.2g}" + (" uniform" if t == 0 else "") for t in ticks]},
                   "hovertemplate": "iteration %{x}<br>y %{y:.2f}<br>density %{customdata}<extra>" + rule + "</extra>"},
                  col=i + 1)  # fmt: skip
         plot.xaxis(col=i + 1, title={"text": "iteration"})
@@ -71,7 +71,7 @@ def neuron_histogram_figure(metrics: Metrics, index: int = -1) -> go.Figure:
     for i, rule in enumerate(neuron_rules(metrics)):
         plot.add({"x": centres, "y": hist[i], "mode": "lines", "name": rule,
                   "line": {"shape": "hvh", "color": rule_color(rule), "width": 1.8}})  # fmt: skip
-    plot.hline(UNIFORM, "uniform (½)", color="#111", dash="dash")
+    plot.hline(UNIFORM, "uniform (½)", color="#111", dash="dash", below=True)  # label at the left, under the line
     plot.shapes[-1]["line"]["width"] = 2
     plot.annotations[-1]["font"] = {"size": 12, "color": "#111"}
     plot.xaxis(range=[-1, 1])

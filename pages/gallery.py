@@ -165,6 +165,9 @@ def card(entry: Any, metas: list[dict], verdict: dict) -> None:
         st.markdown(f"**Measured:** {verdict['measured']}")
         records = load_records(metas)
         figures = entry_figures(entry, records)
+        if st.toggle("log scale", key=f"card.{entry.id}.log", help="values that span decades (losses, counts)"):
+            for fig, _ in figures:
+                fig.update_yaxes(type="log", range=None, autorange=True)
         for i, (fig, name) in enumerate(figures):
             views.chart(fig, f"card.{entry.id}.{i}", f"{entry.id}-{name}")
         lines = [f"{entry.id} · chapter {CHAPTERS.get(entry.chapter, entry.chapter)} · {entry.kind} · "
