@@ -196,7 +196,9 @@ def test_offline_defaults_and_a_figure_export(server, browser) -> None:
     sidebar = page.locator('[data-testid="stSidebar"]')
     train = sidebar.get_by_role("button", name="Train", exact=True)
     dataset = sidebar.locator('[data-testid="stSelectbox"]').first
-    assert "mnist — not found here" not in dataset.inner_text() and "✓" in dataset.inner_text()
+    assert "dataset=" in page.url and "dataset=mnist" not in page.url, page.url  # opened on a present dataset
+    shown = dataset.locator("input").first.input_value() or dataset.inner_text()
+    assert "✓" in shown, f"the dataset shown is not one that is here: {shown!r}"
     assert train.is_enabled(), "the default dataset is present, so Train must be on"
     snap(page, "network-lab-offline.png")
     dataset.click()
