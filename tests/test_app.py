@@ -616,3 +616,13 @@ def test_lab_controls_log_alpha_and_spread(runs_dir: Path, train_run) -> None:
     no_problems(at)
     loss = next(c.proto.spec for c in at.get("plotly_chart") if "Training loss" in c.proto.spec)
     assert "thin lines = each seed" in loss and "ip seed 1" in loss
+
+
+@pytest.mark.skipif(export.chromium_path() is None, reason="no chromium to print the card")
+def test_a_gallery_card_exports_as_one_pdf(train_run) -> None:
+    figures = [charts.loss_figure([("", train_run.metrics)]), charts.grad_heatmap_figure(train_run.metrics)]
+    page = export.card_html("fig3.5 <card>", ["The thesis: **not bold** & <b>x</b>"], figures)
+    assert "&lt;card&gt;" in page and "**not bold** &amp; &lt;b&gt;" in page  # the card's text is shown as text
+    assert page.count("<svg") >= 2  # every chart of the card
+    pdf = export.card_pdf("fig3.5", ["The thesis: a claim"], figures)
+    assert pdf.startswith(b"%PDF-") and len(pdf) > 5000
