@@ -816,7 +816,7 @@ def ip_illustration_figure(mu: float = 3.0, sigma: float = 1.0) -> go.Figure:
         mean_slope = float(np.sum(weights * (1 - y**2)) / weights.sum())
         cases.append((f"{label}<br>mean slope over the inputs {mean_slope:.3f}", y))
     plot = Plot(2, 2, titles=[c[0] for c in cases] + ["output density p(y)", "output density p(y)"],
-                row_heights=[0.62, 0.38], vspace=0.2, hspace=0.26, secondary_y=True)  # fmt: skip
+                row_heights=[0.62, 0.38], vspace=0.2, hspace=0.3, secondary_y=True)  # fmt: skip
     edges = np.linspace(-1, 1, 41)
     for col, (_, y) in enumerate(cases, start=1):
         show = col == 1

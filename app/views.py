@@ -3,9 +3,11 @@ run's charts, a single-neuron run's charts) that the labs, the gallery and the s
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -23,11 +25,24 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "chart"
 
 
+FILE_PREFIX: contextvars.ContextVar[str] = contextvars.ContextVar("FILE_PREFIX", default="")
+
+
+@contextlib.contextmanager
+def files_named_after(run: str) -> Iterator[None]:
+    """Within the block, downloaded chart files start with ``run`` (e.g. ``gallery-fig4.4-mnist-loss.svg``)."""
+    token = FILE_PREFIX.set(slug(run))
+    try:
+        yield
+    finally:
+        FILE_PREFIX.reset(token)
+
+
 def chart(fig: go.Figure, key: str, filename: str | None = None) -> None:
     """A plotly figure, full width, with buttons that download its data as CSV and the figure as SVG or PNG at
     publication size (each generated on click; the file is named after what the chart shows)."""
     st.plotly_chart(fig, key=f"{key}.fig", config={"displaylogo": False})
-    name = slug(filename or key)
+    name = slug("-".join(p for p in (FILE_PREFIX.get(), filename or key) if p))
     with st.container(horizontal=True, gap="small"):
         st.download_button(
             "CSV of this chart",

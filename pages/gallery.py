@@ -326,10 +326,11 @@ def run_viewer(run_id: str) -> None:
             views.engine_error(error, "could not delete")
     with st.expander("config and summary"):
         st.json({"config": record.config.to_dict(), "summary": record.summary}, expanded=False)
-    if record.config.kind == "train":
-        views.train_run_view(record.metrics, key="viewer")
-    else:
-        views.neuron_run_view(record.metrics, key="viewer")
+    with views.files_named_after(run_id):
+        if record.config.kind == "train":
+            views.train_run_view(record.metrics, key="viewer")
+        else:
+            views.neuron_run_view(record.metrics, key="viewer")
 
 
 def compare_view(metas: list[dict]) -> None:

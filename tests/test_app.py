@@ -626,3 +626,17 @@ def test_a_gallery_card_exports_as_one_pdf(train_run) -> None:
     assert page.count("<svg") >= 2  # every chart of the card
     pdf = export.card_pdf("fig3.5", ["The thesis: a claim"], figures)
     assert pdf.startswith(b"%PDF-") and len(pdf) > 5000
+
+
+def test_chart_files_are_named_after_the_chart_and_the_run(monkeypatch, train_run) -> None:
+    from app import views
+
+    names: list[str] = []
+    monkeypatch.setattr(views.st, "plotly_chart", lambda *a, **k: None)
+    monkeypatch.setattr(views.st, "download_button", lambda *a, **k: names.append(k["file_name"]))
+    fig = charts.loss_figure([("", train_run.metrics)])
+    views.chart(fig, "card.fig3.5.0", "fig3.5-loss")
+    with views.files_named_after("gallery-fig4.4-mnist"):
+        views.chart(fig, "viewer.loss", "loss")
+    assert names == ["fig3.5-loss.csv", "fig3.5-loss.svg", "fig3.5-loss.png", "gallery-fig4.4-mnist-loss.csv",
+                     "gallery-fig4.4-mnist-loss.svg", "gallery-fig4.4-mnist-loss.png"]  # fmt: skip
