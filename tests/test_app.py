@@ -574,6 +574,8 @@ def test_offline_lab_opens_on_a_present_dataset_and_refuses_a_missing_one(runs_d
     assert "not on this machine" in warning and "IPCORE_DATA" in warning and "MNIST/raw" in warning
     assert "--data-root" not in warning  # written for the app, not the command line
     assert not list_runs(runs_dir)  # nothing was started, so no failed run lands in "my runs"
+    home = " ".join(m.value for m in open_app("home").markdown)
+    assert "mnist**] not on this machine" in home and "IPCORE_DATA" in home and "--data-root" not in home
 
 
 def test_gallery_hides_failed_runs_unless_asked(runs_dir: Path, neuron_run) -> None:
