@@ -85,14 +85,17 @@ def part_group(part: str) -> str:
     return part
 
 
-def entry_figures(entry: Any, records: list[Any]) -> list[tuple[Any, str]]:
-    """The card's plot(s) from its records, by the entry's plot kind."""
+SPREAD_PLOTS = ("loss", "entropy", "histogram")  # card plots that pool seeds (a spread choice applies)
+
+
+def entry_figures(entry: Any, records: list[Any], spread: str = "min–max") -> list[tuple[Any, str]]:
+    """The card's plot(s) from its records, by the entry's plot kind; ``spread``: how pooled seeds are drawn."""
     by_part = sorted(((r.meta.get("part") or r.run_id, r) for r in records), key=lambda pr: _part_order(entry, pr))
     runs = [(part, r.metrics) for part, r in by_part]
     if entry.plot == "loss":
         if len(runs) == 1:
-            return [(charts.loss_figure(runs, smoothing=0.9, max_points=400), "loss")]
-        return [(charts.loss_panels_figure(runs, smoothing=0.9), "loss")]
+            return [(charts.loss_figure(runs, smoothing=0.9, max_points=400, spread=spread), "loss")]
+        return [(charts.loss_panels_figure(runs, smoothing=0.9, spread=spread), "loss")]
     if entry.plot == "grad_y_u":
         layer = entry.layer or 0
         return [(charts.grad_lines_figure(runs, [layer]), f"dy-du-layer{layer + 1}")]
@@ -102,12 +105,14 @@ def entry_figures(entry: Any, records: list[Any]) -> list[tuple[Any, str]]:
     if entry.plot == "entropy":
         out = []
         for group, members in groups.items():
-            fig = charts.neuron_entropy_figure(members, aggregate=True)
+            fig = charts.neuron_entropy_figure(members, aggregate=True, spread=spread)
             fig.update_layout(title_text=f"Output entropy vs iteration — {group} ({len(members)} samples)")
             out.append((fig, f"entropy-{group}"))
         return out
     if entry.plot == "histogram":
-        return [(charts.neuron_final_histogram_figure(members), f"histogram-{g}") for g, members in groups.items()]
+        return [
+            (charts.neuron_final_histogram_figure(members, spread), f"histogram-{g}") for g, members in groups.items()
+        ]
     if entry.plot == "beta_median":
         points = []
         for part, metrics in runs:
@@ -164,8 +169,12 @@ def card(entry: Any, metas: list[dict], verdict: dict) -> None:
         badge.badge(verdict["verdict"], color=color, icon=icon)
         st.markdown(f"**Measured:** {verdict['measured']}")
         records = load_records(metas)
-        figures = entry_figures(entry, records)
-        if st.toggle("log scale", key=f"card.{entry.id}.log", help="values that span decades (losses, counts)"):
+        options = st.columns([1, 2, 2], vertical_alignment="bottom")
+        spread = charts.SPREADS[0]
+        if entry.plot in SPREAD_PLOTS:
+            spread = views.spread_control(options[1], f"card.{entry.id}")
+        figures = entry_figures(entry, records, spread)
+        if options[0].toggle("log scale", key=f"card.{entry.id}.log", help="values that span decades (losses, counts)"):
             for fig, _ in figures:
                 fig.update_yaxes(type="log", range=None, autorange=True)
         for i, (fig, name) in enumerate(figures):

@@ -369,6 +369,12 @@ def test_gallery_card_and_overlay(runs_dir: Path, neuron_run) -> None:
     markdown = " ".join(m.value for m in at.markdown)
     assert "**Measured:**" in markdown and entry.claim in markdown
     assert charts_shown(at) == 1  # the final histogram over the two samples
+    next(b for b in at.get("button_group") if b.key == "card.fig5.2.spread").set_value("every seed").run()
+    no_problems(at)
+    spec = at.get("plotly_chart")[0].proto.spec
+    assert '"ip seed 1"' in spec and '"ip seed 2"' in spec  # each sample as its own thin line
+    at.toggle(key="card.fig5.2.log").set_value(True).run()
+    assert '"type":"log"' in at.get("plotly_chart")[0].proto.spec.replace(" ", "")
     at = open_app("gallery", {"view": "compare"})
     no_problems(at)
     assert charts_shown(at) == 1  # two runs' entropy overlaid by default
