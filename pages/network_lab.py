@@ -166,8 +166,8 @@ def dataset_notice(config: TrainConfig, available: dict[str, dict]) -> None:
 
         st.warning(
             f"**{base}** is not on this machine, so *Train* is off for it. "
-            f"{lab_guide.how_to_get(base, str(data_root()), MNIST_FILES)} The synthetic datasets (clusters, "
-            "spirals) always work.",
+            f"{lab_guide.how_to_get(base, str(data_root(config.data_root or None)), MNIST_FILES)} The synthetic "
+            "datasets (clusters, spirals) always work.",
             icon=":material/cloud_off:",
         )
 

@@ -209,7 +209,8 @@ def test_offline_defaults_and_a_figure_export(server, browser) -> None:
     assert "IPCORE_DATA" in page.locator('[data-testid="stAlert"]').first.inner_text()
     snap(page, "network-lab-offline-missing-mnist.png")
     page.close()
-    assert not [p for p in runs.iterdir() if p.is_dir() and not p.name.startswith(".")], "no run may have started"
+    trained = [p for p in runs.iterdir() if p.is_dir() and "-train-" in p.name]
+    assert not trained, f"no network run may have started: {trained}"
     # Every chart exports as SVG (kaleido with the system chromium, offline), named after what it shows.
     page = open_page(browser, f"{url}/", "Intrinsic plasticity lab")
     with page.expect_download(timeout=120_000) as download:
