@@ -152,10 +152,10 @@ DASH_NAMES = ("solid", "dotted", "dashed", "dash-dot", "long dashes", "long dash
 SPREAD_HELP = "how the seeds' spread is drawn: min–max band, interquartile band (around the median), or every seed"
 
 
-def spread_control(where: Any, key: str) -> str:
+def spread_control(where: Any, key: str, default: str = charts.SPREADS[0]) -> str:
     """The spread-band choice (``charts.SPREADS``) for the charts that pool seeds."""
-    return where.segmented_control("seeds shown as", charts.SPREADS, default=charts.SPREADS[0], key=f"{key}.spread",
-                                   help=SPREAD_HELP) or charts.SPREADS[0]  # fmt: skip
+    return where.segmented_control("seeds shown as", charts.SPREADS, default=default, key=f"{key}.spread",
+                                   help=SPREAD_HELP) or default  # fmt: skip
 
 
 def train_summary_rows(metrics: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:

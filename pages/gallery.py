@@ -172,7 +172,8 @@ def card(entry: Any, metas: list[dict], verdict: dict) -> None:
         options = st.columns([1, 2, 2], vertical_alignment="bottom")
         spread = charts.SPREADS[0]
         if entry.plot in SPREAD_PLOTS:
-            spread = views.spread_control(options[1], f"card.{entry.id}")
+            # Ten seeds per card: the interquartile band is not blown up by one stuck seed as min–max is.
+            spread = views.spread_control(options[1], f"card.{entry.id}", default="interquartile")
         figures = entry_figures(entry, records, spread)
         if options[0].toggle("log scale", key=f"card.{entry.id}.log", help="values that span decades (losses, counts)"):
             for fig, _ in figures:
