@@ -126,26 +126,35 @@ def rule_reach(rule: str, eta: float, steps: int) -> tuple[float, str]:
 
 
 def too_short(config: Any) -> list[str]:
-    """One plain sentence per chosen rule that cannot (or can hardly) act in this setup; empty when all can."""
-    steps = train_steps(config.dataset, config.subset, config.batch_size, config.epochs)
+    """One plain sentence per chosen rule that cannot (or can hardly) act in this setup; empty when all can.
+    ``config``: a TrainConfig (steps from the dataset's size) or a NeuronConfig (one step per iteration)."""
+    if hasattr(config, "iters"):
+        steps, context, unit = int(config.iters), "neuron", "iterations"
+    else:
+        steps, context, unit = (
+            train_steps(config.dataset, config.subset, config.batch_size, config.epochs),
+            "network",
+            "steps",
+        )
     if steps is None:
         return []
     notes = []
     for rule in config.rules:
-        eta = config.eta.get(rule, default_eta(rule, "network"))
+        eta = config.eta.get(rule, default_eta(rule, context))
         if eta is None or not RULES[rule]().has_eta:
             continue
-        reach, what = rule_reach(rule, float(eta), steps)
+        reach, _ = rule_reach(rule, float(eta), steps)
         if RULES[rule].weighted_decay:
             if reach < DECAY_TOO_SHORT:
-                notes.append(f"{rule} (η = {eta:g}) gets only {reach:.0%} of the way to its target in {steps} steps: "
-                             "too short for it to act; expect it to look like none. Raise η or the epochs.")  # fmt: skip
+                notes.append(f"{rule} (η = {eta:g}) gets only {reach:.0%} of the way to its target in {steps} {unit}: "
+                             "too short for it to act; expect it to look like none. Raise η or the "
+                             f"{'iterations' if context == 'neuron' else 'epochs'}.")  # fmt: skip
         elif reach < TOO_SHORT:
-            notes.append(f"{rule} (η = {eta:g}) can move α and β by at most η × steps ≈ {reach:.2g} in {steps} steps "
+            notes.append(f"{rule} (η = {eta:g}) can move α and β by at most η × {unit} ≈ {reach:.2g} in {steps} {unit} "
                          f"(from α = 1, β = 0): too short for it to act; expect it to look like none. Raise η (e.g. "
-                         f"{TOO_SHORT * 10 / steps:.0e}) or the epochs.")  # fmt: skip
+                         f"{TOO_SHORT * 10 / steps:.0e}) or the {'iterations' if context == 'neuron' else 'epochs'}.")  # fmt: skip
         elif reach < BARELY:
-            notes.append(f"{rule} (η = {eta:g}): η × steps ≈ {reach:.2g} in {steps} steps, so it has only begun to "
+            notes.append(f"{rule} (η = {eta:g}): η × {unit} ≈ {reach:.2g} in {steps} {unit}, so it has only begun to "
                          "act; expect small differences.")  # fmt: skip
     return notes
 

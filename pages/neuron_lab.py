@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import charts, controls, state, views
+from app import charts, controls, lab_guide, state, views
 from app import jobs as app_jobs
 from app.text import escape
 from ipcore.config import BUILTIN_DISTS, ConfigError, NeuronConfig, parse_pairs
@@ -173,6 +173,8 @@ with st.sidebar.expander("share this setup"):
 if not error:
     st.caption(f"{len(config.rules)} rule(s) × {config.iters:,} iterations on {config.n:,} inputs, recorded every "
                f"{config.record_every} iterations.")  # fmt: skip
+    for note in lab_guide.too_short(config):
+        st.warning(note, icon=":material/hourglass_empty:")
 if active:
     views.live_job(job_id, views.neuron_run_view, "neuron")
 elif status is not None:

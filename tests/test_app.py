@@ -525,6 +525,11 @@ def test_too_short_notice_from_eta_times_steps() -> None:
     assert "only begun" in lab_guide.too_short(thesis.replace(eta={"ip": 0.001}))[0]
     assert "of the way to its target" in lab_guide.too_short(thesis.replace(rules=["wd"], eta={"wd": 0.001}))[0]
     assert lab_guide.too_short(thesis.replace(dataset="imagefolder:/x")) == []  # size unknown: no guess
+    neuron = NeuronConfig(rules=["ip", "wd"], iters=50)  # the single neuron: one step per iteration
+    assert [n.split(" ")[0] for n in lab_guide.too_short(neuron)] == ["ip"] and "50 iterations" in lab_guide.too_short(
+        neuron
+    )[0]
+    assert lab_guide.too_short(NeuronConfig()) == []  # the defaults (η 1e-3 × 10 000) act
 
 
 def test_every_demo_is_long_enough_for_its_rules() -> None:
