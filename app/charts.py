@@ -52,6 +52,7 @@ NO_TEMPLATE = go.layout.Template()  # Streamlit's theme styles the charts; a plo
 LEGEND_RIGHT = {"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1.0, "yanchor": "top"}
 LEGEND_BELOW = {"orientation": "h", "x": 0.0, "xanchor": "left", "y": -0.3, "yanchor": "top"}
 TANH_AXIS = {"range": [-1.05, 1.05], "tickvals": [-1, -0.5, 0, 0.5, 1]}
+SPREADS = ("min–max", "interquartile", "every seed")  # how a band shows the seeds (``Plot.band``)
 
 
 # --- small helpers ------------------------------------------------------------------------------------
@@ -83,6 +84,20 @@ def _nanstats(values: np.ndarray, axis: int = -1) -> tuple[np.ndarray, np.ndarra
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanmean(values, axis=axis), np.nanmin(values, axis=axis), np.nanmax(values, axis=axis)
+
+
+def _nanquantiles(values: np.ndarray, qs: Sequence[float]) -> tuple[np.ndarray, ...]:
+    """Quantiles over the last axis of the finite values (NaN where there is none)."""
+    values = np.asarray(values, dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return tuple(np.nanquantile(np.where(np.isfinite(values), values, np.nan), q, axis=-1) for q in qs)
+
+
+def spread_text(spread: str) -> str:
+    """The chart-title phrase for a spread choice."""
+    return {"min–max": "mean over seeds, band = min–max", "interquartile": "median over seeds, band = interquartile",
+            "every seed": "mean over seeds, thin lines = each seed"}[spread]  # fmt: skip
 
 
 def _nanmean(values: np.ndarray, axis: int | tuple[int, ...]) -> np.ndarray:
@@ -150,8 +165,11 @@ class Plot:
         shared_y: bool = False,
         shared_x: bool = False,
         secondary_y: bool = False,
+        spread: str = "min–max",
     ):
-        self.rows, self.cols, self.secondary_y = rows, cols, secondary_y
+        if spread not in SPREADS:
+            raise ValueError(f"spread must be one of {', '.join(SPREADS)} (got {spread!r})")
+        self.rows, self.cols, self.secondary_y, self.spread = rows, cols, secondary_y, spread
         self.traces: list[dict] = []
         self.shapes: list[dict] = []
         self.annotations: list[dict] = []
@@ -230,33 +248,54 @@ class Plot:
     def band(self, x: np.ndarray, values: np.ndarray, name: str, rule: str, *, row: int = 1, col: int = 1,
              dash: str | None = None, showlegend: bool = True, markers: bool = False,
              max_points: int = MAX_POINTS) -> None:  # fmt: skip
-        """Mean line of ``values`` [T, K] over K (seeds) with a shaded min–max band; one series when K = 1."""
+        """The spread of ``values`` [T, K] over K (seeds), as the plot's ``spread`` says: the mean with a shaded
+        min–max band, the median with the interquartile band, or the mean with every seed as a thin line.
+        One series when K = 1."""
         values = np.asarray(values, dtype=float).reshape(len(x), -1)
         mean, low, high = _nanstats(values, axis=1)
+        if self.spread == "interquartile" and values.shape[1] > 1:
+            mean, low, high = _nanquantiles(values, (0.5, 0.25, 0.75))
         keep = thin(len(x), max_points)
         x = np.asarray(x)[keep]
         x = np.round(x, DIGITS) if x.dtype.kind == "f" else x
         mean, low, high = (np.round(v[keep], DIGITS) for v in (mean, low, high))
-        if values.shape[1] > 1:
-            for bound, y, fill in (("min", low, None), ("max", high, "tonexty")):
+        if values.shape[1] > 1 and self.spread == "every seed":
+            for k in range(values.shape[1]):
+                self.add({"x": x, "y": np.round(values[keep, k], DIGITS), "name": f"{name} seed {k + 1}",
+                          "mode": "lines", "line": {"width": 0.8, "color": rule_color(rule, 0.45), "dash": dash},
+                          "legendgroup": name, "showlegend": False, "hoverinfo": "skip"}, row, col)  # fmt: skip
+        elif values.shape[1] > 1:
+            names = ("q25", "q75") if self.spread == "interquartile" else ("min", "max")
+            for bound, y, fill in ((names[0], low, None), (names[1], high, "tonexty")):
                 self.add({"x": x, "y": y, "name": f"{name} {bound}", "mode": "lines", "fill": fill,
                           "line": {"width": 0, "color": rule_color(rule)}, "fillcolor": rule_color(rule, 0.18),
                           "legendgroup": name, "showlegend": False, "hoverinfo": "skip"}, row, col)  # fmt: skip
-        label = f"{name} mean of {values.shape[1]}" if values.shape[1] > 1 else name
+        centre = "median" if self.spread == "interquartile" else "mean"
+        label = f"{name} {centre} of {values.shape[1]}" if values.shape[1] > 1 else name
         self.add({"x": x, "y": mean, "name": label, "mode": "lines+markers" if markers else "lines",
                   "line": {"color": rule_color(rule), "width": 2, "dash": dash}, "legendgroup": name,
                   "showlegend": showlegend}, row, col)  # fmt: skip
 
     def figure(self, title: str, x_title: str = "", y_title: str = "", *, height: int = HEIGHT,
-               legend: dict | None = None, margin: dict | None = None) -> go.Figure:  # fmt: skip
-        """The validated figure: title top left, legend right of the plot (or ``legend``), axis titles."""
+               legend: dict | None = None, margin: dict | None = None, subtitle: str = "") -> go.Figure:  # fmt: skip
+        """The validated figure: title top left (``subtitle`` on a second, smaller line), legend right of the
+        plot (or ``legend``), axis titles."""
+        separate_coinciding(self.traces)
         if x_title:
             self.all_axes("x", title={"text": x_title})
         if y_title:
             self.all_axes("y", title={"text": y_title})
         layout = {
             "template": NO_TEMPLATE,
-            "title": {"text": title, "x": 0.0, "xanchor": "left", "y": 0.98, "yanchor": "top", "font": {"size": 15}},
+            "title": {
+                "text": title,
+                "x": 0.0,
+                "xanchor": "left",
+                "y": 0.98,
+                "yanchor": "top",
+                "font": {"size": 15},
+                **({"subtitle": {"text": subtitle, "font": {"size": 11}}} if subtitle else {}),
+            },
             "height": height,
             "margin": {"l": 60, "r": 20, "t": 70, "b": 50, **(margin or {})},
             "legend": {**(legend or LEGEND_RIGHT), "font": {"size": 11}, "tracegroupgap": 2},
@@ -266,6 +305,46 @@ class Plot:
             **self.axes,
         }
         return go.Figure(data=self.traces, layout=layout)
+
+
+COINCIDE = 0.01  # two lines closer than 1 % of their panel's y span everywhere are drawn so that both show
+
+
+def _is_main_line(trace: dict) -> bool:
+    line = trace.get("line") or {}
+    return (trace.get("type", "scatter") == "scatter" and "lines" in str(trace.get("mode", "lines"))
+            and trace.get("hoverinfo") != "skip" and line.get("width", 2) != 0 and trace.get("y") is not None)  # fmt: skip
+
+
+def separate_coinciding(traces: list[dict]) -> list[tuple[str, str]]:
+    """Keep lines that lie on top of each other visible: where a later line coincides with an earlier one on
+    the same axes (same x, within ``COINCIDE`` of the panel's y span everywhere), the earlier one is drawn
+    wide underneath and the later one dashed on top, so both colours show. Returns the (under, over) names."""
+    by_axes: dict[tuple, list[dict]] = {}
+    for trace in traces:
+        if _is_main_line(trace):
+            by_axes.setdefault((trace.get("xaxis"), trace.get("yaxis")), []).append(trace)
+    pairs = []
+    for lines in by_axes.values():
+        arrays = [np.asarray(t["y"], dtype=float) for t in lines]
+        finite = np.concatenate([a[np.isfinite(a)] for a in arrays] + [np.zeros(0)])
+        if finite.size < 2:
+            continue
+        tolerance = COINCIDE * max(float(finite.max() - finite.min()), 1e-12)
+        for j in range(1, len(lines)):
+            for i in range(j):
+                a, b = arrays[i], arrays[j]
+                if a.shape != b.shape or not np.array_equal(np.asarray(lines[i]["x"]), np.asarray(lines[j]["x"])):
+                    continue
+                both = np.isfinite(a) & np.isfinite(b)
+                if both.sum() >= 2 and np.all(np.abs(a[both] - b[both]) <= tolerance):
+                    under, over = lines[i], lines[j]
+                    under["line"] = {**(under.get("line") or {}), "width": 5}
+                    if (over.get("line") or {}).get("dash") in (None, "solid"):
+                        over["line"] = {**(over.get("line") or {}), "dash": "dash"}
+                    pairs.append((str(under.get("name")), str(over.get("name"))))
+                    break
+    return pairs
 
 
 def _empty(title: str, message: str, x_title: str = "", y_title: str = "") -> go.Figure:
@@ -311,12 +390,13 @@ def _use(metrics: Metrics, members: np.ndarray, step: float | None = None) -> np
     return alive if len(alive) else members
 
 
-def loss_figure(runs: Runs, smoothing: float = 0.0, log_y: bool = False, max_points: int = MAX_POINTS) -> go.Figure:
-    """Training loss per batch vs epoch: per rule the mean over seeds with the min–max band, smoothed by an
-    exponential moving average (weight ``smoothing``); ✕ marks where a seed diverged. Several runs are told
+def loss_figure(runs: Runs, smoothing: float = 0.0, log_y: bool = False, max_points: int = MAX_POINTS,
+                spread: str = "min–max") -> go.Figure:  # fmt: skip
+    """Training loss per batch vs epoch: per rule the seeds' spread (``spread``, see ``Plot.band``), smoothed by
+    an exponential moving average (weight ``smoothing``); ✕ marks where a seed diverged. Several runs are told
     apart by their line style (first solid, second dotted, …)."""
-    title = "Training loss per batch (mean over seeds, band = min–max)"
-    plot = Plot()
+    title = f"Training loss per batch ({spread_text(spread)})"
+    plot = Plot(spread=spread)
     drawn = False
     for run_index, (prefix, metrics) in enumerate(runs):
         if not has_rows(metrics, "batch/loss"):
@@ -356,11 +436,11 @@ def _divergence_markers(plot, metrics, members, rule, prefix, steps, epochs, los
                   "hovertemplate": "%{text}<extra></extra>"}, row, col)  # fmt: skip
 
 
-def accuracy_figure(runs: Runs, split: str = "test") -> go.Figure:
-    """Accuracy per epoch (``split`` "test" or "train"), mean over seeds with the min–max band, in %."""
+def accuracy_figure(runs: Runs, split: str = "test", spread: str = "min–max") -> go.Figure:
+    """Accuracy per epoch (``split`` "test" or "train") in %, per rule the seeds' spread (``spread``)."""
     key = f"epoch/{split}_acc"
     title = f"{split.capitalize()} accuracy per epoch"
-    plot = Plot()
+    plot = Plot(spread=spread)
     drawn = False
     for run_index, (prefix, metrics) in enumerate(runs):
         if not has_rows(metrics, key):
@@ -376,13 +456,14 @@ def accuracy_figure(runs: Runs, split: str = "test") -> go.Figure:
     return plot.figure(title, "epoch", f"{split} accuracy (%)")
 
 
-def loss_panels_figure(runs: Runs, smoothing: float = 0.0, log_y: bool = False, max_points: int = 400) -> go.Figure:
+def loss_panels_figure(runs: Runs, smoothing: float = 0.0, log_y: bool = False, max_points: int = 400,
+                       spread: str = "min–max") -> go.Figure:  # fmt: skip
     """Training loss of several runs side by side (one panel per run, e.g. one per learning rate), shared y."""
     runs = [(label, m) for label, m in runs if has_rows(m, "batch/loss")]
-    title = "Training loss per batch (mean over seeds, band = min–max)"
+    title = f"Training loss per batch ({spread_text(spread)})"
     if not runs:
         return _empty(title, "no records yet", "epoch", LOSS_TITLE)
-    plot = Plot(1, len(runs), titles=[label for label, _ in runs], hspace=0.03, shared_y=True)
+    plot = Plot(1, len(runs), titles=[label for label, _ in runs], hspace=0.03, shared_y=True, spread=spread)
     for col, (label, metrics) in enumerate(runs, start=1):
         epochs = np.asarray(metrics["batch/epoch"], dtype=float)
         steps = np.asarray(metrics["batch/step"], dtype=float)
@@ -527,14 +608,16 @@ def histogram_figure(metrics: Metrics, index: int = -1, columns: int = 4) -> go.
     return plot.figure(f"{title} at {time_index_label(metrics, 'hist', index)}", height=max(HEIGHT, 230 * rows))
 
 
-def alpha_beta_figure(metrics: Metrics, index: int = -1) -> go.Figure:
+def alpha_beta_figure(metrics: Metrics, index: int = -1, log_alpha: bool = False) -> go.Figure:
     """α and β per hidden layer at recorded time ``index``: the mean over units (averaged over non-diverged
-    seeds) with error bars ± the spread (standard deviation over the layer's units)."""
-    title = "α and β per hidden layer (bar = spread over the layer's units)"
+    seeds) with error bars ± the spread (standard deviation over the layer's units); ``log_alpha``: α on a log
+    axis."""
+    title = "α and β per hidden layer"
     if not has_rows(metrics, "layer/alpha_mean"):
         return _empty(title, "no layer statistics recorded yet", "hidden layer", "")
     step = float(np.asarray(metrics["layer/step"])[index])
-    plot = Plot(1, 2, titles=["α (gain divisor)", "β (centre)"], hspace=0.12)
+    alpha_title = "α (gain divisor)" + (", log scale" if log_alpha else "")
+    plot = Plot(1, 2, titles=[alpha_title, "β (centre)"], hspace=0.2)
     by_rule = members_by_rule(metrics)
     offsets = np.linspace(-0.15, 0.15, len(by_rule)) if len(by_rule) > 1 else [0.0]
     for (rule, members), offset in zip(by_rule.items(), offsets, strict=True):
@@ -547,9 +630,11 @@ def alpha_beta_figure(metrics: Metrics, index: int = -1) -> go.Figure:
                       "error_y": {"type": "data", "array": std, "visible": True},
                       "line": {"color": rule_color(rule), "width": 1}}, col=col)  # fmt: skip
     plot.all_axes("x", title={"text": "hidden layer"}, dtick=1)
-    plot.yaxis(col=1, title={"text": "α"})
+    plot.yaxis(col=1, title={"text": "α"}, **({"type": "log"} if log_alpha else {}))
     plot.yaxis(col=2, title={"text": "β"})
-    return plot.figure(f"{title} — {time_index_label(metrics, 'layer', index)}")
+    # The time goes on its own line: in a half-width column one long title line is cut off.
+    when = time_index_label(metrics, "layer", index)
+    return plot.figure(title, subtitle=f"at {when} · bar = spread over the layer's units", margin={"t": 90})
 
 
 def entropy_layers_figure(metrics: Metrics, index: int = -1) -> go.Figure:
@@ -567,7 +652,8 @@ def entropy_layers_figure(metrics: Metrics, index: int = -1) -> go.Figure:
                   "error_y": {"type": "data", "symmetric": False, "array": high - mean, "arrayminus": mean - low}})  # fmt: skip
     plot.hline(ENTROPY_MAX, "log 2 (uniform)")
     plot.xaxis(dtick=1)
-    return plot.figure(f"{title} — {time_index_label(metrics, 'layer', index)}", "hidden layer", ENTROPY_TITLE)
+    return plot.figure(title, "hidden layer", ENTROPY_TITLE, margin={"t": 90},
+                       subtitle=f"at {time_index_label(metrics, 'layer', index)}")  # fmt: skip
 
 
 def entropy_time_figure(metrics: Metrics, layers: Sequence[int]) -> go.Figure:
@@ -624,23 +710,9 @@ def _bin_centres(bins: int) -> np.ndarray:
     return -1 + (np.arange(bins) + 0.5) * 2 / bins
 
 
-def neuron_histogram_figure(metrics: Metrics, index: int = -1) -> go.Figure:
-    """The neuron's output density on [−1, 1] per rule at recorded iteration ``index``; dashed = uniform."""
-    hist = np.asarray(metrics["trace/hist"], dtype=float)[index]  # [R, bins]
-    iteration = int(np.asarray(metrics["trace/iter"])[index])
-    centres = _bin_centres(hist.shape[-1])
-    plot = Plot()
-    for i, rule in enumerate(neuron_rules(metrics)):
-        plot.add({"x": centres, "y": hist[i], "mode": "lines", "name": rule,
-                  "line": {"shape": "hvh", "color": rule_color(rule), "width": 1.8}})  # fmt: skip
-    plot.hline(0.5, "uniform")
-    plot.xaxis(range=[-1, 1])
-    return plot.figure(f"Output histogram at iteration {iteration}", "y = tanh(u)", "density")
-
-
-def neuron_final_histogram_figure(runs: Runs) -> go.Figure:
-    """The final output density per rule over several runs (seeds): mean with the min–max band, vs uniform."""
-    plot = Plot()
+def neuron_final_histogram_figure(runs: Runs, spread: str = "min–max") -> go.Figure:
+    """The final output density per rule over several runs (seeds): their spread (``spread``), vs uniform."""
+    plot = Plot(spread=spread)
     iteration = 0
     if runs:
         hists = [np.asarray(m["trace/hist"], dtype=float)[-1] for _, m in runs]  # each [R, bins]
@@ -654,11 +726,13 @@ def neuron_final_histogram_figure(runs: Runs) -> go.Figure:
                        "density")  # fmt: skip
 
 
-def neuron_entropy_figure(runs: Runs, aggregate: bool = False, bound: float | None = None) -> go.Figure:
+def neuron_entropy_figure(
+    runs: Runs, aggregate: bool = False, bound: float | None = None, spread: str = "min–max"
+) -> go.Figure:
     """Output entropy vs iteration per rule against the maximum log 2 and, when given, ``bound``: the most a tanh
     can reach on this input (below log 2 for a Gaussian). With ``aggregate`` the runs are repeats (seeds) of one
-    setting: per rule the mean over runs with the min–max band."""
-    plot = Plot()
+    setting: per rule their spread (``spread``: mean with min–max band, …)."""
+    plot = Plot(spread=spread)
     if aggregate and runs:
         length = min(len(np.asarray(m["trace/iter"])) for _, m in runs)
         iters = np.asarray(runs[0][1]["trace/iter"], dtype=float)[:length]
@@ -677,17 +751,17 @@ def neuron_entropy_figure(runs: Runs, aggregate: bool = False, bound: float | No
     return plot.figure("Output entropy vs iteration", "iteration", ENTROPY_TITLE)
 
 
-def alpha_beta_trajectory_figure(metrics: Metrics) -> go.Figure:
-    """α and β of each rule vs iteration (as the rule defines them)."""
+def alpha_beta_trajectory_figure(metrics: Metrics, log_alpha: bool = False) -> go.Figure:
+    """α and β of each rule vs iteration (as the rule defines them); ``log_alpha``: α on a log axis."""
     iters = np.asarray(metrics["trace/iter"], dtype=float)
-    plot = Plot(1, 2, titles=["α", "β"], hspace=0.1)
+    plot = Plot(1, 2, titles=["α" + (", log scale" if log_alpha else ""), "β"], hspace=0.16)
     for i, rule in enumerate(neuron_rules(metrics)):
         for col, name in ((1, "alpha"), (2, "beta")):
             plot.add({"x": iters, "y": np.asarray(metrics[f"trace/{name}"], dtype=float)[:, i], "mode": "lines",
                       "name": rule, "meta": f"{rule} {name}", "legendgroup": rule, "showlegend": col == 1,
                       "line": {"color": rule_color(rule)}}, col=col)  # fmt: skip
     plot.all_axes("x", title={"text": "iteration"})
-    plot.yaxis(col=1, title={"text": "α"})
+    plot.yaxis(col=1, title={"text": "α"}, **({"type": "log"} if log_alpha else {}))
     plot.yaxis(col=2, title={"text": "β"})
     return plot.figure("α and β trajectories")
 
@@ -778,7 +852,7 @@ def ip_illustration_figure(mu: float = 3.0, sigma: float = 1.0) -> go.Figure:
         mean_slope = float(np.sum(weights * (1 - y**2)) / weights.sum())
         cases.append((f"{label}<br>mean slope over the inputs {mean_slope:.3f}", y))
     plot = Plot(2, 2, titles=[c[0] for c in cases] + ["output density p(y)", "output density p(y)"],
-                row_heights=[0.62, 0.38], vspace=0.2, hspace=0.16, secondary_y=True)  # fmt: skip
+                row_heights=[0.62, 0.38], vspace=0.2, hspace=0.3, secondary_y=True)  # fmt: skip
     edges = np.linspace(-1, 1, 41)
     for col, (_, y) in enumerate(cases, start=1):
         show = col == 1
@@ -924,6 +998,14 @@ def stability_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
                   "legendgroup": rule, "showlegend": False, "marker": {"color": rule_color(rule)}}, col=2)  # fmt: skip
     plot.yaxis(col=1, title={"text": "seeds"})
     plot.yaxis(col=2, title={"text": "count (units × steps)"})
+    for col, key, text in ((1, "diverged", "no seed diverged<br>at any η"), (2, "alpha_nonpositive", "no α ≤ 0 event")):
+        if rows and not any(r[key] for r in rows):
+            # Bars of height 0 are invisible: say what the empty panel means, and show the seeds' scale.
+            refs = plot.refs(col=col)
+            plot.annotations.append({"text": text, "showarrow": False, "xref": f"{refs['xaxis']} domain", "x": 0.5,
+                                     "yref": f"{refs['yaxis']} domain", "y": 0.5, "font": {"size": 13}})  # fmt: skip
+            top = max((int(r.get("seeds", 1)) for r in rows), default=1) if key == "diverged" else 1
+            plot.yaxis(col=col, range=[0, top])
     figure = plot.figure("Stability: which rule breaks first as η grows")
     figure.layout.barmode = "group"
     return figure

@@ -3,7 +3,8 @@
 Streamlit renders the body of ``st.markdown``, ``st.caption``, ``st.warning`` … as Markdown, so a value from
 the address, a run name or an engine message quoting them could otherwise show a live link or load a remote
 image inside the app's own message. Everything a user typed passes through ``plain`` before it is shown; every
-engine message through ``public_message`` (which also hides server paths outside the data folder).
+engine message through ``public_message`` (which also hides server paths outside the data folder); ``code``
+shows a value verbatim in a code span.
 """
 
 from __future__ import annotations
@@ -56,3 +57,12 @@ def public_record(value: Any) -> Any:
     if isinstance(value, str):
         return redact_paths(value, [data_root()])
     return value
+
+
+def code(text: object) -> str:
+    """``text`` as a Markdown code span: fenced by one more backtick than its longest run of backticks."""
+    value = " ".join(str(text).splitlines())
+    longest = max((len(run) for run in re.findall(r"`+", value)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if value.startswith("`") or value.endswith("`") or not value.strip() else ""
+    return f"{fence}{pad}{value}{pad}{fence}"

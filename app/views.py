@@ -3,22 +3,23 @@ run's charts, a single-neuron run's charts) that the labs, the gallery and the s
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import math
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import charts
+from app import charts, charts_lab, charts_neuron, export
 from app import jobs as app_jobs
 from app.live import PROGRESS_S, QUEUED_S, LiveBudget, needs_retune
 from app.live_plot import live_plot
-from app.text import plain, public_message
+from app.text import code, plain, public_message
 from ipcore.health import member_health, seeds_note
 from ipcore.stats import ENTROPY_MAX
 
@@ -27,27 +28,53 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "chart"
 
 
+FILE_PREFIX: contextvars.ContextVar[str] = contextvars.ContextVar("FILE_PREFIX", default="")
 _LIVE = contextvars.ContextVar("live_charts", default=False)
 """True while a live fragment draws: charts then update in place (``app.live_plot``) instead of remounting."""
 
 
+@contextlib.contextmanager
+def files_named_after(run: str) -> Iterator[None]:
+    """Within the block, downloaded chart files start with ``run`` (e.g. ``gallery-fig4.4-mnist-loss.svg``)."""
+    token = FILE_PREFIX.set(slug(run))
+    try:
+        yield
+    finally:
+        FILE_PREFIX.reset(token)
+
+
 def chart(fig: go.Figure, key: str, filename: str | None = None) -> None:
-    """A plotly figure, full width, with a button that downloads its data as CSV (generated on click). Inside a
-    live view the chart is drawn by ``app.live_plot`` so that each refresh updates it in place."""
+    """A plotly figure, full width, with buttons that download its data as CSV and the figure as SVG or PNG at
+    publication size (each generated on click; the file is named after what the chart shows). Inside a live
+    view the chart is drawn by ``app.live_plot`` so that each refresh updates it in place."""
     if _LIVE.get():
         live_plot(fig, key=f"{key}.live")
     else:
         st.plotly_chart(fig, key=f"{key}.fig", config={"displaylogo": False})
-    st.download_button(
-        "CSV of this chart",
-        data=lambda: charts.figure_csv(fig),
-        file_name=f"{slug(filename or key)}.csv",
-        mime="text/csv",
-        key=f"{key}.csv",
-        icon=":material/download:",
-        on_click="ignore",
-        type="tertiary",
-    )
+    name = slug("-".join(p for p in (FILE_PREFIX.get(), filename or key) if p))
+    with st.container(horizontal=True, gap="small"):
+        st.download_button(
+            "CSV of this chart",
+            data=lambda: charts.figure_csv(fig),
+            file_name=f"{name}.csv",
+            mime="text/csv",
+            key=f"{key}.csv",
+            icon=":material/download:",
+            on_click="ignore",
+            type="tertiary",
+        )
+        for fmt in ("svg", "png"):
+            st.download_button(
+                fmt.upper(),
+                data=lambda fmt=fmt: export.image(fig, fmt),
+                file_name=export.file_name(name, fmt),
+                mime=export.FORMATS[fmt],
+                key=f"{key}.{fmt}",
+                on_click="ignore",
+                type="tertiary",
+                help=f"this chart as {fmt.upper()}, {export.WIDTH} px wide"
+                + (" at 3× (300 dpi)" if fmt == "png" else ""),
+            )
 
 
 def engine_error(error: BaseException, what: str = "") -> None:
@@ -86,7 +113,7 @@ def progress(status: Mapping[str, Any]) -> None:
 def job_outcome(status: Mapping[str, Any]) -> None:
     """The message for an ended job: saved as a record, cancelled, or failed with the engine's message."""
     state, run_id = status["state"], status.get("run_id")
-    saved = f" Saved as **{plain(run_id)}** (Gallery → my runs)." if run_id else ""
+    saved = f" Saved as {code(run_id)} (Gallery → my runs)." if run_id else ""
     if status.get("save_error"):
         st.warning(f"This run could not be saved: {public_message(status['save_error'])}. Its charts below are all "
                    "there is; download it as JSON to keep it.", icon=":material/save:")  # fmt: skip
@@ -129,6 +156,16 @@ def time_slider(label: str, steps: np.ndarray, key: str, describe: Callable[[int
 
 
 # --- network runs -------------------------------------------------------------------------------------
+
+
+DASH_NAMES = ("solid", "dotted", "dashed", "dash-dot", "long dashes", "long dash-dot")  # charts.DASHES in words
+SPREAD_HELP = "how the seeds' spread is drawn: min–max band, interquartile band (around the median), or every seed"
+
+
+def spread_control(where: Any, key: str, default: str = charts.SPREADS[0]) -> str:
+    """The spread-band choice (``charts.SPREADS``) for the charts that pool seeds."""
+    return where.segmented_control("seeds shown as", charts.SPREADS, default=default, key=f"{key}.spread",
+                                   help=SPREAD_HELP) or default  # fmt: skip
 
 
 def train_summary_rows(metrics: Mapping[str, np.ndarray], dataset: str | None = None) -> list[dict[str, Any]]:
@@ -191,16 +228,17 @@ def train_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = Fal
             "of the means after that point.",
             icon=":material/warning:",
         )
-    controls = st.columns([2, 1, 1])
+    controls = st.columns([2, 1, 2, 1])
     smoothing = controls[0].slider("loss smoothing", 0.0, 0.99, 0.6, 0.01, key=f"{key}.smooth",
                                    help="exponential moving average weight (0 = raw per-batch loss)")  # fmt: skip
-    log_y = controls[1].toggle("log scale", key=f"{key}.logy")
-    split = controls[2].radio("accuracy of", ["test", "train"], horizontal=True, key=f"{key}.split")
+    log_y = controls[1].toggle("log scale (loss)", key=f"{key}.logy")
+    spread = spread_control(controls[2], key)
+    split = controls[3].radio("accuracy of", ["test", "train"], horizontal=True, key=f"{key}.split")
     left, right = st.columns(2)
     with left:
-        chart(charts.loss_figure([("", metrics)], smoothing, log_y), f"{key}.loss", "loss")
+        chart(charts.loss_figure([("", metrics)], smoothing, log_y, spread=spread), f"{key}.loss", "loss")
     with right:
-        chart(charts.accuracy_figure([("", metrics)], split), f"{key}.acc", f"{split}-accuracy")
+        chart(charts.accuracy_figure([("", metrics)], split, spread=spread), f"{key}.acc", f"{split}-accuracy")
 
     if not charts.has_rows(metrics, "layer/grad_y_u"):
         return
@@ -220,6 +258,9 @@ def train_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = Fal
                    "|α − 2E[xy]| and |E[y]|; WD: |α − 2E[xy]| and |β − E[y]|; incremental BN: |α − σ[x]| and "
                    "|β − E[x]|; Infomax: |α − 1/(2E[xy])| and |E[y]|). A rule far from it is still ramping, not "
                    "yet doing what its equation aims at.")  # fmt: skip
+    log_alpha = st.toggle("α on a log scale", key=f"{key}.logalpha",
+                          help="α spans decades between rules (IP ≈ 1, WD ≈ 10): a log axis shows both")  # fmt: skip
+    chart(charts_lab.alpha_beta_time_figure(metrics, chosen, log_alpha), f"{key}.abtime", "alpha-beta-over-time")
 
     st.markdown("##### Inside the layers at one moment")
     hist_steps = np.asarray(metrics.get("hist/step", []))
@@ -236,7 +277,7 @@ def train_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = Fal
                                   lambda i: charts.time_index_label(metrics, "layer", i), live)  # fmt: skip
     left, right = st.columns(2)
     with left:
-        chart(charts.alpha_beta_figure(metrics, layer_index), f"{key}.ab", "alpha-beta-per-layer")
+        chart(charts.alpha_beta_figure(metrics, layer_index, log_alpha), f"{key}.ab", "alpha-beta-per-layer")
     with right:
         chart(charts.entropy_layers_figure(metrics, layer_index), f"{key}.ent", "entropy-per-layer")
     if diverged:
@@ -286,10 +327,11 @@ def neuron_run_view(
         f"std {float(metrics['sample_std']):.4g}. Values at iteration {int(iters[-1])}:"
     )
     st.dataframe(neuron_summary_rows(metrics), hide_index=True, width="stretch")
+    chart(charts_neuron.neuron_histogram_heatmap(metrics), f"{key}.histmap", "output-density-over-iterations")
     index = time_slider("iteration shown", iters, f"{key}.t", lambda i: f"iteration {int(iters[i])}", live)
     left, right = st.columns(2)
     with left:
-        chart(charts.neuron_histogram_figure(metrics, index), f"{key}.hist", "output-histogram")
+        chart(charts_neuron.neuron_histogram_figure(metrics, index), f"{key}.hist", "output-histogram")
     with right:
         chart(charts.tanh_over_density_figure(metrics, index), f"{key}.tanh", "tanh-over-density")
     left, right = st.columns(2)
@@ -297,7 +339,9 @@ def neuron_run_view(
         chart(charts.neuron_entropy_figure([("", metrics)], bound=entropy_bound), f"{key}.ent", "entropy-vs-iteration")
     with right:
         chart(charts.beta_median_figure(metrics), f"{key}.beta", "centre-vs-median")
-    chart(charts.alpha_beta_trajectory_figure(metrics), f"{key}.ab", "alpha-beta-trajectories")
+    log_alpha = st.toggle("α on a log scale", key=f"{key}.logalpha",
+                          help="α spans decades between rules (IP ≈ 1, WD ≈ 10): a log axis shows both")  # fmt: skip
+    chart(charts.alpha_beta_trajectory_figure(metrics, log_alpha), f"{key}.ab", "alpha-beta-trajectories")
 
 
 RunView = Callable[..., None]  # train_run_view or neuron_run_view: (metrics, key, live=False)

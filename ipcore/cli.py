@@ -257,6 +257,7 @@ def _add_train(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int
     p.add_argument("--hist-every", help="record output histograms every k batches (0 = automatic)")
     p.add_argument("--list-datasets", action="store_true", help="show which datasets are available and exit")
     p.add_argument("--json", action="store_true", help="print one JSON object with the results on stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     add_save_arguments(p)
     return _run_train
 
@@ -328,6 +329,8 @@ def _run_train(args: argparse.Namespace) -> int:
     first: list[float] = []
 
     def progress(fraction: float) -> None:
+        if args.quiet:
+            return
         now = time.perf_counter()
         if not first:
             first.extend([now, fraction])

@@ -13,14 +13,14 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from app import PAGES_DIR, charts, views
+from app import PAGES_DIR, charts, charts_lab, export, views
 from app import jobs as app_jobs
-from app.text import plain, public_message, public_record
+from app.text import code, plain, public_message, public_record
 from ipcore.config import ConfigError
 from ipcore.records import CorruptRecord, RunNotFound, delete_run
 
 CHAPTERS = {3: "3 — IP in deep nets", 4: "4 — weighted decay", 5: "5 — the single neuron", 6: "6 — future work"}
-VIEWS = {"figures": "Thesis figures", "runs": "All runs", "compare": "Compare two runs"}
+VIEWS = {"figures": "Thesis figures", "runs": "All runs", "compare": "Compare runs"}
 VERDICT_STYLE = {
     "reproduced": ("green", ":material/check_circle:"),
     "partly": ("orange", ":material/contrast:"),
@@ -87,15 +87,18 @@ def part_group(part: str) -> str:
     return part
 
 
-def entry_figures(entry: Any, records: list[Any]) -> list[tuple[Any, str]]:
-    """The card's plot(s) from its records, by the entry's plot kind."""
+SPREAD_PLOTS = ("loss", "entropy", "histogram")  # card plots that pool seeds (a spread choice applies)
+
+
+def entry_figures(entry: Any, records: list[Any], spread: str = "min–max") -> list[tuple[Any, str]]:
+    """The card's plot(s) from its records, by the entry's plot kind; ``spread``: how pooled seeds are drawn."""
     by_part = sorted(((r.meta.get("part") or r.run_id, r) for r in records), key=lambda pr: _part_order(entry, pr))
     runs = [(part, r.metrics) for part, r in by_part]
     if entry.plot == "loss":
         if len(runs) == 1:
-            figures = [(charts.loss_figure(runs, smoothing=0.9, max_points=400), "loss")]
+            figures = [(charts.loss_figure(runs, smoothing=0.9, max_points=400, spread=spread), "loss")]
         else:
-            figures = [(charts.loss_panels_figure(runs, smoothing=0.9), "loss")]
+            figures = [(charts.loss_panels_figure(runs, smoothing=0.9, spread=spread), "loss")]
         layer = entry.extra.get("fixed_point_layer")
         if layer is not None:  # how far each rule is from its own fixed point, one chart per part
             for part, metrics in runs:
@@ -117,13 +120,15 @@ def entry_figures(entry: Any, records: list[Any]) -> list[tuple[Any, str]]:
         for group, members in groups.items():
             config = configs[group]
             bound = input_entropy_bound(config)["entropy_hist"] if config.dist in ("gaussian", "uniform") else None
-            fig = charts.neuron_entropy_figure(members, aggregate=True, bound=bound)
+            fig = charts.neuron_entropy_figure(members, aggregate=True, bound=bound, spread=spread)
             label = entry.extra.get("group_labels", {}).get(group, group)
             fig.update_layout(title_text=f"Output entropy vs iteration — {label} ({len(members)} samples)")
             out.append((fig, f"entropy-{group}"))
         return out
     if entry.plot == "histogram":
-        return [(charts.neuron_final_histogram_figure(members), f"histogram-{g}") for g, members in groups.items()]
+        return [
+            (charts.neuron_final_histogram_figure(members, spread), f"histogram-{g}") for g, members in groups.items()
+        ]
     if entry.plot == "beta_median":
         points = []
         for part, metrics in runs:
@@ -180,8 +185,31 @@ def card(entry: Any, metas: list[dict], verdict: dict) -> None:
         badge.badge(verdict["verdict"], color=color, icon=icon)
         st.markdown(f"**Measured:** {verdict['measured']}")
         records = load_records(metas)
-        for i, (fig, name) in enumerate(entry_figures(entry, records)):
+        options = st.columns([1, 2, 2], vertical_alignment="bottom")
+        spread = charts.SPREADS[0]
+        if entry.plot in SPREAD_PLOTS:
+            # Ten seeds per card: the interquartile band is not blown up by one stuck seed as min–max is.
+            spread = views.spread_control(options[1], f"card.{entry.id}", default="interquartile")
+        figures = entry_figures(entry, records, spread)
+        if options[0].toggle("log scale", key=f"card.{entry.id}.log", help="values that span decades (losses, counts)"):
+            for fig, _ in figures:
+                fig.update_yaxes(type="log", range=None, autorange=True)
+        for i, (fig, name) in enumerate(figures):
             views.chart(fig, f"card.{entry.id}.{i}", f"{entry.id}-{name}")
+        lines = [f"{entry.id} · chapter {CHAPTERS.get(entry.chapter, entry.chapter)} · {entry.kind} · "
+                 f"{', '.join(entry.datasets)} · rules {', '.join(entry.rules)}", f"The thesis: {entry.claim}",
+                 f"Our settings where the thesis is silent: {entry.notes}" if entry.notes else "",
+                 f"Verdict: {verdict['verdict']}. Measured: {verdict['measured']}"]  # fmt: skip
+        st.download_button(
+            "This card as one PDF",
+            data=lambda: export.card_pdf(entry.title, lines, [fig for fig, _ in figures]),
+            file_name=export.file_name(f"{entry.id}-card", "pdf"),
+            mime="application/pdf",
+            key=f"card.{entry.id}.pdf",
+            icon=":material/picture_as_pdf:",
+            on_click="ignore",
+            help="the claim, the verdict, our numbers and every chart of this card, on A4",
+        )
         parts = {run_label(m): m for m in metas}
         choice = st.selectbox("a part of this experiment", list(parts), key=f"card.{entry.id}.part")
         open_button(parts[choice], f"card.{entry.id}.open")
@@ -296,10 +324,11 @@ def run_viewer(run_id: str) -> None:
     try:
         record = app_jobs.record(run_id)
     except (RunNotFound, CorruptRecord, ConfigError, OSError) as error:
-        views.engine_error(error, f"cannot open run {run_id!r}")
+        views.engine_error(error, f"cannot open run {code(run_id)}")
         return
     meta = record.meta
-    st.subheader(f"Run {plain(run_id)}")
+    st.subheader(f"Run {code(run_id)}")
+    st.caption(plain(readable_label(meta)))
     st.caption(
         f"{record.config.kind} · {meta.get('state')} · created {meta.get('created')} · {meta.get('seconds')} s on "
         f"{meta.get('device')}" + (f" · {meta['experiment']} / {meta.get('part')}" if meta.get("experiment") else "")
@@ -327,51 +356,74 @@ def run_viewer(run_id: str) -> None:
             views.engine_error(error, "could not delete")
     with st.expander("config and summary"):
         st.json(public_record({"config": record.config.to_dict(), "summary": record.summary}), expanded=False)
-    if record.config.kind == "train":
-        views.train_run_view(record.metrics, key="viewer", dataset=record.config.dataset)
-    else:
-        views.neuron_run_view(record.metrics, key="viewer")
+    with views.files_named_after(run_id):
+        if record.config.kind == "train":
+            views.train_run_view(record.metrics, key="viewer", dataset=record.config.dataset)
+        else:
+            views.neuron_run_view(record.metrics, key="viewer")
 
 
 def compare_view(metas: list[dict]) -> None:
-    """Two runs of one kind overlaid: loss, accuracy and ∂y/∂u (networks) or entropy (single neurons)."""
+    """Any number of runs of one kind on a shared axis (epochs for networks, iterations for single neurons):
+    any recorded metric, any hidden layer, colour = rule, line style and marker = run. The chosen runs are in
+    the address (``cmp=id1,id2,…``)."""
     if len(metas) < 2:
-        st.info("Overlaying needs at least two stored runs.")
+        st.info("Comparing needs at least two stored runs.")
         return
-    labels = {run_label(m): m for m in metas}
-    names = list(labels)
-    by_id = {m["run_id"]: run_label(m) for m in metas}
-    first_default = names.index(by_id[st.query_params["a"]]) if st.query_params.get("a") in by_id else 0
-    left, right = st.columns(2)
-    first = labels[left.selectbox("run A", names, index=first_default, key="gallery.a")]
-    same_kind = [n for n in names if labels[n]["kind"] == first["kind"] and labels[n] is not first]
-    if not same_kind:
-        st.info(f"No other {first['kind']} run to compare with.")
+    by_id = {m["run_id"]: m for m in metas}
+    kinds = sorted({m["kind"] for m in metas})
+    wanted = [i for i in st.query_params.get("cmp", "").split(",") if i in by_id]
+    legacy = [st.query_params.get(k) for k in ("a", "b") if st.query_params.get(k) in by_id]  # older links
+    wanted = wanted or legacy
+    kind_default = by_id[wanted[0]]["kind"] if wanted else ("train" if "train" in kinds else kinds[0])
+    kind = st.segmented_control("kind of run", kinds, default=kind_default, key="gallery.cmp.kind",
+                                format_func=lambda k: {"train": "networks", "neuron": "single neurons"}.get(k, k))  # fmt: skip
+    kind = kind or kind_default
+    options = [m["run_id"] for m in metas if m["kind"] == kind]
+    labels = {m["run_id"]: readable_label(m) for m in metas}
+    default = [i for i in wanted if i in options] or options[:2]
+    if "gallery.cmp.runs" in st.session_state:
+        st.session_state["gallery.cmp.runs"] = [i for i in st.session_state["gallery.cmp.runs"] if i in options]
+    chosen = st.multiselect("runs to compare (any number)", options, default=default, key="gallery.cmp.runs",
+                            format_func=lambda i: labels[i])  # fmt: skip
+    if chosen:
+        st.query_params["cmp"] = ",".join(chosen)
+    for key in ("a", "b"):
+        st.query_params.pop(key, None)
+    if not chosen:
+        st.info("Choose the runs to compare.")
         return
-    second_default = (
-        same_kind.index(by_id[st.query_params["b"]]) if by_id.get(st.query_params.get("b")) in same_kind else 0
-    )
-    second = labels[right.selectbox("run B (same kind)", same_kind, index=second_default, key="gallery.b")]
-    st.query_params["a"], st.query_params["b"] = first["run_id"], second["run_id"]
-    records = load_records([first, second])
-    if len(records) < 2:
+    records = load_records([by_id[i] for i in chosen])
+    if not records:
         return
-    runs = [("A", records[0].metrics), ("B", records[1].metrics)]
-    st.caption(f"A = {plain(run_label(first))}; B = {plain(run_label(second))}. A solid, B dotted.")
-    if first["kind"] == "train":
+    runs = [(labels[r.run_id], r.metrics) for r in records]
+    metrics_here = charts_lab.comparable_metrics([m for _, m in runs])
+    if not metrics_here:
+        st.info("These runs have no recorded metric in common.")
+        return
+    top = st.columns([2, 1, 1, 2])
+    metric = top[0].selectbox("metric", metrics_here, key="gallery.cmp.metric",
+                              format_func=lambda k: f"{charts_lab.METRIC_TITLES.get(k, k)} ({k})")  # fmt: skip
+    layer = 0
+    if metric.startswith("layer/"):
+        layers = min(int(np.asarray(m[metric]).shape[-1]) for _, m in runs)
+        layer = top[1].number_input("hidden layer", 1, layers, min(3, layers), key="gallery.cmp.layer") - 1
+    log_y = top[2].toggle("log scale", key="gallery.cmp.log")
+    spread = views.spread_control(top[3], "gallery.cmp") if kind == "train" else charts.SPREADS[0]
+    smoothing = 0.0
+    if metric == "batch/loss":
         smoothing = st.slider("loss smoothing", 0.0, 0.99, 0.6, 0.01, key="gallery.cmp.smooth")
-        one, two = st.columns(2)
-        with one:
-            views.chart(charts.loss_figure(runs, smoothing), "cmp.loss", "compare-loss")
-        with two:
-            views.chart(charts.accuracy_figure(runs), "cmp.acc", "compare-accuracy")
-        layers = min(int(np.asarray(r.metrics["layer/grad_y_u"]).shape[-1]) for r in records)
-        layer = (
-            st.slider("hidden layer for ∂y/∂u", 1, layers, min(3, layers), key="gallery.cmp.layer") if layers > 1 else 1
-        )
-        views.chart(charts.grad_lines_figure(runs, [layer - 1]), "cmp.grad", "compare-dy-du")
-    else:
-        views.chart(charts.neuron_entropy_figure(runs), "cmp.ent", "compare-entropy")
+    fig = charts_lab.compare_figure(runs, metric, layer, spread=spread, log_y=log_y, smoothing=smoothing)
+    name = f"compare-{metric.replace('/', '-')}" + (f"-layer{layer + 1}" if metric.startswith("layer/") else "")
+    views.chart(fig, "cmp.metric", name)
+    st.caption("Colour = rule; line style and marker = run. " + " · ".join(
+        f"{views.DASH_NAMES[i % len(views.DASH_NAMES)]}: {views.code(label)}" for i, (label, _) in enumerate(runs)
+    ))  # fmt: skip
+
+
+def readable_label(meta: dict) -> str:
+    """ "mnist · depth 7 · lr 0.015 · 1 ep" with the user's name or the gallery part, never only an id."""
+    return charts_lab.run_label(meta.get("config") or {}, meta)
 
 
 # --- page ---------------------------------------------------------------------------------------------
@@ -391,6 +443,11 @@ all_datasets = sorted({d for e in entries for d in e.datasets} | {record_dataset
 datasets = sb.multiselect("dataset / input", all_datasets, key="gallery.datasets")
 all_rules = sorted({r for e in entries for r in e.rules} | {r for m in metas for r in record_rules(m)})
 rules = sb.multiselect("rule", all_rules, key="gallery.rules")
+failed = sum(1 for m in metas if m.get("state") == "failed")
+show_failed = sb.toggle(f"show failed runs ({failed})", key="gallery.failed", disabled=not failed,
+                        help="runs that stopped with an error (e.g. a missing dataset) are left out of the lists")  # fmt: skip
+if not show_failed:
+    metas = [m for m in metas if m.get("state") != "failed"]
 mine = sum(1 for m in metas if not m.get("experiment"))
 sb.caption(f"{len(metas)} stored run(s), {mine} of them yours.")
 

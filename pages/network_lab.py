@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import PAGES_DIR, controls, state, views
+from app import PAGES_DIR, controls, lab_guide, state, views
 from app import jobs as app_jobs
 from app.text import plain
 from ipcore.config import ConfigError, TrainConfig
-from ipcore.data import data_root
+from ipcore.data import MNIST_FILES, data_root
 from ipcore.records import check_name
 from ipcore.serving import check_browser_config, redact_paths
 
@@ -120,13 +120,35 @@ def sidebar_config(available: dict[str, dict]) -> tuple[TrainConfig | None, str 
         return None, str(error)
 
 
-QUICK_SETUP = {"net.dataset": "clusters", "net.rules": ["ip", "none"], "net.depth": 7, "net.width": 50, "net.lr": 0.01,
-               "net.epochs": 1, "net.seeds": 3, "net.subset": 0, "net.batch_size": 200}  # fmt: skip
+def use_demo(demo: lab_guide.Demo, dataset: str) -> None:
+    """Button callback (runs before the widgets are drawn): load a demo's setup."""
+    state.seed_widgets(lab_guide.demo_values(demo, dataset), force=True)
+    st.session_state["net.demo"] = demo.key
 
 
-def use_quick_setup() -> None:
-    """Button callback (runs before the widgets are drawn): a setup that trains in seconds on a CPU."""
-    state.seed_widgets(QUICK_SETUP, force=True)
+def demos(available: dict[str, dict], expanded: bool) -> None:
+    """The one-click demos: each shows one claim in under a minute on a 2-core CPU, on the best dataset here."""
+    dataset = lab_guide.demo_dataset(available)
+    with st.expander("One-click demos: setups that show a claim in under a minute", expanded=expanded,
+                     icon=":material/bolt:"):  # fmt: skip
+        epochs = lab_guide.demo_epochs(lab_guide.DEMOS[0], dataset)
+        st.caption(f"On {dataset} (the best dataset here), depth 7 × 50 units, 2 seeds, {epochs} epoch(s). Times: "
+                   "the whole job on a 2-core CPU shared with other work; watching the live charts under heavy load "
+                   "can double them.")  # fmt: skip
+        for demo in lab_guide.DEMOS:
+            seconds = demo.seconds.get(dataset)
+            text, button = st.columns([4, 1], vertical_alignment="center")
+            text.markdown(f"**{demo.title}** — look for {demo.look_for}"
+                          + (f" · about {seconds:.0f} s" if seconds else ""))  # fmt: skip
+            button.button("Load this demo", key=f"net.demo.{demo.key}", on_click=use_demo, args=(demo, dataset),
+                          width="stretch")  # fmt: skip
+
+
+def missing_dataset(config: TrainConfig, available: dict[str, dict]) -> str | None:
+    """The chosen dataset's name when it is a known dataset that is not on this machine (Train is then off)."""
+    base = split_dataset(config.dataset)[0]
+    info = available.get(base)
+    return base if info is not None and base not in DATASET_HELP and not info["available"] else None
 
 
 def dataset_notice(config: TrainConfig, available: dict[str, dict]) -> None:
@@ -139,8 +161,9 @@ def dataset_notice(config: TrainConfig, available: dict[str, dict]) -> None:
         st.caption(f"Dataset: {info['description']}{where}.")
     elif info:
         st.warning(
-            f"**{base}** is not on this machine. Training will try to download it and fail offline. How to get "
-            f"it: {info['how']}. The synthetic datasets (clusters, spirals) always work.",
+            f"**{base}** is not on this machine, so *Train* is off for it. "
+            f"{lab_guide.how_to_get(base, str(data_root()), MNIST_FILES)} The synthetic "
+            "datasets (clusters, spirals) always work.",
             icon=":material/cloud_off:",
         )
 
@@ -149,12 +172,15 @@ def dataset_notice(config: TrainConfig, available: dict[str, dict]) -> None:
 
 st.title("Network lab")
 config, url_messages = state.read_config(TrainConfig, PAGE)
-state.seed_widgets(seed_values(config))
 try:
     available = datasets()
 except Exception as error:  # listing must never break the page
     views.engine_error(error, "listing the datasets")
     available = {}
+if "dataset" not in st.query_params and "net.dataset" not in st.session_state and missing_dataset(config, available):
+    # Offline with the default dataset absent: open on one that is here instead of a setup that cannot run.
+    config = config.replace(dataset=lab_guide.demo_dataset(available))
+state.seed_widgets(seed_values(config))
 
 new_config, error = sidebar_config(available)
 name = st.sidebar.text_input("run name (optional)", key="net.name", placeholder="e.g. deep-ip-lr0.01")
@@ -170,10 +196,13 @@ else:
     state.remember(new_config, PAGE)
     config = new_config
 
+missing = None if error else missing_dataset(config, available)
+train_help = "a run is in progress: stop it or wait" if active else None
+if missing:
+    train_help = f"{missing} is not on this machine (see the note on the right for how to get it)"
 clicked = st.sidebar.button("Train", type="primary", icon=":material/play_arrow:", width="stretch",
-                            disabled=bool(error) or active,
-                            help="a run is in progress: stop it or wait" if active else None)  # fmt: skip
-if clicked and not error:
+                            disabled=bool(error) or active or bool(missing), help=train_help)  # fmt: skip
+if clicked and not error and not missing:
     try:
         run_name = check_name(name) if name.strip() else None
         st.session_state["net.job"] = job_id = app_jobs.submit(config, name=run_name)
@@ -192,18 +221,23 @@ if not error:
         f"{len(config.rules)} rule(s) × {config.seeds} seed(s) = {members} networks of {config.depth} × "
         f"{config.width} tanh units, trained in lockstep for {config.epochs} epoch(s) at lr {config.lr:g}."
     )
+    for note in lab_guide.too_short(config):
+        st.warning(note, icon=":material/hourglass_empty:")
+    demo = next((d for d in lab_guide.DEMOS if d.key == st.session_state.get("net.demo")), None)
+    if demo is not None and lab_guide.demo_matches(demo, config):
+        st.info(f"**{demo.title}.** Look for {demo.look_for}.", icon=":material/visibility:")
 
+demos(available, expanded=status is None)
 if active:
     views.live_job(job_id, views.train_run_view, "net")
 elif status is not None:
     views.finished_job(status, views.train_run_view, "net")
 else:
     st.info(
-        "Choose a setup on the left and press **Train**. A first try that takes seconds on a CPU: dataset "
-        "*clusters*, rules *ip* and *none*, depth 7, 1 epoch, 3 seeds. Every chart updates live while it trains.",
+        "Choose a setup on the left and press **Train**, or load one of the demos above: each shows one of the "
+        "thesis's claims within a minute on a CPU. Every chart updates live while it trains.",
         icon=":material/lightbulb:",
     )
-    st.button("Use this quick setup", on_click=use_quick_setup, icon=":material/bolt:")
     st.page_link(
         str(PAGES_DIR / "gallery.py"), label="Or open a stored run in the gallery", icon=":material/photo_library:"
     )

@@ -13,7 +13,7 @@ from typing import Any
 
 import streamlit as st
 
-from app import charts, controls, state, views
+from app import charts, controls, lab_guide, state, views
 from app import jobs as app_jobs
 from app.text import plain
 from ipcore.config import BUILTIN_DISTS, ConfigError, NeuronConfig, parse_pairs
@@ -22,6 +22,7 @@ from ipcore.runner import config_from_dict
 
 PAGE = "neuron"
 OTHER = "other (scipy.stats)"
+AWAITING_NAME = "awaiting a scipy.stats name"  # sidebar_config's "error" before the user has typed a name
 DIST_FIELDS = {
     "uniform": (("center", "centre"), ("width", "width")),
     "gaussian": (("mu", "mean μ"), ("sigma", "standard deviation σ")),
@@ -83,10 +84,8 @@ def sidebar_config() -> tuple[NeuronConfig | None, str | None]:
             values["params"] = parse_pairs(params_text, "params")
         except ConfigError as error:
             problem = error
-        if not values["dist"]:
-            problem = problem or ConfigError(
-                "dist", "type the name of a continuous scipy.stats distribution, e.g. gamma"
-            )
+        if not values["dist"]:  # nothing typed yet: a prompt, not an error
+            return None, AWAITING_NAME
     else:
         values["dist"] = choice
         for name, label in DIST_FIELDS[choice]:
@@ -143,7 +142,10 @@ status = app_jobs.status(job_id)
 active = status is not None and status["state"] in app_jobs.ACTIVE_STATES
 
 state.show_messages(url_messages)
-if error:
+if error == AWAITING_NAME:
+    st.info("Type the name of a continuous `scipy.stats` distribution in the sidebar (e.g. `gamma`, `beta`, "
+            "`weibull_min`) and its parameters (e.g. `a=2, scale=1.5`).", icon=":material/keyboard:")  # fmt: skip
+elif error:
     st.sidebar.error(plain(error), icon=":material/error:")
     st.error(f"This setup cannot run: {plain(error)}", icon=":material/error:")
 else:
@@ -170,6 +172,8 @@ with st.sidebar.expander("share this setup"):
 if not error:
     st.caption(f"{len(config.rules)} rule(s) × {config.iters:,} iterations on {config.n:,} inputs, recorded every "
                f"{config.record_every} iterations.")  # fmt: skip
+    for note in lab_guide.too_short(config):
+        st.warning(note, icon=":material/hourglass_empty:")
 
 
 def entropy_bound(job_config: Any) -> float | None:

@@ -21,8 +21,10 @@ sys.path.insert(0, str(ROOT))
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from app import charts  # noqa: E402
+from app import charts, charts_lab, charts_neuron, export, lab_guide  # noqa: E402
+from app.text import code, plain  # noqa: E402
 from ipcore.config import NeuronConfig, TrainConfig  # noqa: E402
+from ipcore.data import available_datasets  # noqa: E402
 from ipcore.neuron import simulate  # noqa: E402
 from ipcore.records import list_runs, save_run  # noqa: E402
 from ipcore.stats import ENTROPY_MAX  # noqa: E402
@@ -193,7 +195,7 @@ def test_neuron_charts(neuron_run) -> None:
     column = 2
     alpha, beta = metrics["trace/alpha"][-1, column], metrics["trace/beta"][-1, column]
     assert infomax.y[-1] == pytest.approx(-beta / alpha)  # affine rule: the tanh's centre is −β/α
-    hist = charts.neuron_histogram_figure(metrics, 5)
+    hist = charts_neuron.neuron_histogram_figure(metrics, 5)
     assert "iteration 50" in hist.layout.title.text
     tanh = charts.tanh_over_density_figure(metrics)
     assert len(tanh.data) == 1 + 2 * 3
@@ -297,9 +299,14 @@ def test_quick_setups_fill_the_controls_and_the_address(runs_dir: Path) -> None:
     button(at, "Use the thesis's example: N(5, 2²)").click().run()
     assert at.number_input(key="neuron.mu").value == 5.0 and at.query_params == {"mu": "5.0", "sigma": "2.0"}
     at = open_app("network_lab")
-    button(at, "Use this quick setup").click().run()
+    at.button(key="net.demo.ip-eta").click().run()
     no_problems(at)
-    assert at.selectbox(key="net.dataset").value == "clusters" and at.query_params["seeds"] == "3"
+    assert at.multiselect(key="net.rules").value == ["ip", "none"] and at.query_params["eta.ip"] == "0.01"
+    here = {d["name"].split(":")[0]: d for d in available_datasets()}
+    assert at.selectbox(key="net.dataset").value == lab_guide.demo_dataset(here)  # MNIST when present
+    look = " ".join(i.value for i in at.info)
+    assert "IP acts at a larger η" in look and "Look for" in look  # the one line that says what to see
+    assert not any("too short" in w.value for w in at.warning)  # η × steps = 3: long enough for IP to act
 
 
 def test_bad_values_are_refused_with_a_message(runs_dir: Path) -> None:
@@ -325,7 +332,7 @@ def test_neuron_lab_runs_a_comparison_and_shows_its_charts(runs_dir: Path) -> No
     button(at, "Run").click()
     run_until(at, finished)
     no_problems(at)
-    assert charts_shown(at) == 6  # preview, histogram, tanh over density, entropy, centre vs median, α/β
+    assert charts_shown(at) == 7  # preview, density heatmap, histogram, tanh over density, entropy, centre, α/β
     entropy = next(c.proto.spec for c in at.get("plotly_chart") if "Output entropy" in c.proto.spec)
     assert "log 2" in entropy and "best a tanh can reach on this input (0.6851)" in entropy  # a Gaussian input
     summary = at.dataframe[0].value
@@ -344,8 +351,9 @@ def test_network_lab_trains_live_and_saves_the_run(runs_dir: Path) -> None:
     assert at.get("progress") or finished(at)  # the live panel is up right after the click
     run_until(at, finished)
     no_problems(at)
-    # loss, accuracy, ∂y/∂u lines, entropy over time, heatmap, distance to the fixed point, histograms, α/β, entropy
-    assert charts_shown(at) == 9
+    # loss, accuracy, ∂y/∂u lines, entropy over time, heatmap, distance to the fixed point, α/β over time,
+    # histograms, α/β per layer, entropy per layer
+    assert charts_shown(at) == 10
     (saved,) = list_runs(runs_dir)
     assert saved["kind"] == "train" and saved["state"] == "done"
     # The session that made the run may delete it in the gallery; another visitor may not.
@@ -357,7 +365,7 @@ def test_network_lab_trains_live_and_saves_the_run(runs_dir: Path) -> None:
     no_problems(at)
     assert "Delete this run" not in [b.label for b in at.button]
     assert saved["run_id"] in list(at.dataframe[0].value["run"])
-    assert charts_shown(at) == 9
+    assert charts_shown(at) == 10  # the same ten charts as the lab
     # "Load this setup into the lab" reopens the network lab with the stored run's setup.
     button(at, "Load this setup into the lab").click().run()
     no_problems(at)
@@ -441,11 +449,21 @@ def test_gallery_card_and_overlay(runs_dir: Path, neuron_run) -> None:
     markdown = " ".join(m.value for m in at.markdown)
     assert "**Measured:**" in markdown and entry.claim in markdown
     assert charts_shown(at) == 1  # the final histogram over the two samples
+    next(b for b in at.get("button_group") if b.key == "card.fig5.2.spread").set_value("every seed").run()
+    no_problems(at)
+    spec = at.get("plotly_chart")[0].proto.spec
+    assert '"ip seed 1"' in spec and '"ip seed 2"' in spec  # each sample as its own thin line
+    at.toggle(key="card.fig5.2.log").set_value(True).run()
+    assert '"type":"log"' in at.get("plotly_chart")[0].proto.spec.replace(" ", "")
     at = open_app("gallery", {"view": "compare"})
     no_problems(at)
-    assert charts_shown(at) == 1  # the two runs' entropy overlaid
+    assert charts_shown(at) == 1  # two runs' entropy overlaid by default
+    mine = next(m["run_id"] for m in list_runs(runs_dir) if not m.get("experiment"))
+    at.multiselect(key="gallery.cmp.runs").set_value([entry.run_id("s0"), entry.run_id("s1"), mine]).run()
+    no_problems(at)
     overlay = at.get("plotly_chart")[0].proto.spec
-    assert '"A: ip' in overlay and '"B: ip' in overlay
+    assert '"fig5.2 s0: gaussian' in overlay and '"fig5.2 s1: gaussian' in overlay and '"my neuron: gaussian' in overlay
+    assert at.query_params["cmp"].count(",") == 2  # the three runs are in the address
 
 
 def test_gallery_shows_the_committed_records_whatever_the_runs_folder(runs_dir, monkeypatch) -> None:
@@ -538,3 +556,232 @@ def test_a_slow_distribution_gets_a_message_instead_of_a_preview(runs_dir: Path)
     assert not at.exception
     assert any("too slowly" in unescape(e.value) for e in at.error), [e.value for e in at.error]
     assert not button(at, "Run").disabled
+
+
+# --- plot controls, demos, comparison, export (issue 12) ----------------------------------------------
+
+
+def test_spread_band_choices(train_run) -> None:
+    metrics = train_run.metrics
+    members = np.flatnonzero(np.asarray(metrics["members_rule"]) == "ip")
+    loss = np.asarray(metrics["batch/loss"], dtype=float)[:, members]
+    iqr = charts.loss_figure([("", metrics)], spread="interquartile")
+    median = next(t for t in iqr.data if t.name == "ip median of 2")
+    np.testing.assert_allclose(np.asarray(median.y, dtype=float), np.median(loss, axis=1), rtol=1e-4)
+    assert {"ip q25", "ip q75"} <= {t.name for t in iqr.data} and "interquartile" in iqr.layout.title.text
+    seeds = charts.loss_figure([("", metrics)], spread="every seed")
+    assert {"ip seed 1", "ip seed 2", "none seed 1", "none seed 2"} <= {t.name for t in seeds.data}
+    assert not any(t.fill for t in seeds.data)  # thin lines, no band
+    with pytest.raises(ValueError, match="spread must be one of"):
+        charts.Plot(spread="range")
+
+
+def test_coinciding_lines_stay_visible() -> None:
+    x = np.arange(10.0)
+    plot = charts.Plot()
+    plot.band(x, np.sin(x), "ip", "ip")
+    plot.band(x, np.sin(x) + 1e-4, "none", "none")  # on top of ip: it would hide ip's line
+    plot.band(x, np.cos(x), "wd", "wd")
+    fig = plot.figure("t")
+    ip, none, wd = (next(t for t in fig.data if t.name == n) for n in ("ip", "none", "wd"))
+    assert ip.line.width == 5 and none.line.dash == "dash"  # wide underneath, dashed on top: both show
+    assert wd.line.width == 2 and wd.line.dash is None
+
+
+def test_alpha_beta_over_time_per_layer(train_run) -> None:
+    metrics = train_run.metrics
+    fig = charts_lab.alpha_beta_time_figure(metrics, [0, 2], log_alpha=True)
+    epochs, alpha = charts.layer_series(metrics, "alpha_mean")
+    line = next(t for t in fig.data if t.meta == "ip, layer 3 alpha")
+    np.testing.assert_allclose(np.asarray(line.y, dtype=float), alpha["ip"][:, 2], rtol=1e-5)
+    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.type != "log"
+    assert {t.meta for t in fig.data} >= {"none, layer 1 beta", "ip, layer 1 alpha"}
+    per_layer = charts.alpha_beta_figure(metrics, -1, log_alpha=True)
+    assert per_layer.layout.yaxis.type == "log"
+    title = per_layer.layout.title  # the time is on its own line, so a half-width column never cuts it
+    assert title.text == "α and β per hidden layer" and title.subtitle.text.startswith("at epoch")
+    domains = per_layer.layout.xaxis.domain, per_layer.layout.xaxis2.domain
+    assert domains[1][0] - domains[0][1] >= 0.15  # room for β's axis title between the panels
+
+
+def test_neuron_density_heatmap_and_stable_histogram_axes(neuron_run) -> None:
+    metrics = neuron_run.metrics
+    heat = charts_neuron.neuron_histogram_heatmap(metrics)
+    assert [t.type for t in heat.data] == ["heatmap"] * 3 and heat.data[0].zmid == 0
+    hist = np.asarray(metrics["trace/hist"], dtype=float)
+    z = np.asarray(heat.data[0].z, dtype=float)
+    assert z.shape == (hist.shape[-1], len(metrics["trace/iter"]))  # y bins × iterations
+    uniform_bins = np.isclose(hist[:, 0, :].T, 0.5)
+    assert np.allclose(z[uniform_bins], 0.0)  # the uniform density is the middle (white) of the colour scale
+    first, last = charts_neuron.neuron_histogram_figure(metrics, 0), charts_neuron.neuron_histogram_figure(metrics)
+    assert first.layout.yaxis.range == last.layout.yaxis.range  # fixed axes while the slider moves
+    assert any(a.text.startswith("uniform") for a in last.layout.annotations)
+    assert last.layout.yaxis.range[1] > 0.5  # the uniform line is inside the plot
+
+
+def test_compare_any_number_of_runs_with_readable_labels(train_run) -> None:
+    config = {**train_run.config.to_dict(), "dataset": "mnist", "depth": 7, "lr": 0.015, "epochs": 1}
+    assert charts_lab.run_label(config) == "mnist · depth 7 · lr 0.015 · 1 ep"
+    assert charts_lab.run_label(config, {"name": "mine"}).startswith("mine: mnist")
+    runs = [(f"run {i}", train_run.metrics) for i in range(4)]
+    assert "layer/grad_y_u" in charts_lab.comparable_metrics([m for _, m in runs])
+    fig = charts_lab.compare_figure(runs, "layer/grad_y_u", layer=1, spread="interquartile", log_y=True)
+    names = [t.name for t in fig.data if t.hoverinfo != "skip"]
+    assert len(names) == 8 and "run 3 · ip median of 2" in names  # 4 runs × 2 rules
+    symbols = {t.marker.symbol for t in fig.data if t.hoverinfo != "skip"}
+    assert len(symbols) == 4 and fig.layout.yaxis.type == "log" and "layer 2" in fig.layout.title.text
+    epochs, _ = charts.layer_series(train_run.metrics, "grad_y_u")
+    np.testing.assert_allclose(np.asarray(fig.data[-1].x, dtype=float), epochs)  # the shared epoch axis
+
+
+def test_stability_panel_without_divergence_says_so() -> None:
+    rows = [{"scale": s, "rule": r, "seeds": 3, "diverged": 0, "alpha_nonpositive": 4 if r == "infomax" else 0}
+            for s in (1, 10) for r in ("ip", "infomax")]  # fmt: skip
+    fig = charts.stability_figure(rows)
+    texts = [a.text for a in fig.layout.annotations]
+    assert "no seed diverged<br>at any η" in texts and "no α ≤ 0 event" not in texts
+    assert list(fig.layout.yaxis.range) == [0, 3]
+
+
+def test_home_illustration_axis_titles_do_not_overlap() -> None:
+    fig = charts.ip_illustration_figure()
+    left_panel_end, right_panel_start = fig.layout.xaxis.domain[1], fig.layout.xaxis2.domain[0]
+    assert right_panel_start - left_panel_end >= 0.2  # the left panel's right-hand axis title fits in between
+
+
+def test_too_short_notice_from_eta_times_steps() -> None:
+    thesis = TrainConfig(dataset="mnist", rules=["ip", "wd", "none"], epochs=1)
+    notes = lab_guide.too_short(thesis)
+    assert len(notes) == 1 and notes[0].startswith("ip (η = 0.0001)") and "≈ 0.03 in 300 steps" in notes[0]
+    assert lab_guide.too_short(thesis.replace(eta={"ip": 0.01})) == []
+    assert "only begun" in lab_guide.too_short(thesis.replace(eta={"ip": 0.001}))[0]
+    assert "of the way to its target" in lab_guide.too_short(thesis.replace(rules=["wd"], eta={"wd": 0.001}))[0]
+    assert lab_guide.too_short(thesis.replace(dataset="imagefolder:/x")) == []  # size unknown: no guess
+    neuron = NeuronConfig(rules=["ip", "wd"], iters=50)  # the single neuron: one step per iteration
+    assert [n.split(" ")[0] for n in lab_guide.too_short(neuron)] == ["ip"] and "50 iterations" in lab_guide.too_short(
+        neuron
+    )[0]
+    assert lab_guide.too_short(NeuronConfig()) == []  # the defaults (η 1e-3 × 10 000) act
+
+
+def test_every_demo_is_long_enough_for_its_rules() -> None:
+    for demo in lab_guide.DEMOS:
+        for dataset in lab_guide.DEMO_DATASETS:  # a small synthetic set gets more epochs: the same 300+ steps
+            config = TrainConfig(dataset=dataset, rules=list(demo.rules), eta=dict(demo.eta), lr=demo.lr,
+                                 epochs=lab_guide.demo_epochs(demo, dataset), seeds=demo.seeds)  # fmt: skip
+            assert lab_guide.too_short(config) == [], (demo.key, dataset)
+            assert lab_guide.demo_matches(demo, config)
+        assert max(demo.seconds.values()) < 60  # measured: each shows its claim within a minute
+
+
+def test_markdown_in_user_text_is_shown_as_text() -> None:
+    for text in ("**bold** [link](http://x) :red[x] $x$", "lr: must be > 0 (got -1)", "- item", "3. x"):
+        assert unescape(plain(text)) == text  # escaped, nothing lost (tests/test_serving.py checks each construct)
+    assert plain("- item") == r"\- item" and plain("3. x") == r"3\. x"
+    assert code("a`b") == "``a`b``" and code("plain") == "`plain`"
+
+
+@pytest.mark.skipif(export.chromium_path() is None, reason="no chromium for kaleido")
+def test_export_svg_png_named_after_the_chart(train_run) -> None:
+    fig = charts.loss_figure([("", train_run.metrics)])
+    svg = export.image(fig, "svg")
+    assert svg.lstrip().startswith(b"<svg") and b"Training loss" in svg
+    png = export.image(fig, "png")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width = int.from_bytes(png[16:20], "big")
+    assert width == export.WIDTH * export.PNG_SCALE  # publication size: 2400 px wide
+    assert (
+        export.file_name("fig3.5-loss", "svg") == "fig3.5-loss.svg" and export.file_name("a/b c", "png") == "a-b-c.png"
+    )
+
+
+# --- pages: offline defaults, demos, gallery lists and comparison, neuron-lab prompts ------------------
+
+
+def test_offline_lab_opens_on_a_present_dataset_and_refuses_a_missing_one(runs_dir, tmp_path, monkeypatch) -> None:
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    monkeypatch.setenv("IPCORE_DATA", str(empty))
+    import streamlit
+
+    streamlit.cache_data.clear()  # the dataset listing is cached per process; this test changes the data folder
+    at = open_app("network_lab")
+    no_problems(at)
+    here = {d["name"].split(":")[0]: d for d in available_datasets()}
+    assert not here["mnist"]["available"]
+    chosen = at.selectbox(key="net.dataset").value
+    assert chosen != "mnist" and here[chosen]["available"] and not button(at, "Train").disabled
+    at.selectbox(key="net.dataset").set_value("mnist").run()
+    assert button(at, "Train").disabled
+    warning = " ".join(w.value for w in at.warning)
+    assert "not on this machine" in warning and "IPCORE_DATA" in warning and "MNIST/raw" in warning
+    assert "--data-root" not in warning  # written for the app, not the command line
+    assert not list_runs(runs_dir)  # nothing was started, so no failed run lands in "my runs"
+    home = " ".join(m.value for m in open_app("home").markdown)
+    assert "mnist**] not on this machine" in home and "IPCORE_DATA" in home and "--data-root" not in home
+
+
+def test_gallery_hides_failed_runs_unless_asked(runs_dir: Path, neuron_run) -> None:
+    save_run(runs_dir, neuron_run, name="good run")
+    save_run(runs_dir, neuron_run, name="broken run", state="failed", error="dataset missing")
+    at = open_app("gallery", {"view": "runs"})
+    no_problems(at)
+    listed = " ".join(str(v) for v in at.dataframe[0].value["name"])
+    assert "good run" in listed and "broken run" not in listed
+    at.toggle(key="gallery.failed").set_value(True).run()
+    assert "broken run" in " ".join(str(v) for v in at.dataframe[0].value["name"])
+
+
+def test_run_names_are_shown_as_text(runs_dir: Path, neuron_run) -> None:
+    run_id = save_run(runs_dir, neuron_run, name="**bold** :red[x]")
+    at = open_app("gallery", {"view": "runs", "run": run_id})
+    no_problems(at)
+    assert any(r"\*\*bold\*\* \:red\[x\]" in c.value for c in at.caption)
+
+
+def test_neuron_lab_prompts_for_a_scipy_name_and_previews_the_runs_sample(runs_dir: Path) -> None:
+    at = open_app("neuron_lab", {"dist": "gaussian", "mu": "5", "sigma": "2", "n": "20000"})
+    from ipcore.neuron import draw_sample
+
+    median = np.median(draw_sample(NeuronConfig(dist="gaussian", mu=5.0, sigma=2.0, n=20000)))
+    assert f"median ≈ {median:.3g}" in at.get("plotly_chart")[0].proto.spec  # the run's own sample
+    at.selectbox(key="neuron.dist").set_value("other (scipy.stats)").run()
+    assert not at.error and not at.exception  # nothing typed yet: a prompt, not an error
+    assert any("scipy.stats" in i.value for i in at.info) and button(at, "Run").disabled
+
+
+def test_lab_controls_log_alpha_and_spread(runs_dir: Path, train_run) -> None:
+    run_id = save_run(runs_dir, train_run, name="controls")
+    at = open_app("gallery", {"view": "runs", "run": run_id})
+    no_problems(at)
+    at.toggle(key="viewer.logalpha").set_value(True).run()
+    spec = next(c.proto.spec for c in at.get("plotly_chart") if "α and β over training" in c.proto.spec)
+    assert '"type":"log"' in spec.replace(" ", "")
+    next(b for b in at.get("button_group") if b.key == "viewer.spread").set_value("every seed").run()
+    no_problems(at)
+    loss = next(c.proto.spec for c in at.get("plotly_chart") if "Training loss" in c.proto.spec)
+    assert "thin lines = each seed" in loss and "ip seed 1" in loss
+
+
+@pytest.mark.skipif(export.chromium_path() is None, reason="no chromium to print the card")
+def test_a_gallery_card_exports_as_one_pdf(train_run) -> None:
+    figures = [charts.loss_figure([("", train_run.metrics)]), charts.grad_heatmap_figure(train_run.metrics)]
+    page = export.card_html("fig3.5 <card>", ["The thesis: **not bold** & <b>x</b>"], figures)
+    assert "&lt;card&gt;" in page and "**not bold** &amp; &lt;b&gt;" in page  # the card's text is shown as text
+    assert page.count("<svg") >= 2  # every chart of the card
+    pdf = export.card_pdf("fig3.5", ["The thesis: a claim"], figures)
+    assert pdf.startswith(b"%PDF-") and len(pdf) > 5000
+
+
+def test_chart_files_are_named_after_the_chart_and_the_run(monkeypatch, train_run) -> None:
+    from app import views
+
+    names: list[str] = []
+    monkeypatch.setattr(views.st, "plotly_chart", lambda *a, **k: None)
+    monkeypatch.setattr(views.st, "download_button", lambda *a, **k: names.append(k["file_name"]))
+    fig = charts.loss_figure([("", train_run.metrics)])
+    views.chart(fig, "card.fig3.5.0", "fig3.5-loss")
+    with views.files_named_after("gallery-fig4.4-mnist"):
+        views.chart(fig, "viewer.loss", "loss")
+    assert names == ["fig3.5-loss.csv", "fig3.5-loss.svg", "fig3.5-loss.png", "gallery-fig4.4-mnist-loss.csv",
+                     "gallery-fig4.4-mnist-loss.svg", "gallery-fig4.4-mnist-loss.png"]  # fmt: skip

@@ -37,7 +37,10 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     """A streamlit server on a free loopback port with its own empty runs folder; always stopped afterwards."""
     runs = tmp_path_factory.mktemp("runs")
     log = tmp_path_factory.mktemp("log") / "streamlit.log"
-    with local_server(log, {"IPCORE_RUNS_DIR": str(runs)}) as url:
+    # No dataset folder: the app must behave as it does offline on a fresh machine (synthetic sets, and
+    # Fashion-MNIST only where Debian's package is installed).
+    no_data = tmp_path_factory.mktemp("no-data")
+    with local_server(log, {"IPCORE_RUNS_DIR": str(runs), "IPCORE_DATA": str(no_data)}) as url:
         yield url, runs
 
 
@@ -217,3 +220,38 @@ def test_sweep_grid_by_clicking(server, browser) -> None:
     page.close()
     saved = [p for p in runs.iterdir() if p.is_dir() and p.name.startswith("sweep-clusters")]
     assert len(saved) == 4, f"one record per grid point expected: {saved}"
+
+
+def test_offline_defaults_and_a_figure_export(server, browser) -> None:
+    url, runs = server
+    OUTPUT.mkdir(exist_ok=True)
+    before = {p.name for p in runs.iterdir()}  # other tests of this module may have saved runs already
+    page = open_page(browser, f"{url}/network_lab", "Network lab")
+    assert_no_exception(page, "network lab offline")
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    train = sidebar.get_by_role("button", name="Train", exact=True)
+    dataset = sidebar.locator('[data-testid="stSelectbox"]').first
+    assert "dataset=" in page.url and "dataset=mnist" not in page.url, page.url  # opened on a present dataset
+    shown = dataset.locator("input").first.input_value() or dataset.inner_text()
+    assert "✓" in shown, f"the dataset shown is not one that is here: {shown!r}"
+    assert train.is_enabled(), "the default dataset is present, so Train must be on"
+    snap(page, "network-lab-offline.png")
+    dataset.click()
+    page.get_by_role("option", name="mnist — not found here").click()
+    page.get_by_text("is not on this machine, so").first.wait_for()
+    settled(page)
+    assert train.is_disabled(), "Train must be off for a dataset that is not here"
+    assert "IPCORE_DATA" in page.locator('[data-testid="stAlert"]').first.inner_text()
+    snap(page, "network-lab-offline-missing-mnist.png")
+    page.close()
+    trained = [p for p in runs.iterdir() if p.is_dir() and "-train-" in p.name and p.name not in before]
+    assert not trained, f"no network run may have started: {trained}"
+    # Every chart exports as SVG (kaleido with the system chromium, offline), named after what it shows.
+    page = open_page(browser, f"{url}/", "Intrinsic plasticity lab")
+    with page.expect_download(timeout=120_000) as download:
+        page.get_by_role("button", name="SVG").first.click()
+    assert download.value.suggested_filename == "ip-illustration.svg"
+    target = OUTPUT / "export-ip-illustration.svg"
+    download.value.save_as(target)
+    assert target.read_bytes().lstrip().startswith(b"<svg")
+    page.close()

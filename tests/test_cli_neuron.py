@@ -211,3 +211,13 @@ def test_an_unwritable_runs_dir_still_prints_the_results_then_says_why_and_exits
         assert captured.out.startswith("sample: gaussian, n = 200") and "\nip " in captured.out
     assert captured.err.startswith("error: save: the run's record could not be saved in ")
     assert str(runs_dir) in captured.err and "Not a directory" in captured.err
+
+
+def test_train_quiet_hides_the_progress_bar_like_neuron_quiet(capsys):
+    flags = ["train", "--dataset", "clusters", "--rules", "ip", "--depth", "2", "--width", "4", "--epochs", "1",
+             "--subset", "400", "--device", "cpu", "--json"]  # fmt: skip
+    assert main([*flags, "--quiet"]) == 0
+    quiet = capsys.readouterr()
+    assert quiet.err == "" and json.loads(quiet.out)["rules"][0]["rule"] == "ip"
+    assert main(flags) == 0
+    assert "train [" in capsys.readouterr().err  # without --quiet the bar is drawn
