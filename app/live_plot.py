@@ -20,6 +20,7 @@ from pathlib import Path
 import plotly
 import plotly.graph_objects as go
 import plotly.io as pio
+import streamlit as st
 import streamlit.components.v1 as components
 
 from ipcore.data import cache_dir
@@ -73,6 +74,23 @@ def _component_folder() -> Path:
 _live_plot = components.declare_component("ipcore_live_plot", path=str(_component_folder()))
 
 
+HEAVY_BYTES = 20_000
+"""A figure whose spec is larger than this (many panels, histograms, heatmaps) is costly for the browser to draw."""
+HEAVY_EVERY = 3
+"""Heavy figures are redrawn at every third refresh; in between the frame keeps its figure (sent unchanged, which
+the page ignores), so watching costs the viewer's machine — and the server's, where browsers run beside it —
+a third of the drawing."""
+
+
 def live_plot(fig: go.Figure, key: str) -> None:
-    """Draw ``fig`` in the frame that ``key`` names, replacing its previous figure in place."""
-    _live_plot(spec=pio.to_json(fig, validate=False), key=key, default=None)
+    """Draw ``fig`` in the frame that ``key`` names, replacing its previous figure in place (a heavy figure only
+    every ``HEAVY_EVERY`` refreshes of this session's view)."""
+    spec = pio.to_json(fig, validate=False)
+    drawn = st.session_state.setdefault("live_plot.drawn", {})
+    previous, refreshes = drawn.get(key, (None, 0))
+    if previous is not None and len(spec) > HEAVY_BYTES and refreshes % HEAVY_EVERY:
+        spec = previous
+    else:
+        previous = spec
+    drawn[key] = (previous, refreshes + 1)
+    _live_plot(spec=spec, key=key, default=None)
