@@ -87,11 +87,21 @@ def _nanstats(values: np.ndarray, axis: int = -1) -> tuple[np.ndarray, np.ndarra
 
 
 def _nanquantiles(values: np.ndarray, qs: Sequence[float]) -> tuple[np.ndarray, ...]:
-    """Quantiles over the last axis of the finite values (NaN where there is none)."""
+    """Quantiles (linear interpolation, as ``np.quantile``) over the last axis of the finite values, NaN where a
+    row has none. Vectorised: ``np.nanquantile`` goes row by row and took seconds for a gallery card's curves."""
     values = np.asarray(values, dtype=float)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return tuple(np.nanquantile(np.where(np.isfinite(values), values, np.nan), q, axis=-1) for q in qs)
+    ordered = np.sort(np.where(np.isfinite(values), values, np.inf), axis=-1)  # non-finite values sort last
+    count = np.isfinite(values).sum(axis=-1)
+    out = []
+    for q in qs:
+        position = q * np.maximum(count - 1, 0)
+        low = np.floor(position).astype(int)[..., None]
+        high = np.ceil(position).astype(int)[..., None]
+        below, above = np.take_along_axis(ordered, low, -1)[..., 0], np.take_along_axis(ordered, high, -1)[..., 0]
+        with np.errstate(invalid="ignore"):
+            value = below + (position - np.floor(position)) * (above - below)
+        out.append(np.where(count > 0, np.where(np.isfinite(value), value, below), np.nan))
+    return tuple(out)
 
 
 def spread_text(spread: str) -> str:

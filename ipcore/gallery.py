@@ -809,13 +809,21 @@ def _seeded(parts: list[Any], rule: str, key: str = "entropy") -> dict[int, floa
     return {int(rec.config.seed): _neuron_final(rec, key)[rule] for rec in parts}
 
 
-@functools.lru_cache(maxsize=16)
 def entropy_bound(dist: str, a: float, b: float) -> dict[str, float]:
-    """``stats.tanh_entropy_bound`` of a gaussian (a = μ, b = σ) or uniform (a = centre, b = width) input."""
+    """``stats.tanh_entropy_bound`` of a gaussian (a = μ, b = σ) or uniform (a = centre, b = width) input. The
+    entropies do not depend on the location and scale (the best α moves with the scale), so the bound is found
+    once per family — about a second of integration — and rescaled."""
+    bound = dict(_standard_entropy_bound(dist))
+    bound["alpha"] *= b
+    bound["beta"] = a  # the median of either input
+    return bound
+
+
+@functools.cache
+def _standard_entropy_bound(dist: str) -> dict[str, float]:
     from scipy import stats as sstats
 
-    frozen = sstats.norm(a, b) if dist == "gaussian" else sstats.uniform(a - b / 2, b)
-    return tanh_entropy_bound(frozen)
+    return tanh_entropy_bound(sstats.norm(0.0, 1.0) if dist == "gaussian" else sstats.uniform(-0.5, 1.0))
 
 
 def _bound_of(record: Any) -> dict[str, float]:
