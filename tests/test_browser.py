@@ -136,7 +136,7 @@ def test_neuron_comparison_by_clicking(server, browser) -> None:
     page.close()
 
 
-LIVE_SETUP = "network_lab?dataset=clusters&rules=ip,none,wd&depth=7&width=50&epochs=60&seeds=2&device=cpu"
+LIVE_SETUP = "network_lab?dataset=clusters&rules=ip,none,wd&depth=7&width=50&epochs=400&seeds=2&device=cpu"
 CHARTS = '[data-testid="stPlotlyChart"], [data-testid="stCustomComponentV1"]'
 CHART_STATE = """(el) => {
     let opacity = 1;
