@@ -144,11 +144,12 @@ def time_slider(label: str, steps: np.ndarray, key: str, describe: Callable[[int
     """Pick a recorded row (index into ``steps``, labelled by ``describe``); while a run is live, "follow the
     newest" keeps the last one."""
     count = len(steps)
-    if count <= 1:
-        return count - 1
-    follow = live and st.toggle("follow the newest record", value=True, key=f"{key}.follow")
-    if follow:
-        st.caption(f"{label}: {describe(count - 1)}")
+    if live:  # the same two elements from the first record on, so the charts below keep their place (and frame)
+        follow = st.toggle("follow the newest record", value=True, key=f"{key}.follow")
+        if follow or count <= 1:
+            st.caption(f"{label}: {describe(count - 1)}" if count else f"{label}: none recorded yet")
+            return count - 1
+    elif count <= 1:
         return count - 1
     if key not in st.session_state or not 0 <= st.session_state[key] < count:
         st.session_state[key] = count - 1
