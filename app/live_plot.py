@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import plotly
@@ -54,8 +55,16 @@ send("streamlit:componentReady", {apiVersion: 1});
 
 def _component_folder() -> Path:
     """The component's page and plotly.js, written once per plotly version (atomically: a half-written file is
-    never served)."""
-    folder = cache_dir() / "plotly-live" / plotly.__version__
+    never served), in the cache folder or — where that cannot be written — the system's temporary folder."""
+    for base in (cache_dir(), Path(tempfile.gettempdir()) / "ipcore"):
+        try:
+            return _write_component(base / "plotly-live" / plotly.__version__)
+        except OSError:
+            continue
+    raise OSError("no writable folder for the live-chart component (set IPCORE_CACHE)")
+
+
+def _write_component(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     source = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
     script = folder / "plotly.min.js"

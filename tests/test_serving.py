@@ -198,3 +198,14 @@ def test_record_views_name_no_server_folder(monkeypatch: pytest.MonkeyPatch) -> 
     )  # fmt: skip
     assert shown["config"]["data_root"] == "<the server's data folder>" and shown["config"]["depth"] == 7
     assert "/home/op" not in str(shown) and shown["summary"]["source"] == "/data/MNIST/raw"
+
+
+def test_the_live_chart_component_works_offline_without_a_writable_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The live-chart page and the plotly.js it loads are written where they can be: the cache folder, else the
+    temporary folder; both come from the installed plotly package (no download)."""
+    import app.live_plot as live_plot
+
+    monkeypatch.setenv("IPCORE_CACHE", "/proc/not-writable")
+    folder = live_plot._component_folder()
+    assert (folder / "index.html").read_text() == live_plot.INDEX_HTML
+    assert (folder / "plotly.min.js").stat().st_size > 1_000_000
