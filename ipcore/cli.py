@@ -804,11 +804,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
         f"networks, backend {args.backend}, records in {runs_dir}\n"
     )
     bar = ProgressBar("sweep")
-    stop = threading.Event()  # Ctrl-C: stop cleanly, keep the finished points, print what was done
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
-    try:
+    with StopOnSignals() as signals:  # Ctrl-C or SIGTERM: stop cleanly, keep the finished points
         outcome = run_sweep(
             sweep,
             name=name,
@@ -817,15 +813,12 @@ def _run_sweep(args: argparse.Namespace) -> int:
             ray_address=args.ray_address,
             points_per_part=args.points_per_part,
             progress=bar,
-            should_stop=stop.is_set,
+            should_stop=signals.stop.is_set,
             data_source=args.data_from,
         )
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
     for message in outcome.errors:
         sys.stderr.write(f"error: {message}\n")
-    code = 130 if outcome.interrupted else (1 if outcome.errors else 0)
+    code = (signals.code or 130) if outcome.interrupted else (1 if outcome.errors else 0)
     if outcome.interrupted:
         sys.stderr.write("\ninterrupted: finished grid points are kept; re-run with the same --name to resume\n")
     if args.json:
