@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import streamlit as st
 
 from ipcore.config import Config
+from ipcore.job_process import warm_up
 from ipcore.jobs import FINISHED_STATES, JobManager, UnknownJob
 from ipcore.records import REPO_RUNS_DIR, RunRecord, check_run_id, default_runs_dir, list_runs, load_run
 from ipcore.serving import check_browser_config
@@ -35,9 +37,13 @@ def runs_dir() -> Path:
 
 @st.cache_resource(show_spinner=False)
 def manager_for(folder: str) -> JobManager:
-    """The one job manager of this server process for a runs folder (created on first use). When the server
-    stops, running jobs are stopped and saved as cancelled with what they recorded, instead of being lost."""
-    manager = JobManager(runs_dir=folder)
+    """The one job manager of this server process for a runs folder (created on first use). Jobs run in
+    processes of their own (``$IPCORE_JOB_ISOLATION``: process, the default, or thread), so training never
+    competes with page rendering for the interpreter lock. When the server stops, running jobs are stopped and
+    saved as cancelled with what they recorded, instead of being lost."""
+    manager = JobManager(runs_dir=folder, isolation=os.environ.get("IPCORE_JOB_ISOLATION") or "process")
+    if manager.isolation == "process":
+        threading.Thread(target=warm_up, name="ipcore-warm-up", daemon=True).start()
     atexit.register(manager.shutdown, timeout=20)
     return manager
 

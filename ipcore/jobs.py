@@ -64,8 +64,15 @@ def default_max_concurrent() -> int:
     return 2 if torch.cuda.is_available() else 1
 
 
+JOB_ISOLATIONS = ("thread", "process")
+
+
 def error_message(error: BaseException) -> str:
     """A one-paragraph message for a failed job (the traceback goes to the log, not here)."""
+    from ipcore.job_process import JobProcessError
+
+    if isinstance(error, JobProcessError):  # already the job's own message, made in its process
+        return error.message[:MAX_ERROR_LENGTH]
     name = type(error).__name__
     text = str(error).strip()
     if isinstance(error, ConfigError) or name == "DatasetUnavailable":
@@ -110,6 +117,7 @@ class _Job:
     thread: threading.Thread | None = None
     cache: tuple[int, dict[str, np.ndarray]] | None = None
     final_version: int | None = None
+    promised: tuple[str, int] | None = None  # (device key, bytes) a job process's training was promised
 
     def report_progress(self, fraction: float) -> None:
         fraction = float(fraction)
@@ -122,6 +130,9 @@ class JobManager:
 
     ``runs_dir`` None: results are kept in memory only; a path: every ended run is saved there as a record.
     ``keep_finished``: how many ended jobs stay queryable (older ones are forgotten, bounding memory).
+    ``isolation``: "thread" runs each job in a thread of this process; "process" runs it in a process of its own
+    (``ipcore.job_process``), so its Python loop never waits for this process's interpreter lock — what a
+    server that renders pages while jobs train needs. Either way the job's rows land in the same ``MetricsLog``.
     All methods are thread-safe.
     """
 
@@ -131,12 +142,16 @@ class JobManager:
         runs_dir: str | os.PathLike | None = None,
         *,
         keep_finished: int = 100,
+        isolation: str = "thread",
     ):
         max_concurrent = default_max_concurrent() if max_concurrent is None else max_concurrent
         if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
             raise ConfigError("max_concurrent", f"must be a whole number ≥ 1 (got {max_concurrent!r})")
         if isinstance(keep_finished, bool) or not isinstance(keep_finished, int) or keep_finished < 1:
             raise ConfigError("keep_finished", f"must be a whole number ≥ 1 (got {keep_finished!r})")
+        if isolation not in JOB_ISOLATIONS:
+            raise ConfigError("isolation", f"must be one of {', '.join(JOB_ISOLATIONS)} (got {isolation!r})")
+        self.isolation = isolation
         self.max_concurrent = max_concurrent
         self.runs_dir = Path(runs_dir) if runs_dir is not None else None
         self.keep_finished = keep_finished
@@ -191,12 +206,14 @@ class JobManager:
         ended = time.time()
         try:
             try:
-                result: Any = run_config(
-                    job.config, progress=job.report_progress, should_stop=job.stop.is_set, log=job.log
-                )
+                result: Any = self._run(job)
                 state = result.state if result.state in FINISHED_STATES else "done"
             except BaseException as exc:  # any failure (bad data folder, out of memory, a bug) ends this job only
-                logger.exception("job %s failed", job.job_id)
+                details = getattr(exc, "details", "")
+                if details:  # the traceback from the job's process
+                    logger.error("job %s failed in its process:\n%s", job.job_id, details)
+                else:
+                    logger.exception("job %s failed", job.job_id)
                 error, state = error_message(exc), "failed"
                 try:
                     recorded = job.log.snapshot()
@@ -242,6 +259,27 @@ class JobManager:
                 self._dispatch()
             job.finished.set()
         logger.info("job %s %s%s", job.job_id, state, f" (saved as {run_id})" if run_id else "")
+
+    def _run(self, job: _Job) -> Any:
+        """Run the job's config here (a thread) or in a job process, per ``isolation``."""
+        if self.isolation == "thread":
+            return run_config(job.config, progress=job.report_progress, should_stop=job.stop.is_set, log=job.log)
+        from ipcore.job_process import run_in_process
+
+        def promised(key: str, size: int) -> None:
+            with self._lock:
+                job.promised = (key, size)
+
+        with self._lock:  # what the other job processes' trainings were promised, per device
+            held: dict[str, tuple[int, int]] = {}
+            for other in self._running:
+                if other is not job and other.promised is not None:
+                    key, size = other.promised
+                    total, runs = held.get(key, (0, 0))
+                    held[key] = (total + size, runs + 1)
+        return run_in_process(
+            job.config, job.log, job.report_progress, job.stop.is_set, held, promised, name=f"ipcore-{job.job_id}"
+        )
 
     def _forget_old(self) -> None:
         while len(self._ended) > self.keep_finished:

@@ -511,6 +511,19 @@ dominates). GPU peaks (``--device cuda``) have not been re-measured with this es
 _held_lock = threading.RLock()  # check_memory holds it while memory_held reads
 _held: dict[int, tuple[str, int, str]] = {}
 """Memory promised to trainings in progress in this process: thread id → (device, bytes estimated, what)."""
+_held_elsewhere: dict[str, tuple[int, int]] = {}
+"""Memory promised to trainings in other processes of the same server (device → bytes, runs): a job process
+is told what its sibling job processes hold when it starts (``ipcore.jobs``)."""
+promise_listener: Callable[[str, int], None] | None = None
+"""Called with the device key and the bytes a training was just promised (a job process reports them to the
+server, which tells the job processes started after it)."""
+
+
+def set_memory_held_elsewhere(held: dict[str, tuple[int, int]]) -> None:
+    """What trainings in other processes of this server hold, device key (``cpu``, ``cuda:0``) → (bytes, runs)."""
+    with _held_lock:
+        _held_elsewhere.clear()
+        _held_elsewhere.update(held)
 
 
 def _device_key(device: torch.device) -> str:
@@ -551,11 +564,12 @@ def estimated_memory(config: TrainConfig, data: Dataset, members: int | None = N
 
 def memory_held(device: torch.device) -> tuple[int, int]:
     """(bytes, runs): what the other trainings in progress in this process (other threads: jobs, the gallery)
-    have been promised on ``device``."""
+    and in the server's other job processes have been promised on ``device``."""
     me, key = threading.get_ident(), _device_key(device)
     with _held_lock:
         others = [size for thread, (where, size, _) in _held.items() if thread != me and where == key]
-    return sum(others), len(others)
+        elsewhere, elsewhere_runs = _held_elsewhere.get(key, (0, 0))
+    return sum(others) + elsewhere, len(others) + elsewhere_runs
 
 
 def _size(count: float) -> str:
@@ -585,6 +599,8 @@ def check_memory(config: TrainConfig, data: Dataset, device: torch.device, membe
             )
         description = f"{config.dataset}, {members} networks"
         _held[threading.get_ident()] = (key, needed, description)
+    if promise_listener is not None:
+        promise_listener(key, needed)
     return needed
 
 

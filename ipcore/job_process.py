@@ -1,0 +1,193 @@
+"""Run one job in a process of its own, mirroring what it records into the server's ``MetricsLog``.
+
+A training's Python loop holds the interpreter lock between its tensor operations. Run as a thread of a web
+server, it takes turns with every page the server renders: with a few people watching, each step waits for
+the lock and the job runs several times slower while the pages stall too. In its own process the job has its
+own interpreter; the server only receives the rows it records.
+
+The job process is forked from a ``forkserver`` that has already imported torch and the engine, so a job starts
+in a fraction of a second after the first. It gets the server's environment as it is when the job starts (the
+fork server's own may be older), runs ``run_config`` with a log that forwards every row, set of static arrays,
+progress (at most a few times a second) and memory promise through a pipe, and ends with its state and summary,
+or with its error message and traceback. The server side (``run_in_process``) applies the rows to the job's
+log as they arrive, so live views read the same ``MetricsLog`` as for a job run in a thread, and passes
+cancellation through an event that the run checks after every step.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from ipcore.config import Config
+from ipcore.metrics import MetricsLog, RunResult
+from ipcore.runner import config_from_dict
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_S = 0.25
+POLL_S = 0.1
+END_GRACE_S = 30.0
+"""How long the server waits for a job process to exit once it has sent its outcome, before ending it."""
+PRELOAD = ["ipcore.job_process", "ipcore.train", "ipcore.neuron"]
+
+_context: Any = None
+
+
+class JobProcessError(Exception):
+    """The job failed inside its process: ``message`` is the one-paragraph message, ``details`` the traceback."""
+
+    def __init__(self, message: str, details: str = ""):
+        super().__init__(message)
+        self.message, self.details = message, details
+
+
+def context() -> Any:
+    """The multiprocessing context for job processes: a fork server that preloads torch and the engine where
+    the platform has one, else spawn (a fresh interpreter per job)."""
+    global _context
+    if _context is None:
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            forkserver = multiprocessing.get_context("forkserver")
+            forkserver.set_forkserver_preload(PRELOAD)
+            _context = forkserver
+        else:  # pragma: no cover - platforms without fork
+            _context = multiprocessing.get_context("spawn")
+    return _context
+
+
+def warm_up() -> None:
+    """Start the fork server now (it imports torch and the engine, a few seconds), so that the first job does
+    not wait for it. A server calls this in a background thread when it creates its job manager."""
+    if context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
+class _ForwardingLog(MetricsLog):
+    """A MetricsLog that also sends every write to the server."""
+
+    def __init__(self, send: Callable[[tuple], None]):
+        super().__init__()
+        self._send = send
+
+    def set_static(self, **arrays: Any) -> None:
+        super().set_static(**arrays)
+        self._send(("static", arrays))
+
+    def append(self, table: str, **row: Any) -> None:
+        super().append(table, **row)
+        self._send(("append", table, row))
+
+
+def _child_main(
+    config_dict: dict[str, Any],
+    environment: dict[str, str],
+    held_elsewhere: dict[str, tuple[int, int]],
+    connection: Any,
+    stop: Any,
+) -> None:
+    """The job process: run the config, forward what it records, end with ("end", …) or ("error", …)."""
+    # Ctrl-C in the server's terminal reaches every process of its group; the server stops its jobs itself
+    # (cancelled, with what they recorded), so the job ignores it rather than dying without a record.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.clear()
+    os.environ.update(environment)
+    from ipcore import train as train_module
+    from ipcore.jobs import error_message
+    from ipcore.runner import run_config
+
+    def send(message: tuple) -> None:
+        connection.send(message)
+
+    last_progress = [-1.0, 0.0]  # fraction, time sent
+
+    def progress(fraction: float) -> None:
+        now = time.monotonic()
+        if fraction >= 1.0 or now - last_progress[1] >= PROGRESS_INTERVAL_S:
+            last_progress[:] = [fraction, now]
+            send(("progress", float(fraction)))
+
+    try:
+        train_module.set_memory_held_elsewhere(held_elsewhere)
+        train_module.promise_listener = lambda key, needed: send(("memory", key, int(needed)))
+        config = config_from_dict(config_dict)
+        result = run_config(config, progress=progress, should_stop=stop.is_set, log=_ForwardingLog(send))
+        summary = dict(result.summary) if isinstance(result.summary, dict) else {}
+        send(("end", result.state, summary))
+    except BaseException as exc:  # every failure becomes the job's message; the server logs the traceback
+        try:
+            send(("error", error_message(exc), traceback.format_exc()))
+        except Exception:  # the server is gone: nothing left to tell
+            pass
+    finally:
+        connection.close()
+
+
+def run_in_process(
+    config: Config,
+    log: MetricsLog,
+    progress: Callable[[float], None],
+    should_stop: Callable[[], bool],
+    held_elsewhere: dict[str, tuple[int, int]] | None = None,
+    on_memory: Callable[[str, int], None] | None = None,
+    name: str = "ipcore-job",
+) -> RunResult:
+    """Run ``config`` in a job process; its rows arrive in ``log``. Returns the run's result (its metrics are
+    ``log``'s snapshot), raises ``JobProcessError`` with the job's own message when the run failed, or when the
+    process died without saying why (killed, out of memory)."""
+    ctx = context()
+    receiver, sender = ctx.Pipe(duplex=False)
+    stop = ctx.Event()
+    process = ctx.Process(
+        target=_child_main,
+        args=(config.to_dict(), dict(os.environ), dict(held_elsewhere or {}), sender, stop),
+        name=name,
+        daemon=True,
+    )
+    process.start()
+    sender.close()  # the child holds the only writing end: reading past its last message gives EOFError
+    outcome: tuple | None = None
+    try:
+        while True:
+            if should_stop() and not stop.is_set():
+                stop.set()
+            if not receiver.poll(POLL_S):
+                if not process.is_alive() and not receiver.poll(0):
+                    break
+                continue
+            try:
+                message = receiver.recv()
+            except EOFError:
+                break
+            kind = message[0]
+            if kind == "append":
+                log.append(message[1], **message[2])
+            elif kind == "static":
+                log.set_static(**message[1])
+            elif kind == "progress":
+                progress(message[1])
+            elif kind == "memory" and on_memory is not None:
+                on_memory(message[1], message[2])
+            elif kind in ("end", "error"):
+                outcome = message
+    finally:
+        process.join(END_GRACE_S if outcome is not None else 1.0)
+        if process.is_alive():
+            process.terminate()
+            process.join(5.0)
+        receiver.close()
+    if outcome is None:
+        code = process.exitcode
+        why = "it was killed, perhaps for lack of memory" if code is not None and code < 0 else "it crashed"
+        raise JobProcessError(f"the job's process ended without a result (exit code {code}): {why}")
+    if outcome[0] == "error":
+        raise JobProcessError(outcome[1], outcome[2])
+    return RunResult(config=config, metrics=log.snapshot(), summary=outcome[2], state=outcome[1])

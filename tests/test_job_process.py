@@ -1,0 +1,161 @@
+"""Jobs in processes of their own (``JobManager(isolation="process")``, what the app uses): the same rows and
+records as a job in a thread, live rows while it runs, cancel, failures with their own message, a killed
+process, the environment of the moment, and memory promises shared between job processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from ipcore import train as train_module
+from ipcore.config import ConfigError, NeuronConfig, TrainConfig
+from ipcore.jobs import JobManager
+from ipcore.records import load_run
+
+DEADLINE = 120.0
+
+
+def train_config(**changes) -> TrainConfig:
+    base = dict(dataset="clusters", depth=3, width=16, epochs=1, seeds=2, subset=600, batch_size=100, device="cpu")
+    return TrainConfig(**(base | changes))
+
+
+def wait_until(predicate, what: str, timeout: float = DEADLINE) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def job_processes() -> list[multiprocessing.Process]:
+    return [p for p in multiprocessing.active_children() if p.name.startswith("ipcore-job")]
+
+
+def without_timing(summary: dict) -> dict:
+    """The summary without its wall-clock figures (they differ between any two runs)."""
+    timing = ("seconds", "samples_per_s", "steps_per_s")
+    rules = [{k: v for k, v in rule.items() if k not in timing} for rule in summary["rules"]]
+    return {k: v for k, v in summary.items() if k not in timing} | {"rules": rules}
+
+
+@pytest.fixture
+def manager(tmp_path):
+    with JobManager(max_concurrent=1, runs_dir=tmp_path, isolation="process") as jm:
+        yield jm
+    wait_until(lambda: job_processes() == [], "job processes to end", 10)
+
+
+def test_a_training_in_its_own_process_records_what_a_thread_records(manager, tmp_path):
+    config = train_config(epochs=2)
+    with JobManager(max_concurrent=1, isolation="thread") as threaded:
+        reference = threaded.wait(threaded.submit(config), DEADLINE)
+        expected = threaded.snapshot(reference["job_id"])
+    final = manager.wait(manager.submit(config, name="in a process"), DEADLINE)
+    assert final["state"] == "done", final["error"]
+    assert final["progress"] == 1.0
+    assert without_timing(final["summary"]) == without_timing(reference["summary"])
+    got = manager.snapshot(final["job_id"])
+    assert sorted(got) == sorted(expected)
+    for name in expected:
+        np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+    record = load_run(tmp_path, final["run_id"])
+    assert record.config == config and record.meta["name"] == "in a process"
+    for name in got:
+        np.testing.assert_array_equal(record.metrics[name], got[name], err_msg=name)
+
+
+def test_rows_and_progress_arrive_while_the_process_runs(manager):
+    job = manager.submit(NeuronConfig(n=500, iters=40_000, record_every=50, rules=["ip", "wd"]))
+    rows, progress = [], []
+    while (status := manager.status(job))["state"] in ("queued", "running"):
+        snap = manager.snapshot(job)
+        if "trace/iter" in snap:
+            rows.append(len(snap["trace/iter"]))
+            progress.append(status["progress"])
+        time.sleep(0.02)
+    assert manager.wait(job, DEADLINE)["state"] == "done"
+    assert rows == sorted(rows) and len(set(rows)) >= 3, rows  # seen growing, not only at the end
+    assert progress == sorted(progress) and any(0 < p < 1 for p in progress)
+
+
+def test_cancel_stops_the_process_and_keeps_what_it_recorded(manager, tmp_path):
+    job = manager.submit(train_config(epochs=500, subset=400))
+    wait_until(lambda: manager.snapshot(job).get("epoch/epoch", np.zeros(0)).size >= 1, "first epoch")
+    assert len(job_processes()) == 1
+    assert manager.cancel(job)
+    final = manager.wait(job, DEADLINE)
+    assert final["state"] == "cancelled"
+    record = load_run(tmp_path, final["run_id"])
+    assert record.meta["state"] == "cancelled" and 1 <= len(record.metrics["epoch/epoch"]) < 500
+    wait_until(lambda: job_processes() == [], "the job process to exit", 10)
+
+
+def test_a_failure_is_its_own_message_and_the_next_job_runs(manager, tmp_path, monkeypatch):
+    manager.wait(manager.submit(train_config()), DEADLINE)  # the fork server is running from here on
+    monkeypatch.setenv("IPCORE_OFFLINE", "1")  # set after the fork server started: the job must still see it
+    missing = tmp_path / "no-data-here"
+    bad = manager.submit(train_config(dataset="mnist", data_root=str(missing)))
+    good = manager.submit(train_config(seed=3))
+    failed = manager.wait(bad, DEADLINE)
+    assert failed["state"] == "failed"
+    assert failed["error"].startswith("dataset: mnist is not available (downloads are off)")
+    assert str(missing) in failed["error"] and "Traceback" not in failed["error"]
+    assert manager.wait(good, DEADLINE)["state"] == "done"
+
+
+def test_a_killed_job_process_fails_its_job_and_frees_the_slot(manager, tmp_path):
+    job = manager.submit(train_config(epochs=1000))
+    wait_until(lambda: manager.status(job)["progress"] > 0, "the training running")
+    (process,) = job_processes()
+    os.kill(process.pid, signal.SIGKILL)
+    final = manager.wait(job, DEADLINE)
+    assert final["state"] == "failed"
+    assert final["error"].startswith("the job's process ended without a result (exit code -9)")
+    assert load_run(tmp_path, final["run_id"]).meta["state"] == "failed"  # what it recorded is kept
+    assert manager.wait(manager.submit(train_config()), DEADLINE)["state"] == "done"
+
+
+def test_job_processes_are_told_what_the_others_were_promised(tmp_path):
+    """Two job processes: the second's training counts the memory the first's was promised (its own process
+    cannot see the first's promise otherwise)."""
+    import torch
+
+    from ipcore.data import load_dataset
+
+    long_run = train_config(epochs=1000)
+    needed = train_module.estimated_memory(long_run, load_dataset("clusters", subset=600))
+    with JobManager(max_concurrent=2, runs_dir=tmp_path, isolation="process") as manager:
+        first = manager.submit(long_run)
+        wait_until(lambda: manager.status(first)["progress"] > 0, "the first training running")
+        assert manager._get(first).promised == ("cpu", needed)
+        held = []
+        original = manager._run
+
+        def spy(job):
+            with manager._lock:
+                held.append({o.job_id: o.promised for o in manager._running if o is not job})
+            return original(job)
+
+        manager._run = spy
+        second = manager.submit(long_run.replace(seed=5, epochs=1))
+        assert manager.wait(second, DEADLINE)["state"] == "done"
+        assert held == [{first: ("cpu", needed)}]
+        manager.cancel(first)
+        assert manager.wait(first, DEADLINE)["state"] == "cancelled"
+    train_module.set_memory_held_elsewhere({"cpu": (needed, 1)})
+    try:
+        assert train_module.memory_held(torch.device("cpu")) == (needed, 1)
+    finally:
+        train_module.set_memory_held_elsewhere({})
+    assert train_module.memory_held(torch.device("cpu")) == (0, 0)
+
+
+def test_isolation_is_checked():
+    with pytest.raises(ConfigError, match="isolation: must be one of thread, process"):
+        JobManager(isolation="fiber")
