@@ -13,6 +13,8 @@ the queueing time is not counted, only the time each job ran).
 The browsers run on the server's own machine, where real viewers' browsers would not: with ``--nice-browsers``
 (the default) chromium runs at the lowest CPU priority (nice 19), so it uses only what the server leaves idle and
 the figures describe the server; ``--no-nice-browsers`` shows the same 2 cores shared by server and browsers.
+The further visitor gets a browser of its own at normal priority either way (it stands for someone arriving
+from another machine, whose page must not wait behind the watchers' renderers).
 
 Every loop here is bounded in count and time; only 127.0.0.1 is contacted.
 
@@ -117,8 +119,10 @@ def run(watchers: int, alone: int, nice_browsers: bool = True) -> dict[str, obje
                     context = browser.new_context(viewport={"width": 1400, "height": 1000})
                     click_train(context.new_page(), url, {**JOB, "seed": str(index)})
                     contexts.append(context)
-                # 3. A further visitor while everyone watches.
-                visitor = browser.new_context(viewport={"width": 1400, "height": 1000})
+                # 3. A further visitor while everyone watches, in a browser of its own at normal priority: the
+                # load time measured is the server's answer, not this tab's turn among eight niced renderers.
+                visitor_browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+                visitor = visitor_browser.new_context(viewport={"width": 1400, "height": 1000})
                 page = visitor.new_page()
                 started = time.monotonic()
                 page.goto(f"{url}/network_lab")
@@ -129,6 +133,7 @@ def run(watchers: int, alone: int, nice_browsers: bool = True) -> dict[str, obje
                 )
                 ready_s = time.monotonic() - started
                 visitor.close()
+                visitor_browser.close()
                 records = wait_for_records(runs_dir, alone + watchers, deadline)
                 stop.set()
                 prober.join(timeout=15)
