@@ -95,9 +95,17 @@ def _child_main(
     stop: Any,
 ) -> None:
     """The job process: run the config, forward what it records, end with ("end", …) or ("error", …)."""
-    # Ctrl-C in the server's terminal reaches every process of its group; the server stops its jobs itself
-    # (cancelled, with what they recorded), so the job ignores it rather than dying without a record.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Ctrl-C in the server's terminal, or SIGTERM to the server's process group (a service manager stopping
+    # it), reaches the job too. The job ends as cancelled with what it recorded, like a job the server stops
+    # itself, instead of dying without a record.
+    terminated = False
+
+    def end_early(signum: int, frame: Any) -> None:
+        nonlocal terminated
+        terminated = True
+
+    signal.signal(signal.SIGINT, end_early)
+    signal.signal(signal.SIGTERM, end_early)
     os.environ.clear()
     os.environ.update(environment)
     from ipcore import train as train_module
@@ -119,7 +127,9 @@ def _child_main(
         train_module.set_memory_held_elsewhere(held_elsewhere)
         train_module.promise_listener = lambda key, needed: send(("memory", key, int(needed)))
         config = config_from_dict(config_dict)
-        result = run_config(config, progress=progress, should_stop=stop.is_set, log=_ForwardingLog(send))
+        result = run_config(
+            config, progress=progress, should_stop=lambda: terminated or stop.is_set(), log=_ForwardingLog(send)
+        )
         summary = dict(result.summary) if isinstance(result.summary, dict) else {}
         send(("end", result.state, summary))
     except BaseException as exc:  # every failure becomes the job's message; the server logs the traceback

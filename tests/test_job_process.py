@@ -159,3 +159,58 @@ def test_job_processes_are_told_what_the_others_were_promised(tmp_path):
 def test_isolation_is_checked():
     with pytest.raises(ConfigError, match="isolation: must be one of thread, process"):
         JobManager(isolation="fiber")
+
+
+SERVER = """
+import signal, sys, time
+from ipcore.config import TrainConfig
+from ipcore.jobs import JobManager
+
+def main():
+    manager = JobManager(runs_dir=sys.argv[1], isolation="process")
+    # What Streamlit does on SIGTERM: stop serving, then the atexit hook stops the jobs and saves them.
+    signal.signal(signal.SIGTERM, lambda *_: (manager.shutdown(timeout=60), sys.exit(0)))
+    config = TrainConfig(dataset="clusters", depth=3, width=16, epochs=1000, seeds=2, subset=600, device="cpu")
+    job = manager.submit(config)
+    while manager.status(job)["progress"] <= 0:
+        time.sleep(0.05)
+    print("running", flush=True)
+    time.sleep(600)
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_sigterm_to_the_servers_process_group_saves_its_jobs_as_cancelled(tmp_path):
+    """A service manager stops the server with SIGTERM to its whole process group: the job process gets it too,
+    and must end as cancelled with its rows (saved by the server), not die without a record."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ipcore.records import list_runs
+
+    script = tmp_path / "server.py"
+    script.write_text(SERVER)
+    root = Path(__file__).resolve().parent.parent
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / "runs")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=root,
+        env=os.environ | {"PYTHONPATH": str(root)},
+        start_new_session=True,
+    )
+    try:
+        assert process.stdout.readline().strip() == b"running"
+        time.sleep(0.5)
+        os.killpg(process.pid, signal.SIGTERM)
+        _, err = process.communicate(timeout=DEADLINE)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 0, err.decode()
+    (meta,) = list_runs(tmp_path / "runs")
+    assert meta["state"] == "cancelled", err.decode()
+    assert load_run(tmp_path / "runs", meta["run_id"]).metrics["batch/loss"].shape[0] >= 1
