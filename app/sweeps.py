@@ -1,5 +1,6 @@
-"""Sweeps launched from the app: each runs in a background thread of the server, one at a time, and streams its
-grid points in as their records are written.
+"""Sweeps launched from the app: each runs in a process of its own (``ipcore.job_process``, so its training never
+waits for the server's interpreter lock), one at a time, and streams its grid points in as their records are
+written.
 
 A sweep (``ipcore.sweep.run_sweep``) writes its own records, one per grid point, so it does not go through the job
 queue of single runs; instead ``SweepRun`` keeps what a page needs to follow it: the finished points (``entries``),
@@ -73,7 +74,7 @@ class SweepRegistry:
         return run
 
     def _work(self, run: SweepRun, runs_dir: str) -> None:
-        from ipcore.sweep import run_sweep
+        from ipcore.job_process import run_sweep_in_process
 
         with self._turn:
             if run.stop.is_set():
@@ -88,7 +89,7 @@ class SweepRegistry:
                 run.progress = fraction
 
             try:
-                outcome = run_sweep(
+                outcome = run_sweep_in_process(
                     run.config,
                     name=run.name,
                     runs_dir=runs_dir,

@@ -1,4 +1,5 @@
-"""Run one job in a process of its own, mirroring what it records into the server's ``MetricsLog``.
+"""Run one job — an experiment config or a sweep — in a process of its own, mirroring what it records into the
+server.
 
 A training's Python loop holds the interpreter lock between its tensor operations. Run as a thread of a web
 server, it takes turns with every page the server renders: with a few people watching, each step waits for
@@ -16,6 +17,7 @@ cancellation through an event that the run checks after every step.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -23,11 +25,15 @@ import signal
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ipcore.config import Config
 from ipcore.metrics import MetricsLog, RunResult
 from ipcore.runner import config_from_dict
+
+if TYPE_CHECKING:
+    from ipcore.config import SweepConfig
+    from ipcore.sweep import SweepOutcome
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +41,7 @@ PROGRESS_INTERVAL_S = 0.25
 POLL_S = 0.1
 END_GRACE_S = 30.0
 """How long the server waits for a job process to exit once it has sent its outcome, before ending it."""
-PRELOAD = ["ipcore.job_process", "ipcore.train", "ipcore.neuron"]
+PRELOAD = ["ipcore.job_process", "ipcore.train", "ipcore.neuron", "ipcore.sweep"]
 
 _context: Any = None
 
@@ -87,14 +93,42 @@ class _ForwardingLog(MetricsLog):
         self._send(("append", table, row))
 
 
+def _run_task(task: str, payload: dict[str, Any], send: Callable[[tuple], None], progress, should_stop) -> tuple:
+    """What the job process runs: ``config`` (one experiment config, rows forwarded as recorded) or ``sweep``
+    (``ipcore.sweep.run_sweep``, which writes its own records; each finished point forwarded). Returns the
+    ``("end", …)`` message."""
+    if task == "config":
+        from ipcore.runner import run_config
+
+        config = config_from_dict(payload)
+        result = run_config(config, progress=progress, should_stop=should_stop, log=_ForwardingLog(send))
+        return ("end", result.state, dict(result.summary) if isinstance(result.summary, dict) else {})
+    if task == "sweep":
+        from ipcore.config import SweepConfig
+        from ipcore.sweep import run_sweep
+
+        options = dict(payload)
+        sweep = SweepConfig.from_dict(options.pop("config"))
+        outcome = run_sweep(
+            sweep,
+            **options,
+            on_part=lambda index, entry: send(("part", index, entry)),
+            progress=progress,
+            should_stop=should_stop,
+        )
+        return ("end", dataclasses.asdict(outcome))
+    raise ValueError(f"unknown task {task!r}")
+
+
 def _child_main(
-    config_dict: dict[str, Any],
+    task: str,
+    payload: dict[str, Any],
     environment: dict[str, str],
     held_elsewhere: dict[str, tuple[int, int]],
     connection: Any,
     stop: Any,
 ) -> None:
-    """The job process: run the config, forward what it records, end with ("end", …) or ("error", …)."""
+    """The job process: run the task, forward what it records, end with ("end", …) or ("error", …)."""
     # Ctrl-C in the server's terminal, or SIGTERM to the server's process group (a service manager stopping
     # it), reaches the job too. The job ends as cancelled with what it recorded, like a job the server stops
     # itself, instead of dying without a record.
@@ -110,7 +144,6 @@ def _child_main(
     os.environ.update(environment)
     from ipcore import train as train_module
     from ipcore.jobs import error_message
-    from ipcore.runner import run_config
 
     def send(message: tuple) -> None:
         connection.send(message)
@@ -126,12 +159,7 @@ def _child_main(
     try:
         train_module.set_memory_held_elsewhere(held_elsewhere)
         train_module.promise_listener = lambda key, needed: send(("memory", key, int(needed)))
-        config = config_from_dict(config_dict)
-        result = run_config(
-            config, progress=progress, should_stop=lambda: terminated or stop.is_set(), log=_ForwardingLog(send)
-        )
-        summary = dict(result.summary) if isinstance(result.summary, dict) else {}
-        send(("end", result.state, summary))
+        send(_run_task(task, payload, send, progress, lambda: terminated or stop.is_set()))
     except BaseException as exc:  # every failure becomes the job's message; the server logs the traceback
         try:
             send(("error", error_message(exc), traceback.format_exc()))
@@ -141,24 +169,22 @@ def _child_main(
         connection.close()
 
 
-def run_in_process(
-    config: Config,
-    log: MetricsLog,
-    progress: Callable[[float], None],
+def _supervise(
+    task: str,
+    payload: dict[str, Any],
+    handle: Callable[[tuple], None],
     should_stop: Callable[[], bool],
-    held_elsewhere: dict[str, tuple[int, int]] | None = None,
-    on_memory: Callable[[str, int], None] | None = None,
-    name: str = "ipcore-job",
-) -> RunResult:
-    """Run ``config`` in a job process; its rows arrive in ``log``. Returns the run's result (its metrics are
-    ``log``'s snapshot), raises ``JobProcessError`` with the job's own message when the run failed, or when the
-    process died without saying why (killed, out of memory)."""
+    held_elsewhere: dict[str, tuple[int, int]] | None,
+    name: str,
+) -> tuple:
+    """Start the job process, hand every message but the last to ``handle``, pass ``should_stop`` on; returns
+    the ``("end", …)`` message or raises ``JobProcessError``."""
     ctx = context()
     receiver, sender = ctx.Pipe(duplex=False)
     stop = ctx.Event()
     process = ctx.Process(
         target=_child_main,
-        args=(config.to_dict(), dict(os.environ), dict(held_elsewhere or {}), sender, stop),
+        args=(task, payload, dict(os.environ), dict(held_elsewhere or {}), sender, stop),
         name=name,
         daemon=True,
     )
@@ -177,17 +203,10 @@ def run_in_process(
                 message = receiver.recv()
             except EOFError:
                 break
-            kind = message[0]
-            if kind == "append":
-                log.append(message[1], **message[2])
-            elif kind == "static":
-                log.set_static(**message[1])
-            elif kind == "progress":
-                progress(message[1])
-            elif kind == "memory" and on_memory is not None:
-                on_memory(message[1], message[2])
-            elif kind in ("end", "error"):
+            if message[0] in ("end", "error"):
                 outcome = message
+            else:
+                handle(message)
     finally:
         process.join(END_GRACE_S if outcome is not None else 1.0)
         if process.is_alive():
@@ -200,4 +219,64 @@ def run_in_process(
         raise JobProcessError(f"the job's process ended without a result (exit code {code}): {why}")
     if outcome[0] == "error":
         raise JobProcessError(outcome[1], outcome[2])
-    return RunResult(config=config, metrics=log.snapshot(), summary=outcome[2], state=outcome[1])
+    return outcome
+
+
+def run_in_process(
+    config: Config,
+    log: MetricsLog,
+    progress: Callable[[float], None],
+    should_stop: Callable[[], bool],
+    held_elsewhere: dict[str, tuple[int, int]] | None = None,
+    on_memory: Callable[[str, int], None] | None = None,
+    name: str = "ipcore-job",
+) -> RunResult:
+    """Run ``config`` in a job process; its rows arrive in ``log``. Returns the run's result (its metrics are
+    ``log``'s snapshot), raises ``JobProcessError`` with the job's own message when the run failed, or when the
+    process died without saying why (killed, out of memory)."""
+
+    def handle(message: tuple) -> None:
+        kind = message[0]
+        if kind == "append":
+            log.append(message[1], **message[2])
+        elif kind == "static":
+            log.set_static(**message[1])
+        elif kind == "progress":
+            progress(message[1])
+        elif kind == "memory" and on_memory is not None:
+            on_memory(message[1], message[2])
+
+    _, state, summary = _supervise("config", config.to_dict(), handle, should_stop, held_elsewhere, name)
+    return RunResult(config=config, metrics=log.snapshot(), summary=summary, state=state)
+
+
+def run_sweep_in_process(
+    sweep: SweepConfig,
+    *,
+    name: str,
+    runs_dir: str,
+    backend: str = "local",
+    ray_address: str | None = None,
+    on_part: Callable[[int, dict[str, Any]], None] | None = None,
+    progress: Callable[[float], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> SweepOutcome:
+    """``ipcore.sweep.run_sweep`` in a job process: the same records, ``on_part`` and ``progress`` calls and
+    outcome; a failure raises ``JobProcessError`` with its message."""
+    from ipcore.sweep import SweepOutcome
+
+    def handle(message: tuple) -> None:
+        if message[0] == "part" and on_part is not None:
+            on_part(message[1], message[2])
+        elif message[0] == "progress" and progress is not None:
+            progress(message[1])
+
+    payload = {
+        "config": sweep.to_dict(),
+        "name": name,
+        "runs_dir": str(runs_dir),
+        "backend": backend,
+        "ray_address": ray_address,
+    }
+    _, outcome = _supervise("sweep", payload, handle, should_stop or (lambda: False), None, f"ipcore-job-sweep-{name}")
+    return SweepOutcome(**outcome)

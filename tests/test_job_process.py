@@ -214,3 +214,26 @@ def test_sigterm_to_the_servers_process_group_saves_its_jobs_as_cancelled(tmp_pa
     (meta,) = list_runs(tmp_path / "runs")
     assert meta["state"] == "cancelled", err.decode()
     assert load_run(tmp_path / "runs", meta["run_id"]).metrics["batch/loss"].shape[0] >= 1
+
+
+def test_a_sweep_in_its_own_process_writes_the_records_run_sweep_writes(tmp_path):
+    from ipcore.config import SweepConfig
+    from ipcore.job_process import run_sweep_in_process
+    from ipcore.records import list_runs
+    from ipcore.sweep import run_sweep
+
+    sweep = SweepConfig(dataset="clusters", rules=["ip", "none"], lr=[0.003, 0.03], depth=2, width=8, seeds=2,
+                        subset=300, device="cpu")  # fmt: skip
+    parts, progress = {}, []
+    outcome = run_sweep_in_process(
+        sweep, name="grid", runs_dir=str(tmp_path / "a"), on_part=parts.__setitem__, progress=progress.append
+    )
+    reference = run_sweep(sweep, name="grid", runs_dir=tmp_path / "b")
+    assert outcome.backend == "local" and not outcome.interrupted and outcome.errors == []
+    assert [parts[i] for i in sorted(parts)] == outcome.parts
+    assert [p["run_id"] for p in outcome.parts] == [p["run_id"] for p in reference.parts]
+    assert progress[-1] == 1.0 and progress == sorted(progress)
+    for run_id in (p["run_id"] for p in outcome.parts):
+        a, b = load_run(tmp_path / "a", run_id), load_run(tmp_path / "b", run_id)
+        np.testing.assert_array_equal(a.metrics["epoch/test_acc"], b.metrics["epoch/test_acc"])
+    assert len(list_runs(tmp_path / "a")) == len(sweep.points())
