@@ -108,7 +108,7 @@ def _where() -> dict[str, Any]:
 @ray.remote
 def sweep_part(sweep_json: str, points: list[Any], data: Any) -> list[dict[str, Any]]:
     """Train ``points`` of the sweep as one model on this worker; per point its metrics, summary and state."""
-    from ipcore.sweep import train_points
+    from ipcore.grid import train_points
 
     sweep = SweepConfig.from_json(sweep_json)
     results = train_points(sweep, [(lr, dict(eta)) for lr, eta in points], data=_on_device(data, sweep.device))
