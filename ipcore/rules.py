@@ -526,4 +526,3 @@ def make_rule(name: str, config: object) -> Rule:
     """The rule ``name`` with its options from an experiment config (``NeuronConfig``, ``TrainConfig``): the one
     factory of the single neuron and the networks, so both honour every option the rule's spec declares."""
     return get_rule(name, **rule_options(name, config))
-

@@ -16,9 +16,8 @@ import streamlit as st
 from app import charts, controls, lab_guide, state, views
 from app import jobs as app_jobs
 from app.text import plain
-from ipcore.config import BUILTIN_DISTS, ConfigError, NeuronConfig, parse_pairs
+from ipcore.config import BUILTIN_DISTS, ConfigError, NeuronConfig, config_from_dict, parse_pairs
 from ipcore.records import check_name
-from ipcore.runner import config_from_dict
 
 PAGE = "neuron"
 OTHER = "other (scipy.stats)"

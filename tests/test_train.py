@@ -11,13 +11,13 @@ import pytest
 import torch
 
 from ipcore import cli
-from ipcore.config import ConfigError, TrainConfig
+from ipcore.config import ConfigError, TrainConfig, config_from_dict
 from ipcore.data import load_dataset
 from ipcore.metrics import MetricsLog
 from ipcore.model import LockstepMLP, member_losses
 from ipcore.rule_specs import RULE_SPECS, RuleSpec
 from ipcore.rules import IP, RULES, get_rule
-from ipcore.runner import config_from_dict, run_config
+from ipcore.runner import run_config
 from ipcore.train import (
     epoch_permutations,
     evaluate,
