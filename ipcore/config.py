@@ -461,7 +461,7 @@ SEEDS_FIELD = {"help": "seeds per rule, all trained together", "low": 1, "high":
 BATCH_FIELD = {"help": "samples per batch", "low": 1, "high": 65536, "label": "batch size"}
 SUBSET_FIELD = {"help": "train on the first N training samples (0 = all)", "low": 0,
                 "label": "train subset (0 = all samples)", "step": 1000}  # fmt: skip
-OUTPUT_FIELD = {"help": "output layer: relu (Linear then ReLU, as the thesis) or linear", "choices": TRAIN_OUTPUTS,
+OUTPUT_FIELD = {"help": "output layer (relu: Linear then ReLU, as the thesis; linear: plain logits)", "choices": TRAIN_OUTPUTS,
                 "label": "output layer", "widget": "radio"}  # fmt: skip
 DEVICE_FIELD = {"help": "auto (CUDA when present), cpu, cuda or cuda:N", "check": check_device,
                 "suggestions": ("auto", "cpu", "cuda"), "label": "device"}  # fmt: skip
