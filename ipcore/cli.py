@@ -1,6 +1,8 @@
 """ipcore from the command line: the single neuron, network training, stored runs and the thesis gallery.
 
-Usage: ``python -m ipcore {neuron,train,sweep,runs,gallery} ...``.
+Usage: ``python -m ipcore {neuron,train,sweep,runs,gallery,rules} ...``. The flags of ``neuron``, ``train`` and
+``sweep`` are generated from the config declarations (``ipcore.config``): one flag per field, its help, range and
+default from the field's ``FieldSpec``.
 
 Every subcommand validates through the config dataclasses; a bad value exits with status 2 and the message
 naming the field, never a traceback. Progress goes to stderr; ``--json`` prints exactly one JSON object on
@@ -574,6 +576,47 @@ def _runs_show(args: argparse.Namespace, runs_dir: Any) -> int:
     shape_width = max((len(str(tuple(i["shape"]))) for i in shapes.values()), default=0)
     for name, info in shapes.items():
         print(f"  {name.ljust(width)}  {str(tuple(info['shape'])).ljust(shape_width)}  {record.metrics[name].dtype}")
+    return 0
+
+
+# ======================================================================================================
+# rules  (the registry)
+# ======================================================================================================
+
+
+@subcommand("rules", "List the intrinsic rules: name, title, default η (network / single neuron), options, source.")
+def _add_rules(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    return _run_rules
+
+
+def _run_rules(args: argparse.Namespace) -> int:
+    from ipcore.rules import RULES
+
+    listing = [
+        {
+            "name": name,
+            "title": cls.title,
+            "eta_network": cls.spec.default_eta_network,
+            "eta_neuron": cls.spec.default_eta_neuron,
+            "weighted_decay": cls.spec.weighted_decay,
+            "options": dict(cls.spec.options),
+            "source": cls.source,
+            "equation": cls.equation,
+        }
+        for name, cls in RULES.items()
+    ]
+    if args.json:
+        emit_json({"rules": listing})
+        return 0
+    width = max(len(r["name"]) for r in listing)
+    for rule in listing:
+        eta = "—" if rule["eta_network"] is None else f"{rule['eta_network']:g} / {rule['eta_neuron']:g}"
+        options = ", ".join(f"--{field.replace('_', '-')}" for field in rule["options"].values())
+        print(
+            f"{rule['name'].ljust(width)}  η {eta:15s} {rule['title']}" + (f"  [options: {options}]" if options else "")
+        )
+        print(f"{'':{width}}  {rule['source']}")
     return 0
 
 

@@ -790,8 +790,7 @@ DATASETS: dict[str, DatasetSpec] = {
             load=_load_mnist,
             files=", ".join(MNIST_FILES) + " (unzipped IDX) in ROOT/MNIST/raw",
             how="allow downloads (torchvision fetches it into `ROOT/MNIST/raw`), or copy the four IDX files "
-            f"({', '.join(MNIST_FILES)}, unzipped) into `ROOT/MNIST/raw`, or pass --data-root to a folder that "
-            "has them",
+            f"({', '.join(MNIST_FILES)}, unzipped) into `ROOT/MNIST/raw`",
             sizes="60000 train / 10000 test",
             locate=_mnist_folder,
         ),
@@ -858,8 +857,7 @@ DATASETS: dict[str, DatasetSpec] = {
             how=f"the operator lists it in {IMAGE_FOLDERS_ENV}",
             argument="NAME",
             argument_required=True,
-            check_argument=_check_folder,
-            browser=False,  # offered one by one (``folder:NAME``), never as a free name
+            check_argument=_check_folder,  # a browser picks one of the offered names, never a path
         ),
     )
 }

@@ -63,7 +63,8 @@ RULE_SPECS: dict[str, RuleSpec] = {
         RuleSpec("bn_inc_printed", "incremental BN as printed (eq. 3.8–3.9, no fixed point)", 1e-4, 1e-3),
     )
 }
-"""The rules by name, in the order the app, the CLI and the charts list them (a rule's colour follows it)."""
+"""The rules by name, in the order the app, the CLI and the charts list them (a rule's colour follows its place:
+add new rules at the end)."""
 
 
 def default_eta(name: str, context: str = "network") -> float | None:
