@@ -4,6 +4,12 @@ Every config validates itself (``ConfigError`` names the field and the allowed r
 through JSON (``to_dict``/``from_dict``) and through flat ``key=value`` text (``to_flat``/``from_flat``),
 which the app keeps in the URL. Flat form: lists are comma-separated (``rules=ip,wd``), dictionaries are
 dotted keys (``eta.ip=0.001``), booleans are ``true``/``false``.
+
+Every field is declared once, with its help, allowed range or choices and how a lab shows it (``declare`` →
+``FieldSpec``): validation, the CLI's flags (``ipcore.cli``) and the labs' widgets (``app.controls``) are
+generated from that declaration, so a new field needs nothing else. Rule names and η are checked against the
+torch-free ``ipcore.rule_specs``, dataset names against ``ipcore.data.DATASETS``: parsing a config (a URL, a
+stored record) never loads torch.
 """
 
 from __future__ import annotations
