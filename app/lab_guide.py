@@ -13,12 +13,15 @@ whether a run can show a rule's effect at all.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ipcore.rules import RULES, default_eta
+from ipcore.config import TrainConfig
+from ipcore.data import DATASETS
+from ipcore.rule_specs import RULE_SPECS, default_eta
 
 TRAIN_SIZES = {"mnist": 60_000, "fashion-mnist": 60_000, "cifar10": 50_000, "clusters": 8_000, "spirals": 4_000}
 TOO_SHORT = 0.1  # η × steps below this: α and β can hardly leave their start (1, 0)
@@ -82,13 +85,14 @@ def demo_epochs(demo: Demo, dataset: str) -> int:
 
 def demo_values(demo: Demo, dataset: str, prefix: str = "net") -> dict[str, Any]:
     """The lab's widget values for ``demo`` on ``dataset`` (every η slider back to its default except the demo's)."""
-    values: dict[str, Any] = {
+    defaults = {k: v for k, v in dataclasses.asdict(TrainConfig()).items() if not isinstance(v, (list, dict))}
+    values: dict[str, Any] = {f"{prefix}.{k}": v for k, v in defaults.items()}  # every other field at its default
+    values.update({
         f"{prefix}.dataset": dataset, f"{prefix}.rules": list(demo.rules), f"{prefix}.depth": demo.depth,
         f"{prefix}.width": demo.width, f"{prefix}.lr": demo.lr, f"{prefix}.epochs": demo_epochs(demo, dataset),
         f"{prefix}.seeds": demo.seeds, f"{prefix}.subset": 0, f"{prefix}.batch_size": 200,
-        f"{prefix}.output": "relu", f"{prefix}.seed": 0,
-    }  # fmt: skip
-    for rule in RULES:
+    })  # fmt: skip
+    for rule in RULE_SPECS:
         eta = default_eta(rule, "network")
         if eta is not None:
             values[f"{prefix}.eta.{rule}"] = float(demo.eta.get(rule, eta))
@@ -120,7 +124,7 @@ def rule_reach(rule: str, eta: float, steps: int) -> tuple[float, str]:
 
     Weighted decay: the share 1 − (1 − η)^steps of the way to its target. Other rules: η × steps, the most an
     Adam-smoothed (or order-1 gradient) update of size ≈ η per step can add up to."""
-    if RULES[rule].weighted_decay:
+    if RULE_SPECS[rule].weighted_decay:
         return 1 - (1 - min(eta, 1.0)) ** steps, "share of the way to its target"
     return eta * steps, "η × steps"
 
@@ -141,10 +145,10 @@ def too_short(config: Any) -> list[str]:
     notes = []
     for rule in config.rules:
         eta = config.eta.get(rule, default_eta(rule, context))
-        if eta is None or not RULES[rule]().has_eta:
+        if eta is None or not RULE_SPECS[rule].has_eta:
             continue
         reach, _ = rule_reach(rule, float(eta), steps)
-        if RULES[rule].weighted_decay:
+        if RULE_SPECS[rule].weighted_decay:
             if reach < DECAY_TOO_SHORT:
                 notes.append(f"{rule} (η = {eta:g}) gets only {reach:.0%} of the way to its target in {steps} {unit}: "
                              "too short for it to act; expect it to look like none. Raise η or the "
@@ -159,19 +163,11 @@ def too_short(config: Any) -> list[str]:
     return notes
 
 
-HOW_TO_GET = {
-    "mnist": "put the four MNIST files ({files}, unzipped) in a folder `<data>/MNIST/raw/`",
-    "fashion-mnist": "install Debian's package `dataset-fashion-mnist` (it lands in `/usr/share/datasets/"
-    "fashion-mnist`, which the app finds by itself), or put the four Fashion-MNIST IDX files in "
-    "`<data>/FashionMNIST/raw/`",
-    "cifar10": "put the unpacked `cifar-10-batches-py` folder in `<data>/`, or a JPEG copy as "
-    "`<data>/cifar10-jpg/train/<class>/*.jpg` and `…/test/<class>/*.jpg`",
-}
-
-
-def how_to_get(name: str, data_root: str, files: Sequence[str] = ()) -> str:
-    """How to make ``name`` available to the app: the folder layout and the ``IPCORE_DATA`` variable."""
-    where = HOW_TO_GET.get(name, "put it in a folder `<data>/`").format(files=", ".join(f"`{f}`" for f in files))
+def how_to_get(name: str, data_root: str) -> str:
+    """How to make ``name`` available to the app (the dataset's own ``how``, with ``<data>`` for the data root),
+    and the ``IPCORE_DATA`` variable that names that root."""
+    spec = DATASETS.get(name)
+    where = spec.how_to_get("<data>") if spec is not None else "put it in a folder `<data>/`"
     return (
         f"To use it, {where}, then start the app with the environment variable `IPCORE_DATA` set to that `<data>` "
         f"folder (`IPCORE_DATA=/path/to/data streamlit run app/main.py`). This app now reads `{data_root}`."

@@ -1,6 +1,8 @@
 """ipcore from the command line: the single neuron, network training, stored runs and the thesis gallery.
 
-Usage: ``python -m ipcore {neuron,train,sweep,runs,gallery} ...``.
+Usage: ``python -m ipcore {neuron,train,sweep,runs,gallery,rules} ...``. The flags of ``neuron``, ``train`` and
+``sweep`` are generated from the config declarations (``ipcore.config``): one flag per field, its help, range and
+default from the field's ``FieldSpec``.
 
 Every subcommand validates through the config dataclasses; a bad value exits with status 2 and the message
 naming the field, never a traceback. Progress goes to stderr; ``--json`` prints exactly one JSON object on
@@ -10,17 +12,30 @@ stdout.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import signal
 import sys
 import threading
 import time
+import typing
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ipcore.config import ConfigError, IpcoreWarning, parse_pairs
+from ipcore.config import (
+    Config,
+    ConfigError,
+    IpcoreWarning,
+    NeuronConfig,
+    SweepConfig,
+    TrainConfig,
+    field_spec,
+    field_type,
+    parse_pairs,
+    parse_value_lists,
+)
 from ipcore.records import json_ready
 
 
@@ -59,6 +74,56 @@ def emit_json(obj: Any) -> None:
     """Exactly one JSON object on stdout (NaN/inf become null, so any JSON parser reads it)."""
     sys.stdout.write(json.dumps(json_ready(obj)) + "\n")
     sys.stdout.flush()
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _default_text(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _flag_help(cls: type[Config], f: dataclasses.Field) -> str:
+    """The flag's help from the field's declaration: what it is, the allowed range, the default."""
+    spec = field_spec(cls, f.name)
+    allowed = spec.range_text()
+    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    text = spec.help + (f"; {allowed}" if allowed and allowed not in spec.help else "")
+    shown = _default_text(default) if default not in ("", {}, []) else ""
+    return text + (f" (default {shown})" if shown and "(default" not in spec.help else "")
+
+
+def add_config_flags(p: argparse.ArgumentParser, cls: type[Config]) -> None:
+    """One flag per field of ``cls`` (``--eta-decay`` for ``eta_decay``), its help from the field's declaration.
+    Values stay text: the config converts and validates them, so every error names its field."""
+    for f in dataclasses.fields(cls):
+        kind = field_type(cls, f.name)
+        repeated = typing.get_origin(kind) is dict and typing.get_origin(typing.get_args(kind)[1]) is list
+        p.add_argument(_flag(f.name), action="append" if repeated else "store", help=_flag_help(cls, f))
+
+
+def config_from_args(cls: type[Config], args: argparse.Namespace) -> Any:
+    """The validated config for the flags given (``add_config_flags``); the others keep the config's defaults.
+    Mappings are ``key=value`` pairs (η per rule), or ``key=v1,v2`` lists (a sweep's η values, flag repeatable)."""
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        text = getattr(args, f.name, None)
+        if text is None:
+            continue
+        kind = field_type(cls, f.name)
+        if typing.get_origin(kind) is dict:
+            if typing.get_origin(typing.get_args(kind)[1]) is list:
+                merged: dict[str, list[float]] = {}
+                for part in text:
+                    merged.update(parse_value_lists(part, f.name))
+                text = merged
+            else:
+                text = parse_pairs(text, f.name, field_spec(cls, f.name).key_name)
+        values[f.name] = text
+    return cls.from_dict(values)
 
 
 AddArguments = Callable[[argparse.ArgumentParser], Callable[[argparse.Namespace], int]]
@@ -113,68 +178,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 # ======================================================================================================
 
 
-NEURON_FLAGS = (
-    "dist",
-    "mu",
-    "sigma",
-    "center",
-    "width",
-    "b",
-    "mu2",
-    "sigma2",
-    "weight",
-    "n",
-    "seed",
-    "iters",
-    "eta_decay",
-    "record_every",
-    "triesch_mean",
-    "triesch_std",
-)
-"""NeuronConfig fields given as one plain value each (rules, eta and params are parsed separately)."""
-
-
 @subcommand("neuron", "A single tanh neuron: intrinsic rules drive its output toward uniform (thesis §5.2).")
 def _add_neuron(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
-    # Values stay text here: NeuronConfig converts and validates them, so every error names its field.
-    dists = "uniform, gaussian, laplace, lognormal, mixture, or a continuous scipy.stats name (gamma, t, …)"
-    p.add_argument("--dist", help=f"input distribution: {dists} (default gaussian)")
-    p.add_argument("--mu", help="mean of gaussian / laplace / mixture's first part; mean of the log for lognormal")
-    p.add_argument("--sigma", help="std of gaussian / mixture's first part; std of the log for lognormal; > 0")
-    p.add_argument("--center", help="uniform's center (default 0)")
-    p.add_argument("--width", help="uniform's width, > 0 (default 2)")
-    p.add_argument("--b", help="laplace's scale, > 0 (default 1)")
-    p.add_argument("--mu2", help="mixture's second mean (default 3)")
-    p.add_argument("--sigma2", help="mixture's second std, > 0 (default 1)")
-    p.add_argument("--weight", help="mixture's weight of the first part, 0–1 (default 0.5)")
-    p.add_argument("--params", help="a scipy.stats distribution's parameters, name=value[,name=value] (loc, scale)")
-    p.add_argument("--n", help="sample size N, ≥ 2 (default 10000)")
-    p.add_argument("--seed", help="seed of the sample (default 0)")
-    p.add_argument("--rules", help="comma-separated rules to compare (default ip,wd,infomax,bn_inc)")
-    p.add_argument("--eta", help="η per rule, rule=value[,...] (default ip/bn_inc/infomax/triesch 1e-3, wd/bn_wd 0.1)")
-    p.add_argument("--eta-decay", help="Infomax's η decay per update, 0–1 (default 0)")
-    p.add_argument("--iters", help="full-batch iterations per rule, ≥ 1 (default 10000)")
-    p.add_argument("--record-every", help="record α, β, entropy, histogram every k iterations (default 50)")
-    p.add_argument("--triesch-mean", help="triesch's target mean μ of y (default 0)")
-    p.add_argument("--triesch-std", help="triesch's target std s of y, in (0, 1] (default 0.2)")
+    add_config_flags(p, NeuronConfig)
     p.add_argument("--json", action="store_true", help="print one JSON object with the final values on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     add_save_arguments(p)
     return _run_neuron
 
 
-def neuron_config_from_args(args: argparse.Namespace) -> Any:
+def neuron_config_from_args(args: argparse.Namespace) -> NeuronConfig:
     """The validated NeuronConfig for the flags given; the others keep the config's defaults."""
-    from ipcore.config import NeuronConfig
-
-    values: dict[str, Any] = {k: getattr(args, k) for k in NEURON_FLAGS if getattr(args, k) is not None}
-    if args.rules is not None:
-        values["rules"] = parse_rules(args.rules)
-    if args.eta is not None:
-        values["eta"] = parse_pairs(args.eta, "eta", "rule")
-    if args.params is not None:
-        values["params"] = parse_pairs(args.params, "params")
-    return NeuronConfig.from_dict(values)
+    return config_from_args(NeuronConfig, args)
 
 
 def _run_neuron(args: argparse.Namespace) -> int:
@@ -238,23 +253,7 @@ def _neuron_table(summary: dict[str, Any]) -> str:
 
 @subcommand("train", "Train tanh MLPs with intrinsic rules; every rule × seed in lockstep (thesis §3.2–3.3, ch. 4).")
 def _add_train(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
-    p.add_argument("--dataset", help="mnist, fashion-mnist, cifar10, clusters[:D], spirals or imagefolder:PATH")
-    p.add_argument("--data-root", help="dataset folder (default $IPCORE_DATA, else ~/.cache/ipcore)")
-    p.add_argument("--rules", help="comma-separated rules to compare, e.g. ip,wd,none")
-    p.add_argument("--depth", help="hidden layers, 1–16 (thesis: 1 shallow, 7 deep)")
-    p.add_argument("--width", help="units per hidden layer, 1–2048 (thesis: 50 MNIST, 150 CIFAR-10)")
-    p.add_argument("--lr", help="Adam learning rate of the weights, > 0 and ≤ 10")
-    p.add_argument("--eta", help="intrinsic learning rates, rule=value[,rule=value] (default: the thesis's)")
-    p.add_argument("--eta-decay", help="Infomax's η decay per update, 0–1")
-    p.add_argument("--epochs", help="passes over the training set, 1–1000")
-    p.add_argument("--seeds", help="seeds per rule, 1–64 (all trained together)")
-    p.add_argument("--seed", help="first seed; the others follow (seed, seed+1, …)")
-    p.add_argument("--batch-size", help="samples per batch (default 200)")
-    p.add_argument("--subset", help="train on the first N training samples (0 = all)")
-    p.add_argument("--output", help="output layer: relu (Linear then ReLU, as the thesis) or linear")
-    p.add_argument("--device", help="auto (CUDA when present), cpu, cuda or cuda:N")
-    p.add_argument("--log-every", help="record the training loss every k batches (0 = automatic)")
-    p.add_argument("--hist-every", help="record output histograms every k batches (0 = automatic)")
+    add_config_flags(p, TrainConfig)
     p.add_argument("--list-datasets", action="store_true", help="show which datasets are available and exit")
     p.add_argument("--json", action="store_true", help="print one JSON object with the results on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
@@ -262,30 +261,9 @@ def _add_train(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int
     return _run_train
 
 
-TRAIN_FLAGS = (
-    "dataset",
-    "data_root",
-    "rules",
-    "depth",
-    "width",
-    "lr",
-    "eta_decay",
-    "epochs",
-    "seeds",
-    "seed",
-    "batch_size",
-    "subset",
-    "output",
-    "device",
-    "log_every",
-    "hist_every",
-)
-
-
 def _run_train(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ipcore.config import TrainConfig
     from ipcore.data import available_datasets
     from ipcore.metrics import MetricsLog
     from ipcore.train import train
@@ -302,12 +280,7 @@ def _run_train(args: argparse.Namespace) -> int:
                     f"{'':22s}{where}"
                 )
         return 0
-    values: dict[str, Any] = {k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k) is not None}
-    if "rules" in values:
-        values["rules"] = parse_rules(values["rules"])
-    if args.eta is not None:
-        values["eta"] = parse_pairs(args.eta, "eta", "rule")
-    config = TrainConfig.from_dict(values)
+    config = config_from_args(TrainConfig, args)
 
     class TrainingLog(MetricsLog):
         """Remembers the latest loss row and the run's sizes, so the bar can show them cheaply."""
@@ -607,6 +580,47 @@ def _runs_show(args: argparse.Namespace, runs_dir: Any) -> int:
 
 
 # ======================================================================================================
+# rules  (the registry)
+# ======================================================================================================
+
+
+@subcommand("rules", "List the intrinsic rules: name, title, default η (network / single neuron), options, source.")
+def _add_rules(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    return _run_rules
+
+
+def _run_rules(args: argparse.Namespace) -> int:
+    from ipcore.rules import RULES
+
+    listing = [
+        {
+            "name": name,
+            "title": cls.title,
+            "eta_network": cls.spec.default_eta_network,
+            "eta_neuron": cls.spec.default_eta_neuron,
+            "weighted_decay": cls.spec.weighted_decay,
+            "options": dict(cls.spec.options),
+            "source": cls.source,
+            "equation": cls.equation,
+        }
+        for name, cls in RULES.items()
+    ]
+    if args.json:
+        emit_json({"rules": listing})
+        return 0
+    width = max(len(r["name"]) for r in listing)
+    for rule in listing:
+        eta = "—" if rule["eta_network"] is None else f"{rule['eta_network']:g} / {rule['eta_neuron']:g}"
+        options = ", ".join(f"--{field.replace('_', '-')}" for field in rule["options"].values())
+        print(
+            f"{rule['name'].ljust(width)}  η {eta:15s} {rule['title']}" + (f"  [options: {options}]" if options else "")
+        )
+        print(f"{'':{width}}  {rule['source']}")
+    return 0
+
+
+# ======================================================================================================
 # gallery  (the thesis's experiments)
 # ======================================================================================================
 
@@ -683,42 +697,41 @@ def _run_gallery(args: argparse.Namespace) -> int:
             print(f"{entry.id} {part}")
         return 0
 
-    # SIGTERM (a time limit, a killed batch job) stops the current part cleanly: it is saved as cancelled,
-    # with everything recorded so far, and recomputed on the next resume.
-    stop = threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C or SIGTERM (a time limit, a killed batch job) stops the current part cleanly: it is saved as
+    # cancelled, with everything recorded so far, and recomputed on the next resume (on Ray: the tasks are
+    # cancelled and what finished is kept). The exit status is then 128 + the signal's number.
     computed = []
-    if args.backend == "ray" and todo:  # every part one Ray task; the records are written here as results arrive
-        from ipcore.sweep_ray import run_configs
+    with StopOnSignals() as signals:
+        if args.backend == "ray" and todo:  # every part one Ray task; the records are written here as they arrive
+            from ipcore.sweep_ray import run_configs
 
-        def save_part(index: int, result: Any, extra: dict[str, Any]) -> None:
-            entry, part, _ = todo[index]
-            run_id = save_run(runs_dir, result, experiment=entry.id, part=part, run_id=entry.run_id(part), extra=extra)
+            def save_part(index: int, result: Any, extra: dict[str, Any]) -> None:
+                entry, part, _ = todo[index]
+                run_id = save_run(
+                    runs_dir, result, experiment=entry.id, part=part, run_id=entry.run_id(part), extra=extra
+                )
+                computed.append({"id": entry.id, "part": part, "run_id": run_id, "state": result.state})
+                sys.stderr.write(f"[{len(computed)}/{len(todo)}] {entry.id} {part}: {result.state}\n")
+
+            jobs = [(index, config) for index, (_, _, config) in enumerate(todo)]
+            stopped, errors = run_configs(jobs, save_part, args.ray_address, should_stop=signals.stop.is_set)
+            for message in errors:
+                sys.stderr.write(f"error: {message}\n")
+            if args.json:
+                emit_json({"runs_dir": str(runs_dir), "computed": computed, "errors": errors})
+            return (signals.code or 130) if stopped else (1 if errors else 0)
+        for index, (entry, part, config) in enumerate(todo, 1):
+            if signals.stop.is_set():
+                break
+            bar = ProgressBar(f"[{index}/{len(todo)}] {entry.id} {part}")
+            result = run_config(config, progress=bar, should_stop=signals.stop.is_set)
+            run_id = save_run(runs_dir, result, experiment=entry.id, part=part, run_id=entry.run_id(part))
             computed.append({"id": entry.id, "part": part, "run_id": run_id, "state": result.state})
-            sys.stderr.write(f"[{len(computed)}/{len(todo)}] {entry.id} {part}: {result.state}\n")
-
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl-C cancels the tasks, keeps what finished
-        jobs = [(index, config) for index, (_, _, config) in enumerate(todo)]
-        stopped, errors = run_configs(jobs, save_part, args.ray_address, should_stop=stop.is_set)
-        for message in errors:
-            sys.stderr.write(f"error: {message}\n")
-        if args.json:
-            emit_json({"runs_dir": str(runs_dir), "computed": computed, "errors": errors})
-        return 130 if stopped else (1 if errors else 0)
-    for index, (entry, part, config) in enumerate(todo, 1):
-        if stop.is_set():
-            break
-        bar = ProgressBar(f"[{index}/{len(todo)}] {entry.id} {part}")
-        result = run_config(config, progress=bar, should_stop=stop.is_set)
-        run_id = save_run(runs_dir, result, experiment=entry.id, part=part, run_id=entry.run_id(part))
-        computed.append({"id": entry.id, "part": part, "run_id": run_id, "state": result.state})
     if args.json:
         emit_json({"runs_dir": str(runs_dir), "computed": computed})
     elif not computed:
         sys.stderr.write("nothing to compute: every selected part is done (use --force to recompute)\n")
-    return 0
+    return signals.code
 
 
 # ======================================================================================================
@@ -726,41 +739,9 @@ def _run_gallery(args: argparse.Namespace) -> int:
 # ======================================================================================================
 
 
-SWEEP_FLAGS = (
-    "dataset",
-    "rules",
-    "depth",
-    "width",
-    "epochs",
-    "seeds",
-    "seed",
-    "batch_size",
-    "subset",
-    "lr",
-    "eta_decay",
-    "output",
-    "device",
-)
-
-
 @subcommand("sweep", "A grid of learning rates × η trained as one lockstep model, on this machine or on Ray.")
 def _add_sweep(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
-    p.add_argument("--dataset", help="mnist, fashion-mnist, cifar10, clusters[:D] or spirals (default clusters)")
-    p.add_argument("--rules", help="comma-separated rules every grid point compares, e.g. ip,none")
-    p.add_argument("--depth", help="hidden layers, 1–16")
-    p.add_argument("--width", help="units per hidden layer, 1–2048")
-    p.add_argument("--epochs", help="passes over the training set, 1–1000")
-    p.add_argument("--seeds", help="seeds per rule and grid point, 1–64")
-    p.add_argument("--seed", help="first seed; the others follow")
-    p.add_argument("--batch-size", help="samples per batch (default 200)")
-    p.add_argument("--subset", help="train on the first N training samples (0 = all)")
-    p.add_argument("--lr", help="learning rates of the grid, comma-separated, e.g. 0.003,0.01,0.03")
-    p.add_argument(
-        "--eta", action="append", help="η values per rule, e.g. ip=1e-4,1e-3 (repeat the flag or continue wd=…)"
-    )
-    p.add_argument("--eta-decay", help="Infomax's η decay per update, 0–1")
-    p.add_argument("--output", help="output layer: relu or linear")
-    p.add_argument("--device", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    add_config_flags(p, SweepConfig)
     p.add_argument("--backend", choices=("local", "ray"), default="local", help="local (default) or ray")
     p.add_argument("--ray-address", default=None, help="Ray cluster address (default $RAY_ADDRESS, else a local Ray)")
     p.add_argument(
@@ -776,17 +757,8 @@ def _add_sweep(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int
     return _run_sweep
 
 
-def sweep_config_from_args(args: argparse.Namespace) -> Any:
-    from ipcore.config import SweepConfig, parse_value_lists
-
-    values: dict[str, Any] = {k: getattr(args, k) for k in SWEEP_FLAGS if getattr(args, k) is not None}
-    if "rules" in values:
-        values["rules"] = parse_rules(values["rules"])
-    if args.eta:
-        values["eta"] = {}
-        for text in args.eta:
-            values["eta"].update(parse_value_lists(text, "eta"))
-    return SweepConfig.from_dict(values)
+def sweep_config_from_args(args: argparse.Namespace) -> SweepConfig:
+    return config_from_args(SweepConfig, args)
 
 
 def _run_sweep(args: argparse.Namespace) -> int:

@@ -4,33 +4,31 @@ Every config validates itself (``ConfigError`` names the field and the allowed r
 through JSON (``to_dict``/``from_dict``) and through flat ``key=value`` text (``to_flat``/``from_flat``),
 which the app keeps in the URL. Flat form: lists are comma-separated (``rules=ip,wd``), dictionaries are
 dotted keys (``eta.ip=0.001``), booleans are ``true``/``false``.
+
+Every field is declared once, with its help, allowed range or choices and how a lab shows it (``declare`` →
+``FieldSpec``): validation, the CLI's flags (``ipcore.cli``) and the labs' widgets (``app.controls``) are
+generated from that declaration, so a new field needs nothing else. Rule names and η are checked against the
+torch-free ``ipcore.rule_specs``, dataset names against ``ipcore.data.DATASETS``: parsing a config (a URL, a
+stored record) never loads torch.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import itertools
 import json
 import math
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, get_type_hints
 
-from ipcore.rules import RULES, default_eta
-
-
-class ConfigError(ValueError):
-    """An invalid config value: ``field`` is the offending field's name."""
-
-    def __init__(self, field_name: str, message: str):
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-
-
-class IpcoreWarning(UserWarning):
-    """Something a run can go on with but the user should know (the CLI prints it as ``warning: …``)."""
+from ipcore.data import check_dataset_name, dataset_help
+from ipcore.errors import ConfigError as ConfigError  # re-exported: callers import both from here
+from ipcore.errors import IpcoreWarning as IpcoreWarning
+from ipcore.rule_specs import RULE_SPECS, eta_help
 
 
 @functools.cache
@@ -100,6 +98,88 @@ def _format_scalar(value: Any) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
+# --- declared fields -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """What a config field is, said once: its help, its allowed values and how a lab shows it. Validation
+    (``Config.validate``), the CLI's flags (``ipcore.cli``) and the labs' widgets (``app.controls``) all read it.
+
+    ``low``/``high`` (``low_open``: strictly above ``low``) bound a number, or every number of a list; ``choices``
+    are the only values allowed; ``check(name, value)`` is any other check of the value alone (raising
+    ConfigError). ``suggestions``: what a picker offers where the text allows more (``device``: cuda:N).
+    ``key_name``: what a mapping's keys are (η per *rule*). ``label``, ``widget`` ("slider", "radio", "log")
+    and ``step`` shape the lab's widget; ``browser=False`` keeps a field out of the labs and the address (a server
+    path); ``lab_advanced=False`` leaves it to the page's own controls.
+    """
+
+    help: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    choices: tuple[str, ...] = ()
+    check: Callable[[str, Any], None] | None = None
+    suggestions: tuple[str, ...] = ()
+    key_name: str = "name"
+    label: str = ""
+    widget: str = ""
+    step: float | None = None
+    browser: bool = True
+
+    def validate(self, name: str, value: Any) -> None:
+        """ConfigError unless ``value`` (a number, a text, or a list of them) is allowed; the message names the
+        field and the allowed range."""
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, (list, dict)):
+                continue
+            if self.choices and item not in self.choices:
+                raise ConfigError(name, f"must be one of {', '.join(self.choices)} (got {item!r})")
+            if isinstance(item, float):
+                check_finite(name, item)
+            if (self.low is not None or self.high is not None) and isinstance(item, (int, float)):
+                check_range(name, item, self.low, self.high, low_open=self.low_open)
+        if self.check is not None:
+            self.check(name, value)
+
+    def range_text(self) -> str:
+        """The allowed values in words: ``1–16``, ``> 0``, ``≥ 1``, ``relu or linear``; "" when anything goes."""
+        if self.choices:
+            return (
+                ", ".join(self.choices[:-1]) + f" or {self.choices[-1]}" if len(self.choices) > 1 else self.choices[0]
+            )
+        if self.low is not None and self.high is not None and not self.low_open:
+            return f"{_number_text(self.low)}–{_number_text(self.high)}"
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'>' if self.low_open else '≥'} {_number_text(self.low)}")
+        if self.high is not None:
+            parts.append(f"≤ {_number_text(self.high)}")
+        return " and ".join(parts)
+
+
+def declare(default: Any = dataclasses.MISSING, *, factory: Callable[[], Any] | None = None, **spec: Any) -> Any:
+    """A dataclass field with its ``FieldSpec`` (``declare(7, help="hidden layers", low=1, high=16)``);
+    ``factory`` for a mutable default."""
+    metadata = {"spec": FieldSpec(**spec)}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def field_spec(cls: type, name: str) -> FieldSpec:
+    """The declared ``FieldSpec`` of ``cls.name`` (a field declared without one gets a plain spec)."""
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            return f.metadata.get("spec") or FieldSpec(help=name.replace("_", " "))
+    raise KeyError(name)
+
+
+def field_type(cls: type, name: str) -> Any:
+    """The field's resolved type (``int``, ``list[str]``, ``dict[str, float]`` …)."""
+    return _type_of(cls, name)
+
+
 @dataclass
 class Config:
     """Base of the experiment configs: validation and the JSON / flat-text round trips."""
@@ -109,8 +189,13 @@ class Config:
     def __post_init__(self) -> None:
         self.validate()
 
-    def validate(self) -> None:  # pragma: no cover - every subclass overrides
-        raise NotImplementedError
+    def validate(self) -> None:
+        """Every field against its declaration, in field order; subclasses add the checks that involve
+        several fields."""
+        for f in dataclasses.fields(self):
+            spec = f.metadata.get("spec")
+            if spec is not None:
+                spec.validate(f.name, getattr(self, f.name))
 
     # --- JSON -----------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -260,32 +345,35 @@ def _number_text(value: float) -> str:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else f"{value:g}"
 
 
+RULE_NAMES = tuple(RULE_SPECS)
+
+
 def check_rules(name: str, rules: list[str]) -> None:
     if not rules:
-        raise ConfigError(name, f"choose at least one rule from: {', '.join(RULES)}")
+        raise ConfigError(name, f"choose at least one rule from: {', '.join(RULE_SPECS)}")
     for rule in rules:
-        if rule not in RULES:
-            raise ConfigError(name, f"unknown rule {rule!r}; allowed: {', '.join(RULES)}")
+        if rule not in RULE_SPECS:
+            raise ConfigError(name, f"unknown rule {rule!r}; allowed: {', '.join(RULE_SPECS)}")
     if len(set(rules)) != len(rules):
         raise ConfigError(name, f"each rule at most once (got {', '.join(rules)})")
 
 
-def check_etas(name: str, etas: Mapping[str, float], rules: list[str]) -> None:
+def check_etas(name: str, etas: Mapping[str, float], rules: list[str] | None = None) -> None:
     """η > 0 and finite for every rule; η ≤ 1 for weighted-decay rules (η is a mixing weight there)."""
     for rule, eta in etas.items():
         field_name = f"{name}.{rule}"
-        if rule not in RULES:
-            raise ConfigError(field_name, f"unknown rule {rule!r}; allowed: {', '.join(RULES)}")
-        if not RULES[rule]().has_eta:
+        if rule not in RULE_SPECS:
+            raise ConfigError(field_name, f"unknown rule {rule!r}; allowed: {', '.join(RULE_SPECS)}")
+        if not RULE_SPECS[rule].has_eta:
             raise ConfigError(field_name, f"rule {rule!r} has no η")
         check_finite(field_name, eta)
-        high = 1.0 if RULES[rule].weighted_decay else None
+        high = 1.0 if RULE_SPECS[rule].weighted_decay else None
         check_range(field_name, eta, 0.0, high, low_open=True)
 
 
 def resolve_etas(rules: list[str], etas: Mapping[str, float], context: str) -> dict[str, float]:
     """η for each rule of a comparison: the given value, else the thesis default (0 for rules without η)."""
-    return {r: float(etas.get(r, default_eta(r, context) or 0.0)) for r in rules}
+    return {r: float(etas.get(r, RULE_SPECS[r].default_eta(context) or 0.0)) for r in rules}
 
 
 # --- the single neuron --------------------------------------------------------------------------------
@@ -298,74 +386,35 @@ MAX_RECORDS = 10_000
 """At most this many recorded rows per run (iters / record_every), each holding every rule's histogram."""
 
 
-@dataclass
-class NeuronConfig(Config):
-    """The single-neuron experiment (thesis §5.2): a fixed sample, several rules, full-batch iterations.
+def scipy_distribution(name: str, params: dict[str, float]) -> Any:
+    """A frozen continuous ``scipy.stats`` distribution from its name and parameters, or a ConfigError."""
+    import numpy as np
+    import scipy.stats  # imported when a scipy name is checked: most configs never need it
 
-    Distributions and their fields: ``uniform`` (center, width), ``gaussian`` (mu, sigma), ``laplace`` (mu, b),
-    ``lognormal`` (mu, sigma of the log), ``mixture`` (weight·N(mu, sigma) + (1−weight)·N(mu2, sigma2)), or any
-    continuous ``scipy.stats`` distribution by name with its shape parameters, loc and scale in ``params``.
-    σ, width, b and σ₂ must be > 0 and weight in [0, 1] whichever distribution is chosen. Every rule runs
-    ``iters`` full-batch iterations on the ``n`` samples; a row is recorded every ``record_every`` iterations
-    (see ``record_stride``). ``eta_decay`` is Infomax's; ``triesch_mean``/``triesch_std`` are Triesch's target.
-    """
+    dist = getattr(scipy.stats, name, None)
+    if not isinstance(dist, scipy.stats.rv_continuous):
+        raise ConfigError(
+            "dist",
+            f"unknown distribution {name!r}; use uniform, gaussian, laplace, lognormal, mixture "
+            "or the name of a continuous scipy.stats distribution (e.g. gamma, beta, t)",
+        )
+    shapes = [s.strip() for s in (dist.shapes or "").split(",") if s.strip()]
+    allowed = set(shapes) | {"loc", "scale"}
+    for key, value in params.items():
+        if key not in allowed:
+            raise ConfigError(f"params.{key}", f"not a parameter of {name}; allowed: {', '.join(sorted(allowed))}")
+        if not math.isfinite(value):
+            raise ConfigError(f"params.{key}", f"must be a finite number (got {value})")
+    missing = [s for s in shapes if s not in params]
+    if missing:
+        raise ConfigError(f"params.{missing[0]}", f"{name} needs its shape parameter(s) {', '.join(shapes)}")
+    if params.get("scale", 1.0) <= 0:
+        raise ConfigError("params.scale", f"must be > 0 (got {params['scale']:g})")
+    frozen = dist(**params)
+    if not np.isfinite(frozen.median()):
+        raise ConfigError("params", f"{name} with {params} is not a valid distribution (bad shape parameters)")
+    return frozen
 
-    kind: ClassVar[str] = "neuron"
-
-    dist: str = "gaussian"
-    mu: float = 0.0
-    sigma: float = 1.0
-    center: float = 0.0
-    width: float = 2.0
-    b: float = 1.0
-    mu2: float = 3.0
-    sigma2: float = 1.0
-    weight: float = 0.5
-    params: dict[str, float] = field(default_factory=dict)
-    n: int = 10_000
-    seed: int = 0
-    rules: list[str] = field(default_factory=lambda: ["ip", "wd", "infomax", "bn_inc"])
-    eta: dict[str, float] = field(default_factory=dict)
-    eta_decay: float = 0.0
-    iters: int = 10_000
-    record_every: int = 50
-    triesch_mean: float = 0.0
-    triesch_std: float = 0.2
-
-    def validate(self) -> None:
-        if self.dist not in BUILTIN_DISTS:
-            from ipcore.neuron import scipy_distribution
-
-            scipy_distribution(self.dist, self.params)  # raises ConfigError on unknown names / bad params
-        for name in ("mu", "mu2", "center"):
-            check_finite(name, getattr(self, name))
-        # Checked whatever the distribution, so a config never carries a value that would be invalid once the
-        # user switches to the distribution that uses it.
-        for name in ("sigma", "width", "b", "sigma2"):
-            check_range(name, getattr(self, name), 0.0, low_open=True)
-        check_range("weight", self.weight, 0.0, 1.0)
-        if self.dist == "lognormal":
-            check_range("sigma", self.sigma, 0.0, 20.0, low_open=True)
-        check_range("n", self.n, 2, 10_000_000)
-        check_range("seed", self.seed, 0, MAX_SEED)  # numpy's generator refuses negative seeds
-        check_range("iters", self.iters, 1, 10_000_000)
-        check_range("record_every", self.record_every, 1, None)
-        check_rules("rules", self.rules)
-        check_etas("eta", self.eta, self.rules)
-        check_range("eta_decay", self.eta_decay, 0.0, 1.0)
-        check_finite("triesch_mean", self.triesch_mean)
-        check_range("triesch_std", self.triesch_std, 0.0, 1.0, low_open=True)
-
-    def etas(self) -> dict[str, float]:
-        return resolve_etas(self.rules, self.eta, "neuron")
-
-    def record_stride(self) -> int:
-        """Iterations between recorded rows: ``record_every``, raised where needed so that a run keeps at most
-        ``MAX_RECORDS`` rows (each holds every rule's output histogram)."""
-        return max(self.record_every, math.ceil(self.iters / MAX_RECORDS))
-
-
-# --- the networks -------------------------------------------------------------------------------------
 
 TRAIN_OUTPUTS = ("relu", "linear")
 
@@ -378,60 +427,155 @@ def check_device(name: str, device: str) -> None:
     raise ConfigError(name, f"must be auto, cpu, cuda or cuda:N (got {device!r})")
 
 
+def check_dataset(name: str, dataset: str) -> None:
+    """One of ``ipcore.data.DATASETS`` (an image folder itself is checked when it loads)."""
+    check_dataset_name(dataset, name)
+
+
+def check_sweep_dataset(name: str, dataset: str) -> None:
+    """A known dataset that is not a server path (a sweep is launched from a browser)."""
+    check_dataset_name(dataset, name)
+    if dataset.startswith("imagefolder"):
+        raise ConfigError(name, "imagefolder names a server path; sweeps take the built-in datasets")
+
+
+def check_distinct(name: str, values: list[float]) -> None:
+    if not values:
+        raise ConfigError(name, "give at least one learning rate")
+    if len(set(values)) != len(values):
+        raise ConfigError(name, f"each learning rate at most once (got {', '.join(map(str, values))})")
+
+
+# Fields that several configs share, declared once.
+RULES_FIELD = {
+    "help": "comma-separated rules to compare: " + ", ".join(RULE_SPECS),
+    "check": check_rules,
+    "label": "rules to compare",
+}
+ETA_DECAY_FIELD = {"help": "Infomax's η decay per update", "low": 0.0, "high": 1.0,
+                   "label": "η decay per step (infomax)", "step": 1e-4}  # fmt: skip
+TRIESCH_MEAN_FIELD = {"help": "triesch's target mean μ of y", "label": "Triesch target mean μ", "step": 0.05}
+TRIESCH_STD_FIELD = {"help": "triesch's target std s of y", "low": 0.0, "high": 1.0, "low_open": True,
+                     "label": "Triesch target std s", "step": 0.05}  # fmt: skip
+SEED_FIELD = {"low": 0, "high": MAX_SEED, "step": 1}
+DEPTH_FIELD = {"help": "hidden layers (thesis: 1 shallow, 7 deep)", "low": 1, "high": 16,
+               "label": "hidden layers (depth)", "widget": "slider"}  # fmt: skip
+WIDTH_FIELD = {"help": "units per hidden layer (thesis: 50 MNIST, 150 CIFAR-10)", "low": 1, "high": 2048,
+               "label": "units per hidden layer (width)", "step": 10}  # fmt: skip
+EPOCHS_FIELD = {"help": "passes over the training set", "low": 1, "high": 1000, "label": "epochs", "step": 1}
+SEEDS_FIELD = {"help": "seeds per rule, all trained together", "low": 1, "high": 64, "label": "seeds per rule"}
+BATCH_FIELD = {"help": "samples per batch", "low": 1, "high": 65536, "label": "batch size"}
+SUBSET_FIELD = {"help": "train on the first N training samples (0 = all)", "low": 0,
+                "label": "train subset (0 = all samples)", "step": 1000}  # fmt: skip
+OUTPUT_FIELD = {"help": "output layer (relu: Linear then ReLU, as the thesis; linear: plain logits)", "choices": TRAIN_OUTPUTS,
+                "label": "output layer", "widget": "radio"}  # fmt: skip
+DEVICE_FIELD = {"help": "auto (CUDA when present), cpu, cuda or cuda:N", "check": check_device,
+                "suggestions": ("auto", "cpu", "cuda"), "label": "device"}  # fmt: skip
+
+
+@dataclass
+class NeuronConfig(Config):
+    """The single-neuron experiment (thesis §5.2): a fixed sample, several rules, full-batch iterations.
+
+    Distributions and their fields: ``uniform`` (center, width), ``gaussian`` (mu, sigma), ``laplace`` (mu, b),
+    ``lognormal`` (mu, sigma of the log), ``mixture`` (weight·N(mu, sigma) + (1−weight)·N(mu2, sigma2)), or any
+    continuous ``scipy.stats`` distribution by name with its shape parameters, loc and scale in ``params``.
+    σ, width, b and σ₂ must be > 0 and weight in [0, 1] whichever distribution is chosen (so a config never
+    carries a value that would be invalid once the user switches to the distribution that uses it). Every rule
+    runs ``iters`` full-batch iterations on the ``n`` samples; a row is recorded every ``record_every``
+    iterations (see ``record_stride``). ``eta_decay`` is Infomax's; ``triesch_mean``/``triesch_std`` are
+    Triesch's target.
+    """
+
+    kind: ClassVar[str] = "neuron"
+
+    dist: str = declare("gaussian", help=f"input distribution: {', '.join(BUILTIN_DISTS)}, or a continuous "
+                        "scipy.stats name (gamma, t, …)")  # fmt: skip
+    mu: float = declare(0.0, help="mean of gaussian / laplace / mixture's first part; mean of the log for lognormal")
+    sigma: float = declare(1.0, help="std of gaussian / mixture's first part; std of the log for lognormal",
+                           low=0.0, low_open=True)  # fmt: skip
+    center: float = declare(0.0, help="uniform's center")
+    width: float = declare(2.0, help="uniform's width", low=0.0, low_open=True)
+    b: float = declare(1.0, help="laplace's scale", low=0.0, low_open=True)
+    mu2: float = declare(3.0, help="mixture's second mean")
+    sigma2: float = declare(1.0, help="mixture's second std", low=0.0, low_open=True)
+    weight: float = declare(0.5, help="mixture's weight of the first part", low=0.0, high=1.0)
+    params: dict[str, float] = declare(factory=dict, help="a scipy.stats distribution's parameters, "
+                                       "name=value[,name=value] (loc, scale)")  # fmt: skip
+    n: int = declare(10_000, help="sample size N", low=2, high=10_000_000, label="sample size N")
+    seed: int = declare(0, help="seed of the sample", label="sample seed", **SEED_FIELD)
+    rules: list[str] = declare(factory=lambda: ["ip", "wd", "infomax", "bn_inc"], **RULES_FIELD)
+    eta: dict[str, float] = declare(factory=dict, help=f"η per rule, rule=value[,...] (defaults: {eta_help('neuron')})",
+                                    check=check_etas, key_name="rule")  # fmt: skip
+    eta_decay: float = declare(0.0, **ETA_DECAY_FIELD)
+    iters: int = declare(10_000, help="full-batch iterations per rule", low=1, high=10_000_000, label="iterations")
+    record_every: int = declare(50, help="record α, β, entropy, histogram every k iterations", low=1,
+                                label="record every k iterations", step=10)  # fmt: skip
+    triesch_mean: float = declare(0.0, **TRIESCH_MEAN_FIELD)
+    triesch_std: float = declare(0.2, **TRIESCH_STD_FIELD)
+
+    def validate(self) -> None:
+        if self.dist not in BUILTIN_DISTS:
+            scipy_distribution(self.dist, self.params)  # raises ConfigError on unknown names / bad params
+        super().validate()
+        if self.dist == "lognormal":
+            check_range("sigma", self.sigma, 0.0, 20.0, low_open=True)
+
+    def etas(self) -> dict[str, float]:
+        return resolve_etas(self.rules, self.eta, "neuron")
+
+    def record_stride(self) -> int:
+        """Iterations between recorded rows: ``record_every``, raised where needed so that a run keeps at most
+        ``MAX_RECORDS`` rows (each holds every rule's output histogram)."""
+        return max(self.record_every, math.ceil(self.iters / MAX_RECORDS))
+
+
+# --- the networks -------------------------------------------------------------------------------------
+
+
 @dataclass
 class TrainConfig(Config):
     """Deep tanh MLPs whose hidden units run an intrinsic rule, trained by Adam on cross-entropy (thesis
     §3.2.2, §3.3, ch. 4). Every rule × seed trains in lockstep as one batched model.
 
-    ``dataset``: mnist, fashion-mnist, cifar10, clusters (clusters:D), spirals or imagefolder:PATH.
+    ``dataset``: one of ``ipcore.data.DATASETS`` (clusters:D, imagefolder:PATH, folder:NAME).
     ``output``: "relu" (the thesis: Linear then ReLU) or "linear". ``log_every``/``hist_every``: record the
     training loss / the output histograms every k batches (0 = automatic: ≤ 2000 loss rows, ≤ ~40 histograms).
+    ``eta_decay`` is Infomax's; ``triesch_mean``/``triesch_std`` are Triesch's target, as in ``NeuronConfig``.
     """
 
     kind: ClassVar[str] = "train"
 
-    dataset: str = "mnist"
-    data_root: str = ""
-    rules: list[str] = field(default_factory=lambda: ["ip", "none"])
-    eta: dict[str, float] = field(default_factory=dict)
-    eta_decay: float = 0.0
-    depth: int = 7
-    width: int = 50
-    lr: float = 0.01
-    epochs: int = 1
-    seeds: int = 1
-    seed: int = 0
-    batch_size: int = 200
-    subset: int = 0
-    output: str = "relu"
-    device: str = "auto"
-    log_every: int = 0
-    hist_every: int = 0
+    dataset: str = declare("mnist", help=dataset_help(), check=check_dataset, label="dataset")
+    data_root: str = declare("", help="dataset folder (default $IPCORE_DATA, else ~/.cache/ipcore)", browser=False)
+    rules: list[str] = declare(factory=lambda: ["ip", "none"], **RULES_FIELD)
+    eta: dict[str, float] = declare(factory=dict, help="intrinsic learning rates, rule=value[,rule=value] "
+                                    f"(defaults: {eta_help('network')})", check=check_etas, key_name="rule")  # fmt: skip
+    eta_decay: float = declare(0.0, **ETA_DECAY_FIELD)
+    depth: int = declare(7, **DEPTH_FIELD)
+    width: int = declare(50, **WIDTH_FIELD)
+    lr: float = declare(0.01, help="Adam learning rate of the weights", low=0.0, high=10.0, low_open=True,
+                        label="synaptic learning rate (Adam)", widget="log")  # fmt: skip
+    epochs: int = declare(1, **EPOCHS_FIELD)
+    seeds: int = declare(1, **SEEDS_FIELD)
+    seed: int = declare(0, help="first seed; the others follow (seed, seed+1, …)", label="first seed", **SEED_FIELD)
+    batch_size: int = declare(200, **BATCH_FIELD)
+    subset: int = declare(0, **SUBSET_FIELD)
+    output: str = declare("relu", **OUTPUT_FIELD)
+    device: str = declare("auto", **DEVICE_FIELD)
+    log_every: int = declare(0, help="record the training loss every k batches (0 = automatic)", low=0,
+                             label="record the loss every k batches (0 = automatic)")  # fmt: skip
+    hist_every: int = declare(0, help="record output histograms every k batches (0 = automatic)", low=0,
+                              label="record histograms every k batches (0 = automatic)")  # fmt: skip
+    triesch_mean: float = declare(0.0, **TRIESCH_MEAN_FIELD)
+    triesch_std: float = declare(0.2, **TRIESCH_STD_FIELD)
 
     def validate(self) -> None:
-        from ipcore.data import check_dataset_name
-
-        check_dataset_name(self.dataset, "dataset")
-        check_rules("rules", self.rules)
-        check_etas("eta", self.eta, self.rules)
-        check_range("eta_decay", self.eta_decay, 0.0, 1.0)
-        check_range("depth", self.depth, 1, 16)
-        check_range("width", self.width, 1, 2048)
-        check_range("lr", self.lr, 0.0, 10.0, low_open=True)
-        check_range("epochs", self.epochs, 1, 1000)
-        check_range("seeds", self.seeds, 1, 64)
-        check_range("seed", self.seed, 0, MAX_SEED)
+        super().validate()
         if self.seed + self.seeds - 1 > MAX_SEED:  # the seeds run seed, seed + 1, …: the last must fit too
             raise ConfigError(
                 "seed", f"the last seed, seed + seeds − 1, must be ≤ {MAX_SEED} (got {self.seed + self.seeds - 1})"
             )
-        check_range("batch_size", self.batch_size, 1, 65536)
-        check_range("subset", self.subset, 0, None)
-        if self.output not in TRAIN_OUTPUTS:
-            raise ConfigError("output", f"must be one of {', '.join(TRAIN_OUTPUTS)} (got {self.output!r})")
-        check_device("device", self.device)
-        check_range("log_every", self.log_every, 0, None)
-        check_range("hist_every", self.hist_every, 0, None)
 
     def etas(self) -> dict[str, float]:
         return resolve_etas(self.rules, self.eta, "network")
@@ -447,39 +591,36 @@ class SweepConfig(Config):
     """A grid of network trainings: every learning rate in ``lr`` × every combination of the η values in ``eta``
     (rule → values; a rule not listed keeps its thesis default), each point comparing ``rules`` over ``seeds``
     seeds. Every point shares one architecture and dataset, so the whole grid trains as one lockstep model
-    (``ipcore.sweep``). No field is a server path: the data come from the server's own data root.
+    (``ipcore.sweep``). No field is a server path: the data come from the server's own data root. Every field
+    that ``TrainConfig`` shares with it means the same (``point_config``).
     """
 
     kind: ClassVar[str] = "sweep"
 
-    dataset: str = "clusters"
-    rules: list[str] = field(default_factory=lambda: ["ip", "none"])
-    lr: list[float] = field(default_factory=lambda: [0.003, 0.01, 0.03])
-    eta: dict[str, list[float]] = field(default_factory=dict)
-    eta_decay: float = 0.0
-    depth: int = 7
-    width: int = 50
-    epochs: int = 1
-    seeds: int = 3
-    seed: int = 0
-    batch_size: int = 200
-    subset: int = 0
-    output: str = "relu"
-    device: str = "auto"
+    dataset: str = declare("clusters", help=dataset_help(browser_only=True), check=check_sweep_dataset,
+                           label="dataset")  # fmt: skip
+    rules: list[str] = declare(factory=lambda: ["ip", "none"], **{**RULES_FIELD, "label": "rules (each grid point "
+                               "compares them)"})  # fmt: skip
+    lr: list[float] = declare(factory=lambda: [0.003, 0.01, 0.03], help="learning rates of the grid, "
+                              "comma-separated, e.g. 0.003,0.01,0.03", low=0.0, high=10.0, low_open=True,
+                              check=check_distinct, label="learning rates")  # fmt: skip
+    eta: dict[str, list[float]] = declare(factory=dict, help="η values per rule, e.g. ip=1e-4,1e-3 (repeat the "
+                                          "flag or continue wd=…)", key_name="rule")  # fmt: skip
+    eta_decay: float = declare(0.0, **ETA_DECAY_FIELD)
+    depth: int = declare(7, **DEPTH_FIELD)
+    width: int = declare(50, **WIDTH_FIELD)
+    epochs: int = declare(1, **EPOCHS_FIELD)
+    seeds: int = declare(3, **{**SEEDS_FIELD, "help": "seeds per rule and grid point"})
+    seed: int = declare(0, help="first seed; the others follow", label="first seed", **SEED_FIELD)
+    batch_size: int = declare(200, **BATCH_FIELD)
+    subset: int = declare(0, **SUBSET_FIELD)
+    output: str = declare("relu", **OUTPUT_FIELD)
+    device: str = declare("auto", **DEVICE_FIELD)
+    triesch_mean: float = declare(0.0, **TRIESCH_MEAN_FIELD)
+    triesch_std: float = declare(0.2, **TRIESCH_STD_FIELD)
 
     def validate(self) -> None:
-        from ipcore.data import check_dataset_name
-
-        check_dataset_name(self.dataset, "dataset")
-        if self.dataset.startswith("imagefolder"):
-            raise ConfigError("dataset", "imagefolder names a server path; sweeps take the built-in datasets")
-        check_rules("rules", self.rules)
-        if not self.lr:
-            raise ConfigError("lr", "give at least one learning rate")
-        for value in self.lr:
-            check_range("lr", value, 0.0, 10.0, low_open=True)
-        if len(set(self.lr)) != len(self.lr):
-            raise ConfigError("lr", f"each learning rate at most once (got {', '.join(map(str, self.lr))})")
+        super().validate()
         for rule, values in self.eta.items():
             if rule not in self.rules:
                 raise ConfigError(f"eta.{rule}", f"rule {rule!r} is not among the rules ({', '.join(self.rules)})")
@@ -488,18 +629,7 @@ class SweepConfig(Config):
             if len(set(values)) != len(values):
                 raise ConfigError(f"eta.{rule}", "each η at most once")
             for value in values:
-                check_etas("eta", {rule: value}, self.rules)
-        check_range("eta_decay", self.eta_decay, 0.0, 1.0)
-        check_range("depth", self.depth, 1, 16)
-        check_range("width", self.width, 1, 2048)
-        check_range("epochs", self.epochs, 1, 1000)
-        check_range("seeds", self.seeds, 1, 64)
-        check_range("seed", self.seed, 0, 2**31 - 1)
-        check_range("batch_size", self.batch_size, 1, 65536)
-        check_range("subset", self.subset, 0, None)
-        if self.output not in TRAIN_OUTPUTS:
-            raise ConfigError("output", f"must be one of {', '.join(TRAIN_OUTPUTS)} (got {self.output!r})")
-        check_device("device", self.device)
+                check_etas("eta", {rule: value})
         points = len(self.lr) * math.prod(len(v) for v in self.eta.values())
         if points > MAX_GRID_POINTS:
             raise ConfigError("lr", f"the grid has {points} points; at most {MAX_GRID_POINTS}")
@@ -507,7 +637,7 @@ class SweepConfig(Config):
     def points(self) -> list[tuple[float, dict[str, float]]]:
         """Every grid point as (lr, η of each rule that has one), lr outermost, then ``eta`` in its key order."""
         defaults = resolve_etas(self.rules, {}, "network")
-        with_eta = [r for r in self.rules if RULES[r]().has_eta]
+        with_eta = [r for r in self.rules if RULE_SPECS[r].has_eta]
         swept = list(self.eta)
         out = []
         for lr in self.lr:
@@ -517,25 +647,22 @@ class SweepConfig(Config):
         return out
 
     def point_config(self, lr: float, eta: Mapping[str, float]) -> TrainConfig:
-        """The plain training run a grid point equals (to float rounding)."""
-        return TrainConfig(
-            dataset=self.dataset,
-            rules=list(self.rules),
-            eta=dict(eta),
-            eta_decay=self.eta_decay,
-            depth=self.depth,
-            width=self.width,
-            lr=lr,
-            epochs=self.epochs,
-            seeds=self.seeds,
-            seed=self.seed,
-            batch_size=self.batch_size,
-            subset=self.subset,
-            output=self.output,
-            device=self.device,
-        )
+        """The plain training run a grid point equals (to float rounding): every field the two configs share,
+        with this point's learning rate and η."""
+        shared = _names(TrainConfig) & _names(SweepConfig)
+        values = {name: copy.deepcopy(getattr(self, name)) for name in shared}
+        return TrainConfig(**{**values, "lr": lr, "eta": dict(eta)})
 
 
 # --- registry of experiment kinds ---------------------------------------------------------------------
 
 CONFIG_KINDS: dict[str, type[Config]] = {"neuron": NeuronConfig, "train": TrainConfig}
+
+
+def config_from_dict(data: Mapping[str, Any]) -> Config:
+    """The config class named by ``data["kind"]``, built and validated from ``data`` (a stored record's
+    ``config.json``, a job's config)."""
+    kind = data.get("kind")
+    if kind not in CONFIG_KINDS:
+        raise ConfigError("kind", f"unknown experiment kind {kind!r}; allowed: {', '.join(CONFIG_KINDS)}")
+    return CONFIG_KINDS[kind].from_dict(data)

@@ -1,9 +1,13 @@
 """Datasets for the networks: whole datasets as device-resident tensors (inputs flattened, scaled to [0, 1]).
 
-Names: ``mnist``, ``fashion-mnist``, ``cifar10`` (through torchvision, downloaded when the network allows),
-``imagefolder:PATH`` (any class-per-folder image tree, torchvision's ImageFolder layout), and two built-in
-synthetic tasks that need no files: ``clusters`` (Gaussian clusters, ``clusters:D`` for D input dimensions)
-and ``spirals`` (two interleaved spirals in 2-D).
+Every dataset is one ``DatasetSpec`` in ``DATASETS`` (at the end of this module): its name, description, source,
+the files it expects, how to get it, where its files are and how it loads. The loader, the configs' validation,
+the CLI (``train --list-datasets``, the help), the app's pickers and help texts all read that table. Names:
+``mnist``, ``fashion-mnist``, ``cifar10`` (through torchvision, downloaded when the network allows),
+``imagefolder:PATH`` (any class-per-folder image tree, torchvision's ImageFolder layout), ``folder:NAME`` (an image
+folder the operator offers), and two built-in synthetic tasks that need no files: ``clusters`` (Gaussian
+clusters, ``clusters:D`` for D input dimensions) and ``spirals`` (two interleaved spirals in 2-D). torch is
+imported when data are loaded, not with this module (configs validate dataset names without it).
 
 The data root is the ``root`` argument, else the environment variable ``IPCORE_DATA``, else
 ``~/.cache/ipcore``. Decoded image folders are cached as uint8 ``.npz`` files (never pickle) beside the data
@@ -28,19 +32,19 @@ import sys
 import threading
 import warnings
 import zlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from ipcore.config import ConfigError, IpcoreWarning
+from ipcore.errors import ConfigError, IpcoreWarning
 
-TORCHVISION_DATASETS = ("mnist", "fashion-mnist", "cifar10")
-SYNTHETIC_DATASETS = ("clusters", "spirals")
-DATASET_NAMES = (*TORCHVISION_DATASETS, *SYNTHETIC_DATASETS, "folder:NAME", "imagefolder:PATH")
+if TYPE_CHECKING:
+    import torch
+
 IMAGE_FOLDERS_ENV = "IPCORE_IMAGE_FOLDERS"
 """The operator's named image folders, ``name=/path`` entries separated by ``os.pathsep`` (``:`` on Linux)."""
 FOLDER_NAME_CHARS = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -94,6 +98,39 @@ class Dataset:
         return int(self.train_x.shape[1])
 
 
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One dataset, said once (``DATASETS``). ``description`` and ``sizes`` describe it; ``source`` says where it
+    comes from; ``files`` what the loader expects on disk and ``how`` how to get it (``ROOT`` stands for the data
+    root); ``locate(root)`` finds its files, ``(folder, note)`` or None (None as ``locate``: it needs no files);
+    ``load(name, root, downloads allowed)`` returns its raw arrays. ``argument`` is what may follow ``name:``
+    (``D`` in ``clusters:D``), checked by ``check_argument``; ``argument_required``: the name alone is not a
+    dataset. ``browser``: the app's pickers may offer it (a server path never is)."""
+
+    name: str
+    description: str
+    source: str
+    load: Callable[[str, Path, bool], dict[str, Any]]
+    files: str = ""
+    how: str = "built in"
+    sizes: str = ""
+    locate: Callable[[Path], tuple[Path, str] | None] | None = None
+    argument: str = ""
+    argument_required: bool = False
+    check_argument: Callable[[str, str], None] | None = None
+    browser: bool = True
+
+    @property
+    def pattern(self) -> str:
+        """The name as help texts write it: ``mnist``, ``clusters[:D]``, ``imagefolder:PATH``."""
+        if not self.argument:
+            return self.name
+        return f"{self.name}:{self.argument}" if self.argument_required else f"{self.name}[:{self.argument}]"
+
+    def how_to_get(self, root: Path | str) -> str:
+        return self.how.replace("ROOT", str(root))
+
+
 # --- names and folders --------------------------------------------------------------------------------
 
 
@@ -128,23 +165,39 @@ def folder_path(name: str, field_name: str = "dataset") -> Path:
 
 def check_dataset_name(name: str, field_name: str = "dataset") -> None:
     """A ConfigError unless ``name`` is a known dataset (the image folder itself is checked when loading)."""
-    if name in TORCHVISION_DATASETS or name in SYNTHETIC_DATASETS:
-        return
-    if name.startswith("folder:"):
-        folder_path(name, field_name)
-        return
-    if name.startswith("imagefolder:"):
-        if not name[len("imagefolder:") :].strip():
-            raise ConfigError(field_name, "imagefolder needs a path: imagefolder:PATH")
-        return
-    if name.startswith("clusters:"):
-        dim = name.split(":", 1)[1]
-        if not dim.isdigit() or not 1 <= int(dim) <= CLUSTERS_MAX_DIM:
-            raise ConfigError(field_name, f"clusters:D needs an integer D from 1 to {CLUSTERS_MAX_DIM} (got {dim!r})")
-        return
-    raise ConfigError(
-        field_name, f"unknown dataset {name!r}; allowed: {', '.join(DATASET_NAMES)} (and clusters:D for D dims)"
-    )
+    base, sep, argument = name.partition(":")
+    spec = DATASETS.get(base)
+    if spec is None or (sep and not spec.argument):
+        allowed = ", ".join(spec.pattern for spec in DATASETS.values())
+        raise ConfigError(field_name, f"unknown dataset {name!r}; allowed: {allowed}")
+    if sep and spec.check_argument is not None:
+        spec.check_argument(name, field_name)
+
+
+def dataset_help(browser_only: bool = False) -> str:
+    """The dataset names for help texts: ``mnist, fashion-mnist, …, clusters[:D], …`` (only what a browser may
+    choose with ``browser_only``)."""
+    return ", ".join(s.pattern for s in DATASETS.values() if s.browser or not browser_only)
+
+
+def browser_datasets() -> list[str]:
+    """The datasets a browser may pick by name, besides the operator's ``folder:NAME`` folders."""
+    return [s.name for s in DATASETS.values() if s.browser and not s.argument_required]
+
+
+def _check_clusters(name: str, field_name: str) -> None:
+    dim = name.split(":", 1)[1]
+    if not dim.isdigit() or not 1 <= int(dim) <= CLUSTERS_MAX_DIM:
+        raise ConfigError(field_name, f"clusters:D needs an integer D from 1 to {CLUSTERS_MAX_DIM} (got {dim!r})")
+
+
+def _check_imagefolder(name: str, field_name: str) -> None:
+    if not name[len("imagefolder:") :].strip():
+        raise ConfigError(field_name, "imagefolder needs a path: imagefolder:PATH")
+
+
+def _check_folder(name: str, field_name: str) -> None:
+    folder_path(name, field_name)
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
@@ -181,87 +234,27 @@ def _cifar_location(root: Path) -> tuple[str, Path] | None:
     return None
 
 
-HOW_TO_GET = {
-    "mnist": "allow downloads (torchvision fetches it into ROOT/MNIST/raw), or copy the four IDX files "
-    f"({', '.join(MNIST_FILES)}, unzipped) into ROOT/MNIST/raw, or pass --data-root to a folder that has them",
-    "fashion-mnist": "allow downloads (torchvision fetches it into ROOT/FashionMNIST/raw), or install Debian's "
-    "package (apt-get install dataset-fashion-mnist → /usr/share/datasets/fashion-mnist), or copy the four IDX "
-    "files into ROOT/FashionMNIST/raw",
-    "cifar10": "allow downloads (torchvision fetches cifar-10-python.tar.gz into ROOT and unpacks "
-    "ROOT/cifar-10-batches-py), or put the unpacked cifar-10-batches-py folder there, or a JPEG copy as "
-    "ROOT/cifar10-jpg/{train,test}/<class>/*.jpg",
-}
-
-
 def available_datasets(root: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """Every dataset with ``available`` (usable here without a download), ``location``, ``description``
     and ``how`` (how to get it when missing)."""
     base = data_root(root)
     out: list[dict[str, Any]] = []
-    mnist_raw = base / "MNIST" / "raw"
-    mnist_ok = all((mnist_raw / f).is_file() for f in MNIST_FILES)
-    out.append(
-        {
-            "name": "mnist",
-            "description": "MNIST handwritten digits, 28×28 grey, 10 classes, 60000 train / 10000 test",
-            "available": mnist_ok,
-            "location": str(mnist_raw) if mnist_ok else None,
-            "how": HOW_TO_GET["mnist"].replace("ROOT", str(base)),
-        }
-    )
-    fashion = _fashion_folder(base)
-    out.append(
-        {
-            "name": "fashion-mnist",
-            "description": "Fashion-MNIST clothing images, 28×28 grey, 10 classes, 60000 train / 10000 test",
-            "available": fashion is not None,
-            "location": str(fashion) if fashion else None,
-            "how": HOW_TO_GET["fashion-mnist"].replace("ROOT", str(base)),
-        }
-    )
-    cifar = _cifar_location(base)
-    description = "CIFAR-10 colour images, 3×32×32, 10 classes, 50000 train / 10000 test"
-    if cifar and cifar[0] == "jpeg-folder":
-        description += " (a JPEG re-encoding of the original, so pixel values differ slightly)"
-    out.append(
-        {
-            "name": "cifar10",
-            "description": description,
-            "available": cifar is not None,
-            "location": str(cifar[1]) if cifar else None,
-            "how": HOW_TO_GET["cifar10"].replace("ROOT", str(base)),
-        }
-    )
-    out.append(
-        {
-            "name": "clusters",
-            "description": f"synthetic: 10 Gaussian clusters in {CLUSTERS_DEFAULT_DIM} dimensions "
-            "(clusters:D for D dimensions), 8000 train / 2000 test; always available",
-            "available": True,
-            "location": None,
-            "how": "built in",
-        }
-    )
-    out.append(
-        {
-            "name": "spirals",
-            "description": "synthetic: two interleaved noisy spirals (one turn each) in 2-D, 4000 train / 1000 test; "
-            "always available",
-            "available": True,
-            "location": None,
-            "how": "built in",
-        }
-    )
-    out.append(
-        {
-            "name": "imagefolder:PATH",
-            "description": "any folder of class sub-folders of images (torchvision ImageFolder); PATH/train and "
-            "PATH/test are used when present, else a fixed 1/6 of the images is held out for testing",
-            "available": True,
-            "location": None,
-            "how": "point it at your own folder",
-        }
-    )
+    for spec in DATASETS.values():
+        if spec.name == "folder":  # one entry per folder the operator offers, below
+            continue
+        found = spec.locate(base) if spec.locate is not None else None
+        description = f"{spec.description}, {spec.sizes}" if spec.sizes else spec.description
+        if found is not None and found[1]:
+            description += f" ({found[1]})"
+        out.append(
+            {
+                "name": spec.pattern if spec.argument_required else spec.name,
+                "description": description,
+                "available": spec.locate is None or found is not None,
+                "location": str(found[0]) if found is not None else None,
+                "how": spec.how_to_get(base),
+            }
+        )
     for folder_name, path in image_folders().items():
         out.append(
             {
@@ -270,7 +263,7 @@ def available_datasets(root: str | os.PathLike | None = None) -> list[dict[str, 
                 "(class sub-folders of images; train/ and test/ when present, else a fixed 1/6 held out)",
                 "available": path.is_dir(),
                 "location": None,  # the operator's path is not shown to browsers
-                "how": f"the operator lists it in {IMAGE_FOLDERS_ENV}",
+                "how": DATASETS["folder"].how,
             }
         )
     return out
@@ -297,6 +290,8 @@ def load_dataset(
     None → allowed unless ``IPCORE_OFFLINE`` is set. Raises ``DatasetUnavailable`` (a ConfigError on field
     ``dataset``) when the data are neither here nor downloadable, and ConfigError for an unreadable folder.
     """
+    import torch
+
     check_dataset_name(name)
     base = data_root(root)
     allow = downloads_allowed() if download is None else download
@@ -338,57 +333,51 @@ def load_dataset(
 
 def _to_device_float(x: np.ndarray, scale: float, device: torch.device | str) -> torch.Tensor:
     """``[N, ...]`` array → ``[N, D]`` float32 on ``device`` (uint8 is moved first, then converted there)."""
+    import torch
+
     tensor = torch.from_numpy(np.ascontiguousarray(x.reshape(len(x), -1))).to(device)
     tensor = tensor.to(torch.float32)
     return tensor.div_(scale) if scale != 1.0 else tensor
 
 
 def _load_raw(name: str, base: Path, allow_download: bool) -> dict[str, Any]:
-    if name == "mnist":
-        return _load_mnist(base, allow_download)
-    if name == "fashion-mnist":
-        return _load_fashion(base, allow_download)
-    if name == "cifar10":
-        return _load_cifar10(base, allow_download)
-    if name == "spirals":
-        return _make_spirals()
-    if name == "clusters" or name.startswith("clusters:"):
-        dim = int(name.split(":", 1)[1]) if ":" in name else CLUSTERS_DEFAULT_DIM
-        return _make_clusters(dim)
-    if name.startswith("folder:"):
-        return _load_imagefolder_dataset(folder_path(name), label=name)
-    return _load_imagefolder_dataset(Path(name[len("imagefolder:") :].strip()).expanduser())
+    return DATASETS[name.partition(":")[0]].load(name, base, allow_download)
 
 
-def _unavailable(dataset: str, base: Path, searched: list[Path], files: str, why: str = "") -> DatasetUnavailable:
+def _unavailable(dataset: str, base: Path, searched: list[Path], why: str = "") -> DatasetUnavailable:
+    files = DATASETS[dataset].files.replace("ROOT", str(base))
     folders = ", ".join(str(p) for p in searched)
-    how = HOW_TO_GET[dataset].replace("ROOT", str(base))
+    how = DATASETS[dataset].how_to_get(base)
     reason = f" ({why})" if why else ""
     return DatasetUnavailable(
         f"{dataset} is not available{reason}. Searched: {folders}. Expected files: {files}. To get it: {how}."
     )
 
 
-def _download(dataset: str, base: Path, make: Any, searched: list[Path], files: str) -> Any:
+def _download(dataset: str, base: Path, make: Any, searched: list[Path]) -> Any:
     """Run a torchvision download (its chatter goes to stderr, never stdout); DatasetUnavailable on failure."""
     try:
         base.mkdir(parents=True, exist_ok=True)
         with contextlib.redirect_stdout(sys.stderr):
             return make()
     except Exception as error:  # network errors come as RuntimeError, URLError, OSError…
-        raise _unavailable(dataset, base, searched, files, f"download failed: {error}".splitlines()[0]) from None
+        raise _unavailable(dataset, base, searched, f"download failed: {error}".splitlines()[0]) from None
 
 
-def _load_mnist(base: Path, allow_download: bool) -> dict[str, Any]:
+def _mnist_folder(root: Path) -> tuple[Path, str] | None:
+    raw = root / "MNIST" / "raw"
+    return (raw, "") if all((raw / f).is_file() for f in MNIST_FILES) else None
+
+
+def _load_mnist(name: str, base: Path, allow_download: bool) -> dict[str, Any]:
     from torchvision.datasets import MNIST
 
     raw_folder = base / "MNIST" / "raw"
-    present = all((raw_folder / f).is_file() for f in MNIST_FILES)
-    files = ", ".join(MNIST_FILES) + " (unzipped IDX)"
+    present = _mnist_folder(base) is not None
     if not present and not allow_download:
-        raise _unavailable("mnist", base, [raw_folder], files, "downloads are off")
+        raise _unavailable("mnist", base, [raw_folder], "downloads are off")
     if not present:
-        _download("mnist", base, lambda: MNIST(str(base), train=True, download=True), [raw_folder], files)
+        _download("mnist", base, lambda: MNIST(str(base), train=True, download=True), [raw_folder])
     # Read and check the IDX files ourselves: torchvision's reader trusts them (a labels file shorter than its
     # images file would silently train on the shorter count).
     train_x, train_y, test_x, test_y = _read_mnist_layout("mnist", raw_folder, "")
@@ -400,7 +389,7 @@ def _load_mnist(base: Path, allow_download: bool) -> dict[str, Any]:
         "classes": [str(c) for c in range(10)],
         "shape": (1, 28, 28),
         "scale": 255.0,
-        "description": "MNIST handwritten digits, 28×28 grey, 10 classes",
+        "description": DATASETS["mnist"].description,
         "source": str(raw_folder),
     }
 
@@ -472,17 +461,16 @@ def _read_mnist_layout(dataset: str, folder: Path, suffix: str) -> tuple[np.ndar
     return tuple(arrays)
 
 
-def _load_fashion(base: Path, allow_download: bool) -> dict[str, Any]:
+def _load_fashion(name: str, base: Path, allow_download: bool) -> dict[str, Any]:
     from torchvision.datasets import FashionMNIST
 
     torchvision_raw = base / "FashionMNIST" / "raw"
-    files = ", ".join(MNIST_FILES) + " (IDX, unzipped in ROOT/FashionMNIST/raw or .gz in the Debian folder)"
     folder = _fashion_folder(base)
     if folder is None:
         searched = [torchvision_raw, DEBIAN_FASHION_MNIST]
         if not allow_download:
-            raise _unavailable("fashion-mnist", base, searched, files, "downloads are off")
-        _download("fashion-mnist", base, lambda: FashionMNIST(str(base), train=True, download=True), searched, files)
+            raise _unavailable("fashion-mnist", base, searched, "downloads are off")
+        _download("fashion-mnist", base, lambda: FashionMNIST(str(base), train=True, download=True), searched)
         folder = torchvision_raw
     suffix = ".gz" if folder == DEBIAN_FASHION_MNIST else ""
     arrays = _read_mnist_layout("fashion-mnist", folder, suffix)
@@ -494,21 +482,20 @@ def _load_fashion(base: Path, allow_download: bool) -> dict[str, Any]:
         "classes": list(FashionMNIST.classes),
         "shape": (1, 28, 28),
         "scale": 255.0,
-        "description": "Fashion-MNIST clothing images, 28×28 grey, 10 classes",
+        "description": DATASETS["fashion-mnist"].description,
         "source": str(folder),
     }
 
 
-def _load_cifar10(base: Path, allow_download: bool) -> dict[str, Any]:
+def _load_cifar10(name: str, base: Path, allow_download: bool) -> dict[str, Any]:
     from torchvision.datasets import CIFAR10
 
     location = _cifar_location(base)
-    files = "cifar-10-batches-py/{" + ",".join(CIFAR10_FILES) + "} or cifar10-jpg/{train,test}/<class>/*.jpg"
     if location is None:
         searched = [base]
         if not allow_download:
-            raise _unavailable("cifar10", base, searched, files, "downloads are off")
-        _download("cifar10", base, lambda: CIFAR10(str(base), train=True, download=True), searched, files)
+            raise _unavailable("cifar10", base, searched, "downloads are off")
+        _download("cifar10", base, lambda: CIFAR10(str(base), train=True, download=True), searched)
         location = ("pickle-batches", base / "cifar-10-batches-py")
     kind, folder = location
     if kind == "jpeg-folder":
@@ -524,8 +511,7 @@ def _load_cifar10(base: Path, allow_download: bool) -> dict[str, Any]:
             "classes": train["classes"],
             "shape": train["images"].shape[1:],
             "scale": 255.0,
-            "description": "CIFAR-10 colour images, 3×32×32, 10 classes — a JPEG re-encoding of the original "
-            "(pixel values differ slightly from torchvision's CIFAR-10)",
+            "description": f"{DATASETS['cifar10'].description} — {CIFAR_JPEG_NOTE}",
             "source": str(folder),
         }
     # torchvision's CIFAR10 reads the python batches (its own format); HWC uint8 → CHW as ToTensor gives.
@@ -538,7 +524,7 @@ def _load_cifar10(base: Path, allow_download: bool) -> dict[str, Any]:
         "classes": list(train.classes),
         "shape": (3, 32, 32),
         "scale": 255.0,
-        "description": "CIFAR-10 colour images, 3×32×32, 10 classes",
+        "description": DATASETS["cifar10"].description,
         "source": str(folder),
     }
 
@@ -690,6 +676,8 @@ def _load_imagefolder_dataset(folder: Path, label: str | None = None) -> dict[st
         n = len(whole["labels"])
         if n < 2:
             raise ConfigError("dataset", f"image folder {folder} needs at least 2 images to hold some out")
+        import torch
+
         order = torch.randperm(n, generator=torch.Generator().manual_seed(0)).numpy()
         n_test = max(1, int(math.ceil(n * HOLDOUT_FRACTION)))
         test_index, train_index = np.sort(order[:n_test]), np.sort(order[n_test:])
@@ -759,3 +747,118 @@ def _make_spirals(n_train: int = 4000, n_test: int = 1000, noise: float = 0.02) 
         "description": f"synthetic: two interleaved spirals (one turn each) in 2-D, {n_train} train / {n_test} test",
         "source": "built in",
     }
+
+
+def _fashion_location(root: Path) -> tuple[Path, str] | None:
+    folder = _fashion_folder(root)
+    return (folder, "") if folder is not None else None
+
+
+def _cifar10_location(root: Path) -> tuple[Path, str] | None:
+    found = _cifar_location(root)
+    if found is None:
+        return None
+    return found[1], CIFAR_JPEG_NOTE if found[0] == "jpeg-folder" else ""
+
+
+def _load_clusters(name: str, base: Path, allow_download: bool) -> dict[str, Any]:
+    return _make_clusters(int(name.split(":", 1)[1]) if ":" in name else CLUSTERS_DEFAULT_DIM)
+
+
+def _load_spirals(name: str, base: Path, allow_download: bool) -> dict[str, Any]:
+    return _make_spirals()
+
+
+def _load_imagefolder(name: str, base: Path, allow_download: bool) -> dict[str, Any]:
+    return _load_imagefolder_dataset(Path(name[len("imagefolder:") :].strip()).expanduser())
+
+
+def _load_folder(name: str, base: Path, allow_download: bool) -> dict[str, Any]:
+    return _load_imagefolder_dataset(folder_path(name), label=name)
+
+
+CIFAR_JPEG_NOTE = "a JPEG re-encoding of the original (pixel values differ slightly from torchvision's CIFAR-10)"
+IMAGE_FOLDER_LAYOUT = "class sub-folders of images; PATH/train and PATH/test when present, else a fixed 1/6 held out"
+
+DATASETS: dict[str, DatasetSpec] = {
+    spec.name: spec
+    for spec in (
+        DatasetSpec(
+            "mnist",
+            "MNIST handwritten digits, 28×28 grey, 10 classes",
+            source="torchvision (downloaded when allowed)",
+            load=_load_mnist,
+            files=", ".join(MNIST_FILES) + " (unzipped IDX) in ROOT/MNIST/raw",
+            how="allow downloads (torchvision fetches it into `ROOT/MNIST/raw`), or copy the four IDX files "
+            f"({', '.join(MNIST_FILES)}, unzipped) into `ROOT/MNIST/raw`",
+            sizes="60000 train / 10000 test",
+            locate=_mnist_folder,
+        ),
+        DatasetSpec(
+            "fashion-mnist",
+            "Fashion-MNIST clothing images, 28×28 grey, 10 classes",
+            source="torchvision (downloaded when allowed), or Debian's package dataset-fashion-mnist",
+            load=_load_fashion,
+            files=", ".join(MNIST_FILES)
+            + f" (IDX, unzipped in ROOT/FashionMNIST/raw or .gz in {DEBIAN_FASHION_MNIST})",
+            how="allow downloads (torchvision fetches it into `ROOT/FashionMNIST/raw`), or install Debian's package "
+            f"(apt-get install dataset-fashion-mnist → `{DEBIAN_FASHION_MNIST}`, found by itself), or copy the "
+            "four IDX files into `ROOT/FashionMNIST/raw`",
+            sizes="60000 train / 10000 test",
+            locate=_fashion_location,
+        ),
+        DatasetSpec(
+            "cifar10",
+            "CIFAR-10 colour images, 3×32×32, 10 classes",
+            source="torchvision (downloaded when allowed), or a JPEG copy in class folders",
+            load=_load_cifar10,
+            files="ROOT/cifar-10-batches-py/{" + ",".join(CIFAR10_FILES) + "} or ROOT/cifar10-jpg/{train,test}/"
+            "<class>/*.jpg",
+            how="allow downloads (torchvision fetches cifar-10-python.tar.gz into `ROOT` and unpacks "
+            "`ROOT/cifar-10-batches-py`), or put the unpacked `cifar-10-batches-py` folder there, or a JPEG copy as "
+            "`ROOT/cifar10-jpg/{train,test}/<class>/*.jpg`",
+            sizes="50000 train / 10000 test",
+            locate=_cifar10_location,
+        ),
+        DatasetSpec(
+            "clusters",
+            f"synthetic: 10 Gaussian clusters in {CLUSTERS_DEFAULT_DIM} dimensions (clusters:D for D dimensions)",
+            source="built in (fixed seed)",
+            load=_load_clusters,
+            sizes="8000 train / 2000 test; always available",
+            argument="D",
+            check_argument=_check_clusters,
+        ),
+        DatasetSpec(
+            "spirals",
+            "synthetic: two interleaved noisy spirals (one turn each) in 2-D",
+            source="built in (fixed seed)",
+            load=_load_spirals,
+            sizes="4000 train / 1000 test; always available",
+        ),
+        DatasetSpec(
+            "imagefolder",
+            f"any folder of class sub-folders of images (torchvision ImageFolder): {IMAGE_FOLDER_LAYOUT}",
+            source="your own folder (a server path: the command line only, never a browser)",
+            load=_load_imagefolder,
+            files=f"PATH/<class>/*.jpg|png|… ({IMAGE_FOLDER_LAYOUT})",
+            how="point it at your own folder",
+            argument="PATH",
+            argument_required=True,
+            check_argument=_check_imagefolder,
+            browser=False,
+        ),
+        DatasetSpec(
+            "folder",
+            "an image folder offered by this server's operator by name",
+            source=f"the operator's {IMAGE_FOLDERS_ENV}",
+            load=_load_folder,
+            files=f"class sub-folders of images ({IMAGE_FOLDER_LAYOUT})",
+            how=f"the operator lists it in {IMAGE_FOLDERS_ENV}",
+            argument="NAME",
+            argument_required=True,
+            check_argument=_check_folder,  # a browser picks one of the offered names, never a path
+        ),
+    )
+}
+"""Every dataset by name (the part before ``:``), in the order the CLI and the app list them."""

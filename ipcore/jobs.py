@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from ipcore.config import Config, ConfigError
+from ipcore.config import Config, ConfigError, config_from_dict
 from ipcore.metrics import MetricsLog, RunResult
 from ipcore.records import compact_metrics, save_run
-from ipcore.runner import config_from_dict, run_config
+from ipcore.runner import run_config
 
 logger = logging.getLogger(__name__)
 

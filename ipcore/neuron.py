@@ -18,9 +18,9 @@ import numpy as np
 import scipy.stats
 import torch
 
-from ipcore.config import BUILTIN_DISTS, ConfigError, NeuronConfig
+from ipcore.config import BUILTIN_DISTS, ConfigError, NeuronConfig, scipy_distribution
 from ipcore.metrics import MetricsLog, RunResult
-from ipcore.rules import Rule, fast_tanh, get_rule
+from ipcore.rules import fast_tanh, make_rule
 from ipcore.stats import ENTROPY_BINS, ENTROPY_MAX, entropy_from_counts, histogram_counts
 from ipcore.threads import torch_threads
 
@@ -31,33 +31,6 @@ SAMPLE_CHUNK = 32
 SLOW_SAMPLE_S = 1e-3
 """A distribution slower than this per sample (over its first chunks) is drawn in chunks to the end; a faster
 one draws the rest in one call (a thousand times below the slow ones seen, e.g. studentized_range at ~0.1 s)."""
-
-
-def scipy_distribution(name: str, params: dict[str, float]) -> Any:
-    """A frozen continuous ``scipy.stats`` distribution from its name and parameters, or a ConfigError."""
-    dist = getattr(scipy.stats, name, None)
-    if not isinstance(dist, scipy.stats.rv_continuous):
-        raise ConfigError(
-            "dist",
-            f"unknown distribution {name!r}; use uniform, gaussian, laplace, lognormal, mixture "
-            "or the name of a continuous scipy.stats distribution (e.g. gamma, beta, t)",
-        )
-    shapes = [s.strip() for s in (dist.shapes or "").split(",") if s.strip()]
-    allowed = set(shapes) | {"loc", "scale"}
-    for key, value in params.items():
-        if key not in allowed:
-            raise ConfigError(f"params.{key}", f"not a parameter of {name}; allowed: {', '.join(sorted(allowed))}")
-        if not math.isfinite(value):
-            raise ConfigError(f"params.{key}", f"must be a finite number (got {value})")
-    missing = [s for s in shapes if s not in params]
-    if missing:
-        raise ConfigError(f"params.{missing[0]}", f"{name} needs its shape parameter(s) {', '.join(shapes)}")
-    if params.get("scale", 1.0) <= 0:
-        raise ConfigError("params.scale", f"must be > 0 (got {params['scale']:g})")
-    frozen = dist(**params)
-    if not np.isfinite(frozen.median()):
-        raise ConfigError("params", f"{name} with {params} is not a valid distribution (bad shape parameters)")
-    return frozen
 
 
 def _frozen(config: NeuronConfig) -> Any:
@@ -158,14 +131,6 @@ def preview_density(config: NeuronConfig, budget_s: float = PREVIEW_BUDGET_S) ->
         "mean": float(sample.mean()),
         "std": float(sample.std()),
     }
-
-
-def make_rule(name: str, config: NeuronConfig) -> Rule:
-    if name == "infomax":
-        return get_rule(name, eta_decay=config.eta_decay)
-    if name == "triesch":
-        return get_rule(name, target_mean=config.triesch_mean, target_std=config.triesch_std)
-    return get_rule(name)
 
 
 def one_torch_thread() -> contextlib.AbstractContextManager[None]:

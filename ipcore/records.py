@@ -2,7 +2,7 @@
 
 Layout of one record, ``<runs_dir>/<run_id>/``:
 
-- ``config.json``  — the full config (``Config.to_dict``), rebuilt on load through ``runner.config_from_dict``;
+- ``config.json``  — the full config (``Config.to_dict``), rebuilt on load through ``config.config_from_dict``;
 - ``summary.json`` — the run's own summary (``"summary"``, the CLI's JSON) plus metadata: ``schema``, ``run_id``,
   ``kind``, ``name``, ``experiment``, ``part``, ``state`` (done | cancelled | failed), ``error``, ``diverged``,
   ``created``/``started``/``ended`` (ISO 8601), ``timestamp`` (end, Unix seconds), ``seconds``, ``device``, ``versions`` (ipcore, torch, numpy,
@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 
 import ipcore
-from ipcore.config import Config, ConfigError
+from ipcore.config import CONFIG_KINDS, Config, ConfigError, config_from_dict
 
 logger = logging.getLogger(__name__)
 
@@ -443,7 +443,6 @@ def _check_meta_types(run_id: str, meta: dict[str, Any]) -> None:
     """Every metadata field a reader formats or sorts by has its type (a hand-edited or damaged summary.json with
     ``"kind": null`` or ``"timestamp": "x"`` is a CorruptRecord, not a crash in the listing); ``timestamp`` and
     ``seconds`` become floats, so every listed record sorts by a number."""
-    from ipcore.config import CONFIG_KINDS
 
     def bad(key: str, what: str) -> CorruptRecord:
         return CorruptRecord(f"{run_id}: {SUMMARY_FILE} field {key!r} must be {what} (got {meta.get(key)!r})")
@@ -470,8 +469,6 @@ def _check_meta_types(run_id: str, meta: dict[str, Any]) -> None:
 
 
 def _read_config(folder: Path) -> Config:
-    from ipcore.runner import config_from_dict
-
     data = _read_json(folder / CONFIG_FILE)
     if not isinstance(data, dict):
         raise CorruptRecord(f"{folder.name}: {CONFIG_FILE} is not a JSON object")

@@ -7,7 +7,8 @@ and how α and β move after every *training* forward pass, from that batch's st
 Shapes: x and y are ``[M, B, U]`` (members trained in lockstep, batch, units); α, β and every other
 per-neuron state tensor are ``[M, U]``. A single neuron is ``M = U = 1``.
 
-Adding a rule means writing one small class below and one entry in ``RULES``.
+Adding a rule means writing one small class below (it registers itself) and its ``RuleSpec`` (title,
+default η, options) in ``ipcore.rule_specs``, the torch-free table that configs, the CLI and the app read.
 
 Sources: the thesis this project re-runs (§ and equation numbers below); Bell & Sejnowski 1995 (Infomax);
 Schrauwen et al. 2008 (Gaussian-target IP for tanh, extending Triesch 2005's exponential-target rule for the
@@ -28,6 +29,9 @@ import math
 from typing import ClassVar
 
 import torch
+
+from ipcore.rule_specs import RULE_SPECS, RuleSpec, rule_options
+from ipcore.rule_specs import default_eta as default_eta  # re-exported: callers read η defaults from here too
 
 ALPHA_FLOOR = 1e-6
 """|α| is kept at least this large, with its sign, wherever α divides (the thesis saw α cross zero)."""
@@ -80,10 +84,17 @@ def fast_tanh(u: torch.Tensor) -> torch.Tensor:
     return torch.sigmoid(2 * u).mul_(2).sub_(1)
 
 
+_CLASSES: dict[str, type[Rule]] = {}
+"""Every rule class by name: each subclass of ``Rule`` registers itself here when it is defined."""
+
+
 class Rule:
-    """One intrinsic rule. Subclasses set the class attributes and override ``step`` (and maybe more)."""
+    """One intrinsic rule. Subclasses set ``name`` and the class attributes of their form and override ``step``
+    (and maybe more); title, default η, ``weighted_decay`` and options come from the rule's
+    ``ipcore.rule_specs.RuleSpec``, which every concrete rule must have."""
 
     name: ClassVar[str]
+    spec: ClassVar[RuleSpec]
     title: ClassVar[str]
     form: ClassVar[str] = "divide"  # "divide": u = (x−β)/α;  "affine": u = αx + β;  "none": u = x
     equation: ClassVar[str] = ""  # LaTeX, shown by the app
@@ -94,6 +105,19 @@ class Rule:
     uses_adam: ClassVar[bool] = False
     weighted_decay: ClassVar[bool] = False  # η is a mixing weight, so it must lie in (0, 1]
     has_parameters: ClassVar[bool] = False  # learned by backprop (batchnorm's affine)
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "spec" not in cls.__dict__:  # a class may carry its own spec (a test's rule that is not registered)
+            if cls.name not in RULE_SPECS:
+                raise TypeError(f"rule class {cls.__name__} ({cls.name!r}) has no RuleSpec in ipcore/rule_specs.py")
+            if cls.name in _CLASSES:
+                raise TypeError(f"two rule classes named {cls.name!r}: {_CLASSES[cls.name].__name__}, {cls.__name__}")
+            _CLASSES[cls.name] = cls
+            cls.spec = RULE_SPECS[cls.name]
+        cls.title = cls.spec.title
+        cls.default_eta_network, cls.default_eta_neuron = cls.spec.default_eta_network, cls.spec.default_eta_neuron
+        cls.weighted_decay = cls.spec.weighted_decay
 
     @property
     def has_eta(self) -> bool:
@@ -170,7 +194,6 @@ class Rule:
 
 class NoRule(Rule):
     name = "none"
-    title = "standard (no intrinsic rule)"
     form = "none"
     equation = r"u = x"
     source = "standard network"
@@ -186,14 +209,12 @@ class IP(Rule):
     """
 
     name = "ip"
-    title = "IP (Adam)"
     equation = r"u=\frac{x-\beta}{\alpha},\quad \alpha \leftarrow \alpha-\eta\,\mathrm{Adam}(\alpha-2E[xy]),\quad \beta \leftarrow \beta+\eta\,\mathrm{Adam}(E[y])"
     source = "thesis §3.2.1"
     printed_note = (
         "corrected from the printed eq. 3.3: α ← α + η·Adam(2E[xy]), which grows α by about η every update and "
         "never settles (rule `ip_printed`); here α moves toward 2E[xy] (§5.3)"
     )
-    default_eta_network, default_eta_neuron = 1e-4, 1e-3
     uses_adam = True
 
     def alpha_target(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -227,7 +248,6 @@ class IPCov(IP):
     """
 
     name = "ip_cov"
-    title = "IP, covariance target"
     equation = r"\alpha \leftarrow \alpha-\eta\,\mathrm{Adam}(\alpha-2\,\mathrm{Cov}(x,y)),\quad \beta \leftarrow \beta+\eta\,\mathrm{Adam}(E[y])"
     source = "thesis §6.2"
     printed_note = "corrected as `ip` (from the printed eq. 3.3); " + COV_FACTOR_NOTE
@@ -243,11 +263,8 @@ class WD(Rule):
     """
 
     name = "wd"
-    title = "WD (weighted decay)"
     equation = r"u=\frac{x-\beta}{\alpha},\quad \alpha \leftarrow (1-\eta)\alpha+2\eta E[xy],\quad \beta \leftarrow (1-\eta)\beta+\eta E[y]"
     source = "thesis ch. 4"
-    default_eta_network, default_eta_neuron = 0.1, 0.1
-    weighted_decay = True
 
     def alpha_target(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return 2 * batch_mean(x * y)
@@ -267,7 +284,6 @@ class WDCov(WD):
     """WD with α's target 2Cov(x, y) (thesis §6.2, future work)."""
 
     name = "wd_cov"
-    title = "WD, covariance target"
     equation = (
         r"\alpha \leftarrow (1-\eta)\alpha+2\eta\,\mathrm{Cov}(x,y),\quad \beta \leftarrow (1-\eta)\beta+\eta E[y]"
     )
@@ -287,11 +303,9 @@ class Infomax(Rule):
     """
 
     name = "infomax"
-    title = "Infomax"
     form = "affine"
     equation = r"u=\alpha x+\beta,\quad \alpha \leftarrow \alpha+\eta\left(\tfrac{1}{\alpha}-2E[xy]\right),\quad \beta \leftarrow \beta-2\eta E[y]"
     source = "Bell & Sejnowski 1995; thesis eq. 2.3–2.4"
-    default_eta_network, default_eta_neuron = 1e-4, 1e-3
 
     def __init__(self, eta_decay: float = 0.0):
         self.eta_decay = eta_decay
@@ -318,14 +332,12 @@ class BNIncremental(Rule):
     """
 
     name = "bn_inc"
-    title = "incremental BN (Adam)"
     equation = r"u=\frac{x-\beta}{\alpha},\quad \alpha \leftarrow \alpha-\eta\,\mathrm{Adam}(\alpha-\sigma[x]),\quad \beta \leftarrow \beta-\eta\,\mathrm{Adam}(\beta-E[x])"
     source = "thesis §3.3.3, eq. 3.8–3.9"
     printed_note = (
         "corrected from the printed eq. 3.8–3.9: α ← α + η·Adam(σ[x]), β ← β + η·Adam(E[x]), which grow by "
         "about η every update and never settle (rule `bn_inc_printed`); here α → σ[x], β → E[x]"
     )
-    default_eta_network, default_eta_neuron = 1e-4, 1e-3
     uses_adam = True
 
     def fixed_point_distance(self, state, x, y):
@@ -348,7 +360,6 @@ class IPPrinted(IP):
     """
 
     name = "ip_printed"
-    title = "IP as printed (eq. 3.3, no fixed point)"
     equation = r"u=\frac{x-\beta}{\alpha},\quad \alpha \leftarrow \alpha+\eta\,\mathrm{Adam}(2E[xy]),\quad \beta \leftarrow \beta+\eta\,\mathrm{Adam}(E[y])"
     source = "thesis eq. 3.3–3.4, as printed"
     printed_note = "the printed form; `ip` is the corrected rule"
@@ -367,7 +378,6 @@ class BNIncrementalPrinted(BNIncremental):
     """
 
     name = "bn_inc_printed"
-    title = "incremental BN as printed (eq. 3.8–3.9, no fixed point)"
     equation = r"u=\frac{x-\beta}{\alpha},\quad \alpha \leftarrow \alpha+\eta\,\mathrm{Adam}(\sigma[x]),\quad \beta \leftarrow \beta+\eta\,\mathrm{Adam}(E[x])"
     source = "thesis eq. 3.8–3.9, as printed"
     printed_note = "the printed form; `bn_inc` is the corrected rule"
@@ -385,11 +395,8 @@ class BNWeightedDecay(Rule):
     """
 
     name = "bn_wd"
-    title = "incremental BN (weighted decay)"
     equation = r"u=\frac{x-\beta}{\alpha},\quad \alpha \leftarrow (1-\eta)\alpha+\eta\,\sigma[x],\quad \beta \leftarrow (1-\eta)\beta+\eta E[x]"
     source = "thesis eq. 4.3–4.4"
-    default_eta_network, default_eta_neuron = 0.1, 0.1
-    weighted_decay = True
 
     def fixed_point_distance(self, state, x, y):
         """|α − σ[x]| and |β − E[x]|."""
@@ -409,7 +416,6 @@ class IPHard(Rule):
     """
 
     name = "ip_hard"
-    title = "instantaneous IP"
     equation = r"\beta=\mathrm{median}(x),\quad \alpha = 2E\left[x\tanh\tfrac{x-\beta}{\alpha}\right]\ \text{(fixed point on the batch)}"
     source = "thesis §6.2"
     fixed_point_iterations = 5
@@ -440,7 +446,6 @@ class BatchNorm(Rule):
     """
 
     name = "batchnorm"
-    title = "batch normalisation"
     equation = r"u=\gamma\,\frac{x-E[x]}{\sqrt{\mathrm{Var}[x]+\epsilon}}+b"
     source = "Ioffe & Szegedy 2015"
     has_parameters = True
@@ -487,11 +492,9 @@ class Triesch(Rule):
     """
 
     name = "triesch"
-    title = "Schrauwen et al. (tanh, Gaussian target)"
     form = "affine"
     equation = r"\Delta b=-\eta\left(-\tfrac{\mu}{s^2}+\tfrac{y}{s^2}(2s^2+1-y^2+\mu y)\right),\quad \Delta a=\tfrac{\eta}{a}+\Delta b\,x"
     source = "Schrauwen et al. 2008 (tanh form of Triesch 2005's logistic/exponential rule)"
-    default_eta_network, default_eta_neuron = 1e-4, 1e-3
 
     def __init__(self, target_mean: float = 0.0, target_std: float = 0.2):
         self.target_mean, self.target_std = target_mean, target_std
@@ -504,14 +507,10 @@ class Triesch(Rule):
         return alpha, beta
 
 
-RULES: dict[str, type[Rule]] = {
-    cls.name: cls
-    for cls in (
-        NoRule, IP, WD, Infomax, BNIncremental, BNWeightedDecay, IPCov, WDCov, IPHard, BatchNorm, Triesch,
-        IPPrinted, BNIncrementalPrinted,
-    )
-}  # fmt: skip
-"""The registry: rule name → rule class."""
+if set(_CLASSES) != set(RULE_SPECS):  # a spec without its class is found at import
+    raise ImportError(f"RuleSpecs without a class: {', '.join(sorted(set(RULE_SPECS) - set(_CLASSES)))}")
+RULES: dict[str, type[Rule]] = {name: _CLASSES[name] for name in RULE_SPECS}
+"""The registry: rule name → rule class, in ``RULE_SPECS``'s order."""
 
 
 def get_rule(name: str, **options: float) -> Rule:
@@ -523,7 +522,7 @@ def get_rule(name: str, **options: float) -> Rule:
     return cls(**options) if options else cls()
 
 
-def default_eta(name: str, context: str = "network") -> float | None:
-    """The thesis's η for a rule: ``context`` is "network" or "neuron"."""
-    cls = RULES[name]
-    return cls.default_eta_network if context == "network" else cls.default_eta_neuron
+def make_rule(name: str, config: object) -> Rule:
+    """The rule ``name`` with its options from an experiment config (``NeuronConfig``, ``TrainConfig``): the one
+    factory of the single neuron and the networks, so both honour every option the rule's spec declares."""
+    return get_rule(name, **rule_options(name, config))

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
-from ipcore.config import CONFIG_KINDS, Config, ConfigError
+from ipcore.config import Config, ConfigError
+from ipcore.config import config_from_dict as config_from_dict  # re-exported: its old home
 from ipcore.metrics import MetricsLog
-
-
-def config_from_dict(data: Mapping[str, Any]) -> Config:
-    """The config class named by ``data["kind"]``, built and validated from ``data``."""
-    kind = data.get("kind")
-    if kind not in CONFIG_KINDS:
-        raise ConfigError("kind", f"unknown experiment kind {kind!r}; allowed: {', '.join(CONFIG_KINDS)}")
-    return CONFIG_KINDS[kind].from_dict(data)
 
 
 def run_config(

@@ -11,27 +11,31 @@ widgets, and on every engine message it shows.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from ipcore.config import Config, ConfigError
+from ipcore.config import Config, ConfigError, field_spec
+from ipcore.data import DATASETS
 
-BROWSER_FORBIDDEN_PREFIXES = ("imagefolder:",)
+BROWSER_FORBIDDEN_DATASETS = {name for name, spec in DATASETS.items() if not spec.browser}
+"""Datasets a browser may not name: those that take a server path."""
 
 
 def check_browser_config(config: Config) -> None:
     """A ConfigError (naming the field) when ``config`` holds something only the server's operator may choose:
-    a data folder (``data_root``) or an image folder given by its path (``imagefolder:PATH``)."""
-    data_root = getattr(config, "data_root", "")
-    if data_root:
-        raise ConfigError(
-            "data_root",
-            "the data folder is chosen by the server's operator (IPCORE_DATA), not from the browser",
-        )
+    a field declared ``browser=False`` (``data_root``: the data folder) set to anything but its default, or a
+    dataset whose spec a browser may not name (``imagefolder:PATH``, a folder given by its path)."""
+    for f in dataclasses.fields(config):
+        if not field_spec(type(config), f.name).browser and getattr(config, f.name) != f.default:
+            raise ConfigError(
+                f.name,
+                f"{field_spec(type(config), f.name).help}: chosen by the server's operator, not from the browser",
+            )
     dataset = getattr(config, "dataset", "")
-    if isinstance(dataset, str) and dataset.startswith(BROWSER_FORBIDDEN_PREFIXES):
+    if isinstance(dataset, str) and dataset.partition(":")[0] in BROWSER_FORBIDDEN_DATASETS:
         from ipcore.data import image_folders
 
         offered = ", ".join(f"folder:{name}" for name in image_folders()) or "none on this server"

@@ -108,7 +108,7 @@ def _where() -> dict[str, Any]:
 @ray.remote
 def sweep_part(sweep_json: str, points: list[Any], data: Any) -> list[dict[str, Any]]:
     """Train ``points`` of the sweep as one model on this worker; per point its metrics, summary and state."""
-    from ipcore.sweep import train_points
+    from ipcore.grid import train_points
 
     sweep = SweepConfig.from_json(sweep_json)
     results = train_points(sweep, [(lr, dict(eta)) for lr, eta in points], data=_on_device(data, sweep.device))
@@ -119,7 +119,8 @@ def sweep_part(sweep_json: str, points: list[Any], data: Any) -> list[dict[str, 
 @ray.remote
 def config_part(config_dict: dict[str, Any]) -> dict[str, Any]:
     """Run one experiment config (a gallery part) on this worker; its metrics, summary and state."""
-    from ipcore.runner import config_from_dict, run_config
+    from ipcore.config import config_from_dict
+    from ipcore.runner import run_config
 
     result = run_config(config_from_dict(config_dict))
     return {"metrics": dict(result.metrics), "summary": result.summary, "state": result.state, **_where()}

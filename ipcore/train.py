@@ -36,7 +36,7 @@ from ipcore.health import member_health, seeds_note
 from ipcore.metrics import MetricsLog, RunResult
 from ipcore.model import LockstepMLP, member_losses
 from ipcore.optim import MemberAdam
-from ipcore.rules import Rule, get_rule
+from ipcore.rules import make_rule
 from ipcore.stats import ENTROPY_BINS, entropy_from_counts
 from ipcore.threads import torch_threads
 
@@ -104,10 +104,6 @@ def config_groups(config: TrainConfig) -> list[MemberGroup]:
     """The groups of a plain run: each rule of ``config`` with its η, all at ``config.lr``."""
     etas = config.etas()
     return [MemberGroup(name, etas[name], config.lr) for name in config.rules]
-
-
-def make_rule(name: str, config: TrainConfig) -> Rule:
-    return get_rule(name, eta_decay=config.eta_decay) if name == "infomax" else get_rule(name)
 
 
 def member_seeds(config: TrainConfig) -> list[int]:

@@ -6,7 +6,7 @@ import streamlit as st
 
 from app import PAGES_DIR, charts, lab_guide, views
 from app import jobs as app_jobs
-from ipcore.data import MNIST_FILES, data_root
+from ipcore.data import data_root
 from ipcore.rules import RULES
 from ipcore.serving import redact_paths
 
@@ -105,7 +105,7 @@ with data:
                 where = f" — `{redact_paths(d['location'], [data_root()])}`" if d["location"] else ""
                 st.markdown(f"- :green[**{d['name']}**] available{where}: {d['description']}")
             else:
-                how = lab_guide.how_to_get(d["name"], str(data_root()), MNIST_FILES)  # written for the app
+                how = lab_guide.how_to_get(d["name"], str(data_root()))  # written for the app
                 st.markdown(f"- :red[**{d['name']}**] not on this machine: {d['description']}. {how}")
     except Exception as error:
         views.engine_error(error, "listing the datasets")

@@ -22,12 +22,12 @@ from app import jobs as app_jobs
 from app import sweeps as app_sweeps
 from app.text import plain, public_message
 from ipcore.config import ConfigError, SweepConfig
+from ipcore.data import browser_datasets
 from ipcore.records import CorruptRecord, RunNotFound, check_name
-from ipcore.rules import RULES, default_eta
+from ipcore.rule_specs import RULE_SPECS, default_eta
 
 PAGE = "sweep"
 IGNORED = ("lr", "data_root", "device", "log_every", "hist_every")
-SWEEP_DATASETS = ("clusters", "spirals", "mnist", "fashion-mnist", "cifar10")
 DEFAULT = SweepConfig(
     dataset="clusters", rules=["ip", "none"], lr=[0.003, 0.01, 0.03], eta={"ip": [1e-3, 1e-2]}, depth=7, width=50,
     epochs=2, seeds=2,
@@ -106,13 +106,16 @@ def records_section(metas: list[dict]) -> None:
 # --- the setup ----------------------------------------------------------------------------------------------
 
 
+GRID = ("depth", "width", "epochs", "seeds")
+"""Fields drawn from their declarations in the first row; then subset and batch size; every other declared field
+goes under "advanced" (``controls.other_fields``)."""
+SAMPLES = ("subset", "batch_size")
+CUSTOM = ("dataset", "rules", "lr", "eta", *GRID, *SAMPLES)
+
+
 def seed_values(config: SweepConfig) -> dict[str, Any]:
-    values = {
-        "sweep.dataset": config.dataset, "sweep.rules": list(config.rules), "sweep.depth": config.depth,
-        "sweep.width": config.width, "sweep.epochs": config.epochs, "sweep.seeds": config.seeds,
-        "sweep.subset": config.subset, "sweep.batch_size": config.batch_size, "sweep.lrs": list(config.lr),
-    }  # fmt: skip
-    for rule in controls.rules_with_eta(RULES):
+    values = {**controls.seed_values(config, PAGE), "sweep.rules": list(config.rules), "sweep.lrs": list(config.lr)}
+    for rule in controls.rules_with_eta(RULE_SPECS):
         values[f"sweep.eta.{rule}"] = list(config.eta.get(rule) or [float(default_eta(rule) or 0.0)])
     return values
 
@@ -134,17 +137,15 @@ def setup_widgets(available: dict[str, dict]) -> tuple[SweepConfig | None, str |
         return name if info is None or info["available"] else f"{name} (not on this server)"
 
     cols = st.columns([2, 3])
-    dataset = cols[0].selectbox("dataset", SWEEP_DATASETS, key="sweep.dataset", format_func=dataset_label)
-    rules = cols[1].multiselect("rules (each grid point compares them)", list(RULES), key="sweep.rules",
+    dataset = cols[0].selectbox("dataset", browser_datasets(), key="sweep.dataset", format_func=dataset_label)
+    rules = cols[1].multiselect("rules (each grid point compares them)", list(RULE_SPECS), key="sweep.rules",
                                 format_func=controls.rule_label)  # fmt: skip
-    cols = st.columns(4)
-    depth = cols[0].slider("depth", 1, 16, key="sweep.depth")
-    width = cols[1].number_input("width", 1, 2048, key="sweep.width")
-    epochs = cols[2].number_input("epochs", 1, 1000, key="sweep.epochs")
-    seeds = cols[3].number_input("seeds per point", 1, 64, key="sweep.seeds")
+    values: dict[str, Any] = {}
+    for column, name in zip(st.columns(len(GRID)), GRID, strict=True):
+        values.update(controls.fields_widgets(SweepConfig, [name], PAGE, column))
     cols = st.columns([1, 1, 2])
-    subset = cols[0].number_input("train subset (0 = all)", 0, 10_000_000, step=100, key="sweep.subset")
-    batch_size = cols[1].number_input("batch size", 1, 65536, key="sweep.batch_size")
+    for column, name in zip(cols[:2], SAMPLES, strict=True):
+        values.update(controls.fields_widgets(SweepConfig, [name], PAGE, column))
     lr_options = controls.log_options(controls.LR_GRID, *st.session_state.get("sweep.lrs", []), high=10.0)
     lrs = cols[2].multiselect("learning rates", lr_options, key="sweep.lrs", format_func=lambda v: f"{v:g}")
     eta: dict[str, list[float]] = {}
@@ -153,15 +154,16 @@ def setup_widgets(available: dict[str, dict]) -> tuple[SweepConfig | None, str |
         eta_cols = st.columns(len(swept))
         for column, rule in zip(eta_cols, swept, strict=True):
             key = f"sweep.eta.{rule}"
-            high = 1.0 if RULES[rule].weighted_decay else float("inf")
+            high = 1.0 if RULE_SPECS[rule].weighted_decay else float("inf")
             options = controls.log_options(controls.ETA_GRID, *st.session_state.get(key, []), high=high)
             default = float(default_eta(rule) or 0.0)
-            values = column.multiselect(f"η for {rule}", options, key=key, format_func=lambda v: f"{v:g}",
+            chosen = column.multiselect(f"η for {rule}", options, key=key, format_func=lambda v: f"{v:g}",
                                         help=f"one value or several (a grid axis); the thesis: {default:g}")  # fmt: skip
-            if sorted(values) != [default]:
-                eta[rule] = sorted(values)
-    values = {"dataset": dataset, "rules": rules, "lr": sorted(lrs), "eta": eta, "depth": depth, "width": width,
-              "epochs": epochs, "seeds": seeds, "subset": subset, "batch_size": batch_size}  # fmt: skip
+            if sorted(chosen) != [default]:
+                eta[rule] = sorted(chosen)
+    with st.expander("advanced"):
+        values.update(controls.other_fields(SweepConfig, PAGE, CUSTOM))
+    values.update(dataset=dataset, rules=rules, lr=sorted(lrs), eta=eta)
     try:
         return SweepConfig.from_dict(values), None
     except ConfigError as error:

@@ -13,15 +13,13 @@ from app import PAGES_DIR, controls, lab_guide, state, views
 from app import jobs as app_jobs
 from app.text import plain
 from ipcore.config import ConfigError, TrainConfig
-from ipcore.data import MNIST_FILES, data_root
+from ipcore.data import CLUSTERS_DEFAULT_DIM, CLUSTERS_MAX_DIM, DATASETS, data_root
 from ipcore.records import check_name
 from ipcore.serving import check_browser_config, redact_paths
 
 PAGE = "net"
-DATASET_HELP = {
-    "clusters": "10 Gaussian clusters, synthetic, always available; choose the input dimension below",
-    "spirals": "two interleaved spirals in 2-D, synthetic, always available",
-}
+SYNTHETIC = {name for name, spec in DATASETS.items() if spec.locate is None and spec.browser}
+"""Datasets that need no files (always available)."""
 
 
 @st.cache_data(show_spinner=False, ttl=30)
@@ -35,28 +33,26 @@ def datasets() -> dict[str, dict]:
 def split_dataset(name: str) -> tuple[str, int]:
     """(picker choice, clusters dimension) of a dataset name."""
     if name.startswith("clusters"):
-        dim = name.split(":", 1)[1] if ":" in name else "20"
-        return "clusters", int(dim) if dim.isdigit() else 20
-    return name, 20
+        dim = name.split(":", 1)[1] if ":" in name else str(CLUSTERS_DEFAULT_DIM)
+        return "clusters", int(dim) if dim.isdigit() else CLUSTERS_DEFAULT_DIM
+    return name, CLUSTERS_DEFAULT_DIM
+
+
+PLAIN = ("depth", "width")
+"""Fields drawn from their declarations right after the rules; the rest of the generated ones go under
+"advanced" (``controls.other_fields``), except those this page draws itself (``CUSTOM``)."""
+MAIN = ("epochs",)
+AFTER_SEEDS = ("output", "subset")
+CUSTOM = ("dataset", "rules", "eta", "lr", "seeds", "batch_size", *PLAIN, *MAIN, *AFTER_SEEDS)
 
 
 def seed_values(config: TrainConfig) -> dict:
     base, dim = split_dataset(config.dataset)
     values = {
+        **controls.seed_values(config, PAGE),
         "net.dataset": base if base in controls.dataset_choices() else "mnist",
         "net.clusters_dim": dim,
         "net.rules": [r for r in config.rules if r in controls.RULES],
-        "net.depth": config.depth,
-        "net.width": config.width,
-        "net.lr": config.lr,
-        "net.epochs": config.epochs,
-        "net.seeds": config.seeds,
-        "net.batch_size": config.batch_size,
-        "net.output": config.output,
-        "net.subset": config.subset,
-        "net.seed": config.seed,
-        "net.eta_decay": config.eta_decay,
-        "net.device": config.device,
     }
     values.update(controls.eta_seed_values("net", config.eta, config.rules, "network"))
     return values
@@ -78,13 +74,11 @@ def sidebar_config(available: dict[str, dict]) -> tuple[TrainConfig | None, str 
                              "folder this server's operator offers (IPCORE_IMAGE_FOLDERS)")  # fmt: skip
     dataset = base
     if base == "clusters":
-        dim = sb.number_input("cluster input dimension", 1, 4096, key="net.clusters_dim", step=1)
-        dataset = "clusters" if dim == 20 else f"clusters:{int(dim)}"
+        dim = sb.number_input("cluster input dimension", 1, CLUSTERS_MAX_DIM, key="net.clusters_dim", step=1)
+        dataset = "clusters" if dim == CLUSTERS_DEFAULT_DIM else f"clusters:{int(dim)}"
     rules = sb.multiselect("rules to compare", list(controls.RULES), key="net.rules", format_func=controls.rule_label,
                            help="each rule trains its own copy of the network from the same initial weights")  # fmt: skip
-    depth_max = max(12, int(st.session_state.get("net.depth", 7)))
-    depth = sb.slider("hidden layers (depth)", 1, depth_max, key="net.depth")
-    width = sb.number_input("units per hidden layer (width)", 1, 2048, key="net.width", step=10)
+    values = controls.fields_widgets(TrainConfig, PLAIN, PAGE, sb)
     lr = controls.log_slider("synaptic learning rate (Adam)", "net.lr", controls.LR_GRID, high=10.0, container=sb,
                              help="the weights' learning rate; the thesis's claim is about large values")  # fmt: skip
     with sb.expander("η per rule", expanded=bool(controls.rules_with_eta(rules))):
@@ -93,25 +87,15 @@ def sidebar_config(available: dict[str, dict]) -> tuple[TrainConfig | None, str 
         else:
             st.caption("none of the chosen rules has an η")
             eta = {}
-    epochs = sb.number_input("epochs", 1, 1000, key="net.epochs", step=1)
+    values.update(controls.fields_widgets(TrainConfig, MAIN, PAGE, sb))
     seeds = sb.slider("seeds per rule", 1, max(10, int(st.session_state.get("net.seeds", 1))), key="net.seeds",
                       help="repeats with different initial weights; charts show the mean and the min–max band")  # fmt: skip
     batch_options = sorted({16, 32, 50, 64, 100, 128, 200, 256, 500, 1000, int(st.session_state["net.batch_size"])})
     batch_size = sb.select_slider("batch size", batch_options, key="net.batch_size")
-    output = sb.radio("output layer", ["relu", "linear"], key="net.output", horizontal=True,
-                      help="relu: Linear then ReLU before the softmax, as in the thesis; linear: plain logits")  # fmt: skip
-    subset = sb.number_input("train subset (0 = all samples)", 0, 10_000_000, key="net.subset", step=1000,
-                             help="train on the first N training samples only: quick looks")  # fmt: skip
+    values.update(controls.fields_widgets(TrainConfig, AFTER_SEEDS, PAGE, sb))
     with sb.expander("advanced"):
-        seed = st.number_input("first seed", 0, 2**31 - 1, key="net.seed", step=1)
-        eta_decay = st.number_input("η decay per step (infomax)", 0.0, 1.0, key="net.eta_decay", step=1e-4,
-                                    format="%g")  # fmt: skip
-        device = st.selectbox("device", ["auto", "cpu", "cuda"], key="net.device")
-    values = {
-        "dataset": dataset, "rules": rules, "eta": eta, "depth": depth, "width": width, "lr": lr,
-        "epochs": epochs, "seeds": seeds, "batch_size": batch_size, "output": output, "subset": subset,
-        "seed": seed, "eta_decay": eta_decay, "device": device,
-    }  # fmt: skip
+        values.update(controls.other_fields(TrainConfig, PAGE, CUSTOM))
+    values.update(dataset=dataset, rules=rules, eta=eta, lr=lr, seeds=seeds, batch_size=batch_size)
     try:
         config = TrainConfig.from_dict(values)
         check_browser_config(config)
@@ -148,22 +132,22 @@ def missing_dataset(config: TrainConfig, available: dict[str, dict]) -> str | No
     """The chosen dataset's name when it is a known dataset that is not on this machine (Train is then off)."""
     base = split_dataset(config.dataset)[0]
     info = available.get(base)
-    return base if info is not None and base not in DATASET_HELP and not info["available"] else None
+    return base if info is not None and base not in SYNTHETIC and not info["available"] else None
 
 
 def dataset_notice(config: TrainConfig, available: dict[str, dict]) -> None:
     base = split_dataset(config.dataset)[0]
     info = available.get(base)
-    if base in DATASET_HELP:
-        st.caption(f"Dataset: {DATASET_HELP[base]}.")
+    if base in SYNTHETIC:
+        st.caption(f"Dataset: {DATASETS[base].description}, {DATASETS[base].sizes}.")
     elif info and info["available"]:
         where = f" — read from `{redact_paths(info['location'], [data_root()])}`" if info["location"] else ""
         st.caption(f"Dataset: {info['description']}{where}.")
     elif info:
         st.warning(
             f"**{base}** is not on this machine, so *Train* is off for it. "
-            f"{lab_guide.how_to_get(base, str(data_root()), MNIST_FILES)} The synthetic "
-            "datasets (clusters, spirals) always work.",
+            f"{lab_guide.how_to_get(base, str(data_root()))} The synthetic datasets "
+            f"({', '.join(sorted(SYNTHETIC))}) always work.",
             icon=":material/cloud_off:",
         )
 

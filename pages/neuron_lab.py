@@ -16,9 +16,8 @@ import streamlit as st
 from app import charts, controls, lab_guide, state, views
 from app import jobs as app_jobs
 from app.text import plain
-from ipcore.config import BUILTIN_DISTS, ConfigError, NeuronConfig, parse_pairs
+from ipcore.config import BUILTIN_DISTS, ConfigError, NeuronConfig, config_from_dict, parse_pairs
 from ipcore.records import check_name
-from ipcore.runner import config_from_dict
 
 PAGE = "neuron"
 OTHER = "other (scipy.stats)"
@@ -44,22 +43,19 @@ def format_params(params: dict[str, float]) -> str:
     return ", ".join(f"{k}={v:g}" for k, v in params.items())
 
 
+DIST_PARAMETERS = {name for fields in DIST_FIELDS.values() for name, _ in fields}
+CUSTOM = ("dist", "params", "n", "iters", "rules", "eta", *DIST_PARAMETERS)
+"""Fields this page draws itself; every other declared field is generated under "advanced"."""
+
+
 def seed_values(config: NeuronConfig) -> dict:
     values = {
+        **controls.seed_values(config, PAGE),
         "neuron.dist": config.dist if config.dist in BUILTIN_DISTS else OTHER,
         "neuron.scipy_name": "" if config.dist in BUILTIN_DISTS else config.dist,
         "neuron.params": format_params(config.params),
-        "neuron.n": config.n,
-        "neuron.iters": config.iters,
-        "neuron.record_every": config.record_every,
-        "neuron.seed": config.seed,
         "neuron.rules": [r for r in config.rules if r in controls.RULES],
-        "neuron.eta_decay": config.eta_decay,
-        "neuron.triesch_mean": config.triesch_mean,
-        "neuron.triesch_std": config.triesch_std,
     }
-    for name in ("center", "width", "mu", "sigma", "b", "mu2", "sigma2", "weight"):
-        values[f"neuron.{name}"] = float(getattr(config, name))
     values.update(controls.eta_seed_values("neuron", config.eta, config.rules, "neuron"))
     return values
 
@@ -91,7 +87,7 @@ def sidebar_config() -> tuple[NeuronConfig | None, str | None]:
         for name, label in DIST_FIELDS[choice]:
             values[name] = sb.number_input(label, key=f"neuron.{name}", step=0.1, format="%g")
     values["n"] = pick_from_grid("sample size N", "neuron.n", N_GRID, "inputs drawn once; every rule sees them all")
-    values["seed"] = sb.number_input("sample seed", 0, 2**31 - 1, key="neuron.seed", step=1)
+    values.update(controls.fields_widgets(NeuronConfig, ["seed"], PAGE, sb))
     sb.header("Rules")
     values["rules"] = sb.multiselect("rules to compare", list(controls.RULES), key="neuron.rules",
                                      format_func=controls.rule_label)  # fmt: skip
@@ -99,14 +95,7 @@ def sidebar_config() -> tuple[NeuronConfig | None, str | None]:
         values["eta"] = controls.eta_sliders("neuron", values["rules"], "neuron")
     values["iters"] = pick_from_grid("iterations", "neuron.iters", ITERS_GRID, "full-batch updates per rule")
     with sb.expander("advanced"):
-        values["record_every"] = st.number_input("record every k iterations", 1, 1_000_000,
-                                                 key="neuron.record_every", step=10)  # fmt: skip
-        values["eta_decay"] = st.number_input("η decay per step (infomax)", 0.0, 1.0, key="neuron.eta_decay",
-                                              step=1e-4, format="%g")  # fmt: skip
-        values["triesch_mean"] = st.number_input("Triesch target mean μ", key="neuron.triesch_mean", step=0.05,
-                                                 format="%g")  # fmt: skip
-        values["triesch_std"] = st.number_input("Triesch target std s", key="neuron.triesch_std", step=0.05,
-                                                format="%g")  # fmt: skip
+        values.update(controls.other_fields(NeuronConfig, PAGE, {*CUSTOM, "seed"}))
     if problem is not None:
         return None, str(problem)
     try:

@@ -392,9 +392,14 @@ def test_a_failing_job_is_a_message_without_server_paths(
     """An operator's folder that has gone missing: the run fails with a message naming the folder by its name,
     never by its path on the server."""
     secret = tmp_path / "operator-secret" / "gone"
+    secret.mkdir(parents=True)  # offered and present when the page lists the datasets …
     monkeypatch.setenv("IPCORE_IMAGE_FOLDERS", f"photos={secret}")
+    import streamlit
+
+    streamlit.cache_data.clear()  # the dataset listing is cached per process
     at = open_app("network_lab", {"dataset": "folder:photos", "depth": "2"})
     assert at.selectbox(key="net.dataset").value == "folder:photos"
+    secret.rmdir()  # … and gone when the run starts
     button(at, "Train").click().run()
     run_until(at, lambda a: any(e.value.startswith("The run failed:") for e in a.error))
     assert not at.exception

@@ -8,8 +8,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import pytest
 
-from ipcore.config import CONFIG_KINDS, MAX_RECORDS, ConfigError, NeuronConfig
-from ipcore.runner import config_from_dict
+from ipcore.config import CONFIG_KINDS, MAX_RECORDS, ConfigError, NeuronConfig, config_from_dict
 
 
 def rejected(field: str, match: str | None = None, **values) -> ConfigError:

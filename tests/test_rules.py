@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from ipcore.rule_specs import RULE_SPECS
 from ipcore.rules import ALPHA_FLOOR, RULES, default_eta, fast_tanh, get_rule, safe_alpha
 
 # A hand-made batch: M = 2 members, B = 5 samples, U = 3 units.
@@ -298,7 +299,7 @@ def test_no_gradient_flows_into_alpha_beta_and_evaluation_changes_nothing(name):
     assert state["t"] == 0
 
 
-@pytest.mark.parametrize("name", ["ip", "wd", "infomax", "bn_inc", "bn_wd", "ip_cov", "wd_cov", "triesch"])
+@pytest.mark.parametrize("name", [n for n, cls in RULES.items() if cls.spec.has_eta])
 def test_active_mask_freezes_members_completely(name):
     rule, free = start(name)
     rule, masked = start(name)
@@ -320,7 +321,7 @@ def test_safe_alpha_floors_magnitude_and_keeps_sign():
     assert math.isnan(float(floored[5]))  # non-finite α stays visible, it is never "repaired"
 
 
-@pytest.mark.parametrize("name", ["ip", "wd", "bn_inc", "bn_wd", "ip_cov", "wd_cov"])
+@pytest.mark.parametrize("name", [n for n, cls in RULES.items() if cls.form == "divide" and not cls.has_parameters])
 def test_division_by_alpha_uses_the_floor_with_sign(name):
     rule, state = start(name)
     state["alpha"].copy_(torch.tensor([[0.0, -1e-12, -2.0], [1e-12, 0.5, -0.5]], dtype=torch.float64))
@@ -336,21 +337,10 @@ def test_fast_tanh_equals_tanh():
 
 
 def test_registry_and_thesis_default_etas():
-    assert set(RULES) == {
-        "none",
-        "ip",
-        "wd",
-        "infomax",
-        "bn_inc",
-        "bn_wd",
-        "ip_cov",
-        "wd_cov",
-        "ip_hard",
-        "batchnorm",
-        "triesch",
-        "ip_printed",
-        "bn_inc_printed",
-    }
+    assert list(RULES) == list(RULE_SPECS)  # every spec has its class, in the registry's order
+    for name, cls in RULES.items():
+        assert cls.name == name and cls.spec is RULE_SPECS[name] and cls.title == RULE_SPECS[name].title
+        assert get_rule(name).has_eta == RULE_SPECS[name].has_eta
     for name in ("ip", "bn_inc", "infomax", "ip_printed", "bn_inc_printed"):
         assert default_eta(name, "network") == 1e-4
         assert default_eta(name, "neuron") == 1e-3

@@ -11,12 +11,13 @@ import pytest
 import torch
 
 from ipcore import cli
-from ipcore.config import ConfigError, TrainConfig
+from ipcore.config import ConfigError, TrainConfig, config_from_dict
 from ipcore.data import load_dataset
 from ipcore.metrics import MetricsLog
 from ipcore.model import LockstepMLP, member_losses
+from ipcore.rule_specs import RULE_SPECS, RuleSpec
 from ipcore.rules import IP, RULES, get_rule
-from ipcore.runner import config_from_dict, run_config
+from ipcore.runner import run_config
 from ipcore.train import (
     epoch_permutations,
     evaluate,
@@ -127,6 +128,7 @@ class ExplodingIP(IP):
     """IP whose first member's β turns NaN at its 3rd update: the batch loss of step 4 is NaN."""
 
     name = "exploding_ip"
+    spec = RuleSpec(name, "IP whose β explodes", 1e-4, 1e-3)
 
     def step(self, state, x, y, eta):
         alpha, beta = super().step(state, x, y, eta)
@@ -137,6 +139,7 @@ class ExplodingIP(IP):
 
 
 def test_a_diverging_seed_is_frozen_and_reported_while_the_others_go_on(monkeypatch):
+    monkeypatch.setitem(RULE_SPECS, "exploding_ip", ExplodingIP.spec)
     monkeypatch.setitem(RULES, "exploding_ip", ExplodingIP)
     config = small(rules=["exploding_ip", "ip"], seeds=3, epochs=2)
     result = train(config)
@@ -564,6 +567,7 @@ def test_freezing_at_every_step_as_on_a_gpu_changes_nothing_for_active_members(m
     masked = train(config).metrics
     for key in ("batch/loss", "layer/alpha_mean", "layer/beta_std", "epoch/test_loss"):
         np.testing.assert_array_equal(plain[key], masked[key], err_msg=key)
+    monkeypatch.setitem(RULE_SPECS, "exploding_ip", ExplodingIP.spec)
     monkeypatch.setitem(RULES, "exploding_ip", ExplodingIP)
     exploding = train(small(rules=["exploding_ip", "ip"], seeds=3)).metrics
     np.testing.assert_array_equal(exploding["diverged_step"], [4, -1, -1, -1, -1, -1])
