@@ -21,7 +21,7 @@ from typing import Any
 import streamlit as st
 
 from ipcore.config import SweepConfig
-from ipcore.jobs import error_message
+from ipcore.errors import error_message
 
 RAY_ADDRESS_VARIABLE = "IPCORE_RAY_ADDRESS"
 

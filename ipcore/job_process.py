@@ -27,9 +27,9 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ipcore.config import Config
+from ipcore.config import Config, config_from_dict
+from ipcore.errors import JobProcessError, error_message
 from ipcore.metrics import MetricsLog, RunResult
-from ipcore.runner import config_from_dict
 
 if TYPE_CHECKING:
     from ipcore.config import SweepConfig
@@ -44,14 +44,6 @@ END_GRACE_S = 30.0
 PRELOAD = ["ipcore.job_process", "ipcore.train", "ipcore.neuron", "ipcore.sweep"]
 
 _context: Any = None
-
-
-class JobProcessError(Exception):
-    """The job failed inside its process: ``message`` is the one-paragraph message, ``details`` the traceback."""
-
-    def __init__(self, message: str, details: str = ""):
-        super().__init__(message)
-        self.message, self.details = message, details
 
 
 def context() -> Any:
@@ -143,7 +135,6 @@ def _child_main(
     os.environ.clear()
     os.environ.update(environment)
     from ipcore import train as train_module
-    from ipcore.jobs import error_message
 
     def send(message: tuple) -> None:
         connection.send(message)

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ipcore.config import Config, ConfigError, config_from_dict
+from ipcore.errors import error_message
 from ipcore.metrics import MetricsLog, RunResult
 from ipcore.records import compact_metrics, save_run
 from ipcore.runner import run_config
@@ -41,7 +42,6 @@ logger = logging.getLogger(__name__)
 
 JOB_STATES = ("queued", "running", "done", "cancelled", "failed")
 FINISHED_STATES = ("done", "cancelled", "failed")
-MAX_ERROR_LENGTH = 2000
 
 
 class UnknownJob(KeyError):
@@ -65,23 +65,6 @@ def default_max_concurrent() -> int:
 
 
 JOB_ISOLATIONS = ("thread", "process")
-
-
-def error_message(error: BaseException) -> str:
-    """A one-paragraph message for a failed job (the traceback goes to the log, not here)."""
-    from ipcore.job_process import JobProcessError
-
-    if isinstance(error, JobProcessError):  # already the job's own message, made in its process
-        return error.message[:MAX_ERROR_LENGTH]
-    name = type(error).__name__
-    text = str(error).strip()
-    if isinstance(error, ConfigError) or name == "DatasetUnavailable":
-        message = text or name
-    elif isinstance(error, MemoryError) or name == "OutOfMemoryError":
-        message = f"out of memory ({name}){': ' + text.splitlines()[0] if text else ''}"
-    else:
-        message = f"{name}: {text}" if text else name
-    return message[:MAX_ERROR_LENGTH]
 
 
 def _read_only(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
