@@ -106,9 +106,9 @@ def records_section(metas: list[dict]) -> None:
 # --- the setup ----------------------------------------------------------------------------------------------
 
 
+# Fields drawn from their declarations in the first row; then subset and batch size; every other declared field
+# goes under "advanced" (``controls.other_fields``).
 GRID = ("depth", "width", "epochs", "seeds")
-"""Fields drawn from their declarations in the first row; then subset and batch size; every other declared field
-goes under "advanced" (``controls.other_fields``)."""
 SAMPLES = ("subset", "batch_size")
 CUSTOM = ("dataset", "rules", "lr", "eta", *GRID, *SAMPLES)
 

@@ -18,8 +18,8 @@ from ipcore.records import check_name
 from ipcore.serving import check_browser_config, redact_paths
 
 PAGE = "net"
+# Datasets that need no files (always available).
 SYNTHETIC = {name for name, spec in DATASETS.items() if spec.locate is None and spec.browser}
-"""Datasets that need no files (always available)."""
 
 
 @st.cache_data(show_spinner=False, ttl=30)
@@ -38,9 +38,9 @@ def split_dataset(name: str) -> tuple[str, int]:
     return name, CLUSTERS_DEFAULT_DIM
 
 
+# Fields drawn from their declarations right after the rules; the rest of the generated ones go under
+# "advanced" (``controls.other_fields``), except those this page draws itself (``CUSTOM``).
 PLAIN = ("depth", "width")
-"""Fields drawn from their declarations right after the rules; the rest of the generated ones go under
-"advanced" (``controls.other_fields``), except those this page draws itself (``CUSTOM``)."""
 MAIN = ("epochs",)
 AFTER_SEEDS = ("output", "subset")
 CUSTOM = ("dataset", "rules", "eta", "lr", "seeds", "batch_size", *PLAIN, *MAIN, *AFTER_SEEDS)

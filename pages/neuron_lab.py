@@ -44,8 +44,8 @@ def format_params(params: dict[str, float]) -> str:
 
 
 DIST_PARAMETERS = {name for fields in DIST_FIELDS.values() for name, _ in fields}
+# Fields this page draws itself; every other declared field is generated under "advanced".
 CUSTOM = ("dist", "params", "n", "iters", "rules", "eta", *DIST_PARAMETERS)
-"""Fields this page draws itself; every other declared field is generated under "advanced"."""
 
 
 def seed_values(config: NeuronConfig) -> dict:

@@ -189,3 +189,17 @@ def test_one_spec_per_dataset_feeds_the_listing_the_check_and_the_help(tmp_path)
     for spec in DATASETS.values():
         assert spec.pattern in str(caught.value)
         assert spec.pattern in _subparser(cli.build_parser(), "train").format_help()
+
+
+def test_page_scripts_have_no_bare_strings_that_streamlit_would_display() -> None:
+    """Streamlit's "magic" writes every bare expression of a page script into the page, a string after an
+    assignment (an attribute docstring) included: the page would show it as text to every visitor."""
+    import ast
+
+    root = Path(__file__).resolve().parent.parent
+    shown = []
+    for script in [*sorted((root / "pages").glob("*.py")), root / "app" / "main.py"]:
+        for node in ast.parse(script.read_text()).body[1:]:  # the module docstring itself is not displayed
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant | ast.JoinedStr):
+                shown.append(f"{script.name}:{node.lineno}")
+    assert shown == []
