@@ -7,8 +7,14 @@ charts were replaced on every refresh). This module draws a live chart through a
 whose identity is its key: the same frame stays, and new data reach it as arguments that ``Plotly.react`` draws
 over the old (zoom and legend choices kept through ``uirevision``).
 
-The component is one HTML page plus the plotly.js that the installed ``plotly`` package ships (copied once into
-the cache folder, ``$IPCORE_CACHE`` or ``~/.cache/ipcore``), so it works offline.
+The component is one HTML page plus the plotly.js that the installed ``plotly`` package ships, so it works
+offline. plotly.js is 4.8 MB and every chart is a frame of its own that loads it: served from the component's
+folder (``$IPCORE_CACHE`` or ``~/.cache/ipcore``), it is sent without anything a browser can cache by and gzipped
+anew for every frame — about 0.4 s of the server's event loop each, ten per page, stalling every session. So a
+copy goes into the app's static folder (``app/static/``, served by ``server.enableStaticServing`` with
+Last-Modified and ETag: the copy keeps the package file's modification time, so a browser fetches it once and
+then reuses it), and the page loads it from there; where that folder cannot be written, or static serving is
+off, it falls back to the component's own copy.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from ipcore.data import cache_dir
 INDEX_HTML = """<!doctype html>
 <html><head><meta charset="utf-8">
 <style>html, body { margin: 0; padding: 0; background: transparent; } #plot { width: 100%; }</style>
-<script src="./plotly.min.js"></script></head>
+<script src="{plotly_src}"></script></head>
 <body><div id="plot"></div>
 <script>
 // The Streamlit component protocol (v1): announce readiness, draw on every render message, report the height.
@@ -53,34 +59,70 @@ send("streamlit:componentReady", {apiVersion: 1});
 """
 
 
-def _component_folder() -> Path:
-    """The component's page and plotly.js, written once per plotly version (atomically: a half-written file is
-    never served), in the cache folder or — where that cannot be written — the system's temporary folder."""
+STATIC_FOLDER = Path(__file__).resolve().parent / "static"
+"""Streamlit serves ``<folder of app/main.py>/static`` at ``/app/static/`` when ``server.enableStaticServing`` is on."""
+
+
+def _plotly_source() -> Path:
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+def _copy_atomically(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` (modification time kept) unless an equal-sized copy is there; a half-written
+    file is never served."""
+    if target.is_file() and target.stat().st_size == source.stat().st_size:
+        return
+    temporary = target.parent / f".{target.name}.{os.getpid()}.tmp"
+    shutil.copy2(source, temporary)
+    os.replace(temporary, target)
+
+
+def _static_script() -> str | None:
+    """The address of plotly.js in the app's static folder, relative to the component's page, or None where
+    static serving is off or the folder cannot be written."""
+    if not st.get_option("server.enableStaticServing"):
+        return None
+    name = f"plotly-{plotly.__version__}.min.js"
+    try:
+        STATIC_FOLDER.mkdir(exist_ok=True)
+        _copy_atomically(_plotly_source(), STATIC_FOLDER / name)
+    except OSError:
+        return None
+    return f"../../app/static/{name}"  # the page is <base>/component/<name>/index.html
+
+
+def index_html(plotly_src: str) -> str:
+    return INDEX_HTML.replace("{plotly_src}", plotly_src)
+
+
+def _component_folder(plotly_src: str | None = None) -> Path:
+    """The component's page and — when the page does not load plotly.js from ``plotly_src`` — its own copy of
+    plotly.js, written once per plotly version in the cache folder or, where that cannot be written, the
+    system's temporary folder."""
     for base in (cache_dir(), Path(tempfile.gettempdir()) / "ipcore"):
         try:
-            return _write_component(base / "plotly-live" / plotly.__version__)
+            return _write_component(base / "plotly-live" / plotly.__version__, plotly_src)
         except OSError:
             continue
     raise OSError("no writable folder for the live-chart component (set IPCORE_CACHE)")
 
 
-def _write_component(folder: Path) -> Path:
+def _write_component(folder: Path, plotly_src: str | None) -> Path:
+    page = index_html(plotly_src or "./plotly.min.js")
+    variant = "static" if plotly_src else "local"  # one page per variant: servers with either setting can share
+    folder = folder / variant
     folder.mkdir(parents=True, exist_ok=True)
-    source = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    script = folder / "plotly.min.js"
-    if not script.is_file() or script.stat().st_size != source.stat().st_size:
-        temporary = folder / f".plotly.min.js.{os.getpid()}.tmp"
-        shutil.copyfile(source, temporary)
-        os.replace(temporary, script)
+    if plotly_src is None:
+        _copy_atomically(_plotly_source(), folder / "plotly.min.js")
     index = folder / "index.html"
-    if not index.is_file() or index.read_text() != INDEX_HTML:
+    if not index.is_file() or index.read_text() != page:
         temporary = folder / f".index.html.{os.getpid()}.tmp"
-        temporary.write_text(INDEX_HTML)
+        temporary.write_text(page)
         os.replace(temporary, index)
     return folder
 
 
-_live_plot = components.declare_component("ipcore_live_plot", path=str(_component_folder()))
+_live_plot = components.declare_component("ipcore_live_plot", path=str(_component_folder(_static_script())))
 
 
 HEAVY_BYTES = 20_000

@@ -207,5 +207,30 @@ def test_the_live_chart_component_works_offline_without_a_writable_cache(monkeyp
 
     monkeypatch.setenv("IPCORE_CACHE", "/proc/not-writable")
     folder = live_plot._component_folder()
-    assert (folder / "index.html").read_text() == live_plot.INDEX_HTML
+    assert (folder / "index.html").read_text() == live_plot.index_html("./plotly.min.js")
     assert (folder / "plotly.min.js").stat().st_size > 1_000_000
+
+
+def test_plotly_js_is_served_once_per_browser_from_the_static_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every live chart is a frame that loads plotly.js (4.8 MB). From the component's folder it comes with no
+    validator and is gzipped anew for each frame; from the app's static folder it comes with Last-Modified (the
+    package file's, months old) and ETag, so a browser fetches it once. The page points there when static
+    serving is on, else at its own copy."""
+    import os
+
+    import streamlit as st
+
+    import app.live_plot as live_plot
+
+    assert st.get_option("server.enableStaticServing")  # .streamlit/config.toml turns it on
+    src = live_plot._static_script()
+    assert src == f"../../app/static/plotly-{live_plot.plotly.__version__}.min.js"
+    copy = live_plot.STATIC_FOLDER / src.rsplit("/", 1)[1]
+    source = live_plot._plotly_source()
+    assert copy.stat().st_size == source.stat().st_size and copy.stat().st_mtime == source.stat().st_mtime
+    page = (live_plot._component_folder(src) / "index.html").read_text()
+    assert f'<script src="{src}"></script>' in page and "./plotly.min.js" not in page
+    assert not (live_plot._component_folder(src) / "plotly.min.js").exists()
+    monkeypatch.setattr(live_plot, "STATIC_FOLDER", live_plot.STATIC_FOLDER / "not-here" / "deeper")
+    assert live_plot._static_script() is None  # cannot be written: the component's own copy is used
+    assert os.path.basename(str(live_plot._component_folder(None))) == "local"
