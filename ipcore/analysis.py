@@ -11,7 +11,8 @@ card. They all read through here, so they agree on two things:
   epoch), and of those only the ones whose value is finite. A mean says on how many seeds it stands
   (``RuleSeeds.note``: "9 of 10 seeds; 1 collapsed").
 
-Adding a metric means adding one function to ``SEED_METRICS``; every reader above can then name it.
+Adding a metric means one reader function and one ``SEED_METRICS`` line; every reader above can then name it
+(a gallery ``Claim`` by its ``metric``).
 
 Curves over time (the labs' loss bands, histograms) are a different question — which members were still
 finite at a given step — and keep ``app.charts``' per-step choice; a seed that collapses late is part of
@@ -88,33 +89,41 @@ def _latest_alpha_nonpositive(metrics: Metrics, layer: int) -> np.ndarray | None
     return np.nansum(np.asarray(values, dtype=float)[-1], axis=-1)
 
 
-SEED_METRICS: dict[str, Callable[[Metrics, int], np.ndarray | None]] = {
-    "final_loss": _last_epoch("train_loss"),
-    "epoch1_loss": _epoch1_loss,
-    "train_acc": _last_epoch("train_acc"),
-    "test_loss": _last_epoch("test_loss"),
-    "test_acc": _last_epoch("test_acc"),
-    "slope": _slope,
-    "alpha_nonpositive": _alpha_nonpositive,
-    "latest_loss": _latest_loss,
-    "latest_slope": _latest_slope,
-    "latest_alpha_nonpositive": _latest_alpha_nonpositive,
+@dataclass(frozen=True)
+class SeedMetric:
+    """A named per-member number: ``read(metrics, layer)`` → [M] floats (None when the run did not record it),
+    and ``label``, how texts name it (the gallery writes a paired difference as "Δ <label>")."""
+
+    read: Callable[[Metrics, int], np.ndarray | None]
+    label: str
+
+
+SEED_METRICS: dict[str, SeedMetric] = {
+    "final_loss": SeedMetric(_last_epoch("train_loss"), "final loss"),
+    "epoch1_loss": SeedMetric(_epoch1_loss, "epoch-1 loss"),
+    "train_acc": SeedMetric(_last_epoch("train_acc"), "train acc"),
+    "test_loss": SeedMetric(_last_epoch("test_loss"), "test loss"),
+    "test_acc": SeedMetric(_last_epoch("test_acc"), "test acc"),
+    "slope": SeedMetric(_slope, "∂y/∂u"),
+    "alpha_nonpositive": SeedMetric(_alpha_nonpositive, "α≤0 count"),
+    "latest_loss": SeedMetric(_latest_loss, "latest loss"),
+    "latest_slope": SeedMetric(_latest_slope, "latest ∂y/∂u"),
+    "latest_alpha_nonpositive": SeedMetric(_latest_alpha_nonpositive, "α≤0 count so far"),
 }
-"""Named per-member numbers of a network run: name → reader(metrics, layer) → [M] floats (None when the run
-did not record it). ``final_loss``, ``train_acc``, ``test_loss``, ``test_acc``: the last epoch's values (the
-training ones over that epoch's batches, the test ones from an evaluation pass); ``epoch1_loss``: the first
-epoch's training loss (how fast a rule learns at first); ``slope``: mean ∂y/∂u of hidden ``layer`` over all
-recorded steps; ``alpha_nonpositive``: unit-updates with α ≤ 0 in the whole run, all layers; ``latest_*``:
-the newest row of a running job (batch loss, ∂y/∂u over all layers, α ≤ 0 count so far)."""
+"""The named per-member numbers of a network run. ``final_loss``, ``train_acc``, ``test_loss``, ``test_acc``:
+the last epoch's values (the training ones over that epoch's batches, the test ones from an evaluation pass);
+``epoch1_loss``: the first epoch's training loss (how fast a rule learns at first); ``slope``: mean ∂y/∂u of
+hidden ``layer`` over all recorded steps; ``alpha_nonpositive``: unit-updates with α ≤ 0 in the whole run, all
+layers; ``latest_*``: the newest row of a running job (batch loss, ∂y/∂u over all layers, α ≤ 0 count so far)."""
 
 
 def member_values(metrics: Metrics, metric: str, layer: int = 0) -> np.ndarray | None:
     """``metric`` (a name of ``SEED_METRICS``) for every member of a network run, or None if not recorded."""
     try:
-        reader = SEED_METRICS[metric]
+        definition = SEED_METRICS[metric]
     except KeyError:
         raise ValueError(f"unknown metric {metric!r}; known: {', '.join(SEED_METRICS)}") from None
-    return reader(metrics, layer)
+    return definition.read(metrics, layer)
 
 
 @dataclass(frozen=True)
@@ -150,14 +159,16 @@ class RunReader:
         self.metrics = metrics
         self.health: Health = member_health(metrics, dataset)
         self.member_seeds = np.asarray(metrics.get("members_seed", np.arange(len(self.health.healthy))))
+        self._members = rule_members(metrics)
         self._cache: dict[tuple[str, int], np.ndarray | None] = {}
 
     def rules(self) -> dict[str, RuleSeeds]:
         """Every rule of the run, in the run's order."""
-        return {rule: self.rule(rule) for rule in rule_members(self.metrics)}
+        return {rule: self.rule(rule) for rule in self._members}
 
     def rule(self, rule: str) -> RuleSeeds:
-        members = rule_members(self.metrics).get(rule, np.array([], dtype=np.int64))
+        """``rule``'s members and which of them are healthy (no members: a rule the run does not have)."""
+        members = self._members.get(rule, np.array([], dtype=np.int64))
         return RuleSeeds(
             rule=rule,
             members=members,
@@ -215,3 +226,16 @@ def neuron_final(metrics: Metrics, key: str) -> dict[str, float]:
     rules = [str(r) for r in np.asarray(metrics["rules"])]
     values = np.asarray(metrics[f"trace/{key}"], dtype=float)[-1]
     return dict(zip(rules, values.tolist(), strict=True))
+
+
+def centre_and_gain(rule: str, alpha: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Any rule's (α, β) as the divide form u = (x − c)/a: affine rules u = αx + β (Infomax, Triesch) have
+    a = 1/α, c = −β/α. c is the input where the tanh is centred (u = 0) — IP's β, comparable with the sample's
+    median (thesis §5.1)."""
+    from ipcore.rules import RULES
+
+    alpha, beta = np.asarray(alpha, dtype=float), np.asarray(beta, dtype=float)
+    if RULES.get(rule) is not None and RULES[rule].form == "affine":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return 1 / alpha, -beta / alpha
+    return alpha, beta

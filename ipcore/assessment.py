@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ipcore.analysis import RunReader, neuron_final
+from ipcore.analysis import SEED_METRICS, RunReader, neuron_final
 from ipcore.stats import ENTROPY_MAX, equivalence_verdict, interval_verdict, paired_difference, tanh_entropy_bound
 
 EQUIVALENCE_SHARE = 0.05  # "about as well", "comparable": within 5 % of the reference's mean
@@ -135,16 +135,6 @@ def _claim_text(result: dict[str, Any], what: str) -> str:
     )
 
 
-CLAIM_WHAT = {
-    "final_loss": "Δ final loss",
-    "epoch1_loss": "Δ epoch-1 loss",
-    "slope": "Δ ∂y/∂u",
-    "alpha_nonpositive": "Δ α≤0 count",
-    "test_acc": "Δ test acc",
-}
-"""How a sub-claim's paired difference of each metric is named in the measured text."""
-
-
 def assess_paired(entry: Any, by_part: Mapping[str, Any]) -> tuple[str, str, dict]:
     """Network entries: per part the rules' means over their healthy seeds, then every sub-claim's paired
     interval and verdict."""
@@ -163,7 +153,7 @@ def assess_paired(entry: Any, by_part: Mapping[str, Any]) -> tuple[str, str, dic
     for claim in entry.extra["claims"]:
         result = _evaluate_claim(claim, by_part)
         results.append(result)
-        texts.append(_claim_text(result, "loss ratio" if claim.ratio else CLAIM_WHAT[claim.metric]))
+        texts.append(_claim_text(result, "loss ratio" if claim.ratio else f"Δ {SEED_METRICS[claim.metric].label}"))
         numbers[claim.label] = {k: v for k, v in result.items() if k != "seeds"}
     verdict = combine_verdicts([r["verdict"] for r in results if r["verdict"] != "missing"])
     return "; ".join(texts), verdict, numbers
