@@ -6,7 +6,6 @@ changes them on purpose, and this file says so in review."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from scipy import stats
 from ipcore import assessment, gallery
 from ipcore.stats import equivalence_verdict, interval_verdict, paired_difference, tanh_entropy_bound
 
-CACHED = Path(__file__).resolve().parents[1] / "cached_runs"
+from conftest import CACHED
 
 EXPECTED = {
     "fig3.3": "inconclusive",
