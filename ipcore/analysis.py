@@ -211,13 +211,6 @@ class RunReader:
         return float(np.nansum(values[self.rule(rule).members]))
 
 
-def seed_values(
-    metrics: Metrics, rule: str, metric: str, layer: int = 0, dataset: str | None = None
-) -> dict[int, float]:
-    """``RunReader(metrics, dataset).seed_values(rule, metric, layer)``: one number per healthy seed."""
-    return RunReader(metrics, dataset).seed_values(rule, metric, layer)
-
-
 # --- single-neuron runs -------------------------------------------------------------------------------
 
 
