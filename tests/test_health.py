@@ -74,6 +74,11 @@ def test_a_run_at_chance_is_reported_collapsed_with_its_dead_output_units():
         assert entry["dead_output_units"] == [10, 10]
         assert entry["seeds_note"] == "0 of 2 seeds; 2 collapsed"
         assert all(1 <= e <= 3 for e in entry["collapse_epochs"].values())
+    from app.views import train_summary_rows
+
+    for row in train_summary_rows(result.metrics):  # the labs' table, like the CLI: no mean without a healthy seed
+        assert row["seeds"] == "0 of 2 seeds; 2 collapsed" and row["collapsed"] == 2
+        assert row["latest loss"] is None and row["test accuracy %"] is None and row["mean ∂y/∂u"] is None
 
 
 def test_a_healthy_run_has_no_collapse_and_counts_dead_units_exactly():
