@@ -124,7 +124,9 @@ def _dead_text(record: Any, rules: list[str]) -> str:
     return "dead output units per seed: " + "; ".join(f"{r} {' '.join(map(str, d.tolist()))}" for r, d in dead.items())
 
 
-def _claim_text(result: dict[str, Any], what: str) -> str:
+def claim_text(result: dict[str, Any], what: str) -> str:
+    """A sub-claim's line in the measured text: its label, ``what`` differs (e.g. "Δ final loss") with the 95 %
+    interval, the paired t-test's p, on how many seeds, and the verdict ("no record" when missing)."""
     if result["verdict"] == "missing":
         return f"{result['label']}: no record"
     p = "–" if not math.isfinite(result["p"]) else f"{result['p']:.2g}"
@@ -153,7 +155,7 @@ def assess_paired(entry: Any, by_part: Mapping[str, Any]) -> tuple[str, str, dic
     for claim in entry.extra["claims"]:
         result = _evaluate_claim(claim, by_part)
         results.append(result)
-        texts.append(_claim_text(result, "loss ratio" if claim.ratio else f"Δ {SEED_METRICS[claim.metric].label}"))
+        texts.append(claim_text(result, "loss ratio" if claim.ratio else f"Δ {SEED_METRICS[claim.metric].label}"))
         numbers[claim.label] = {k: v for k, v in result.items() if k != "seeds"}
     verdict = combine_verdicts([r["verdict"] for r in results if r["verdict"] != "missing"])
     return "; ".join(texts), verdict, numbers
@@ -230,7 +232,7 @@ def assess_entropy_order(entry: Any, by_part: Mapping[str, Any]) -> tuple[str, s
             result = {"label": f"{label}: {text}", "verdict": verdict, **result}
             verdicts.append(verdict)
             numbers[result["label"]] = result
-            texts.append(_claim_text(result, "Δ entropy"))
+            texts.append(claim_text(result, "Δ entropy"))
     return "; ".join(texts), combine_verdicts(verdicts), numbers
 
 
@@ -246,7 +248,7 @@ def assess_uniform_output(entry: Any, by_part: Mapping[str, Any]) -> tuple[str, 
     gap = bound["entropy_hist"] - ent
     result = paired_difference(gap, np.zeros_like(gap))
     verdict = interval_verdict(result["low"], result["high"], "<", UNIFORM_GAP)
-    claim = _claim_text({"label": "gap to the tanh bound below 0.02 nats", "verdict": verdict, **result}, "gap")
+    claim = claim_text({"label": "gap to the tanh bound below 0.02 nats", "verdict": verdict, **result}, "gap")
     text = (
         f"IP output entropy {ent.mean():.4f} ± {ent.std():.4f} nats over {len(ent)} seeds, α {alpha.mean():.3f} "
         f"(gap to log 2 {ENTROPY_MAX - ent.mean():.4f}); {_bound_text(bound)} (α {bound['alpha']:.3f}); {claim}"

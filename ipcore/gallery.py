@@ -24,10 +24,12 @@ from typing import Any
 
 from ipcore import report
 from ipcore.assessment import (
+    ASSESSORS,
     EQUIVALENCE_SHARE,
     VERDICTS,
     Claim,
     assess,
+    claim_text,
     combine_verdicts,
     input_entropy_bound,
     rule_summary,
@@ -38,6 +40,7 @@ from ipcore.report import REPORT_END, REPORT_START, done_parts, entry_records
 from ipcore.runner import config_from_dict
 
 __all__ = [  # the gallery's public API: its entries, and checking and reporting them
+    "ASSESSORS",
     "ENTRIES",
     "EQUIVALENCE_SHARE",
     "REPORT_END",
@@ -46,6 +49,7 @@ __all__ = [  # the gallery's public API: its entries, and checking and reporting
     "Claim",
     "GalleryEntry",
     "assess",
+    "claim_text",
     "combine_verdicts",
     "done_parts",
     "entry_records",
