@@ -71,10 +71,19 @@ def alpha_beta_time_figure(metrics: Metrics, layers: Sequence[int], log_alpha: b
             for i, layer in enumerate(layers):
                 if layer < values.shape[1]:
                     label = f"{rule}, layer {layer + 1}"
-                    plot.add({"x": epochs[keep], "y": values[keep, layer], "mode": "lines", "name": label,
-                              "meta": f"{label} {name.split('_')[0]}", "legendgroup": label, "showlegend": col == 1,
-                              "line": {"color": rule_color(rule), "dash": DASHES[i % len(DASHES)], "width": 2}},
-                             col=col)  # fmt: skip
+                    plot.add(
+                        {
+                            "x": epochs[keep],
+                            "y": values[keep, layer],
+                            "mode": "lines",
+                            "name": label,
+                            "meta": f"{label} {name.split('_')[0]}",
+                            "legendgroup": label,
+                            "showlegend": col == 1,
+                            "line": {"color": rule_color(rule), "dash": DASHES[i % len(DASHES)], "width": 2},
+                        },
+                        col=col,
+                    )
         plot.xaxis(col=col, title={"text": "epoch"})
     plot.yaxis(col=1, title={"text": "α"}, **({"type": "log"} if log_alpha else {}))
     plot.yaxis(col=2, title={"text": "β"})
@@ -90,8 +99,12 @@ def run_label(config: Mapping[str, Any], meta: Mapping[str, Any] | None = None) 
     meta = meta or {}
     if config.get("kind") == "neuron" or "dist" in config:
         dist = str(config.get("dist", "?"))
-        params = {"gaussian": ("mu", "sigma"), "uniform": ("center", "width"), "laplace": ("mu", "b"),
-                  "lognormal": ("mu", "sigma")}.get(dist, ())  # fmt: skip
+        params = {
+            "gaussian": ("mu", "sigma"),
+            "uniform": ("center", "width"),
+            "laplace": ("mu", "b"),
+            "lognormal": ("mu", "sigma"),
+        }.get(dist, ())
         symbols = {"mu": "μ", "sigma": "σ", "center": "c", "width": "w", "b": "b"}
         shape = " ".join(f"{symbols[p]} {config[p]:g}" for p in params if isinstance(config.get(p), (int, float)))
         text = f"{dist}{' ' + shape if shape else ''} · {int(config.get('iters', 0))} it"
@@ -128,8 +141,9 @@ def _x_of(metrics: Metrics, metric: str) -> tuple[np.ndarray, str]:
     return np.asarray(metrics["trace/iter"], dtype=float), "iteration"
 
 
-def compare_figure(runs: Runs, metric: str, layer: int = 0, *, spread: str = "min–max", log_y: bool = False,
-                   smoothing: float = 0.0) -> go.Figure:  # fmt: skip
+def compare_figure(
+    runs: Runs, metric: str, layer: int = 0, *, spread: str = "min–max", log_y: bool = False, smoothing: float = 0.0
+) -> go.Figure:
     """One recorded ``metric`` of any number of runs on a shared axis (epochs for networks, iterations for
     single neurons): colour = rule, line style and marker = run, the seeds' spread as ``spread`` says. Layer
     metrics are shown for hidden layer ``layer`` (0-based); single-neuron metrics per rule."""
@@ -161,13 +175,22 @@ def compare_figure(runs: Runs, metric: str, layer: int = 0, *, spread: str = "mi
                     plot.band(x, values[:, use], f"{label} · {rule}", rule, dash=dash)
         else:
             for i, rule in enumerate(neuron_rules(metrics)):
-                plot.add({"x": x, "y": values[:, i], "mode": "lines", "name": f"{label} · {rule}",
-                          "line": {"color": rule_color(rule), "dash": dash, "width": 2}})  # fmt: skip
+                plot.add(
+                    {
+                        "x": x,
+                        "y": values[:, i],
+                        "mode": "lines",
+                        "name": f"{label} · {rule}",
+                        "line": {"color": rule_color(rule), "dash": dash, "width": 2},
+                    }
+                )
         for trace in plot.traces[start:]:  # markers tell runs apart beyond the six line styles
             if trace.get("hoverinfo") != "skip" and len(runs) > 1:
                 count = len(trace["x"])
-                trace.update(mode="lines+markers", marker={"symbol": symbol, "size": 7,
-                             "maxdisplayed": 12 if count > 12 else count})  # fmt: skip
+                trace.update(
+                    mode="lines+markers",
+                    marker={"symbol": symbol, "size": 7, "maxdisplayed": 12 if count > 12 else count},
+                )
         drawn = True
     if not drawn:
         return _empty(title, "none of the chosen runs recorded this", x_title, what)

@@ -1,4 +1,5 @@
-"""Figure export: any chart as SVG or PNG at publication size, and a whole gallery card as one PDF — offline.
+"""Export: any chart as SVG or PNG at publication size, a whole gallery card as one PDF — offline — and a run as
+one JSON document (``run_json``).
 
 Plotly's own image export (``Figure.to_image``) goes through kaleido ≥ 1, which drives a local Chrome; here that
 is the system's chromium, found through ``BROWSER_PATH`` (set below when the variable is empty and
@@ -14,6 +15,7 @@ charts take Streamlit's theme, which a file does not have).
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import shutil
@@ -21,10 +23,13 @@ import subprocess
 import tempfile
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import plotly.graph_objects as go
+
+from ipcore.jsonable import json_ready
 
 SYSTEM_CHROMIUM = Path("/usr/bin/chromium")
 WIDTH, MIN_HEIGHT, PNG_SCALE = 800, 500, 3
@@ -130,3 +135,9 @@ def card_pdf(title: str, lines: Sequence[str], figures: Sequence[go.Figure], tim
         if not pdf.is_file() or pdf.stat().st_size == 0:
             raise ExportError(f"chromium could not print the card (exit {done.returncode}): {done.stderr[-500:]!r}")
         return pdf.read_bytes()
+
+
+def run_json(config: Mapping[str, Any], summary: Mapping[str, Any], metrics: Mapping[str, Any], **extra: Any) -> str:
+    """A whole run as one JSON document: config, summary and every metric as (nested) lists; NaN → null."""
+    document = {**extra, "config": dict(config), "summary": dict(summary), "metrics": dict(metrics)}
+    return json.dumps(json_ready(document))

@@ -1,4 +1,5 @@
-"""Charts of a sweep's grid: one heatmap per rule over learning rate × η (no streamlit here).
+"""Charts of sweeps (no streamlit here): final loss and failed seeds against the learning rate (runs that differ
+only in lr, pooled per rate), and one heatmap per rule over a grid of learning rate × η.
 
 A grid point's entry is what ``ipcore.sweep.part_entry`` gives (``lr``, ``eta`` {rule: η}, ``rules`` with
 ``final_train_loss``, ``test_accuracy``, ``grad_y_u`` per layer, ``diverged`` and ``collapsed`` seed counts).
@@ -14,6 +15,9 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+
+from app.charts import Metrics, Plot, rule_color
+from ipcore.analysis import RunReader
 
 METRICS = {
     "final_train_loss": "final training loss (nats)",
@@ -112,3 +116,85 @@ def grid_heatmaps(
     title = METRICS[metric] + (f", layer {layer + 1}" if metric == "grad_y_u" else "")
     figure.update_layout(title={"text": title}, height=260 + 40 * len(rows), margin={"t": 80})
     return figure
+
+
+def lr_sweep_figure(points: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """Final training loss (mean over the healthy seeds, error bar min–max) and the share of failed seeds
+    (diverged or collapsed to chance, ``ipcore.health``) vs the synaptic learning rate, per rule. ``points``:
+    dicts with rule, lr, loss_mean, loss_min, loss_max, diverged, seeds and optionally collapsed."""
+    plot = Plot(2, 1, shared_x=True, row_heights=[0.65, 0.35], vspace=0.08)
+
+    def number(value: Any) -> float:
+        return np.nan if value is None else float(value)
+
+    for rule in dict.fromkeys(p["rule"] for p in points):
+        rows = sorted((p for p in points if p["rule"] == rule), key=lambda p: p["lr"])
+        lr = np.array([p["lr"] for p in rows], dtype=float)
+        mean = np.array([number(p["loss_mean"]) for p in rows])
+        low = np.array([number(p["loss_min"]) for p in rows])
+        high = np.array([number(p["loss_max"]) for p in rows])
+        share = np.array([100 * (p["diverged"] + p.get("collapsed", 0)) / max(p["seeds"], 1) for p in rows])
+        plot.add(
+            {
+                "x": lr,
+                "y": mean,
+                "mode": "lines+markers",
+                "name": rule,
+                "legendgroup": rule,
+                "line": {"color": rule_color(rule)},
+                "error_y": {"type": "data", "symmetric": False, "array": high - mean, "arrayminus": mean - low},
+            },
+            1,
+            1,
+        )
+        plot.add(
+            {
+                "x": lr,
+                "y": share,
+                "mode": "lines+markers",
+                "name": f"{rule} failed",
+                "legendgroup": rule,
+                "showlegend": False,
+                "line": {"color": rule_color(rule), "dash": "dot"},
+                "marker": {"symbol": "x"},
+            },
+            2,
+            1,
+        )
+    rates = sorted({float(p["lr"]) for p in points})
+    plot.all_axes("x", type="log", tickvals=rates, ticktext=[f"{r:g}" for r in rates])
+    plot.xaxis(2, 1, title={"text": "synaptic learning rate (log scale)"})
+    plot.yaxis(1, 1, title={"text": "final training loss (nats)"})
+    plot.yaxis(2, 1, title={"text": "diverged or collapsed (%)"}, range=[-5, 105])
+    return plot.figure("Final loss and divergence vs synaptic learning rate", height=520)
+
+
+def sweep_points(runs: Sequence[tuple[float, Metrics]], dataset: str | None = None) -> list[dict[str, Any]]:
+    """lr-sweep points from network runs of one setting (on ``dataset``, which names the class count of older
+    records): per (rule, lr) the final training losses of the healthy seeds of all runs at that lr pooled
+    (``ipcore.analysis``), with the numbers of diverged and collapsed seeds and of all seeds."""
+    pooled: dict[tuple[str, float], dict[str, Any]] = {}
+    for lr, metrics in runs:
+        reader = RunReader(metrics, dataset)
+        for rule, seeds in reader.rules().items():
+            slot = pooled.setdefault((rule, float(lr)), {"losses": [], "diverged": 0, "collapsed": 0, "seeds": 0})
+            slot["losses"].extend(reader.seed_values(rule, "final_loss").values())
+            slot["diverged"] += seeds.diverged
+            slot["collapsed"] += seeds.collapsed
+            slot["seeds"] += len(seeds.members)
+    points = []
+    for (rule, lr), slot in pooled.items():
+        values = np.asarray(slot["losses"], dtype=float)
+        points.append(
+            {
+                "rule": rule,
+                "lr": lr,
+                "diverged": slot["diverged"],
+                "collapsed": slot["collapsed"],
+                "seeds": slot["seeds"],
+                "loss_mean": float(values.mean()) if values.size else None,
+                "loss_min": float(values.min()) if values.size else None,
+                "loss_max": float(values.max()) if values.size else None,
+            }
+        )
+    return sorted(points, key=lambda p: (p["rule"], p["lr"]))

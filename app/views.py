@@ -15,12 +15,12 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import charts, charts_lab, charts_neuron, export
+from app import charts, charts_lab, charts_layers, charts_neuron, charts_training, export
 from app import jobs as app_jobs
 from app.live import PROGRESS_S, QUEUED_S, LiveBudget, needs_retune
 from app.live_plot import live_plot
 from app.text import code, plain, public_message
-from ipcore.health import member_health, seeds_note
+from ipcore.analysis import RunReader, centre_and_gain
 from ipcore.stats import ENTROPY_MAX
 
 
@@ -131,7 +131,7 @@ def run_downloads(config: Mapping[str, Any], summary: Mapping[str, Any], metrics
     """Download the whole run (config, summary, every metric) as one JSON file."""
     st.download_button(
         "Run as JSON (config, summary, all metrics)",
-        data=lambda: charts.run_json(config, summary, metrics, name=name),
+        data=lambda: export.run_json(config, summary, metrics, name=name),
         file_name=f"{slug(name)}.json",
         mime="application/json",
         key=f"{key}.json",
@@ -171,40 +171,35 @@ def spread_control(where: Any, key: str, default: str = charts.SPREADS[0]) -> st
 
 def train_summary_rows(metrics: Mapping[str, np.ndarray], dataset: str | None = None) -> list[dict[str, Any]]:
     """Per rule: latest batch loss, test accuracy and mean ∂y/∂u over all layers at the latest record, as means
-    over the *healthy* seeds (``ipcore.health``: neither diverged nor at chance level at the last epoch; all
-    seeds when none is healthy), with how many seeds that is, how many collapsed or diverged, and the dead
-    output units (``dataset`` names the class count for records that do not store it)."""
+    over the *healthy* seeds (``ipcore.analysis``: neither diverged nor at chance level at the last epoch; empty
+    when none is), with how many seeds that is, how many collapsed or diverged, the α ≤ 0 count of all seeds and
+    the dead output units (``dataset`` names the class count for records that do not store it)."""
     rows = []
-    health = member_health(metrics, dataset)
-    for rule, members in charts.members_by_rule(metrics).items():
-        healthy = health.healthy[members]
-        use = members[healthy] if healthy.any() else members
-        collapsed, diverged = int(health.collapsed[members].sum()), int(health.diverged[members].sum())
+    reader = RunReader(metrics, dataset)
+    for rule, seeds in reader.rules().items():
         row: dict[str, Any] = {
             "rule": rule,
-            "seeds": seeds_note(int(healthy.sum()), len(members), collapsed, diverged),
-            "diverged": diverged,
-            "collapsed": collapsed,
+            "seeds": seeds.note,
+            "diverged": seeds.diverged,
+            "collapsed": seeds.collapsed,
         }
         if charts.has_rows(metrics, "batch/loss"):
-            row["latest loss"] = _finite_mean(np.asarray(metrics["batch/loss"], dtype=float)[-1, use])
+            row["latest loss"] = _rounded(reader.mean(rule, "latest_loss"))
         if charts.has_rows(metrics, "epoch/test_acc"):
-            row["test accuracy %"] = 100 * _finite_mean(np.asarray(metrics["epoch/test_acc"], dtype=float)[-1, use])
+            accuracy = reader.mean(rule, "test_acc")
+            row["test accuracy %"] = None if accuracy is None else 100 * _rounded(accuracy)
         if charts.has_rows(metrics, "layer/grad_y_u"):
-            row["mean ∂y/∂u"] = _finite_mean(np.asarray(metrics["layer/grad_y_u"], dtype=float)[-1, use])
+            row["mean ∂y/∂u"] = _rounded(reader.mean(rule, "latest_slope"))
         if charts.has_rows(metrics, "layer/alpha_nonpositive"):
-            row["α ≤ 0 count"] = int(
-                np.nansum(np.asarray(metrics["layer/alpha_nonpositive"], dtype=float)[-1, members])
-            )
-        dead = health.dead_output_units[members]
+            row["α ≤ 0 count"] = int(reader.total(rule, "latest_alpha_nonpositive") or 0)
+        dead = reader.health.dead_output_units[seeds.members]
         row["dead output units"] = " ".join(str(int(d)) for d in dead) if (dead >= 0).all() else "not recorded"
         rows.append(row)
     return rows
 
 
-def _finite_mean(values: np.ndarray) -> float | None:
-    values = values[np.isfinite(values)]
-    return round(float(values.mean()), 4) if values.size else None
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
 
 
 def train_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = False, dataset: str | None = None) -> None:
@@ -222,7 +217,7 @@ def train_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = Fal
             "loss within 2 % of ln C: collapsed, e.g. every ReLU output unit dead); the means above leave them out.",
             icon=":material/warning:",
         )
-    diverged = charts.divergence_rows(metrics)
+    diverged = charts_training.divergence_rows(metrics)
     if diverged:
         st.warning(
             f"{len(diverged)} seed(s) diverged (non-finite loss); they are marked ✕ on the loss curve and left out "
@@ -237,9 +232,9 @@ def train_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = Fal
     split = controls[3].radio("accuracy of", ["test", "train"], horizontal=True, key=f"{key}.split")
     left, right = st.columns(2)
     with left:
-        chart(charts.loss_figure([("", metrics)], smoothing, log_y, spread=spread), f"{key}.loss", "loss")
+        chart(charts_training.loss_figure([("", metrics)], smoothing, log_y, spread=spread), f"{key}.loss", "loss")
     with right:
-        chart(charts.accuracy_figure([("", metrics)], split, spread=spread), f"{key}.acc", f"{split}-accuracy")
+        chart(charts_training.accuracy_figure([("", metrics)], split, spread=spread), f"{key}.acc", f"{split}-accuracy")
 
     if not charts.has_rows(metrics, "layer/grad_y_u"):
         return
@@ -249,12 +244,12 @@ def train_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = Fal
                             format_func=lambda i: f"layer {i + 1}", key=f"{key}.layers")  # fmt: skip
     left, right = st.columns(2)
     with left:
-        chart(charts.grad_lines_figure([("", metrics)], chosen), f"{key}.grad", "dy-du-lines")
+        chart(charts_training.grad_lines_figure([("", metrics)], chosen), f"{key}.grad", "dy-du-lines")
     with right:
-        chart(charts.entropy_time_figure(metrics, chosen), f"{key}.enttime", "entropy-over-time")
-    chart(charts.grad_heatmap_figure(metrics), f"{key}.heat", "dy-du-heatmap")
+        chart(charts_training.entropy_time_figure(metrics, chosen), f"{key}.enttime", "entropy-over-time")
+    chart(charts_training.grad_heatmap_figure(metrics), f"{key}.heat", "dy-du-heatmap")
     if charts.has_rows(metrics, "layer/alpha_distance"):
-        chart(charts.fixed_point_figure(metrics, chosen), f"{key}.fixed", "distance-to-fixed-point")
+        chart(charts_training.fixed_point_figure(metrics, chosen), f"{key}.fixed", "distance-to-fixed-point")
         st.caption("How far each rule's α and β are from the rule's own fixed point on the current batch (IP: "
                    "|α − 2E[xy]| and |E[y]|; WD: |α − 2E[xy]| and |β − E[y]|; incremental BN: |α − σ[x]| and "
                    "|β − E[x]|; Infomax: |α − 1/(2E[xy])| and |E[y]|). A rule far from it is still ramping, not "
@@ -272,15 +267,15 @@ def train_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = Fal
         step = hist_steps[index]
         layer_index = int(np.searchsorted(layer_steps, step, side="right") - 1)
         layer_index = min(max(layer_index, 0), len(layer_steps) - 1)
-        chart(charts.histogram_figure(metrics, index), f"{key}.hist", "activation-histograms")
+        chart(charts_layers.histogram_figure(metrics, index), f"{key}.hist", "activation-histograms")
     else:
         layer_index = time_slider("recorded step", layer_steps, f"{key}.t",
                                   lambda i: charts.time_index_label(metrics, "layer", i), live)  # fmt: skip
     left, right = st.columns(2)
     with left:
-        chart(charts.alpha_beta_figure(metrics, layer_index, log_alpha), f"{key}.ab", "alpha-beta-per-layer")
+        chart(charts_layers.alpha_beta_figure(metrics, layer_index, log_alpha), f"{key}.ab", "alpha-beta-per-layer")
     with right:
-        chart(charts.entropy_layers_figure(metrics, layer_index), f"{key}.ent", "entropy-per-layer")
+        chart(charts_layers.entropy_layers_figure(metrics, layer_index), f"{key}.ent", "entropy-per-layer")
     if diverged:
         st.markdown("##### Diverged seeds")
         st.dataframe(diverged, hide_index=True)
@@ -296,7 +291,7 @@ def neuron_summary_rows(metrics: Mapping[str, np.ndarray]) -> list[dict[str, Any
     for i, rule in enumerate(charts.neuron_rules(metrics)):
         alpha = float(np.asarray(metrics["trace/alpha"])[last, i])
         beta = float(np.asarray(metrics["trace/beta"])[last, i])
-        _, centre = charts.centre_and_gain(rule, np.array(alpha), np.array(beta))
+        _, centre = centre_and_gain(rule, np.array(alpha), np.array(beta))
         entropy = float(np.asarray(metrics["trace/entropy"])[last, i])
         rows.append(
             {
@@ -334,15 +329,19 @@ def neuron_run_view(
     with left:
         chart(charts_neuron.neuron_histogram_figure(metrics, index), f"{key}.hist", "output-histogram")
     with right:
-        chart(charts.tanh_over_density_figure(metrics, index), f"{key}.tanh", "tanh-over-density")
+        chart(charts_neuron.tanh_over_density_figure(metrics, index), f"{key}.tanh", "tanh-over-density")
     left, right = st.columns(2)
     with left:
-        chart(charts.neuron_entropy_figure([("", metrics)], bound=entropy_bound), f"{key}.ent", "entropy-vs-iteration")
+        chart(
+            charts_neuron.neuron_entropy_figure([("", metrics)], bound=entropy_bound),
+            f"{key}.ent",
+            "entropy-vs-iteration",
+        )
     with right:
-        chart(charts.beta_median_figure(metrics), f"{key}.beta", "centre-vs-median")
+        chart(charts_neuron.beta_median_figure(metrics), f"{key}.beta", "centre-vs-median")
     log_alpha = st.toggle("α on a log scale", key=f"{key}.logalpha",
                           help="α spans decades between rules (IP ≈ 1, WD ≈ 10): a log axis shows both")  # fmt: skip
-    chart(charts.alpha_beta_trajectory_figure(metrics, log_alpha), f"{key}.ab", "alpha-beta-trajectories")
+    chart(charts_neuron.alpha_beta_trajectory_figure(metrics, log_alpha), f"{key}.ab", "alpha-beta-trajectories")
 
 
 RunView = Callable[..., None]  # train_run_view or neuron_run_view: (metrics, key, live=False)

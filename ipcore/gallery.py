@@ -1,12 +1,15 @@
-"""The gallery: every experiment of the thesis as a small declarative entry, and an honest check of each claim.
+"""The gallery: every experiment of the thesis as a small declarative entry, and the public API to check them.
 
 An entry names the figure, the thesis's claim (paraphrased, with section and figure), and its *parts* — one
 config per record (one per learning rate, dataset, η scale or sample seed). ``python -m ipcore gallery``
-computes the missing parts into run records ``gallery-<id>-<part>``; ``assess`` reads those records back and
-says, with numbers, whether the claim holds: each sub-claim (``Claim``) is a paired per-seed comparison on the
-seeds healthy under both rules (``ipcore.health``) whose 95 % interval gives *reproduced*, *contradicted* or
-*inconclusive*; an entry whose sub-claims differ is *partly* reproduced. Settings the thesis leaves unstated
-are chosen here and said in ``notes``.
+computes the missing parts into run records ``gallery-<id>-<part>``; ``assess`` (``ipcore.assessment``) reads
+those records back and says, with numbers, whether the claim holds: each sub-claim (``Claim``) is a paired
+per-seed comparison on the seeds healthy under both rules (``ipcore.health``) whose 95 % interval gives
+*reproduced*, *contradicted* or *inconclusive*; an entry whose sub-claims differ is *partly* reproduced.
+``report_table`` / ``write_report`` (``ipcore.report``) write REPRODUCTION.md's table. Settings the thesis
+leaves unstated are chosen here and said in ``notes``.
+
+``ENTRIES`` is a plain list: more entries (another module's list) join it by concatenation before ``_BY_ID``.
 
 Network entries: Adam on the weights, batch 200, identical initial weights across rules (same seed), 10 seeds
 unless a config says otherwise; CIFAR-10 is the JPEG re-encoding in ``../shared/datasets/cifar10-jpg``.
@@ -15,24 +18,54 @@ unless a config says otherwise; CIFAR-10 is the JPEG re-encoding in ``../shared/
 from __future__ import annotations
 
 import dataclasses
-import functools
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
+from ipcore import report
+from ipcore.assessment import (
+    ASSESSORS,
+    EQUIVALENCE_SHARE,
+    VERDICTS,
+    Claim,
+    assess,
+    claim_text,
+    combine_verdicts,
+    input_entropy_bound,
+    rule_summary,
+    seed_values,
+)
 from ipcore.config import CONFIG_KINDS, Config
-from ipcore.health import member_health, rule_members, seeds_note
+from ipcore.report import REPORT_END, REPORT_START, done_parts, entry_records
 from ipcore.runner import config_from_dict
-from ipcore.stats import ENTROPY_MAX, equivalence_verdict, interval_verdict, paired_difference, tanh_entropy_bound
+
+__all__ = [  # the gallery's public API: its entries, and checking and reporting them
+    "ASSESSORS",
+    "ENTRIES",
+    "EQUIVALENCE_SHARE",
+    "REPORT_END",
+    "REPORT_START",
+    "VERDICTS",
+    "Claim",
+    "GalleryEntry",
+    "assess",
+    "claim_text",
+    "combine_verdicts",
+    "done_parts",
+    "entry_records",
+    "estimated_cost",
+    "get_entry",
+    "input_entropy_bound",
+    "report_table",
+    "rule_summary",
+    "seed_values",
+    "write_report",
+]
 
 SEEDS = 10
 MNIST_EPOCHS, CIFAR_EPOCHS = 20, 40
 SHALLOW_WIDTH = {"mnist": 50, "cifar10": 150}
 DEEP_DEPTH = 7  # the thesis's text; its published code used 8
-EQUIVALENCE_SHARE = 0.05  # "about as well", "comparable": within 5 % of the reference's mean
 
 
 @dataclass(frozen=True)
@@ -70,26 +103,6 @@ class GalleryEntry:
 
     def run_id(self, part: str) -> str:
         return f"gallery-{self.id}-{part}"
-
-
-@dataclass(frozen=True)
-class Claim:
-    """One sub-claim of an entry: the paired difference a − b of ``metric`` in ``part`` (``part_b`` for b, when
-    it comes from another record of the entry) lies on ``side`` ("<", ">") of ``threshold`` — or, with side
-    "=", within ±``EQUIVALENCE_SHARE`` of b's mean; ``ratio`` compares a/b per seed with ``threshold``;
-    ``relative`` makes the threshold a share of b's mean."""
-
-    label: str
-    part: str
-    a: str
-    b: str
-    side: str
-    metric: str = "final_loss"
-    threshold: float = 0.0
-    relative: bool = False
-    ratio: bool = False
-    layer: int = 0
-    part_b: str = ""
 
 
 # --- builders -----------------------------------------------------------------------------------------
@@ -645,417 +658,17 @@ def get_entry(entry_id: str) -> GalleryEntry:
         raise KeyError(f"unknown gallery entry {entry_id!r}; known: {', '.join(_BY_ID)}") from None
 
 
-# --- assessment ---------------------------------------------------------------------------------------
-#
-# Seeds share their initial weights across rules (and across the parts of an entry), so rules are compared
-# per seed: the paired difference a − b on the seeds healthy under both (``ipcore.health``), its 95 %
-# t-interval and the paired t-test. A sub-claim's verdict follows from the interval (``stats.interval_verdict``
-# / ``equivalence_verdict``); an entry's verdict combines its sub-claims (``combine_verdicts``).
-
-VERDICTS = ("reproduced", "partly", "inconclusive", "contradicted", "missing")
-
-
-def combine_verdicts(verdicts: list[str]) -> str:
-    """All sub-claims reproduced → "reproduced"; all contradicted → "contradicted"; all inconclusive →
-    "inconclusive"; a mixture → "partly" (the measurement lists each sub-claim's verdict)."""
-    if not verdicts:
-        return "missing"
-    for verdict in ("reproduced", "contradicted", "inconclusive"):
-        if all(v == verdict for v in verdicts):
-            return verdict
-    return "partly"
-
-
-def _health(record: Any) -> Any:
-    return member_health(record.metrics, getattr(record.config, "dataset", None))
-
-
-def seed_values(record: Any, rule: str, metric: str, layer: int = 0) -> dict[int, float]:
-    """One number per *healthy* seed of ``rule`` in a network record: ``final_loss`` (last epoch's training
-    loss), ``epoch1_loss`` (the first epoch's), ``test_acc`` (last epoch), ``slope`` (mean ∂y/∂u of hidden
-    ``layer`` over all recorded steps) or ``alpha_nonpositive`` (unit-updates with α ≤ 0, all layers)."""
-    metrics = record.metrics
-    health = _health(record)
-    members = rule_members(metrics).get(rule, np.array([], dtype=np.int64))
-    seeds = np.asarray(metrics["members_seed"])
-    if metric == "final_loss":
-        values = np.asarray(metrics["epoch/train_loss"], dtype=float)[-1]
-    elif metric == "epoch1_loss":
-        values = np.asarray(metrics["epoch/train_loss"], dtype=float)[0]
-    elif metric == "test_acc":
-        values = np.asarray(metrics["epoch/test_acc"], dtype=float)[-1]
-    elif metric == "slope":
-        values = np.nanmean(np.asarray(metrics["layer/grad_y_u"], dtype=float)[:, :, layer], axis=0)
-    elif metric == "alpha_nonpositive":
-        values = np.asarray(metrics["alpha_nonpositive_final"], dtype=float).sum(-1)
-    else:
-        raise ValueError(f"unknown metric {metric!r}")
-    return {int(seeds[m]): float(values[m]) for m in members if health.healthy[m] and np.isfinite(values[m])}
-
-
-def rule_summary(record: Any, rule: str, metric: str = "final_loss", digits: int = 4, layer: int = 0) -> str:
-    """A rule's mean ± standard deviation over its healthy seeds and on how many seeds it stands, e.g.
-    "ip 0.1197 ± 0.0128 (test acc 95.6 %; 9 of 10 seeds; 1 collapsed)"."""
-    health = _health(record)
-    members = rule_members(record.metrics)[rule]
-    values = np.array(list(seed_values(record, rule, metric, layer).values()))
-    note = seeds_note(int(health.healthy[members].sum()), len(members), int(health.collapsed[members].sum()),
-                      int(health.diverged[members].sum()))  # fmt: skip
-    if values.size == 0:
-        return f"{rule} – (no healthy seed; {note})"
-    acc = np.array(list(seed_values(record, rule, "test_acc").values()))
-    acc_text = f"test acc {100 * acc.mean():.1f} %; " if metric == "final_loss" and acc.size else ""
-    return f"{rule} {values.mean():.{digits}f} ± {values.std():.{digits}f} ({acc_text}{note})"
-
-
-def _evaluate_claim(claim: Claim, by_part: dict[str, Any]) -> dict[str, Any]:
-    if claim.part not in by_part or (claim.part_b or claim.part) not in by_part:
-        return {"label": claim.label, "verdict": "missing"}
-    record = by_part[claim.part]
-    a = seed_values(record, claim.a, claim.metric, claim.layer)
-    b = seed_values(by_part[claim.part_b or claim.part], claim.b, claim.metric, claim.layer)
-    seeds = sorted(set(a) & set(b))
-    va, vb = np.array([a[s] for s in seeds]), np.array([b[s] for s in seeds])
-    if claim.ratio:
-        result = paired_difference(va / np.where(vb == 0, np.nan, vb), np.zeros(len(seeds)))
-    else:
-        result = paired_difference(va, vb)
-    reference = float(vb.mean()) if len(vb) else math.nan
-    threshold = claim.threshold * reference if claim.relative else claim.threshold
-    if claim.side == "=":
-        margin = EQUIVALENCE_SHARE * abs(reference)
-        verdict = equivalence_verdict(result["low"], result["high"], margin)
-        threshold = margin
-    else:
-        verdict = interval_verdict(result["low"], result["high"], claim.side, threshold)
-    if result["n"] < 2:
-        verdict = "inconclusive"
-    return {"label": claim.label, "verdict": verdict, "seeds": seeds, "threshold": threshold, **result}
-
-
-def _dead_text(record: Any, rules: list[str]) -> str:
-    """Dead ReLU output units per seed and rule, or that the record predates their recording."""
-    health = _health(record)
-    if not health.dead_recorded:
-        return "dead output units: not recorded"
-    members = rule_members(record.metrics)
-    dead = {r: health.dead_output_units[members[r]] for r in rules}
-    if not any(d.any() for d in dead.values()):
-        return "no dead output unit"
-    return "dead output units per seed: " + "; ".join(f"{r} {' '.join(map(str, d.tolist()))}" for r, d in dead.items())
-
-
-def _claim_text(result: dict[str, Any], what: str) -> str:
-    if result["verdict"] == "missing":
-        return f"{result['label']}: no record"
-    p = "–" if not math.isfinite(result["p"]) else f"{result['p']:.2g}"
-    return (f"{result['label']}: {what} {result['mean']:+.4g} [95 % CI {result['low']:+.4g}, {result['high']:+.4g}], "
-            f"paired t-test p = {p}, {result['n']} seeds healthy under both → {result['verdict']}")  # fmt: skip
-
-
-def _assess_paired(entry: GalleryEntry, by_part: dict[str, Any]) -> tuple[str, str, dict]:
-    """Network entries: per part the rules' means over their healthy seeds, then every sub-claim's paired
-    interval and verdict."""
-    texts, numbers = [], {}
-    metric = "slope" if entry.plot == "grad_y_u" else "final_loss"
-    digits = 3 if metric == "slope" else 4
-    what_of = {"final_loss": "final train loss", "slope": f"mean ∂y/∂u (hidden layer {(entry.layer or 0) + 1})"}
-    for part in sorted(by_part, key=lambda p: list(entry.parts).index(p) if p in entry.parts else 99):
-        record = by_part[part]
-        rules = [r for r in entry.rules if r in rule_members(record.metrics)]
-        summaries = [rule_summary(record, r, metric, digits, entry.layer or 0) for r in rules]
-        label = f"lr {record.config.lr:g}" if part.startswith("lr") else part
-        texts.append(f"{label}: {what_of[metric]} " + ", ".join(summaries) + f" [{_dead_text(record, rules)}]")
-    results = []
-    for claim in entry.extra["claims"]:
-        result = _evaluate_claim(claim, by_part)
-        results.append(result)
-        what = {"final_loss": "Δ final loss", "epoch1_loss": "Δ epoch-1 loss", "slope": "Δ ∂y/∂u",
-                "alpha_nonpositive": "Δ α≤0 count", "test_acc": "Δ test acc"}[claim.metric]  # fmt: skip
-        if claim.ratio:
-            what = "loss ratio"
-        texts.append(_claim_text(result, what))
-        numbers[claim.label] = {k: v for k, v in result.items() if k != "seeds"}
-    verdict = combine_verdicts([r["verdict"] for r in results if r["verdict"] != "missing"])
-    return "; ".join(texts), verdict, numbers
-
-
-def _neuron_final(record: Any, key: str) -> dict[str, float]:
-    rules = [str(r) for r in record.metrics["rules"]]
-    values = np.asarray(record.metrics[f"trace/{key}"], dtype=float)[-1]
-    return dict(zip(rules, values, strict=True))
-
-
-def _seeded(parts: list[Any], rule: str, key: str = "entropy") -> dict[int, float]:
-    return {int(rec.config.seed): _neuron_final(rec, key)[rule] for rec in parts}
-
-
-def entropy_bound(dist: str, a: float, b: float) -> dict[str, float]:
-    """``stats.tanh_entropy_bound`` of a gaussian (a = μ, b = σ) or uniform (a = centre, b = width) input. The
-    entropies do not depend on the location and scale (the best α moves with the scale), so the bound is found
-    once per family — about a second of integration — and rescaled."""
-    bound = dict(_standard_entropy_bound(dist))
-    bound["alpha"] *= b
-    bound["beta"] = a  # the median of either input
-    return bound
-
-
-@functools.cache
-def _standard_entropy_bound(dist: str) -> dict[str, float]:
-    from scipy import stats as sstats
-
-    return tanh_entropy_bound(sstats.norm(0.0, 1.0) if dist == "gaussian" else sstats.uniform(-0.5, 1.0))
-
-
-def _bound_of(record: Any) -> dict[str, float]:
-    return input_entropy_bound(record.config)
-
-
-def input_entropy_bound(config: Any) -> dict[str, float]:
-    """The best output entropy a tanh can reach on a gaussian or uniform single-neuron input (cached)."""
-    if config.dist == "gaussian":
-        return entropy_bound("gaussian", float(config.mu), float(config.sigma))
-    return entropy_bound("uniform", float(config.center), float(config.width))
-
-
-def _bound_text(bound: dict[str, float]) -> str:
-    return (f"the best a tanh can reach on this input: {bound['entropy_hist']:.4f} nats as our 100-bin estimator "
-            f"reads it ({bound['entropy']:.4f} true differential entropy) at α ≈ {bound['alpha_over_sigma']:.2f}σ, "
-            f"beside log 2 = {ENTROPY_MAX:.4f}")  # fmt: skip
-
-
-def _assess_entropy_order(entry, by_part):
-    """§5.2, Fig. 5.1, per input: H(ip) ≈ H(infomax) (within 0.02 nats), H(ip) > H(bn_inc), H(wd) < H(ip)."""
-    texts, numbers, verdicts = [], {}, []
-    for dist, label in (("uniform", "uniform on [−1, 3]"), ("gaussian", "N(1, 2²)")):
-        parts = [r for p, r in by_part.items() if p.startswith(dist)]
-        if not parts:
-            continue
-        ent = {r: _seeded(parts, r) for r in entry.rules}
-        seeds = sorted(set.intersection(*(set(v) for v in ent.values())))
-        arr = {r: np.array([ent[r][s] for s in seeds]) for r in entry.rules}
-        bound = _bound_of(parts[0])
-        texts.append(f"{label} ({len(seeds)} seeds): " + ", ".join(
-            f"{r} {arr[r].mean():.4f} ± {arr[r].std():.4f} nats" for r in entry.rules) + f"; {_bound_text(bound)}")  # fmt: skip
-        checks = [
-            ("IP ≈ Infomax (±0.02 nats)", "ip", "infomax", "=", 0.02),
-            ("IP above incremental BN", "ip", "bn_inc", ">", 0.0),
-            ("WD below IP", "wd", "ip", "<", 0.0),
-        ]
-        numbers[dist] = {"mean": {r: float(v.mean()) for r, v in arr.items()}, "bound": bound}
-        for text, a, b, side, thr in checks:
-            result = paired_difference(arr[a], arr[b])
-            if side == "=":
-                verdict = equivalence_verdict(result["low"], result["high"], thr)
-            else:
-                verdict = interval_verdict(result["low"], result["high"], side, thr)
-            result = {"label": f"{label}: {text}", "verdict": verdict, **result}
-            verdicts.append(verdict)
-            numbers[result["label"]] = result
-            texts.append(_claim_text(result, "Δ entropy"))
-    return "; ".join(texts), combine_verdicts(verdicts), numbers
-
-
-UNIFORM_GAP = 0.02  # nats: "approximately uniform" = within 0.02 of the best a tanh can reach
-
-
-def _assess_uniform_output(entry, by_part):
-    """§5.2, Fig. 5.2: IP's output entropy ends within 0.02 nats of the best a tanh can reach on N(5, 2²) (the
-    bound, as the estimator reads it), not of log 2, which no tanh of a Gaussian reaches."""
-    ent = np.array([_neuron_final(rec, "entropy")["ip"] for rec in by_part.values()])
-    alpha = np.array([_neuron_final(rec, "alpha")["ip"] for rec in by_part.values()])
-    bound = _bound_of(next(iter(by_part.values())))
-    gap = bound["entropy_hist"] - ent
-    result = paired_difference(gap, np.zeros_like(gap))
-    verdict = interval_verdict(result["low"], result["high"], "<", UNIFORM_GAP)
-    text = (f"IP output entropy {ent.mean():.4f} ± {ent.std():.4f} nats over {len(ent)} seeds, α {alpha.mean():.3f} "
-            f"(gap to log 2 {ENTROPY_MAX - ent.mean():.4f}); {_bound_text(bound)} (α {bound['alpha']:.3f}); "
-            + _claim_text({"label": "gap to the tanh bound below 0.02 nats", "verdict": verdict, **result}, "gap"))  # fmt: skip
-    numbers = {"entropy": float(ent.mean()), "gap": float(ENTROPY_MAX - ent.mean()), "bound": bound,
-               "gap_to_bound": result, "verdict": verdict}  # fmt: skip
-    return text, verdict, numbers
-
-
-MEDIAN_TOLERANCE = 0.1  # |β − median| below this counts as "at the median" (the thesis's Fig. 5.2 scale)
-
-
-def _assess_beta_median(entry, by_part):
-    """§5.1, Lemma 1: β converges to the median. Per input: the mean |β − median| over seeds, its interval,
-    and where β lies relative to median and mean (the fixed point is E[tanh((x − β)/α)] = 0)."""
-    texts, numbers, verdicts = [], {}, []
-    for name in LEMMA_INPUTS:
-        parts = [r for p, r in by_part.items() if p.startswith(name + "-")]
-        if not parts:
-            continue
-        beta = np.array([_neuron_final(rec, "beta")["ip"] for rec in parts])
-        median = np.array([float(rec.metrics["sample_median"]) for rec in parts])
-        mean = np.array([float(rec.metrics["sample_mean"]) for rec in parts])
-        to_median, to_mean = np.abs(beta - median), np.abs(beta - mean)
-        result = paired_difference(to_median, np.zeros_like(to_median))
-        verdict = interval_verdict(result["low"], result["high"], "<", MEDIAN_TOLERANCE)
-        verdicts.append(verdict)
-        lo, hi = np.minimum(median, mean), np.maximum(median, mean)
-        between = int(((beta >= lo) & (beta <= hi)).sum()) if np.abs(median - mean).mean() > 0.05 else None
-        where = f", β between median and mean in {between} of {len(beta)} seeds" if between is not None else ""
-        numbers[name] = {"abs_beta_minus_median": float(to_median.mean()), "abs_beta_minus_mean": float(to_mean.mean()),
-                         "between": between, "verdict": verdict, **result}  # fmt: skip
-        texts.append(f"{name}: mean |β − median| {to_median.mean():.3f} [95 % CI {result['low']:.3f}, "
-                     f"{result['high']:.3f}], mean |β − mean| {to_mean.mean():.3f}{where} → {verdict}")  # fmt: skip
-    return "; ".join(texts), combine_verdicts(verdicts), numbers
-
-
-FAILURE_ACC_DROP = 0.05  # a rule "breaks" at an η scale when its test accuracy falls 5 points below its ×1 level
-
-
-def _assess_stability(entry, by_part):
-    """§4.3 and §6.2: Infomax tended to diverge at a high η while WD took much larger η, and the thesis suspects
-    IP does too. A rule *breaks* at the smallest η scale where at least half its seeds diverged or collapsed,
-    or its healthy seeds' mean test accuracy is more than 5 points below its own at ×1; sub-claims: IP and WD
-    each break at a larger scale than Infomax (never breaking counts as larger)."""
-    ordered = sorted(by_part.items(), key=lambda kv: int(kv[0].split("x")[-1]))
-    texts, numbers, breaks = [], {}, {}
-    base_acc: dict[str, float] = {}
-    for part, record in ordered:
-        scale = int(part.split("x")[-1])
-        health = _health(record)
-        row = {}
-        for rule, members in rule_members(record.metrics).items():
-            failed = int((~health.healthy[members]).sum())
-            acc = np.array(list(seed_values(record, rule, "test_acc").values()))
-            mean_acc = float(acc.mean()) if acc.size else 0.0
-            base_acc.setdefault(rule, mean_acc)
-            broken = failed * 2 >= len(members) or mean_acc < base_acc[rule] - FAILURE_ACC_DROP
-            if broken:
-                breaks.setdefault(rule, scale)
-            nonpos = np.asarray(record.metrics["alpha_nonpositive_final"], dtype=float).sum(-1)[members].mean()
-            row[rule] = {"failed_seeds": failed, "test_acc": mean_acc, "broken": bool(broken),
-                         "alpha_nonpositive": float(nonpos)}  # fmt: skip
-        numbers[part] = row
-        texts.append(f"η ×{scale}: " + ", ".join(
-            f"{rule_summary(record, r)}, α ≤ 0 in {v['alpha_nonpositive']:.0f} unit-updates per seed"
-            + (" — broken" if v["broken"] else "") for r, v in row.items()))  # fmt: skip
-    verdicts = []
-    for rule in ("ip", "wd"):
-        mine, theirs = breaks.get(rule, math.inf), breaks.get("infomax", math.inf)
-        verdict = "reproduced" if mine > theirs else "contradicted" if mine < theirs else "inconclusive"
-        verdicts.append(verdict)
-        numbers[f"{rule} vs infomax"] = {"breaks_at": mine, "infomax_breaks_at": theirs, "verdict": verdict}
-        scale_text = "never" if mine == math.inf else f"at ×{mine}"
-        other = "never" if theirs == math.inf else f"at ×{theirs}"
-        texts.append(f"{rule} breaks {scale_text}, Infomax {other} → {verdict}")
-    return "; ".join(texts), combine_verdicts(verdicts), numbers
-
-
-_ASSESSORS = {
-    "paired": _assess_paired,
-    "entropy_order": _assess_entropy_order,
-    "uniform_output": _assess_uniform_output,
-    "beta_median": _assess_beta_median,
-    "stability": _assess_stability,
-}
-
-
-def assess(entry: GalleryEntry, records: list[Any]) -> dict[str, Any]:
-    """The card's measurement and verdict from the entry's records (``RunRecord``: ``config``, ``metrics``,
-    ``summary``, and the part in ``meta``). Verdicts: ``VERDICTS``."""
-    by_part = {}
-    for record in records:
-        part = record.meta.get("part")
-        if part in entry.parts:
-            by_part[part] = record
-    if not by_part:
-        return {"measured": "no record yet", "verdict": "missing", "numbers": {}, "parts": 0}
-    measured, verdict, numbers = _ASSESSORS[entry.check](entry, by_part)
-    if len(by_part) < len(entry.parts) and verdict != "missing":
-        measured += f" (only {len(by_part)} of {len(entry.parts)} parts computed)"
-    return {"measured": measured, "verdict": verdict, "numbers": numbers, "parts": len(by_part)}
-
-
-# --- computing and reporting --------------------------------------------------------------------------
-
-
-def entry_records(runs_dir: str, entry: GalleryEntry) -> list[Any]:
-    """The stored records of an entry (one per computed part)."""
-    from ipcore.records import list_runs, load_run
-
-    ids = {entry.run_id(part) for part in entry.parts}
-    return [load_run(runs_dir, item["run_id"]) for item in list_runs(runs_dir) if item["run_id"] in ids]
-
-
-def done_parts(runs_dir: str, entry: GalleryEntry) -> set[str]:
-    """Parts whose record exists and finished (state "done"): ``gallery`` skips them when resuming."""
-    from ipcore.records import list_runs
-
-    ids = {entry.run_id(part): part for part in entry.parts}
-    return {ids[item["run_id"]] for item in list_runs(runs_dir) if item["run_id"] in ids and item["state"] == "done"}
-
-
-def _settings(entry: GalleryEntry, records: list[Any]) -> str:
-    if not records:
-        return "–"
-    config = records[0].config
-    if entry.kind == "neuron":
-        seeds = len({r.config.seed for r in records})
-        inputs = len(records) // max(seeds, 1)
-        per = f" for each of {inputs} inputs" if inputs > 1 else ""
-        return f"{seeds} seeds{per} × {config.iters} iterations, n = {config.n}"
-    seeds = sorted({r.config.seeds for r in records})
-    epochs = sorted({r.config.epochs for r in records})
-    subset = {r.config.subset for r in records}
-    devices = sorted({str(r.meta.get("device", "?")) for r in records})
-    text = f"{'/'.join(map(str, seeds))} seeds, {'/'.join(map(str, epochs))} epochs"
-    if subset != {0}:
-        text += f", first {max(subset)} training samples"
-    text += f", depth {config.depth}, width {'/'.join(str(w) for w in sorted({r.config.width for r in records}))}"
-    for record in records:
-        if record.meta.get("state") != "done":
-            done = len(record.metrics.get("epoch/epoch", []))
-            text += (
-                f"; {record.meta.get('part')} {record.meta.get('state')} after {done} of {record.config.epochs} epochs"
-            )
-    return text + f" ({', '.join(devices)})"
-
-
-def _data(entry: GalleryEntry) -> str:
-    if entry.kind == "neuron":
-        return "synthetic samples: " + ", ".join(entry.datasets)
-    names = {"mnist": "MNIST", "cifar10": "CIFAR-10 (JPEG re-encoding)"}
-    return ", ".join(names.get(d, d) for d in entry.datasets)
-
-
-REPORT_START, REPORT_END = "<!-- gallery-table:start -->", "<!-- gallery-table:end -->"
+# --- reporting ----------------------------------------------------------------------------------------
 
 
 def report_table(runs_dir: str) -> str:
-    """The REPRODUCTION.md table: one row per entry, from the stored records."""
-    rows = [
-        "| id | thesis claim | our measurement | seeds, epochs | data | verdict |",
-        "|---|---|---|---|---|---|",
-    ]
-    for entry in ENTRIES:
-        records = entry_records(runs_dir, entry)
-        result = assess(entry, records)
-        cells = [entry.id, entry.claim, result["measured"], _settings(entry, records), _data(entry), result["verdict"]]
-        rows.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
-    return "\n".join(rows)
+    """The REPRODUCTION.md table of every entry, from the stored records (``ipcore.report``)."""
+    return report.report_table(runs_dir, ENTRIES)
 
 
 def write_report(runs_dir: str, path: str) -> None:
-    """Replace the table between the markers in ``path`` (the hand-written discussion around it is kept)."""
-    from pathlib import Path
-
-    target = Path(path)
-    table = f"{REPORT_START}\n{report_table(runs_dir)}\n{REPORT_END}"
-    text = target.read_text() if target.exists() else f"# Reproduction report\n\n{REPORT_START}\n{REPORT_END}\n"
-    if REPORT_START in text and REPORT_END in text:
-        head, rest = text.split(REPORT_START, 1)
-        _, tail = rest.split(REPORT_END, 1)
-        text = head + table + tail
-    else:
-        text = text.rstrip() + "\n\n" + table + "\n"
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.replace(target)
+    """Rewrite the table in ``path`` from the stored records, keeping the discussion around it."""
+    report.write_report(runs_dir, path, ENTRIES)
 
 
 _INPUTS = {"mnist": (60_000, 784), "cifar10": (50_000, 3072)}

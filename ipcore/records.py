@@ -53,6 +53,7 @@ import numpy as np
 
 import ipcore
 from ipcore.config import CONFIG_KINDS, Config, ConfigError, config_from_dict
+from ipcore.jsonable import json_ready
 
 logger = logging.getLogger(__name__)
 
@@ -193,23 +194,6 @@ def compact_array(name: str, value: Any) -> np.ndarray:
 def compact_metrics(metrics: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Every metric compacted as it will be stored (so a live view can show exactly what a reload will)."""
     return {name: compact_array(name, value) for name, value in metrics.items()}
-
-
-def json_ready(obj: Any) -> Any:
-    """Plain JSON values: numpy scalars/arrays → Python, non-finite floats → None, tuples → lists."""
-    if isinstance(obj, Mapping):
-        return {str(k): json_ready(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_ready(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return json_ready(obj.tolist())
-    if isinstance(obj, np.generic):
-        return json_ready(obj.item())
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if obj is None or isinstance(obj, (str, int, bool)):
-        return obj
-    return str(obj)
 
 
 # --- saving -------------------------------------------------------------------------------------------

@@ -408,6 +408,39 @@ class BNWeightedDecay(Rule):
         return alpha, beta
 
 
+def ip_fixed_point(
+    x: torch.Tensor, alpha: torch.Tensor, iterations: int, weights: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """IP's fixed point on a sample, along dimension −2 (thesis §5.1, §5.3, §6.2): β = the median of x and
+    α = 2E[x·tanh((x − β)/α)], found by ``iterations`` fixed-point steps α ← 2E[x·tanh((x − β)/α)] from ``alpha``.
+
+    Without ``weights`` E is the sample mean and the median the lower middle value of an even sample (what
+    ``ip_hard`` does on every batch); with ``weights`` (same shape as x, e.g. a density on a grid) both are
+    weighted: E[t] = Σ wt / Σ w and β the first x, in sorted order, where the weights' cumulative share reaches
+    ½ (the home page's illustration of IP on a Gaussian). ``x`` is ``[..., B, U]``; α, β are ``[..., U]``.
+    """
+    if weights is None:
+        beta = x.median(dim=-2).values
+
+        def mean(t: torch.Tensor) -> torch.Tensor:
+            return batch_mean(t)
+
+    else:
+        share = weights / weights.sum(dim=-2, keepdim=True)
+        order = x.argsort(dim=-2)
+        below_half = (share.gather(-2, order).cumsum(-2) < 0.5).sum(dim=-2, keepdim=True)
+        beta = x.gather(-2, order).gather(-2, below_half).squeeze(-2)
+
+        def mean(t: torch.Tensor) -> torch.Tensor:
+            return (share * t).sum(dim=-2)
+
+    centered = x - beta.unsqueeze(-2)
+    for _ in range(iterations):
+        y = fast_tanh(centered / safe_alpha(alpha).unsqueeze(-2))
+        alpha = 2 * mean(x * y)
+    return alpha, beta
+
+
 class IPHard(Rule):
     """Instantaneous ("hard") IP (thesis §6.2): u = (x−β)/α with β = the batch median of x (the lower middle
     value for an even batch) and α the solution of α = 2E[xy], y = tanh((x−β)/α), found on the current batch
@@ -426,13 +459,7 @@ class IPHard(Rule):
 
     @torch.no_grad()
     def prepare(self, state: State, x: torch.Tensor) -> None:
-        x = x.detach()
-        beta = x.median(dim=-2).values
-        centered = x - beta.unsqueeze(-2)
-        alpha = state["alpha"]
-        for _ in range(self.fixed_point_iterations):
-            y = fast_tanh(centered / safe_alpha(alpha).unsqueeze(-2))
-            alpha = 2 * batch_mean(x * y)
+        alpha, beta = ip_fixed_point(x.detach(), state["alpha"], self.fixed_point_iterations)
         state["alpha"].copy_(alpha)
         state["beta"].copy_(beta)
 

@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ipcore.analysis import RunReader
 from ipcore.config import ConfigError, TrainConfig
 from ipcore.data import Dataset, load_dataset
-from ipcore.health import member_health, seeds_note
 from ipcore.metrics import MetricsLog, RunResult
 from ipcore.model import LockstepMLP, member_losses
 from ipcore.optim import MemberAdam
@@ -642,12 +642,6 @@ def freeze_members(model: LockstepMLP, optimizer: torch.optim.Optimizer | Member
 # --- summary ------------------------------------------------------------------------------------------
 
 
-def _mean_or_none(values: np.ndarray) -> float | None:
-    values = np.asarray(values, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    return float(values.mean()) if values.size else None
-
-
 def summarize(
     config: TrainConfig,
     metrics: dict[str, np.ndarray],
@@ -657,11 +651,13 @@ def summarize(
     steps_done: int,
     epochs_done: int,
 ) -> dict[str, Any]:
-    """The CLI's JSON: per rule, means over the *healthy* seeds (``ipcore.health``: neither diverged nor at
-    chance level at the last epoch; null when none is), and which seeds diverged or collapsed."""
+    """The CLI's JSON: per rule, means over the *healthy* seeds (read through ``ipcore.analysis``, healthy as
+    ``ipcore.health`` says: neither diverged nor at chance level at the last epoch; null when none is), and which
+    seeds diverged or collapsed."""
     S = config.seeds
     diverged = np.asarray(metrics["diverged_step"])
-    health = member_health(metrics, config.dataset)
+    reader = RunReader(metrics, config.dataset)
+    health = reader.health
     seeds = member_seeds(config)
     out_rules = []
     for r, name in enumerate(config.rules):
@@ -669,22 +665,12 @@ def summarize(
         steps = diverged[members]
         ok = members[health.healthy[members]]
         entry: dict[str, Any] = {"rule": name, "eta": float(metrics["etas"][r])}
-
-        def pick(key: str, index: int = -1, kept: np.ndarray = ok) -> float | None:
-            column = metrics.get(key)
-            if column is None or len(column) == 0 or kept.size == 0:
-                return None
-            return _mean_or_none(column[index][kept])
-
-        entry["final_train_loss"] = pick("epoch/train_loss")
-        entry["train_accuracy"] = pick("epoch/train_acc")
-        entry["test_loss"] = pick("epoch/test_loss")
-        entry["test_accuracy"] = pick("epoch/test_acc")
-        accuracies = metrics.get("epoch/test_acc")
-        if accuracies is not None and len(accuracies) and ok.size > 1:
-            entry["test_accuracy_std"] = float(np.std(accuracies[-1][ok]))
-        else:
-            entry["test_accuracy_std"] = None
+        entry["final_train_loss"] = reader.mean(name, "final_loss")
+        entry["train_accuracy"] = reader.mean(name, "train_acc")
+        entry["test_loss"] = reader.mean(name, "test_loss")
+        entry["test_accuracy"] = reader.mean(name, "test_acc")
+        accuracies = list(reader.seed_values(name, "test_acc").values())
+        entry["test_accuracy_std"] = float(np.std(accuracies)) if len(accuracies) > 1 else None
         entry["diverged"] = int((steps >= 0).sum())
         entry["diverged_steps"] = [int(s) for s in steps[steps >= 0]]
         entry["diverged_seeds"] = [seeds[i] for i in range(S) if steps[i] >= 0]
@@ -702,18 +688,10 @@ def summarize(
         dead = health.dead_output_units[members]
         entry["dead_output_units"] = [int(d) for d in dead] if (dead >= 0).all() else None
         entry["healthy_seeds"] = int(ok.size)
-        entry["seeds_note"] = seeds_note(int(ok.size), S, entry["collapsed"], entry["diverged"])
-        grad = metrics.get("layer/grad_y_u")
-        if grad is not None and len(grad) and ok.size:
-            per_layer = grad[:, ok, :].astype(np.float64)  # [K, kept, L]
-            entry["grad_y_u"] = [_mean_or_none(per_layer[:, :, layer]) for layer in range(config.depth)]
-        else:
-            entry["grad_y_u"] = None
-        counts = metrics.get("alpha_nonpositive_final")
-        if counts is not None and ok.size:
-            entry["alpha_nonpositive"] = float(counts[ok].sum(-1).mean())
-        else:
-            entry["alpha_nonpositive"] = None
+        entry["seeds_note"] = reader.rule(name).note
+        recorded = reader.values("slope") is not None and ok.size
+        entry["grad_y_u"] = [reader.mean(name, "slope", layer) for layer in range(config.depth)] if recorded else None
+        entry["alpha_nonpositive"] = reader.mean(name, "alpha_nonpositive")
         entry["seconds"] = seconds
         out_rules.append(entry)
     return {

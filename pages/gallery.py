@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from app import PAGES_DIR, charts, charts_lab, export, views
+from app import PAGES_DIR, charts, charts_gallery, charts_lab, charts_neuron, charts_training, export, views
 from app import jobs as app_jobs
 from app.text import code, plain, public_message, public_record
+from ipcore.analysis import neuron_final
 from ipcore.config import ConfigError
 from ipcore.records import CorruptRecord, RunNotFound, delete_run
 
@@ -96,19 +97,19 @@ def entry_figures(entry: Any, records: list[Any], spread: str = "min–max") -> 
     runs = [(part, r.metrics) for part, r in by_part]
     if entry.plot == "loss":
         if len(runs) == 1:
-            figures = [(charts.loss_figure(runs, smoothing=0.9, max_points=400, spread=spread), "loss")]
+            figures = [(charts_training.loss_figure(runs, smoothing=0.9, max_points=400, spread=spread), "loss")]
         else:
-            figures = [(charts.loss_panels_figure(runs, smoothing=0.9, spread=spread), "loss")]
+            figures = [(charts_training.loss_panels_figure(runs, smoothing=0.9, spread=spread), "loss")]
         layer = entry.extra.get("fixed_point_layer")
         if layer is not None:  # how far each rule is from its own fixed point, one chart per part
             for part, metrics in runs:
-                fig = charts.fixed_point_figure(metrics, [layer])
+                fig = charts_training.fixed_point_figure(metrics, [layer])
                 fig.update_layout(title_text=f"Distance to the rule's fixed point, hidden layer {layer + 1} — {part}")
                 figures.append((fig, f"fixed-point-{part}"))
         return figures
     if entry.plot == "grad_y_u":
         layer = entry.layer or 0
-        return [(charts.grad_lines_figure(runs, [layer]), f"dy-du-layer{layer + 1}")]
+        return [(charts_training.grad_lines_figure(runs, [layer]), f"dy-du-layer{layer + 1}")]
     groups: dict[str, list] = {}
     for part, metrics in runs:
         groups.setdefault(part_group(part), []).append((part, metrics))
@@ -120,34 +121,29 @@ def entry_figures(entry: Any, records: list[Any], spread: str = "min–max") -> 
         for group, members in groups.items():
             config = configs[group]
             bound = input_entropy_bound(config)["entropy_hist"] if config.dist in ("gaussian", "uniform") else None
-            fig = charts.neuron_entropy_figure(members, aggregate=True, bound=bound, spread=spread)
+            fig = charts_neuron.neuron_entropy_figure(members, aggregate=True, bound=bound, spread=spread)
             label = entry.extra.get("group_labels", {}).get(group, group)
             fig.update_layout(title_text=f"Output entropy vs iteration — {label} ({len(members)} samples)")
             out.append((fig, f"entropy-{group}"))
         return out
     if entry.plot == "histogram":
         return [
-            (charts.neuron_final_histogram_figure(members, spread), f"histogram-{g}") for g, members in groups.items()
+            (charts_neuron.neuron_final_histogram_figure(members, spread), f"histogram-{g}")
+            for g, members in groups.items()
         ]
     if entry.plot == "beta_median":
         points = []
         for part, metrics in runs:
-            beta = float(np.asarray(metrics["trace/beta"], dtype=float)[-1, 0])
+            beta = next(iter(neuron_final(metrics, "beta").values()))
             points.append({"label": part_group(part), "median": float(metrics["sample_median"]),
                            "mean": float(metrics["sample_mean"]), "beta": beta})  # fmt: skip
-        return [(charts.beta_median_scatter(points), "beta-vs-median")]
+        return [(charts_gallery.beta_median_scatter(points), "beta-vs-median")]
     if entry.plot == "stability":
-        rows = []
-        for part, metrics in runs:
-            scale = part.split("x")[-1]
-            alpha_np = np.asarray(metrics.get("alpha_nonpositive_final", metrics.get("layer/alpha_nonpositive")))
-            for rule, members in charts.members_by_rule(metrics).items():
-                count = alpha_np[members] if alpha_np.ndim == 2 else alpha_np[-1][members]
-                rows.append({"scale": scale, "rule": rule, "seeds": len(members),
-                             "diverged": int((np.asarray(metrics["diverged_step"])[members] >= 0).sum()),
-                             "alpha_nonpositive": int(np.nansum(count))})  # fmt: skip
-        return [(charts.stability_figure(rows), "stability")]
-    return [(charts.loss_figure(runs), "loss")]
+        from ipcore.assessment import stability_rows
+
+        rows = stability_rows({part: record for part, record in by_part})
+        return [(charts_gallery.stability_figure(rows), "stability")]
+    return [(charts_training.loss_figure(runs), "loss")]
 
 
 def _part_order(entry: Any, item: tuple[str, Any]) -> tuple:

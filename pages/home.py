@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import PAGES_DIR, charts, lab_guide, views
+from app import PAGES_DIR, charts_home, lab_guide, views
 from app import jobs as app_jobs
 from ipcore.data import data_root
 from ipcore.rules import RULES
@@ -30,7 +30,7 @@ def device_text() -> str:
 
 @st.cache_data(show_spinner=False)
 def illustration(mu: float, sigma: float):
-    return charts.ip_illustration_figure(mu, sigma)
+    return charts_home.ip_illustration_figure(mu, sigma)
 
 
 st.title("Intrinsic plasticity lab")

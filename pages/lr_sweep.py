@@ -17,7 +17,7 @@ from typing import Any
 
 import streamlit as st
 
-from app import charts, controls, state, sweep_charts, views
+from app import controls, state, sweep_charts, views
 from app import jobs as app_jobs
 from app import sweeps as app_sweeps
 from app.text import plain, public_message
@@ -69,8 +69,8 @@ def sweeps_from_records(metas: list[dict]) -> dict[str, list[dict]]:
 
 
 def sweep_plot(runs: list[tuple[float, Any]], key: str, dataset: str | None = None) -> None:
-    points = charts.sweep_points(runs, dataset)
-    views.chart(charts.lr_sweep_figure(points), key, "lr-sweep")
+    points = sweep_charts.sweep_points(runs, dataset)
+    views.chart(sweep_charts.lr_sweep_figure(points), key, "lr-sweep")
     table = [
         {"rule": p["rule"], "lr": p["lr"], "final loss (mean)": p["loss_mean"], "min": p["loss_min"],
          "max": p["loss_max"], "diverged seeds": f"{p['diverged']} of {p['seeds']}",

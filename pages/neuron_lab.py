@@ -13,7 +13,7 @@ from typing import Any
 
 import streamlit as st
 
-from app import charts, controls, lab_guide, state, views
+from app import charts_neuron, controls, lab_guide, state, views
 from app import jobs as app_jobs
 from app.text import plain
 from ipcore.config import BUILTIN_DISTS, ConfigError, NeuronConfig, config_from_dict, parse_pairs
@@ -112,7 +112,9 @@ def preview(config_json: str):
     config = NeuronConfig.from_json(config_json)
     shown = preview_density(config)  # bounded in time: a slow scipy distribution gets a message instead
     text = f"median ≈ {shown['median']:.3g}, mean ≈ {shown['mean']:.3g}, std ≈ {shown['std']:.3g}"
-    return charts.density_preview_figure(shown["grid"], shown["density"], f"Input density: {config.dist} ({text})")
+    return charts_neuron.density_preview_figure(
+        shown["grid"], shown["density"], f"Input density: {config.dist} ({text})"
+    )
 
 
 # --- page ---------------------------------------------------------------------------------------------

@@ -16,12 +16,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import DATA, ROOT
+
 sys.path.insert(0, str(ROOT))
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from app import charts, charts_lab, charts_neuron, export, lab_guide  # noqa: E402
+from app import (  # noqa: E402
+    charts,
+    charts_gallery,
+    charts_home,
+    charts_lab,
+    charts_layers,
+    charts_neuron,
+    charts_training,
+    export,
+    lab_guide,
+    sweep_charts,
+)
 from app.text import code, plain  # noqa: E402
 from ipcore.config import NeuronConfig, TrainConfig  # noqa: E402
 from ipcore.data import available_datasets  # noqa: E402
@@ -59,8 +71,7 @@ def runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder.mkdir()
     monkeypatch.setenv("IPCORE_RUNS_DIR", str(folder))
     monkeypatch.setenv("IPCORE_GALLERY_DIR", str(folder))  # isolated from the committed gallery records
-    shared = ROOT.parent / "shared" / "datasets"
-    monkeypatch.setenv("IPCORE_DATA", os.environ.get("IPCORE_DATA") or str(shared if shared.is_dir() else tmp_path))
+    monkeypatch.setenv("IPCORE_DATA", os.environ.get("IPCORE_DATA") or str(DATA if DATA.is_dir() else tmp_path))
     return folder
 
 
@@ -116,7 +127,7 @@ def no_problems(at: AppTest) -> None:
 
 def test_loss_figure_has_mean_and_band_per_rule(train_run) -> None:
     metrics = train_run.metrics
-    fig = charts.loss_figure([("", metrics)], smoothing=0.0)
+    fig = charts_training.loss_figure([("", metrics)], smoothing=0.0)
     names = [t.name for t in fig.data]
     assert names.count("ip mean of 2") == 1 and names.count("none mean of 2") == 1
     assert {"ip min", "ip max", "none min", "none max"} <= set(names)
@@ -138,14 +149,14 @@ def test_smoothing_keeps_constants_and_skips_nan() -> None:
 
 
 def test_fixed_point_figure_draws_rules_with_a_fixed_point(train_run) -> None:
-    fig = charts.fixed_point_figure(train_run.metrics, [0, 2])
+    fig = charts_training.fixed_point_figure(train_run.metrics, [0, 2])
     names = {t.name for t in fig.data}
     assert names == {"ip, layer 1", "ip, layer 3"}  # `none` has no fixed point: no line
     ip = [t for t in fig.data if t.name == "ip, layer 1" and t.xaxis == "x"][0]
     expected = np.nanmean(np.asarray(train_run.metrics["layer/alpha_distance"])[:, :2, 0], axis=1)
     np.testing.assert_allclose(np.asarray(ip.y, dtype=float), expected[: len(ip.y)], rtol=1e-5)
     old = {k: v for k, v in train_run.metrics.items() if "distance" not in k}
-    assert "not recorded" in charts.fixed_point_figure(old, [0]).layout.annotations[0].text
+    assert "not recorded" in charts_training.fixed_point_figure(old, [0]).layout.annotations[0].text
 
 
 def test_diverged_seed_is_marked_where_it_diverged(train_run) -> None:
@@ -157,11 +168,11 @@ def test_diverged_seed_is_marked_where_it_diverged(train_run) -> None:
     diverged[member] = at_step
     metrics.update({"batch/loss": loss, "diverged_step": diverged})
     rule = str(metrics["members_rule"][member])
-    fig = charts.loss_figure([("", metrics)])
+    fig = charts_training.loss_figure([("", metrics)])
     marker = next(t for t in fig.data if t.name == f"{rule} diverged")
     expected_epoch = float(np.interp(at_step, metrics["batch/step"], metrics["batch/epoch"]))
     assert marker.x[0] == pytest.approx(expected_epoch)
-    assert charts.divergence_rows(metrics) == [
+    assert charts_training.divergence_rows(metrics) == [
         {"rule": rule, "seed": int(metrics["members_seed"][member]), "step": at_step, "epoch": round(expected_epoch, 3)}
     ]
 
@@ -169,59 +180,59 @@ def test_diverged_seed_is_marked_where_it_diverged(train_run) -> None:
 def test_layer_charts_and_csv(train_run) -> None:
     metrics = train_run.metrics
     layers = int(np.asarray(metrics["layer/grad_y_u"]).shape[-1])
-    heat = charts.grad_heatmap_figure(metrics)
+    heat = charts_training.grad_heatmap_figure(metrics)
     assert [t.type for t in heat.data] == ["heatmap", "heatmap"]
     assert np.asarray(heat.data[0].z).shape[0] == layers
     csv_rows = charts.figure_csv(heat).strip().splitlines()
     assert csv_rows[0] == "series,x,y,z,error_plus,error_minus"
     assert len(csv_rows) - 1 == sum(np.asarray(t.z).size for t in heat.data)
-    hist = charts.histogram_figure(metrics, index=-1)
+    hist = charts_layers.histogram_figure(metrics, index=-1)
     assert len(hist.data) == layers * 2 and len(hist.layout.annotations) >= layers
-    accuracy = charts.accuracy_figure([("", metrics)])
+    accuracy = charts_training.accuracy_figure([("", metrics)])
     values = [v for t in accuracy.data for v in t.y if v is not None and np.isfinite(v)]
     assert values and all(0 <= v <= 100 for v in values)  # percent
-    for fig in (charts.grad_lines_figure([("", metrics)], [0, layers - 1]), charts.alpha_beta_figure(metrics),
-                charts.entropy_layers_figure(metrics), charts.entropy_time_figure(metrics, [0])):  # fmt: skip
+    for fig in (charts_training.grad_lines_figure([("", metrics)], [0, layers - 1]), charts_layers.alpha_beta_figure(metrics),
+                charts_layers.entropy_layers_figure(metrics), charts_training.entropy_time_figure(metrics, [0])):  # fmt: skip
         assert fig.data and charts.figure_csv(fig).count("\n") > 1
 
 
 def test_neuron_charts(neuron_run) -> None:
     metrics = neuron_run.metrics
-    entropy = charts.neuron_entropy_figure([("", metrics)])
+    entropy = charts_neuron.neuron_entropy_figure([("", metrics)])
     assert [t.name for t in entropy.data] == ["ip", "wd", "infomax"]
     assert any(shape.y0 == pytest.approx(ENTROPY_MAX) for shape in entropy.layout.shapes)  # the log 2 line
-    centre = charts.beta_median_figure(metrics)
+    centre = charts_neuron.beta_median_figure(metrics)
     infomax = next(t for t in centre.data if t.name == "infomax")
     column = 2
     alpha, beta = metrics["trace/alpha"][-1, column], metrics["trace/beta"][-1, column]
     assert infomax.y[-1] == pytest.approx(-beta / alpha)  # affine rule: the tanh's centre is −β/α
     hist = charts_neuron.neuron_histogram_figure(metrics, 5)
     assert "iteration 50" in hist.layout.title.text
-    tanh = charts.tanh_over_density_figure(metrics)
+    tanh = charts_neuron.tanh_over_density_figure(metrics)
     assert len(tanh.data) == 1 + 2 * 3
-    assert charts.alpha_beta_trajectory_figure(metrics).data
+    assert charts_neuron.alpha_beta_trajectory_figure(metrics).data
 
 
 def test_ip_illustration_is_at_the_fixed_point() -> None:
     x = np.linspace(-5, 11, 4001)
     weights = np.exp(-0.5 * ((x - 3) / 1.0) ** 2)
-    alpha, beta = charts.ip_fixed_point(x, weights)
+    alpha, beta = charts_home.ip_fixed_point_on_grid(x, weights)
     assert beta == pytest.approx(3.0, abs=0.01)
     expected = 2 * np.sum(weights * x * np.tanh((x - beta) / alpha)) / weights.sum()
     assert alpha == pytest.approx(expected, rel=1e-3)
-    fig = charts.ip_illustration_figure(3.0, 1.0)
+    fig = charts_home.ip_illustration_figure(3.0, 1.0)
     titles = [a.text for a in fig.layout.annotations]
     off, on = (float(t.split("inputs ")[1]) for t in titles[:2])
     assert on > 5 * off  # centring over the inputs multiplies the mean slope
 
 
 def test_sweep_points_pool_runs_at_one_lr(train_run) -> None:
-    points = charts.sweep_points([(0.01, train_run.metrics), (0.01, train_run.metrics), (0.1, train_run.metrics)])
+    points = sweep_charts.sweep_points([(0.01, train_run.metrics), (0.01, train_run.metrics), (0.1, train_run.metrics)])
     ip = [p for p in points if p["rule"] == "ip"]
     assert [p["lr"] for p in ip] == [0.01, 0.1]
     assert ip[0]["seeds"] == 4 and ip[1]["seeds"] == 2
     assert ip[0]["collapsed"] == 0
-    fig = charts.lr_sweep_figure(points)
+    fig = sweep_charts.lr_sweep_figure(points)
     assert fig.layout.xaxis.type == "log" and "learning rate" in fig.layout.xaxis2.title.text
 
 
@@ -231,12 +242,12 @@ def test_sweep_counts_collapsed_seeds_as_failures() -> None:
     from ipcore.records import load_run
 
     records = [load_run(ROOT / "cached_runs", f"gallery-fig4.3-lr{lr}") for lr in ("0.0006", "0.001", "0.002")]
-    points = charts.sweep_points([(r.config.lr, r.metrics) for r in records], "cifar10")
+    points = sweep_charts.sweep_points([(r.config.lr, r.metrics) for r in records], "cifar10")
     none = {p["lr"]: p for p in points if p["rule"] == "none"}
     assert none[0.002]["collapsed"] == 3 and none[0.002]["diverged"] == 0 and none[0.002]["seeds"] == 10
     final = np.asarray(records[2].metrics["epoch/train_loss"], dtype=float)[-1]
     assert none[0.002]["loss_max"] < final[np.asarray(records[2].metrics["members_rule"]) == "none"].max()
-    fig = charts.lr_sweep_figure(points)
+    fig = sweep_charts.lr_sweep_figure(points)
     share = next(t for t in fig.data if t.name == "none failed")
     assert list(share.y) == [0.0, 10.0, 30.0]
 
@@ -244,7 +255,7 @@ def test_sweep_counts_collapsed_seeds_as_failures() -> None:
 def test_run_json_is_plain_json(neuron_run) -> None:
     import json
 
-    text = charts.run_json(neuron_run.config.to_dict(), neuron_run.summary, neuron_run.metrics, name="x")
+    text = export.run_json(neuron_run.config.to_dict(), neuron_run.summary, neuron_run.metrics, name="x")
     data = json.loads(text)
     assert data["config"]["n"] == 1000 and len(data["metrics"]["trace/iter"]) == len(neuron_run.metrics["trace/iter"])
 
@@ -570,11 +581,11 @@ def test_spread_band_choices(train_run) -> None:
     metrics = train_run.metrics
     members = np.flatnonzero(np.asarray(metrics["members_rule"]) == "ip")
     loss = np.asarray(metrics["batch/loss"], dtype=float)[:, members]
-    iqr = charts.loss_figure([("", metrics)], spread="interquartile")
+    iqr = charts_training.loss_figure([("", metrics)], spread="interquartile")
     median = next(t for t in iqr.data if t.name == "ip median of 2")
     np.testing.assert_allclose(np.asarray(median.y, dtype=float), np.median(loss, axis=1), rtol=1e-4)
     assert {"ip q25", "ip q75"} <= {t.name for t in iqr.data} and "interquartile" in iqr.layout.title.text
-    seeds = charts.loss_figure([("", metrics)], spread="every seed")
+    seeds = charts_training.loss_figure([("", metrics)], spread="every seed")
     assert {"ip seed 1", "ip seed 2", "none seed 1", "none seed 2"} <= {t.name for t in seeds.data}
     assert not any(t.fill for t in seeds.data)  # thin lines, no band
     with pytest.raises(ValueError, match="spread must be one of"):
@@ -601,7 +612,7 @@ def test_alpha_beta_over_time_per_layer(train_run) -> None:
     np.testing.assert_allclose(np.asarray(line.y, dtype=float), alpha["ip"][:, 2], rtol=1e-5)
     assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.type != "log"
     assert {t.meta for t in fig.data} >= {"none, layer 1 beta", "ip, layer 1 alpha"}
-    per_layer = charts.alpha_beta_figure(metrics, -1, log_alpha=True)
+    per_layer = charts_layers.alpha_beta_figure(metrics, -1, log_alpha=True)
     assert per_layer.layout.yaxis.type == "log"
     title = per_layer.layout.title  # the time is on its own line, so a half-width column never cuts it
     assert title.text == "α and β per hidden layer" and title.subtitle.text.startswith("at epoch")
@@ -639,17 +650,37 @@ def test_compare_any_number_of_runs_with_readable_labels(train_run) -> None:
     np.testing.assert_allclose(np.asarray(fig.data[-1].x, dtype=float), epochs)  # the shared epoch axis
 
 
-def test_stability_panel_without_divergence_says_so() -> None:
-    rows = [{"scale": s, "rule": r, "seeds": 3, "diverged": 0, "alpha_nonpositive": 4 if r == "infomax" else 0}
-            for s in (1, 10) for r in ("ip", "infomax")]  # fmt: skip
-    fig = charts.stability_figure(rows)
+def test_stability_panel_without_failed_seeds_says_so() -> None:
+    counts = {"seeds": 3, "diverged": 0, "collapsed": 0, "failed_seeds": 0}
+    rows = [
+        {"scale": s, "rule": r, **counts, "alpha_nonpositive": 4 if r == "infomax" else 0}
+        for s in (1, 10)
+        for r in ("ip", "infomax")
+    ]
+    fig = charts_gallery.stability_figure(rows)
     texts = [a.text for a in fig.layout.annotations]
-    assert "no seed diverged<br>at any η" in texts and "no α ≤ 0 event" not in texts
+    assert "no seed diverged or<br>collapsed at any η" in texts and "no α ≤ 0 event" not in texts
     assert list(fig.layout.yaxis.range) == [0, 3]
 
 
+def test_stability_card_counts_collapsed_seeds_as_its_verdict_does() -> None:
+    """fw-stability: WD collapses at η ×10 without a NaN; the card's bars show those seeds as failed, from the
+    same rows the verdict is computed from."""
+    from ipcore import gallery
+    from ipcore.assessment import stability_rows
+
+    entry = gallery.get_entry("fw-stability")
+    by_part = {r.meta["part"]: r for r in gallery.entry_records(str(ROOT / "cached_runs"), entry)}
+    rows = stability_rows(by_part)
+    wd10 = next(r for r in rows if r["rule"] == "wd" and r["scale"] == 10)
+    assert wd10["diverged"] == 0 and wd10["collapsed"] == wd10["failed_seeds"] == wd10["seeds"] and wd10["broken"]
+    fig = charts_gallery.stability_figure(rows)
+    bars = next(t for t in fig.data if t.name == "wd")
+    assert list(bars.y) == [r["failed_seeds"] for r in rows if r["rule"] == "wd"] and bars.y[1] == wd10["seeds"]
+
+
 def test_home_illustration_axis_titles_do_not_overlap() -> None:
-    fig = charts.ip_illustration_figure()
+    fig = charts_home.ip_illustration_figure()
     left_panel_end, right_panel_start = fig.layout.xaxis.domain[1], fig.layout.xaxis2.domain[0]
     assert right_panel_start - left_panel_end >= 0.2  # the left panel's right-hand axis title fits in between
 
@@ -688,7 +719,7 @@ def test_markdown_in_user_text_is_shown_as_text() -> None:
 
 @pytest.mark.skipif(export.chromium_path() is None, reason="no chromium for kaleido")
 def test_export_svg_png_named_after_the_chart(train_run) -> None:
-    fig = charts.loss_figure([("", train_run.metrics)])
+    fig = charts_training.loss_figure([("", train_run.metrics)])
     svg = export.image(fig, "svg")
     assert svg.lstrip().startswith(b"<svg") and b"Training loss" in svg
     png = export.image(fig, "png")
@@ -770,7 +801,10 @@ def test_lab_controls_log_alpha_and_spread(runs_dir: Path, train_run) -> None:
 
 @pytest.mark.skipif(export.chromium_path() is None, reason="no chromium to print the card")
 def test_a_gallery_card_exports_as_one_pdf(train_run) -> None:
-    figures = [charts.loss_figure([("", train_run.metrics)]), charts.grad_heatmap_figure(train_run.metrics)]
+    figures = [
+        charts_training.loss_figure([("", train_run.metrics)]),
+        charts_training.grad_heatmap_figure(train_run.metrics),
+    ]
     page = export.card_html("fig3.5 <card>", ["The thesis: **not bold** & <b>x</b>"], figures)
     assert "&lt;card&gt;" in page and "**not bold** &amp; &lt;b&gt;" in page  # the card's text is shown as text
     assert page.count("<svg") >= 2  # every chart of the card
@@ -784,7 +818,7 @@ def test_chart_files_are_named_after_the_chart_and_the_run(monkeypatch, train_ru
     names: list[str] = []
     monkeypatch.setattr(views.st, "plotly_chart", lambda *a, **k: None)
     monkeypatch.setattr(views.st, "download_button", lambda *a, **k: names.append(k["file_name"]))
-    fig = charts.loss_figure([("", train_run.metrics)])
+    fig = charts_training.loss_figure([("", train_run.metrics)])
     views.chart(fig, "card.fig3.5.0", "fig3.5-loss")
     with views.files_named_after("gallery-fig4.4-mnist"):
         views.chart(fig, "viewer.loss", "loss")

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT
+
 sys.path.insert(0, str(ROOT))
 
 from app.local_server import CHROMIUM, CHROMIUM_ARGS, local_server  # noqa: E402

@@ -7,7 +7,6 @@ import json
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +15,7 @@ from ipcore.cli import main
 from ipcore.config import NeuronConfig
 from ipcore.neuron import draw_sample
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

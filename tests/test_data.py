@@ -16,11 +16,7 @@ from ipcore.config import ConfigError, TrainConfig
 from ipcore.data import DatasetUnavailable, available_datasets, load_dataset, load_image_folder
 from ipcore.train import train
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "datasets"
-needs_mnist = pytest.mark.skipif(
-    not (DATA / "MNIST" / "raw").is_dir(), reason="needs the real MNIST in ../shared/datasets/MNIST/raw"
-)
+from conftest import DATA, needs_mnist
 
 
 @pytest.fixture(autouse=True)
@@ -190,10 +186,13 @@ def test_available_datasets_report(tmp_path, monkeypatch):
     assert not listing["cifar10"]["available"] and not listing["fashion-mnist"]["available"]
     assert listing["clusters"]["available"] and listing["spirals"]["available"]
     json.dumps(listing)
-    if (DATA / "MNIST" / "raw").is_dir():
-        shared = {d["name"]: d for d in available_datasets(DATA)}
-        assert shared["mnist"]["available"] and shared["cifar10"]["available"]
-        assert "JPEG" in shared["cifar10"]["description"]
+
+
+@needs_mnist
+def test_available_datasets_finds_the_shared_data():
+    shared = {d["name"]: d for d in available_datasets(DATA)}
+    assert shared["mnist"]["available"] and shared["cifar10"]["available"]
+    assert "JPEG" in shared["cifar10"]["description"]
 
 
 # --- image folders -------------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,9 +13,7 @@ from ipcore import gallery
 from ipcore.records import list_runs, load_run, save_run
 from ipcore.runner import run_config
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "datasets"
-CACHED = ROOT / "cached_runs"
+from conftest import CACHED, DATA, ROOT, needs_mnist
 
 # What each plot type reads from a record's metrics.
 PLOT_METRICS = {
@@ -79,7 +76,7 @@ def test_tiny_neuron_entry_runs_into_a_record(tmp_path):
     assert "only 2 of 20 parts" in verdict["measured"]
 
 
-@pytest.mark.skipif(not (DATA / "MNIST" / "raw").is_dir(), reason="needs ../shared/datasets/MNIST (real data)")
+@needs_mnist
 def test_tiny_train_entry_runs_through_the_cli_and_resumes(tmp_path):
     command = [sys.executable, "-m", "ipcore", "gallery", "--only", "fig3.5", "--part", "lr0.01", "--seeds", "2",
                "--epochs", "1", "--subset", "600", "--device", "cpu", "--data-root", str(DATA),

@@ -74,6 +74,11 @@ def test_a_run_at_chance_is_reported_collapsed_with_its_dead_output_units():
         assert entry["dead_output_units"] == [10, 10]
         assert entry["seeds_note"] == "0 of 2 seeds; 2 collapsed"
         assert all(1 <= e <= 3 for e in entry["collapse_epochs"].values())
+    from app.views import train_summary_rows
+
+    for row in train_summary_rows(result.metrics):  # the labs' table, like the CLI: no mean without a healthy seed
+        assert row["seeds"] == "0 of 2 seeds; 2 collapsed" and row["collapsed"] == 2
+        assert row["latest loss"] is None and row["test accuracy %"] is None and row["mean ∂y/∂u"] is None
 
 
 def test_a_healthy_run_has_no_collapse_and_counts_dead_units_exactly():
@@ -120,3 +125,36 @@ def test_the_labs_summary_table_counts_collapsed_seeds_of_an_old_record():
     members = np.flatnonzero(np.asarray(record.metrics["members_rule"]) == "ip")
     expected = 100 * acc[members][health.healthy[members]].mean()
     assert rows["ip"]["test accuracy %"] == pytest.approx(expected, abs=0.01)  # rounded to 4 digits as a share
+
+
+def test_every_reader_of_a_record_counts_the_same_seeds():
+    """The CLI summary, the gallery's assessment, the lr-sweep chart and the labs' table all read per-rule numbers
+    through ``ipcore.analysis``: on fig3.8's CIFAR-10 record (seed 5 collapsed under ip) they agree."""
+    from types import SimpleNamespace
+
+    from app.sweep_charts import sweep_points
+    from app.views import train_summary_rows
+    from ipcore.analysis import RunReader, member_values
+    from ipcore.assessment import seed_values
+    from ipcore.records import load_run
+    from ipcore.train import summarize
+
+    from conftest import CACHED
+
+    record = load_run(CACHED, "gallery-fig3.8-cifar10")
+    losses = seed_values(record, "ip", "final_loss")
+    accuracies = seed_values(record, "ip", "test_acc")
+    assert sorted(losses) == sorted(accuracies) == [s for s in range(10) if s != 5]
+    summary = summarize(record.config, record.metrics, 0.0, "cpu", SimpleNamespace(description="cifar10"), 0, 0)
+    ip = next(entry for entry in summary["rules"] if entry["rule"] == "ip")
+    assert ip["final_train_loss"] == pytest.approx(np.mean(list(losses.values())), rel=1e-12)
+    assert ip["test_accuracy"] == pytest.approx(np.mean(list(accuracies.values())), rel=1e-12)
+    assert ip["healthy_seeds"] == 9 and ip["collapsed_seeds"] == [5]
+    point = next(p for p in sweep_points([(record.config.lr, record.metrics)], "cifar10") if p["rule"] == "ip")
+    assert point["loss_mean"] == pytest.approx(ip["final_train_loss"], rel=1e-12) and point["collapsed"] == 1
+    row = next(r for r in train_summary_rows(record.metrics, "cifar10") if r["rule"] == "ip")
+    assert row["test accuracy %"] == pytest.approx(100 * ip["test_accuracy"], abs=0.01)
+    slope = RunReader(record.metrics, "cifar10").mean("ip", "slope", 2)
+    assert ip["grad_y_u"][2] == pytest.approx(slope, rel=1e-12)
+    with pytest.raises(ValueError, match="unknown metric 'loss'"):
+        member_values(record.metrics, "loss")

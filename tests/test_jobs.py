@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +12,8 @@ from ipcore import jobs as jobs_module
 from ipcore.config import ConfigError, NeuronConfig
 from ipcore.jobs import JobManager, UnknownJob
 from ipcore.records import list_runs, load_run
+
+from conftest import DATA, needs_mnist
 
 # A neuron run that would take hours: only ever stopped by cancel (progress is reported every 100 iterations).
 ENDLESS = NeuronConfig(n=200, iters=10_000_000, record_every=100, rules=["ip"])
@@ -340,17 +341,14 @@ def test_a_missing_dataset_fails_the_job_with_its_message_and_the_next_runs(mana
     assert load_run(tmp_path, failed["run_id"]).meta["error"] == failed["error"]
 
 
-DATASETS = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not (DATASETS / "MNIST" / "raw").is_dir(), reason=f"real MNIST not found in {DATASETS}")
+@needs_mnist
 def test_a_real_mnist_training_job_is_saved_and_reloads(manager, tmp_path):
-    config = train_config(dataset="mnist", data_root=str(DATASETS), subset=1000, seeds=1, epochs=1, batch_size=200)
+    config = train_config(dataset="mnist", data_root=str(DATA), subset=1000, seeds=1, epochs=1, batch_size=200)
     final = manager.wait(manager.submit(config), DEADLINE)
     assert final["state"] == "done", final["error"]
     record = load_run(tmp_path, final["run_id"])
-    assert record.config.data_root == str(DATASETS)
+    assert record.config.data_root == str(DATA)
     accuracy = record.metrics["epoch/test_acc"]
     assert accuracy.shape == (1, 2) and np.all(accuracy > 0.2)  # 10 classes: chance is 0.1
     np.testing.assert_array_equal(manager.snapshot(manager.jobs()[-1]["job_id"])["epoch/test_acc"], accuracy)

@@ -240,6 +240,22 @@ def test_ip_hard_even_batch_uses_the_lower_middle_value():
     assert float(state["beta"]) == 2.0
 
 
+def test_ip_fixed_point_weighted_by_equal_weights_is_the_batch_fixed_point():
+    """The weighted form (the home page's illustration) and the batch form (ip_hard) are one computation: equal
+    weights give ip_hard's lower-middle median and the same α; a weighted median follows the weights."""
+    from ipcore.rules import ip_fixed_point
+
+    x = torch.tensor([[[4.0, -1.0], [1.0, 0.5], [3.0, 2.0], [2.0, 7.0]]], dtype=torch.float64)  # even batch
+    alpha0 = torch.ones(1, 2, dtype=torch.float64)
+    alpha, beta = ip_fixed_point(x, alpha0, 20)
+    weighted_alpha, weighted_beta = ip_fixed_point(x, alpha0, 20, weights=torch.ones_like(x))
+    assert beta.tolist() == weighted_beta.tolist() == [[2.0, 0.5]]
+    torch.testing.assert_close(weighted_alpha, alpha)
+    heavy = torch.tensor([[[1.0], [1.0], [6.0], [1.0]]], dtype=torch.float64)  # most of the weight on x = 3
+    _, beta = ip_fixed_point(x[..., :1], alpha0[:, :1], 1, weights=heavy)
+    assert beta.item() == 3.0
+
+
 def test_batchnorm_matches_torch_batchnorm_in_training_and_evaluation():
     rule = get_rule("batchnorm")
     state = rule.init_state(2, 3, dtype=torch.float64)

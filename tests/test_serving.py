@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 import scipy.stats
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT
+
 sys.path.insert(0, str(ROOT))
 
 from app.live import MAX_CHART_S, MIN_CHART_S, LiveBudget, needs_retune  # noqa: E402

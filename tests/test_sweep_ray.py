@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import ROOT
+
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
 
 from ipcore.config import SweepConfig  # noqa: E402
 from ipcore.records import list_runs, load_run, read_meta  # noqa: E402
 from ipcore.sweep import run_sweep  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

@@ -1,21 +1,20 @@
 """Every gallery verdict, pinned against the committed records: a verdict cannot change silently. Each entry's
-sub-claims are paired comparisons on the seeds healthy under both rules (``ipcore.gallery``); the expected
+sub-claims are paired comparisons on the seeds healthy under both rules (``ipcore.assessment``); the expected
 values below are what the records in ``cached_runs/`` give. Changing a record, a claim or the statistics
 changes them on purpose, and this file says so in review."""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from ipcore import gallery
+from ipcore import assessment, gallery
 from ipcore.stats import equivalence_verdict, interval_verdict, paired_difference, tanh_entropy_bound
 
-CACHED = Path(__file__).resolve().parents[1] / "cached_runs"
+from conftest import CACHED
 
 EXPECTED = {
     "fig3.3": "inconclusive",
@@ -113,7 +112,7 @@ def test_the_stability_criterion_can_fail():
     entry = gallery.get_entry("fw-stability")
     records = gallery.entry_records(str(CACHED), entry)
     by_part = {r.meta["part"]: r for r in records}
-    _, _, numbers = gallery._assess_stability(entry, by_part)
+    _, _, numbers = assessment.assess_stability(entry, by_part)
     assert numbers["ip vs infomax"]["breaks_at"] == math.inf and numbers["ip vs infomax"]["infomax_breaks_at"] == 10
     assert numbers["wd vs infomax"]["breaks_at"] == 10
 

@@ -1,0 +1,234 @@
+"""One reader of a run's recorded metrics: named per-seed metrics, and means over the *healthy* seeds.
+
+"Per rule, over the seeds that survived" is asked by the CLI's summary (``train.summarize``), the gallery's
+assessment (``ipcore.assessment``), the learning-rate sweep charts, the labs' summary table and the stability
+card. They all read through here, so they agree on two things:
+
+- **what a metric is**: ``SEED_METRICS`` names one number per member (seed) of a network run, e.g.
+  ``final_loss`` = the training loss over the last epoch's batches, ``slope`` = the mean ∂y/∂u = 1 − y² of
+  one hidden layer over every recorded step (thesis Fig. 3.7, 4.4);
+- **which seeds count**: the healthy ones of ``ipcore.health`` (not diverged, not at chance level at the last
+  epoch), and of those only the ones whose value is finite. A mean says on how many seeds it stands
+  (``RuleSeeds.note``: "9 of 10 seeds; 1 collapsed").
+
+Adding a metric means one reader function and one ``SEED_METRICS`` line; every reader above can then name it
+(a gallery ``Claim`` by its ``metric``).
+
+Curves over time (the labs' loss bands, histograms) are a different question — which members were still
+finite at a given step — and keep ``app.charts``' per-step choice; a seed that collapses late is part of
+its curve until then.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ipcore.health import Health, member_health, rule_members, seeds_note
+
+Metrics = Mapping[str, Any]
+
+
+def _last_epoch(key: str) -> Callable[[Metrics, int], np.ndarray | None]:
+    def read(metrics: Metrics, layer: int) -> np.ndarray | None:
+        values = metrics.get(f"epoch/{key}")
+        return None if values is None or len(values) == 0 else np.asarray(values, dtype=float)[-1]
+
+    return read
+
+
+def _epoch1_loss(metrics: Metrics, layer: int) -> np.ndarray | None:
+    values = metrics.get("epoch/train_loss")
+    return None if values is None or len(values) == 0 else np.asarray(values, dtype=float)[0]
+
+
+def _slope(metrics: Metrics, layer: int) -> np.ndarray | None:
+    """Mean ∂y/∂u of hidden ``layer`` over every recorded step (the time average of Fig. 3.7 / 4.4)."""
+    values = metrics.get("layer/grad_y_u")
+    if values is None or len(values) == 0:
+        return None
+    return _nanmean(np.asarray(values, dtype=float)[:, :, layer], axis=0)
+
+
+def _nanmean(values: np.ndarray, axis: int) -> np.ndarray:
+    """Mean over ``axis`` of the finite values, NaN where there is none (without numpy's warning)."""
+    values = np.where(np.isfinite(values), values, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(values, axis=axis)
+
+
+def _alpha_nonpositive(metrics: Metrics, layer: int) -> np.ndarray | None:
+    """Unit-updates with α ≤ 0 over the whole run, summed over the hidden layers."""
+    values = metrics.get("alpha_nonpositive_final")
+    return None if values is None else np.asarray(values, dtype=float).sum(-1)
+
+
+def _latest_loss(metrics: Metrics, layer: int) -> np.ndarray | None:
+    values = metrics.get("batch/loss")
+    return None if values is None or len(values) == 0 else np.asarray(values, dtype=float)[-1]
+
+
+def _latest_slope(metrics: Metrics, layer: int) -> np.ndarray | None:
+    """Mean ∂y/∂u over every hidden layer at the latest recorded step (a running job's current value)."""
+    values = metrics.get("layer/grad_y_u")
+    if values is None or len(values) == 0:
+        return None
+    return _nanmean(np.asarray(values, dtype=float)[-1], axis=-1)
+
+
+def _latest_alpha_nonpositive(metrics: Metrics, layer: int) -> np.ndarray | None:
+    """Unit-updates with α ≤ 0 so far (latest layer record), summed over the hidden layers."""
+    values = metrics.get("layer/alpha_nonpositive")
+    if values is None or len(values) == 0:
+        return None
+    return np.nansum(np.asarray(values, dtype=float)[-1], axis=-1)
+
+
+@dataclass(frozen=True)
+class SeedMetric:
+    """A named per-member number: ``read(metrics, layer)`` → [M] floats (None when the run did not record it),
+    and ``label``, how texts name it (the gallery writes a paired difference as "Δ <label>")."""
+
+    read: Callable[[Metrics, int], np.ndarray | None]
+    label: str
+
+
+SEED_METRICS: dict[str, SeedMetric] = {
+    "final_loss": SeedMetric(_last_epoch("train_loss"), "final loss"),
+    "epoch1_loss": SeedMetric(_epoch1_loss, "epoch-1 loss"),
+    "train_acc": SeedMetric(_last_epoch("train_acc"), "train acc"),
+    "test_loss": SeedMetric(_last_epoch("test_loss"), "test loss"),
+    "test_acc": SeedMetric(_last_epoch("test_acc"), "test acc"),
+    "slope": SeedMetric(_slope, "∂y/∂u"),
+    "alpha_nonpositive": SeedMetric(_alpha_nonpositive, "α≤0 count"),
+    "latest_loss": SeedMetric(_latest_loss, "latest loss"),
+    "latest_slope": SeedMetric(_latest_slope, "latest ∂y/∂u"),
+    "latest_alpha_nonpositive": SeedMetric(_latest_alpha_nonpositive, "α≤0 count so far"),
+}
+"""The named per-member numbers of a network run. ``final_loss``, ``train_acc``, ``test_loss``, ``test_acc``:
+the last epoch's values (the training ones over that epoch's batches, the test ones from an evaluation pass);
+``epoch1_loss``: the first epoch's training loss (how fast a rule learns at first); ``slope``: mean ∂y/∂u of
+hidden ``layer`` over all recorded steps; ``alpha_nonpositive``: unit-updates with α ≤ 0 in the whole run, all
+layers; ``latest_*``: the newest row of a running job (batch loss, ∂y/∂u over all layers, α ≤ 0 count so far)."""
+
+
+def member_values(metrics: Metrics, metric: str, layer: int = 0) -> np.ndarray | None:
+    """``metric`` (a name of ``SEED_METRICS``) for every member of a network run, or None if not recorded."""
+    try:
+        definition = SEED_METRICS[metric]
+    except KeyError:
+        raise ValueError(f"unknown metric {metric!r}; known: {', '.join(SEED_METRICS)}") from None
+    return definition.read(metrics, layer)
+
+
+@dataclass(frozen=True)
+class RuleSeeds:
+    """A rule's members in a network run and which of them count: ``members`` (indices into the run's
+    members), their ``seeds``, ``healthy`` (bool per member, ``ipcore.health``), and the counts behind it."""
+
+    rule: str
+    members: np.ndarray
+    seeds: np.ndarray
+    healthy: np.ndarray
+    diverged: int
+    collapsed: int
+
+    @property
+    def kept(self) -> np.ndarray:
+        """The healthy members' indices."""
+        return self.members[self.healthy]
+
+    @property
+    def note(self) -> str:
+        """ "9 of 10 seeds; 1 collapsed": on how many seeds a mean of this rule stands."""
+        return seeds_note(int(self.healthy.sum()), len(self.members), self.collapsed, self.diverged)
+
+
+class RunReader:
+    """A network run's metrics read per rule over the healthy seeds; the health is computed once.
+
+    ``dataset`` names the class count for records made before ``num_classes`` was stored.
+    """
+
+    def __init__(self, metrics: Metrics, dataset: str | None = None):
+        self.metrics = metrics
+        self.health: Health = member_health(metrics, dataset)
+        self.member_seeds = np.asarray(metrics.get("members_seed", np.arange(len(self.health.healthy))))
+        self._members = rule_members(metrics)
+        self._cache: dict[tuple[str, int], np.ndarray | None] = {}
+
+    def rules(self) -> dict[str, RuleSeeds]:
+        """Every rule of the run, in the run's order."""
+        return {rule: self.rule(rule) for rule in self._members}
+
+    def rule(self, rule: str) -> RuleSeeds:
+        """``rule``'s members and which of them are healthy (no members: a rule the run does not have)."""
+        members = self._members.get(rule, np.array([], dtype=np.int64))
+        return RuleSeeds(
+            rule=rule,
+            members=members,
+            seeds=self.member_seeds[members].astype(np.int64),
+            healthy=self.health.healthy[members],
+            diverged=int(self.health.diverged[members].sum()),
+            collapsed=int(self.health.collapsed[members].sum()),
+        )
+
+    def values(self, metric: str, layer: int = 0) -> np.ndarray | None:
+        """``member_values`` of every member (cached per metric and layer)."""
+        key = (metric, layer)
+        if key not in self._cache:
+            self._cache[key] = member_values(self.metrics, metric, layer)
+        return self._cache[key]
+
+    def seed_values(self, rule: str, metric: str, layer: int = 0) -> dict[int, float]:
+        """One number per healthy seed of ``rule`` whose value is finite: {seed: value}, in member order."""
+        values = self.values(metric, layer)
+        if values is None:
+            return {}
+        seeds = self.rule(rule)
+        return {
+            int(seed): float(values[m])
+            for m, seed, ok in zip(seeds.members, seeds.seeds, seeds.healthy, strict=True)
+            if ok and np.isfinite(values[m])
+        }
+
+    def mean(self, rule: str, metric: str, layer: int = 0) -> float | None:
+        """The mean of ``seed_values`` (None when no healthy seed has a finite value)."""
+        values = list(self.seed_values(rule, metric, layer).values())
+        return float(np.mean(values)) if values else None
+
+    def total(self, rule: str, metric: str, layer: int = 0) -> float | None:
+        """The sum over *all* the rule's seeds, healthy or not (event counts such as α ≤ 0, which are facts of
+        every seed); None when not recorded."""
+        values = self.values(metric, layer)
+        if values is None:
+            return None
+        return float(np.nansum(values[self.rule(rule).members]))
+
+
+# --- single-neuron runs -------------------------------------------------------------------------------
+
+
+def neuron_final(metrics: Metrics, key: str) -> dict[str, float]:
+    """The last recorded ``trace/<key>`` (alpha, beta, entropy, mean_y …) of every rule of a single-neuron run."""
+    rules = [str(r) for r in np.asarray(metrics["rules"])]
+    values = np.asarray(metrics[f"trace/{key}"], dtype=float)[-1]
+    return dict(zip(rules, values.tolist(), strict=True))
+
+
+def centre_and_gain(rule: str, alpha: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Any rule's (α, β) as the divide form u = (x − c)/a: affine rules u = αx + β (Infomax, Triesch) have
+    a = 1/α, c = −β/α. c is the input where the tanh is centred (u = 0) — IP's β, comparable with the sample's
+    median (thesis §5.1)."""
+    from ipcore.rules import RULES
+
+    alpha, beta = np.asarray(alpha, dtype=float), np.asarray(beta, dtype=float)
+    if RULES.get(rule) is not None and RULES[rule].form == "affine":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return 1 / alpha, -beta / alpha
+    return alpha, beta

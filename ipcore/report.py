@@ -1,0 +1,93 @@
+"""The reproduction report: the gallery's stored records found per entry, and REPRODUCTION.md's table written
+from them (one row per entry: the claim, our measurement, settings, data, verdict).
+
+``write_report`` replaces only the table between ``REPORT_START`` and ``REPORT_END``; the hand-written
+discussion around it is kept. The same records always give the same table (``tests/test_verdicts.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ipcore.assessment import assess
+from ipcore.records import list_runs, load_run
+
+
+def entry_records(runs_dir: str, entry: Any) -> list[Any]:
+    """The stored records of an entry (one per computed part)."""
+    ids = {entry.run_id(part) for part in entry.parts}
+    return [load_run(runs_dir, item["run_id"]) for item in list_runs(runs_dir) if item["run_id"] in ids]
+
+
+def done_parts(runs_dir: str, entry: Any) -> set[str]:
+    """Parts whose record exists and finished (state "done"): ``gallery`` skips them when resuming."""
+    ids = {entry.run_id(part): part for part in entry.parts}
+    return {ids[item["run_id"]] for item in list_runs(runs_dir) if item["run_id"] in ids and item["state"] == "done"}
+
+
+def _settings(entry: Any, records: list[Any]) -> str:
+    if not records:
+        return "–"
+    config = records[0].config
+    if entry.kind == "neuron":
+        seeds = len({r.config.seed for r in records})
+        inputs = len(records) // max(seeds, 1)
+        per = f" for each of {inputs} inputs" if inputs > 1 else ""
+        return f"{seeds} seeds{per} × {config.iters} iterations, n = {config.n}"
+    seeds = sorted({r.config.seeds for r in records})
+    epochs = sorted({r.config.epochs for r in records})
+    subset = {r.config.subset for r in records}
+    devices = sorted({str(r.meta.get("device", "?")) for r in records})
+    text = f"{'/'.join(map(str, seeds))} seeds, {'/'.join(map(str, epochs))} epochs"
+    if subset != {0}:
+        text += f", first {max(subset)} training samples"
+    text += f", depth {config.depth}, width {'/'.join(str(w) for w in sorted({r.config.width for r in records}))}"
+    for record in records:
+        if record.meta.get("state") != "done":
+            done = len(record.metrics.get("epoch/epoch", []))
+            text += (
+                f"; {record.meta.get('part')} {record.meta.get('state')} after {done} of {record.config.epochs} epochs"
+            )
+    return text + f" ({', '.join(devices)})"
+
+
+def _data(entry: Any) -> str:
+    if entry.kind == "neuron":
+        return "synthetic samples: " + ", ".join(entry.datasets)
+    names = {"mnist": "MNIST", "cifar10": "CIFAR-10 (JPEG re-encoding)"}
+    return ", ".join(names.get(d, d) for d in entry.datasets)
+
+
+REPORT_START, REPORT_END = "<!-- gallery-table:start -->", "<!-- gallery-table:end -->"
+
+
+def report_table(runs_dir: str, entries: Sequence[Any]) -> str:
+    """The REPRODUCTION.md table: one row per entry of ``entries``, from the stored records."""
+    rows = [
+        "| id | thesis claim | our measurement | seeds, epochs | data | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    for entry in entries:
+        records = entry_records(runs_dir, entry)
+        result = assess(entry, records)
+        cells = [entry.id, entry.claim, result["measured"], _settings(entry, records), _data(entry), result["verdict"]]
+        rows.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+    return "\n".join(rows)
+
+
+def write_report(runs_dir: str, path: str, entries: Sequence[Any]) -> None:
+    """Replace the table between the markers in ``path`` (the hand-written discussion around it is kept)."""
+    target = Path(path)
+    table = f"{REPORT_START}\n{report_table(runs_dir, entries)}\n{REPORT_END}"
+    text = target.read_text() if target.exists() else f"# Reproduction report\n\n{REPORT_START}\n{REPORT_END}\n"
+    if REPORT_START in text and REPORT_END in text:
+        head, rest = text.split(REPORT_START, 1)
+        _, tail = rest.split(REPORT_END, 1)
+        text = head + table + tail
+    else:
+        text = text.rstrip() + "\n\n" + table + "\n"
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(target)

@@ -1,0 +1,28 @@
+"""What every test file shares: where the repository, the real datasets and the committed records are, and the
+markers that skip a test (visibly, with the reason) when what it needs is absent.
+
+Test files import these names (``from conftest import DATA, needs_mnist``); pytest puts this folder on the
+import path before it collects them. The real datasets are read in place from ``../shared/datasets`` beside
+the repository (``IPCORE_TEST_DATA`` points elsewhere), never copied.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+"""The repository."""
+
+DATA = Path(os.environ.get("IPCORE_TEST_DATA") or ROOT.parent / "shared" / "datasets")
+"""The real datasets (``MNIST/raw``, ``cifar10-jpg``)."""
+
+CACHED = ROOT / "cached_runs"
+"""The gallery's committed records."""
+
+MNIST_RAW = DATA / "MNIST" / "raw"
+
+needs_mnist = pytest.mark.skipif(not MNIST_RAW.is_dir(), reason=f"needs the real MNIST in {MNIST_RAW}")
+"""Integration tests on the real MNIST."""
