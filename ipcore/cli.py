@@ -130,6 +130,8 @@ NEURON_FLAGS = (
     "record_every",
     "triesch_mean",
     "triesch_std",
+    "activation",
+    "logistic_mean",
 )
 """NeuronConfig fields given as one plain value each (rules, eta and params are parsed separately)."""
 
@@ -157,6 +159,8 @@ def _add_neuron(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], in
     p.add_argument("--record-every", help="record α, β, entropy, histogram every k iterations (default 50)")
     p.add_argument("--triesch-mean", help="triesch's target mean μ of y (default 0)")
     p.add_argument("--triesch-std", help="triesch's target std s of y, in (0, 1] (default 0.2)")
+    p.add_argument("--activation", help="the unit: tanh (default, the thesis) or logistic")
+    p.add_argument("--logistic-mean", help="triesch_logistic's target mean μ of y, in (0, 0.5] (default 0.2)")
     p.add_argument("--json", action="store_true", help="print one JSON object with the final values on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     add_save_arguments(p)
@@ -224,8 +228,9 @@ def _neuron_table(summary: dict[str, Any]) -> str:
             f"{number(entry['mean_y'], '.4f'):>9s} {number(entry['entropy'], '.4f'):>8s} "
             f"{entry['alpha_nonpositive']:>6d}" + ("  α or β not finite" if entry.get("nonfinite") else "")
         )
+    maximum = "log 2" if config.get("activation", "tanh") == "tanh" else "log 1"
     lines.append(
-        f"entropy in nats from a 100-bin histogram of y on [−1, 1]; the maximum, log 2 = "
+        f"entropy in nats from a 100-bin histogram of y on [−1, 1]; the maximum, {maximum} = "
         f"{summary['rules'][0]['entropy_max']:.4f}, is a uniform output"
     )
     return "\n".join(lines)
@@ -241,9 +246,13 @@ def _add_train(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int
     p.add_argument("--dataset", help="mnist, fashion-mnist, cifar10, clusters[:D], spirals or imagefolder:PATH")
     p.add_argument("--data-root", help="dataset folder (default $IPCORE_DATA, else ~/.cache/ipcore)")
     p.add_argument("--rules", help="comma-separated rules to compare, e.g. ip,wd,none")
-    p.add_argument("--depth", help="hidden layers, 1–16 (thesis: 1 shallow, 7 deep)")
+    p.add_argument("--depth", help="hidden layers, 1–32 (thesis: 1 shallow, 7 deep)")
     p.add_argument("--width", help="units per hidden layer, 1–2048 (thesis: 50 MNIST, 150 CIFAR-10)")
-    p.add_argument("--lr", help="Adam learning rate of the weights, > 0 and ≤ 10")
+    p.add_argument("--lr", help="learning rate of the weights' optimizer, > 0 and ≤ 10")
+    p.add_argument("--optimizer", help="the weights' optimizer: adam (default, the thesis), sgd or momentum")
+    p.add_argument("--momentum", help="momentum coefficient of --optimizer momentum, 0–0.999 (default 0.9)")
+    p.add_argument("--activation", help="hidden units: tanh (default, the thesis), logistic or relu")
+    p.add_argument("--logistic-mean", help="triesch_logistic's target mean μ of y, in (0, 0.5] (default 0.2)")
     p.add_argument("--eta", help="intrinsic learning rates, rule=value[,rule=value] (default: the thesis's)")
     p.add_argument("--eta-decay", help="Infomax's η decay per update, 0–1")
     p.add_argument("--epochs", help="passes over the training set, 1–1000")
@@ -279,6 +288,10 @@ TRAIN_FLAGS = (
     "device",
     "log_every",
     "hist_every",
+    "optimizer",
+    "momentum",
+    "activation",
+    "logistic_mean",
 )
 
 
@@ -740,6 +753,10 @@ SWEEP_FLAGS = (
     "eta_decay",
     "output",
     "device",
+    "optimizer",
+    "momentum",
+    "activation",
+    "logistic_mean",
 )
 
 
@@ -747,7 +764,7 @@ SWEEP_FLAGS = (
 def _add_sweep(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
     p.add_argument("--dataset", help="mnist, fashion-mnist, cifar10, clusters[:D] or spirals (default clusters)")
     p.add_argument("--rules", help="comma-separated rules every grid point compares, e.g. ip,none")
-    p.add_argument("--depth", help="hidden layers, 1–16")
+    p.add_argument("--depth", help="hidden layers, 1–32")
     p.add_argument("--width", help="units per hidden layer, 1–2048")
     p.add_argument("--epochs", help="passes over the training set, 1–1000")
     p.add_argument("--seeds", help="seeds per rule and grid point, 1–64")
@@ -760,6 +777,10 @@ def _add_sweep(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int
     )
     p.add_argument("--eta-decay", help="Infomax's η decay per update, 0–1")
     p.add_argument("--output", help="output layer: relu or linear")
+    p.add_argument("--optimizer", help="the weights' optimizer: adam (default), sgd or momentum")
+    p.add_argument("--momentum", help="momentum coefficient of --optimizer momentum, 0–0.999 (default 0.9)")
+    p.add_argument("--activation", help="hidden units: tanh (default), logistic or relu")
+    p.add_argument("--logistic-mean", help="triesch_logistic's target mean μ of y, in (0, 0.5] (default 0.2)")
     p.add_argument("--device", help="auto (CUDA when present), cpu, cuda or cuda:N")
     p.add_argument("--backend", choices=("local", "ray"), default="local", help="local (default) or ray")
     p.add_argument("--ray-address", default=None, help="Ray cluster address (default $RAY_ADDRESS, else a local Ray)")

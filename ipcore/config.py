@@ -283,6 +283,42 @@ def check_etas(name: str, etas: Mapping[str, float], rules: list[str]) -> None:
         check_range(field_name, eta, 0.0, high, low_open=True)
 
 
+def check_activation(name: str, activation: str, rules: list[str], allowed: tuple[str, ...] | None = None) -> None:
+    """``activation`` is one of ``allowed`` (default: every unit of ``ipcore.activations``), and every rule is meant
+    for it: a rule whose targets are derived for one nonlinearity (IP's E[y] = 0 and α → 2E[xy] assume tanh;
+    Triesch's exponential target assumes the logistic function) is refused under another (``Rule.activations``),
+    naming the rules that are."""
+    from ipcore.activations import ACTIVATIONS
+
+    allowed = tuple(ACTIVATIONS) if allowed is None else allowed
+    if activation not in allowed:
+        raise ConfigError(name, f"must be one of {', '.join(allowed)} (got {activation!r})")
+    for rule in rules:
+        meant_for = RULES[rule].activations
+        if activation not in meant_for:
+            fitting = [r for r, cls in RULES.items() if activation in cls.activations]
+            raise ConfigError(
+                "rules",
+                f"rule {rule!r} is meant for {' or '.join(meant_for)} units, not {activation} "
+                f"(its targets are derived for {meant_for[0]}); with {activation} use: {', '.join(fitting)}",
+            )
+
+
+OPTIMIZERS = ("adam", "sgd", "momentum")
+"""The weights' optimizer: Adam (the thesis), plain SGD, or SGD with heavy-ball momentum (``ipcore.optim``)."""
+
+MAX_DEPTH = 32
+"""Hidden layers at most (the 30-layer nets of the gallery's depth entry fit)."""
+
+
+def check_optimizer(config: Any) -> None:
+    """``optimizer`` one of ``OPTIMIZERS``; ``momentum`` in [0, 1) (used by ``momentum`` only, checked always so a
+    config never carries a value that becomes invalid when the optimizer is switched)."""
+    if config.optimizer not in OPTIMIZERS:
+        raise ConfigError("optimizer", f"must be one of {', '.join(OPTIMIZERS)} (got {config.optimizer!r})")
+    check_range("momentum", config.momentum, 0.0, 0.999)
+
+
 def resolve_etas(rules: list[str], etas: Mapping[str, float], context: str) -> dict[str, float]:
     """η for each rule of a comparison: the given value, else the thesis default (0 for rules without η)."""
     return {r: float(etas.get(r, default_eta(r, context) or 0.0)) for r in rules}
@@ -292,6 +328,9 @@ def resolve_etas(rules: list[str], etas: Mapping[str, float], context: str) -> d
 
 MAX_SEED = 2**31 - 1
 """Largest seed of any run (seeds are 0 … MAX_SEED: numpy's and torch's generators take them all)."""
+
+NEURON_ACTIVATIONS = ("tanh", "logistic")
+"""The single neuron's units: its output entropy and target density need a bounded output range."""
 
 BUILTIN_DISTS = ("uniform", "gaussian", "laplace", "lognormal", "mixture")
 MAX_RECORDS = 10_000
@@ -308,6 +347,8 @@ class NeuronConfig(Config):
     σ, width, b and σ₂ must be > 0 and weight in [0, 1] whichever distribution is chosen. Every rule runs
     ``iters`` full-batch iterations on the ``n`` samples; a row is recorded every ``record_every`` iterations
     (see ``record_stride``). ``eta_decay`` is Infomax's; ``triesch_mean``/``triesch_std`` are Triesch's target.
+    ``activation``: the unit, tanh (the thesis) or logistic; ``logistic_mean`` is the mean μ ∈ (0, 0.5] of the
+    exponential output density that Triesch 2005's logistic rule (``triesch_logistic``) aims at.
     """
 
     kind: ClassVar[str] = "neuron"
@@ -331,6 +372,8 @@ class NeuronConfig(Config):
     record_every: int = 50
     triesch_mean: float = 0.0
     triesch_std: float = 0.2
+    activation: str = "tanh"
+    logistic_mean: float = 0.2
 
     def validate(self) -> None:
         if self.dist not in BUILTIN_DISTS:
@@ -355,6 +398,8 @@ class NeuronConfig(Config):
         check_range("eta_decay", self.eta_decay, 0.0, 1.0)
         check_finite("triesch_mean", self.triesch_mean)
         check_range("triesch_std", self.triesch_std, 0.0, 1.0, low_open=True)
+        check_activation("activation", self.activation, self.rules, NEURON_ACTIVATIONS)
+        check_range("logistic_mean", self.logistic_mean, 0.0, 0.5, low_open=True)
 
     def etas(self) -> dict[str, float]:
         return resolve_etas(self.rules, self.eta, "neuron")
@@ -386,6 +431,9 @@ class TrainConfig(Config):
     ``dataset``: mnist, fashion-mnist, cifar10, clusters (clusters:D), spirals or imagefolder:PATH.
     ``output``: "relu" (the thesis: Linear then ReLU) or "linear". ``log_every``/``hist_every``: record the
     training loss / the output histograms every k batches (0 = automatic: ≤ 2000 loss rows, ≤ ~40 histograms).
+    ``optimizer``: the weights' optimizer, "adam" (the thesis), "sgd" or "momentum" (heavy ball, coefficient
+    ``momentum``), with learning rate ``lr``. ``activation``: the hidden units, "tanh" (the thesis), "logistic"
+    or "relu"; each rule states the units it is meant for. ``logistic_mean``: Triesch's target mean.
     """
 
     kind: ClassVar[str] = "train"
@@ -407,6 +455,10 @@ class TrainConfig(Config):
     device: str = "auto"
     log_every: int = 0
     hist_every: int = 0
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    activation: str = "tanh"
+    logistic_mean: float = 0.2
 
     def validate(self) -> None:
         from ipcore.data import check_dataset_name
@@ -415,7 +467,7 @@ class TrainConfig(Config):
         check_rules("rules", self.rules)
         check_etas("eta", self.eta, self.rules)
         check_range("eta_decay", self.eta_decay, 0.0, 1.0)
-        check_range("depth", self.depth, 1, 16)
+        check_range("depth", self.depth, 1, MAX_DEPTH)
         check_range("width", self.width, 1, 2048)
         check_range("lr", self.lr, 0.0, 10.0, low_open=True)
         check_range("epochs", self.epochs, 1, 1000)
@@ -432,6 +484,9 @@ class TrainConfig(Config):
         check_device("device", self.device)
         check_range("log_every", self.log_every, 0, None)
         check_range("hist_every", self.hist_every, 0, None)
+        check_optimizer(self)
+        check_activation("activation", self.activation, self.rules)
+        check_range("logistic_mean", self.logistic_mean, 0.0, 0.5, low_open=True)
 
     def etas(self) -> dict[str, float]:
         return resolve_etas(self.rules, self.eta, "network")
@@ -466,6 +521,10 @@ class SweepConfig(Config):
     subset: int = 0
     output: str = "relu"
     device: str = "auto"
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    activation: str = "tanh"
+    logistic_mean: float = 0.2
 
     def validate(self) -> None:
         from ipcore.data import check_dataset_name
@@ -490,7 +549,7 @@ class SweepConfig(Config):
             for value in values:
                 check_etas("eta", {rule: value}, self.rules)
         check_range("eta_decay", self.eta_decay, 0.0, 1.0)
-        check_range("depth", self.depth, 1, 16)
+        check_range("depth", self.depth, 1, MAX_DEPTH)
         check_range("width", self.width, 1, 2048)
         check_range("epochs", self.epochs, 1, 1000)
         check_range("seeds", self.seeds, 1, 64)
@@ -500,6 +559,9 @@ class SweepConfig(Config):
         if self.output not in TRAIN_OUTPUTS:
             raise ConfigError("output", f"must be one of {', '.join(TRAIN_OUTPUTS)} (got {self.output!r})")
         check_device("device", self.device)
+        check_optimizer(self)
+        check_activation("activation", self.activation, self.rules)
+        check_range("logistic_mean", self.logistic_mean, 0.0, 0.5, low_open=True)
         points = len(self.lr) * math.prod(len(v) for v in self.eta.values())
         if points > MAX_GRID_POINTS:
             raise ConfigError("lr", f"the grid has {points} points; at most {MAX_GRID_POINTS}")
@@ -533,6 +595,10 @@ class SweepConfig(Config):
             subset=self.subset,
             output=self.output,
             device=self.device,
+            optimizer=self.optimizer,
+            momentum=self.momentum,
+            activation=self.activation,
+            logistic_mean=self.logistic_mean,
         )
 
 

@@ -94,6 +94,11 @@ class Rule:
     uses_adam: ClassVar[bool] = False
     weighted_decay: ClassVar[bool] = False  # η is a mixing weight, so it must lie in (0, 1]
     has_parameters: ClassVar[bool] = False  # learned by backprop (batchnorm's affine)
+    activations: ClassVar[tuple[str, ...]] = ("tanh", "logistic", "relu")
+    """The hidden units the rule is meant for (first: the one its targets are derived for). A rule whose fixed
+    point assumes a nonlinearity — IP's E[y] = 0 and α → 2E[xy] assume tanh's (−1, 1) — is refused under the
+    others (``config.check_activation``); rules that only standardise x (batch norm and its incremental forms)
+    work with any unit."""
 
     @property
     def has_eta(self) -> bool:
@@ -186,6 +191,7 @@ class IP(Rule):
     """
 
     name = "ip"
+    activations = ("tanh",)
     title = "IP (Adam)"
     equation = r"u=\frac{x-\beta}{\alpha},\quad \alpha \leftarrow \alpha-\eta\,\mathrm{Adam}(\alpha-2E[xy]),\quad \beta \leftarrow \beta+\eta\,\mathrm{Adam}(E[y])"
     source = "thesis §3.2.1"
@@ -243,6 +249,7 @@ class WD(Rule):
     """
 
     name = "wd"
+    activations = ("tanh",)
     title = "WD (weighted decay)"
     equation = r"u=\frac{x-\beta}{\alpha},\quad \alpha \leftarrow (1-\eta)\alpha+2\eta E[xy],\quad \beta \leftarrow (1-\eta)\beta+\eta E[y]"
     source = "thesis ch. 4"
@@ -287,6 +294,7 @@ class Infomax(Rule):
     """
 
     name = "infomax"
+    activations = ("tanh",)
     title = "Infomax"
     form = "affine"
     equation = r"u=\alpha x+\beta,\quad \alpha \leftarrow \alpha+\eta\left(\tfrac{1}{\alpha}-2E[xy]\right),\quad \beta \leftarrow \beta-2\eta E[y]"
@@ -409,6 +417,7 @@ class IPHard(Rule):
     """
 
     name = "ip_hard"
+    activations = ("tanh",)
     title = "instantaneous IP"
     equation = r"\beta=\mathrm{median}(x),\quad \alpha = 2E\left[x\tanh\tfrac{x-\beta}{\alpha}\right]\ \text{(fixed point on the batch)}"
     source = "thesis §6.2"
@@ -487,6 +496,7 @@ class Triesch(Rule):
     """
 
     name = "triesch"
+    activations = ("tanh",)
     title = "Schrauwen et al. (tanh, Gaussian target)"
     form = "affine"
     equation = r"\Delta b=-\eta\left(-\tfrac{\mu}{s^2}+\tfrac{y}{s^2}(2s^2+1-y^2+\mu y)\right),\quad \Delta a=\tfrac{\eta}{a}+\Delta b\,x"
@@ -504,11 +514,56 @@ class Triesch(Rule):
         return alpha, beta
 
 
+class TrieschLogistic(Rule):
+    """Triesch's intrinsic plasticity for logistic units (Triesch 2005), the rule ``triesch`` adapts to tanh.
+
+    u = a·x + b, y = σ(u) = 1/(1 + e⁻ᵘ);  Δb = η(1 − (2 + 1/μ)y + y²/μ);  Δa = η/a + x·Δb, both averaged over
+    the batch. It is the stochastic gradient that lowers the Kullback–Leibler divergence of the output density
+    from an exponential of mean μ: the maximum-entropy density on (0, ∞) with that mean (the one on (0, 1),
+    truncated, for small μ). μ (``logistic_mean``, default 0.2) sets how sparse the output is.
+    """
+
+    name = "triesch_logistic"
+    title = "Triesch 2005 (logistic, exponential target)"
+    form = "affine"
+    equation = r"y=\sigma(ax+b),\quad \Delta b=\eta\left(1-(2+\tfrac{1}{\mu})y+\tfrac{y^2}{\mu}\right),\quad \Delta a=\tfrac{\eta}{a}+x\,\Delta b"
+    source = "Triesch 2005"
+    default_eta_network, default_eta_neuron = 1e-4, 1e-3
+    activations = ("logistic",)
+
+    def __init__(self, target_mean: float = 0.2):
+        self.target_mean = target_mean
+
+    def step(self, state, x, y, eta):
+        mu = self.target_mean
+        delta_b = eta * (1 - (2 + 1 / mu) * y + y * y / mu)
+        alpha = state["alpha"] + eta / safe_alpha(state["alpha"]) + batch_mean(x * delta_b)
+        beta = state["beta"] + batch_mean(delta_b)
+        return alpha, beta
+
+
+class IPLogistic(BNIncremental):
+    """The thesis's IP for logistic units (§3.1): shift by the mean E[x] and scale by the standard deviation
+    σ[x], Adam-smoothed as IP: u = (x−β)/α, y = σ(u);  α ← α − η·Adam(α − σ[x]);  β ← β − η·Adam(β − E[x]).
+
+    §3.1 sketches it in words only (tanh's median and 2E[xy] become E[x] and √Var(x) for the logistic
+    function) and notes that it comes close to batch normalisation: its arithmetic is ``bn_inc``'s, applied
+    before a logistic unit. Its output mean settles near σ(0) = ½ for roughly symmetric inputs.
+    """
+
+    name = "ip_logistic"
+    title = "IP for logistic units (thesis §3.1)"
+    equation = r"y=\sigma\!\left(\tfrac{x-\beta}{\alpha}\right),\quad \alpha \leftarrow \alpha-\eta\,\mathrm{Adam}(\alpha-\sigma[x]),\quad \beta \leftarrow \beta-\eta\,\mathrm{Adam}(\beta-E[x])"
+    source = "thesis §3.1 (logistic variant, described in words)"
+    printed_note = ""
+    activations = ("logistic",)
+
+
 RULES: dict[str, type[Rule]] = {
     cls.name: cls
     for cls in (
         NoRule, IP, WD, Infomax, BNIncremental, BNWeightedDecay, IPCov, WDCov, IPHard, BatchNorm, Triesch,
-        IPPrinted, BNIncrementalPrinted,
+        IPPrinted, BNIncrementalPrinted, TrieschLogistic, IPLogistic,
     )
 }  # fmt: skip
 """The registry: rule name → rule class."""
