@@ -308,7 +308,10 @@ def truncated_exponential_rate(mean: float) -> float:
 
     if not 0 < mean < 0.5:
         raise ValueError(f"mean must lie in (0, 0.5) (got {mean})")
-    return float(optimize.brentq(lambda lam: 1 / lam - 1 / math.expm1(lam) - mean, 1e-9, 1e4))
+    if mean < 1 / 700:  # truncation no longer matters: the plain exponential's rate
+        return 1 / mean
+    # the mean falls from ½ (λ → 0) to 1/λ for large λ; e^λ overflows beyond ~709, where the mean is 1/λ anyway
+    return float(optimize.brentq(lambda lam: 1 / lam - 1 / math.expm1(lam) - mean, 1e-9, 700.0))
 
 
 def summarize(config: NeuronConfig, metrics: dict[str, np.ndarray], seconds: float, iters_done: int) -> dict:

@@ -350,6 +350,8 @@ def test_registry_and_thesis_default_etas():
         "triesch",
         "ip_printed",
         "bn_inc_printed",
+        "triesch_logistic",
+        "ip_logistic",
     }
     for name in ("ip", "bn_inc", "infomax", "ip_printed", "bn_inc_printed"):
         assert default_eta(name, "network") == 1e-4
