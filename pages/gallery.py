@@ -19,7 +19,8 @@ from app.text import code, plain, public_message, public_record
 from ipcore.config import ConfigError
 from ipcore.records import CorruptRecord, RunNotFound, delete_run
 
-CHAPTERS = {3: "3 — IP in deep nets", 4: "4 — weighted decay", 5: "5 — the single neuron", 6: "6 — future work"}
+CHAPTERS = {3: "3 — IP in deep nets", 4: "4 — weighted decay", 5: "5 — the single neuron", 6: "6 — future work",
+            7: "7 — beyond the thesis"}  # fmt: skip
 VIEWS = {"figures": "Thesis figures", "runs": "All runs", "compare": "Compare runs"}
 VERDICT_STYLE = {
     "reproduced": ("green", ":material/check_circle:"),
@@ -106,6 +107,16 @@ def entry_figures(entry: Any, records: list[Any], spread: str = "min–max") -> 
                 fig.update_layout(title_text=f"Distance to the rule's fixed point, hidden layer {layer + 1} — {part}")
                 figures.append((fig, f"fixed-point-{part}"))
         return figures
+    if entry.plot == "layer_profile":  # chapter 7: per-layer quantities against depth, one chart per part
+        from app import charts_beyond
+
+        figures = []
+        for column in entry.extra.get("profile_metrics", ("grad_y_u",)):
+            fig = charts_beyond.layer_profile_figure(runs, column, "second half")
+            figures.append((fig, f"depth-{column}"))
+        if len(runs) == 1:
+            return figures + [(charts.loss_figure(runs, smoothing=0.9, max_points=400, spread=spread), "loss")]
+        return figures + [(charts.loss_panels_figure(runs, smoothing=0.9, spread=spread), "loss")]
     if entry.plot == "grad_y_u":
         layer = entry.layer or 0
         return [(charts.grad_lines_figure(runs, [layer]), f"dy-du-layer{layer + 1}")]

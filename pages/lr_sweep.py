@@ -21,7 +21,8 @@ from app import charts, controls, state, sweep_charts, views
 from app import jobs as app_jobs
 from app import sweeps as app_sweeps
 from app.text import plain, public_message
-from ipcore.config import ConfigError, SweepConfig
+from ipcore.activations import ACTIVATIONS
+from ipcore.config import MAX_DEPTH, OPTIMIZERS, ConfigError, SweepConfig
 from ipcore.records import CorruptRecord, RunNotFound, check_name
 from ipcore.rules import RULES, default_eta
 
@@ -111,6 +112,8 @@ def seed_values(config: SweepConfig) -> dict[str, Any]:
         "sweep.dataset": config.dataset, "sweep.rules": list(config.rules), "sweep.depth": config.depth,
         "sweep.width": config.width, "sweep.epochs": config.epochs, "sweep.seeds": config.seeds,
         "sweep.subset": config.subset, "sweep.batch_size": config.batch_size, "sweep.lrs": list(config.lr),
+        "sweep.optimizer": config.optimizer, "sweep.momentum": config.momentum, "sweep.activation": config.activation,
+        "sweep.logistic_mean": config.logistic_mean,
     }  # fmt: skip
     for rule in controls.rules_with_eta(RULES):
         values[f"sweep.eta.{rule}"] = list(config.eta.get(rule) or [float(default_eta(rule) or 0.0)])
@@ -138,7 +141,7 @@ def setup_widgets(available: dict[str, dict]) -> tuple[SweepConfig | None, str |
     rules = cols[1].multiselect("rules (each grid point compares them)", list(RULES), key="sweep.rules",
                                 format_func=controls.rule_label)  # fmt: skip
     cols = st.columns(4)
-    depth = cols[0].slider("depth", 1, 16, key="sweep.depth")
+    depth = cols[0].slider("depth", 1, MAX_DEPTH, key="sweep.depth")
     width = cols[1].number_input("width", 1, 2048, key="sweep.width")
     epochs = cols[2].number_input("epochs", 1, 1000, key="sweep.epochs")
     seeds = cols[3].number_input("seeds per point", 1, 64, key="sweep.seeds")
@@ -147,6 +150,14 @@ def setup_widgets(available: dict[str, dict]) -> tuple[SweepConfig | None, str |
     batch_size = cols[1].number_input("batch size", 1, 65536, key="sweep.batch_size")
     lr_options = controls.log_options(controls.LR_GRID, *st.session_state.get("sweep.lrs", []), high=10.0)
     lrs = cols[2].multiselect("learning rates", lr_options, key="sweep.lrs", format_func=lambda v: f"{v:g}")
+    cols = st.columns(4)
+    activation = cols[0].radio("hidden units", list(ACTIVATIONS), key="sweep.activation", horizontal=True,
+                               help="rules derived for one unit are refused for the others")  # fmt: skip
+    optimizer = cols[1].radio("optimizer", list(OPTIMIZERS), key="sweep.optimizer", horizontal=True,
+                              help="the weights' optimizer; every grid point's learning rate is its own")  # fmt: skip
+    momentum = cols[2].number_input("momentum coefficient", 0.0, 0.999, step=0.05, format="%g", key="sweep.momentum")
+    logistic_mean = cols[3].number_input("target mean μ (triesch_logistic)", 0.01, 0.5, step=0.05, format="%g",
+                                         key="sweep.logistic_mean")  # fmt: skip
     eta: dict[str, list[float]] = {}
     swept = controls.rules_with_eta(rules)
     if swept:
@@ -161,7 +172,8 @@ def setup_widgets(available: dict[str, dict]) -> tuple[SweepConfig | None, str |
             if sorted(values) != [default]:
                 eta[rule] = sorted(values)
     values = {"dataset": dataset, "rules": rules, "lr": sorted(lrs), "eta": eta, "depth": depth, "width": width,
-              "epochs": epochs, "seeds": seeds, "subset": subset, "batch_size": batch_size}  # fmt: skip
+              "epochs": epochs, "seeds": seeds, "subset": subset, "batch_size": batch_size, "optimizer": optimizer,
+              "momentum": momentum, "activation": activation, "logistic_mean": logistic_mean}  # fmt: skip
     try:
         return SweepConfig.from_dict(values), None
     except ConfigError as error:

@@ -12,7 +12,8 @@ import streamlit as st
 from app import PAGES_DIR, controls, lab_guide, state, views
 from app import jobs as app_jobs
 from app.text import plain
-from ipcore.config import ConfigError, TrainConfig
+from ipcore.activations import ACTIVATIONS
+from ipcore.config import MAX_DEPTH, OPTIMIZERS, ConfigError, TrainConfig
 from ipcore.data import MNIST_FILES, data_root
 from ipcore.records import check_name
 from ipcore.serving import check_browser_config, redact_paths
@@ -57,6 +58,10 @@ def seed_values(config: TrainConfig) -> dict:
         "net.seed": config.seed,
         "net.eta_decay": config.eta_decay,
         "net.device": config.device,
+        "net.optimizer": config.optimizer,
+        "net.momentum": config.momentum,
+        "net.activation": config.activation,
+        "net.logistic_mean": config.logistic_mean,
     }
     values.update(controls.eta_seed_values("net", config.eta, config.rules, "network"))
     return values
@@ -82,10 +87,17 @@ def sidebar_config(available: dict[str, dict]) -> tuple[TrainConfig | None, str 
         dataset = "clusters" if dim == 20 else f"clusters:{int(dim)}"
     rules = sb.multiselect("rules to compare", list(controls.RULES), key="net.rules", format_func=controls.rule_label,
                            help="each rule trains its own copy of the network from the same initial weights")  # fmt: skip
-    depth_max = max(12, int(st.session_state.get("net.depth", 7)))
+    depth_max = MAX_DEPTH
     depth = sb.slider("hidden layers (depth)", 1, depth_max, key="net.depth")
     width = sb.number_input("units per hidden layer (width)", 1, 2048, key="net.width", step=10)
-    lr = controls.log_slider("synaptic learning rate (Adam)", "net.lr", controls.LR_GRID, high=10.0, container=sb,
+    activation = sb.radio("hidden units", list(ACTIVATIONS), key="net.activation", horizontal=True,
+                          help="tanh: the thesis's units; logistic σ(u) ∈ (0, 1) with its own rules (triesch_logistic, "
+                               "ip_logistic); relu: the usual modern unit. Rules derived for one unit are refused "
+                               "for the others; batch norm and no rule work with all")  # fmt: skip
+    optimizer = sb.radio("optimizer", list(OPTIMIZERS), key="net.optimizer", horizontal=True,
+                         help="adam: the thesis's; sgd: plain gradient steps (no per-weight rescaling, so vanishing "
+                              "gradients show); momentum: SGD with heavy-ball momentum")  # fmt: skip
+    lr = controls.log_slider("synaptic learning rate", "net.lr", controls.LR_GRID, high=10.0, container=sb,
                              help="the weights' learning rate; the thesis's claim is about large values")  # fmt: skip
     with sb.expander("η per rule", expanded=bool(controls.rules_with_eta(rules))):
         if controls.rules_with_eta(rules):
@@ -107,10 +119,15 @@ def sidebar_config(available: dict[str, dict]) -> tuple[TrainConfig | None, str 
         eta_decay = st.number_input("η decay per step (infomax)", 0.0, 1.0, key="net.eta_decay", step=1e-4,
                                     format="%g")  # fmt: skip
         device = st.selectbox("device", ["auto", "cpu", "cuda"], key="net.device")
+        momentum = st.number_input("momentum coefficient (optimizer momentum)", 0.0, 0.999, key="net.momentum",
+                                   step=0.05, format="%g")  # fmt: skip
+        logistic_mean = st.number_input("target mean μ (triesch_logistic)", 0.01, 0.5, key="net.logistic_mean",
+                                        step=0.05, format="%g")  # fmt: skip
     values = {
         "dataset": dataset, "rules": rules, "eta": eta, "depth": depth, "width": width, "lr": lr,
         "epochs": epochs, "seeds": seeds, "batch_size": batch_size, "output": output, "subset": subset,
-        "seed": seed, "eta_decay": eta_decay, "device": device,
+        "seed": seed, "eta_decay": eta_decay, "device": device, "optimizer": optimizer, "momentum": momentum,
+        "activation": activation, "logistic_mean": logistic_mean,
     }  # fmt: skip
     try:
         config = TrainConfig.from_dict(values)
@@ -219,7 +236,8 @@ if not error:
     members = len(config.rules) * config.seeds
     st.caption(
         f"{len(config.rules)} rule(s) × {config.seeds} seed(s) = {members} networks of {config.depth} × "
-        f"{config.width} tanh units, trained in lockstep for {config.epochs} epoch(s) at lr {config.lr:g}."
+        f"{config.width} {config.activation} units, trained in lockstep for {config.epochs} epoch(s) by "
+        f"{config.optimizer} at lr {config.lr:g}."
     )
     for note in lab_guide.too_short(config):
         st.warning(note, icon=":material/hourglass_empty:")

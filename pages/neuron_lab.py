@@ -16,7 +16,7 @@ import streamlit as st
 from app import charts, controls, lab_guide, state, views
 from app import jobs as app_jobs
 from app.text import plain
-from ipcore.config import BUILTIN_DISTS, ConfigError, NeuronConfig, parse_pairs
+from ipcore.config import BUILTIN_DISTS, NEURON_ACTIVATIONS, ConfigError, NeuronConfig, parse_pairs
 from ipcore.records import check_name
 from ipcore.runner import config_from_dict
 
@@ -57,6 +57,8 @@ def seed_values(config: NeuronConfig) -> dict:
         "neuron.eta_decay": config.eta_decay,
         "neuron.triesch_mean": config.triesch_mean,
         "neuron.triesch_std": config.triesch_std,
+        "neuron.activation": config.activation,
+        "neuron.logistic_mean": config.logistic_mean,
     }
     for name in ("center", "width", "mu", "sigma", "b", "mu2", "sigma2", "weight"):
         values[f"neuron.{name}"] = float(getattr(config, name))
@@ -93,6 +95,10 @@ def sidebar_config() -> tuple[NeuronConfig | None, str | None]:
     values["n"] = pick_from_grid("sample size N", "neuron.n", N_GRID, "inputs drawn once; every rule sees them all")
     values["seed"] = sb.number_input("sample seed", 0, 2**31 - 1, key="neuron.seed", step=1)
     sb.header("Rules")
+    values["activation"] = sb.radio("unit", list(NEURON_ACTIVATIONS), key="neuron.activation", horizontal=True,
+                                    help="tanh: the thesis's unit, output in (−1, 1); logistic σ(u), output in (0, 1), "
+                                         "with its own rules: triesch_logistic (Triesch 2005) and ip_logistic "
+                                         "(thesis §3.1)")  # fmt: skip
     values["rules"] = sb.multiselect("rules to compare", list(controls.RULES), key="neuron.rules",
                                      format_func=controls.rule_label)  # fmt: skip
     with sb.expander("η per rule", expanded=False):
@@ -107,6 +113,8 @@ def sidebar_config() -> tuple[NeuronConfig | None, str | None]:
                                                  format="%g")  # fmt: skip
         values["triesch_std"] = st.number_input("Triesch target std s", key="neuron.triesch_std", step=0.05,
                                                 format="%g")  # fmt: skip
+        values["logistic_mean"] = st.number_input("target mean μ (triesch_logistic, logistic unit)", 0.01, 0.5,
+                                                  key="neuron.logistic_mean", step=0.05, format="%g")  # fmt: skip
     if problem is not None:
         return None, str(problem)
     try:
@@ -180,19 +188,32 @@ def entropy_bound(job_config: Any) -> float | None:
     """The most a tanh can reach on a gaussian or uniform input (shown beside log 2), else None."""
     if getattr(job_config, "dist", None) not in ("gaussian", "uniform"):
         return None
+    if getattr(job_config, "activation", "tanh") != "tanh":
+        return None
     from ipcore.gallery import input_entropy_bound
 
     return input_entropy_bound(job_config)["entropy_hist"]
 
 
+def output_target(job_config: Any) -> tuple[str, float | None] | None:
+    """(unit, Triesch's target mean when triesch_logistic runs) for the output-vs-target chart, or None."""
+    if job_config is None:
+        return None
+    activation = getattr(job_config, "activation", "tanh")
+    mean = job_config.logistic_mean if "triesch_logistic" in getattr(job_config, "rules", []) else None
+    return activation, mean
+
+
 if active:
-    views.live_job(job_id, functools.partial(views.neuron_run_view, entropy_bound=entropy_bound(config)), "neuron")
+    views.live_job(job_id, functools.partial(views.neuron_run_view, entropy_bound=entropy_bound(config),
+                                             target=output_target(config)), "neuron")  # fmt: skip
 elif status is not None:
     try:
         ran = config_from_dict(status["config"]) if isinstance(status.get("config"), dict) else None
     except Exception:  # an old or foreign config: no bound, the charts still show
         ran = None
-    views.finished_job(status, functools.partial(views.neuron_run_view, entropy_bound=entropy_bound(ran)), "neuron")
+    views.finished_job(status, functools.partial(views.neuron_run_view, entropy_bound=entropy_bound(ran),
+                                                 target=output_target(ran)), "neuron")  # fmt: skip
 else:
     st.info("Pick an input and the rules, then press **Run**. Try a Gaussian far from zero (μ = 5): the plain "
             "tanh saturates, IP centres itself on the median and its output becomes uniform.",
