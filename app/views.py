@@ -363,6 +363,10 @@ def neuron_run_view(
         from app import charts_beyond
 
         chart(charts_beyond.output_vs_target_figure(metrics, index, *target), f"{key}.target", "output-vs-target")
+        if target[0] == "logistic":
+            st.caption("Logistic units: the output lives on (0, 1), whose uniform density has entropy log 1 = 0 nats. "
+                       "The log 2 line, the 'log 2 − H' column and the density heatmap's ½ reference below are the "
+                       "tanh unit's; compare the entropy with 0 here.")  # fmt: skip
     left, right = st.columns(2)
     with left:
         chart(charts.neuron_entropy_figure([("", metrics)], bound=entropy_bound), f"{key}.ent", "entropy-vs-iteration")

@@ -17,6 +17,7 @@ from app import PAGES_DIR, charts, charts_lab, export, views
 from app import jobs as app_jobs
 from app.text import code, plain, public_message, public_record
 from ipcore.config import ConfigError
+from ipcore.gallery_beyond import CHAPTER as BEYOND_CHAPTER
 from ipcore.records import CorruptRecord, RunNotFound, delete_run
 
 CHAPTERS = {3: "3 — IP in deep nets", 4: "4 — weighted decay", 5: "5 — the single neuron", 6: "6 — future work",
@@ -184,9 +185,10 @@ def card(entry: Any, metas: list[dict], verdict: dict) -> None:
         head.markdown(f"#### {entry.title}")
         head.caption(f"{entry.id} · chapter {CHAPTERS.get(entry.chapter, entry.chapter)} · {entry.kind} · "
                      f"{', '.join(entry.datasets)} · rules {', '.join(entry.rules)}")  # fmt: skip
-        st.markdown(f"> **The thesis:** {entry.claim}")
+        ours = entry.chapter == BEYOND_CHAPTER  # our own hypotheses, not the thesis's claims
+        st.markdown(f"> **{'Our hypothesis' if ours else 'The thesis'}:** {entry.claim}")
         if entry.notes:
-            st.caption(f"Our settings where the thesis is silent: {entry.notes}")
+            st.caption(f"{'Our settings' if ours else 'Our settings where the thesis is silent'}: {entry.notes}")
         if not metas:
             badge.badge("not computed", color="gray", icon=":material/hourglass_empty:")
             st.info(f"No record yet. Compute it with `python -m ipcore gallery --only {entry.id}` (results land in "
@@ -208,7 +210,8 @@ def card(entry: Any, metas: list[dict], verdict: dict) -> None:
         for i, (fig, name) in enumerate(figures):
             views.chart(fig, f"card.{entry.id}.{i}", f"{entry.id}-{name}")
         lines = [f"{entry.id} · chapter {CHAPTERS.get(entry.chapter, entry.chapter)} · {entry.kind} · "
-                 f"{', '.join(entry.datasets)} · rules {', '.join(entry.rules)}", f"The thesis: {entry.claim}",
+                 f"{', '.join(entry.datasets)} · rules {', '.join(entry.rules)}",
+                 f"{'Our hypothesis' if ours else 'The thesis'}: {entry.claim}",
                  f"Our settings where the thesis is silent: {entry.notes}" if entry.notes else "",
                  f"Verdict: {verdict['verdict']}. Measured: {verdict['measured']}"]  # fmt: skip
         st.download_button(

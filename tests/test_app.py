@@ -5,6 +5,7 @@ errors as messages). Every test writes its runs into a temporary ``IPCORE_RUNS_D
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -822,3 +823,18 @@ def test_depth_profile_and_output_target_charts(train_run) -> None:
     names = [t.name for t in figure.data]
     assert names[:2] == ["triesch_logistic", "ip_logistic"] and any("exponential, mean μ = 0.2" in n for n in names)
     assert min(min(t.x) for t in figure.data) >= 0.0  # a logistic output lives on (0, 1)
+
+
+def test_gallery_chapter_beyond_the_thesis_shows_its_cards(runs_dir, monkeypatch) -> None:
+    monkeypatch.delenv("IPCORE_GALLERY_DIR")
+    if not any((ROOT / "cached_runs").glob("gallery-bt-depth-*")):
+        pytest.skip("no committed chapter-7 records")
+    at = open_app("gallery", {"view": "figures", "chapter": "7"})
+    no_problems(at)
+    table = at.dataframe[0].value.set_index("figure")
+    for entry_id in ("bt-sgd", "bt-depth", "bt-logistic", "bt-relu", "bt-entropy"):
+        assert table.loc[entry_id, "verdict"] != "missing", entry_id
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert "RMS of ∂loss/∂W (log scale) across depth (second half)" in titles  # the depth entry's profile
+    assert "per-unit output entropy (nats) across depth (second half)" in titles  # the entropy entry's
+    assert any("Our hypothesis" in m.value for m in at.markdown)
