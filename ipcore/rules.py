@@ -1,6 +1,7 @@
 """Intrinsic-plasticity rules: each hidden unit's gain α and bias β.
 
-A unit receives the pre-activation x and emits y = tanh(u). A rule says how u is formed from x, α and β,
+A unit receives the pre-activation x and emits y = tanh(u) (or σ(u) or max(u, 0): ``ipcore.activations``; each rule
+declares the units it is meant for in ``activations``). A rule says how u is formed from x, α and β,
 and how α and β move after every *training* forward pass, from that batch's statistics
 (E[·] is the batch mean, σ[x] the batch standard deviation). No gradient flows through α and β.
 

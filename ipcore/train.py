@@ -7,7 +7,8 @@ One step, for all M = R·S members at once (``ipcore.model.LockstepMLP``):
 2. loss = Σ_m mean cross-entropy of member m (so each member's gradient is the one it would get alone);
 3. backward;
 4. every hidden layer's intrinsic update from this forward pass's x and y (no gradient);
-5. Adam step on the weights (and on batchnorm's γ, b) with learning rate ``lr``.
+5. the optimizer's step on the weights (and on batchnorm's γ, b) with learning rate ``lr``: Adam (the thesis), SGD or
+   SGD with momentum (``config.optimizer``).
 
 A member whose batch loss is NaN/inf is marked diverged at that step and frozen (no more weight or α/β
 updates); the others go on. Divergence is tracked on the device and read only when the metrics are flushed.

@@ -333,7 +333,8 @@ def test_neuron_lab_runs_a_comparison_and_shows_its_charts(runs_dir: Path) -> No
     button(at, "Run").click()
     run_until(at, finished)
     no_problems(at)
-    assert charts_shown(at) == 7  # preview, density heatmap, histogram, tanh over density, entropy, centre, α/β
+    # preview, density heatmap, histogram, tanh over density, output against its target, entropy, centre, α/β
+    assert charts_shown(at) == 8
     entropy = next(c.proto.spec for c in at.get("plotly_chart") if "Output entropy" in c.proto.spec)
     assert "log 2" in entropy and "best a tanh can reach on this input (0.6851)" in entropy  # a Gaussian input
     summary = at.dataframe[0].value
