@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly import colors
 from plotly.colors import qualitative
 
 from ipcore.rules import RULES
@@ -66,7 +67,10 @@ def rule_color(rule: str, alpha: float | None = None) -> str:
     color = PALETTE[index % len(PALETTE)]
     if alpha is None:
         return color
-    red, green, blue = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    # D3's colours are hex, Dark2's "rgb(r, g, b)" (rules beyond the tenth use them)
+    red, green, blue = (
+        int(v) for v in (colors.hex_to_rgb(color) if color.startswith("#") else colors.unlabel_rgb(color))
+    )
     return f"rgba({red},{green},{blue},{alpha})"
 
 

@@ -202,6 +202,24 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
+def depth_profile(metrics: Mapping[str, np.ndarray], key: str) -> None:
+    """Per-layer quantities against depth (``app.charts_beyond``): where the gradient vanishes, where units
+    saturate, how much each unit's output carries."""
+    from app import charts_beyond
+
+    present = [c for c in charts_beyond.PROFILE_METRICS if charts.has_rows(metrics, f"layer/{c}")]
+    if not present:
+        return
+    left, right = st.columns(2)
+    column = left.selectbox("across depth", present, format_func=charts_beyond.PROFILE_METRICS.get,
+                            key=f"{key}.profile")  # fmt: skip
+    window = right.radio("averaged over", charts_beyond.WINDOWS, horizontal=True, key=f"{key}.profile_window")
+    chart(charts_beyond.layer_profile_figure([("", metrics)], column, window), f"{key}.profile_fig", "depth-profile")
+    st.caption("Each hidden layer's value averaged over the recorded steps and seeds. RMS ∂loss/∂W: how much "
+               "gradient reaches the layer's incoming weights — a fall toward layer 1 is a vanishing gradient. "
+               "Per-unit entropy: each unit's own output histogram on a batch, not pooled over the layer.")  # fmt: skip
+
+
 def train_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = False, dataset: str | None = None) -> None:
     """Every chart of a network run: loss (smoothing, log scale), accuracy, ∂y/∂u lines and heatmap, histograms,
     α/β spread and entropy per layer at a chosen time, and the diverged and collapsed seeds."""
@@ -254,6 +272,7 @@ def train_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = Fal
                    "|α − 2E[xy]| and |E[y]|; WD: |α − 2E[xy]| and |β − E[y]|; incremental BN: |α − σ[x]| and "
                    "|β − E[x]|; Infomax: |α − 1/(2E[xy])| and |E[y]|). A rule far from it is still ramping, not "
                    "yet doing what its equation aims at.")  # fmt: skip
+    depth_profile(metrics, key)
     log_alpha = st.toggle("α on a log scale", key=f"{key}.logalpha",
                           help="α spans decades between rules (IP ≈ 1, WD ≈ 10): a log axis shows both")  # fmt: skip
     chart(charts_lab.alpha_beta_time_figure(metrics, chosen, log_alpha), f"{key}.abtime", "alpha-beta-over-time")
@@ -309,11 +328,16 @@ def neuron_summary_rows(metrics: Mapping[str, np.ndarray]) -> list[dict[str, Any
 
 
 def neuron_run_view(
-    metrics: Mapping[str, np.ndarray], key: str, live: bool = False, entropy_bound: float | None = None
+    metrics: Mapping[str, np.ndarray],
+    key: str,
+    live: bool = False,
+    entropy_bound: float | None = None,
+    target: tuple[str, float | None] | None = None,
 ) -> None:
     """Every chart of a single-neuron run: output histogram over a chosen iteration, entropy vs log 2 (and
     ``entropy_bound``, the most a tanh can reach on this input, when known), α and β, the tanh's centre vs the
-    sample's median and mean, and the tanh over the input density."""
+    sample's median and mean, and the tanh over the input density. ``target`` (the unit's activation and
+    Triesch's target mean, or None without the logistic rule) adds the output against its target density."""
     if not charts.has_rows(metrics, "trace/iter"):
         st.info("Waiting for the first record …", icon=":material/hourglass_top:")
         return
@@ -330,6 +354,14 @@ def neuron_run_view(
         chart(charts_neuron.neuron_histogram_figure(metrics, index), f"{key}.hist", "output-histogram")
     with right:
         chart(charts_neuron.tanh_over_density_figure(metrics, index), f"{key}.tanh", "tanh-over-density")
+    if target is not None:
+        from app import charts_beyond
+
+        chart(charts_beyond.output_vs_target_figure(metrics, index, *target), f"{key}.target", "output-vs-target")
+        if target[0] == "logistic":
+            st.caption("Logistic units: the output lives on (0, 1), whose uniform density has entropy log 1 = 0 nats. "
+                       "The log 2 line, the 'log 2 − H' column and the density heatmap's ½ reference below are the "
+                       "tanh unit's; compare the entropy with 0 here.")  # fmt: skip
     left, right = st.columns(2)
     with left:
         chart(

@@ -17,6 +17,8 @@ from typing import ClassVar
 
 import torch
 
+from ipcore.config import ACTIVATION_NAMES
+
 
 class _SigmoidTanh(torch.autograd.Function):
     """y = tanh(u) computed as 2σ(2u) − 1, with backward ∂y/∂u = 1 − y².
@@ -97,6 +99,8 @@ class ReLU(Activation):
 
 
 ACTIVATIONS: dict[str, type[Activation]] = {cls.name: cls for cls in (Tanh, Logistic, ReLU)}
+if tuple(ACTIVATIONS) != ACTIVATION_NAMES:  # the configs validate against the torch-free list of names
+    raise ImportError(f"ipcore.config.ACTIVATION_NAMES {ACTIVATION_NAMES} != the units here {tuple(ACTIVATIONS)}")
 
 
 def get_activation(name: str) -> Activation:

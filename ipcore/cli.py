@@ -239,8 +239,9 @@ def _neuron_table(summary: dict[str, Any]) -> str:
             f"{number(entry['mean_y'], '.4f'):>9s} {number(entry['entropy'], '.4f'):>8s} "
             f"{entry['alpha_nonpositive']:>6d}" + ("  α or β not finite" if entry.get("nonfinite") else "")
         )
+    maximum = "log 2" if config.get("activation", "tanh") == "tanh" else "log 1"
     lines.append(
-        f"entropy in nats from a 100-bin histogram of y on [−1, 1]; the maximum, log 2 = "
+        f"entropy in nats from a 100-bin histogram of y on [−1, 1]; the maximum, {maximum} = "
         f"{summary['rules'][0]['entropy_max']:.4f}, is a uniform output"
     )
     return "\n".join(lines)

@@ -371,6 +371,32 @@ def check_etas(name: str, etas: Mapping[str, float], rules: list[str] | None = N
         check_range(field_name, eta, 0.0, high, low_open=True)
 
 
+ACTIVATION_NAMES = ("tanh", "logistic", "relu")
+"""The hidden units, in the order the pickers list them (``ipcore.activations`` holds their torch code and checks
+that it has these)."""
+NEURON_ACTIVATIONS = ("tanh", "logistic")
+"""The single neuron's units: its output entropy and target density need a bounded output range."""
+OPTIMIZERS = ("adam", "sgd", "momentum")
+"""The weights' optimizer: Adam (the thesis), plain SGD, or SGD with heavy-ball momentum (``ipcore.optim``)."""
+MAX_DEPTH = 32
+"""Hidden layers at most (the 30-layer nets of the gallery's depth entry fit)."""
+
+
+def check_activation(name: str, activation: str, rules: list[str]) -> None:
+    """Every rule is meant for the ``activation`` units: a rule whose targets are derived for one nonlinearity
+    (IP's E[y] = 0 and α → 2E[xy] assume tanh; Triesch 2005's exponential target the logistic function) is
+    refused under another (``RuleSpec.activations``), naming the rules that fit."""
+    for rule in rules:
+        meant_for = RULE_SPECS[rule].activations
+        if activation not in meant_for:
+            fitting = [r for r, spec in RULE_SPECS.items() if activation in spec.activations]
+            raise ConfigError(
+                "rules",
+                f"rule {rule!r} is meant for {' or '.join(meant_for)} units, not {activation} "
+                f"(its targets are derived for {meant_for[0]}); with {activation} use: {', '.join(fitting)}",
+            )
+
+
 def resolve_etas(rules: list[str], etas: Mapping[str, float], context: str) -> dict[str, float]:
     """η for each rule of a comparison: the given value, else the thesis default (0 for rules without η)."""
     return {r: float(etas.get(r, RULE_SPECS[r].default_eta(context) or 0.0)) for r in rules}
@@ -458,7 +484,7 @@ TRIESCH_MEAN_FIELD = {"help": "triesch's target mean μ of y", "label": "Triesch
 TRIESCH_STD_FIELD = {"help": "triesch's target std s of y", "low": 0.0, "high": 1.0, "low_open": True,
                      "label": "Triesch target std s", "step": 0.05}  # fmt: skip
 SEED_FIELD = {"low": 0, "high": MAX_SEED, "step": 1}
-DEPTH_FIELD = {"help": "hidden layers (thesis: 1 shallow, 7 deep)", "low": 1, "high": 16,
+DEPTH_FIELD = {"help": "hidden layers (thesis: 1 shallow, 7 deep)", "low": 1, "high": MAX_DEPTH,
                "label": "hidden layers (depth)", "widget": "slider"}  # fmt: skip
 WIDTH_FIELD = {"help": "units per hidden layer (thesis: 50 MNIST, 150 CIFAR-10)", "low": 1, "high": 2048,
                "label": "units per hidden layer (width)", "step": 10}  # fmt: skip
@@ -469,6 +495,16 @@ SUBSET_FIELD = {"help": "train on the first N training samples (0 = all)", "low"
                 "label": "train subset (0 = all samples)", "step": 1000}  # fmt: skip
 OUTPUT_FIELD = {"help": "output layer (relu: Linear then ReLU, as the thesis; linear: plain logits)", "choices": TRAIN_OUTPUTS,
                 "label": "output layer", "widget": "radio"}  # fmt: skip
+OPTIMIZER_FIELD = {"help": "the weights' optimizer: adam (the thesis's), sgd (plain gradient steps: no per-weight "
+                   "rescaling, so vanishing gradients show) or momentum (SGD with heavy-ball momentum)",
+                   "choices": OPTIMIZERS, "label": "optimizer", "widget": "radio"}  # fmt: skip
+MOMENTUM_FIELD = {"help": "momentum coefficient (optimizer momentum only)", "low": 0.0, "high": 0.999,
+                  "label": "momentum", "step": 0.05}  # fmt: skip
+ACTIVATION_FIELD = {"help": "hidden units: tanh (the thesis's), logistic σ(u) ∈ (0, 1) with its own rules "
+                    "(triesch_logistic, ip_logistic) or relu; rules derived for one unit are refused for the others, "
+                    "batch norm and no rule work with all", "choices": ACTIVATION_NAMES, "label": "hidden units", "widget": "radio"}  # fmt: skip
+LOGISTIC_MEAN_FIELD = {"help": "mean μ of the exponential output density triesch_logistic aims at", "low": 0.0,
+                       "high": 0.5, "low_open": True, "label": "logistic target mean μ", "step": 0.05}  # fmt: skip
 DEVICE_FIELD = {"help": "auto (CUDA when present), cpu, cuda or cuda:N", "check": check_device,
                 "suggestions": ("auto", "cpu", "cuda"), "label": "device"}  # fmt: skip
 
@@ -484,7 +520,8 @@ class NeuronConfig(Config):
     carries a value that would be invalid once the user switches to the distribution that uses it). Every rule
     runs ``iters`` full-batch iterations on the ``n`` samples; a row is recorded every ``record_every``
     iterations (see ``record_stride``). ``eta_decay`` is Infomax's; ``triesch_mean``/``triesch_std`` are
-    Triesch's target.
+    Triesch's target. ``activation``: the unit, tanh (the thesis) or logistic; ``logistic_mean`` is the mean
+    μ ∈ (0, 0.5] of the exponential output density that Triesch 2005's logistic rule (``triesch_logistic``) aims at.
     """
 
     kind: ClassVar[str] = "neuron"
@@ -513,6 +550,9 @@ class NeuronConfig(Config):
                                 label="record every k iterations", step=10)  # fmt: skip
     triesch_mean: float = declare(0.0, **TRIESCH_MEAN_FIELD)
     triesch_std: float = declare(0.2, **TRIESCH_STD_FIELD)
+    activation: str = declare("tanh", **{**ACTIVATION_FIELD, "choices": NEURON_ACTIVATIONS,
+                                         "help": "the unit: tanh (the thesis) or logistic"})  # fmt: skip
+    logistic_mean: float = declare(0.2, **LOGISTIC_MEAN_FIELD)
 
     def validate(self) -> None:
         if self.dist not in BUILTIN_DISTS:
@@ -520,6 +560,7 @@ class NeuronConfig(Config):
         super().validate()
         if self.dist == "lognormal":
             check_range("sigma", self.sigma, 0.0, 20.0, low_open=True)
+        check_activation("activation", self.activation, self.rules)
 
     def etas(self) -> dict[str, float]:
         return resolve_etas(self.rules, self.eta, "neuron")
@@ -542,6 +583,9 @@ class TrainConfig(Config):
     ``output``: "relu" (the thesis: Linear then ReLU) or "linear". ``log_every``/``hist_every``: record the
     training loss / the output histograms every k batches (0 = automatic: ≤ 2000 loss rows, ≤ ~40 histograms).
     ``eta_decay`` is Infomax's; ``triesch_mean``/``triesch_std`` are Triesch's target, as in ``NeuronConfig``.
+    ``optimizer``: the weights' optimizer, "adam" (the thesis), "sgd" or "momentum" (heavy ball, coefficient
+    ``momentum``), with learning rate ``lr``. ``activation``: the hidden units, "tanh" (the thesis), "logistic"
+    or "relu"; each rule states the units it is meant for. ``logistic_mean``: Triesch's target mean.
     """
 
     kind: ClassVar[str] = "train"
@@ -554,8 +598,8 @@ class TrainConfig(Config):
     eta_decay: float = declare(0.0, **ETA_DECAY_FIELD)
     depth: int = declare(7, **DEPTH_FIELD)
     width: int = declare(50, **WIDTH_FIELD)
-    lr: float = declare(0.01, help="Adam learning rate of the weights", low=0.0, high=10.0, low_open=True,
-                        label="synaptic learning rate (Adam)", widget="log")  # fmt: skip
+    lr: float = declare(0.01, help="learning rate of the weights (Adam, SGD or momentum: --optimizer)", low=0.0, high=10.0, low_open=True,
+                        label="synaptic learning rate", widget="log")  # fmt: skip
     epochs: int = declare(1, **EPOCHS_FIELD)
     seeds: int = declare(1, **SEEDS_FIELD)
     seed: int = declare(0, help="first seed; the others follow (seed, seed+1, …)", label="first seed", **SEED_FIELD)
@@ -569,6 +613,10 @@ class TrainConfig(Config):
                               label="record histograms every k batches (0 = automatic)")  # fmt: skip
     triesch_mean: float = declare(0.0, **TRIESCH_MEAN_FIELD)
     triesch_std: float = declare(0.2, **TRIESCH_STD_FIELD)
+    optimizer: str = declare("adam", **OPTIMIZER_FIELD)
+    momentum: float = declare(0.9, **MOMENTUM_FIELD)
+    activation: str = declare("tanh", **ACTIVATION_FIELD)
+    logistic_mean: float = declare(0.2, **LOGISTIC_MEAN_FIELD)
 
     def validate(self) -> None:
         super().validate()
@@ -576,6 +624,7 @@ class TrainConfig(Config):
             raise ConfigError(
                 "seed", f"the last seed, seed + seeds − 1, must be ≤ {MAX_SEED} (got {self.seed + self.seeds - 1})"
             )
+        check_activation("activation", self.activation, self.rules)
 
     def etas(self) -> dict[str, float]:
         return resolve_etas(self.rules, self.eta, "network")
@@ -618,6 +667,10 @@ class SweepConfig(Config):
     device: str = declare("auto", **DEVICE_FIELD)
     triesch_mean: float = declare(0.0, **TRIESCH_MEAN_FIELD)
     triesch_std: float = declare(0.2, **TRIESCH_STD_FIELD)
+    optimizer: str = declare("adam", **OPTIMIZER_FIELD)
+    momentum: float = declare(0.9, **MOMENTUM_FIELD)
+    activation: str = declare("tanh", **ACTIVATION_FIELD)
+    logistic_mean: float = declare(0.2, **LOGISTIC_MEAN_FIELD)
 
     def validate(self) -> None:
         super().validate()
@@ -630,6 +683,7 @@ class SweepConfig(Config):
                 raise ConfigError(f"eta.{rule}", "each η at most once")
             for value in values:
                 check_etas("eta", {rule: value})
+        check_activation("activation", self.activation, self.rules)
         points = len(self.lr) * math.prod(len(v) for v in self.eta.values())
         if points > MAX_GRID_POINTS:
             raise ConfigError("lr", f"the grid has {points} points; at most {MAX_GRID_POINTS}")

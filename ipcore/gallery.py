@@ -17,9 +17,7 @@ unless a config says otherwise; CIFAR-10 is the JPEG re-encoding in ``../shared/
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from ipcore import report
@@ -35,9 +33,10 @@ from ipcore.assessment import (
     rule_summary,
     seed_values,
 )
-from ipcore.config import CONFIG_KINDS, Config
+from ipcore.config import Config
+from ipcore.gallery_beyond import register as register_beyond
+from ipcore.gallery_entry import GalleryEntry
 from ipcore.report import REPORT_END, REPORT_START, done_parts, entry_records
-from ipcore.runner import config_from_dict
 
 __all__ = [  # the gallery's public API: its entries, and checking and reporting them
     "ASSESSORS",
@@ -66,43 +65,6 @@ SEEDS = 10
 MNIST_EPOCHS, CIFAR_EPOCHS = 20, 40
 SHALLOW_WIDTH = {"mnist": 50, "cifar10": 150}
 DEEP_DEPTH = 7  # the thesis's text; its published code used 8
-
-
-@dataclass(frozen=True)
-class GalleryEntry:
-    """One thesis figure: its claim, how we re-run it (``parts``: name → config dict), how to plot and check it.
-
-    ``check`` selects the assessment in ``assess`` ("paired" for network entries: the sub-claims in
-    ``extra["claims"]``); ``baseline`` is the rule the others are compared with; ``extra`` may also hold
-    ``fixed_point_layer`` (the card charts each rule's distance to its fixed point in that hidden layer) and
-    ``group_labels`` (chart names of part groups).
-    """
-
-    id: str
-    title: str
-    chapter: int
-    claim: str
-    kind: str  # "train" | "neuron"
-    datasets: tuple[str, ...]
-    rules: tuple[str, ...]
-    parts: dict[str, dict[str, Any]]
-    plot: str  # "loss" | "grad_y_u" | "entropy" | "histogram" | "beta_median" | "stability"
-    check: str
-    layer: int | None = None
-    baseline: str = "none"
-    notes: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def config(self, part: str, **overrides: Any) -> Config:
-        """The validated config of one part. ``overrides`` (seeds, epochs, subset, device, data_root, iters …)
-        apply where this kind's config has that field; ``None`` values are ignored."""
-        data = dict(self.parts[part])
-        fields = {f.name for f in dataclasses.fields(CONFIG_KINDS[self.kind])}
-        data.update({k: v for k, v in overrides.items() if v is not None and k in fields})
-        return config_from_dict(data)
-
-    def run_id(self, part: str) -> str:
-        return f"gallery-{self.id}-{part}"
 
 
 # --- builders -----------------------------------------------------------------------------------------
@@ -686,3 +648,6 @@ def estimated_cost(config: Config) -> float:
     macs = inputs * config.width + (config.depth - 1) * config.width**2 + config.width * 10
     flops = 6 * steps * config.batch_size * config.seeds * len(config.rules) * macs
     return steps * (config.depth + 2) * 3e-4 + flops / 2e13
+
+
+register_beyond(ENTRIES, _BY_ID, ASSESSORS)  # chapter 7, our own questions

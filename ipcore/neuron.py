@@ -1,7 +1,7 @@
-"""The single-neuron simulator (thesis §5.2): watch one tanh unit's output become uniform.
+"""The single-neuron simulator (thesis §5.2): watch one tanh (or logistic) unit's output become uniform.
 
 A fixed sample of N inputs is drawn once; every chosen rule runs ``iters`` full-batch iterations on that same
-sample (y = tanh(u), then the rule's update from the sample's statistics). Every ``record_every`` iterations
+sample (y = tanh(u) — or σ(u) with ``activation`` logistic — then the rule's update from the sample's statistics). Every ``record_every`` iterations
 we record α, β, E[y], the entropy of y (100-bin density histogram on [−1, 1], maximum log 2) and the output
 histogram itself, so the app can animate the output toward uniform.
 """
@@ -18,10 +18,11 @@ import numpy as np
 import scipy.stats
 import torch
 
+from ipcore.activations import get_activation
 from ipcore.config import BUILTIN_DISTS, ConfigError, NeuronConfig, scipy_distribution
 from ipcore.metrics import MetricsLog, RunResult
-from ipcore.rules import fast_tanh, make_rule
-from ipcore.stats import ENTROPY_BINS, ENTROPY_MAX, entropy_from_counts, histogram_counts
+from ipcore.rules import make_rule
+from ipcore.stats import ENTROPY_BINS, entropy_from_counts, histogram_counts
 from ipcore.threads import torch_threads
 
 SAMPLE_HIST_BINS = 100
@@ -184,6 +185,7 @@ def _simulate(
     )
 
     etas = config.etas()
+    activation = get_activation(config.activation)  # y = f(u): tanh (the thesis) or logistic
     rules = [make_rule(name, config) for name in config.rules]
     states = [rule.init_state(1, 1) for rule in rules]
     nonpositive = [torch.zeros((1, 1), dtype=torch.int64) for _ in rules]  # how often α ≤ 0 after an update
@@ -192,7 +194,7 @@ def _simulate(
         hists, alphas, betas, means = [], [], [], []
         for rule, state in zip(rules, states, strict=True):
             with torch.no_grad():
-                y = fast_tanh(rule.transform(x, state, training=False))
+                y = activation.value(rule.transform(x, state, training=False))
             hists.append(histogram_counts(y.view(1, -1), ENTROPY_BINS)[0])
             alpha, beta = rule.effective_alpha_beta(state)
             alphas.append(float(alpha))
@@ -221,7 +223,7 @@ def _simulate(
         for it in range(1, config.iters + 1):
             for rule, state, count in zip(rules, states, nonpositive, strict=True):
                 rule.prepare(state, x)
-                y = fast_tanh(rule.transform(x, state, training=True))
+                y = activation.value(rule.transform(x, state, training=True))
                 rule.update(state, x, y, etas[rule.name])
                 count += state["alpha"] <= 0
             done = it
@@ -243,6 +245,38 @@ def _simulate(
     return RunResult(config=config, metrics=metrics, summary=summary, state=state_name)
 
 
+def entropy_max(activation: str) -> float:
+    """The largest differential entropy of the unit's output, that of the uniform density on its range:
+    log 2 for tanh on (−1, 1), 0 for the logistic function on (0, 1)."""
+    unit = get_activation(activation)
+    return math.log(unit.high - unit.low)
+
+
+def target_density(activation: str, grid: np.ndarray, mean: float) -> np.ndarray:
+    """The maximum-entropy output density the neuron lab draws beside the output: for tanh and, without a mean
+    constraint, for the logistic function the uniform on the output range; for the logistic unit with the mean μ
+    that Triesch's rule aims at (``mean`` not None), the exponential λe^(−λy) truncated to (0, 1) whose mean is μ
+    (the maximum-entropy density on (0, 1) with that mean; μ → 0 gives λ ≈ 1/μ, Triesch 2005)."""
+    unit = get_activation(activation)
+    inside = (grid >= unit.low) & (grid <= unit.high)
+    if activation != "logistic" or mean is None or mean >= 0.5:  # μ = ½ is the uniform's own mean
+        return np.where(inside, 1.0 / (unit.high - unit.low), 0.0)
+    rate = truncated_exponential_rate(mean)
+    return np.where(inside, rate * np.exp(-rate * grid) / -np.expm1(-rate), 0.0)
+
+
+def truncated_exponential_rate(mean: float) -> float:
+    """λ of the exponential density truncated to (0, 1) whose mean 1/λ − 1/(e^λ − 1) is ``mean`` ∈ (0, ½)."""
+    from scipy import optimize
+
+    if not 0 < mean < 0.5:
+        raise ValueError(f"mean must lie in (0, 0.5) (got {mean})")
+    if mean < 1 / 700:  # truncation no longer matters: the plain exponential's rate
+        return 1 / mean
+    # the mean falls from ½ (λ → 0) to 1/λ for large λ; e^λ overflows beyond ~709, where the mean is 1/λ anyway
+    return float(optimize.brentq(lambda lam: 1 / lam - 1 / math.expm1(lam) - mean, 1e-9, 700.0))
+
+
 def summarize(config: NeuronConfig, metrics: dict[str, np.ndarray], seconds: float, iters_done: int) -> dict:
     """The CLI's JSON: the sample and each rule's final values."""
 
@@ -261,7 +295,7 @@ def summarize(config: NeuronConfig, metrics: dict[str, np.ndarray], seconds: flo
                 "alpha": number(alpha),
                 "beta": number(beta),
                 "entropy": number(metrics["trace/entropy"][last, i]),
-                "entropy_max": ENTROPY_MAX,
+                "entropy_max": entropy_max(config.activation),
                 "mean_y": number(metrics["trace/mean_y"][last, i]),
                 "alpha_nonpositive": int(metrics["trace/alpha_nonpositive"][last, i]),
                 "nonfinite": not (math.isfinite(float(alpha)) and math.isfinite(float(beta))),

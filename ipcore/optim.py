@@ -1,4 +1,5 @@
-"""Adam with a learning rate per lockstep member, so that members with different learning rates train as one model.
+"""Adam (and SGD, ``MemberSGD``) with a learning rate per lockstep member, so that members with different learning
+rates train as one model.
 
 ``torch.optim.Adam`` takes one scalar learning rate per parameter group, but a lockstep model stacks every member's
 weights into one tensor (``[M, fan_in, fan_out]``, or ``[S, D, R, H]`` for the first layer). Rescaling gradients
@@ -111,6 +112,55 @@ class MemberAdam:
         scale = -1.0 / (1 - BETA1**t)
         for param, update, rate in zip(params, updates, rates, strict=True):
             param.addcmul_(update, rate, value=scale)  # p ← p − lr/(1−β₁ᵗ)·m/(√v/√(1−β₂ᵗ) + ε)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.zero_()
+
+
+class MemberSGD:
+    """Stochastic gradient descent, optionally with heavy-ball momentum, with one learning rate per member.
+
+    For each parameter p with gradient g and member learning rate lr (torch.optim.SGD's convention, no dampening
+    or Nesterov term):
+
+        plain:     p ← p − lr·g
+        momentum:  b ← μ·b + g  (b = g at the first step);   p ← p − lr·b
+
+    SGD moves each weight by its raw gradient, unlike Adam's step m̂/(√v̂ + ε), which rescales every parameter to
+    about lr whatever the size of its gradient — the rescaling that can hide vanishing gradients. ``params`` and
+    ``learning_rates`` are parallel as in ``MemberAdam``. The buffer b lives in ``state[p]["momentum_buffer"]``
+    (torch's name), so freezing a member can zero it.
+    """
+
+    def __init__(self, params: Sequence[torch.Tensor], learning_rates: Sequence[torch.Tensor], momentum: float = 0.0):
+        if len(params) != len(learning_rates):
+            raise ValueError(f"{len(params)} parameters but {len(learning_rates)} learning-rate tensors")
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1) (got {momentum})")
+        self.params = list(params)
+        self.learning_rates = [lr.to(p.device, p.dtype) for p, lr in zip(self.params, learning_rates, strict=True)]
+        self.momentum = momentum
+        self.state: dict[torch.Tensor, dict[str, torch.Tensor]] = {}
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One step for every parameter that has a gradient."""
+        for param, rate in zip(self.params, self.learning_rates, strict=True):
+            grad = param.grad
+            if grad is None:
+                continue
+            if self.momentum:
+                moments = self.state.get(param)
+                if moments is None:
+                    moments = self.state[param] = {"momentum_buffer": grad.clone()}
+                else:
+                    moments["momentum_buffer"].mul_(self.momentum).add_(grad)
+                grad = moments["momentum_buffer"]
+            param.addcmul_(grad, rate, value=-1.0)  # p ← p − lr·g (or lr·b)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:

@@ -43,7 +43,8 @@ def _settings(entry: Any, records: list[Any]) -> str:
     text = f"{'/'.join(map(str, seeds))} seeds, {'/'.join(map(str, epochs))} epochs"
     if subset != {0}:
         text += f", first {max(subset)} training samples"
-    text += f", depth {config.depth}, width {'/'.join(str(w) for w in sorted({r.config.width for r in records}))}"
+    text += f", depth {'/'.join(str(d) for d in sorted({r.config.depth for r in records}))}"
+    text += f", width {'/'.join(str(w) for w in sorted({r.config.width for r in records}))}"
     for record in records:
         if record.meta.get("state") != "done":
             done = len(record.metrics.get("epoch/epoch", []))

@@ -21,7 +21,11 @@ from types import MappingProxyType
 class RuleSpec:
     """One rule's facts. ``default_eta_network``/``default_eta_neuron``: the thesis's η in the networks and for
     the single neuron (None: the rule has no η). ``weighted_decay``: η is a mixing weight, so it lies in (0, 1].
-    ``options``: constructor argument → the config field that sets it."""
+    ``options``: constructor argument → the config field that sets it. ``activations``: the hidden units the rule
+    is meant for (first: the one its targets are derived for). A rule whose fixed point assumes a nonlinearity —
+    IP's E[y] = 0 and α → 2E[xy] assume tanh's (−1, 1), Triesch 2005's exponential target the logistic's (0, 1) —
+    is refused under the others (``config.check_activation``); rules that only standardise x (batch norm and its
+    incremental forms) work with any unit."""
 
     name: str
     title: str
@@ -29,6 +33,7 @@ class RuleSpec:
     default_eta_neuron: float | None = None
     weighted_decay: bool = False
     options: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    activations: tuple[str, ...] = ("tanh", "logistic", "relu")
 
     @property
     def has_eta(self) -> bool:
@@ -39,18 +44,23 @@ class RuleSpec:
         return self.default_eta_network if context == "network" else self.default_eta_neuron
 
 
+TANH = ("tanh",)
+LOGISTIC = ("logistic",)
+
 RULE_SPECS: dict[str, RuleSpec] = {
     spec.name: spec
     for spec in (
         RuleSpec("none", "standard (no intrinsic rule)"),
-        RuleSpec("ip", "IP (Adam)", 1e-4, 1e-3),
-        RuleSpec("wd", "WD (weighted decay)", 0.1, 0.1, weighted_decay=True),
-        RuleSpec("infomax", "Infomax", 1e-4, 1e-3, options=MappingProxyType({"eta_decay": "eta_decay"})),
+        RuleSpec("ip", "IP (Adam)", 1e-4, 1e-3, activations=TANH),
+        RuleSpec("wd", "WD (weighted decay)", 0.1, 0.1, weighted_decay=True, activations=TANH),
+        RuleSpec(
+            "infomax", "Infomax", 1e-4, 1e-3, options=MappingProxyType({"eta_decay": "eta_decay"}), activations=TANH
+        ),
         RuleSpec("bn_inc", "incremental BN (Adam)", 1e-4, 1e-3),
         RuleSpec("bn_wd", "incremental BN (weighted decay)", 0.1, 0.1, weighted_decay=True),
-        RuleSpec("ip_cov", "IP, covariance target", 1e-4, 1e-3),
-        RuleSpec("wd_cov", "WD, covariance target", 0.1, 0.1, weighted_decay=True),
-        RuleSpec("ip_hard", "instantaneous IP"),
+        RuleSpec("ip_cov", "IP, covariance target", 1e-4, 1e-3, activations=TANH),
+        RuleSpec("wd_cov", "WD, covariance target", 0.1, 0.1, weighted_decay=True, activations=TANH),
+        RuleSpec("ip_hard", "instantaneous IP", activations=TANH),
         RuleSpec("batchnorm", "batch normalisation"),
         RuleSpec(
             "triesch",
@@ -58,9 +68,19 @@ RULE_SPECS: dict[str, RuleSpec] = {
             1e-4,
             1e-3,
             options=MappingProxyType({"target_mean": "triesch_mean", "target_std": "triesch_std"}),
+            activations=TANH,
         ),
-        RuleSpec("ip_printed", "IP as printed (eq. 3.3, no fixed point)", 1e-4, 1e-3),
+        RuleSpec("ip_printed", "IP as printed (eq. 3.3, no fixed point)", 1e-4, 1e-3, activations=TANH),
         RuleSpec("bn_inc_printed", "incremental BN as printed (eq. 3.8–3.9, no fixed point)", 1e-4, 1e-3),
+        RuleSpec(
+            "triesch_logistic",
+            "Triesch 2005 (logistic, exponential target)",
+            1e-4,
+            1e-3,
+            options=MappingProxyType({"target_mean": "logistic_mean"}),
+            activations=LOGISTIC,
+        ),
+        RuleSpec("ip_logistic", "IP for logistic units (thesis §3.1)", 1e-4, 1e-3, activations=LOGISTIC),
     )
 }
 """The rules by name, in the order the app, the CLI and the charts list them (a rule's colour follows its place:

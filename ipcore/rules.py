@@ -1,6 +1,7 @@
 """Intrinsic-plasticity rules: each hidden unit's gain α and bias β.
 
-A unit receives the pre-activation x and emits y = tanh(u). A rule says how u is formed from x, α and β,
+A unit receives the pre-activation x and emits y = tanh(u) (or σ(u) or max(u, 0): ``ipcore.activations``; each rule
+declares the units it is meant for in ``activations``). A rule says how u is formed from x, α and β,
 and how α and β move after every *training* forward pass, from that batch's statistics
 (E[·] is the batch mean, σ[x] the batch standard deviation). No gradient flows through α and β.
 
@@ -105,6 +106,7 @@ class Rule:
     uses_adam: ClassVar[bool] = False
     weighted_decay: ClassVar[bool] = False  # η is a mixing weight, so it must lie in (0, 1]
     has_parameters: ClassVar[bool] = False  # learned by backprop (batchnorm's affine)
+    activations: ClassVar[tuple[str, ...]] = ("tanh", "logistic", "relu")  # from the spec, see RuleSpec
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -118,6 +120,7 @@ class Rule:
         cls.title = cls.spec.title
         cls.default_eta_network, cls.default_eta_neuron = cls.spec.default_eta_network, cls.spec.default_eta_neuron
         cls.weighted_decay = cls.spec.weighted_decay
+        cls.activations = cls.spec.activations
 
     @property
     def has_eta(self) -> bool:
@@ -532,6 +535,46 @@ class Triesch(Rule):
         alpha = state["alpha"] + eta / safe_alpha(state["alpha"]) + batch_mean(delta_b * x)
         beta = state["beta"] + batch_mean(delta_b)
         return alpha, beta
+
+
+class TrieschLogistic(Rule):
+    """Triesch's intrinsic plasticity for logistic units (Triesch 2005), the rule ``triesch`` adapts to tanh.
+
+    u = a·x + b, y = σ(u) = 1/(1 + e⁻ᵘ);  Δb = η(1 − (2 + 1/μ)y + y²/μ);  Δa = η/a + x·Δb, both averaged over
+    the batch. It is the stochastic gradient that lowers the Kullback–Leibler divergence of the output density
+    from an exponential of mean μ: the maximum-entropy density on (0, ∞) with that mean (the one on (0, 1),
+    truncated, for small μ). μ (``logistic_mean``, default 0.2) sets how sparse the output is.
+    """
+
+    name = "triesch_logistic"
+    form = "affine"
+    equation = r"y=\sigma(ax+b),\quad \Delta b=\eta\left(1-(2+\tfrac{1}{\mu})y+\tfrac{y^2}{\mu}\right),\quad \Delta a=\tfrac{\eta}{a}+x\,\Delta b"
+    source = "Triesch 2005"
+
+    def __init__(self, target_mean: float = 0.2):
+        self.target_mean = target_mean
+
+    def step(self, state, x, y, eta):
+        mu = self.target_mean
+        delta_b = eta * (1 - (2 + 1 / mu) * y + y * y / mu)
+        alpha = state["alpha"] + eta / safe_alpha(state["alpha"]) + batch_mean(x * delta_b)
+        beta = state["beta"] + batch_mean(delta_b)
+        return alpha, beta
+
+
+class IPLogistic(BNIncremental):
+    """The thesis's IP for logistic units (§3.1): shift by the mean E[x] and scale by the standard deviation
+    σ[x], Adam-smoothed as IP: u = (x−β)/α, y = σ(u);  α ← α − η·Adam(α − σ[x]);  β ← β − η·Adam(β − E[x]).
+
+    §3.1 sketches it in words only (tanh's median and 2E[xy] become E[x] and √Var(x) for the logistic
+    function) and notes that it comes close to batch normalisation: its arithmetic is ``bn_inc``'s, applied
+    before a logistic unit. Its output mean settles near σ(0) = ½ for roughly symmetric inputs.
+    """
+
+    name = "ip_logistic"
+    equation = r"y=\sigma\!\left(\tfrac{x-\beta}{\alpha}\right),\quad \alpha \leftarrow \alpha-\eta\,\mathrm{Adam}(\alpha-\sigma[x]),\quad \beta \leftarrow \beta-\eta\,\mathrm{Adam}(\beta-E[x])"
+    source = "thesis §3.1 (logistic variant, described in words)"
+    printed_note = ""
 
 
 if set(_CLASSES) != set(RULE_SPECS):  # a spec without its class is found at import

@@ -7,7 +7,8 @@ One step, for all M = R·S members at once (``ipcore.model.LockstepMLP``):
 2. loss = Σ_m mean cross-entropy of member m (so each member's gradient is the one it would get alone);
 3. backward;
 4. every hidden layer's intrinsic update from this forward pass's x and y (no gradient);
-5. Adam step on the weights (and on batchnorm's γ, b) with learning rate ``lr``.
+5. the optimizer's step on the weights (and on batchnorm's γ, b) with learning rate ``lr``: Adam (the thesis), SGD or
+   SGD with momentum (``config.optimizer``).
 
 A member whose batch loss is NaN/inf is marked diverged at that step and frozen (no more weight or α/β
 updates); the others go on. Divergence is tracked on the device and read only when the metrics are flushed.
@@ -35,7 +36,7 @@ from ipcore.config import ConfigError, TrainConfig
 from ipcore.data import Dataset, load_dataset
 from ipcore.metrics import MetricsLog, RunResult
 from ipcore.model import LockstepMLP, member_losses
-from ipcore.optim import MemberAdam
+from ipcore.optim import MemberAdam, MemberSGD
 from ipcore.rules import make_rule
 from ipcore.stats import ENTROPY_BINS, entropy_from_counts
 from ipcore.threads import torch_threads
@@ -222,14 +223,19 @@ def layer_statistics(
 ) -> dict[str, torch.Tensor]:
     """One ``layer`` row (and maybe a histogram), all ``[M, L]`` (histogram ``[M, L, 50]``), on the device.
 
-    ∂y/∂u = 1 − y² for y = tanh(u), averaged over the batch and the layer's units (thesis Fig. 3.7, 4.4);
-    entropy: ``stats`` estimator (100 bins on [−1, 1]) pooling the layer's units; the histogram is the same
-    counts merged pairwise into 50 bins, as densities. With ``x_all`` (the pre-activations of the same pass):
-    ``alpha_distance`` and ``beta_distance``, each rule's distance to its own fixed point
-    (``LockstepMLP.fixed_point_distances``).
+    ∂y/∂u (1 − y² for y = tanh(u); the model's ``activation.derivative_from_output``), averaged over the batch
+    and the layer's units (thesis Fig. 3.7, 4.4); entropy: ``stats`` estimator (100 bins on [−1, 1]) pooling
+    the layer's units; ``entropy_unit``: each unit's own output entropy on this batch, averaged over the layer's
+    units (``unit_entropy``); ``grad_weight_rms``: the root mean square of ∂loss/∂W of the layer's incoming
+    weights (``weight_gradient_rms``; NaN before any backward pass) — how much gradient reaches the layer. A ReLU
+    output has a point mass at 0, so its differential entropy is −∞: both entropies are NaN for ReLU units.
+    The histogram is the same counts merged pairwise into 50 bins, as densities. With ``x_all`` (the
+    pre-activations of the same pass): ``alpha_distance`` and ``beta_distance``, each rule's distance to its own
+    fixed point (``LockstepMLP.fixed_point_distances``).
     """
     M, L, H = model.members, model.depth, model.width
-    grad_y_u = (1 - y_all.square()).mean(1).view(M, L, H).mean(-1)
+    activation = model.activation
+    grad_y_u = activation.derivative_from_output(y_all).mean(1).view(M, L, H).mean(-1)
     alpha, beta = model.alpha_beta()
     # histogram number m·L + l for unit l·H + h of member m: every (member, layer) pools its units
     group = torch.arange(M * L, device=y_all.device, dtype=torch.int32)
@@ -242,8 +248,13 @@ def layer_statistics(
         "beta_mean": beta.mean(-1),
         "beta_std": beta.std(-1, correction=0),
         "entropy": entropy_from_counts(counts).view(M, L),
+        "entropy_unit": unit_entropy(y_all, activation.low, activation.high).view(M, L, H).mean(-1),
+        "grad_weight_rms": weight_gradient_rms(model),
         "alpha_nonpositive": nonpositive.view(M, L, H).sum(-1),
     }
+    if not math.isfinite(activation.high):
+        row["entropy"] = torch.full_like(row["entropy"], math.nan)
+        row["entropy_unit"] = torch.full_like(row["entropy_unit"], math.nan)
     if x_all is not None:
         row["alpha_distance"], row["beta_distance"] = model.fixed_point_distances(x_all, y_all)
     if want_hist:
@@ -251,6 +262,46 @@ def layer_statistics(
         density = merged / (merged.sum(-1, keepdim=True).clamp(min=1) * (2.0 / HIST_BINS))
         row["hist"] = density.view(M, L, HIST_BINS)
     return row
+
+
+UNIT_ENTROPY_BINS = 20
+"""Bins of the per-unit entropy: one unit sees only a batch (200 samples by default), too few for 100 bins."""
+
+
+@torch.no_grad()
+def unit_entropy(y_all: torch.Tensor, low: float, high: float, bins: int = UNIT_ENTROPY_BINS) -> torch.Tensor:
+    """Each unit's output entropy on one batch, ``[M, U]`` from y ``[M, B, U]`` on the output range [low, high]
+    (an unbounded range gives NaN): a ``bins``-bin histogram of the unit's B outputs, H = −Σ pᵢ log pᵢ Δ in nats
+    plus the Miller–Madow correction (K − 1)/(2B), K the occupied bins, which removes most of the downward bias of
+    a histogram estimate from few samples (Miller 1955). The maximum is log(high − low): log 2 for tanh, 0 for
+    the logistic function. Unlike the pooled ``entropy``, a layer whose units each sit in a narrow but different
+    range scores low here (§6.2 asks about the entropy of WD's units inside a network)."""
+    M, B, U = y_all.shape
+    if not math.isfinite(high):
+        return torch.full((M, U), math.nan, device=y_all.device)
+    scaled = y_all.sub(low).mul_(2.0 / (high - low)).sub_(1)  # onto [−1, 1], where histogram_rows counts
+    group = torch.arange(M * U, device=y_all.device, dtype=torch.int32).view(M, 1, U)
+    counts = histogram_rows(scaled, bins, group, M * U)  # [M·U, bins]
+    occupied = (counts > 0).sum(-1).float()
+    entropy = entropy_from_counts(counts) + (occupied - 1) / (2 * B) + math.log((high - low) / 2)
+    return entropy.view(M, U)
+
+
+@torch.no_grad()
+def weight_gradient_rms(model: LockstepMLP) -> torch.Tensor:
+    """``[M, L]``: √(mean of (∂loss/∂W)²) over each hidden layer's incoming weight matrix, per member, from the
+    gradients of the last backward pass (NaN where there are none yet)."""
+    M, L = model.members, model.depth
+    device = model.first_weight.device
+    columns = []
+    first = model.first_weight.grad  # [S, D, R, H]
+    if first is None:
+        return torch.full((M, L), math.nan, device=device)
+    columns.append(first.square().mean(dim=(1, 3)).t().reshape(M))  # member r·S + s
+    for weight in model.hidden_weights:
+        grad = weight.grad
+        columns.append(torch.full((M,), math.nan, device=device) if grad is None else grad.square().mean(dim=(1, 2)))
+    return torch.stack(columns, dim=1).sqrt_()
 
 
 class _Recorder:
@@ -316,7 +367,8 @@ def train(
       ``alpha_std``, ``beta_mean``, ``beta_std``, ``entropy``, ``alpha_nonpositive`` (cumulative count of
       unit-steps with α ≤ 0), ``alpha_distance``, ``beta_distance`` (mean over units of the distance of α, β to
       the rule's own fixed point on that batch, e.g. |α − 2E[xy]| and |E[y]| for IP; NaN for rules without
-      one) [K, M, L];
+      one), ``entropy_unit`` (each unit's own output entropy, averaged over the layer), ``grad_weight_rms``
+      (RMS of the loss gradient of the layer's incoming weights) [K, M, L] (see ``layer_statistics``);
     - ``hist``: ``step`` [H], ``hist`` [H, M, L, 50] (densities of y on [−1, 1], same measurement as ``layer``).
     """
     device = resolve_device(config.device)
@@ -350,8 +402,11 @@ def _train(
     R, S = len(rules), len(seeds)
     M, L = R * S, config.depth
     check_memory(config, data, device, members=M)
-    model = LockstepMLP(data.input_dim, data.num_classes, L, config.width, rules, seeds, config.output, device)
-    optimizer = _optimizer(model, [group.lr for group in groups], device)
+    model = LockstepMLP(
+        data.input_dim, data.num_classes, L, config.width, rules, seeds, config.output, device,
+        activation=config.activation,
+    )  # fmt: skip
+    optimizer = _optimizer(model, [group.lr for group in groups], device, config)
 
     n_train = len(data.train_y)
     batch_size = min(config.batch_size, n_train)
@@ -614,12 +669,19 @@ def _adam(params: list[torch.Tensor], lr: float, device: torch.device) -> torch.
         return torch.optim.Adam(params, lr=lr, foreach=device.type != "cpu")
 
 
-def _optimizer(model: LockstepMLP, group_lrs: list[float], device: torch.device) -> torch.optim.Adam | MemberAdam:
-    """torch's Adam when every group shares one learning rate; else ``MemberAdam`` with each member's rate laid
-    out like each parameter (``member_masks`` lays out any per-member tensor, not only flags)."""
+def _optimizer(
+    model: LockstepMLP, group_lrs: list[float], device: torch.device, config: TrainConfig | None = None
+) -> torch.optim.Adam | MemberAdam | MemberSGD:
+    """The weights' optimizer (``config.optimizer``). Adam: torch's when every group shares one learning rate,
+    else ``MemberAdam`` with each member's rate laid out like each parameter (``member_masks`` lays out any
+    per-member tensor, not only flags). SGD and momentum: ``MemberSGD`` with the same per-member layout."""
+    per_member = torch.tensor(group_lrs, dtype=torch.float32).repeat_interleave(model.num_seeds).to(device)
+    name = "adam" if config is None else config.optimizer
+    if name != "adam":
+        momentum = config.momentum if name == "momentum" else 0.0
+        return MemberSGD(model.parameters(), model.member_masks(per_member), momentum=momentum)
     if len(set(group_lrs)) == 1:
         return _adam(model.parameters(), group_lrs[0], device)
-    per_member = torch.tensor(group_lrs, dtype=torch.float32).repeat_interleave(model.num_seeds).to(device)
     return MemberAdam(model.parameters(), model.member_masks(per_member))
 
 
@@ -629,14 +691,18 @@ def freeze_every_step(device: torch.device) -> bool:
     return device.type != "cpu"
 
 
-def freeze_members(model: LockstepMLP, optimizer: torch.optim.Optimizer | MemberAdam, frozen: torch.Tensor) -> None:
-    """Zero the gradients and first Adam moments of frozen members, so Adam moves them by exactly 0."""
+def freeze_members(
+    model: LockstepMLP, optimizer: torch.optim.Optimizer | MemberAdam | MemberSGD, frozen: torch.Tensor
+) -> None:
+    """Zero the gradients and first Adam moments (or SGD's momentum buffers) of frozen members, so the
+    optimizer moves them by exactly 0."""
     for param, mask in zip(model.parameters(), model.member_masks(frozen), strict=True):
         if param.grad is not None:
             param.grad.masked_fill_(mask, 0.0)
         moments = optimizer.state.get(param)
-        if moments and "exp_avg" in moments:
-            moments["exp_avg"].masked_fill_(mask, 0.0)
+        for key in ("exp_avg", "momentum_buffer"):
+            if moments and key in moments:
+                moments[key].masked_fill_(mask, 0.0)
 
 
 # --- summary ------------------------------------------------------------------------------------------

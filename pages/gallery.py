@@ -18,9 +18,11 @@ from app import jobs as app_jobs
 from app.text import code, plain, public_message, public_record
 from ipcore.analysis import neuron_final
 from ipcore.config import ConfigError
+from ipcore.gallery_beyond import CHAPTER as BEYOND_CHAPTER
 from ipcore.records import CorruptRecord, RunNotFound, delete_run
 
-CHAPTERS = {3: "3 — IP in deep nets", 4: "4 — weighted decay", 5: "5 — the single neuron", 6: "6 — future work"}
+CHAPTERS = {3: "3 — IP in deep nets", 4: "4 — weighted decay", 5: "5 — the single neuron", 6: "6 — future work",
+            7: "7 — beyond the thesis"}  # fmt: skip
 VIEWS = {"figures": "Thesis figures", "runs": "All runs", "compare": "Compare runs"}
 VERDICT_STYLE = {
     "reproduced": ("green", ":material/check_circle:"),
@@ -107,6 +109,16 @@ def entry_figures(entry: Any, records: list[Any], spread: str = "min–max") -> 
                 fig.update_layout(title_text=f"Distance to the rule's fixed point, hidden layer {layer + 1} — {part}")
                 figures.append((fig, f"fixed-point-{part}"))
         return figures
+    if entry.plot == "layer_profile":  # chapter 7: per-layer quantities against depth, one chart per part
+        from app import charts_beyond
+
+        figures = []
+        for column in entry.extra.get("profile_metrics", ("grad_y_u",)):
+            fig = charts_beyond.layer_profile_figure(runs, column, "second half")
+            figures.append((fig, f"depth-{column}"))
+        if len(runs) == 1:
+            return figures + [(charts.loss_figure(runs, smoothing=0.9, max_points=400, spread=spread), "loss")]
+        return figures + [(charts.loss_panels_figure(runs, smoothing=0.9, spread=spread), "loss")]
     if entry.plot == "grad_y_u":
         layer = entry.layer or 0
         return [(charts_training.grad_lines_figure(runs, [layer]), f"dy-du-layer{layer + 1}")]
@@ -169,9 +181,10 @@ def card(entry: Any, metas: list[dict], verdict: dict) -> None:
         head.markdown(f"#### {entry.title}")
         head.caption(f"{entry.id} · chapter {CHAPTERS.get(entry.chapter, entry.chapter)} · {entry.kind} · "
                      f"{', '.join(entry.datasets)} · rules {', '.join(entry.rules)}")  # fmt: skip
-        st.markdown(f"> **The thesis:** {entry.claim}")
+        ours = entry.chapter == BEYOND_CHAPTER  # our own hypotheses, not the thesis's claims
+        st.markdown(f"> **{'Our hypothesis' if ours else 'The thesis'}:** {entry.claim}")
         if entry.notes:
-            st.caption(f"Our settings where the thesis is silent: {entry.notes}")
+            st.caption(f"{'Our settings' if ours else 'Our settings where the thesis is silent'}: {entry.notes}")
         if not metas:
             badge.badge("not computed", color="gray", icon=":material/hourglass_empty:")
             st.info(f"No record yet. Compute it with `python -m ipcore gallery --only {entry.id}` (results land in "
@@ -193,7 +206,8 @@ def card(entry: Any, metas: list[dict], verdict: dict) -> None:
         for i, (fig, name) in enumerate(figures):
             views.chart(fig, f"card.{entry.id}.{i}", f"{entry.id}-{name}")
         lines = [f"{entry.id} · chapter {CHAPTERS.get(entry.chapter, entry.chapter)} · {entry.kind} · "
-                 f"{', '.join(entry.datasets)} · rules {', '.join(entry.rules)}", f"The thesis: {entry.claim}",
+                 f"{', '.join(entry.datasets)} · rules {', '.join(entry.rules)}",
+                 f"{'Our hypothesis' if ours else 'The thesis'}: {entry.claim}",
                  f"Our settings where the thesis is silent: {entry.notes}" if entry.notes else "",
                  f"Verdict: {verdict['verdict']}. Measured: {verdict['measured']}"]  # fmt: skip
         st.download_button(

@@ -110,7 +110,8 @@ def records_section(metas: list[dict]) -> None:
 # goes under "advanced" (``controls.other_fields``).
 GRID = ("depth", "width", "epochs", "seeds")
 SAMPLES = ("subset", "batch_size")
-CUSTOM = ("dataset", "rules", "lr", "eta", *GRID, *SAMPLES)
+UNITS = ("activation", "optimizer")
+CUSTOM = ("dataset", "rules", "lr", "eta", *GRID, *SAMPLES, *UNITS)
 
 
 def seed_values(config: SweepConfig) -> dict[str, Any]:
@@ -148,6 +149,8 @@ def setup_widgets(available: dict[str, dict]) -> tuple[SweepConfig | None, str |
         values.update(controls.fields_widgets(SweepConfig, [name], PAGE, column))
     lr_options = controls.log_options(controls.LR_GRID, *st.session_state.get("sweep.lrs", []), high=10.0)
     lrs = cols[2].multiselect("learning rates", lr_options, key="sweep.lrs", format_func=lambda v: f"{v:g}")
+    for column, name in zip(st.columns(len(UNITS)), UNITS, strict=True):
+        values.update(controls.fields_widgets(SweepConfig, [name], PAGE, column))
     eta: dict[str, list[float]] = {}
     swept = controls.rules_with_eta(rules)
     if swept:

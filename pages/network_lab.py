@@ -40,7 +40,7 @@ def split_dataset(name: str) -> tuple[str, int]:
 
 # Fields drawn from their declarations right after the rules; the rest of the generated ones go under
 # "advanced" (``controls.other_fields``), except those this page draws itself (``CUSTOM``).
-PLAIN = ("depth", "width")
+PLAIN = ("depth", "width", "activation", "optimizer")
 MAIN = ("epochs",)
 AFTER_SEEDS = ("output", "subset")
 CUSTOM = ("dataset", "rules", "eta", "lr", "seeds", "batch_size", *PLAIN, *MAIN, *AFTER_SEEDS)
@@ -203,7 +203,8 @@ if not error:
     members = len(config.rules) * config.seeds
     st.caption(
         f"{len(config.rules)} rule(s) × {config.seeds} seed(s) = {members} networks of {config.depth} × "
-        f"{config.width} tanh units, trained in lockstep for {config.epochs} epoch(s) at lr {config.lr:g}."
+        f"{config.width} {config.activation} units, trained in lockstep for {config.epochs} epoch(s) by "
+        f"{config.optimizer} at lr {config.lr:g}."
     )
     for note in lab_guide.too_short(config):
         st.warning(note, icon=":material/hourglass_empty:")

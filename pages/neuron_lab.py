@@ -45,7 +45,7 @@ def format_params(params: dict[str, float]) -> str:
 
 DIST_PARAMETERS = {name for fields in DIST_FIELDS.values() for name, _ in fields}
 # Fields this page draws itself; every other declared field is generated under "advanced".
-CUSTOM = ("dist", "params", "n", "iters", "rules", "eta", *DIST_PARAMETERS)
+CUSTOM = ("dist", "params", "n", "iters", "rules", "eta", "activation", *DIST_PARAMETERS)
 
 
 def seed_values(config: NeuronConfig) -> dict:
@@ -89,6 +89,7 @@ def sidebar_config() -> tuple[NeuronConfig | None, str | None]:
     values["n"] = pick_from_grid("sample size N", "neuron.n", N_GRID, "inputs drawn once; every rule sees them all")
     values.update(controls.fields_widgets(NeuronConfig, ["seed"], PAGE, sb))
     sb.header("Rules")
+    values.update(controls.fields_widgets(NeuronConfig, ["activation"], PAGE, sb))
     values["rules"] = sb.multiselect("rules to compare", list(controls.RULES), key="neuron.rules",
                                      format_func=controls.rule_label)  # fmt: skip
     with sb.expander("η per rule", expanded=False):
@@ -171,19 +172,32 @@ def entropy_bound(job_config: Any) -> float | None:
     """The most a tanh can reach on a gaussian or uniform input (shown beside log 2), else None."""
     if getattr(job_config, "dist", None) not in ("gaussian", "uniform"):
         return None
+    if getattr(job_config, "activation", "tanh") != "tanh":
+        return None
     from ipcore.gallery import input_entropy_bound
 
     return input_entropy_bound(job_config)["entropy_hist"]
 
 
+def output_target(job_config: Any) -> tuple[str, float | None] | None:
+    """(unit, Triesch's target mean when triesch_logistic runs) for the output-vs-target chart, or None."""
+    if job_config is None:
+        return None
+    activation = getattr(job_config, "activation", "tanh")
+    mean = job_config.logistic_mean if "triesch_logistic" in getattr(job_config, "rules", []) else None
+    return activation, mean
+
+
 if active:
-    views.live_job(job_id, functools.partial(views.neuron_run_view, entropy_bound=entropy_bound(config)), "neuron")
+    views.live_job(job_id, functools.partial(views.neuron_run_view, entropy_bound=entropy_bound(config),
+                                             target=output_target(config)), "neuron")  # fmt: skip
 elif status is not None:
     try:
         ran = config_from_dict(status["config"]) if isinstance(status.get("config"), dict) else None
     except Exception:  # an old or foreign config: no bound, the charts still show
         ran = None
-    views.finished_job(status, functools.partial(views.neuron_run_view, entropy_bound=entropy_bound(ran)), "neuron")
+    views.finished_job(status, functools.partial(views.neuron_run_view, entropy_bound=entropy_bound(ran),
+                                                 target=output_target(ran)), "neuron")  # fmt: skip
 else:
     st.info("Pick an input and the rules, then press **Run**. Try a Gaussian far from zero (μ = 5): the plain "
             "tanh saturates, IP centres itself on the median and its output becomes uniform.",

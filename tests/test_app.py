@@ -5,6 +5,7 @@ errors as messages). Every test writes its runs into a temporary ``IPCORE_RUNS_D
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -268,7 +269,7 @@ def test_parse_flat_keeps_valid_fields_and_names_the_bad_one() -> None:
 
     config, messages = parse_flat(TrainConfig, {"depth": "99", "width": "16", "rules": "ip,wd"})
     assert config.depth == TrainConfig().depth and config.width == 16 and config.rules == ["ip", "wd"]
-    assert len(messages) == 1 and messages[0].startswith("depth:") and "16" in messages[0]
+    assert len(messages) == 1 and messages[0].startswith("depth:") and "32" in messages[0]
     config, messages = parse_flat(NeuronConfig, {"rules": "ip,nonsense", "n": "500"})
     assert config.n == 500 and config.rules == NeuronConfig().rules and "nonsense" in messages[0]
 
@@ -300,7 +301,7 @@ def test_invalid_address_values_fall_back_with_a_message(runs_dir: Path) -> None
     at = open_app("network_lab", {"depth": "99", "width": "16", "lr": "-1"})
     assert not at.exception
     warning = unescape(" ".join(w.value for w in at.warning))
-    assert "depth: must be ≥ 1 and ≤ 16 (got 99)" in warning and "lr: must be > 0" in warning
+    assert "depth: must be ≥ 1 and ≤ 32 (got 99)" in warning and "lr: must be > 0" in warning
     assert at.slider(key="net.depth").value == TrainConfig().depth
     assert at.number_input(key="net.width").value == 16
 
@@ -343,7 +344,8 @@ def test_neuron_lab_runs_a_comparison_and_shows_its_charts(runs_dir: Path) -> No
     button(at, "Run").click()
     run_until(at, finished)
     no_problems(at)
-    assert charts_shown(at) == 7  # preview, density heatmap, histogram, tanh over density, entropy, centre, α/β
+    # preview, density heatmap, histogram, tanh over density, output against its target, entropy, centre, α/β
+    assert charts_shown(at) == 8
     entropy = next(c.proto.spec for c in at.get("plotly_chart") if "Output entropy" in c.proto.spec)
     assert "log 2" in entropy and "best a tanh can reach on this input (0.6851)" in entropy  # a Gaussian input
     summary = at.dataframe[0].value
@@ -362,9 +364,9 @@ def test_network_lab_trains_live_and_saves_the_run(runs_dir: Path) -> None:
     assert at.get("progress") or finished(at)  # the live panel is up right after the click
     run_until(at, finished)
     no_problems(at)
-    # loss, accuracy, ∂y/∂u lines, entropy over time, heatmap, distance to the fixed point, α/β over time,
-    # histograms, α/β per layer, entropy per layer
-    assert charts_shown(at) == 10
+    # loss, accuracy, ∂y/∂u lines, entropy over time, heatmap, distance to the fixed point, profile across depth,
+    # α/β over time, histograms, α/β per layer, entropy per layer
+    assert charts_shown(at) == 11
     (saved,) = list_runs(runs_dir)
     assert saved["kind"] == "train" and saved["state"] == "done"
     # The session that made the run may delete it in the gallery; another visitor may not.
@@ -376,7 +378,7 @@ def test_network_lab_trains_live_and_saves_the_run(runs_dir: Path) -> None:
     no_problems(at)
     assert "Delete this run" not in [b.label for b in at.button]
     assert saved["run_id"] in list(at.dataframe[0].value["run"])
-    assert charts_shown(at) == 10  # the same ten charts as the lab
+    assert charts_shown(at) == 11  # the same eleven charts as the lab
     # "Load this setup into the lab" reopens the network lab with the stored run's setup.
     button(at, "Load this setup into the lab").click().run()
     no_problems(at)
@@ -824,3 +826,55 @@ def test_chart_files_are_named_after_the_chart_and_the_run(monkeypatch, train_ru
         views.chart(fig, "viewer.loss", "loss")
     assert names == ["fig3.5-loss.csv", "fig3.5-loss.svg", "fig3.5-loss.png", "gallery-fig4.4-mnist-loss.csv",
                      "gallery-fig4.4-mnist-loss.svg", "gallery-fig4.4-mnist-loss.png"]  # fmt: skip
+
+
+# --- beyond the thesis: optimizer, units, depth profiles, the logistic neuron's target ---------------------------
+
+
+def test_new_widgets_exist_and_reach_the_config(runs_dir: Path) -> None:
+    at = open_app("network_lab", {"optimizer": "momentum", "activation": "logistic", "rules": "triesch_logistic,none",
+                                  "depth": "30", "momentum": "0.8"})  # fmt: skip
+    no_problems(at)
+    assert at.radio(key="net.optimizer").value == "momentum" and at.radio(key="net.activation").value == "logistic"
+    assert at.slider(key="net.depth").value == 30 and at.number_input(key="net.momentum").value == 0.8
+    at.radio(key="net.activation").set_value("tanh").run()  # triesch_logistic is refused for tanh units
+    assert any("meant for logistic units, not tanh" in unescape(e.value) for e in at.error)
+    assert button(at, "Train").disabled
+    at = open_app("neuron_lab", {"activation": "logistic", "rules": "triesch_logistic,ip_logistic"})
+    no_problems(at)
+    assert at.radio(key="neuron.activation").value == "logistic"
+    assert at.number_input(key="neuron.logistic_mean").value == 0.2
+    at = open_app("lr_sweep", {"optimizer": "sgd", "activation": "relu", "rules": "batchnorm,none"})
+    no_problems(at)
+    assert at.radio(key="sweep.optimizer").value == "sgd" and at.radio(key="sweep.activation").value == "relu"
+
+
+def test_depth_profile_and_output_target_charts(train_run) -> None:
+    from app import charts_beyond
+
+    for column in charts_beyond.PROFILE_METRICS:
+        figure = charts_beyond.layer_profile_figure([("", train_run.metrics)], column, "second half")
+        lines = [t for t in figure.data if t.mode == "lines+markers"]
+        assert {t.name for t in lines} == {"ip", "none"}
+        assert all(len(t.x) == TINY_TRAIN["depth"] for t in lines)
+    run = simulate(NeuronConfig(dist="gaussian", mu=5.0, sigma=2.0, n=1000, iters=200, record_every=50,
+                                rules=["triesch_logistic", "ip_logistic"], activation="logistic"))  # fmt: skip
+    figure = charts_beyond.output_vs_target_figure(run.metrics, -1, "logistic", 0.2)
+    names = [t.name for t in figure.data]
+    assert names[:2] == ["triesch_logistic", "ip_logistic"] and any("exponential, mean μ = 0.2" in n for n in names)
+    assert min(min(t.x) for t in figure.data) >= 0.0  # a logistic output lives on (0, 1)
+
+
+def test_gallery_chapter_beyond_the_thesis_shows_its_cards(runs_dir, monkeypatch) -> None:
+    monkeypatch.delenv("IPCORE_GALLERY_DIR")
+    if not any((ROOT / "cached_runs").glob("gallery-bt-depth-*")):
+        pytest.skip("no committed chapter-7 records")
+    at = open_app("gallery", {"view": "figures", "chapter": "7"})
+    no_problems(at)
+    table = at.dataframe[0].value.set_index("figure")
+    for entry_id in ("bt-sgd", "bt-depth", "bt-logistic", "bt-relu", "bt-entropy"):
+        assert table.loc[entry_id, "verdict"] != "missing", entry_id
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert "RMS of ∂loss/∂W (log scale) across depth (second half)" in titles  # the depth entry's profile
+    assert "per-unit output entropy (nats) across depth (second half)" in titles  # the entropy entry's
+    assert any("Our hypothesis" in m.value for m in at.markdown)

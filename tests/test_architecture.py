@@ -147,7 +147,7 @@ def test_a_field_added_to_a_config_gets_its_flag_and_its_check_without_touching_
 @pytest.mark.parametrize(
     "cls, values, field, message",
     [
-        (TrainConfig, {"depth": 99}, "depth", "must be ≥ 1 and ≤ 16 (got 99)"),
+        (TrainConfig, {"depth": 99}, "depth", "must be ≥ 1 and ≤ 32 (got 99)"),
         (TrainConfig, {"triesch_std": 0}, "triesch_std", "must be > 0 and ≤ 1 (got 0)"),
         (TrainConfig, {"output": "tanh"}, "output", "must be one of relu, linear (got 'tanh')"),
         (SweepConfig, {"lr": [0.01, 20.0]}, "lr", "must be > 0 and ≤ 10 (got 20)"),

@@ -122,6 +122,8 @@ def every_flag() -> tuple[list[str], dict]:
         "record_every": 5,
         "triesch_mean": 0.1,
         "triesch_std": 0.3,
+        "activation": "tanh",
+        "logistic_mean": 0.3,
     }
     flags = []
     for name, value in values.items():

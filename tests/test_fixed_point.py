@@ -53,13 +53,14 @@ def test_distance_to_the_rules_own_fixed_point(name):
 
 
 def test_rules_without_a_fixed_point_say_so():
-    for name in ("none", "batchnorm", "triesch"):
+    for name in ("none", "batchnorm", "triesch", "triesch_logistic"):
         rule = get_rule(name)
         state = rule.init_state(1, 2)
         x = torch.zeros(1, 4, 2)
         assert rule.fixed_point_distance(state, x, x) is None
-    assert {n for n in RULES if n not in ("none", "batchnorm", "triesch")} == {
-        "ip", "ip_printed", "ip_cov", "wd", "wd_cov", "bn_inc", "bn_inc_printed", "bn_wd", "infomax", "ip_hard"
+    assert {n for n in RULES if n not in ("none", "batchnorm", "triesch", "triesch_logistic")} == {
+        "ip", "ip_printed", "ip_cov", "wd", "wd_cov", "bn_inc", "bn_inc_printed", "bn_wd", "infomax", "ip_hard",
+        "ip_logistic",
     }  # fmt: skip
 
 

@@ -116,7 +116,8 @@ DISTRIBUTIONS = [
 
 @pytest.mark.parametrize("base", DISTRIBUTIONS, ids=lambda c: c.dist)
 def test_every_distribution_draws_the_right_sample_and_runs_every_rule(base):
-    config = base.replace(n=4000, iters=30, record_every=10, rules=list(RULES))
+    tanh_rules = [name for name, rule in RULES.items() if "tanh" in rule.activations]
+    config = base.replace(n=4000, iters=30, record_every=10, rules=tanh_rules)
     sample = draw_sample(config)
     assert sample.shape == (4000,) and np.isfinite(sample).all()
     np.testing.assert_array_equal(sample, draw_sample(config))  # drawn once, reproducibly from the seed
@@ -141,9 +142,9 @@ def test_every_distribution_draws_the_right_sample_and_runs_every_rule(base):
 
     result = simulate(config)
     assert result.state == "done"
-    assert result.metrics["trace/entropy"].shape == (4, len(RULES))
+    assert result.metrics["trace/entropy"].shape == (4, len(tanh_rules))
     assert np.isfinite(result.metrics["trace/entropy"]).all()
-    assert [entry["rule"] for entry in result.summary["rules"]] == list(RULES)
+    assert [entry["rule"] for entry in result.summary["rules"]] == tanh_rules
 
 
 def test_cancel_keeps_what_was_recorded():

@@ -338,7 +338,7 @@ def test_synthetic_datasets_train_offline():
 
 INVALID = [
     ("depth", 0),
-    ("depth", 17),
+    ("depth", 33),
     ("width", 0),
     ("width", 2049),
     ("lr", 0.0),

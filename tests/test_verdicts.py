@@ -35,6 +35,11 @@ EXPECTED = {
     "fw-hard": "partly",
     "fw-stability": "partly",
     "fw-eta": "partly",
+    "bt-sgd": "reproduced",
+    "bt-depth": "partly",
+    "bt-logistic": "partly",
+    "bt-relu": "partly",
+    "bt-entropy": "reproduced",
 }
 
 SUB_VERDICTS = {  # the sub-claims whose verdict differs from their entry's, or that the issue singled out
@@ -54,6 +59,15 @@ SUB_VERDICTS = {  # the sub-claims whose verdict differs from their entry's, or 
                "ip at η 0.01 below ip at η 1e-4": "reproduced", "bn_inc at η 0.001 below bn_inc at η 1e-4": "reproduced"},
     "lemma5.1": {"gaussian": "reproduced", "laplace": "reproduced", "lognormal": "contradicted",
                  "gamma": "contradicted"},
+    "bt-sgd": {"ip helps more under sgd than under Adam": "reproduced",
+               "wd helps more under sgd than under Adam": "reproduced"},
+    "bt-depth": {"d30: WD's gradient shrinks less toward layer 1 than standard's": "reproduced",
+                 "d30: WD's ∂y/∂u above standard's (all layers)": "contradicted",
+                 "d30: IP below standard": "inconclusive", "d15: WD below standard": "reproduced"},
+    "bt-logistic": {"ip_logistic below standard": "reproduced", "triesch_logistic below standard": "inconclusive",
+                    "ip_logistic below batch norm": "contradicted"},
+    "bt-relu": {"ReLU standard below tanh standard": "contradicted", "ReLU + BN below ReLU standard": "reproduced"},
+    "bt-entropy": {"WD's per-unit entropy above IP's": "reproduced"},
 }  # fmt: skip
 
 
