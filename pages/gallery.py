@@ -117,8 +117,8 @@ def entry_figures(entry: Any, records: list[Any], spread: str = "min–max") -> 
             fig = charts_beyond.layer_profile_figure(runs, column, "second half")
             figures.append((fig, f"depth-{column}"))
         if len(runs) == 1:
-            return figures + [(charts.loss_figure(runs, smoothing=0.9, max_points=400, spread=spread), "loss")]
-        return figures + [(charts.loss_panels_figure(runs, smoothing=0.9, spread=spread), "loss")]
+            return figures + [(charts_training.loss_figure(runs, smoothing=0.9, max_points=400, spread=spread), "loss")]
+        return figures + [(charts_training.loss_panels_figure(runs, smoothing=0.9, spread=spread), "loss")]
     if entry.plot == "grad_y_u":
         layer = entry.layer or 0
         return [(charts_training.grad_lines_figure(runs, [layer]), f"dy-du-layer{layer + 1}")]
