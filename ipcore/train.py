@@ -38,6 +38,7 @@ from ipcore.model import LockstepMLP, member_losses
 from ipcore.optim import MemberAdam
 from ipcore.rules import Rule, get_rule
 from ipcore.stats import ENTROPY_BINS, entropy_from_counts
+from ipcore.step import forward_backward
 from ipcore.threads import torch_threads
 
 HIST_BINS = 50
@@ -413,13 +414,9 @@ def _train(
             inputs = train_x.index_select(0, flat).view(S, -1, train_x.shape[1])  # [S, b, D]
             targets = train_y.index_select(0, flat).view(S, -1)  # [S, b]
             labels = targets if R == 1 else targets.repeat(R, 1)  # [M, b]
-            logits, pre, post = model.forward(inputs, training=True)
-            losses = member_losses(logits, labels)
-            losses.sum().backward()
-            model.drop_bias_gradients_before_normalisation()
+            logits, loss, pre, post = forward_backward(model, inputs, labels)
 
             with torch.no_grad():
-                loss = losses.detach()
                 finite = torch.isfinite(loss)
                 diverged_step = torch.where(active & ~finite, step + 1, diverged_step)
                 active &= finite
