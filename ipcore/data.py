@@ -380,14 +380,14 @@ def _download(dataset: str, base: Path, make: Any, searched: list[Path], files: 
 
 
 def _load_mnist(base: Path, allow_download: bool) -> dict[str, Any]:
-    from torchvision.datasets import MNIST
-
     raw_folder = base / "MNIST" / "raw"
     present = all((raw_folder / f).is_file() for f in MNIST_FILES)
     files = ", ".join(MNIST_FILES) + " (unzipped IDX)"
     if not present and not allow_download:
         raise _unavailable("mnist", base, [raw_folder], files, "downloads are off")
     if not present:
+        from torchvision.datasets import MNIST  # only to download: importing torchvision takes a second or more
+
         _download("mnist", base, lambda: MNIST(str(base), train=True, download=True), [raw_folder], files)
     # Read and check the IDX files ourselves: torchvision's reader trusts them (a labels file shorter than its
     # images file would silently train on the shorter count).
