@@ -35,7 +35,7 @@ from ipcore.data import Dataset, load_dataset
 from ipcore.health import member_health, seeds_note
 from ipcore.metrics import MetricsLog, RunResult
 from ipcore.model import LockstepMLP, member_losses
-from ipcore.optim import MemberAdam
+from ipcore.optim import FusedAdam, MemberAdam
 from ipcore.rules import Rule, get_rule
 from ipcore.stats import ENTROPY_BINS, entropy_from_counts
 from ipcore.step import forward_backward
@@ -613,15 +613,16 @@ def release_memory() -> None:
         _held.pop(threading.get_ident(), None)
 
 
-def _adam(params: list[torch.Tensor], lr: float, device: torch.device) -> torch.optim.Adam:
+def _adam(params: list[torch.Tensor], lr: float, device: torch.device) -> FusedAdam | torch.optim.Adam:
     """Adam over the stacked tensors: elementwise, so exactly one independent Adam per member."""
-    try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    except (RuntimeError, TypeError):  # a device without the fused kernel
-        return torch.optim.Adam(params, lr=lr, foreach=device.type != "cpu")
+    if FusedAdam.available(device):
+        return FusedAdam(params, lr)
+    return torch.optim.Adam(params, lr=lr, foreach=device.type != "cpu")  # a device without the fused kernel
 
 
-def _optimizer(model: LockstepMLP, group_lrs: list[float], device: torch.device) -> torch.optim.Adam | MemberAdam:
+def _optimizer(
+    model: LockstepMLP, group_lrs: list[float], device: torch.device
+) -> FusedAdam | torch.optim.Adam | MemberAdam:
     """torch's Adam when every group shares one learning rate; else ``MemberAdam`` with each member's rate laid
     out like each parameter (``member_masks`` lays out any per-member tensor, not only flags)."""
     if len(set(group_lrs)) == 1:
@@ -636,7 +637,9 @@ def freeze_every_step(device: torch.device) -> bool:
     return device.type != "cpu"
 
 
-def freeze_members(model: LockstepMLP, optimizer: torch.optim.Optimizer | MemberAdam, frozen: torch.Tensor) -> None:
+def freeze_members(
+    model: LockstepMLP, optimizer: torch.optim.Optimizer | MemberAdam | FusedAdam, frozen: torch.Tensor
+) -> None:
     """Zero the gradients and first Adam moments of frozen members, so Adam moves them by exactly 0."""
     for param, mask in zip(model.parameters(), model.member_masks(frozen), strict=True):
         if param.grad is not None:

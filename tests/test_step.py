@@ -10,6 +10,7 @@ from test_train import ExplodingIP, small
 import ipcore.step as step_module
 from ipcore.activations import Tanh
 from ipcore.model import LockstepMLP
+from ipcore.optim import FusedAdam
 from ipcore.rules import RULES, get_rule
 from ipcore.step import forward_backward, manual_backward_supported
 from ipcore.train import train
@@ -141,3 +142,28 @@ def test_training_through_either_pass_records_the_same_run(monkeypatch):
     np.testing.assert_array_equal(manual["diverged_step"], auto["diverged_step"])
     for key in ("batch/loss", "epoch/test_loss", "epoch/train_acc", "layer/alpha_mean", "layer/grad_y_u"):
         np.testing.assert_allclose(manual[key], auto[key], rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+def test_fused_adam_is_torch_adam_bit_for_bit_and_freezes_like_it():
+    generator = torch.Generator().manual_seed(2)
+    ours = [torch.randn(4, 5, 3, generator=generator).requires_grad_(), torch.randn(4, 1, 3).requires_grad_()]
+    theirs = [p.detach().clone().requires_grad_() for p in ours]
+    optimizers = [FusedAdam(ours, lr=0.01), torch.optim.Adam(theirs, lr=0.01, fused=True)]
+    for step in range(4):
+        grads = [torch.randn(p.shape, generator=generator) for p in ours]
+        for params, optimizer in zip((ours, theirs), optimizers, strict=True):
+            for param, grad in zip(params, grads, strict=True):
+                param.grad = grad.clone()
+            if step == 2:  # what freeze_members does to a frozen member: zero gradient and first moment
+                for param in params:
+                    param.grad[0] = 0.0
+                    optimizer.state[param]["exp_avg"][0] = 0.0
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        for a, b in zip(ours, theirs, strict=True):
+            assert torch.equal(a, b) and a.grad is None
+    frozen_before = ours[0][0].detach().clone()
+    ours[0].grad = torch.zeros_like(ours[0])
+    optimizers[0].state[ours[0]]["exp_avg"].zero_()
+    optimizers[0].step()
+    assert torch.equal(ours[0][0], frozen_before)  # zero gradient and zero first moment: exactly no move
