@@ -25,7 +25,9 @@ ships, f′ is applied by the same fused kernel autograd uses (``tanh_backward``
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -157,3 +159,88 @@ def _manual_forward_backward(
     for param in model.parameters():
         param.grad = grads[id(param)]
     return logits, losses, pre, post
+
+
+CUDA_GRAPHS_ENV = "IPCORE_CUDA_GRAPHS"
+"""Set to 0 to run every step eagerly on a GPU (the CUDA graph is on by default where it can be used)."""
+
+
+def cuda_graph_supported(model: LockstepMLP) -> bool:
+    """Whether ``StepRunner`` replays ``model``'s forward/backward pass from a CUDA graph: a CUDA model whose
+    pass is the hand-written one (autograd's pass cannot be captured as it is), unless ``IPCORE_CUDA_GRAPHS=0``."""
+    return (
+        model.device.type == "cuda"
+        and manual_backward_supported(model)
+        and os.environ.get(CUDA_GRAPHS_ENV, "1").strip() != "0"
+    )
+
+
+class StepRunner:
+    """``forward_backward`` for one model, captured once as a CUDA graph on a GPU and replayed every step.
+
+    On a GPU the deep MNIST step is bound by kernel launches (~100 small kernels for the pass alone): a graph
+    launches them all at once. The hand-written pass has fixed shapes, reads parameters and rule states only
+    through tensors updated in place (Adam, ``Rule.update``), and never waits for the host, so its graph stays
+    valid for the whole run. Batches of another size (an epoch's last, smaller batch) run eagerly. The outputs
+    live in the graph's memory and are overwritten by the next replay; the training loop uses them within the
+    step. Anywhere else (CPU, autograd fallback, ``IPCORE_CUDA_GRAPHS=0``) it is ``forward_backward``; if the
+    capture fails, it says why once (``graph_error``) and runs eagerly from then on.
+    """
+
+    warmup_steps = 2
+
+    def __init__(self, model: LockstepMLP, use_graph: bool | None = None):
+        self.model = model
+        self.use_graph = cuda_graph_supported(model) if use_graph is None else use_graph
+        self.graph_error: str | None = None
+        self._graph: Any = None
+        self._static: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._outputs: tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], list[torch.Tensor]] | None = None
+        self._grads: list[torch.Tensor] = []
+
+    @property
+    def captured(self) -> bool:
+        return self._graph is not None
+
+    def __call__(
+        self, inputs: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+        if not self.use_graph or self.graph_error is not None:
+            return forward_backward(self.model, inputs, labels)
+        if self._graph is None:
+            try:
+                self._capture(inputs, labels)
+            except RuntimeError as error:  # e.g. an operation that cannot be captured on this torch/driver
+                self.graph_error = f"{type(error).__name__}: {error}".splitlines()[0]
+                for param in self.model.parameters():
+                    param.grad = None
+                return forward_backward(self.model, inputs, labels)
+        static_inputs, static_labels = self._static
+        if inputs.shape != static_inputs.shape or labels.shape != static_labels.shape:
+            return forward_backward(self.model, inputs, labels)
+        static_inputs.copy_(inputs)
+        static_labels.copy_(labels)
+        self._graph.replay()
+        for param, grad in zip(self.model.parameters(), self._grads, strict=True):
+            param.grad = grad
+        return self._outputs
+
+    def _capture(self, inputs: torch.Tensor, labels: torch.Tensor) -> None:
+        """torch's recipe: warm up on a side stream (cuBLAS handles, allocator), then capture one pass."""
+        params = self.model.parameters()
+        static_inputs, static_labels = inputs.clone(), labels.clone()
+        side = torch.cuda.Stream(device=self.model.device)
+        side.wait_stream(torch.cuda.current_stream(self.model.device))
+        with torch.cuda.stream(side):
+            for _ in range(self.warmup_steps):
+                for param in params:
+                    param.grad = None
+                _manual_forward_backward(self.model, static_inputs, static_labels)
+        torch.cuda.current_stream(self.model.device).wait_stream(side)
+        for param in params:
+            param.grad = None
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            outputs = _manual_forward_backward(self.model, static_inputs, static_labels)
+        self._grads = [param.grad for param in params]
+        self._graph, self._static, self._outputs = graph, (static_inputs, static_labels), outputs

@@ -38,7 +38,7 @@ from ipcore.model import LockstepMLP, member_losses
 from ipcore.optim import FusedAdam, MemberAdam
 from ipcore.rules import Rule, get_rule
 from ipcore.stats import ENTROPY_BINS, entropy_from_counts
-from ipcore.step import forward_backward
+from ipcore.step import StepRunner
 from ipcore.threads import torch_threads
 
 HIST_BINS = 50
@@ -379,6 +379,7 @@ def _train(
     check_memory(config, data, device, members=M)
     model = LockstepMLP(data.input_dim, data.num_classes, L, config.width, rules, seeds, config.output, device)
     optimizer = _optimizer(model, [group.lr for group in groups], device)
+    run_step = StepRunner(model)  # forward_backward, replayed from a CUDA graph on a GPU
 
     n_train = len(data.train_y)
     batch_size = min(config.batch_size, n_train)
@@ -436,7 +437,7 @@ def _train(
             inputs = train_x.index_select(0, flat).view(S, -1, train_x.shape[1])  # [S, b, D]
             targets = train_y.index_select(0, flat).view(S, -1)  # [S, b]
             labels = targets if R == 1 else targets.repeat(R, 1)  # [M, b]
-            logits, loss, pre, post = forward_backward(model, inputs, labels)
+            logits, loss, pre, post = run_step(inputs, labels)
 
             with torch.no_grad():
                 finite = torch.isfinite(loss)
@@ -509,6 +510,8 @@ def _train(
         return RunResult(config=config, metrics=metrics, summary=summary, state=state_name)
     summary = summarize(config, metrics, seconds, device, data, steps_done=step, epochs_done=epochs_done)
     summary["state"] = state_name
+    if run_step.use_graph:
+        summary["cuda_graph"] = run_step.graph_error or "captured"
     return RunResult(config=config, metrics=metrics, summary=summary, state=state_name)
 
 

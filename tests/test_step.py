@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -12,7 +14,7 @@ from ipcore.activations import Tanh
 from ipcore.model import LockstepMLP
 from ipcore.optim import FusedAdam
 from ipcore.rules import RULES, get_rule
-from ipcore.step import forward_backward, manual_backward_supported
+from ipcore.step import CUDA_GRAPHS_ENV, StepRunner, cuda_graph_supported, forward_backward, manual_backward_supported
 from ipcore.train import train
 
 ELEMENTWISE_RULES = [
@@ -167,3 +169,52 @@ def test_fused_adam_is_torch_adam_bit_for_bit_and_freezes_like_it():
     optimizers[0].state[ours[0]]["exp_avg"].zero_()
     optimizers[0].step()
     assert torch.equal(ours[0][0], frozen_before)  # zero gradient and zero first moment: exactly no move
+
+
+def test_the_cuda_graph_is_chosen_only_for_cuda_models_with_the_hand_written_pass(monkeypatch):
+    monkeypatch.delenv(CUDA_GRAPHS_ENV, raising=False)
+    model = _model(["ip", "none"])
+    assert not cuda_graph_supported(model) and not StepRunner(model).use_graph  # a CPU model
+    model.device = torch.device("cuda")  # only the device it says it is on: nothing runs here
+    assert cuda_graph_supported(model)
+    monkeypatch.setenv(CUDA_GRAPHS_ENV, "0")
+    assert not cuda_graph_supported(model)
+    monkeypatch.delenv(CUDA_GRAPHS_ENV)
+    autograd_only = _model(["ip", "batchnorm"])
+    autograd_only.device = torch.device("cuda")
+    assert not cuda_graph_supported(autograd_only)
+
+
+def test_the_step_runner_on_a_cpu_is_the_plain_pass():
+    model = _model(["ip", "wd"])
+    inputs, labels = _batch(model)
+    runner = StepRunner(model)
+    for param in model.parameters():
+        param.grad = None
+    logits, losses, _, post = runner(inputs, labels)
+    grads = [param.grad.clone() for param in model.parameters()]
+    assert not runner.captured
+    for param in model.parameters():
+        param.grad = None
+    expected = forward_backward(model, inputs, labels)
+    assert (
+        torch.equal(logits, expected[0]) and torch.equal(losses, expected[1]) and torch.equal(post[-1], expected[3][-1])
+    )
+    assert all(torch.equal(a, param.grad) for a, param in zip(grads, model.parameters(), strict=True))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_training_replayed_from_a_cuda_graph_equals_eager_training(monkeypatch):
+    """Run on a GPU machine (bench/gpu_speed.sh): the captured pass, the eager last batch of each epoch and the
+    rule updates between replays give the run the eager pass gives."""
+    monkeypatch.setitem(RULES, "exploding_ip", ExplodingIP)
+    config = small(rules=["exploding_ip", "ip", "none", "infomax"], seeds=3, depth=3, subset=290)
+    config = dataclasses.replace(config, device="cuda")  # 290 samples: each epoch ends with a batch of 40
+    graphed = train(config)
+    assert graphed.summary["cuda_graph"] == "captured"
+    monkeypatch.setenv(CUDA_GRAPHS_ENV, "0")
+    eager = train(config)
+    assert "cuda_graph" not in eager.summary
+    np.testing.assert_array_equal(graphed.metrics["diverged_step"], eager.metrics["diverged_step"])
+    for key in ("batch/loss", "epoch/test_loss", "layer/alpha_mean", "layer/grad_y_u"):
+        np.testing.assert_allclose(graphed.metrics[key], eager.metrics[key], rtol=1e-4, atol=1e-5, err_msg=key)
