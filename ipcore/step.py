@@ -240,7 +240,9 @@ class StepRunner:
         for param in params:
             param.grad = None
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        # thread_local: the app trains several jobs as threads of one process; a global capture would make their
+        # CUDA calls during this capture fail
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
             outputs = _manual_forward_backward(self.model, static_inputs, static_labels)
         self._grads = [param.grad for param in params]
         self._graph, self._static, self._outputs = graph, (static_inputs, static_labels), outputs
