@@ -5,7 +5,7 @@ One step, for all M = R·S members at once (``ipcore.model.LockstepMLP``):
 
 1. forward in training mode on each seed's next batch (members of the same seed see the same batches);
 2. loss = Σ_m mean cross-entropy of member m (so each member's gradient is the one it would get alone);
-3. backward;
+3. backward (written out by hand for rules of the form u = a·x + c, ``ipcore.step``; autograd otherwise);
 4. every hidden layer's intrinsic update from this forward pass's x and y (no gradient);
 5. Adam step on the weights (and on batchnorm's γ, b) with learning rate ``lr``.
 
@@ -626,8 +626,9 @@ def _adam(params: list[torch.Tensor], lr: float, device: torch.device) -> FusedA
 def _optimizer(
     model: LockstepMLP, group_lrs: list[float], device: torch.device
 ) -> FusedAdam | torch.optim.Adam | MemberAdam:
-    """torch's Adam when every group shares one learning rate; else ``MemberAdam`` with each member's rate laid
-    out like each parameter (``member_masks`` lays out any per-member tensor, not only flags)."""
+    """Adam with one rate (``FusedAdam``, torch's fused kernel) when every group shares one learning rate; else
+    ``MemberAdam`` with each member's rate laid out like each parameter (``member_masks`` lays out any
+    per-member tensor, not only flags)."""
     if len(set(group_lrs)) == 1:
         return _adam(model.parameters(), group_lrs[0], device)
     per_member = torch.tensor(group_lrs, dtype=torch.float32).repeat_interleave(model.num_seeds).to(device)
