@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ipcore.config import SweepConfig  # noqa: E402
 from ipcore.data import load_dataset  # noqa: E402
 from ipcore.grid import train_points  # noqa: E402
-from ipcore.train import resolve_device, train  # noqa: E402
+from ipcore.train import resolve_device, train, training_threads  # noqa: E402
 
 LRS, RULES, SEEDS = [0.003, 0.01, 0.03], ["ip", "none"], 3
 
@@ -85,7 +85,7 @@ def main() -> int:
     samples = len(data.train_y) * networks
     load = os.getloadavg()[0]
     print(
-        f"device {device}, torch {torch.__version__}, threads {os.environ.get('IPCORE_THREADS', '1')} (engine), "
+        f"device {device}, torch {torch.__version__}, threads {training_threads()} (engine), "
         f"load average {load:.1f}; MNIST {len(data.train_y)} samples, depth 7, width 50, batch 200, 1 epoch; "
         f"grid {len(LRS)} lr × {len(RULES)} rules × {SEEDS} seeds = {networks} networks",
         flush=True,

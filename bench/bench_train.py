@@ -1,15 +1,24 @@
-"""Benchmark: the lockstep engine against a straightforward per-seed PyTorch loop, in one run on one machine.
+"""Benchmark: the lockstep engine's speed, in one run on one machine, as three ratios (issue 14).
 
 The thesis's deep MNIST setting — depth 7, width 50, batch 200, Adam lr 0.01, rule ip, 10 seeds, 1 epoch on the
-real MNIST — trained
+real MNIST (10 seeds × 60 000 = 600 000 training samples) — measured as
 
-(a) by the engine (``ipcore.train.train``: all seeds as one batched model, the data resident as one tensor),
-(b) by a per-seed loop in the style of the thesis's published code: torchvision MNIST with ``ToTensor``
-    through a ``DataLoader`` with 2 workers, one ``nn.Module`` per seed, the IP update after each forward
-    pass (α, β moved by their own Adam with lr η, as the thesis's IP does), seeds one after the other,
+1. **efficiency**: the engine's useful arithmetic rate, FLOPs of the forward and backward pass per training sample
+   (2·fan_in·fan_out per layer forward, the same again for the weight gradients, and again for the gradients of
+   every layer's input except the first) × training samples per second of ``train`` with 1 torch thread
+   (recording and the end-of-epoch evaluation included, their FLOPs not counted), over the float32 matmul peak
+   of one thread measured by this script (a 1024² product, best of several, before and after the engine runs);
+2. **IP overhead**: the engine's time with rule ``ip`` over its time with rule ``none`` − 1 (best of
+   ``--repeats`` interleaved runs);
+3. **whole process**: ``python -m ipcore train … --json`` as a process of its own (imports, loading MNIST, the
+   first step, everything; the thread count its default) against a per-seed loop in the style of the thesis's
+   published code, also as a process of its own with the same thread count: torchvision MNIST with ``ToTensor``
+   through a ``DataLoader`` with 2 workers, one ``nn.Module`` per seed, the IP update after each forward pass (α,
+   β moved by their own Adam with lr η, as the thesis's IP does), seeds one after the other. The loop's own
+   time (without its start-up) gives the steady-state ratio too.
 
-and the engine with rule ``none`` against rule ``ip`` (the cost of the intrinsic rule). Throughput is training
-samples per second summed over the seeds (10 seeds × 60 000 samples = 600 000 samples per epoch).
+Times are wall-clock; CPU-time figures (this process's threads and its children) are printed beside them,
+because on a shared machine other processes' load slows every wall-clock figure.
 
     python bench/bench_train.py                      # CPU, the full setting (a few minutes on 2 cores)
     python bench/bench_train.py --quick              # 3 seeds, first 12 000 samples (under a minute)
@@ -22,6 +31,7 @@ import argparse
 import json
 import os
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ipcore.config import TrainConfig  # noqa: E402
 from ipcore.data import load_dataset  # noqa: E402
 from ipcore.rules import default_eta  # noqa: E402
-from ipcore.train import resolve_device, train  # noqa: E402
+from ipcore.train import resolve_device, train, training_threads  # noqa: E402
 
 DEPTH, WIDTH, BATCH, LR = 7, 50, 200, 0.01
 
@@ -163,6 +173,54 @@ def engine_run(data, root: str, rule: str, seeds: int, subset: int, device: torc
     return timed
 
 
+def flops_per_sample(input_dim: int = 784, classes: int = 10, depth: int = DEPTH, width: int = WIDTH) -> int:
+    """FLOPs of one training sample's forward and backward pass through the products (see the module docstring)."""
+    sizes = [input_dim] + [width] * depth + [classes]
+    products = [a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+    return 2 * sum(products) + 2 * sum(products) + 2 * sum(products[1:])
+
+
+def matmul_peak(device: torch.device, seconds: float = 1.0) -> tuple[float, float]:
+    """FLOP/s of a large float32 product on ``device`` with the current thread count, best of a few tries, per
+    wall-clock second and (on a CPU) per CPU-second of this process."""
+    n = 1024 if device.type == "cpu" else 8192
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    best_wall = best_cpu = 0.0
+    a @ b
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        with Timed(device) as timed:
+            for _ in range(4):
+                a @ b
+        best_wall = max(best_wall, 4 * 2 * n**3 / timed.wall)
+        best_cpu = max(best_cpu, 4 * 2 * n**3 / max(timed.cpu, 1e-9))
+    return best_wall, best_cpu if device.type == "cpu" else best_wall
+
+
+def whole_process(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """(wall seconds, CPU seconds, stdout) of ``command`` run as a process of its own."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"{command[:4]} failed: {done.stderr[-2000:]}")
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return wall, cpu, done.stdout
+
+
+def reference_process(args: argparse.Namespace) -> int:
+    """The per-seed loop as a process of its own (``--reference-process``): prints its loop's seconds as JSON."""
+    threads = training_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    device = resolve_device(args.device)
+    timed = reference_loop(args.data_root, args.seeds, args.subset, device)
+    print(json.dumps({"loop_seconds": timed.wall, "loop_cpu_seconds": timed.cpu, "threads": torch.get_num_threads()}))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
@@ -171,20 +229,16 @@ def main() -> int:
     parser.add_argument("--subset", type=int, default=0, help="first N training samples (0 = all 60 000)")
     parser.add_argument("--repeats", type=int, default=2, help="engine runs per rule; the fastest counts")
     parser.add_argument("--quick", action="store_true", help="3 seeds, the first 12 000 samples")
-    parser.add_argument("--skip-reference", action="store_true", help="engine figures only")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch CPU threads for both (default 1, the engine's; 0 = torch's default)",
-    )
+    parser.add_argument("--skip-reference", action="store_true", help="no whole-process comparison")
+    parser.add_argument("--reference-process", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     args = parser.parse_args()
-    os.environ["IPCORE_THREADS"] = str(args.threads)  # the engine sets its own count from this
-    if args.threads:
-        torch.set_num_threads(args.threads)
     if args.quick:
         args.seeds, args.subset = 3, args.subset or 12_000
+    if args.reference_process:
+        return reference_process(args)
+    os.environ["IPCORE_THREADS"] = "1"  # the in-process figures: one thread, against one thread's peak
+    torch.set_num_threads(1)
     device = resolve_device(args.device)
 
     load_start = os.getloadavg()[0]
@@ -192,14 +246,16 @@ def main() -> int:
     data = load_dataset("mnist", args.data_root, args.subset, device)
     load_seconds = time.perf_counter() - started
     samples = len(data.train_y) * args.seeds
+    flops = flops_per_sample(data.input_dim, data.num_classes)
     print(
         f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
-        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads (OMP_WAIT_POLICY "
-        f"{os.environ.get('OMP_WAIT_POLICY')}), load average {load_start:.1f}; MNIST {len(data.train_y)} samples "
-        f"loaded in {load_seconds:.1f} s; depth {DEPTH}, width {WIDTH}, batch {BATCH}, {args.seeds} seeds, 1 epoch",
+        f"torch {torch.__version__}, OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY')}, load average "
+        f"{load_start:.1f}; MNIST {len(data.train_y)} samples loaded in {load_seconds:.1f} s; depth {DEPTH}, width "
+        f"{WIDTH}, batch {BATCH}, {args.seeds} seeds, 1 epoch; {flops / 1e3:.0f} kFLOP per training sample",
         flush=True,
     )
 
+    peaks = [matmul_peak(device)]
     engine_run(data, args.data_root, "ip", min(args.seeds, 2), 2 * BATCH, device)  # warm-up
     best: dict[str, Timed] = {}
     for _ in range(args.repeats):
@@ -207,43 +263,79 @@ def main() -> int:
             timed = engine_run(data, args.data_root, rule, args.seeds, args.subset, device)
             if rule not in best or timed.wall < best[rule].wall:
                 best[rule] = timed
+    peaks.append(matmul_peak(device))
+    peak, peak_cpu = max(p[0] for p in peaks), max(p[1] for p in peaks)
     for rule in ("ip", "none"):
         print(
             f"engine, rule {rule + ':':5s}    {best[rule].wall:7.2f} s  {samples / best[rule].wall:10,.0f} samples/s"
             f"  ({samples / best[rule].cpu:9,.0f} samples per CPU-second)",
             flush=True,
         )
+    rate = samples * flops / best["ip"].wall
+    efficiency = rate / peak
+    cpu_efficiency = samples * flops / best["ip"].cpu / peak_cpu if device.type == "cpu" else None
     overhead = best["ip"].wall / best["none"].wall - 1
-    print(f"IP overhead in the engine: {overhead * 100:+.1f} %  (target ≤ 20 %)", flush=True)
+    cpu_overhead = best["ip"].cpu / best["none"].cpu - 1
+    where = "one thread" if device.type == "cpu" else "the GPU"
+    print(
+        f"matmul peak of {where}: {peak / 1e9:.1f} GFLOP/s, {peak_cpu / 1e9:.1f} per CPU-second "
+        f"(tries: {', '.join(f'{p[0] / 1e9:.1f}' for p in peaks)})\n"
+        f"EFFICIENCY: the engine (ip) at {rate / 1e9:.1f} GFLOP/s = {efficiency * 100:.0f} % of the peak"
+        + (
+            f"; per CPU-second {samples * flops / best['ip'].cpu / 1e9:.1f} GFLOP = {cpu_efficiency * 100:.0f} %"
+            if cpu_efficiency is not None
+            else ""
+        )
+        + "  (target ≥ 50 %)\n"
+        f"IP OVERHEAD: {overhead * 100:+.1f} % in wall time, {cpu_overhead * 100:+.1f} % in CPU time  (target ≤ 10 %)",
+        flush=True,
+    )
     out = {
         "device": str(device),
-        "threads": torch.get_num_threads(),
         "seeds": args.seeds,
         "samples": samples,
+        "flops_per_sample": flops,
+        "matmul_peak_flops": peak,
+        "matmul_peak_flops_per_cpu_s": peak_cpu,
         "engine_ip_samples_per_s": samples / best["ip"].wall,
         "engine_none_samples_per_s": samples / best["none"].wall,
         "engine_ip_samples_per_cpu_s": samples / best["ip"].cpu,
+        "efficiency": efficiency,
+        "cpu_efficiency": cpu_efficiency,
         "ip_overhead": overhead,
+        "ip_overhead_cpu": cpu_overhead,
         "load_average_start": load_start,
     }
     if not args.skip_reference:
-        reference = reference_loop(args.data_root, args.seeds, args.subset, device)
+        env = {k: v for k, v in os.environ.items() if k != "IPCORE_THREADS"}  # both pick their default count
+        here = Path(__file__).resolve()
+        engine_command = [sys.executable, "-m", "ipcore", "train", "--dataset", "mnist", "--data-root", args.data_root]
+        engine_command += ["--rules", "ip", "--depth", str(DEPTH), "--width", str(WIDTH), "--lr", str(LR)]
+        engine_command += ["--epochs", "1", "--seeds", str(args.seeds), "--batch-size", str(BATCH)]
+        engine_command += ["--subset", str(args.subset), "--device", str(device), "--json", "--quiet"]
+        reference_command = [sys.executable, str(here), "--reference-process", "--seeds", str(args.seeds)]
+        reference_command += ["--subset", str(args.subset), "--data-root", args.data_root, "--device", str(device)]
+        engine_wall, engine_cpu, _ = whole_process(engine_command, {**env, "PYTHONPATH": str(here.parents[1])})
+        reference_wall, reference_cpu, printed = whole_process(reference_command, env)
+        loop = json.loads(printed.strip().splitlines()[-1])
+        ratio = reference_wall / engine_wall
         print(
-            f"per-seed loop, ip: {reference.wall:7.2f} s  {samples / reference.wall:10,.0f} samples/s"
-            f"  ({samples / reference.cpu:9,.0f} samples per CPU-second, workers included)",
-            flush=True,
-        )
-        ratio = reference.wall / best["ip"].wall
-        cpu_ratio = reference.cpu / best["ip"].cpu
-        print(
-            f"engine / per-seed loop: {ratio:.1f}× in wall time (target ≥ 10×), {cpu_ratio:.1f}× in CPU time",
+            f"whole process, engine (`python -m ipcore train … --json`): {engine_wall:6.2f} s ({engine_cpu:.1f} CPU-s)\n"
+            f"whole process, per-seed loop ({loop['threads']} threads): {reference_wall:6.2f} s "
+            f"({reference_cpu:.1f} CPU-s, its loop alone {loop['loop_seconds']:.1f} s)\n"
+            f"WHOLE PROCESS: engine {ratio:.1f}× faster  (target ≥ 8×), {reference_cpu / engine_cpu:.1f}× in CPU time; "
+            f"steady state (the loop alone against the in-process engine): "
+            f"{loop['loop_seconds'] / best['ip'].wall:.1f}×",
             flush=True,
         )
         out.update(
-            reference_samples_per_s=samples / reference.wall,
-            reference_samples_per_cpu_s=samples / reference.cpu,
-            ratio=ratio,
-            cpu_ratio=cpu_ratio,
+            whole_process_engine_s=engine_wall,
+            whole_process_reference_s=reference_wall,
+            whole_process_ratio=ratio,
+            whole_process_cpu_ratio=reference_cpu / engine_cpu,
+            reference_loop_s=loop["loop_seconds"],
+            reference_threads=loop["threads"],
+            steady_state_ratio=loop["loop_seconds"] / best["ip"].wall,
         )
     out["load_average_end"] = os.getloadavg()[0]
     print(f"load average at the end {out['load_average_end']:.1f}", flush=True)

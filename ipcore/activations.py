@@ -20,25 +20,6 @@ import torch
 from ipcore.config import ACTIVATION_NAMES
 
 
-class _SigmoidTanh(torch.autograd.Function):
-    """y = tanh(u) computed as 2σ(2u) − 1, with backward ∂y/∂u = 1 − y².
-
-    The same function to float rounding (≤ 2e-7 apart); on a CPU torch's float32 tanh is about four times
-    slower than its sigmoid, and tanh runs once per hidden layer per pass. (On a GPU torch.tanh is used.)
-    """
-
-    @staticmethod
-    def forward(ctx, u: torch.Tensor) -> torch.Tensor:
-        y = torch.sigmoid(u * 2).mul_(2).sub_(1)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (y,) = ctx.saved_tensors
-        return torch.ops.aten.tanh_backward(grad, y)  # grad · (1 − y²)
-
-
 class Activation:
     """One output nonlinearity. Subclasses set the class attributes and the three maps."""
 
@@ -66,11 +47,12 @@ class Tanh(Activation):
     equation = r"y = \tanh(u)"
 
     def apply(self, u: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(u) if u.is_cuda else _SigmoidTanh.apply(u)
+        # torch's own tanh: measured with torch 2.14 on this project's CPU (AVX-512, and forced to AVX2 or no
+        # vector extensions) 3–6× faster than 2σ(2u) − 1, which an earlier version used (bench/bench_train.py)
+        return torch.tanh(u)
 
     def value(self, u: torch.Tensor) -> torch.Tensor:
-        # 2σ(2u) − 1: equal to tanh within 2e-7 in float32 and several times faster on a CPU.
-        return torch.sigmoid(2 * u).mul_(2).sub_(1)
+        return torch.tanh(u)
 
     def derivative_from_output(self, y: torch.Tensor) -> torch.Tensor:
         return 1 - y * y

@@ -370,13 +370,13 @@ def _mnist_folder(root: Path) -> tuple[Path, str] | None:
 
 
 def _load_mnist(name: str, base: Path, allow_download: bool) -> dict[str, Any]:
-    from torchvision.datasets import MNIST
-
     raw_folder = base / "MNIST" / "raw"
     present = _mnist_folder(base) is not None
     if not present and not allow_download:
         raise _unavailable("mnist", base, [raw_folder], "downloads are off")
     if not present:
+        from torchvision.datasets import MNIST  # only to download: importing torchvision takes a second or more
+
         _download("mnist", base, lambda: MNIST(str(base), train=True, download=True), [raw_folder])
     # Read and check the IDX files ourselves: torchvision's reader trusts them (a labels file shorter than its
     # images file would silently train on the shorter count).

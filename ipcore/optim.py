@@ -163,6 +163,64 @@ class MemberSGD:
             param.addcmul_(grad, rate, value=-1.0)  # p ← p − lr·g (or lr·b)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        for param in self.params:
+            if set_to_none:
+                param.grad = None
+            elif param.grad is not None:
+                param.grad.zero_()
+
+
+class FusedAdam:
+    """Adam with one learning rate for every parameter: torch's fused kernel called directly.
+
+    The same update as ``torch.optim.Adam(params, lr, fused=True)``, bit for bit (the same kernel, step counts and
+    buffers, with the moments in ``state[p]`` under torch's names): constructing ``torch.optim.Adam`` imports
+    ``torch._dynamo``, a second or more of every run's start-up, for a step that is one kernel call.
+    """
+
+    def __init__(self, params: Sequence[torch.Tensor], lr: float):
+        self.params = list(params)
+        self.lr = float(lr)
+        self.state: dict[torch.Tensor, dict[str, torch.Tensor]] = {}
+
+    @staticmethod
+    def available(device: torch.device) -> bool:
+        """Whether torch has the fused kernel for ``device`` (CPU and CUDA)."""
+        return hasattr(torch, "_fused_adam_") and device.type in ("cpu", "cuda")
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One Adam step for every parameter that has a gradient."""
+        params = [p for p in self.params if p.grad is not None]
+        if not params:
+            return
+        for p in params:
+            if p not in self.state:
+                self.state[p] = {
+                    "step": torch.zeros((), dtype=torch.float32, device=p.device),
+                    "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
+                    "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
+                }
+        states = [self.state[p] for p in params]
+        steps = [state["step"] for state in states]
+        torch._foreach_add_(steps, 1)
+        torch._fused_adam_(
+            params,
+            [p.grad for p in params],
+            [state["exp_avg"] for state in states],
+            [state["exp_avg_sq"] for state in states],
+            [],
+            steps,
+            amsgrad=False,
+            lr=self.lr,
+            beta1=BETA1,
+            beta2=BETA2,
+            weight_decay=0.0,
+            eps=EPS,
+            maximize=False,
+        )
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
             if set_to_none:
                 p.grad = None

@@ -67,14 +67,14 @@ def task_options() -> dict[str, Any]:
     """Resources of one part: its torch threads as CPUs, and a GPU fraction when the cluster has GPUs."""
     from ipcore.train import training_threads
 
-    threads = training_threads()
+    threads = training_threads(auto=False)  # many parts share a machine: one thread each unless asked
     options: dict[str, Any] = {
         "num_cpus": max(1, threads),
         "max_retries": MAX_RETRIES,
         "scheduling_strategy": "SPREAD",
     }
-    if threads != 1:  # the workers train with the thread count asked for (their own default is 1)
-        options["runtime_env"] = {"env_vars": {"IPCORE_THREADS": str(threads)}}
+    # the workers train with the count asked for (left alone, each would pick its own by the machine's load)
+    options["runtime_env"] = {"env_vars": {"IPCORE_THREADS": str(threads)}}
     if ray.cluster_resources().get("GPU", 0) > 0:
         text = os.environ.get("IPCORE_RAY_GPU_FRACTION", "0.25")
         try:

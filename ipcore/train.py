@@ -5,7 +5,7 @@ One step, for all M = R·S members at once (``ipcore.model.LockstepMLP``):
 
 1. forward in training mode on each seed's next batch (members of the same seed see the same batches);
 2. loss = Σ_m mean cross-entropy of member m (so each member's gradient is the one it would get alone);
-3. backward;
+3. backward (written out by hand for rules of the form u = a·x + c, ``ipcore.step``; autograd otherwise);
 4. every hidden layer's intrinsic update from this forward pass's x and y (no gradient);
 5. the optimizer's step on the weights (and on batchnorm's γ, b) with learning rate ``lr``: Adam (the thesis), SGD or
    SGD with momentum (``config.optimizer``).
@@ -36,9 +36,10 @@ from ipcore.config import ConfigError, TrainConfig
 from ipcore.data import Dataset, load_dataset
 from ipcore.metrics import MetricsLog, RunResult
 from ipcore.model import LockstepMLP, member_losses
-from ipcore.optim import MemberAdam, MemberSGD
+from ipcore.optim import FusedAdam, MemberAdam, MemberSGD
 from ipcore.rules import make_rule
 from ipcore.stats import ENTROPY_BINS, entropy_from_counts
+from ipcore.step import StepRunner
 from ipcore.threads import torch_threads
 
 HIST_BINS = 50
@@ -68,19 +69,41 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def training_threads() -> int:
-    """torch intra-op threads for training on a CPU: ``$IPCORE_THREADS``, default 1 (0 = torch's default).
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask; the machine's count where that is unknown)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
-    One thread by default: on the shared 2-core machine this was built on, a second thread made the deep MNIST
-    benchmark 2× slower whenever other processes were busy (and 10–25× slower with OpenMP's default spinning
-    wait), and a fixed count keeps CPU results reproducible whatever the load. A quiet multi-core machine
-    gains from more: set ``IPCORE_THREADS``.
+
+def idle_cpus() -> int:
+    """Usable CPUs that nothing else is running on now: usable − the 1-minute load average, rounded (a core
+    counts as idle when the load leaves at least half of it free), at least 1."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this platform: assume the machine is busy
+        return 1
+    return max(1, min(usable_cpus(), round(usable_cpus() - load)))
+
+
+def training_threads(auto: bool = True) -> int:
+    """torch intra-op threads for training on a CPU: ``$IPCORE_THREADS`` when set (0 = torch's default), else
+    with ``auto`` the CPUs idle when the run starts (``idle_cpus``), else 1.
+
+    Why by load: on the shared 2-core machine this was built on, a second thread made the deep MNIST benchmark
+    about 2× slower whenever other processes were busy (and 10–25× slower with OpenMP's default spinning wait),
+    while on idle cores it is nearly 2× faster. The count is chosen once per run. Different counts round some
+    sums differently (about 1e-7 relative), so runs are bit-for-bit repeatable only with the same count: set
+    ``IPCORE_THREADS`` to pin it.
     """
     text = os.environ.get("IPCORE_THREADS", "").strip()
     try:
-        return max(0, int(text)) if text else 1
+        if text:
+            return max(0, int(text))
     except ValueError:
         raise ConfigError("IPCORE_THREADS", f"must be a whole number of threads (got {text!r})") from None
+    return idle_cpus() if auto else 1
 
 
 def cpu_threads(device: torch.device) -> contextlib.AbstractContextManager[None]:
@@ -407,6 +430,7 @@ def _train(
         activation=config.activation,
     )  # fmt: skip
     optimizer = _optimizer(model, [group.lr for group in groups], device, config)
+    run_step = StepRunner(model)  # forward_backward, replayed from a CUDA graph on a GPU
 
     n_train = len(data.train_y)
     batch_size = min(config.batch_size, n_train)
@@ -464,13 +488,9 @@ def _train(
             inputs = train_x.index_select(0, flat).view(S, -1, train_x.shape[1])  # [S, b, D]
             targets = train_y.index_select(0, flat).view(S, -1)  # [S, b]
             labels = targets if R == 1 else targets.repeat(R, 1)  # [M, b]
-            logits, pre, post = model.forward(inputs, training=True)
-            losses = member_losses(logits, labels)
-            losses.sum().backward()
-            model.drop_bias_gradients_before_normalisation()
+            logits, loss, pre, post = run_step(inputs, labels)
 
             with torch.no_grad():
-                loss = losses.detach()
                 finite = torch.isfinite(loss)
                 diverged_step = torch.where(active & ~finite, step + 1, diverged_step)
                 active &= finite
@@ -541,6 +561,8 @@ def _train(
         return RunResult(config=config, metrics=metrics, summary=summary, state=state_name)
     summary = summarize(config, metrics, seconds, device, data, steps_done=step, epochs_done=epochs_done)
     summary["state"] = state_name
+    if run_step.use_graph:
+        summary["cuda_graph"] = run_step.graph_error or "captured"
     return RunResult(config=config, metrics=metrics, summary=summary, state=state_name)
 
 
@@ -661,18 +683,18 @@ def release_memory() -> None:
         _held.pop(threading.get_ident(), None)
 
 
-def _adam(params: list[torch.Tensor], lr: float, device: torch.device) -> torch.optim.Adam:
+def _adam(params: list[torch.Tensor], lr: float, device: torch.device) -> FusedAdam | torch.optim.Adam:
     """Adam over the stacked tensors: elementwise, so exactly one independent Adam per member."""
-    try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    except (RuntimeError, TypeError):  # a device without the fused kernel
-        return torch.optim.Adam(params, lr=lr, foreach=device.type != "cpu")
+    if FusedAdam.available(device):
+        return FusedAdam(params, lr)
+    return torch.optim.Adam(params, lr=lr, foreach=device.type != "cpu")  # a device without the fused kernel
 
 
 def _optimizer(
     model: LockstepMLP, group_lrs: list[float], device: torch.device, config: TrainConfig | None = None
-) -> torch.optim.Adam | MemberAdam | MemberSGD:
-    """The weights' optimizer (``config.optimizer``). Adam: torch's when every group shares one learning rate,
+) -> FusedAdam | torch.optim.Adam | MemberAdam | MemberSGD:
+    """The weights' optimizer (``config.optimizer``). Adam: ``FusedAdam`` (torch's fused kernel) when every group shares one learning
+    rate,
     else ``MemberAdam`` with each member's rate laid out like each parameter (``member_masks`` lays out any
     per-member tensor, not only flags). SGD and momentum: ``MemberSGD`` with the same per-member layout."""
     per_member = torch.tensor(group_lrs, dtype=torch.float32).repeat_interleave(model.num_seeds).to(device)
@@ -692,7 +714,7 @@ def freeze_every_step(device: torch.device) -> bool:
 
 
 def freeze_members(
-    model: LockstepMLP, optimizer: torch.optim.Optimizer | MemberAdam | MemberSGD, frozen: torch.Tensor
+    model: LockstepMLP, optimizer: torch.optim.Optimizer | MemberAdam | FusedAdam | MemberSGD, frozen: torch.Tensor
 ) -> None:
     """Zero the gradients and first Adam moments (or SGD's momentum buffers) of frozen members, so the
     optimizer moves them by exactly 0."""

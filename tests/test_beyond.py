@@ -16,7 +16,7 @@ from ipcore import cli
 from ipcore.config import ConfigError, NeuronConfig, SweepConfig, TrainConfig
 from ipcore.model import LockstepMLP
 from ipcore.neuron import entropy_max, simulate, target_density, truncated_exponential_rate
-from ipcore.optim import MemberSGD
+from ipcore.optim import FusedAdam, MemberSGD
 from ipcore.rules import RULES, get_rule
 from ipcore.sweep import train_points
 from ipcore.train import train, unit_entropy, weight_gradient_rms
@@ -205,14 +205,14 @@ def test_sweep_points_with_their_own_learning_rates_equal_plain_runs(optimizer):
 
 
 def test_the_optimizer_field_picks_the_optimizer():
-    """sgd and momentum train with MemberSGD (momentum 0 or the config's), adam with torch's Adam."""
+    """sgd and momentum train with MemberSGD (momentum 0 or the config's), adam with FusedAdam (torch's fused kernel)."""
     from ipcore.train import _optimizer
 
     net = LockstepMLP(5, 3, 2, 4, [get_rule("none")], [0], device="cpu")
     for name, kind, momentum in (
         ("sgd", MemberSGD, 0.0),
         ("momentum", MemberSGD, 0.8),
-        ("adam", torch.optim.Adam, None),
+        ("adam", FusedAdam, None),
     ):
         optimizer = _optimizer(net, [0.1], torch.device("cpu"), TrainConfig(optimizer=name, momentum=0.8))
         assert isinstance(optimizer, kind)

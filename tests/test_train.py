@@ -314,7 +314,8 @@ def test_progress_reaches_one_and_runner_dispatches_train():
     assert fractions == sorted(fractions)
 
 
-def test_cpu_training_is_deterministic():
+def test_cpu_training_is_deterministic(monkeypatch):
+    monkeypatch.setenv("IPCORE_THREADS", "1")  # the same count: other counts round some sums differently
     a = train(small(rules=["ip", "batchnorm"])).metrics
     b = train(small(rules=["ip", "batchnorm"])).metrics
     np.testing.assert_array_equal(a["batch/loss"], b["batch/loss"])
@@ -523,6 +524,23 @@ def test_cpu_training_uses_the_configured_thread_count(monkeypatch):
     monkeypatch.setenv("IPCORE_THREADS", "two")
     with pytest.raises(ConfigError, match="IPCORE_THREADS"):
         train(small(epochs=1))
+
+
+def test_without_a_setting_the_thread_count_follows_the_idle_cpus(monkeypatch):
+    import ipcore.train as train_module
+
+    monkeypatch.delenv("IPCORE_THREADS", raising=False)
+    monkeypatch.setattr(train_module, "usable_cpus", lambda: 4)
+    for load, expected in ((0.2, 4), (1.0, 3), (2.7, 1), (9.0, 1)):
+        monkeypatch.setattr(train_module.os, "getloadavg", lambda load=load: (load, load, load))
+        assert train_module.training_threads() == expected, load
+        assert train_module.training_threads(auto=False) == 1  # Ray tasks: one thread each unless asked
+    monkeypatch.setattr(train_module.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    seen = []
+    train(small(epochs=1), progress=lambda _: seen.append(torch.get_num_threads()))
+    assert set(seen) == {4}
+    monkeypatch.setenv("IPCORE_THREADS", "2")
+    assert train_module.training_threads() == 2
 
 
 def test_a_run_too_big_for_the_machine_is_refused_before_it_starts(monkeypatch):

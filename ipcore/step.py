@@ -1,0 +1,248 @@
+"""One training step's forward and backward pass for a lockstep model, written out by hand where that is possible.
+
+The step (``ipcore.train``) needs, for every member m of a ``LockstepMLP``: the logits of its batch, its mean
+cross-entropy L_m, each hidden layer's x and y, and the gradient of Σ_m L_m in every parameter's ``.grad``.
+Autograd gets there with about a dozen recorded operations per layer; for the thesis's deep MNIST setting
+(depth 7, width 50, 10 members) that bookkeeping, and the small elementwise kernels it cannot fuse, cost as much
+as the matrix products themselves. ``forward_backward`` computes the same quantities directly when every rule of
+the model is *elementwise* — u = a·x + c per unit with a, c fixed during the pass (``ip``, ``wd``, ``infomax``,
+``bn_inc``, ``bn_wd``, the covariance and printed variants, ``triesch``, ``none``) — and falls back to autograd
+otherwise (``ip_hard``, whose α, β come from the batch; ``batchnorm``, whose γ, b are learned).
+
+Backward pass, per member (B = batch, z = pre-ReLU logits, o = ReLU(z) or z, p = softmax(o), t = the labels;
+layer l: x_l = y_{l−1} W_l + b_l, u_l = a_l ⊙ x_l + c_l, y_l = f(u_l), y_0 = the input):
+
+    ∂L/∂o = (p − onehot(t)) / B;        ∂L/∂z = ∂L/∂o ⊙ [o > 0]  (ReLU output)
+    ∂L/∂W_out = y_Lᵀ ∂L/∂z;   ∂L/∂b_out = Σ_batch ∂L/∂z;   ∂L/∂y_L = ∂L/∂z W_outᵀ
+    ∂L/∂x_l = ∂L/∂y_l ⊙ f′(u_l) ⊙ a_l,  f′ written in terms of y_l (``Activation.derivative_from_output``)
+    ∂L/∂W_l = y_{l−1}ᵀ ∂L/∂x_l;   ∂L/∂b_l = Σ_batch ∂L/∂x_l;   ∂L/∂y_{l−1} = ∂L/∂x_l W_lᵀ
+
+— the chain rule autograd applies, operation for operation, so the two agree to float rounding (the tests compare
+them for every rule family, every activation, and members with NaN losses). For the activations the model
+ships, f′ is applied by the same fused kernel autograd uses (``tanh_backward``, ``sigmoid_backward``,
+``threshold_backward``); any other ``Activation`` goes through ``derivative_from_output``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ipcore.activations import ACTIVATIONS, Activation
+from ipcore.model import LockstepMLP, member_losses
+
+_aten = torch.ops.aten
+_FUSED_BACKWARD: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "tanh": _aten.tanh_backward,  # grad · (1 − y²)
+    "logistic": _aten.sigmoid_backward,  # grad · y(1 − y)
+    "relu": lambda grad, y: _aten.threshold_backward(grad, y, 0),  # grad where y > 0, else 0
+}
+
+
+def activation_backward(activation: Activation, grad: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """∂L/∂u = ∂L/∂y ⊙ f′(u), with f′ from the output y: for the registered tanh, logistic and ReLU one fused
+    kernel (the one autograd's own backward uses), for any other activation ``grad · derivative_from_output(y)``."""
+    fused = _FUSED_BACKWARD.get(activation.name)
+    if fused is not None and type(activation) is ACTIVATIONS.get(activation.name):
+        return fused(grad, y)
+    return grad * activation.derivative_from_output(y)
+
+
+def manual_backward_supported(model: LockstepMLP) -> bool:
+    """Whether ``forward_backward`` can skip autograd for ``model``: every rule elementwise (the base class's
+    transform, no ``prepare``, no learned parameters) and a ReLU or linear output."""
+    return (
+        all(model._elementwise)
+        and not any(rule.has_parameters for rule in model.rules)
+        and model.output in ("relu", "linear")
+    )
+
+
+def forward_backward(
+    model: LockstepMLP, inputs: torch.Tensor, labels: torch.Tensor, manual: bool | None = None
+) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+    """A training forward pass on ``inputs`` ``[S, B, D]`` with ``labels`` ``[M, B]``, and the gradients of
+    Σ_m L_m left in each parameter's ``.grad`` (which must be None on entry, as after ``zero_grad``).
+
+    Returns (logits ``[M, B, C]``, losses ``[M]``, x and y of every hidden layer ``[M, B, H]``), all detached.
+    ``manual``: None chooses (the hand-written pass where ``manual_backward_supported``), True/False forces one
+    (True on an unsupported model is a ValueError)."""
+    if manual is None:
+        manual = manual_backward_supported(model)
+    if manual:
+        if not manual_backward_supported(model):
+            raise ValueError("the hand-written backward pass needs elementwise rules and a relu or linear output")
+        return _manual_forward_backward(model, inputs, labels)
+    logits, pre, post = model.forward(inputs, training=True)
+    losses = member_losses(logits, labels)
+    losses.sum().backward()
+    model.drop_bias_gradients_before_normalisation()
+    return logits.detach(), losses.detach(), [x.detach() for x in pre], [y.detach() for y in post]
+
+
+def _shared_coefficients(model: LockstepMLP) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(a, c) ``[M, 1, depth·H]`` with u = a·x + c for every member, or None when every rule is ``none`` (u = x);
+    the same tensors ``LockstepMLP.forward`` builds."""
+    if all(model._identity):
+        return None
+    pairs = [model._coefficients(g) for g in range(model.num_rules)]
+    if model.num_rules == 1:
+        return pairs[0]
+    return torch.cat([a for a, _ in pairs]), torch.cat([c for _, c in pairs])
+
+
+@torch.no_grad()
+def _manual_forward_backward(
+    model: LockstepMLP, inputs: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+    R, S, H, D, L = model.num_rules, model.num_seeds, model.width, model.input_dim, model.depth
+    M, B = model.members, inputs.shape[1]
+    activation = model.activation
+    coefficients = _shared_coefficients(model)
+
+    # --- forward (the arithmetic of LockstepMLP.forward in training mode) ---
+    first_weight = model.first_weight.detach().view(S, D, R * H)
+    x = torch.baddbmm(model.first_bias.detach().view(S, 1, R * H), inputs, first_weight)  # [S, B, R·H]
+    if R > 1:
+        x = x.view(S, B, R, H).permute(2, 0, 1, 3).reshape(M, B, H)
+    pre: list[torch.Tensor] = []
+    post: list[torch.Tensor] = []
+    for layer in range(L):
+        if layer > 0:
+            x = torch.baddbmm(
+                model.hidden_biases[layer - 1].detach(), post[-1], model.hidden_weights[layer - 1].detach()
+            )
+        if coefficients is None:
+            u = x
+        else:
+            units = slice(layer * H, (layer + 1) * H)
+            u = torch.addcmul(coefficients[1][..., units], x, coefficients[0][..., units])
+        pre.append(x)
+        post.append(activation.value(u))
+    out_weight = model.out_weight.detach()
+    logits = torch.baddbmm(model.out_bias.detach(), post[-1], out_weight)
+    if model.output == "relu":
+        logits = F.relu(logits)
+    log_probs = torch.log_softmax(logits, dim=-1)
+    losses = log_probs.gather(-1, labels.unsqueeze(-1)).squeeze(-1).mean(dim=1).neg_()  # [M]
+
+    # --- backward: ∂(Σ_m L_m) ---
+    grad = log_probs.exp_().mul_(1.0 / B)  # p / B (log_probs is not needed any more)
+    grad.scatter_add_(-1, labels.unsqueeze(-1), torch.full((M, B, 1), -1.0 / B, dtype=grad.dtype, device=grad.device))
+    if model.output == "relu":
+        grad = _aten.threshold_backward(grad, logits, 0)
+    grads: dict[int, torch.Tensor] = {}
+    grads[id(model.out_weight)] = torch.bmm(post[-1].transpose(1, 2), grad)
+    grads[id(model.out_bias)] = grad.sum(dim=1, keepdim=True)
+    grad = torch.bmm(grad, out_weight.transpose(1, 2))  # ∂L/∂y of the last hidden layer
+    for layer in reversed(range(L)):
+        grad = activation_backward(activation, grad, post[layer])  # ∂L/∂u
+        if coefficients is not None:
+            grad.mul_(coefficients[0][..., layer * H : (layer + 1) * H])  # ∂L/∂x = ∂L/∂u ⊙ a
+        if layer == 0:
+            break
+        weight, bias = model.hidden_weights[layer - 1], model.hidden_biases[layer - 1]
+        grads[id(weight)] = torch.bmm(post[layer - 1].transpose(1, 2), grad)
+        grads[id(bias)] = grad.sum(dim=1, keepdim=True)
+        grad = torch.bmm(grad, weight.detach().transpose(1, 2))
+    if R > 1:  # members back to the first layer's [S, B, R·H]
+        grad = grad.view(R, S, B, H).permute(1, 2, 0, 3).reshape(S, B, R * H)
+    # ∂L/∂W₁ = Xᵀ G computed as (Gᵀ X)ᵀ: with these shapes ([S, 784, 50]) that product is faster even with the
+    # copy back into the weight's layout (the fused Adam kernel needs gradients laid out like the weights)
+    first = torch.bmm(grad.transpose(1, 2), inputs).transpose(1, 2).contiguous()
+    grads[id(model.first_weight)] = first.view(S, D, R, H)
+    grads[id(model.first_bias)] = grad.sum(dim=1, keepdim=True).view(S, 1, R, H)
+    for param in model.parameters():
+        param.grad = grads[id(param)]
+    return logits, losses, pre, post
+
+
+CUDA_GRAPHS_ENV = "IPCORE_CUDA_GRAPHS"
+"""Set to 0 to run every step eagerly on a GPU (the CUDA graph is on by default where it can be used)."""
+
+
+def cuda_graph_supported(model: LockstepMLP) -> bool:
+    """Whether ``StepRunner`` replays ``model``'s forward/backward pass from a CUDA graph: a CUDA model whose
+    pass is the hand-written one (autograd's pass cannot be captured as it is), unless ``IPCORE_CUDA_GRAPHS=0``."""
+    return (
+        model.device.type == "cuda"
+        and manual_backward_supported(model)
+        and os.environ.get(CUDA_GRAPHS_ENV, "1").strip() != "0"
+    )
+
+
+class StepRunner:
+    """``forward_backward`` for one model, captured once as a CUDA graph on a GPU and replayed every step.
+
+    On a GPU the deep MNIST step is bound by kernel launches (~100 small kernels for the pass alone): a graph
+    launches them all at once. The hand-written pass has fixed shapes, reads parameters and rule states only
+    through tensors updated in place (Adam, ``Rule.update``), and never waits for the host, so its graph stays
+    valid for the whole run. Batches of another size (an epoch's last, smaller batch) run eagerly. The outputs
+    live in the graph's memory and are overwritten by the next replay; the training loop uses them within the
+    step. Anywhere else (CPU, autograd fallback, ``IPCORE_CUDA_GRAPHS=0``) it is ``forward_backward``; if the
+    capture fails, it says why once (``graph_error``) and runs eagerly from then on.
+    """
+
+    warmup_steps = 2
+
+    def __init__(self, model: LockstepMLP, use_graph: bool | None = None):
+        self.model = model
+        self.use_graph = cuda_graph_supported(model) if use_graph is None else use_graph
+        self.graph_error: str | None = None
+        self._graph: Any = None
+        self._static: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._outputs: tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], list[torch.Tensor]] | None = None
+        self._grads: list[torch.Tensor] = []
+
+    @property
+    def captured(self) -> bool:
+        return self._graph is not None
+
+    def __call__(
+        self, inputs: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+        if not self.use_graph or self.graph_error is not None:
+            return forward_backward(self.model, inputs, labels)
+        if self._graph is None:
+            try:
+                self._capture(inputs, labels)
+            except RuntimeError as error:  # e.g. an operation that cannot be captured on this torch/driver
+                self.graph_error = f"{type(error).__name__}: {error}".splitlines()[0]
+                for param in self.model.parameters():
+                    param.grad = None
+                return forward_backward(self.model, inputs, labels)
+        static_inputs, static_labels = self._static
+        if inputs.shape != static_inputs.shape or labels.shape != static_labels.shape:
+            return forward_backward(self.model, inputs, labels)
+        static_inputs.copy_(inputs)
+        static_labels.copy_(labels)
+        self._graph.replay()
+        for param, grad in zip(self.model.parameters(), self._grads, strict=True):
+            param.grad = grad
+        return self._outputs
+
+    def _capture(self, inputs: torch.Tensor, labels: torch.Tensor) -> None:
+        """torch's recipe: warm up on a side stream (cuBLAS handles, allocator), then capture one pass."""
+        params = self.model.parameters()
+        static_inputs, static_labels = inputs.clone(), labels.clone()
+        side = torch.cuda.Stream(device=self.model.device)
+        side.wait_stream(torch.cuda.current_stream(self.model.device))
+        with torch.cuda.stream(side):
+            for _ in range(self.warmup_steps):
+                for param in params:
+                    param.grad = None
+                _manual_forward_backward(self.model, static_inputs, static_labels)
+        torch.cuda.current_stream(self.model.device).wait_stream(side)
+        for param in params:
+            param.grad = None
+        graph = torch.cuda.CUDAGraph()
+        # thread_local: the app trains several jobs as threads of one process; a global capture would make their
+        # CUDA calls during this capture fail
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+            outputs = _manual_forward_backward(self.model, static_inputs, static_labels)
+        self._grads = [param.grad for param in params]
+        self._graph, self._static, self._outputs = graph, (static_inputs, static_labels), outputs

@@ -1,0 +1,223 @@
+"""The hand-written forward/backward pass (``ipcore.step``) against autograd, and when each is used."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from test_train import ExplodingIP, small
+
+import ipcore.step as step_module
+from ipcore.activations import Tanh
+from ipcore.model import LockstepMLP
+from ipcore.optim import FusedAdam
+from ipcore.rule_specs import RULE_SPECS
+from ipcore.rules import RULES, get_rule
+from ipcore.step import CUDA_GRAPHS_ENV, StepRunner, cuda_graph_supported, forward_backward, manual_backward_supported
+from ipcore.train import train
+
+ELEMENTWISE_RULES = [
+    "ip",
+    "wd",
+    "infomax",
+    "bn_inc",
+    "bn_wd",
+    "ip_cov",
+    "wd_cov",
+    "triesch",
+    "ip_printed",
+    "bn_inc_printed",
+    "none",
+]
+
+
+def _model(rules: list[str], activation: str = "tanh", output: str = "relu", seeds=(3, 4)) -> LockstepMLP:
+    model = LockstepMLP(12, 4, 3, 6, [get_rule(name) for name in rules], list(seeds), output, activation=activation)
+    generator = torch.Generator().manual_seed(0)
+    for rule, state in zip(model.rules, model.states, strict=True):
+        if rule.form != "none":  # α away from 1 and β away from 0, so that u = a·x + c is really exercised
+            state["alpha"].copy_(torch.rand(state["alpha"].shape, generator=generator) + 0.5)
+            state["beta"].copy_(torch.randn(state["beta"].shape, generator=generator) * 0.3)
+    return model
+
+
+def _both_passes(model: LockstepMLP, inputs: torch.Tensor, labels: torch.Tensor):
+    """(outputs, gradients) of the autograd pass and of the hand-written one, from the same model state."""
+    results = []
+    for manual in (False, True):
+        for param in model.parameters():
+            param.grad = None
+        outputs = forward_backward(model, inputs, labels, manual=manual)
+        results.append((outputs, [param.grad.clone() for param in model.parameters()]))
+    return results
+
+
+def _assert_same(model: LockstepMLP, inputs: torch.Tensor, labels: torch.Tensor) -> None:
+    (auto, auto_grads), (manual, manual_grads) = _both_passes(model, inputs, labels)
+    logits, losses, pre, post = auto
+    logits_m, losses_m, pre_m, post_m = manual
+    close = dict(rtol=1e-5, atol=1e-6, equal_nan=True)
+    torch.testing.assert_close(logits_m, logits, **close)
+    torch.testing.assert_close(losses_m, losses, **close)
+    for a, b in zip(pre + post, pre_m + post_m, strict=True):
+        torch.testing.assert_close(b, a, **close)
+    for i, (a, b) in enumerate(zip(auto_grads, manual_grads, strict=True)):
+        assert a.shape == b.shape and b.is_contiguous(), i
+        torch.testing.assert_close(b, a, **close, msg=lambda text, i=i: f"parameter {i}: {text}")
+
+
+def _batch(model: LockstepMLP, batch: int = 9):
+    generator = torch.Generator().manual_seed(1)
+    inputs = torch.rand(model.num_seeds, batch, model.input_dim, generator=generator) * 2
+    labels = torch.randint(0, model.num_classes, (model.num_seeds, batch), generator=generator)
+    return inputs, labels.repeat(model.num_rules, 1)
+
+
+@pytest.mark.parametrize("rule", ELEMENTWISE_RULES)
+def test_hand_written_pass_equals_autograd_for_every_elementwise_rule(rule):
+    model = _model([rule])
+    assert manual_backward_supported(model)
+    _assert_same(model, *_batch(model))
+
+
+@pytest.mark.parametrize("output", ["relu", "linear"])
+def test_hand_written_pass_equals_autograd_for_mixed_rule_groups(output):
+    model = _model(["ip", "none", "infomax", "wd"], output=output, seeds=(3, 4, 5))
+    _assert_same(model, *_batch(model))
+
+
+@pytest.mark.parametrize("activation", ["logistic", "relu"])
+def test_hand_written_pass_equals_autograd_for_other_activations(activation):
+    model = _model(["ip", "none", "bn_wd"], activation=activation)
+    _assert_same(model, *_batch(model))
+
+
+def test_an_unregistered_activation_goes_through_its_derivative_from_output():
+    class SoftTanh(Tanh):
+        """A subclass the fused kernels do not know: its own value and derivative must be used."""
+
+        name = "soft_tanh"
+
+        def apply(self, u):
+            return torch.tanh(u / 2)
+
+        def value(self, u):
+            return torch.tanh(u / 2)
+
+        def derivative_from_output(self, y):
+            return (1 - y * y) / 2
+
+    model = _model(["ip", "wd"])
+    model.activation = SoftTanh()
+    _assert_same(model, *_batch(model))
+
+
+def test_a_member_with_a_nan_loss_leaves_the_others_gradients_as_autograd_gives_them():
+    model = _model(["ip", "wd"], seeds=(3, 4, 5))
+    model.states[0]["beta"][1, 2] = float("nan")  # member 1 (rule ip, seed 4): NaN from its first layer on
+    inputs, labels = _batch(model)
+    _assert_same(model, inputs, labels)
+    _, losses, _, _ = forward_backward(model, inputs, labels, manual=True)
+    assert torch.isnan(losses[1]) and torch.isfinite(losses[[0, 2, 3, 4, 5]]).all()
+
+
+@pytest.mark.parametrize("rules", [["batchnorm"], ["ip", "ip_hard"], ["ip", "batchnorm", "none"]])
+def test_rules_that_need_autograd_fall_back_to_it(rules):
+    model = _model(rules)
+    assert not manual_backward_supported(model)
+    inputs, labels = _batch(model)
+    forward_backward(model, inputs, labels)  # chooses autograd
+    assert all(param.grad is not None for param in model.parameters())
+    with pytest.raises(ValueError, match="elementwise rules"):
+        forward_backward(model, inputs, labels, manual=True)
+
+
+def test_training_through_either_pass_records_the_same_run(monkeypatch):
+    """Whole runs — divergence and freezing included — agree to float rounding whichever pass trains them."""
+    monkeypatch.setitem(RULE_SPECS, "exploding_ip", ExplodingIP.spec)
+    monkeypatch.setitem(RULES, "exploding_ip", ExplodingIP)
+    config = small(rules=["exploding_ip", "ip", "wd", "none", "infomax"], seeds=3, depth=3)
+    manual = train(config).metrics
+    monkeypatch.setattr(step_module, "manual_backward_supported", lambda model: False)
+    auto = train(config).metrics
+    np.testing.assert_array_equal(manual["diverged_step"], [4, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1])
+    np.testing.assert_array_equal(manual["diverged_step"], auto["diverged_step"])
+    for key in ("batch/loss", "epoch/test_loss", "epoch/train_acc", "layer/alpha_mean", "layer/grad_y_u"):
+        np.testing.assert_allclose(manual[key], auto[key], rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+def test_fused_adam_is_torch_adam_bit_for_bit_and_freezes_like_it():
+    generator = torch.Generator().manual_seed(2)
+    ours = [torch.randn(4, 5, 3, generator=generator).requires_grad_(), torch.randn(4, 1, 3).requires_grad_()]
+    theirs = [p.detach().clone().requires_grad_() for p in ours]
+    optimizers = [FusedAdam(ours, lr=0.01), torch.optim.Adam(theirs, lr=0.01, fused=True)]
+    for step in range(4):
+        grads = [torch.randn(p.shape, generator=generator) for p in ours]
+        for params, optimizer in zip((ours, theirs), optimizers, strict=True):
+            for param, grad in zip(params, grads, strict=True):
+                param.grad = grad.clone()
+            if step == 2:  # what freeze_members does to a frozen member: zero gradient and first moment
+                for param in params:
+                    param.grad[0] = 0.0
+                    optimizer.state[param]["exp_avg"][0] = 0.0
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        for a, b in zip(ours, theirs, strict=True):
+            assert torch.equal(a, b) and a.grad is None
+    frozen_before = ours[0][0].detach().clone()
+    ours[0].grad = torch.zeros_like(ours[0])
+    optimizers[0].state[ours[0]]["exp_avg"].zero_()
+    optimizers[0].step()
+    assert torch.equal(ours[0][0], frozen_before)  # zero gradient and zero first moment: exactly no move
+
+
+def test_the_cuda_graph_is_chosen_only_for_cuda_models_with_the_hand_written_pass(monkeypatch):
+    monkeypatch.delenv(CUDA_GRAPHS_ENV, raising=False)
+    model = _model(["ip", "none"])
+    assert not cuda_graph_supported(model) and not StepRunner(model).use_graph  # a CPU model
+    model.device = torch.device("cuda")  # only the device it says it is on: nothing runs here
+    assert cuda_graph_supported(model)
+    monkeypatch.setenv(CUDA_GRAPHS_ENV, "0")
+    assert not cuda_graph_supported(model)
+    monkeypatch.delenv(CUDA_GRAPHS_ENV)
+    autograd_only = _model(["ip", "batchnorm"])
+    autograd_only.device = torch.device("cuda")
+    assert not cuda_graph_supported(autograd_only)
+
+
+def test_the_step_runner_on_a_cpu_is_the_plain_pass():
+    model = _model(["ip", "wd"])
+    inputs, labels = _batch(model)
+    runner = StepRunner(model)
+    for param in model.parameters():
+        param.grad = None
+    logits, losses, _, post = runner(inputs, labels)
+    grads = [param.grad.clone() for param in model.parameters()]
+    assert not runner.captured
+    for param in model.parameters():
+        param.grad = None
+    expected = forward_backward(model, inputs, labels)
+    assert (
+        torch.equal(logits, expected[0]) and torch.equal(losses, expected[1]) and torch.equal(post[-1], expected[3][-1])
+    )
+    assert all(torch.equal(a, param.grad) for a, param in zip(grads, model.parameters(), strict=True))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_training_replayed_from_a_cuda_graph_equals_eager_training(monkeypatch):
+    """Run on a GPU machine (bench/gpu_speed.sh): the captured pass, the eager last batch of each epoch and the
+    rule updates between replays give the run the eager pass gives."""
+    monkeypatch.setitem(RULE_SPECS, "exploding_ip", ExplodingIP.spec)
+    monkeypatch.setitem(RULES, "exploding_ip", ExplodingIP)
+    config = small(rules=["exploding_ip", "ip", "none", "infomax"], seeds=3, depth=3, subset=290)
+    config = dataclasses.replace(config, device="cuda")  # 290 samples: each epoch ends with a batch of 40
+    graphed = train(config)
+    assert graphed.summary["cuda_graph"] == "captured"
+    monkeypatch.setenv(CUDA_GRAPHS_ENV, "0")
+    eager = train(config)
+    assert "cuda_graph" not in eager.summary
+    np.testing.assert_array_equal(graphed.metrics["diverged_step"], eager.metrics["diverged_step"])
+    for key in ("batch/loss", "epoch/test_loss", "layer/alpha_mean", "layer/grad_y_u"):
+        np.testing.assert_allclose(graphed.metrics[key], eager.metrics[key], rtol=1e-4, atol=1e-5, err_msg=key)
