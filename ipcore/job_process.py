@@ -60,6 +60,19 @@ def context() -> Any:
     return _context
 
 
+def job_threads(environment: dict[str, str]) -> str:
+    """The torch threads of a job process on a CPU: the operator's ``IPCORE_THREADS`` when set, else every usable
+    CPU but one, at least 1. The server renders pages beside its jobs: a job that took every idle core when it
+    started would take the one the pages need as soon as people arrive (on a 2-core machine: 1 thread, whatever
+    the load when the job started, so watched and unwatched jobs run alike)."""
+    text = environment.get("IPCORE_THREADS", "").strip()
+    if text:
+        return text
+    from ipcore.train import usable_cpus
+
+    return str(max(1, usable_cpus() - 1))
+
+
 def warm_up() -> None:
     """Start the fork server now (it imports torch and the engine, a few seconds), so that the first job does
     not wait for it. A server calls this in a background thread when it creates its job manager."""
@@ -134,6 +147,7 @@ def _child_main(
     signal.signal(signal.SIGTERM, end_early)
     os.environ.clear()
     os.environ.update(environment)
+    os.environ["IPCORE_THREADS"] = job_threads(environment)
     from ipcore import train as train_module
 
     def send(message: tuple) -> None:

@@ -51,7 +51,8 @@ def manager(tmp_path):
     wait_until(lambda: job_processes() == [], "job processes to end", 10)
 
 
-def test_a_training_in_its_own_process_records_what_a_thread_records(manager, tmp_path):
+def test_a_training_in_its_own_process_records_what_a_thread_records(manager, tmp_path, monkeypatch):
+    monkeypatch.setenv("IPCORE_THREADS", "1")  # both ways on one thread: other counts round some sums differently
     config = train_config(epochs=2)
     with JobManager(max_concurrent=1, isolation="thread") as threaded:
         reference = threaded.wait(threaded.submit(config), DEADLINE)
@@ -237,3 +238,17 @@ def test_a_sweep_in_its_own_process_writes_the_records_run_sweep_writes(tmp_path
         a, b = load_run(tmp_path / "a", run_id), load_run(tmp_path / "b", run_id)
         np.testing.assert_array_equal(a.metrics["epoch/test_acc"], b.metrics["epoch/test_acc"])
     assert len(list_runs(tmp_path / "a")) == len(sweep.points())
+
+
+def test_a_job_process_leaves_a_core_to_the_server(monkeypatch):
+    """Without IPCORE_THREADS a job process trains on every usable CPU but one (at least 1), whatever the load
+    when it starts; the operator's setting wins."""
+    from ipcore.job_process import job_threads
+
+    monkeypatch.setattr(train_module, "usable_cpus", lambda: 2)
+    assert job_threads({}) == "1"
+    monkeypatch.setattr(train_module, "usable_cpus", lambda: 16)
+    assert job_threads({}) == "15"
+    monkeypatch.setattr(train_module, "usable_cpus", lambda: 1)
+    assert job_threads({}) == "1"
+    assert job_threads({"IPCORE_THREADS": "4"}) == "4"
