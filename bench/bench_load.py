@@ -11,8 +11,8 @@ job's running time over the unwatched median (jobs queue — the server runs ``I
 the queueing time is not counted, only the time each job ran).
 
 The browsers run on the server's own machine, where real viewers' browsers would not: with ``--nice-browsers``
-(the default) chromium runs at the lowest CPU priority (nice 19), so it uses only what the server leaves idle and
-the figures describe the server; ``--no-nice-browsers`` shows the same 2 cores shared by server and browsers.
+(the default) chromium and playwright's driver run at the lowest CPU priority (nice 19), so they use only what
+the server leaves idle and the figures describe the server; ``--no-nice-browsers`` shows the same 2 cores shared by server and browsers.
 The further visitor gets a browser of its own at normal priority either way (it stands for someone arriving
 from another machine, whose page must not wait behind the watchers' renderers).
 
@@ -78,6 +78,20 @@ def lowest_priority(process_name: str = "chromium") -> int:
     return count
 
 
+def browser_driver_pid() -> int:
+    """The process id of playwright's driver (a child of this process named node)."""
+    me = str(os.getpid())
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if fields[1] == me and "node" in (entry / "comm").read_text():
+                    return int(entry.name)
+            except (OSError, IndexError):
+                continue
+    raise RuntimeError("playwright's driver process was not found")
+
+
 def run(watchers: int, alone: int, nice_browsers: bool = True) -> dict[str, object]:
     from playwright.sync_api import sync_playwright
 
@@ -90,6 +104,8 @@ def run(watchers: int, alone: int, nice_browsers: bool = True) -> dict[str, obje
                 browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
                 if nice_browsers:
                     lowest_priority()
+                    # playwright's driver relays every page's traffic; a real server has none of it beside it
+                    os.setpriority(os.PRIO_PROCESS, browser_driver_pid(), 19)
                 # 1. The job with nobody watching: a tab starts it and leaves.
                 for index in range(alone):
                     context = browser.new_context(viewport={"width": 1400, "height": 1000})
