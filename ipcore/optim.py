@@ -26,7 +26,20 @@ import torch
 BETA1, BETA2, EPS = 0.9, 0.999, 1e-8
 
 
-class MemberAdam:
+class _StepsParameters:
+    """What the optimizers here share: the parameters they step, and clearing those parameters' gradients."""
+
+    params: list[torch.Tensor]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for param in self.params:
+            if set_to_none:
+                param.grad = None
+            elif param.grad is not None:
+                param.grad.zero_()
+
+
+class MemberAdam(_StepsParameters):
     """Adam over stacked lockstep parameters with one learning rate per member.
 
     ``params`` and ``learning_rates`` are parallel: ``learning_rates[i]`` broadcasts against ``params[i]`` and
@@ -113,15 +126,8 @@ class MemberAdam:
         for param, update, rate in zip(params, updates, rates, strict=True):
             param.addcmul_(update, rate, value=scale)  # p ← p − lr/(1−β₁ᵗ)·m/(√v/√(1−β₂ᵗ) + ε)
 
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.params:
-            if set_to_none:
-                p.grad = None
-            elif p.grad is not None:
-                p.grad.zero_()
 
-
-class MemberSGD:
+class MemberSGD(_StepsParameters):
     """Stochastic gradient descent, optionally with heavy-ball momentum, with one learning rate per member.
 
     For each parameter p with gradient g and member learning rate lr (torch.optim.SGD's convention, no dampening
@@ -162,15 +168,8 @@ class MemberSGD:
                 grad = moments["momentum_buffer"]
             param.addcmul_(grad, rate, value=-1.0)  # p ← p − lr·g (or lr·b)
 
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for param in self.params:
-            if set_to_none:
-                param.grad = None
-            elif param.grad is not None:
-                param.grad.zero_()
 
-
-class FusedAdam:
+class FusedAdam(_StepsParameters):
     """Adam with one learning rate for every parameter: torch's fused kernel called directly.
 
     The same update as ``torch.optim.Adam(params, lr, fused=True)``, bit for bit (the same kernel, step counts and
@@ -219,10 +218,3 @@ class FusedAdam:
             eps=EPS,
             maximize=False,
         )
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.params:
-            if set_to_none:
-                p.grad = None
-            elif p.grad is not None:
-                p.grad.zero_()
