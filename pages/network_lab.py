@@ -12,7 +12,7 @@ import streamlit as st
 from app import PAGES_DIR, controls, lab_guide, state, views
 from app import jobs as app_jobs
 from app.text import plain
-from ipcore.config import ConfigError, TrainConfig
+from ipcore.config import ConfigError, TrainConfig, field_spec
 from ipcore.data import CLUSTERS_DEFAULT_DIM, CLUSTERS_MAX_DIM, DATASETS, data_root
 from ipcore.records import check_name
 from ipcore.serving import check_browser_config, redact_paths
@@ -79,7 +79,7 @@ def sidebar_config(available: dict[str, dict]) -> tuple[TrainConfig | None, str 
     rules = sb.multiselect("rules to compare", list(controls.RULES), key="net.rules", format_func=controls.rule_label,
                            help="each rule trains its own copy of the network from the same initial weights")  # fmt: skip
     values = controls.fields_widgets(TrainConfig, PLAIN, PAGE, sb)
-    lr = controls.log_slider("synaptic learning rate (Adam)", "net.lr", controls.LR_GRID, high=10.0, container=sb,
+    lr = controls.log_slider(field_spec(TrainConfig, "lr").label, "net.lr", controls.LR_GRID, high=10.0, container=sb,
                              help="the weights' learning rate; the thesis's claim is about large values")  # fmt: skip
     with sb.expander("η per rule", expanded=bool(controls.rules_with_eta(rules))):
         if controls.rules_with_eta(rules):
