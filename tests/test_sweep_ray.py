@@ -127,7 +127,7 @@ def _running_part_pids() -> list[int]:
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the worker process through /proc")
 def test_a_worker_killed_mid_part_is_retried_and_every_record_is_written_once(cluster, tmp_path):
-    sweep = sweep_config(lr=[0.003, 0.01, 0.03], epochs=12, subset=2000)  # parts of a few seconds each
+    sweep = sweep_config(lr=[0.003, 0.01, 0.03], epochs=40, subset=2000)  # parts of a few seconds each
     outcome: dict = {}
     worker = threading.Thread(
         target=lambda: outcome.setdefault("result", run_sweep(sweep, name="killed", runs_dir=tmp_path, backend="ray"))
