@@ -18,7 +18,6 @@ cancellation through an event that the run checks after every step.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import multiprocessing
 import os
 import signal
@@ -34,8 +33,6 @@ from ipcore.metrics import MetricsLog, RunResult
 if TYPE_CHECKING:
     from ipcore.config import SweepConfig
     from ipcore.sweep import SweepOutcome
-
-logger = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.25
 POLL_S = 0.1
@@ -150,15 +147,15 @@ def _child_main(
     os.environ["IPCORE_THREADS"] = job_threads(environment)
     from ipcore import train as train_module
 
-    def send(message: tuple) -> None:
-        connection.send(message)
+    send = connection.send
 
-    last_progress = [-1.0, 0.0]  # fraction, time sent
+    last_sent = -PROGRESS_INTERVAL_S
 
     def progress(fraction: float) -> None:
+        nonlocal last_sent
         now = time.monotonic()
-        if fraction >= 1.0 or now - last_progress[1] >= PROGRESS_INTERVAL_S:
-            last_progress[:] = [fraction, now]
+        if fraction >= 1.0 or now - last_sent >= PROGRESS_INTERVAL_S:
+            last_sent = now
             send(("progress", float(fraction)))
 
     try:
