@@ -28,8 +28,6 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as bench_train.py: no spinning waits on a shared machine
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 

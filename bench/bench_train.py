@@ -12,7 +12,8 @@ real MNIST (10 seeds × 60 000 = 600 000 training samples) — measured as
    ``--repeats`` interleaved runs);
 3. **whole process**: ``python -m ipcore train … --json`` as a process of its own (imports, loading MNIST, the
    first step, everything; the thread count its default) against a per-seed loop in the style of the thesis's
-   published code, also as a process of its own with the same thread count: torchvision MNIST with ``ToTensor``
+   published code, also as a process of its own with one torch thread (its fastest setting here;
+   ``REFERENCE_THREADS`` in the environment changes it): torchvision MNIST with ``ToTensor``
    through a ``DataLoader`` with 2 workers, one ``nn.Module`` per seed, the IP update after each forward pass (α,
    β moved by their own Adam with lr η, as the thesis's IP does), seeds one after the other. The loop's own
    time (without its start-up) gives the steady-state ratio too.
@@ -30,17 +31,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-# OpenMP threads that spin while they wait make every parallel operation stall for a scheduler time slice
-# whenever another process holds a core (measured here: 10–25× slower steps on a busy 2-core machine). Both
-# the engine and the reference run under the same setting; set OMP_WAIT_POLICY yourself to override it.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
+# OpenMP's wait policy is left as libgomp sets it (spinning briefly between parallel operations) for both the
+# engine and the reference: the engine watches its own share of the CPU and drops threads that stop getting a
+# core (ipcore.threads.ThreadShare). Set OMP_WAIT_POLICY yourself to measure another policy.
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ipcore.config import TrainConfig  # noqa: E402
 from ipcore.data import load_dataset  # noqa: E402
 from ipcore.rules import default_eta  # noqa: E402
-from ipcore.train import resolve_device, train, training_threads  # noqa: E402
+from ipcore.train import resolve_device, train  # noqa: E402
 
 DEPTH, WIDTH, BATCH, LR = 7, 50, 200, 0.01
 
@@ -210,11 +210,14 @@ def whole_process(command: list[str], env: dict[str, str]) -> tuple[float, float
     return wall, cpu, done.stdout
 
 
+REFERENCE_THREADS = 1
+"""The reference loop's torch threads: its fastest setting on the 2-core machine this was measured on (49 s for
+the full setting, against 64 s with two threads, which compete with its two DataLoader workers for the cores)."""
+
+
 def reference_process(args: argparse.Namespace) -> int:
     """The per-seed loop as a process of its own (``--reference-process``): prints its loop's seconds as JSON."""
-    threads = training_threads()
-    if threads:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(int(os.environ.get("REFERENCE_THREADS", REFERENCE_THREADS)))
     device = resolve_device(args.device)
     timed = reference_loop(args.data_root, args.seeds, args.subset, device)
     print(json.dumps({"loop_seconds": timed.wall, "loop_cpu_seconds": timed.cpu, "threads": torch.get_num_threads()}))
@@ -315,12 +318,14 @@ def main() -> int:
         engine_command += ["--subset", str(args.subset), "--device", str(device), "--json", "--quiet"]
         reference_command = [sys.executable, str(here), "--reference-process", "--seeds", str(args.seeds)]
         reference_command += ["--subset", str(args.subset), "--data-root", args.data_root, "--device", str(device)]
-        engine_wall, engine_cpu, _ = whole_process(engine_command, {**env, "PYTHONPATH": str(here.parents[1])})
+        engine_wall, engine_cpu, engine_out = whole_process(engine_command, {**env, "PYTHONPATH": str(here.parents[1])})
+        engine_threads = re.findall(r'"threads(?:_dropped_to)?": (\d+)', engine_out)
         reference_wall, reference_cpu, printed = whole_process(reference_command, env)
         loop = json.loads(printed.strip().splitlines()[-1])
         ratio = reference_wall / engine_wall
         print(
-            f"whole process, engine (`python -m ipcore train … --json`): {engine_wall:6.2f} s ({engine_cpu:.1f} CPU-s)\n"
+            f"whole process, engine (`python -m ipcore train … --json`, threads {' → '.join(engine_threads) or '?'}): "
+            f"{engine_wall:6.2f} s ({engine_cpu:.1f} CPU-s)\n"
             f"whole process, per-seed loop ({loop['threads']} threads): {reference_wall:6.2f} s "
             f"({reference_cpu:.1f} CPU-s, its loop alone {loop['loop_seconds']:.1f} s)\n"
             f"WHOLE PROCESS: engine {ratio:.1f}× faster  (target ≥ 8×), {reference_cpu / engine_cpu:.1f}× in CPU time; "
@@ -330,6 +335,7 @@ def main() -> int:
         )
         out.update(
             whole_process_engine_s=engine_wall,
+            whole_process_engine_threads=[int(t) for t in engine_threads],
             whole_process_reference_s=reference_wall,
             whole_process_ratio=ratio,
             whole_process_cpu_ratio=reference_cpu / engine_cpu,

@@ -40,7 +40,7 @@ from ipcore.optim import FusedAdam, MemberAdam, MemberSGD
 from ipcore.rules import make_rule
 from ipcore.stats import ENTROPY_BINS, entropy_from_counts
 from ipcore.step import StepRunner
-from ipcore.threads import torch_threads
+from ipcore.threads import ThreadShare, torch_threads
 
 HIST_BINS = 50
 MAX_LOSS_ROWS = 2000
@@ -77,25 +77,48 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def idle_cpus() -> int:
-    """Usable CPUs that nothing else is running on now: usable − the 1-minute load average, rounded (a core
-    counts as idle when the load leaves at least half of it free), at least 1."""
+LOADAVG = "/proc/loadavg"
+
+
+def busy_cpus() -> float:
+    """How many CPUs other work is using now: on Linux the tasks running at this instant (``/proc/loadavg``'s
+    fourth field, the most of three readings a millisecond apart) less this process's reading thread;
+    elsewhere the 1-minute load average (which lags by a minute)."""
     try:
-        load = os.getloadavg()[0]
+        readings = []
+        for attempt in range(3):
+            if attempt:
+                time.sleep(0.001)
+            with open(LOADAVG, encoding="ascii") as file:
+                readings.append(int(file.read().split()[3].split("/")[0]))
+        return max(0, max(readings) - 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.getloadavg()[0]
     except (AttributeError, OSError):  # no load average on this platform: assume the machine is busy
+        return math.inf
+
+
+def idle_cpus() -> int:
+    """Usable CPUs that nothing else is running on now: usable − ``busy_cpus()``, rounded (a core counts as
+    idle when at least half of it is free), at least 1."""
+    busy = busy_cpus()
+    if not math.isfinite(busy):
         return 1
-    return max(1, min(usable_cpus(), round(usable_cpus() - load)))
+    return max(1, min(usable_cpus(), round(usable_cpus() - busy)))
 
 
 def training_threads(auto: bool = True) -> int:
     """torch intra-op threads for training on a CPU: ``$IPCORE_THREADS`` when set (0 = torch's default), else
     with ``auto`` the CPUs idle when the run starts (``idle_cpus``), else 1.
 
-    Why by load: on the shared 2-core machine this was built on, a second thread made the deep MNIST benchmark
-    about 2× slower whenever other processes were busy (and 10–25× slower with OpenMP's default spinning wait),
-    while on idle cores it is nearly 2× faster. The count is chosen once per run. Different counts round some
-    sums differently (about 1e-7 relative), so runs are bit-for-bit repeatable only with the same count: set
-    ``IPCORE_THREADS`` to pin it.
+    Why by load: on the 2-core machine this was built on, two threads made the deep MNIST step 1.6–1.9× faster on
+    idle cores, but 3–14× slower when another process held one of them (OpenMP's threads spin while they wait
+    for each other). The count is chosen when the run starts; a run that then loses cores to other processes
+    drops threads (``ipcore.threads.ThreadShare``). Different counts round some sums differently (about 1e-7
+    relative), so runs are bit-for-bit repeatable only with the same count: set ``IPCORE_THREADS`` to pin it
+    (a pinned count is never changed).
     """
     text = os.environ.get("IPCORE_THREADS", "").strip()
     try:
@@ -212,8 +235,9 @@ def histogram_rows(
     beyond ±1 in the edge bins, NaN not counted), counted over ``bins + 1`` slots per histogram (the extra one
     collects NaN) in one pass instead of a masked ``index_add``: this runs every few training steps, and
     ``group`` lets it count every layer of every member without first copying them apart. ``method``
-    "auto": ``bincount`` on a CPU, ``index_add`` on a GPU (where ``bincount`` reads its maximum back to the
-    host, a synchronisation).
+    "auto" is ``index_add`` of a broadcast 1 (measured 20 % faster than ``bincount`` on a CPU, which also scans
+    for the minimum and maximum first; on a GPU that scan reads the maximum back to the host, a
+    synchronisation); ``bincount`` gives the same counts.
     """
     if group is None:
         groups = values.shape[0]
@@ -226,14 +250,20 @@ def histogram_rows(
     # int32 bin numbers: converting and offsetting them is about twice as fast as in int64
     index = values.add(1).mul_(bins / 2).clamp_(0, bins - 0.5).nan_to_num_(nan=bins).int()
     index += (group * (bins + 1)).int()
-    if method == "bincount" or (method == "auto" and values.device.type == "cpu"):
-        counts = torch.bincount(index.reshape(-1), minlength=slots).float()
+    flat = index.reshape(-1)
+    if method == "bincount":
+        counts = torch.bincount(flat, minlength=slots).float()
     else:  # float counts are exact up to 2^24 per bin
-        flat = index.reshape(-1)
-        counts = torch.zeros(slots, device=values.device).index_add_(
-            0, flat, torch.ones_like(flat, dtype=torch.float32)
-        )
+        ones = torch.ones(1, device=values.device).expand(flat.numel())
+        counts = torch.zeros(slots, device=values.device).index_add_(0, flat, ones)
     return counts.view(groups, bins + 1)[:, :bins]
+
+
+UNIT_ENTROPY_BINS = 20
+"""Bins of the per-unit entropy: one unit sees only a batch (200 samples by default), too few for 100 bins."""
+SHARED_HISTOGRAM_SLOTS = 2**24
+"""``layer_statistics`` counts every unit in 100 bins once (both entropies from one pass) while that is at most
+this many counters (64 MiB of float32); larger models count per layer and per unit separately."""
 
 
 @torch.no_grad()
@@ -243,6 +273,8 @@ def layer_statistics(
     nonpositive: torch.Tensor,
     want_hist: bool,
     x_all: torch.Tensor | None = None,
+    means: dict[str, torch.Tensor] | None = None,
+    want_distances: bool | None = None,
 ) -> dict[str, torch.Tensor]:
     """One ``layer`` row (and maybe a histogram), all ``[M, L]`` (histogram ``[M, L, 50]``), on the device.
 
@@ -254,16 +286,28 @@ def layer_statistics(
     output has a point mass at 0, so its differential entropy is −∞: both entropies are NaN for ReLU units.
     The histogram is the same counts merged pairwise into 50 bins, as densities. With ``x_all`` (the
     pre-activations of the same pass): ``alpha_distance`` and ``beta_distance``, each rule's distance to its own
-    fixed point (``LockstepMLP.fixed_point_distances``).
+    fixed point (``LockstepMLP.fixed_point_distances``); the pass's batch means ``means`` (see
+    ``LockstepMLP.moments``) serve instead of x where they are enough. ``want_distances``: whether to measure the
+    distances (default: when x or the means are given).
     """
     M, L, H = model.members, model.depth, model.width
     activation = model.activation
     grad_y_u = activation.derivative_from_output(y_all).mean(1).view(M, L, H).mean(-1)
     alpha, beta = model.alpha_beta()
-    # histogram number m·L + l for unit l·H + h of member m: every (member, layer) pools its units
-    group = torch.arange(M * L, device=y_all.device, dtype=torch.int32)
-    group = group.view(M, 1, L, 1).expand(M, 1, L, H).reshape(M, 1, L * H)
-    counts = histogram_rows(y_all, ENTROPY_BINS, group, M * L)
+    if (activation.low, activation.high) == (-1.0, 1.0) and M * L * H * (ENTROPY_BINS + 1) <= SHARED_HISTOGRAM_SLOTS:
+        # one count of every unit's outputs in 100 bins gives both entropies: the layer's pooled histogram sums
+        # its units' counts, and each unit's 20 bins are 5 adjacent ones of its 100 (the same edges on [−1, 1])
+        unit_group = torch.arange(M * L * H, device=y_all.device, dtype=torch.int32).view(M, 1, L * H)
+        unit_counts = histogram_rows(y_all, ENTROPY_BINS, unit_group, M * L * H)  # [M·L·H, 100]
+        counts = unit_counts.view(M, L, H, ENTROPY_BINS).sum(2).view(M * L, ENTROPY_BINS)
+        merged = unit_counts.view(M * L * H, UNIT_ENTROPY_BINS, ENTROPY_BINS // UNIT_ENTROPY_BINS).sum(-1)
+        entropy_unit = unit_entropy_from_counts(merged, y_all.shape[1], activation.low, activation.high)
+    else:
+        # histogram number m·L + l for unit l·H + h of member m: every (member, layer) pools its units
+        group = torch.arange(M * L, device=y_all.device, dtype=torch.int32)
+        group = group.view(M, 1, L, 1).expand(M, 1, L, H).reshape(M, 1, L * H)
+        counts = histogram_rows(y_all, ENTROPY_BINS, group, M * L)
+        entropy_unit = unit_entropy(y_all, activation.low, activation.high)
     row = {
         "grad_y_u": grad_y_u,
         "alpha_mean": alpha.mean(-1),
@@ -271,24 +315,22 @@ def layer_statistics(
         "beta_mean": beta.mean(-1),
         "beta_std": beta.std(-1, correction=0),
         "entropy": entropy_from_counts(counts).view(M, L),
-        "entropy_unit": unit_entropy(y_all, activation.low, activation.high).view(M, L, H).mean(-1),
+        "entropy_unit": entropy_unit.view(M, L, H).mean(-1),
         "grad_weight_rms": weight_gradient_rms(model),
         "alpha_nonpositive": nonpositive.view(M, L, H).sum(-1),
     }
     if not math.isfinite(activation.high):
         row["entropy"] = torch.full_like(row["entropy"], math.nan)
         row["entropy_unit"] = torch.full_like(row["entropy_unit"], math.nan)
-    if x_all is not None:
-        row["alpha_distance"], row["beta_distance"] = model.fixed_point_distances(x_all, y_all)
+    if want_distances is None:
+        want_distances = x_all is not None or means is not None
+    if want_distances:
+        row["alpha_distance"], row["beta_distance"] = model.fixed_point_distances(x_all, y_all, means)
     if want_hist:
         merged = counts.view(M * L, HIST_BINS, ENTROPY_BINS // HIST_BINS).sum(-1)
         density = merged / (merged.sum(-1, keepdim=True).clamp(min=1) * (2.0 / HIST_BINS))
         row["hist"] = density.view(M, L, HIST_BINS)
     return row
-
-
-UNIT_ENTROPY_BINS = 20
-"""Bins of the per-unit entropy: one unit sees only a batch (200 samples by default), too few for 100 bins."""
 
 
 @torch.no_grad()
@@ -305,9 +347,14 @@ def unit_entropy(y_all: torch.Tensor, low: float, high: float, bins: int = UNIT_
     scaled = y_all.sub(low).mul_(2.0 / (high - low)).sub_(1)  # onto [−1, 1], where histogram_rows counts
     group = torch.arange(M * U, device=y_all.device, dtype=torch.int32).view(M, 1, U)
     counts = histogram_rows(scaled, bins, group, M * U)  # [M·U, bins]
+    return unit_entropy_from_counts(counts, B, low, high).view(M, U)
+
+
+def unit_entropy_from_counts(counts: torch.Tensor, batch: int, low: float, high: float) -> torch.Tensor:
+    """``unit_entropy`` from each unit's histogram ``[..., bins]`` of its ``batch`` outputs on [low, high]:
+    −Σ pᵢ log pᵢ Δ + (K − 1)/(2·batch) (Miller–Madow, K the occupied bins) + log((high − low)/2)."""
     occupied = (counts > 0).sum(-1).float()
-    entropy = entropy_from_counts(counts) + (occupied - 1) / (2 * B) + math.log((high - low) / 2)
-    return entropy.view(M, U)
+    return entropy_from_counts(counts) + (occupied - 1) / (2 * batch) + math.log((high - low) / 2)
 
 
 @torch.no_grad()
@@ -430,7 +477,9 @@ def _train(
         activation=config.activation,
     )  # fmt: skip
     optimizer = _optimizer(model, [group.lr for group in groups], device, config)
-    run_step = StepRunner(model)  # forward_backward, replayed from a CUDA graph on a GPU
+    # the batch means the rule updates need, taken inside the pass (None: the updates need the whole x and y)
+    moments = model.moments
+    run_step = StepRunner(model, moments=moments or ())  # forward_backward, from a CUDA graph on a GPU
 
     n_train = len(data.train_y)
     batch_size = min(config.batch_size, n_train)
@@ -470,14 +519,19 @@ def _train(
             known_diverged = current
             log.set_static(diverged_step=current.copy())
 
+    # a run whose thread count was chosen from the idle CPUs gives threads back when they stop getting cores
+    share = ThreadShare(device.type == "cpu" and not os.environ.get("IPCORE_THREADS", "").strip())
+
     def flush() -> None:
         recorder.flush()
         sync_divergence()
+        share.check()
 
     state_name = "done"
     step = 0
     epochs_done = 0
     train_x, train_y = data.train_x, data.train_y
+    batch_buffers: dict[int, torch.Tensor] = {}  # the gathered inputs of a step, [S·b, D], reused every step
     for epoch in range(1, config.epochs + 1):
         order = epoch_permutations(seeds, epoch, n_train, device)
         epoch_loss = torch.zeros(M, device=device)
@@ -485,29 +539,38 @@ def _train(
         for i in range(per_epoch):
             index = order[:, i * batch_size : (i + 1) * batch_size]  # [S, b]
             flat = index.reshape(-1)  # index_select: several times faster than advanced indexing here
-            inputs = train_x.index_select(0, flat).view(S, -1, train_x.shape[1])  # [S, b, D]
+            if len(flat) not in batch_buffers:
+                batch_buffers[len(flat)] = train_x.new_empty(len(flat), train_x.shape[1])
+            # into the same memory every step: a fresh tensor of this size (6 MB for 10 MNIST seeds) costs page
+            # faults and cache misses each time
+            inputs = torch.index_select(train_x, 0, flat, out=batch_buffers[len(flat)]).view(S, -1, train_x.shape[1])
             targets = train_y.index_select(0, flat).view(S, -1)  # [S, b]
             labels = targets if R == 1 else targets.repeat(R, 1)  # [M, b]
-            logits, loss, pre, post = run_step(inputs, labels)
+            logits, loss, pre, post, means = run_step(inputs, labels)
 
             with torch.no_grad():
                 finite = torch.isfinite(loss)
                 diverged_step = torch.where(active & ~finite, step + 1, diverged_step)
                 active &= finite
                 freeze = always_mask or not bool(active.all())
-                y_all = model.stack_layers(post)
                 measure_layers = step % layer_every == 0 or step == total_steps - 1
-                x_all = model.stack_layers(pre) if model.any_updates or measure_layers else None
                 measure_hist = step % hist_every == 0 or step == total_steps - 1
+                updates_need_layers = model.any_updates and moments is None
+                needs_y = updates_need_layers or measure_layers or measure_hist
+                needs_x = updates_need_layers or (measure_layers and not model.distances_from_moments)
+                y_all = model.stack_layers(post) if needs_y else None
+                x_all = model.stack_layers(pre) if needs_x else None
                 if measure_layers or measure_hist:
-                    row = layer_statistics(model, y_all, nonpositive, measure_hist, x_all)
+                    row = layer_statistics(model, y_all, nonpositive, measure_hist, x_all, means, measure_layers)
                     if measure_hist:
                         recorder.hist_rows.append((step, row.pop("hist")))
                     if measure_layers:
                         recorder.layer_rows.append((step, row))
                 if freeze:
                     freeze_members(model, optimizer, ~active)
-                if model.any_updates:
+                if model.any_updates and moments is not None:
+                    model.update_rules_from_moments(means, etas, active if freeze else None)
+                elif model.any_updates:
                     model.update_rules(x_all, y_all, etas, active if freeze else None)
                 if counts_alpha:
                     nonpositive += (model.raw_alpha() <= 0) & active.unsqueeze(1)
@@ -561,6 +624,10 @@ def _train(
         return RunResult(config=config, metrics=metrics, summary=summary, state=state_name)
     summary = summarize(config, metrics, seconds, device, data, steps_done=step, epochs_done=epochs_done)
     summary["state"] = state_name
+    if device.type == "cpu":
+        summary["threads"] = share.started_with
+        if share.dropped_to is not None:
+            summary["threads_dropped_to"] = share.dropped_to  # other processes took cores mid-run
     if run_step.use_graph:
         summary["cuda_graph"] = run_step.graph_error or "captured"
     return RunResult(config=config, metrics=metrics, summary=summary, state=state_name)

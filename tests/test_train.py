@@ -15,7 +15,7 @@ from ipcore.data import load_dataset
 from ipcore.metrics import MetricsLog
 from ipcore.model import LockstepMLP, member_losses
 from ipcore.rule_specs import RULE_SPECS, RuleSpec
-from ipcore.rules import IP, RULES, get_rule
+from ipcore.rules import IP, RULES, get_rule, make_rule
 from ipcore.runner import run_config
 from ipcore.train import (
     epoch_permutations,
@@ -531,14 +531,14 @@ def test_without_a_setting_the_thread_count_follows_the_idle_cpus(monkeypatch):
 
     monkeypatch.delenv("IPCORE_THREADS", raising=False)
     monkeypatch.setattr(train_module, "usable_cpus", lambda: 4)
-    for load, expected in ((0.2, 4), (1.0, 3), (2.7, 1), (9.0, 1)):
-        monkeypatch.setattr(train_module.os, "getloadavg", lambda load=load: (load, load, load))
+    for load, expected in ((0.2, 4), (1.0, 3), (2.7, 1), (9.0, 1), (math.inf, 1)):
+        monkeypatch.setattr(train_module, "busy_cpus", lambda load=load: load)
         assert train_module.training_threads() == expected, load
         assert train_module.training_threads(auto=False) == 1  # Ray tasks: one thread each unless asked
-    monkeypatch.setattr(train_module.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr(train_module, "busy_cpus", lambda: 0)
     seen = []
-    train(small(epochs=1), progress=lambda _: seen.append(torch.get_num_threads()))
-    assert set(seen) == {4}
+    result = train(small(epochs=1), progress=lambda _: seen.append(torch.get_num_threads()))
+    assert set(seen) == {4} and result.summary["threads"] == 4
     monkeypatch.setenv("IPCORE_THREADS", "2")
     assert train_module.training_threads() == 2
 
@@ -597,3 +597,71 @@ def test_freezing_at_every_step_as_on_a_gpu_changes_nothing_for_active_members(m
     monkeypatch.setitem(RULES, "exploding_ip", ExplodingIP)
     exploding = train(small(rules=["exploding_ip", "ip"], seeds=3)).metrics
     np.testing.assert_array_equal(exploding["diverged_step"], [4, -1, -1, -1, -1, -1])
+
+
+def test_the_idle_cpus_come_from_the_tasks_running_now(monkeypatch, tmp_path):
+    import ipcore.train as train_module
+
+    loadavg = tmp_path / "loadavg"
+    loadavg.write_text("0.10 0.50 1.90 3/214 8123\n")  # 3 running: this reader and 2 others
+    monkeypatch.setattr(train_module, "LOADAVG", str(loadavg))
+    monkeypatch.setattr(train_module.os, "getloadavg", lambda: (7.0, 7.0, 7.0))  # a minute ago: busy
+    assert train_module.busy_cpus() == 2
+    monkeypatch.setattr(train_module, "usable_cpus", lambda: 8)
+    assert train_module.idle_cpus() == 6
+    loadavg.write_text("garbage\n")
+    assert train_module.busy_cpus() == 7.0  # no reading: the load average
+    monkeypatch.setattr(train_module, "LOADAVG", str(tmp_path / "missing"))
+
+    def no_load_average():
+        raise OSError("not here")
+
+    monkeypatch.setattr(train_module.os, "getloadavg", no_load_average)
+    assert train_module.busy_cpus() == math.inf and train_module.idle_cpus() == 1
+
+
+def test_a_run_gives_back_threads_that_stop_getting_cores():
+    from ipcore.threads import ThreadShare
+
+    outside = torch.get_num_threads()
+    try:
+        torch.set_num_threads(4)
+        clock = {"wall": 0.0, "cpu": 0.0}
+        share = ThreadShare(True, clock=lambda: clock["cpu"], wall_clock=lambda: clock["wall"])
+        clock["wall"], clock["cpu"] = 1.0, 3.8  # four threads got about four cores
+        share.check()
+        assert torch.get_num_threads() == 4 and share.dropped_to is None
+        clock["wall"], clock["cpu"] = 1.2, 3.9  # too short a window to judge
+        share.check()
+        assert torch.get_num_threads() == 4
+        clock["wall"], clock["cpu"] = 2.2, 6.1  # 2.2 cores in the last second: down to 2 threads
+        share.check()
+        assert torch.get_num_threads() == 2 and share.dropped_to == 2 and share.started_with == 4
+        clock["wall"], clock["cpu"] = 3.2, 6.8  # 0.7 of a core: one thread, and no more checks
+        share.check()
+        assert torch.get_num_threads() == 1 and share.dropped_to == 1 and not share.enabled
+        torch.set_num_threads(4)
+        assert not ThreadShare(False).enabled  # a pinned count (IPCORE_THREADS) is never changed
+        torch.set_num_threads(1)
+        assert not ThreadShare(True).enabled  # one thread has nothing to give back
+    finally:
+        torch.set_num_threads(outside)
+
+
+def test_both_entropies_from_one_count_equal_the_separate_counts(monkeypatch):
+    import ipcore.train as train_module
+
+    config = small(rules=["ip", "wd"], seeds=2, depth=3, width=8)
+    data = load_dataset("clusters", subset=300)
+    model = LockstepMLP(data.input_dim, data.num_classes, 3, 8, [make_rule(r, config) for r in ("ip", "wd")],
+                        [0, 1], "relu", torch.device("cpu"))  # fmt: skip
+    _, pre, post = model.forward(data.train_x[:64].expand(2, -1, -1), training=True)
+    y_all = model.stack_layers(post)
+    y_all[1, :5] = float("nan")  # a diverging member's outputs are not counted
+    nonpositive = torch.zeros(4, 24, dtype=torch.int32)
+    shared = train_module.layer_statistics(model, y_all, nonpositive, True, model.stack_layers(pre))
+    monkeypatch.setattr(train_module, "SHARED_HISTOGRAM_SLOTS", 0)  # as for a model too big for one count
+    separate = train_module.layer_statistics(model, y_all, nonpositive, True, model.stack_layers(pre))
+    assert set(shared) == set(separate)
+    for key, value in shared.items():
+        torch.testing.assert_close(value, separate[key], equal_nan=True, msg=key)
