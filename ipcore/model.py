@@ -257,6 +257,42 @@ class LockstepMLP:
             group_active = None if active is None else active[lo:hi]
             rule.update(self.states[g], x_all[lo:hi], y_all[lo:hi], etas[g], group_active)
 
+    @torch.no_grad()
+    def update_rules_from_moments(
+        self, means: dict[str, torch.Tensor], etas: Sequence[float], active: torch.Tensor | None
+    ) -> None:
+        """``update_rules`` from the batch means of x and y (``[M, depth·H]`` each, at least ``moments``)."""
+        S = self.num_seeds
+        for g, rule in enumerate(self.rules):
+            if not self._updates[g]:
+                continue
+            lo, hi = g * S, (g + 1) * S
+            group_active = None if active is None else active[lo:hi]
+            rule.update_from_moments(self.states[g], {k: v[lo:hi] for k, v in means.items()}, etas[g], group_active)
+
+    @property
+    def moments(self) -> tuple[str, ...] | None:
+        """The batch means of x and y that are all this model's rule updates need (``Rule.moments``, in a fixed
+        order), or None when a rule that updates needs the whole x and y."""
+        names: list[str] = []
+        for rule, updates in zip(self.rules, self._updates, strict=True):
+            if not updates:
+                continue
+            if not rule.steps_from_moments:
+                return None
+            names += [name for name in rule.moments if name not in names]
+        return tuple(names)
+
+    @property
+    def distances_from_moments(self) -> bool:
+        """Whether ``fixed_point_distances`` can do with the batch means of ``moments``: every rule either has
+        moments or no fixed point."""
+        return self.moments is not None and all(
+            rule.measures_from_moments
+            or (not rule.moments and type(rule).fixed_point_distance is Rule.fixed_point_distance)
+            for rule in self.rules
+        )
+
     @property
     def any_updates(self) -> bool:
         """Whether any rule of this model changes its state after a forward pass (``none`` does not)."""
@@ -273,15 +309,26 @@ class LockstepMLP:
         return torch.cat(alphas).view(shape), torch.cat(betas).view(shape)
 
     @torch.no_grad()
-    def fixed_point_distances(self, x_all: torch.Tensor, y_all: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def fixed_point_distances(
+        self,
+        x_all: torch.Tensor | None,
+        y_all: torch.Tensor | None,
+        means: dict[str, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean over each hidden layer's units of |α − α*| and the β criterion of each rule's own fixed point
         (``Rule.fixed_point_distance``) on this pass's x, y (``[M, B, depth·H]``), ``[M, depth]`` each; NaN for
-        rules that declare none."""
+        rules that declare none. With ``means`` (the pass's batch means, see ``moments``), rules with moments
+        use those, and x, y may be None where ``distances_from_moments``."""
         S, L, H = self.num_seeds, self.depth, self.width
         alphas, betas = [], []
         for g, (rule, state) in enumerate(zip(self.rules, self.states, strict=True)):
             lo, hi = g * S, (g + 1) * S
-            distance = rule.fixed_point_distance(state, x_all[lo:hi], y_all[lo:hi])
+            if means is not None and rule.measures_from_moments and all(name in means for name in rule.moments):
+                distance = rule.fixed_point_from_moments(state, {k: v[lo:hi] for k, v in means.items()})
+            elif rule.moments or type(rule).fixed_point_distance is not Rule.fixed_point_distance:
+                distance = rule.fixed_point_distance(state, x_all[lo:hi], y_all[lo:hi])
+            else:  # no fixed point: nothing of x is needed
+                distance = None
             if distance is None:
                 nan = torch.full((S, L), math.nan, device=self.device, dtype=self.dtype)
                 alphas.append(nan)

@@ -27,6 +27,7 @@ can be seen (the neuron lab, ``python -m ipcore neuron --rules ip,ip_printed,bn_
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import ClassVar
 
 import torch
@@ -52,6 +53,16 @@ def safe_alpha(alpha: torch.Tensor) -> torch.Tensor:
 def batch_mean(t: torch.Tensor) -> torch.Tensor:
     """E[t] over the batch dimension: ``[M, B, U] -> [M, U]``."""
     return t.mean(dim=-2)
+
+
+MOMENTS = ("x", "y", "xy")
+"""The batch means a rule may ask for instead of the whole x and y: E[x], E[y], E[xy]."""
+
+
+def batch_moments(x: torch.Tensor, y: torch.Tensor, names: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """The batch means ``names`` (from ``MOMENTS``) of x and y ``[M, B, U]``, ``[M, U]`` each."""
+    products = {"x": lambda: x, "y": lambda: y, "xy": lambda: x * y}
+    return {name: batch_mean(products[name]()) for name in names}
 
 
 def batch_std(x: torch.Tensor) -> torch.Tensor:
@@ -107,6 +118,10 @@ class Rule:
     weighted_decay: ClassVar[bool] = False  # η is a mixing weight, so it must lie in (0, 1]
     has_parameters: ClassVar[bool] = False  # learned by backprop (batchnorm's affine)
     activations: ClassVar[tuple[str, ...]] = ("tanh", "logistic", "relu")  # from the spec, see RuleSpec
+    moments: ClassVar[tuple[str, ...]] = ()
+    """The batch means (``MOMENTS``) that are all the rule's update and fixed point need of x and y. A rule that
+    declares them writes ``step_from_moments`` (and ``fixed_point_from_moments``) instead of ``step``: the
+    network's hand-written pass then computes the means layer by layer and never stacks x and y."""
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -121,6 +136,17 @@ class Rule:
         cls.default_eta_network, cls.default_eta_neuron = cls.spec.default_eta_network, cls.spec.default_eta_neuron
         cls.weighted_decay = cls.spec.weighted_decay
         cls.activations = cls.spec.activations
+
+    @property
+    def steps_from_moments(self) -> bool:
+        """Whether ``update_from_moments`` is this rule's update: it declares ``moments`` and no class of it
+        overrides ``step`` (a subclass that does works from the whole x and y)."""
+        return bool(self.moments) and type(self).step is Rule.step
+
+    @property
+    def measures_from_moments(self) -> bool:
+        """Whether ``fixed_point_from_moments`` is this rule's fixed-point distance (as ``steps_from_moments``)."""
+        return bool(self.moments) and type(self).fixed_point_distance is Rule.fixed_point_distance
 
     @property
     def has_eta(self) -> bool:
@@ -156,8 +182,17 @@ class Rule:
         """Before a training forward pass (only ``ip_hard`` sets α, β here)."""
 
     def step(self, state: State, x: torch.Tensor, y: torch.Tensor, eta: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """New (α, β) from this batch; the base class writes them back. ``none`` keeps them."""
+        """New (α, β) from this batch; the base class writes them back. ``none`` keeps them; a rule with
+        ``moments`` steps from those means of x and y."""
+        if self.moments:
+            return self.step_from_moments(state, batch_moments(x, y, self.moments), eta)
         return state["alpha"], state["beta"]
+
+    def step_from_moments(
+        self, state: State, means: dict[str, torch.Tensor], eta: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """New (α, β) from the batch means ``means`` (``[M, U]`` each, at least the rule's ``moments``)."""
+        raise NotImplementedError(f"rule {self.name!r} declares no moments")
 
     @torch.no_grad()
     def update(
@@ -168,15 +203,28 @@ class Rule:
         ``active`` ([M] bool) freezes members: where it is False, every buffer this update touches (α, β, the
         Adam moments) keeps its value, so a frozen member's state stays exactly as it was.
         """
+        self._write(state, lambda: self.step(state, x.detach(), y.detach(), eta), active)
+
+    @torch.no_grad()
+    def update_from_moments(
+        self, state: State, means: dict[str, torch.Tensor], eta: float, active: torch.Tensor | None = None
+    ) -> None:
+        """``update`` from the batch means of the rule's ``moments`` instead of x and y (the same update)."""
+        self._write(state, lambda: self.step_from_moments(state, means, eta), active)
+
+    @staticmethod
+    def _write(
+        state: State, step: Callable[[], tuple[torch.Tensor, torch.Tensor]], active: torch.Tensor | None
+    ) -> None:
         state["t"] += 1
         if active is None:
-            alpha, beta = self.step(state, x.detach(), y.detach(), eta)
+            alpha, beta = step()
             state["alpha"].copy_(alpha)
             state["beta"].copy_(beta)
             return
         keep = active.unsqueeze(-1)
         before = {k: v.clone() for k, v in state.items() if isinstance(v, torch.Tensor) and not v.requires_grad}
-        alpha, beta = self.step(state, x.detach(), y.detach(), eta)
+        alpha, beta = step()
         state["alpha"].copy_(alpha)
         state["beta"].copy_(beta)
         for key, old in before.items():
@@ -187,7 +235,16 @@ class Rule:
     ) -> tuple[torch.Tensor, torch.Tensor] | None:
         """How far α and β are from this rule's own fixed point on this batch, ``[M, U]`` each (x, y ``[M, B,
         U]`` from the forward pass with the current α, β); None for rules without one (no rule, batchnorm,
-        the Gaussian-target rule). Each rule states its target in its override."""
+        the Gaussian-target rule). Each rule states its target in its override; a rule with ``moments``
+        in ``fixed_point_from_moments``."""
+        if self.moments:
+            return self.fixed_point_from_moments(state, batch_moments(x, y, self.moments))
+        return None
+
+    def fixed_point_from_moments(
+        self, state: State, means: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``fixed_point_distance`` from the batch means of the rule's ``moments``."""
         return None
 
     def effective_alpha_beta(self, state: State) -> tuple[torch.Tensor, torch.Tensor]:
@@ -219,18 +276,19 @@ class IP(Rule):
         "never settles (rule `ip_printed`); here α moves toward 2E[xy] (§5.3)"
     )
     uses_adam = True
+    moments = ("xy", "y")
 
-    def alpha_target(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return 2 * batch_mean(x * y)
+    def alpha_target(self, means: dict[str, torch.Tensor]) -> torch.Tensor:
+        return 2 * means["xy"]
 
-    def fixed_point_distance(self, state, x, y):
+    def fixed_point_from_moments(self, state, means):
         """|α − 2E[xy]| and |E[y]| (2Cov(x, y) for ``ip_cov``; the printed rule is measured against the same
         target, which it never settles at)."""
-        return (state["alpha"] - self.alpha_target(x, y)).abs(), batch_mean(y).abs()
+        return (state["alpha"] - self.alpha_target(means)).abs(), means["y"].abs()
 
-    def step(self, state, x, y, eta):
-        alpha = state["alpha"] - eta * adam_step(state, "alpha", state["alpha"] - self.alpha_target(x, y))
-        beta = state["beta"] + eta * adam_step(state, "beta", batch_mean(y))
+    def step_from_moments(self, state, means, eta):
+        alpha = state["alpha"] - eta * adam_step(state, "alpha", state["alpha"] - self.alpha_target(means))
+        beta = state["beta"] + eta * adam_step(state, "beta", means["y"])
         return alpha, beta
 
 
@@ -254,9 +312,10 @@ class IPCov(IP):
     equation = r"\alpha \leftarrow \alpha-\eta\,\mathrm{Adam}(\alpha-2\,\mathrm{Cov}(x,y)),\quad \beta \leftarrow \beta+\eta\,\mathrm{Adam}(E[y])"
     source = "thesis §6.2"
     printed_note = "corrected as `ip` (from the printed eq. 3.3); " + COV_FACTOR_NOTE
+    moments = ("xy", "y", "x")
 
-    def alpha_target(self, x, y):
-        return 2 * (batch_mean(x * y) - batch_mean(x) * batch_mean(y))
+    def alpha_target(self, means):
+        return 2 * (means["xy"] - means["x"] * means["y"])
 
 
 class WD(Rule):
@@ -268,18 +327,19 @@ class WD(Rule):
     name = "wd"
     equation = r"u=\frac{x-\beta}{\alpha},\quad \alpha \leftarrow (1-\eta)\alpha+2\eta E[xy],\quad \beta \leftarrow (1-\eta)\beta+\eta E[y]"
     source = "thesis ch. 4"
+    moments = ("xy", "y")
 
-    def alpha_target(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return 2 * batch_mean(x * y)
+    def alpha_target(self, means: dict[str, torch.Tensor]) -> torch.Tensor:
+        return 2 * means["xy"]
 
-    def fixed_point_distance(self, state, x, y):
+    def fixed_point_from_moments(self, state, means):
         """|α − 2E[xy]| and |β − E[y]| (2Cov(x, y) for ``wd_cov``)."""
-        return (state["alpha"] - self.alpha_target(x, y)).abs(), (state["beta"] - batch_mean(y)).abs()
+        return (state["alpha"] - self.alpha_target(means)).abs(), (state["beta"] - means["y"]).abs()
 
-    def step(self, state, x, y, eta):
+    def step_from_moments(self, state, means, eta):
         # lerp(a, b, η) = (1−η)·a + η·b, in one operation
-        alpha = torch.lerp(state["alpha"], self.alpha_target(x, y), eta)
-        beta = torch.lerp(state["beta"], batch_mean(y), eta)
+        alpha = torch.lerp(state["alpha"], self.alpha_target(means), eta)
+        beta = torch.lerp(state["beta"], means["y"], eta)
         return alpha, beta
 
 
@@ -292,9 +352,10 @@ class WDCov(WD):
     )
     source = "thesis §6.2"
     printed_note = COV_FACTOR_NOTE
+    moments = ("xy", "y", "x")
 
-    def alpha_target(self, x, y):
-        return 2 * (batch_mean(x * y) - batch_mean(x) * batch_mean(y))
+    def alpha_target(self, means):
+        return 2 * (means["xy"] - means["x"] * means["y"])
 
 
 class Infomax(Rule):
@@ -313,16 +374,18 @@ class Infomax(Rule):
     def __init__(self, eta_decay: float = 0.0):
         self.eta_decay = eta_decay
 
-    def fixed_point_distance(self, state, x, y):
-        """|α − 1/(2E[xy])| (where 1/α = 2E[xy], thesis eq. 5.6–5.8; NaN while E[xy] ≤ 0) and |E[y]|."""
-        exy2 = 2 * batch_mean(x * y)
-        target = torch.where(exy2 > 0, 1 / exy2.clamp(min=1e-12), torch.full_like(exy2, math.nan))
-        return (state["alpha"] - target).abs(), batch_mean(y).abs()
+    moments = ("xy", "y")
 
-    def step(self, state, x, y, eta):
+    def fixed_point_from_moments(self, state, means):
+        """|α − 1/(2E[xy])| (where 1/α = 2E[xy], thesis eq. 5.6–5.8; NaN while E[xy] ≤ 0) and |E[y]|."""
+        exy2 = 2 * means["xy"]
+        target = torch.where(exy2 > 0, 1 / exy2.clamp(min=1e-12), torch.full_like(exy2, math.nan))
+        return (state["alpha"] - target).abs(), means["y"].abs()
+
+    def step_from_moments(self, state, means, eta):
         eta_t = eta * (1 - self.eta_decay) ** (state["t"] - 1)
-        alpha = state["alpha"] + eta_t * (1 / safe_alpha(state["alpha"]) - 2 * batch_mean(x * y))
-        beta = state["beta"] - 2 * eta_t * batch_mean(y)
+        alpha = state["alpha"] + eta_t * (1 / safe_alpha(state["alpha"]) - 2 * means["xy"])
+        beta = state["beta"] - 2 * eta_t * means["y"]
         return alpha, beta
 
 
@@ -367,9 +430,9 @@ class IPPrinted(IP):
     source = "thesis eq. 3.3–3.4, as printed"
     printed_note = "the printed form; `ip` is the corrected rule"
 
-    def step(self, state, x, y, eta):
-        alpha = state["alpha"] + eta * adam_step(state, "alpha", self.alpha_target(x, y))
-        beta = state["beta"] + eta * adam_step(state, "beta", batch_mean(y))
+    def step_from_moments(self, state, means, eta):
+        alpha = state["alpha"] + eta * adam_step(state, "alpha", self.alpha_target(means))
+        beta = state["beta"] + eta * adam_step(state, "beta", means["y"])
         return alpha, beta
 
 

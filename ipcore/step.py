@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 
 from ipcore.activations import ACTIVATIONS, Activation
 from ipcore.model import LockstepMLP, member_losses
+from ipcore.rules import batch_mean, batch_moments
 
 _aten = torch.ops.aten
 _FUSED_BACKWARD: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
@@ -52,6 +53,18 @@ def activation_backward(activation: Activation, grad: torch.Tensor, y: torch.Ten
     return grad * activation.derivative_from_output(y)
 
 
+class StepOutputs(NamedTuple):
+    """What one training pass gives the step, all detached: logits ``[M, B, C]``, losses ``[M]``, each hidden
+    layer's x and y ``[M, B, H]``, and the batch means of x and y that were asked for (``Rule.moments``),
+    ``[M, depth·H]`` each by name."""
+
+    logits: torch.Tensor
+    losses: torch.Tensor
+    pre: list[torch.Tensor]
+    post: list[torch.Tensor]
+    means: dict[str, torch.Tensor]
+
+
 def manual_backward_supported(model: LockstepMLP) -> bool:
     """Whether ``forward_backward`` can skip autograd for ``model``: every rule elementwise (the base class's
     transform, no ``prepare``, no learned parameters) and a ReLU or linear output."""
@@ -63,12 +76,17 @@ def manual_backward_supported(model: LockstepMLP) -> bool:
 
 
 def forward_backward(
-    model: LockstepMLP, inputs: torch.Tensor, labels: torch.Tensor, manual: bool | None = None
-) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+    model: LockstepMLP,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    manual: bool | None = None,
+    moments: tuple[str, ...] = (),
+) -> StepOutputs:
     """A training forward pass on ``inputs`` ``[S, B, D]`` with ``labels`` ``[M, B]``, and the gradients of
     Σ_m L_m left in each parameter's ``.grad`` (which must be None on entry, as after ``zero_grad``).
 
-    Returns (logits ``[M, B, C]``, losses ``[M]``, x and y of every hidden layer ``[M, B, H]``), all detached.
+    Returns the ``StepOutputs``, with the batch means ``moments`` (names from ``ipcore.rules.MOMENTS``) of every
+    hidden layer's x and y: the hand-written pass takes them layer by layer while x and y are in the cache.
     ``manual``: None chooses (the hand-written pass where ``manual_backward_supported``), True/False forces one
     (True on an unsupported model is a ValueError)."""
     if manual is None:
@@ -76,12 +94,14 @@ def forward_backward(
     if manual:
         if not manual_backward_supported(model):
             raise ValueError("the hand-written backward pass needs elementwise rules and a relu or linear output")
-        return _manual_forward_backward(model, inputs, labels)
+        return _manual_forward_backward(model, inputs, labels, moments)
     logits, pre, post = model.forward(inputs, training=True)
     losses = member_losses(logits, labels)
     losses.sum().backward()
     model.drop_bias_gradients_before_normalisation()
-    return logits.detach(), losses.detach(), [x.detach() for x in pre], [y.detach() for y in post]
+    pre, post = [x.detach() for x in pre], [y.detach() for y in post]
+    means = batch_moments(model.stack_layers(pre), model.stack_layers(post), moments) if moments else {}
+    return StepOutputs(logits.detach(), losses.detach(), pre, post, means)
 
 
 def _shared_coefficients(model: LockstepMLP) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -97,8 +117,8 @@ def _shared_coefficients(model: LockstepMLP) -> tuple[torch.Tensor, torch.Tensor
 
 @torch.no_grad()
 def _manual_forward_backward(
-    model: LockstepMLP, inputs: torch.Tensor, labels: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+    model: LockstepMLP, inputs: torch.Tensor, labels: torch.Tensor, moments: tuple[str, ...] = ()
+) -> StepOutputs:
     R, S, H, D, L = model.num_rules, model.num_seeds, model.width, model.input_dim, model.depth
     M, B = model.members, inputs.shape[1]
     activation = model.activation
@@ -111,6 +131,7 @@ def _manual_forward_backward(
         x = x.view(S, B, R, H).permute(2, 0, 1, 3).reshape(M, B, H)
     pre: list[torch.Tensor] = []
     post: list[torch.Tensor] = []
+    layer_means: dict[str, list[torch.Tensor]] = {name: [] for name in moments}
     for layer in range(L):
         if layer > 0:
             x = torch.baddbmm(
@@ -123,6 +144,8 @@ def _manual_forward_backward(
             u = torch.addcmul(coefficients[1][..., units], x, coefficients[0][..., units])
         pre.append(x)
         post.append(activation.value(u))
+        for name, parts in layer_means.items():
+            parts.append(batch_mean(x if name == "x" else post[-1] if name == "y" else x * post[-1]))
     out_weight = model.out_weight.detach()
     logits = torch.baddbmm(model.out_bias.detach(), post[-1], out_weight)
     if model.output == "relu":
@@ -158,7 +181,8 @@ def _manual_forward_backward(
     grads[id(model.first_bias)] = grad.sum(dim=1, keepdim=True).view(S, 1, R, H)
     for param in model.parameters():
         param.grad = grads[id(param)]
-    return logits, losses, pre, post
+    means = {name: torch.cat(parts, dim=-1) for name, parts in layer_means.items()}
+    return StepOutputs(logits, losses, pre, post, means)
 
 
 CUDA_GRAPHS_ENV = "IPCORE_CUDA_GRAPHS"
@@ -189,24 +213,23 @@ class StepRunner:
 
     warmup_steps = 2
 
-    def __init__(self, model: LockstepMLP, use_graph: bool | None = None):
+    def __init__(self, model: LockstepMLP, use_graph: bool | None = None, moments: tuple[str, ...] = ()):
         self.model = model
+        self.moments = moments
         self.use_graph = cuda_graph_supported(model) if use_graph is None else use_graph
         self.graph_error: str | None = None
         self._graph: Any = None
         self._static: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._outputs: tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], list[torch.Tensor]] | None = None
+        self._outputs: StepOutputs | None = None
         self._grads: list[torch.Tensor] = []
 
     @property
     def captured(self) -> bool:
         return self._graph is not None
 
-    def __call__(
-        self, inputs: torch.Tensor, labels: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+    def __call__(self, inputs: torch.Tensor, labels: torch.Tensor) -> StepOutputs:
         if not self.use_graph or self.graph_error is not None:
-            return forward_backward(self.model, inputs, labels)
+            return forward_backward(self.model, inputs, labels, moments=self.moments)
         if self._graph is None:
             try:
                 self._capture(inputs, labels)
@@ -214,10 +237,10 @@ class StepRunner:
                 self.graph_error = f"{type(error).__name__}: {error}".splitlines()[0]
                 for param in self.model.parameters():
                     param.grad = None
-                return forward_backward(self.model, inputs, labels)
+                return forward_backward(self.model, inputs, labels, moments=self.moments)
         static_inputs, static_labels = self._static
         if inputs.shape != static_inputs.shape or labels.shape != static_labels.shape:
-            return forward_backward(self.model, inputs, labels)
+            return forward_backward(self.model, inputs, labels, moments=self.moments)
         static_inputs.copy_(inputs)
         static_labels.copy_(labels)
         self._graph.replay()
@@ -235,7 +258,7 @@ class StepRunner:
             for _ in range(self.warmup_steps):
                 for param in params:
                     param.grad = None
-                _manual_forward_backward(self.model, static_inputs, static_labels)
+                _manual_forward_backward(self.model, static_inputs, static_labels, self.moments)
         torch.cuda.current_stream(self.model.device).wait_stream(side)
         for param in params:
             param.grad = None
@@ -243,6 +266,6 @@ class StepRunner:
         # thread_local: the app trains several jobs as threads of one process; a global capture would make their
         # CUDA calls during this capture fail
         with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-            outputs = _manual_forward_backward(self.model, static_inputs, static_labels)
+            outputs = _manual_forward_backward(self.model, static_inputs, static_labels, self.moments)
         self._grads = [param.grad for param in params]
         self._graph, self._static, self._outputs = graph, (static_inputs, static_labels), outputs

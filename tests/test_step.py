@@ -56,8 +56,8 @@ def _both_passes(model: LockstepMLP, inputs: torch.Tensor, labels: torch.Tensor)
 
 def _assert_same(model: LockstepMLP, inputs: torch.Tensor, labels: torch.Tensor) -> None:
     (auto, auto_grads), (manual, manual_grads) = _both_passes(model, inputs, labels)
-    logits, losses, pre, post = auto
-    logits_m, losses_m, pre_m, post_m = manual
+    logits, losses, pre, post, _ = auto
+    logits_m, losses_m, pre_m, post_m, _ = manual
     close = dict(rtol=1e-5, atol=1e-6, equal_nan=True)
     torch.testing.assert_close(logits_m, logits, **close)
     torch.testing.assert_close(losses_m, losses, **close)
@@ -119,7 +119,7 @@ def test_a_member_with_a_nan_loss_leaves_the_others_gradients_as_autograd_gives_
     model.states[0]["beta"][1, 2] = float("nan")  # member 1 (rule ip, seed 4): NaN from its first layer on
     inputs, labels = _batch(model)
     _assert_same(model, inputs, labels)
-    _, losses, _, _ = forward_backward(model, inputs, labels, manual=True)
+    _, losses, _, _, _ = forward_backward(model, inputs, labels, manual=True)
     assert torch.isnan(losses[1]) and torch.isfinite(losses[[0, 2, 3, 4, 5]]).all()
 
 
@@ -193,7 +193,7 @@ def test_the_step_runner_on_a_cpu_is_the_plain_pass():
     runner = StepRunner(model)
     for param in model.parameters():
         param.grad = None
-    logits, losses, _, post = runner(inputs, labels)
+    logits, losses, _, post, _ = runner(inputs, labels)
     grads = [param.grad.clone() for param in model.parameters()]
     assert not runner.captured
     for param in model.parameters():
@@ -221,3 +221,44 @@ def test_training_replayed_from_a_cuda_graph_equals_eager_training(monkeypatch):
     np.testing.assert_array_equal(graphed.metrics["diverged_step"], eager.metrics["diverged_step"])
     for key in ("batch/loss", "epoch/test_loss", "layer/alpha_mean", "layer/grad_y_u"):
         np.testing.assert_allclose(graphed.metrics[key], eager.metrics[key], rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+MOMENT_RULES = ["ip", "ip_cov", "ip_printed", "wd", "wd_cov", "infomax"]
+
+
+def test_the_pass_takes_the_batch_means_the_rules_ask_for():
+    model = _model(MOMENT_RULES + ["none"])
+    assert model.moments == ("xy", "y", "x") and model.distances_from_moments
+    inputs, labels = _batch(model)
+    for manual in (True, False):
+        for param in model.parameters():
+            param.grad = None
+        _, _, pre, post, means = forward_backward(model, inputs, labels, manual=manual, moments=model.moments)
+        x_all, y_all = model.stack_layers(pre), model.stack_layers(post)
+        expected = {"x": x_all.mean(1), "y": y_all.mean(1), "xy": (x_all * y_all).mean(1)}
+        assert set(means) == set(expected)
+        for name, value in expected.items():
+            torch.testing.assert_close(means[name], value, rtol=1e-6, atol=1e-7, msg=name)
+    assert _model(["ip", "bn_inc"]).moments is None  # bn_inc needs σ[x]: the whole x
+    assert _model(["none"]).moments == ()
+
+
+def test_a_rule_whose_step_is_overridden_is_updated_from_x_and_y():
+    assert get_rule("ip").steps_from_moments and not ExplodingIP().steps_from_moments
+    assert get_rule("ip").measures_from_moments and not get_rule("bn_inc").measures_from_moments
+    assert _model(["ip"]).moments == ("xy", "y")
+    model = LockstepMLP(12, 4, 3, 6, [ExplodingIP()], [3], "relu")
+    assert model.moments is None
+
+
+def test_training_from_the_pass_means_equals_training_from_x_and_y(monkeypatch):
+    """The same run whether the rules update from the means taken in the pass or from the stacked x and y."""
+    config = small(rules=MOMENT_RULES + ["none"], seeds=2, depth=3)
+    from_means = train(config).metrics
+    monkeypatch.setattr(LockstepMLP, "moments", property(lambda self: None))
+    from_layers = train(config).metrics
+    keys = ["batch/loss", "epoch/test_loss", "layer/alpha_mean", "layer/beta_std", "layer/alpha_distance"]
+    keys += ["layer/beta_distance", "layer/entropy"]
+    for key in keys:
+        np.testing.assert_allclose(from_means[key], from_layers[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    assert np.isnan(from_means["layer/alpha_distance"][:, -2:]).all()  # the two `none` members: no fixed point
