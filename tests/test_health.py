@@ -10,7 +10,7 @@ import torch
 
 from ipcore.config import TrainConfig
 from ipcore.health import collapsed_by_epoch, member_health, seeds_note
-from ipcore.train import dead_output_units, train
+from ipcore.train import dead_output_units, evaluate, train
 
 LN10 = math.log(10)
 
@@ -101,6 +101,20 @@ def test_dead_output_units_counts_units_zero_on_every_input():
 
     inputs = torch.tensor([0.0, 1.0, 2.0])
     assert dead_output_units(Fixed(), inputs).tolist() == [1, 2]
+    alive = torch.zeros(2, 3, dtype=torch.bool)  # the last epoch's evaluation counts them in its own pass
+    member_labels = torch.tensor([0, 1, 2])
+    Fixed.num_rules, Fixed.num_seeds = 1, 2
+    evaluate(Fixed(), inputs, member_labels, alive)
+    assert (~alive).sum(1).tolist() == [1, 2]
+
+
+def test_a_finished_run_counts_its_dead_units_in_its_last_evaluation(monkeypatch):
+    import ipcore.train as train_module
+
+    calls = []
+    monkeypatch.setattr(train_module, "dead_output_units", lambda *args: calls.append(args) or torch.zeros(4))
+    result = train(TrainConfig(dataset="clusters", rules=["ip", "none"], seeds=2, epochs=2, subset=300, lr=0.5))
+    assert calls == [] and result.metrics["dead_output_units"].shape == (4,)
 
 
 def test_the_labs_summary_table_counts_collapsed_seeds_of_an_old_record():
