@@ -10,7 +10,8 @@ The job process is forked from a ``forkserver`` that has already imported torch 
 in a fraction of a second after the first. It gets the server's environment as it is when the job starts (the
 fork server's own may be older), runs ``run_config`` with a log that forwards every row, set of static arrays,
 progress (at most a few times a second) and memory promise through a pipe, and ends with its state and summary,
-or with its error message and traceback. The server side (``run_in_process``) applies the rows to the job's
+or with its error message and traceback. The messages leave through an ``Outbox``: a thread of the job process
+sends them in batches, so the training never waits for the server to read. The server side (``run_in_process``) applies the rows to the job's
 log as they arrive, so live views read the same ``MetricsLog`` as for a job run in a thread, and passes
 cancellation through an event that the run checks after every step.
 """
@@ -20,7 +21,9 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
+import queue
 import signal
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -77,6 +80,58 @@ def warm_up() -> None:
         from multiprocessing import forkserver
 
         forkserver.ensure_running()
+
+
+class Outbox:
+    """Messages from a job process to the server, sent by a thread of their own, each time as one ``("batch",
+    [messages])`` of everything waiting (at most ``max_batch``), in the order they were put.
+
+    Why: a training forwards every recorded row, a few hundred at each flush of its recorder. Sent one by one from
+    the training thread, each waited for the server to read it, and a server busy drawing pages for eight
+    watchers reads slowly (its reading thread needs the interpreter lock for every message): the pipe filled
+    and the job stood still, up to twice its own time (``bench/bench_load.py``). Now ``send`` only queues, and the
+    server takes one batch per read. ``close`` sends what is left and waits for it; a server that is gone makes
+    the rest silently dropped.
+    """
+
+    max_batch = 1000
+
+    def __init__(self, connection: Any):
+        self._connection = connection
+        self._queue: queue.SimpleQueue[tuple | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="ipcore-outbox", daemon=True)
+        self._thread.start()
+
+    def send(self, message: tuple) -> None:
+        self._queue.put(message)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        gone = False
+        while True:
+            batch = [self._queue.get()]
+            while batch[-1] is not None and len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            closing = batch[-1] is None
+            messages = [message for message in batch if message is not None]
+            if messages and not gone:
+                try:
+                    self._connection.send(("batch", messages))
+                except (OSError, ValueError):  # the server is gone: nobody to tell
+                    gone = True
+            if closing:
+                return
+
+
+def unbatched(message: tuple) -> list[tuple]:
+    """The messages inside one read from a job process (an ``Outbox`` batch, or a single message)."""
+    return list(message[1]) if message[0] == "batch" else [message]
 
 
 class _ForwardingLog(MetricsLog):
@@ -147,7 +202,8 @@ def _child_main(
     os.environ["IPCORE_THREADS"] = job_threads(environment)
     from ipcore import train as train_module
 
-    send = connection.send
+    outbox = Outbox(connection)
+    send = outbox.send
 
     last_sent = -PROGRESS_INTERVAL_S
 
@@ -163,11 +219,9 @@ def _child_main(
         train_module.promise_listener = lambda key, needed: send(("memory", key, int(needed)))
         send(_run_task(task, payload, send, progress, lambda: terminated or stop.is_set()))
     except BaseException as exc:  # every failure becomes the job's message; the server logs the traceback
-        try:
-            send(("error", error_message(exc), traceback.format_exc()))
-        except Exception:  # the server is gone: nothing left to tell
-            pass
+        send(("error", error_message(exc), traceback.format_exc()))
     finally:
+        outbox.close()
         connection.close()
 
 
@@ -202,13 +256,14 @@ def _supervise(
                     break
                 continue
             try:
-                message = receiver.recv()
+                received = receiver.recv()
             except EOFError:
                 break
-            if message[0] in ("end", "error"):
-                outcome = message
-            else:
-                handle(message)
+            for message in unbatched(received):
+                if message[0] in ("end", "error"):
+                    outcome = message
+                else:
+                    handle(message)
     finally:
         process.join(END_GRACE_S if outcome is not None else 1.0)
         if process.is_alive():

@@ -252,3 +252,39 @@ def test_a_job_process_leaves_a_core_to_the_server(monkeypatch):
     monkeypatch.setattr(train_module, "usable_cpus", lambda: 1)
     assert job_threads({}) == "1"
     assert job_threads({"IPCORE_THREADS": "4"}) == "4"
+
+
+def test_a_job_process_never_waits_for_the_server_to_read():
+    """The outbox queues what the job sends and a thread of its own sends it in batches: a server that does not
+    read (busy drawing pages) cannot stall the training; everything arrives, in order, once it reads."""
+    import threading
+
+    from ipcore.job_process import Outbox, unbatched
+
+    reading = threading.Event()
+    received: list[tuple] = []
+
+    class SlowServer:
+        def send(self, message):
+            reading.wait(DEADLINE)  # the pipe is full until the server reads
+            received.append(message)
+
+    outbox = Outbox(SlowServer())
+    for index in range(3000):
+        outbox.send(("append", "batch", {"step": index}))  # returns at once although nothing is read
+    outbox.send(("end", "done", {}))
+    assert received == []
+    reading.set()
+    outbox.close()
+    messages = [message for batch in received for message in unbatched(batch)]
+    assert [m[2]["step"] for m in messages[:-1]] == list(range(3000)) and messages[-1] == ("end", "done", {})
+    assert 3 <= len(received) <= 3000 // Outbox.max_batch + 2  # batches, not one message each
+    assert unbatched(("progress", 0.5)) == [("progress", 0.5)]
+
+    class GoneServer:
+        def send(self, message):
+            raise BrokenPipeError("the server is gone")
+
+    gone = Outbox(GoneServer())
+    gone.send(("progress", 1.0))
+    gone.close()  # drops what is left instead of failing the job's exit
