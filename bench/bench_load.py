@@ -14,9 +14,10 @@ The browsers run on the server's own machine, where real viewers' browsers would
 (the default) every thread of the watchers' chromium runs at the lowest CPU priority (nice 19) and on the last
 CPU only, so the browsers use only what the server leaves idle there and never sit beside a job; the figures
 describe the server. ``--no-nice-browsers`` shows the same cores shared by server and browsers. The further
-visitor gets a browser of its own at nice 10 on that CPU (it stands for someone arriving from another machine:
-its page must not wait behind the watchers' renderers, nor take the CPU from the server's jobs); playwright's
-driver, which relays every page's traffic and launches that browser, runs the same way.
+visitor gets a browser of its own at normal priority on that CPU (it stands for someone arriving from another
+machine, whose browser has a CPU of its own: here it shares the server's evenly, ahead of the watchers'
+renderers, and never takes the CPU of the server's jobs); playwright's driver, which relays every page's traffic
+and launches that browser, runs the same way.
 
 Every loop here is bounded in count and time; only 127.0.0.1 is contacted.
 
@@ -70,7 +71,7 @@ BROWSER_CPUS = {max(os.sched_getaffinity(0))} if len(os.sched_getaffinity(0)) > 
 """Where the niced browsers may run (see ``lowest_priority``): the last CPU, when there are several."""
 
 
-def lowest_priority(process_name: str = "chromium", nice: int = 19, cpus: set[int] | None = None) -> int:
+def lowest_priority(process_name: str = "chromium", nice: int | None = 19, cpus: set[int] | None = None) -> int:
     """Renice every thread of every running ``process_name`` process that runs at a higher priority than ``nice``
     to ``nice``; returns how many threads. Every thread: on Linux a nice value belongs to one thread, so
     renicing a process id reaches only its main thread, and a browser's compositor, I/O and GPU-process threads,
@@ -90,7 +91,7 @@ def lowest_priority(process_name: str = "chromium", nice: int = 19, cpus: set[in
                     continue
                 for task in (entry / "task").iterdir():
                     tid = int(task.name)
-                    if os.getpriority(os.PRIO_PROCESS, tid) < nice:
+                    if nice is not None and os.getpriority(os.PRIO_PROCESS, tid) < nice:
                         os.setpriority(os.PRIO_PROCESS, tid, nice)
                         count += 1
                     if cpus and os.sched_getaffinity(tid) != cpus:
@@ -127,8 +128,8 @@ def run(watchers: int, alone: int, nice_browsers: bool = True) -> dict[str, obje
                 if nice_browsers:
                     lowest_priority()
                     # playwright's driver relays every page's traffic (a real server has none of it beside it)
-                    # and will launch the visitor's browser, which inherits its nice 10 and CPU
-                    lowest_priority(Path(f"/proc/{browser_driver_pid()}/comm").read_text().strip(), nice=10)
+                    # and will launch the visitor's browser, which inherits its priority and CPU
+                    lowest_priority(Path(f"/proc/{browser_driver_pid()}/comm").read_text().strip(), nice=None)
                 # 1. The job with nobody watching: a tab starts it and leaves.
                 for index in range(alone):
                     context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -164,8 +165,8 @@ def run(watchers: int, alone: int, nice_browsers: bool = True) -> dict[str, obje
                 # watchers' renderers (so the time measured is the server's answer, not this tab's turn among
                 # eight others) but behind the server and its jobs, as a browser on another machine would be.
                 visitor_browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-                if nice_browsers:  # ahead of the watchers' renderers, behind the server, beside them on their CPU
-                    lowest_priority(nice=10)
+                if nice_browsers:  # a real visitor's browser has a CPU of its own: here, the server's, shared evenly
+                    lowest_priority(nice=None)
                 visitor = visitor_browser.new_context(viewport={"width": 1400, "height": 1000})
                 page = visitor.new_page()
                 started = time.monotonic()
