@@ -2,7 +2,7 @@
 rates train as one model.
 
 ``torch.optim.Adam`` takes one scalar learning rate per parameter group, but a lockstep model stacks every member's
-weights into one tensor (``[M, fan_in, fan_out]``, or ``[S, D, R, H]`` for the first layer). Rescaling gradients
+weights into one tensor (``[M, fan_in, fan_out]``, or ``[S, R, H, D]`` for the first layer). Rescaling gradients
 cannot stand in for a per-member rate (Adam's step m̂/(√v̂+ε) is nearly scale-invariant), so the step is written
 out here with the learning rate as a tensor laid out like each parameter (``LockstepMLP.member_masks`` gives the
 layout of any per-member value).
@@ -47,8 +47,8 @@ class MemberAdam(_StepsParameters):
 
     How: torch's fused Adam kernel (one pass over each tensor) runs with learning rate 1 on zeroed buffers, which
     leaves in each buffer the unit step d = −m̂/(√v̂ + ε) (the kernel cannot take the rate of each element, and
-    running it on a slice per rate would need contiguous slices, which the first layer's ``[S, D, R, H]`` layout
-    does not have); then p ← p + lr·d with the per-member rate. That is the update above up to the rounding of
+    running it on a slice per rate would need contiguous slices, which the first layer's ``[S, R, H, D]`` layout
+    does not have for a sweep's rates, which vary along R); then p ← p + lr·d with the per-member rate. That is the update above up to the rounding of
     one product (lr·(d) instead of (lr/(1−β₁ᵗ))·(…)). Where the fused kernel is missing, the same step is
     written out with ``torch._foreach_*`` operations (about three times slower on a CPU).
     """

@@ -125,7 +125,7 @@ def _manual_forward_backward(
     coefficients = _shared_coefficients(model)
 
     # --- forward (the arithmetic of LockstepMLP.forward in training mode) ---
-    first_weight = model.first_weight.detach().view(S, D, R * H)
+    first_weight = model.first_weight.detach().view(S, R * H, D).transpose(1, 2)  # [S, D, R·H], a view
     x = torch.baddbmm(model.first_bias.detach().view(S, 1, R * H), inputs, first_weight)  # [S, B, R·H]
     if R > 1:
         x = x.view(S, B, R, H).permute(2, 0, 1, 3).reshape(M, B, H)
@@ -174,10 +174,9 @@ def _manual_forward_backward(
         grad = torch.bmm(grad, weight.detach().transpose(1, 2))
     if R > 1:  # members back to the first layer's [S, B, R·H]
         grad = grad.view(R, S, B, H).permute(1, 2, 0, 3).reshape(S, B, R * H)
-    # ∂L/∂W₁ = Xᵀ G computed as (Gᵀ X)ᵀ: with these shapes ([S, 784, 50]) that product is faster even with the
-    # copy back into the weight's layout (the fused Adam kernel needs gradients laid out like the weights)
-    first = torch.bmm(grad.transpose(1, 2), inputs).transpose(1, 2).contiguous()
-    grads[id(model.first_weight)] = first.view(S, D, R, H)
+    # ∂L/∂W₁ᵀ = Gᵀ X: the first weights are stored transposed ([S, R, H, D]), so this product is laid out like
+    # them, as the fused Adam kernel needs
+    grads[id(model.first_weight)] = torch.bmm(grad.transpose(1, 2), inputs).view(S, R, H, D)
     grads[id(model.first_bias)] = grad.sum(dim=1, keepdim=True).view(S, 1, R, H)
     for param in model.parameters():
         param.grad = grads[id(param)]

@@ -375,10 +375,10 @@ def weight_gradient_rms(model: LockstepMLP) -> torch.Tensor:
     M, L = model.members, model.depth
     device = model.first_weight.device
     columns = []
-    first = model.first_weight.grad  # [S, D, R, H]
+    first = model.first_weight.grad  # [S, R, H, D]
     if first is None:
         return torch.full((M, L), math.nan, device=device)
-    columns.append(first.square().mean(dim=(1, 3)).t().reshape(M))  # member r·S + s
+    columns.append(first.square().mean(dim=(2, 3)).t().reshape(M))  # member r·S + s
     for weight in model.hidden_weights:
         grad = weight.grad
         columns.append(torch.full((M,), math.nan, device=device) if grad is None else grad.square().mean(dim=(1, 2)))

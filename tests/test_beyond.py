@@ -271,7 +271,7 @@ def test_weight_gradient_rms_is_each_members_own_layer_gradient():
     rms = weight_gradient_rms(net).numpy()
     for member in range(4):
         r, s = divmod(member, 2)
-        first = net.first_weight.grad[s, :, r, :].numpy()
+        first = net.first_weight.grad[s, r].t().numpy()
         assert rms[member, 0] == pytest.approx(np.sqrt((first**2).mean()), rel=1e-5)
         for layer in (1, 2):
             grad = net.hidden_weights[layer - 1].grad[member].numpy()
