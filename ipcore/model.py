@@ -9,9 +9,9 @@ Member m (of M = R·S) runs rule ``rules[m // S]`` from seed ``seeds[m % S]``. H
 Layout: hidden and output weights are stacked ``[M, fan_in, fan_out]`` with biases ``[M, 1, fan_out]`` and a
 layer is one ``torch.baddbmm``. The first layer is stored ``[S, R, H, D]`` instead (transposed, with its bias
 ``[S, 1, R, H]``): all rules of one seed see the same input batch, so that layer is one ``[S, B, D] × [S, D,
-R·H]`` product without copying the input R times, and its weight gradient Gᵀ·X is laid out like the weights. Every member is initialised like PyTorch's ``nn.Linear`` (W and b uniform in
-±1/√fan_in) from a ``torch.Generator`` seeded with the member's seed, so all rules start from identical
-weights for the same seed.
+R·H]`` product without copying the input R times, and its weight gradient Gᵀ·X is laid out like the weights.
+Every member is initialised like PyTorch's ``nn.Linear`` (W and b uniform in ±1/√fan_in) from a
+``torch.Generator`` seeded with the member's seed, so all rules start from identical weights for the same seed.
 
 Each rule group keeps one state for all its hidden layers, ``[S, L·H]`` (layer l owns units l·H … l·H+H−1):
 the forward pass hands the rule per-layer views, and one ``rule.update`` call updates every layer at once,
@@ -67,8 +67,8 @@ class LockstepMLP:
         first_w = torch.stack([p[0][0] for p in per_seed])  # [S, D, H]
         first_b = torch.stack([p[0][1] for p in per_seed])  # [S, H]
         # the first layer's weights are stored transposed, [S, R, H, D]: its gradient Gᵀ·X then lands in this
-        # layout directly (X·W and Xᵀ·G in the [S, D, R·H] layout cost a copy of the gradient, 8 % of a deep MNIST
-        # step on one CPU thread)
+        # layout directly (X·W and Xᵀ·G in the [S, D, R·H] layout cost a copy of the gradient, 5–8 % of a deep
+        # MNIST step on one CPU thread)
         first_t = first_w.transpose(1, 2).unsqueeze(1).repeat(1, R, 1, 1).contiguous()
         self.first_weight = first_t.to(self.device, dtype).requires_grad_()
         self.first_bias = first_b.view(S, 1, 1, H).repeat(1, 1, R, 1).to(self.device, dtype).requires_grad_()
