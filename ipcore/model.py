@@ -21,7 +21,7 @@ which is the same arithmetic as L separate calls (every statistic is per unit) w
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -256,26 +256,24 @@ class LockstepMLP:
         """Every rule's update after a training forward pass, from that pass's x and y of all hidden layers
         (``[M, B, depth·H]``, see ``stack_layers``). ``active`` [M] bool: members where it is False keep
         their α, β and rule buffers."""
-        S = self.num_seeds
-        for g, rule in enumerate(self.rules):
-            if not self._updates[g]:
-                continue
-            lo, hi = g * S, (g + 1) * S
-            group_active = None if active is None else active[lo:hi]
-            rule.update(self.states[g], x_all[lo:hi], y_all[lo:hi], etas[g], group_active)
+        for g, rule, group, group_active in self._updating_groups(active):
+            rule.update(self.states[g], x_all[group], y_all[group], etas[g], group_active)
 
     @torch.no_grad()
     def update_rules_from_moments(
         self, means: dict[str, torch.Tensor], etas: Sequence[float], active: torch.Tensor | None
     ) -> None:
         """``update_rules`` from the batch means of x and y (``[M, depth·H]`` each, at least ``moments``)."""
+        for g, rule, group, group_active in self._updating_groups(active):
+            rule.update_from_moments(self.states[g], {k: v[group] for k, v in means.items()}, etas[g], group_active)
+
+    def _updating_groups(self, active: torch.Tensor | None) -> Iterator[tuple[int, Rule, slice, torch.Tensor | None]]:
+        """(group, rule, its members' slice, their ``active`` flags) of every rule group that updates."""
         S = self.num_seeds
         for g, rule in enumerate(self.rules):
-            if not self._updates[g]:
-                continue
-            lo, hi = g * S, (g + 1) * S
-            group_active = None if active is None else active[lo:hi]
-            rule.update_from_moments(self.states[g], {k: v[lo:hi] for k, v in means.items()}, etas[g], group_active)
+            if self._updates[g]:
+                group = slice(g * S, (g + 1) * S)
+                yield g, rule, group, None if active is None else active[group]
 
     @property
     def moments(self) -> tuple[str, ...] | None:
@@ -295,9 +293,7 @@ class LockstepMLP:
         """Whether ``fixed_point_distances`` can do with the batch means of ``moments``: every rule either has
         moments or no fixed point."""
         return self.moments is not None and all(
-            rule.measures_from_moments
-            or (not rule.moments and type(rule).fixed_point_distance is Rule.fixed_point_distance)
-            for rule in self.rules
+            rule.measures_from_moments or not rule.has_fixed_point for rule in self.rules
         )
 
     @property
@@ -332,9 +328,9 @@ class LockstepMLP:
             lo, hi = g * S, (g + 1) * S
             if means is not None and rule.measures_from_moments and all(name in means for name in rule.moments):
                 distance = rule.fixed_point_from_moments(state, {k: v[lo:hi] for k, v in means.items()})
-            elif rule.moments or type(rule).fixed_point_distance is not Rule.fixed_point_distance:
+            elif rule.has_fixed_point:
                 distance = rule.fixed_point_distance(state, x_all[lo:hi], y_all[lo:hi])
-            else:  # no fixed point: nothing of x is needed
+            else:  # nothing of x is needed
                 distance = None
             if distance is None:
                 nan = torch.full((S, L), math.nan, device=self.device, dtype=self.dtype)

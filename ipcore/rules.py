@@ -149,6 +149,12 @@ class Rule:
         return bool(self.moments) and type(self).fixed_point_distance is Rule.fixed_point_distance
 
     @property
+    def has_fixed_point(self) -> bool:
+        """Whether the rule measures a distance to a fixed point of its own (``fixed_point_distance`` may be
+        None only where this is False)."""
+        return bool(self.moments) or type(self).fixed_point_distance is not Rule.fixed_point_distance
+
+    @property
     def has_eta(self) -> bool:
         return self.default_eta_network is not None
 
@@ -371,10 +377,10 @@ class Infomax(Rule):
     equation = r"u=\alpha x+\beta,\quad \alpha \leftarrow \alpha+\eta\left(\tfrac{1}{\alpha}-2E[xy]\right),\quad \beta \leftarrow \beta-2\eta E[y]"
     source = "Bell & Sejnowski 1995; thesis eq. 2.3–2.4"
 
+    moments = ("xy", "y")
+
     def __init__(self, eta_decay: float = 0.0):
         self.eta_decay = eta_decay
-
-    moments = ("xy", "y")
 
     def fixed_point_from_moments(self, state, means):
         """|α − 1/(2E[xy])| (where 1/α = 2E[xy], thesis eq. 5.6–5.8; NaN while E[xy] ≤ 0) and |E[y]|."""

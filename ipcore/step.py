@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from ipcore.activations import ACTIVATIONS, Activation
 from ipcore.model import LockstepMLP, member_losses
-from ipcore.rules import batch_mean, batch_moments
+from ipcore.rules import batch_moments
 
 _aten = torch.ops.aten
 _FUSED_BACKWARD: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
@@ -144,8 +144,8 @@ def _manual_forward_backward(
             u = torch.addcmul(coefficients[1][..., units], x, coefficients[0][..., units])
         pre.append(x)
         post.append(activation.value(u))
-        for name, parts in layer_means.items():
-            parts.append(batch_mean(x if name == "x" else post[-1] if name == "y" else x * post[-1]))
+        for name, mean in batch_moments(x, post[-1], moments).items():
+            layer_means[name].append(mean)
     out_weight = model.out_weight.detach()
     logits = torch.baddbmm(model.out_bias.detach(), post[-1], out_weight)
     if model.output == "relu":
