@@ -5,8 +5,8 @@ the 4-rule comparison (ip, wd, infomax, bn_inc) together, then each rule alone (
 iteration). Best of ``--repeats`` runs, so another process's burst does not count.
 
 ``--ablations`` also reruns the comparison without two of the simulator's speed choices, as ratios measured
-in this same run: torch's own ``tanh`` instead of 2σ(2u) − 1, and torch's default thread count instead of one
-thread.
+in this same run: each float32 tanh kernel pinned (``IPCORE_TANH``: torch's own ``tanh`` and 2σ(2u) − 1, against
+the machine's choice, which the report names), and torch's default thread count instead of one thread.
 
     python bench/bench_neuron.py                      # ~30 s on 2 CPU cores
     python bench/bench_neuron.py --ablations --json   # + the ablations (~1 min), one JSON object on stdout
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import platform
 import sys
 import time
@@ -29,6 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import ipcore.neuron as neuron  # noqa: E402
+from ipcore.activations import TANH_KERNEL_ENV, cpu_tanh_kernel  # noqa: E402
 from ipcore.config import NeuronConfig  # noqa: E402
 
 
@@ -40,6 +42,22 @@ def best_seconds(config: NeuronConfig, repeats: int) -> float:
         neuron.simulate(config)
         times.append(time.perf_counter() - started)
     return min(times)
+
+
+@contextlib.contextmanager
+def pinned_tanh(kernel: str) -> contextlib.AbstractContextManager:
+    """Temporarily pin the float32 tanh kernel (``IPCORE_TANH``), then let the process measure its own again."""
+    before = os.environ.get(TANH_KERNEL_ENV)
+    os.environ[TANH_KERNEL_ENV] = kernel
+    cpu_tanh_kernel.cache_clear()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[TANH_KERNEL_ENV]
+        else:
+            os.environ[TANH_KERNEL_ENV] = before
+        cpu_tanh_kernel.cache_clear()
 
 
 @contextlib.contextmanager
@@ -78,20 +96,24 @@ def main() -> None:
         "per_rule_seconds": {rule: round(s, 3) for rule, s in per_rule.items()},
         "per_rule_us_per_iteration": {rule: round(s / args.iters * 1e6, 1) for rule, s in per_rule.items()},
     }
+    report["tanh_kernel"] = cpu_tanh_kernel()
     if args.ablations:
-        with patched("fast_tanh", torch.tanh):
-            torch_tanh = best_seconds(base, args.repeats)
+        kernel_seconds = {}
+        for kernel in ("torch", "logistic"):
+            with pinned_tanh(kernel):
+                kernel_seconds[kernel] = best_seconds(base, args.repeats)
         with patched("one_torch_thread", contextlib.nullcontext):
             default_threads = best_seconds(base, args.repeats)
         report["ablations_slowdown"] = {
-            "torch.tanh instead of 2σ(2u)−1": round(torch_tanh / together, 2),
+            "torch.tanh (IPCORE_TANH=torch)": round(kernel_seconds["torch"] / together, 2),
+            "2σ(2u)−1 (IPCORE_TANH=logistic)": round(kernel_seconds["logistic"] / together, 2),
             f"{torch.get_num_threads()} torch threads instead of 1": round(default_threads / together, 2),
         }
 
     if args.json:
         print(json.dumps(report))
         return
-    print(f"single neuron, {report['setup']}; {report['machine']}")
+    print(f"single neuron, {report['setup']}; {report['machine']}; float32 tanh kernel {report['tanh_kernel']}")
     print(f"{len(rules)} rules together ({', '.join(rules)}): {together:.2f} s")
     for rule in rules:
         us = report["per_rule_us_per_iteration"][rule]

@@ -47,6 +47,7 @@ import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ipcore.activations import cpu_tanh_kernel  # noqa: E402
 from ipcore.config import TrainConfig  # noqa: E402
 from ipcore.data import load_dataset  # noqa: E402
 from ipcore.rules import default_eta  # noqa: E402
@@ -252,7 +253,8 @@ def main() -> int:
     flops = flops_per_sample(data.input_dim, data.num_classes)
     print(
         f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
-        f"torch {torch.__version__}, OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY')}, load average "
+        f"torch {torch.__version__}, OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY')}, float32 tanh kernel "
+        f"{cpu_tanh_kernel() if device.type == 'cpu' else 'torch'}, load average "
         f"{load_start:.1f}; MNIST {len(data.train_y)} samples loaded in {load_seconds:.1f} s; depth {DEPTH}, width "
         f"{WIDTH}, batch {BATCH}, {args.seeds} seeds, 1 epoch; {flops / 1e3:.0f} kFLOP per training sample",
         flush=True,
@@ -308,6 +310,7 @@ def main() -> int:
         "ip_overhead": overhead,
         "ip_overhead_cpu": cpu_overhead,
         "load_average_start": load_start,
+        "tanh_kernel": cpu_tanh_kernel() if device.type == "cpu" else "torch",
     }
     if not args.skip_reference:
         env = {k: v for k, v in os.environ.items() if k != "IPCORE_THREADS"}  # both pick their default count

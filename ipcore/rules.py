@@ -32,6 +32,7 @@ from typing import ClassVar
 
 import torch
 
+from ipcore.activations import tanh_value
 from ipcore.rule_specs import RULE_SPECS, RuleSpec, rule_options
 from ipcore.rule_specs import default_eta as default_eta  # re-exported: callers read η defaults from here too
 
@@ -84,16 +85,6 @@ def adam_step(state: State, key: str, direction: torch.Tensor) -> torch.Tensor:
     # each operation's fixed cost outweighs its arithmetic.
     c1, c2 = 1 - ADAM_BETA1**t, 1 - ADAM_BETA2**t
     return m.div(v.sqrt().add_(ADAM_EPS * math.sqrt(c2))).mul_(math.sqrt(c2) / c1)
-
-
-def fast_tanh(u: torch.Tensor) -> torch.Tensor:
-    """tanh(u) computed as 2σ(2u) − 1: equal within 2e-7 in float32, for tensors that need no gradient.
-
-    On a CPU torch's float32 tanh kernel is several times slower than its sigmoid. The single-neuron simulator
-    applies tanh to its whole sample once per rule and iteration (10⁸ values for 10 000 × 10 000), and
-    ``ip_hard`` a few times per batch in its fixed point.
-    """
-    return torch.sigmoid(2 * u).mul_(2).sub_(1)
 
 
 _CLASSES: dict[str, type[Rule]] = {}
@@ -508,7 +499,7 @@ def ip_fixed_point(
 
     centered = x - beta.unsqueeze(-2)
     for _ in range(iterations):
-        y = fast_tanh(centered / safe_alpha(alpha).unsqueeze(-2))
+        y = tanh_value(centered / safe_alpha(alpha).unsqueeze(-2))
         alpha = 2 * mean(x * y)
     return alpha, beta
 

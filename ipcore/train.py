@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ipcore.activations import cpu_tanh_kernel
 from ipcore.analysis import RunReader
 from ipcore.config import ConfigError, TrainConfig
 from ipcore.data import Dataset, load_dataset
@@ -643,6 +644,8 @@ def _train(
         summary["threads"] = share.started_with
         if share.dropped_to is not None:
             summary["threads_dropped_to"] = share.dropped_to  # other processes took cores mid-run
+        if config.activation == "tanh":
+            summary["tanh_kernel"] = cpu_tanh_kernel()  # machine-dependent: results agree to float rounding
     if run_step.use_graph:
         summary["cuda_graph"] = run_step.graph_error or "captured"
     return RunResult(config=config, metrics=metrics, summary=summary, state=state_name)

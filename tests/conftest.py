@@ -26,3 +26,15 @@ MNIST_RAW = DATA / "MNIST" / "raw"
 
 needs_mnist = pytest.mark.skipif(not MNIST_RAW.is_dir(), reason=f"needs the real MNIST in {MNIST_RAW}")
 """Integration tests on the real MNIST."""
+
+
+@pytest.fixture(params=["torch", "logistic"])
+def tanh_kernel(request, monkeypatch):
+    """Each of the CPU's two float32 tanh kernels in turn (``ipcore.activations.cpu_tanh_kernel``), pinned
+    through ``IPCORE_TANH``; the process's own choice is measured again after the test."""
+    from ipcore.activations import TANH_KERNEL_ENV, cpu_tanh_kernel
+
+    monkeypatch.setenv(TANH_KERNEL_ENV, request.param)
+    cpu_tanh_kernel.cache_clear()
+    yield request.param
+    cpu_tanh_kernel.cache_clear()

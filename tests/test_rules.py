@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ipcore.rule_specs import RULE_SPECS
-from ipcore.rules import ALPHA_FLOOR, RULES, default_eta, fast_tanh, get_rule, safe_alpha
+from ipcore.rules import ALPHA_FLOOR, RULES, default_eta, get_rule, safe_alpha
 
 # A hand-made batch: M = 2 members, B = 5 samples, U = 3 units.
 X = np.array(
@@ -345,11 +345,6 @@ def test_division_by_alpha_uses_the_floor_with_sign(name):
     divisor = np.array([[1e-6, -1e-6, -2.0], [1e-6, 0.5, -0.5]])
     np.testing.assert_allclose(u, (X - BETA0[:, None, :]) / divisor[:, None, :])
     assert np.isfinite(u).all()
-
-
-def test_fast_tanh_equals_tanh():
-    u = torch.linspace(-20, 20, 100_001)
-    torch.testing.assert_close(fast_tanh(u), torch.tanh(u), atol=3e-7, rtol=0)
 
 
 def test_registry_and_thesis_default_etas():

@@ -88,6 +88,11 @@ def test_hand_written_pass_equals_autograd_for_mixed_rule_groups(output):
     _assert_same(model, *_batch(model))
 
 
+def test_hand_written_pass_equals_autograd_with_each_tanh_kernel(tanh_kernel):
+    model = _model(["ip", "none", "infomax"])
+    _assert_same(model, *_batch(model))
+
+
 @pytest.mark.parametrize("activation", ["logistic", "relu"])
 def test_hand_written_pass_equals_autograd_for_other_activations(activation):
     model = _model(["ip", "none", "bn_wd"], activation=activation)
