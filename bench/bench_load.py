@@ -6,7 +6,9 @@ job's unwatched running time. Then ``--watchers`` browser sessions (one chromium
 network lab on that setup and each clicks Train; they stay on the page and watch their job (queued, then
 live) until it ends. Meanwhile a thread times ``/_stcore/health`` twice a second, and — once every watcher is
 watching — a further visitor opens the network lab in a fresh context and the time to its heading and its
-Train button is taken. Reported: health latency (median, max), the visitor's load time, and each watched
+Train button is taken, with a timeline of that visit (``time_visitor``: the app's scripts loaded, the connection
+open, the server's answer received, the heading drawn), and the same visit once before anyone watches, as the
+baseline. Reported: health latency (median, max), the visitor's load time, and each watched
 job's running time over the unwatched median (jobs queue — the server runs ``IPCORE_MAX_JOBS`` at once — so
 the queueing time is not counted, only the time each job ran).
 
@@ -115,6 +117,70 @@ def browser_driver_pid() -> int:
     raise RuntimeError("playwright's driver process was not found")
 
 
+HEADING_CLOCK = """
+  window.__headingAt = null;
+  const look = () => {
+    for (const h of document.querySelectorAll('h1')) if (h.textContent.includes('Network lab')) {
+      window.__headingAt = performance.now(); return; }
+    setTimeout(look, 20);
+  };
+  look();
+"""
+"""Notes, on the page's own clock, when the heading is in the document (playwright's driver, which relays every
+page's traffic, sees it later when it is busy)."""
+
+
+def time_visitor(p, url: str, nice_browsers: bool) -> dict[str, float | None]:
+    """A visitor in a fresh browser of its own opens the network lab; seconds from the request, rounded:
+
+    ``scripts_loaded`` — the app's JavaScript fetched and run (the page's load event); ``socket_opened`` — its
+    connection to the server open; ``page_data`` — the last message of the server's first answer (the page's
+    script run) received before the heading showed; ``heading_in_page`` — the heading in the document, on the
+    page's clock; ``heading``/``ready`` — the heading and the sidebar's Train button as playwright sees them.
+    The browser runs at normal priority on the watchers' CPU (``lowest_priority``): a real visitor's browser has
+    a CPU of its own, here it shares the server's evenly, ahead of the watchers' renderers."""
+    browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    if nice_browsers:
+        lowest_priority(nice=None)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.add_init_script(HEADING_CLOCK)
+    started = time.monotonic()
+    socket_opened: list[float] = []
+    frames: list[float] = []
+    page.on(
+        "websocket",
+        lambda socket: (
+            socket_opened.append(time.monotonic() - started),
+            socket.on("framereceived", lambda _: frames.append(time.monotonic() - started)),
+        ),
+    )
+    page.goto(f"{url}/network_lab")
+    page.get_by_role("heading", name="Network lab").first.wait_for(timeout=240_000)
+    heading_s = time.monotonic() - started
+    page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Train", exact=True).wait_for(timeout=240_000)
+    ready_s = time.monotonic() - started
+    in_page = page.evaluate(
+        "() => ({loaded: performance.getEntriesByType('navigation')[0].loadEventEnd, heading: window.__headingAt})"
+    )
+    heading_in_page = None if in_page["heading"] is None else in_page["heading"] / 1000
+    before_heading = [t for t in frames if t <= (heading_in_page or heading_s)]
+    context.close()
+    browser.close()
+
+    def rounded(value: float | None) -> float | None:
+        return None if value is None else round(value, 2)
+
+    return {
+        "scripts_loaded": rounded(in_page["loaded"] / 1000),
+        "socket_opened": rounded(socket_opened[0] if socket_opened else None),
+        "page_data": rounded(before_heading[-1] if before_heading else None),
+        "heading_in_page": rounded(heading_in_page),
+        "heading": rounded(heading_s),
+        "ready": rounded(ready_s),
+    }
+
+
 def run(watchers: int, alone: int, nice_browsers: bool = True) -> dict[str, object]:
     from playwright.sync_api import sync_playwright
 
@@ -137,6 +203,7 @@ def run(watchers: int, alone: int, nice_browsers: bool = True) -> dict[str, obje
                     context.close()
                     wait_for_records(runs_dir, index + 1, deadline)
                 unwatched = [float(r["seconds"]) for r in list_runs(runs_dir)]
+                idle = time_visitor(p, url, nice_browsers)  # the same visit with nobody watching: the baseline
                 # 2. Watchers: each starts the same job and stays on the page.
                 probes: list[float] = []
                 failed_probes = 0
@@ -161,24 +228,8 @@ def run(watchers: int, alone: int, nice_browsers: bool = True) -> dict[str, obje
                     contexts.append(context)
                     if nice_browsers:  # processes the browser started for this page, from a thread not yet reniced
                         lowest_priority()
-                # 3. A further visitor while everyone watches, in a browser of its own at nice 10: ahead of the
-                # watchers' renderers (so the time measured is the server's answer, not this tab's turn among
-                # eight others) but behind the server and its jobs, as a browser on another machine would be.
-                visitor_browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-                if nice_browsers:  # a real visitor's browser has a CPU of its own: here, the server's, shared evenly
-                    lowest_priority(nice=None)
-                visitor = visitor_browser.new_context(viewport={"width": 1400, "height": 1000})
-                page = visitor.new_page()
-                started = time.monotonic()
-                page.goto(f"{url}/network_lab")
-                page.get_by_role("heading", name="Network lab").first.wait_for(timeout=240_000)
-                heading_s = time.monotonic() - started
-                page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Train", exact=True).wait_for(
-                    timeout=240_000
-                )
-                ready_s = time.monotonic() - started
-                visitor.close()
-                visitor_browser.close()
+                # 3. A further visitor while everyone watches (see ``time_visitor``).
+                loaded = time_visitor(p, url, nice_browsers)
                 records = wait_for_records(runs_dir, alone + watchers, deadline)
                 stop.set()
                 prober.join(timeout=15)
@@ -201,8 +252,10 @@ def run(watchers: int, alone: int, nice_browsers: bool = True) -> dict[str, obje
         "health_median_s": round(statistics.median(probes), 3) if probes else None,
         "health_max_s": round(max(probes), 3) if probes else None,
         "health_unanswered": failed_probes,
-        "visitor_heading_s": round(heading_s, 2),
-        "visitor_ready_s": round(ready_s, 2),
+        "visitor_heading_s": loaded["heading"],
+        "visitor_ready_s": loaded["ready"],
+        "visitor_timeline_s": loaded,
+        "idle_visitor_timeline_s": idle,
     }
 
 

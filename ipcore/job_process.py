@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ipcore.config import Config, config_from_dict
-from ipcore.errors import JobProcessError, error_message
+from ipcore.errors import ConfigError, JobProcessError, error_message
 from ipcore.metrics import MetricsLog, RunResult
 
 if TYPE_CHECKING:
@@ -71,6 +71,29 @@ def job_threads(environment: dict[str, str]) -> str:
     from ipcore.train import usable_cpus
 
     return str(max(1, usable_cpus() - 1))
+
+
+JOB_NICE_ENV = "IPCORE_JOB_NICE"
+DEFAULT_JOB_NICE = 10
+
+
+def job_nice(environment: dict[str, str]) -> int:
+    """How much lower than the server's a job process's CPU priority is: ``IPCORE_JOB_NICE`` (0–19), default 10.
+
+    The server's pages are interactive and cheap, a training is neither: when both want a core, the page should
+    get it. A job at nice 10 still takes every cycle nobody else wants, so on a machine the jobs have to themselves
+    it runs as fast as at nice 0; beside a page being drawn (or a visitor's browser on the same machine) it
+    yields (``bench/bench_load.py``). ConfigError (field ``IPCORE_JOB_NICE``) for another value."""
+    text = environment.get(JOB_NICE_ENV, "").strip()
+    if not text:
+        return DEFAULT_JOB_NICE
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 19:
+        raise ConfigError(JOB_NICE_ENV, f"must be a whole number from 0 to 19 (got {text!r})")
+    return value
 
 
 def warm_up() -> None:
@@ -202,6 +225,11 @@ def _child_main(
     os.environ["IPCORE_THREADS"] = job_threads(environment)
     from ipcore import train as train_module
 
+    nice_error: ConfigError | None = None
+    try:  # before the job starts any thread: each inherits it (on Linux a nice value belongs to one thread)
+        os.nice(job_nice(environment))
+    except ConfigError as error:
+        nice_error = error
     outbox = Outbox(connection)
     send = outbox.send
 
@@ -215,6 +243,8 @@ def _child_main(
             send(("progress", float(fraction)))
 
     try:
+        if nice_error is not None:
+            raise nice_error
         train_module.set_memory_held_elsewhere(held_elsewhere)
         train_module.promise_listener = lambda key, needed: send(("memory", key, int(needed)))
         send(_run_task(task, payload, send, progress, lambda: terminated or stop.is_set()))

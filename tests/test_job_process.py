@@ -288,3 +288,30 @@ def test_a_job_process_never_waits_for_the_server_to_read():
     gone = Outbox(GoneServer())
     gone.send(("progress", 1.0))
     gone.close()  # drops what is left instead of failing the job's exit
+
+
+@pytest.mark.parametrize("setting, lower_by", [(None, 10), ("3", 3), ("0", 0)])
+def test_a_job_process_runs_below_the_servers_priority(manager, monkeypatch, setting, lower_by):
+    """The pages come first: a job process runs IPCORE_JOB_NICE (default 10) below the server's priority, every
+    thread of it included (its torch threads start after the change)."""
+    if setting is None:
+        monkeypatch.delenv("IPCORE_JOB_NICE", raising=False)
+    else:
+        monkeypatch.setenv("IPCORE_JOB_NICE", setting)
+    job = manager.submit(train_config(epochs=1000))
+    wait_until(lambda: manager.status(job)["progress"] > 0, "the training running")
+    (process,) = job_processes()
+    expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + lower_by)
+    threads = [int(task) for task in os.listdir(f"/proc/{process.pid}/task")]
+    assert {os.getpriority(os.PRIO_PROCESS, tid) for tid in threads} == {expected}
+    manager.cancel(job)
+    assert manager.wait(job, DEADLINE)["state"] == "cancelled"
+
+
+@pytest.mark.parametrize("setting", ["20", "-1", "low"])
+def test_a_bad_job_priority_fails_the_job_with_the_allowed_range(manager, monkeypatch, setting):
+    monkeypatch.setenv("IPCORE_JOB_NICE", setting)
+    failed = manager.wait(manager.submit(train_config()), DEADLINE)
+    assert failed["state"] == "failed"
+    assert failed["error"].startswith(f"IPCORE_JOB_NICE: must be a whole number from 0 to 19 (got '{setting}')")
+    assert "Traceback" not in failed["error"]
