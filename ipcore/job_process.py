@@ -73,6 +73,20 @@ def job_threads(environment: dict[str, str]) -> str:
     return str(max(1, usable_cpus() - 1))
 
 
+def job_cpus(environment: dict[str, str]) -> set[int] | None:
+    """The CPUs a job process may run on, or None to leave its affinity as it is: without ``IPCORE_THREADS``,
+    every CPU the server may use but the last (when it may use several), the CPUs ``job_threads`` counts. The
+    thread count alone leaves a core free only on average: the scheduler still puts a job's thread on the core
+    a page is being drawn on, and the page waits. An operator who sets ``IPCORE_THREADS`` decides alone."""
+    if environment.get("IPCORE_THREADS", "").strip():
+        return None
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
+        return None
+    return set(cpus[:-1]) if len(cpus) > 1 else None
+
+
 JOB_NICE_ENV = "IPCORE_JOB_NICE"
 DEFAULT_JOB_NICE = 10
 
@@ -222,7 +236,10 @@ def _child_main(
     signal.signal(signal.SIGTERM, end_early)
     os.environ.clear()
     os.environ.update(environment)
-    os.environ["IPCORE_THREADS"] = job_threads(environment)
+    os.environ["IPCORE_THREADS"] = job_threads(environment)  # counted before the affinity narrows what it sees
+    cpus = job_cpus(environment)
+    if cpus is not None:  # before any thread starts: threads inherit it
+        os.sched_setaffinity(0, cpus)
     from ipcore import train as train_module
 
     nice_error: ConfigError | None = None

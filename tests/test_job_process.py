@@ -315,3 +315,22 @@ def test_a_bad_job_priority_fails_the_job_with_the_allowed_range(manager, monkey
     assert failed["state"] == "failed"
     assert failed["error"].startswith(f"IPCORE_JOB_NICE: must be a whole number from 0 to 19 (got '{setting}')")
     assert "Traceback" not in failed["error"]
+
+
+def test_a_job_process_keeps_off_the_last_cpu_unless_threads_are_set(manager, monkeypatch):
+    """Without IPCORE_THREADS a job process (every thread of it) runs on every CPU but the last, which the pages
+    keep; with it, where the server runs."""
+    usable = sorted(os.sched_getaffinity(0))
+    for threads, expected in [(None, set(usable[:-1]) or set(usable)), ("1", set(usable))]:
+        if threads is None:
+            monkeypatch.delenv("IPCORE_THREADS", raising=False)
+        else:
+            monkeypatch.setenv("IPCORE_THREADS", threads)
+        job = manager.submit(train_config(epochs=1000))
+        wait_until(lambda job=job: manager.status(job)["progress"] > 0, "the training running")
+        (process,) = job_processes()
+        tasks = [int(task) for task in os.listdir(f"/proc/{process.pid}/task")]
+        assert all(os.sched_getaffinity(tid) == expected for tid in tasks), threads
+        manager.cancel(job)
+        assert manager.wait(job, DEADLINE)["state"] == "cancelled"
+        wait_until(lambda: job_processes() == [], "the job process to end", 10)
