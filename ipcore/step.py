@@ -18,7 +18,15 @@ layer l: x_l = y_{l−1} W_l + b_l, u_l = a_l ⊙ x_l + c_l, y_l = f(u_l), y_0 =
     ∂L/∂W_l = y_{l−1}ᵀ ∂L/∂x_l;   ∂L/∂b_l = Σ_batch ∂L/∂x_l;   ∂L/∂y_{l−1} = ∂L/∂x_l W_lᵀ
 
 — the chain rule autograd applies, operation for operation, so the two agree to float rounding (the tests compare
-them for every rule family, every activation, and members with NaN losses). For the activations the model
+them for every rule family, every activation, and members with NaN losses).
+
+When the step needs no layer's x itself (``keep_pre`` False: its rules update from batch means and measure their
+fixed points from them), a, c are folded into the hidden layers' weights instead, W′_l = W_l ⊙ a_l (each unit's
+incoming column scaled) and b′_l = a_l ⊙ b_l + c_l, so that u_l = y_{l−1} W′_l + b′_l comes out of the product
+itself: two elementwise passes over the batch per layer (a·x + c forward, ⊙ a backward) become passes over the
+H × H weights. Backward, ∂L/∂y_{l−1} = ∂L/∂u_l W′_lᵀ, ∂L/∂W_l = a_l ⊙ (y_{l−1}ᵀ ∂L/∂u_l), ∂L/∂b_l = a_l ⊙ Σ_batch
+∂L/∂u_l; the means come from u: E[x] = (E[u] − c)/a, E[xy] = (E[uy] − c E[y])/a. The first layer keeps
+u = a·x + c (its weights, D × H, are larger than its batch of x). For the activations the model
 ships, f′ is applied by the same fused kernel autograd uses (``tanh_backward``, ``sigmoid_backward``,
 ``threshold_backward``); any other ``Activation`` goes through ``derivative_from_output``.
 """
@@ -55,8 +63,8 @@ def activation_backward(activation: Activation, grad: torch.Tensor, y: torch.Ten
 
 class StepOutputs(NamedTuple):
     """What one training pass gives the step, all detached: logits ``[M, B, C]``, losses ``[M]``, each hidden
-    layer's x and y ``[M, B, H]``, and the batch means of x and y that were asked for (``Rule.moments``),
-    ``[M, depth·H]`` each by name."""
+    layer's x (none, when the pass was told ``keep_pre=False``) and y ``[M, B, H]``, and the batch means of x and
+    y that were asked for (``Rule.moments``), ``[M, depth·H]`` each by name."""
 
     logits: torch.Tensor
     losses: torch.Tensor
@@ -81,6 +89,7 @@ def forward_backward(
     labels: torch.Tensor,
     manual: bool | None = None,
     moments: tuple[str, ...] = (),
+    keep_pre: bool = True,
 ) -> StepOutputs:
     """A training forward pass on ``inputs`` ``[S, B, D]`` with ``labels`` ``[M, B]``, and the gradients of
     Σ_m L_m left in each parameter's ``.grad`` (which must be None on entry, as after ``zero_grad``).
@@ -88,13 +97,14 @@ def forward_backward(
     Returns the ``StepOutputs``, with the batch means ``moments`` (names from ``ipcore.rules.MOMENTS``) of every
     hidden layer's x and y: the hand-written pass takes them layer by layer while x and y are in the cache.
     ``manual``: None chooses (the hand-written pass where ``manual_backward_supported``), True/False forces one
-    (True on an unsupported model is a ValueError)."""
+    (True on an unsupported model is a ValueError). ``keep_pre`` False: the caller needs no layer's x, and the
+    hand-written pass returns ``pre`` empty (it then folds a, c into the hidden weights; see the module's text)."""
     if manual is None:
         manual = manual_backward_supported(model)
     if manual:
         if not manual_backward_supported(model):
             raise ValueError("the hand-written backward pass needs elementwise rules and a relu or linear output")
-        return _manual_forward_backward(model, inputs, labels, moments)
+        return _manual_forward_backward(model, inputs, labels, moments, keep_pre)
     logits, pre, post = model.forward(inputs, training=True)
     losses = member_losses(logits, labels)
     losses.sum().backward()
@@ -115,9 +125,30 @@ def _shared_coefficients(model: LockstepMLP) -> tuple[torch.Tensor, torch.Tensor
     return torch.cat([a for a, _ in pairs]), torch.cat([c for _, c in pairs])
 
 
+def _means_of_x_from_u(
+    means_u: dict[str, torch.Tensor], y: torch.Tensor, a: torch.Tensor, c: torch.Tensor, moments: tuple[str, ...]
+) -> dict[str, torch.Tensor]:
+    """The batch means ``moments`` of x and y from those of u = a·x + c and y (``means_u`` holds "x" → E[u] and
+    "xy" → E[uy] where asked, and "y"): E[x] = (E[u] − c)/a, E[xy] = (E[uy] − c·E[y])/a; ``a``, ``c`` ``[M, H]``."""
+    means = {}
+    for name in moments:
+        if name == "y":
+            means[name] = means_u["y"]
+        elif name == "x":
+            means[name] = (means_u["x"] - c) / a
+        else:  # "xy"
+            mean_y = means_u["y"] if "y" in means_u else y.mean(dim=-2)
+            means[name] = (means_u["xy"] - c * mean_y) / a
+    return means
+
+
 @torch.no_grad()
 def _manual_forward_backward(
-    model: LockstepMLP, inputs: torch.Tensor, labels: torch.Tensor, moments: tuple[str, ...] = ()
+    model: LockstepMLP,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    moments: tuple[str, ...] = (),
+    keep_pre: bool = True,
 ) -> StepOutputs:
     R, S, H, D, L = model.num_rules, model.num_seeds, model.width, model.input_dim, model.depth
     M, B = model.members, inputs.shape[1]
@@ -132,7 +163,21 @@ def _manual_forward_backward(
     pre: list[torch.Tensor] = []
     post: list[torch.Tensor] = []
     layer_means: dict[str, list[torch.Tensor]] = {name: [] for name in moments}
+    fold = coefficients is not None and not keep_pre
+    folded_weights: list[torch.Tensor] = []  # W′_l = W_l ⊙ a_l of the hidden layers, when folding
     for layer in range(L):
+        units = slice(layer * H, (layer + 1) * H)
+        if fold and layer > 0:
+            a, c = coefficients[0][..., units], coefficients[1][..., units]  # [M, 1, H]
+            weight = model.hidden_weights[layer - 1].detach() * a
+            folded_weights.append(weight)
+            u = torch.baddbmm(torch.addcmul(c, model.hidden_biases[layer - 1].detach(), a), post[-1], weight)
+            post.append(activation.value(u))
+            if moments:
+                means_u = batch_moments(u, post[-1], moments)
+                for name, mean in _means_of_x_from_u(means_u, post[-1], a[:, 0], c[:, 0], moments).items():
+                    layer_means[name].append(mean)
+            continue
         if layer > 0:
             x = torch.baddbmm(
                 model.hidden_biases[layer - 1].detach(), post[-1], model.hidden_weights[layer - 1].detach()
@@ -140,9 +185,9 @@ def _manual_forward_backward(
         if coefficients is None:
             u = x
         else:
-            units = slice(layer * H, (layer + 1) * H)
             u = torch.addcmul(coefficients[1][..., units], x, coefficients[0][..., units])
-        pre.append(x)
+        if keep_pre:
+            pre.append(x)
         post.append(activation.value(u))
         for name, mean in batch_moments(x, post[-1], moments).items():
             layer_means[name].append(mean)
@@ -164,8 +209,15 @@ def _manual_forward_backward(
     grad = torch.bmm(grad, out_weight.transpose(1, 2))  # ∂L/∂y of the last hidden layer
     for layer in reversed(range(L)):
         grad = activation_backward(activation, grad, post[layer])  # ∂L/∂u
-        if coefficients is not None:
-            grad.mul_(coefficients[0][..., layer * H : (layer + 1) * H])  # ∂L/∂x = ∂L/∂u ⊙ a
+        weight_a = None if coefficients is None else coefficients[0][..., layer * H : (layer + 1) * H]
+        if fold and layer > 0:  # ∂L/∂W = a ⊙ (yᵀ ∂L/∂u), ∂L/∂b = a ⊙ Σ ∂L/∂u, ∂L/∂y = ∂L/∂u W′ᵀ
+            weight, bias = model.hidden_weights[layer - 1], model.hidden_biases[layer - 1]
+            grads[id(weight)] = torch.bmm(post[layer - 1].transpose(1, 2), grad).mul_(weight_a)
+            grads[id(bias)] = grad.sum(dim=1, keepdim=True).mul_(weight_a)
+            grad = torch.bmm(grad, folded_weights[layer - 1].transpose(1, 2))
+            continue
+        if weight_a is not None:
+            grad.mul_(weight_a)  # ∂L/∂x = ∂L/∂u ⊙ a
         if layer == 0:
             break
         weight, bias = model.hidden_weights[layer - 1], model.hidden_biases[layer - 1]
@@ -212,9 +264,16 @@ class StepRunner:
 
     warmup_steps = 2
 
-    def __init__(self, model: LockstepMLP, use_graph: bool | None = None, moments: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        model: LockstepMLP,
+        use_graph: bool | None = None,
+        moments: tuple[str, ...] = (),
+        keep_pre: bool = True,
+    ):
         self.model = model
         self.moments = moments
+        self.keep_pre = keep_pre
         self.use_graph = cuda_graph_supported(model) if use_graph is None else use_graph
         self.graph_error: str | None = None
         self._graph: Any = None
@@ -228,7 +287,7 @@ class StepRunner:
 
     def __call__(self, inputs: torch.Tensor, labels: torch.Tensor) -> StepOutputs:
         if not self.use_graph or self.graph_error is not None:
-            return forward_backward(self.model, inputs, labels, moments=self.moments)
+            return forward_backward(self.model, inputs, labels, moments=self.moments, keep_pre=self.keep_pre)
         if self._graph is None:
             try:
                 self._capture(inputs, labels)
@@ -236,10 +295,10 @@ class StepRunner:
                 self.graph_error = f"{type(error).__name__}: {error}".splitlines()[0]
                 for param in self.model.parameters():
                     param.grad = None
-                return forward_backward(self.model, inputs, labels, moments=self.moments)
+                return forward_backward(self.model, inputs, labels, moments=self.moments, keep_pre=self.keep_pre)
         static_inputs, static_labels = self._static
         if inputs.shape != static_inputs.shape or labels.shape != static_labels.shape:
-            return forward_backward(self.model, inputs, labels, moments=self.moments)
+            return forward_backward(self.model, inputs, labels, moments=self.moments, keep_pre=self.keep_pre)
         static_inputs.copy_(inputs)
         static_labels.copy_(labels)
         self._graph.replay()
@@ -257,7 +316,7 @@ class StepRunner:
             for _ in range(self.warmup_steps):
                 for param in params:
                     param.grad = None
-                _manual_forward_backward(self.model, static_inputs, static_labels, self.moments)
+                _manual_forward_backward(self.model, static_inputs, static_labels, self.moments, self.keep_pre)
         torch.cuda.current_stream(self.model.device).wait_stream(side)
         for param in params:
             param.grad = None
@@ -265,6 +324,6 @@ class StepRunner:
         # thread_local: the app trains several jobs as threads of one process; a global capture would make their
         # CUDA calls during this capture fail
         with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-            outputs = _manual_forward_backward(self.model, static_inputs, static_labels, self.moments)
+            outputs = _manual_forward_backward(self.model, static_inputs, static_labels, self.moments, self.keep_pre)
         self._grads = [param.grad for param in params]
         self._graph, self._static, self._outputs = graph, (static_inputs, static_labels), outputs

@@ -491,7 +491,10 @@ def _train(
     optimizer = _optimizer(model, [group.lr for group in groups], device, config)
     # the batch means the rule updates need, taken inside the pass (None: the updates need the whole x and y)
     moments = model.moments
-    run_step = StepRunner(model, moments=moments or ())  # forward_backward, from a CUDA graph on a GPU
+    # the layers' x is needed only by rules that update from the whole x and y, and by fixed-point distances that
+    # cannot come from the means; without either, the pass folds a, c into the hidden weights (ipcore.step)
+    keep_pre = (model.any_updates and moments is None) or not model.distances_from_moments
+    run_step = StepRunner(model, moments=moments or (), keep_pre=keep_pre)  # from a CUDA graph on a GPU
 
     n_train = len(data.train_y)
     batch_size = min(config.batch_size, n_train)

@@ -267,3 +267,48 @@ def test_training_from_the_pass_means_equals_training_from_x_and_y(monkeypatch):
     for key in keys:
         np.testing.assert_allclose(from_means[key], from_layers[key], rtol=1e-5, atol=1e-6, err_msg=key)
     assert np.isnan(from_means["layer/alpha_distance"][:, -2:]).all()  # the two `none` members: no fixed point
+
+
+@pytest.mark.parametrize("rules", [["ip"], MOMENT_RULES + ["none"], ["infomax", "wd"], ["ip", "bn_inc"], ["none"]])
+def test_folding_a_and_c_into_the_hidden_weights_changes_only_rounding(rules):
+    """keep_pre=False: u = y W′ + b′ with W′ = W ⊙ a, b′ = a ⊙ b + c for the hidden layers, the means from u."""
+    model = _model(rules, seeds=(3, 4, 5))
+    inputs, labels = _batch(model)
+    moments = model.moments or ()
+    runs = []
+    for keep_pre in (True, False):
+        for param in model.parameters():
+            param.grad = None
+        outputs = forward_backward(model, inputs, labels, manual=True, moments=moments, keep_pre=keep_pre)
+        runs.append((outputs, [param.grad.clone() for param in model.parameters()]))
+    (kept, kept_grads), (folded, folded_grads) = runs
+    assert len(kept.pre) == model.depth and folded.pre == []
+    close = dict(rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(folded.logits, kept.logits, **close)
+    torch.testing.assert_close(folded.losses, kept.losses, **close)
+    for a, b in zip(kept.post, folded.post, strict=True):
+        torch.testing.assert_close(b, a, **close)
+    assert set(folded.means) == set(kept.means) == set(moments)
+    for name in moments:
+        torch.testing.assert_close(folded.means[name], kept.means[name], **close, msg=name)
+    for i, (a, b) in enumerate(zip(kept_grads, folded_grads, strict=True)):
+        torch.testing.assert_close(b, a, **close, msg=lambda text, i=i: f"parameter {i}: {text}")
+
+
+def test_training_folds_only_when_no_layer_x_is_needed(monkeypatch):
+    import ipcore.train as train_module
+
+    chosen = []
+
+    class Recording(StepRunner):
+        def __init__(self, model, *args, keep_pre=True, **kwargs):
+            chosen.append(keep_pre)
+            super().__init__(model, *args, keep_pre=keep_pre, **kwargs)
+
+    monkeypatch.setattr(train_module, "StepRunner", Recording)
+    train(small(rules=["ip", "none"], seeds=1, depth=2))
+    train(small(rules=["ip", "bn_inc"], seeds=1, depth=2))  # bn_inc updates from the whole x
+    monkeypatch.setitem(RULE_SPECS, "exploding_ip", ExplodingIP.spec)
+    monkeypatch.setitem(RULES, "exploding_ip", ExplodingIP)
+    train(small(rules=["exploding_ip"], seeds=1, depth=2))  # its own step, from x and y
+    assert chosen == [False, True, True]
