@@ -21,7 +21,7 @@ layer l: x_l = y_{l−1} W_l + b_l, u_l = a_l ⊙ x_l + c_l, y_l = f(u_l), y_0 =
 them for every rule family, every activation, and members with NaN losses).
 
 When the step needs no layer's x itself (``keep_pre`` False: its rules update from batch means and measure their
-fixed points from them), a, c are folded into the hidden layers' weights instead, W′_l = W_l ⊙ a_l (each unit's
+fixed points from them) and no rule has the affine form (``folds_coefficients``), a, c are folded into the hidden layers' weights instead, W′_l = W_l ⊙ a_l (each unit's
 incoming column scaled) and b′_l = a_l ⊙ b_l + c_l, so that u_l = y_{l−1} W′_l + b′_l comes out of the product
 itself: two elementwise passes over the batch per layer (a·x + c forward, ⊙ a backward) become passes over the
 H × H weights. Backward, ∂L/∂y_{l−1} = ∂L/∂u_l W′_lᵀ, ∂L/∂W_l = a_l ⊙ (y_{l−1}ᵀ ∂L/∂u_l), ∂L/∂b_l = a_l ⊙ Σ_batch
@@ -125,6 +125,14 @@ def _shared_coefficients(model: LockstepMLP) -> tuple[torch.Tensor, torch.Tensor
     return torch.cat([a for a, _ in pairs]), torch.cat([c for _, c in pairs])
 
 
+def folds_coefficients(model: LockstepMLP) -> bool:
+    """Whether the hand-written pass may fold a, c into the hidden weights when asked for no x (``keep_pre``
+    False): some rule transforms x, and none has the affine form u = αx + β. There a = α can come near 0 (Infomax's
+    α crossing zero), and x's means recovered from u, (E[u] − β)/α, would lose their precision as it does; in the
+    divide form a = 1/α is at most 10⁶ (``safe_alpha``) and they keep it."""
+    return not all(model._identity) and not any(rule.form == "affine" for rule in model.rules)
+
+
 def _means_of_x_from_u(
     means_u: dict[str, torch.Tensor], y: torch.Tensor, a: torch.Tensor, c: torch.Tensor, moments: tuple[str, ...]
 ) -> dict[str, torch.Tensor]:
@@ -163,7 +171,7 @@ def _manual_forward_backward(
     pre: list[torch.Tensor] = []
     post: list[torch.Tensor] = []
     layer_means: dict[str, list[torch.Tensor]] = {name: [] for name in moments}
-    fold = coefficients is not None and not keep_pre
+    fold = coefficients is not None and not keep_pre and folds_coefficients(model)
     folded_weights: list[torch.Tensor] = []  # W′_l = W_l ⊙ a_l of the hidden layers, when folding
     for layer in range(L):
         units = slice(layer * H, (layer + 1) * H)

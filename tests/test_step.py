@@ -15,7 +15,14 @@ from ipcore.model import LockstepMLP
 from ipcore.optim import FusedAdam
 from ipcore.rule_specs import RULE_SPECS
 from ipcore.rules import RULES, get_rule
-from ipcore.step import CUDA_GRAPHS_ENV, StepRunner, cuda_graph_supported, forward_backward, manual_backward_supported
+from ipcore.step import (
+    CUDA_GRAPHS_ENV,
+    StepRunner,
+    cuda_graph_supported,
+    folds_coefficients,
+    forward_backward,
+    manual_backward_supported,
+)
 from ipcore.train import train
 
 ELEMENTWISE_RULES = [
@@ -293,6 +300,33 @@ def test_folding_a_and_c_into_the_hidden_weights_changes_only_rounding(rules):
         torch.testing.assert_close(folded.means[name], kept.means[name], **close, msg=name)
     for i, (a, b) in enumerate(zip(kept_grads, folded_grads, strict=True)):
         torch.testing.assert_close(b, a, **close, msg=lambda text, i=i: f"parameter {i}: {text}")
+
+
+def test_only_rules_of_the_divide_form_are_folded():
+    assert folds_coefficients(_model(["ip", "none"])) and folds_coefficients(_model(MOMENT_RULES[:-1]))
+    assert not folds_coefficients(_model(["ip", "infomax"]))  # u = αx + β: α may come near 0
+    assert not folds_coefficients(_model(["none"]))  # nothing to fold
+
+
+def test_a_member_with_a_nan_alpha_leaves_the_others_alone_when_folded():
+    model = _model(["ip", "wd"], seeds=(3, 4, 5))
+    model.states[0]["alpha"][1] = float("nan")  # member 1 (ip, seed 4)
+    inputs, labels = _batch(model)
+    runs = []
+    for keep_pre in (True, False):
+        for param in model.parameters():
+            param.grad = None
+        outputs = forward_backward(model, inputs, labels, manual=True, moments=model.moments, keep_pre=keep_pre)
+        runs.append((outputs, [param.grad.clone() for param in model.parameters()]))
+    (kept, kept_grads), (folded, folded_grads) = runs
+    assert torch.isnan(folded.losses[1]) and torch.isnan(kept.losses[1])
+    others = [0, 2, 3, 4, 5]
+    torch.testing.assert_close(folded.losses[others], kept.losses[others], rtol=1e-5, atol=1e-6)
+    for name in model.moments:
+        torch.testing.assert_close(folded.means[name][others], kept.means[name][others], rtol=1e-5, atol=1e-6)
+    hidden = [i for i, p in enumerate(model.parameters()) if p.dim() == 3 and p.shape[0] == model.members]
+    for i in hidden:  # the per-member hidden weights and biases
+        torch.testing.assert_close(folded_grads[i][others], kept_grads[i][others], rtol=1e-5, atol=1e-6)
 
 
 def test_training_folds_only_when_no_layer_x_is_needed(monkeypatch):
