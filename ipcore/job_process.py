@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import multiprocessing.spawn
 import os
 import queue
 import signal
@@ -44,12 +45,37 @@ END_GRACE_S = 30.0
 PRELOAD = ["ipcore.job_process", "ipcore.train", "ipcore.neuron", "ipcore.sweep"]
 
 _context: Any = None
+_launching = threading.local()
+"""``job`` is True in the thread that is starting a job process, while it does (``_preparation_data``)."""
+
+
+def _preparation_data(get_preparation_data: Callable[[str], dict]) -> Callable[[str], dict]:
+    """``multiprocessing.spawn.get_preparation_data`` that leaves the parent's main module out of a job process.
+
+    A new process under spawn or forkserver first re-runs the parent's ``__main__`` as ``__mp_main__``. In the
+    app that is not the server's entry point: Streamlit sets ``sys.modules["__main__"]`` to the page script it ran
+    last, so every job process ran a page of the app in bare mode before its training (importing Streamlit and
+    plotly, 0.3 s or more, and "missing ScriptRunContext" warnings in the server's log). A job's target and
+    arguments are all importable from ``ipcore``, so the job needs nothing from ``__main__``. Other processes,
+    and other threads' starts, are left as they were."""
+
+    def preparation_data(name: str) -> dict:
+        data = get_preparation_data(name)
+        if getattr(_launching, "job", False):
+            data.pop("init_main_from_path", None)
+            data.pop("init_main_from_name", None)
+        return data
+
+    preparation_data.ipcore_wrapped = True  # type: ignore[attr-defined]
+    return preparation_data
 
 
 def context() -> Any:
     """The multiprocessing context for job processes: a fork server that preloads torch and the engine where
     the platform has one, else spawn (a fresh interpreter per job)."""
     global _context
+    if not getattr(multiprocessing.spawn.get_preparation_data, "ipcore_wrapped", False):
+        multiprocessing.spawn.get_preparation_data = _preparation_data(multiprocessing.spawn.get_preparation_data)
     if _context is None:
         if "forkserver" in multiprocessing.get_all_start_methods():
             forkserver = multiprocessing.get_context("forkserver")
@@ -291,7 +317,11 @@ def _supervise(
         name=name,
         daemon=True,
     )
-    process.start()
+    _launching.job = True
+    try:
+        process.start()
+    finally:
+        _launching.job = False
     sender.close()  # the child holds the only writing end: reading past its last message gives EOFError
     outcome: tuple | None = None
     try:

@@ -334,3 +334,23 @@ def test_a_job_process_keeps_off_the_last_cpu_unless_threads_are_set(manager, mo
         manager.cancel(job)
         assert manager.wait(job, DEADLINE)["state"] == "cancelled"
         wait_until(lambda: job_processes() == [], "the job process to end", 10)
+
+
+def test_a_job_process_does_not_run_the_servers_main_script(manager, tmp_path, monkeypatch):
+    """Streamlit puts the page script it ran last in sys.modules["__main__"]; a new process under forkserver or
+    spawn would run that page again (bare, before its training). A job process must not."""
+    import sys
+    import types
+
+    marker = tmp_path / "ran"
+    page = tmp_path / "page.py"
+    page.write_text(f"from pathlib import Path\nPath({str(marker)!r}).write_text('the page ran')\n")
+    fake_main = types.ModuleType("__main__")
+    fake_main.__file__ = str(page)
+    fake_main.__spec__ = None
+    monkeypatch.setitem(sys.modules, "__main__", fake_main)
+    assert manager.wait(manager.submit(train_config()), DEADLINE)["state"] == "done"
+    assert not marker.exists()
+    # another process started from the same interpreter still gets the usual preparation
+    data = multiprocessing.spawn.get_preparation_data("another")
+    assert data["init_main_from_path"] == str(page)
