@@ -24,7 +24,8 @@ if not os.environ.get("IPCORE_DATA") and SHARED_DATASETS.is_dir():
 
 st.set_page_config(
     page_title="ipcore — intrinsic plasticity lab",
-    page_icon=":material/neurology:",
+    # a file of our own: a Material icon as favicon makes every visitor's browser fetch it from Google's servers
+    page_icon=ROOT / "app" / "favicon.png",
     layout="wide",
     initial_sidebar_state="expanded",
 )

@@ -70,9 +70,13 @@ def settled(page, timeout: float = 60) -> None:
     raise AssertionError(f"{page.url} did not settle within {timeout} s")
 
 
-def open_page(browser, url: str, text: str):
+def open_page(browser, url: str, text: str, requests: list[str] | None = None):
+    """A new tab on ``url``, once its heading ``text`` shows and it has settled; every address it requests is
+    appended to ``requests`` when given."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(60_000)
+    if requests is not None:
+        page.on("request", lambda request: requests.append(request.url))
     page.goto(url)
     page.get_by_role("heading", name=text).first.wait_for()
     settled(page)
@@ -100,8 +104,12 @@ def test_every_page_renders(server, browser) -> None:
     url, _ = server
     OUTPUT.mkdir(exist_ok=True)
     for path, heading in PAGES.items():
-        page = open_page(browser, f"{url}/{path}", heading)
+        requests: list[str] = []
+        page = open_page(browser, f"{url}/{path}", heading, requests)
         assert_no_exception(page, path or "home")
+        # a visitor's browser talks to this server only (no icon, font or script from elsewhere)
+        elsewhere = [r for r in requests if not r.startswith((url, "data:", "blob:", "ws://127.0.0.1"))]
+        assert requests and not elsewhere, f"{path or 'home'} asked other hosts: {elsewhere[:5]}"
         snap(page, f"page-{path or 'home'}.png")
         if path == "":
             assert page.locator('[data-testid="stPlotlyChart"]').count() >= 1, "home page: the IP picture is missing"
