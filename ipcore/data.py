@@ -34,7 +34,7 @@ import warnings
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,7 +76,11 @@ class DatasetWarning(IpcoreWarning):
 
 @dataclass
 class Dataset:
-    """A whole dataset: ``train_x``/``test_x`` ``[N, D]`` float32 in [0, 1], labels ``[N]`` int64."""
+    """A whole dataset: ``train_x``/``test_x`` ``[N, D]`` float32 in [0, 1], labels ``[N]`` int64.
+
+    ``train_bytes``: on a CPU, for data stored as bytes (MNIST, Fashion-MNIST, image folders), the same training
+    inputs as uint8 ``[N, D]``, with train_x = train_bytes / ``byte_scale`` exactly (the conversion that made
+    train_x). A training gathers its batches from them: a quarter of the memory to read for each random row."""
 
     name: str
     description: str
@@ -88,6 +92,13 @@ class Dataset:
     shape: tuple[int, ...]  # one sample's shape before flattening (C, H, W) or (D,)
     source: str = ""  # where it was read from
     extra: dict[str, Any] = field(default_factory=dict)
+    train_bytes: torch.Tensor | None = None
+    byte_scale: float = 1.0
+
+    def first(self, count: int) -> Dataset:
+        """The dataset with only its first ``count`` training samples (the test set whole)."""
+        bytes_kept = None if self.train_bytes is None else self.train_bytes[:count]
+        return replace(self, train_x=self.train_x[:count], train_y=self.train_y[:count], train_bytes=bytes_kept)
 
     @property
     def num_classes(self) -> int:
@@ -318,6 +329,10 @@ def load_dataset(
     train_x, train_y = raw["train_x"], raw["train_y"]
     if subset and subset > 0:
         train_x, train_y = train_x[:subset], train_y[:subset]
+    on_cpu = torch.device(device).type == "cpu"
+    train_bytes = None
+    if on_cpu and np.asarray(train_x).dtype == np.uint8:
+        train_bytes = torch.from_numpy(np.ascontiguousarray(np.asarray(train_x).reshape(len(train_x), -1)))
     return Dataset(
         name=name,
         description=raw["description"],
@@ -328,6 +343,8 @@ def load_dataset(
         classes=list(raw["classes"]),
         shape=tuple(raw["shape"]),
         source=raw["source"],
+        train_bytes=train_bytes,
+        byte_scale=float(raw["scale"]),
     )
 
 

@@ -97,7 +97,7 @@ def _on_device(data: Any, device_name: str) -> Any:
     if device.type == "cpu":
         return data
     tensors = {k: getattr(data, k).to(device) for k in ("train_x", "train_y", "test_x", "test_y")}
-    return dataclasses.replace(data, **tensors)
+    return dataclasses.replace(data, **tensors, train_bytes=None)  # the bytes serve CPU training only
 
 
 def _where() -> dict[str, Any]:
