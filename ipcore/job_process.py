@@ -113,6 +113,19 @@ def job_cpus(environment: dict[str, str]) -> set[int] | None:
     return set(cpus[:-1]) if len(cpus) > 1 else None
 
 
+def job_environment() -> dict[str, str]:
+    """The environment a job process gets: the server's as it is now, with the server's float32 tanh kernel
+    (``ipcore.activations.cpu_tanh_kernel``) pinned unless ``IPCORE_TANH`` already says which. Each process
+    would otherwise time the two kernels itself, and where they are close a busy moment could choose differently:
+    a job would then round differently from the same training in the server or in the job before it."""
+    from ipcore.activations import TANH_KERNEL_ENV, cpu_tanh_kernel
+
+    environment = dict(os.environ)
+    if environment.get(TANH_KERNEL_ENV, "").strip().lower() in ("", "auto"):
+        environment[TANH_KERNEL_ENV] = cpu_tanh_kernel()
+    return environment
+
+
 JOB_NICE_ENV = "IPCORE_JOB_NICE"
 DEFAULT_JOB_NICE = 10
 
@@ -313,7 +326,7 @@ def _supervise(
     stop = ctx.Event()
     process = ctx.Process(
         target=_child_main,
-        args=(task, payload, dict(os.environ), dict(held_elsewhere or {}), sender, stop),
+        args=(task, payload, job_environment(), dict(held_elsewhere or {}), sender, stop),
         name=name,
         daemon=True,
     )

@@ -354,3 +354,22 @@ def test_a_job_process_does_not_run_the_servers_main_script(manager, tmp_path, m
     # another process started from the same interpreter still gets the usual preparation
     data = multiprocessing.spawn.get_preparation_data("another")
     assert data["init_main_from_path"] == str(page)
+
+
+def test_a_job_process_computes_tanh_with_the_servers_kernel(manager, monkeypatch):
+    """Without IPCORE_TANH each process would time the two float32 tanh kernels itself; a job takes the server's
+    choice instead, so that it rounds as the same training in the server does. Here the server is made to choose
+    the kernel this machine would not, which a job measuring for itself would not pick."""
+    from ipcore import activations
+
+    monkeypatch.delenv(activations.TANH_KERNEL_ENV, raising=False)
+    measured = activations._measure_cpu_tanh()
+    other = "torch" if measured == "logistic" else "logistic"
+    monkeypatch.setattr(activations, "_measure_cpu_tanh", lambda: other)
+    activations.cpu_tanh_kernel.cache_clear()
+    try:
+        final = manager.wait(manager.submit(train_config()), DEADLINE)
+        assert final["state"] == "done", final["error"]
+        assert final["summary"]["tanh_kernel"] == other
+    finally:
+        activations.cpu_tanh_kernel.cache_clear()
