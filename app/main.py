@@ -25,7 +25,7 @@ if not os.environ.get("IPCORE_DATA") and SHARED_DATASETS.is_dir():
 st.set_page_config(
     page_title="ipcore — intrinsic plasticity lab",
     # a file of our own: a Material icon as favicon makes every visitor's browser fetch it from Google's servers
-    page_icon=ROOT / "app" / "favicon.png",
+    page_icon=str(ROOT / "app" / "favicon.svg"),  # sent to the browser as a data URL
     layout="wide",
     initial_sidebar_state="expanded",
 )

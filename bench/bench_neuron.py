@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import platform
 import sys
 import time
@@ -30,7 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import ipcore.neuron as neuron  # noqa: E402
-from ipcore.activations import TANH_KERNEL_ENV, cpu_tanh_kernel  # noqa: E402
+from ipcore.activations import cpu_tanh_kernel, pinned_tanh_kernel  # noqa: E402
 from ipcore.config import NeuronConfig  # noqa: E402
 
 
@@ -42,22 +41,6 @@ def best_seconds(config: NeuronConfig, repeats: int) -> float:
         neuron.simulate(config)
         times.append(time.perf_counter() - started)
     return min(times)
-
-
-@contextlib.contextmanager
-def pinned_tanh(kernel: str) -> contextlib.AbstractContextManager:
-    """Temporarily pin the float32 tanh kernel (``IPCORE_TANH``), then let the process measure its own again."""
-    before = os.environ.get(TANH_KERNEL_ENV)
-    os.environ[TANH_KERNEL_ENV] = kernel
-    cpu_tanh_kernel.cache_clear()
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ[TANH_KERNEL_ENV]
-        else:
-            os.environ[TANH_KERNEL_ENV] = before
-        cpu_tanh_kernel.cache_clear()
 
 
 @contextlib.contextmanager
@@ -100,7 +83,7 @@ def main() -> None:
     if args.ablations:
         kernel_seconds = {}
         for kernel in ("torch", "logistic"):
-            with pinned_tanh(kernel):
+            with pinned_tanh_kernel(kernel):
                 kernel_seconds[kernel] = best_seconds(base, args.repeats)
         with patched("one_torch_thread", contextlib.nullcontext):
             default_threads = best_seconds(base, args.repeats)

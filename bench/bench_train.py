@@ -251,10 +251,11 @@ def main() -> int:
     load_seconds = time.perf_counter() - started
     samples = len(data.train_y) * args.seeds
     flops = flops_per_sample(data.input_dim, data.num_classes)
+    tanh_kernel = cpu_tanh_kernel() if device.type == "cpu" else "torch"  # a GPU always uses torch.tanh
     print(
         f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
         f"torch {torch.__version__}, OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY')}, float32 tanh kernel "
-        f"{cpu_tanh_kernel() if device.type == 'cpu' else 'torch'}, load average "
+        f"{tanh_kernel}, load average "
         f"{load_start:.1f}; MNIST {len(data.train_y)} samples loaded in {load_seconds:.1f} s; depth {DEPTH}, width "
         f"{WIDTH}, batch {BATCH}, {args.seeds} seeds, 1 epoch; {flops / 1e3:.0f} kFLOP per training sample",
         flush=True,
@@ -310,7 +311,7 @@ def main() -> int:
         "ip_overhead": overhead,
         "ip_overhead_cpu": cpu_overhead,
         "load_average_start": load_start,
-        "tanh_kernel": cpu_tanh_kernel() if device.type == "cpu" else "torch",
+        "tanh_kernel": tanh_kernel,
     }
     if not args.skip_reference:
         env = {k: v for k, v in os.environ.items() if k != "IPCORE_THREADS"}  # both pick their default count

@@ -13,9 +13,11 @@ hand-written backward pass and the gradient-health records use without keeping u
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import time
+from collections.abc import Iterator
 from typing import ClassVar
 
 import torch
@@ -68,6 +70,23 @@ def cpu_tanh_kernel() -> str:
     if setting not in TANH_KERNELS:
         raise ConfigError(TANH_KERNEL_ENV, f"must be one of {', '.join(TANH_KERNELS)} (got {setting!r})")
     return _measure_cpu_tanh() if setting == "auto" else setting
+
+
+@contextlib.contextmanager
+def pinned_tanh_kernel(kernel: str) -> Iterator[None]:
+    """Within the block, the float32 tanh kernel is ``kernel`` (``IPCORE_TANH``); afterwards the setting is what it
+    was and the process decides again (for benchmarks and tests that compare the two)."""
+    before = os.environ.get(TANH_KERNEL_ENV)
+    os.environ[TANH_KERNEL_ENV] = kernel
+    cpu_tanh_kernel.cache_clear()
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(TANH_KERNEL_ENV, None)
+        else:
+            os.environ[TANH_KERNEL_ENV] = before
+        cpu_tanh_kernel.cache_clear()
 
 
 def uses_logistic_tanh(u: torch.Tensor) -> bool:

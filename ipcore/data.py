@@ -329,10 +329,9 @@ def load_dataset(
     train_x, train_y = raw["train_x"], raw["train_y"]
     if subset and subset > 0:
         train_x, train_y = train_x[:subset], train_y[:subset]
-    on_cpu = torch.device(device).type == "cpu"
     train_bytes = None
-    if on_cpu and np.asarray(train_x).dtype == np.uint8:
-        train_bytes = torch.from_numpy(np.ascontiguousarray(np.asarray(train_x).reshape(len(train_x), -1)))
+    if torch.device(device).type == "cpu" and train_x.dtype == np.uint8:
+        train_bytes = torch.from_numpy(np.ascontiguousarray(train_x.reshape(len(train_x), -1)))
     return Dataset(
         name=name,
         description=raw["description"],

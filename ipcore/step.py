@@ -21,14 +21,15 @@ layer l: x_l = y_{l−1} W_l + b_l, u_l = a_l ⊙ x_l + c_l, y_l = f(u_l), y_0 =
 them for every rule family, every activation, and members with NaN losses).
 
 When the step needs no layer's x itself (``keep_pre`` False: its rules update from batch means and measure their
-fixed points from them) and no rule has the affine form (``folds_coefficients``), a, c are folded into the hidden layers' weights instead, W′_l = W_l ⊙ a_l (each unit's
-incoming column scaled) and b′_l = a_l ⊙ b_l + c_l, so that u_l = y_{l−1} W′_l + b′_l comes out of the product
-itself: two elementwise passes over the batch per layer (a·x + c forward, ⊙ a backward) become passes over the
-H × H weights. Backward, ∂L/∂y_{l−1} = ∂L/∂u_l W′_lᵀ, ∂L/∂W_l = a_l ⊙ (y_{l−1}ᵀ ∂L/∂u_l), ∂L/∂b_l = a_l ⊙ Σ_batch
-∂L/∂u_l; the means come from u: E[x] = (E[u] − c)/a, E[xy] = (E[uy] − c E[y])/a. The first layer keeps
-u = a·x + c (its weights, D × H, are larger than its batch of x). For the activations the model
-ships, f′ is applied by the same fused kernel autograd uses (``tanh_backward``, ``sigmoid_backward``,
-``threshold_backward``); any other ``Activation`` goes through ``derivative_from_output``.
+fixed points from them) and no rule has the affine form (``folds_coefficients``), a, c are folded into the hidden
+layers' weights instead, W′_l = W_l ⊙ a_l (each unit's incoming column scaled) and b′_l = a_l ⊙ b_l + c_l, so that
+u_l = y_{l−1} W′_l + b′_l comes out of the product itself: two elementwise passes over the batch per layer (a·x + c
+forward, ⊙ a backward) become passes over the H × H weights. Backward, ∂L/∂y_{l−1} = ∂L/∂u_l W′_lᵀ,
+∂L/∂W_l = a_l ⊙ (y_{l−1}ᵀ ∂L/∂u_l), ∂L/∂b_l = a_l ⊙ Σ_batch ∂L/∂u_l; the means come from u: E[x] = (E[u] − c)/a,
+E[xy] = (E[uy] − c E[y])/a. The first layer keeps u = a·x + c (its weights, D × H, are larger than its batch of x).
+
+For the activations the model ships, f′ is applied by the same fused kernel autograd uses (``tanh_backward``,
+``sigmoid_backward``, ``threshold_backward``); any other ``Activation`` goes through ``derivative_from_output``.
 """
 
 from __future__ import annotations

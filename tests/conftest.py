@@ -29,12 +29,10 @@ needs_mnist = pytest.mark.skipif(not MNIST_RAW.is_dir(), reason=f"needs the real
 
 
 @pytest.fixture(params=["torch", "logistic"])
-def tanh_kernel(request, monkeypatch):
+def tanh_kernel(request):
     """Each of the CPU's two float32 tanh kernels in turn (``ipcore.activations.cpu_tanh_kernel``), pinned
     through ``IPCORE_TANH``; the process's own choice is measured again after the test."""
-    from ipcore.activations import TANH_KERNEL_ENV, cpu_tanh_kernel
+    from ipcore.activations import pinned_tanh_kernel
 
-    monkeypatch.setenv(TANH_KERNEL_ENV, request.param)
-    cpu_tanh_kernel.cache_clear()
-    yield request.param
-    cpu_tanh_kernel.cache_clear()
+    with pinned_tanh_kernel(request.param):
+        yield request.param
