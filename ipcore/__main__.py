@@ -34,6 +34,8 @@ def run() -> None:
         status = main()
     except SystemExit as stop:  # argparse's errors and --help
         status = exit_status(stop.code)
+    except BrokenPipeError:  # the reader stopped early (`… | head`): what it wanted was written
+        status = 0
     for thread in threading.enumerate():
         if thread is not threading.main_thread() and not thread.daemon:
             thread.join()

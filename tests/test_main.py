@@ -40,3 +40,15 @@ def test_the_command_line_ends_with_its_status_after_threads_streams_and_exit_ha
     assert bad.returncode == 2 and "epochs" in bad.stderr and "Traceback" not in bad.stderr
     usage = subprocess.run([sys.executable, "-m", "ipcore", "--no-such-flag"], capture_output=True, text=True, cwd=ROOT)
     assert usage.returncode == 2 and "usage" in usage.stderr
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly():
+    """``python -m ipcore rules | head -1``: the reader closes the pipe; no traceback, status 0 (SIGPIPE is
+    ignored in Python, so the write raises BrokenPipeError)."""
+    command = subprocess.Popen(
+        [sys.executable, "-m", "ipcore", "rules"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT
+    )
+    command.stdout.close()  # before the command writes: each of its writes meets a closed pipe
+    err = command.stderr.read().decode()
+    assert command.wait(timeout=120) == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
