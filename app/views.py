@@ -95,13 +95,23 @@ def duration(seconds: float | None) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
+def queued_text(position: int | None, running: int | None) -> str:
+    """What a queued job waits for: the queued jobs before it and the running ones whose slots it needs
+    ("0 ahead" alone read as if nothing were in the way while another job held the only slot)."""
+    parts = []
+    if position:
+        parts.append(f"{position} queued job{'s' if position != 1 else ''} ahead of it")
+    if running:
+        parts.append(f"{running} job{'s' if running != 1 else ''} running")
+    waits = f" — {', '.join(parts)}" if parts else ""
+    return f"queued{waits}; it starts when a job slot is free"
+
+
 def progress(status: Mapping[str, Any]) -> None:
     """Progress bar with state, elapsed time and ETA (or the queue position)."""
     state = status["state"]
     if state == "queued":
-        position = status.get("queue_position")
-        ahead = "" if position is None else f" — {position} job(s) ahead of it"
-        st.progress(0.0, text=f"queued{ahead}; the server runs one job at a time per free slot")
+        st.progress(0.0, text=queued_text(status.get("queue_position"), status.get("running_jobs")))
         return
     fraction = float(status.get("progress") or 0.0)
     text = f"{state} — {fraction * 100:.0f} % · {duration(status.get('elapsed_s'))} elapsed"

@@ -316,6 +316,7 @@ class JobManager:
             "started": job.started,
             "ended": job.ended,
             "queue_position": position,
+            "running_jobs": len(self._running),
             "version": job.log.version if job.final_version is None else job.final_version,
             "summary": None if job.summary is None else dict(job.summary),
             "config": dict(job.config_dict),

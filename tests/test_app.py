@@ -878,3 +878,14 @@ def test_gallery_chapter_beyond_the_thesis_shows_its_cards(runs_dir, monkeypatch
     assert "RMS of ∂loss/∂W (log scale) across depth (second half)" in titles  # the depth entry's profile
     assert "per-unit output entropy (nats) across depth (second half)" in titles  # the entropy entry's
     assert any("Our hypothesis" in m.value for m in at.markdown)
+
+
+def test_a_queued_job_says_what_it_waits_for() -> None:
+    """Queued behind a running job with nobody queued before it, the bar named "0 job(s) ahead" — as if
+    nothing were in the way. It names the running jobs whose slots it waits for, and the queued ones before it."""
+    from app.views import queued_text
+
+    assert queued_text(0, 1) == "queued — 1 job running; it starts when a job slot is free"
+    assert queued_text(2, 1) == "queued — 2 queued jobs ahead of it, 1 job running; it starts when a job slot is free"
+    assert queued_text(1, 3).startswith("queued — 1 queued job ahead of it, 3 jobs running")
+    assert queued_text(None, None) == "queued; it starts when a job slot is free"

@@ -96,6 +96,7 @@ def test_queue_honours_max_concurrent_and_submission_order(tmp_path):
         states = [manager.status(j)["state"] for j in ids]
         assert states == ["running", "running", "queued", "queued"]
         assert [manager.status(j)["queue_position"] for j in ids[2:]] == [0, 1]
+        assert [manager.status(j)["running_jobs"] for j in ids[2:]] == [2, 2]  # what the third waits for
         assert manager.snapshot(ids[3]) == {}
         assert len(job_threads()) == 2
         assert [s["job_id"] for s in manager.jobs(owner="user0")] == [ids[0], ids[2]]
