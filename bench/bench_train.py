@@ -18,6 +18,10 @@ real MNIST (10 seeds × 60 000 = 600 000 training samples) — measured as
    β moved by their own Adam with lr η, as the thesis's IP does), seeds one after the other. The loop's own
    time (without its start-up) gives the steady-state ratio too.
 
+It also prints **where the time goes**: one step of the setting with 1 thread, its batched products alone (the
+step's shapes and calls) and the same step at batch 4 (what a step costs whatever its batch: operator dispatch,
+Adam, the rules, the recorded rows), and the efficiency that products and that fixed part alone would allow.
+
 Times are wall-clock; CPU-time figures (this process's threads and its children) are printed beside them,
 because on a shared machine other processes' load slows every wall-clock figure.
 
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import resource
@@ -174,6 +179,55 @@ def engine_run(data, root: str, rule: str, seeds: int, subset: int, device: torc
     return timed
 
 
+def step_seconds(data, root: str, seeds: int, batch: int, steps: int, device: torch.device) -> float:
+    """Seconds per training step of rule ``ip`` (``seeds`` seeds, batch ``batch``), from the steps' own clock:
+    the time from the 10th step to the last, over the steps between, so start-up and the end-of-epoch
+    evaluation are left out while recording, the rules and Adam count at their usual rates."""
+    config = TrainConfig(dataset="mnist", data_root=root, rules=["ip"], depth=DEPTH, width=WIDTH, lr=LR, epochs=1,
+                         seeds=seeds, batch_size=batch, subset=batch * steps, device=str(device),
+                         log_every=2, hist_every=10)  # fmt: skip  # the rows' rates in the full setting's epoch
+    clock: list[float] = []
+
+    def tick(_: float) -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        clock.append(time.perf_counter())
+
+    train(config, data=data, progress=tick)
+    steps_clock = clock[:steps]  # one tick per step; the last tick comes after the end-of-epoch evaluation
+    return (steps_clock[-1] - steps_clock[9]) / (len(steps_clock) - 10)
+
+
+def products_seconds(seeds: int, device: torch.device, repeats: int = 20) -> float:
+    """Seconds for the batched matrix products of one deep-MNIST step alone (the shapes and calls of
+    ``ipcore.step``'s pass: forward, weight gradients, input gradients), best of ``repeats``."""
+    S, B, D, H, C = seeds, BATCH, 784, WIDTH, 10
+    inputs, first = torch.randn(S, B, D, device=device), torch.randn(S, D, H, device=device)
+    bias, y = torch.randn(S, 1, H, device=device), torch.randn(S, B, H, device=device)
+    hidden, out = torch.randn(S, H, H, device=device), torch.randn(S, H, C, device=device)
+    grad_out, out_bias = torch.randn(S, B, C, device=device), torch.randn(S, 1, C, device=device)
+
+    def one_step() -> None:
+        torch.baddbmm(bias, inputs, first)
+        for _ in range(DEPTH - 1):
+            torch.baddbmm(bias, y, hidden)
+        torch.baddbmm(out_bias, y, out)
+        torch.bmm(y.transpose(1, 2), grad_out)
+        torch.bmm(grad_out, out.transpose(1, 2))
+        for _ in range(DEPTH - 1):
+            torch.bmm(y.transpose(1, 2), y)
+            torch.bmm(y, hidden.transpose(1, 2))
+        torch.bmm(y.transpose(1, 2), inputs)
+
+    best = math.inf
+    one_step()
+    for _ in range(repeats):
+        with Timed(device) as timed:
+            one_step()
+        best = min(best, timed.wall)
+    return best
+
+
 def flops_per_sample(input_dim: int = 784, classes: int = 10, depth: int = DEPTH, width: int = WIDTH) -> int:
     """FLOPs of one training sample's forward and backward pass through the products (see the module docstring)."""
     sizes = [input_dim] + [width] * depth + [classes]
@@ -296,7 +350,25 @@ def main() -> int:
         f"IP OVERHEAD: {overhead * 100:+.1f} % in wall time, {cpu_overhead * 100:+.1f} % in CPU time  (target ≤ 10 %)",
         flush=True,
     )
+    # Where the time goes: a step's products alone, and what a step costs whatever its batch (a step of batch 4
+    # does the same operations on tiny tensors: operator dispatch, Adam over every weight, the rules, recording)
+    step_s = step_seconds(data, args.data_root, args.seeds, BATCH, 60, device)
+    fixed_s = step_seconds(data, args.data_root, args.seeds, 4, 60, device)
+    products_s = products_seconds(args.seeds, device)
+    step_flops = flops * args.seeds * BATCH
+    bound = step_flops / (products_s + fixed_s) / peak
+    print(
+        f"WHERE THE TIME GOES (1 thread, one step of {args.seeds} seeds × {BATCH}): {step_s * 1e3:.1f} ms; its "
+        f"products alone {products_s * 1e3:.1f} ms ({step_flops / products_s / peak * 100:.0f} % of the peak); a step "
+        f"of batch 4 {fixed_s * 1e3:.1f} ms (what does not shrink with the batch). With nothing else, the products "
+        f"and that fixed part would give {bound * 100:.0f} % of the peak",
+        flush=True,
+    )
     out = {
+        "step_s": step_s,
+        "step_products_s": products_s,
+        "step_fixed_s": fixed_s,
+        "efficiency_bound": bound,
         "device": str(device),
         "seeds": args.seeds,
         "samples": samples,
