@@ -279,7 +279,7 @@ class JobManager:
 
     def status(self, job_id: str) -> dict[str, Any]:
         """State, progress (0–1), elapsed_s, eta_s, error, run_id, save_error, kind, owner, name, times, queue
-        position …
+        position (queued jobs before this one; None unless queued), running_jobs (how many run now, all owners) …
 
         ``error`` is the run's own failure (None unless ``failed``). ``save_error``: None when the record was saved
         (or the manager keeps no records); otherwise why the ended run could not be saved — the job still ends
