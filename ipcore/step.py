@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from ipcore.activations import ACTIVATIONS, Activation
-from ipcore.model import LockstepMLP, member_losses
+from ipcore.model import LockstepMLP, class_log_probs, member_losses
 from ipcore.rules import batch_moments
 
 _aten = torch.ops.aten
@@ -204,7 +204,7 @@ def _manual_forward_backward(
     logits = torch.baddbmm(model.out_bias.detach(), post[-1], out_weight)
     if model.output == "relu":
         logits = F.relu(logits)
-    log_probs = torch.log_softmax(logits, dim=-1)
+    log_probs = class_log_probs(logits)
     losses = log_probs.gather(-1, labels.unsqueeze(-1)).squeeze(-1).mean(dim=1).neg_()  # [M]
 
     # --- backward: ∂(Σ_m L_m) ---
