@@ -79,12 +79,14 @@ class Dataset:
     """A whole dataset: ``train_x``/``test_x`` ``[N, D]`` float32 in [0, 1], labels ``[N]`` int64.
 
     ``train_bytes``: on a CPU, for data stored as bytes (MNIST, Fashion-MNIST, image folders), the same training
-    inputs as uint8 ``[N, D]``, with train_x = train_bytes / ``byte_scale`` exactly (the conversion that made
-    train_x). A training gathers its batches from them: a quarter of the memory to read for each random row."""
+    inputs as uint8 ``[N, D]``, with train_x = train_bytes / ``byte_scale`` exactly. A training gathers its batches
+    from them (a quarter of the memory to read for each random row) and converts each batch, so ``train_x`` is
+    then made only when something reads it, and kept: a CPU training never does, which saves the conversion at
+    start-up (0.07 s for MNIST) and the float copy's memory (188 MB for MNIST, 614 MB for CIFAR-10). Otherwise
+    ``stored_train_x`` holds it."""
 
     name: str
     description: str
-    train_x: torch.Tensor
     train_y: torch.Tensor
     test_x: torch.Tensor
     test_y: torch.Tensor
@@ -94,11 +96,24 @@ class Dataset:
     extra: dict[str, Any] = field(default_factory=dict)
     train_bytes: torch.Tensor | None = None
     byte_scale: float = 1.0
+    stored_train_x: torch.Tensor | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.stored_train_x is None and self.train_bytes is None:
+            raise ValueError("a Dataset needs its training inputs: stored_train_x or train_bytes")
+
+    @property
+    def train_x(self) -> torch.Tensor:
+        """The training inputs as float32 ``[N, D]`` (from ``train_bytes`` on first use where there are some)."""
+        if self.stored_train_x is None:
+            self.stored_train_x = _bytes_to_float(self.train_bytes, self.byte_scale)
+        return self.stored_train_x
 
     def first(self, count: int) -> Dataset:
         """The dataset with only its first ``count`` training samples (the test set whole)."""
         bytes_kept = None if self.train_bytes is None else self.train_bytes[:count]
-        return replace(self, train_x=self.train_x[:count], train_y=self.train_y[:count], train_bytes=bytes_kept)
+        floats_kept = None if self.stored_train_x is None else self.stored_train_x[:count]
+        return replace(self, stored_train_x=floats_kept, train_y=self.train_y[:count], train_bytes=bytes_kept)
 
     @property
     def num_classes(self) -> int:
@@ -106,7 +121,8 @@ class Dataset:
 
     @property
     def input_dim(self) -> int:
-        return int(self.train_x.shape[1])
+        inputs = self.train_bytes if self.stored_train_x is None else self.stored_train_x
+        return int(inputs.shape[1])
 
 
 @dataclass(frozen=True)
@@ -335,7 +351,7 @@ def load_dataset(
     return Dataset(
         name=name,
         description=raw["description"],
-        train_x=_to_device_float(train_x, raw["scale"], device),
+        stored_train_x=None if train_bytes is not None else _to_device_float(train_x, raw["scale"], device),
         train_y=torch.as_tensor(np.asarray(train_y, dtype=np.int64), device=device),
         test_x=_to_device_float(raw["test_x"], raw["scale"], device),
         test_y=torch.as_tensor(np.asarray(raw["test_y"], dtype=np.int64), device=device),
@@ -351,7 +367,13 @@ def _to_device_float(x: np.ndarray, scale: float, device: torch.device | str) ->
     """``[N, ...]`` array → ``[N, D]`` float32 on ``device`` (uint8 is moved first, then converted there)."""
     import torch
 
-    tensor = torch.from_numpy(np.ascontiguousarray(x.reshape(len(x), -1))).to(device)
+    return _bytes_to_float(torch.from_numpy(np.ascontiguousarray(x.reshape(len(x), -1))).to(device), scale)
+
+
+def _bytes_to_float(tensor: torch.Tensor, scale: float) -> torch.Tensor:
+    """x / ``scale`` as float32: the one conversion of stored inputs (``Dataset.train_x`` repeats it exactly)."""
+    import torch
+
     tensor = tensor.to(torch.float32)
     return tensor.div_(scale) if scale != 1.0 else tensor
 

@@ -96,8 +96,9 @@ def _on_device(data: Any, device_name: str) -> Any:
     device = resolve_device(device_name)
     if device.type == "cpu":
         return data
-    tensors = {k: getattr(data, k).to(device) for k in ("train_x", "train_y", "test_x", "test_y")}
-    return dataclasses.replace(data, **tensors, train_bytes=None)  # the bytes serve CPU training only
+    tensors = {k: getattr(data, k).to(device) for k in ("train_y", "test_x", "test_y")}
+    # the bytes serve CPU training only
+    return dataclasses.replace(data, **tensors, stored_train_x=data.train_x.to(device), train_bytes=None)
 
 
 def _where() -> dict[str, Any]:

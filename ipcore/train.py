@@ -555,10 +555,12 @@ def _train(
     state_name = "done"
     step = 0
     epochs_done = 0
-    train_x, train_y = data.train_x, data.train_y
+    train_y, input_dim = data.train_y, data.input_dim
     # on a CPU, batches are gathered from the stored bytes where there are some (a quarter of the memory to read
-    # for each random row: about 0.5 ms of a 16 ms step for 10 MNIST seeds) and converted as train_x was
+    # for each random row: about 0.5 ms of a 16 ms step for 10 MNIST seeds) and converted as train_x would be;
+    # train_x itself is then never made (Dataset.train_x)
     train_bytes = data.train_bytes if device.type == "cpu" and data.train_bytes is not None else None
+    train_x = data.train_x if train_bytes is None else None
     batch_buffers: dict[int, torch.Tensor] = {}  # the gathered inputs of a step, [S·b, D], reused every step
     byte_buffers: dict[int, torch.Tensor] = {}
     for epoch in range(1, config.epochs + 1):
@@ -569,7 +571,7 @@ def _train(
             index = order[:, i * batch_size : (i + 1) * batch_size]  # [S, b]
             flat = index.reshape(-1)  # index_select: several times faster than advanced indexing here
             if len(flat) not in batch_buffers:
-                batch_buffers[len(flat)] = train_x.new_empty(len(flat), train_x.shape[1])
+                batch_buffers[len(flat)] = torch.empty(len(flat), input_dim, device=device)
             # into the same memory every step: a fresh tensor of this size (6 MB for 10 MNIST seeds) costs page
             # faults and cache misses each time
             if train_bytes is None:
@@ -581,7 +583,7 @@ def _train(
                 inputs = batch_buffers[len(flat)].copy_(gathered)
                 if data.byte_scale != 1.0:
                     inputs.div_(data.byte_scale)
-            inputs = inputs.view(S, -1, train_x.shape[1])
+            inputs = inputs.view(S, -1, input_dim)
             targets = train_y.index_select(0, flat).view(S, -1)  # [S, b]
             labels = targets if R == 1 else targets.repeat(R, 1)  # [M, b]
             logits, loss, pre, post, means = run_step(inputs, labels)

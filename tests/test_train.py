@@ -671,17 +671,24 @@ def test_both_entropies_from_one_count_equal_the_separate_counts(monkeypatch):
 @needs_mnist
 def test_batches_gathered_from_the_stored_bytes_train_the_same_run_bit_for_bit():
     """On a CPU, MNIST batches come from its uint8 pixels (a quarter of the memory to read per row), converted as
-    train_x was: train_x = bytes / 255 exactly, and a run equals one gathered from train_x to the last bit."""
+    train_x would be: train_x = bytes / 255 exactly, made only when read (a CPU training never reads it), and a
+    run equals one gathered from train_x to the last bit."""
     data = load_dataset("mnist", str(DATA), subset=3000, device="cpu")
-    assert data.train_bytes is not None and data.train_bytes.dtype == torch.uint8
-    assert data.train_bytes.shape == data.train_x.shape and data.byte_scale == 255.0
-    assert torch.equal(data.train_bytes.float().div_(255.0), data.train_x)
-    assert data.first(1000).train_bytes.shape[0] == 1000
+    assert data.train_bytes is not None and data.train_bytes.dtype == torch.uint8 and data.byte_scale == 255.0
+    assert data.stored_train_x is None and data.input_dim == 784
+    assert data.first(1000).train_bytes.shape[0] == 1000 and data.first(1000).stored_train_x is None
     config = TrainConfig(
-        dataset="mnist", data_root=str(DATA), rules=["ip", "none"], depth=3, width=20, seeds=2, subset=2900,
+        dataset="mnist", data_root=str(DATA), rules=["ip", "none"], depth=3, width=20, seeds=2, subset=3000,
         device="cpu",
     )  # fmt: skip
     from_bytes = train(config, data=data).metrics
+    assert data.stored_train_x is None  # the training gathered every batch from the bytes
+    assert data.train_bytes.shape == data.train_x.shape
+    assert torch.equal(data.train_bytes.float().div_(255.0), data.train_x)
+    assert data.stored_train_x is data.train_x  # made once, then kept
+    assert data.first(1000).stored_train_x.shape[0] == 1000
+    with pytest.raises(ValueError, match="training inputs"):  # neither form: nothing to train on
+        dataclasses.replace(data, train_bytes=None, stored_train_x=None)
     from_floats = train(config, data=dataclasses.replace(data, train_bytes=None)).metrics
     for key in ("batch/loss", "epoch/test_loss", "layer/alpha_mean", "layer/entropy"):
         np.testing.assert_array_equal(from_bytes[key], from_floats[key], err_msg=key)
