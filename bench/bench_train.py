@@ -33,6 +33,9 @@ because on a shared machine other processes' load slows every wall-clock figure.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
+import inspect
 import json
 import math
 import os
@@ -41,6 +44,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 # OpenMP's wait policy is left as libgomp sets it (spinning briefly between parallel operations) for both the
@@ -56,7 +60,7 @@ from ipcore.activations import cpu_tanh_kernel  # noqa: E402
 from ipcore.config import TrainConfig  # noqa: E402
 from ipcore.data import load_dataset  # noqa: E402
 from ipcore.rules import default_eta  # noqa: E402
-from ipcore.train import resolve_device, train  # noqa: E402
+from ipcore.train import resolve_device, train, usable_cpus  # noqa: E402
 
 DEPTH, WIDTH, BATCH, LR = 7, 50, 200, 0.01
 
@@ -196,6 +200,67 @@ def step_seconds(data, root: str, seeds: int, batch: int, steps: int, device: to
     train(config, data=data, progress=tick)
     steps_clock = clock[:steps]  # one tick per step; the last tick comes after the end-of-epoch evaluation
     return (steps_clock[-1] - steps_clock[9]) / (len(steps_clock) - 10)
+
+
+PARTS = (
+    ("pass", "ipcore.step", "StepRunner", "__call__"),
+    ("records", "ipcore.train", None, "layer_statistics"),
+    ("records", "ipcore.model", "LockstepMLP", "stack_layers"),
+    ("Adam", "ipcore.optim", "FusedAdam", "step"),
+    ("rules", "ipcore.model", "LockstepMLP", "update_rules_from_moments"),
+    ("evaluation", "ipcore.train", None, "evaluate"),
+)
+"""The parts of ``train``'s loop that ``time_split`` times: (part, module, class or None, function)."""
+
+
+@contextlib.contextmanager
+def timed_parts(device: torch.device) -> Iterator[dict[str, float]]:
+    """Within the block, the seconds spent in each part of ``PARTS`` (summed by part), by wrapping the functions
+    that do them; on a GPU each call ends with a synchronisation, so that its kernels count where they were
+    launched. The wrappers are removed on leaving."""
+    spent: dict[str, float] = {part: 0.0 for part, *_ in PARTS}
+    restore = []
+    for part, module_name, class_name, name in PARTS:
+        owner = importlib.import_module(module_name)
+        owner = getattr(owner, class_name) if class_name else owner
+        raw = inspect.getattr_static(owner, name)
+        function = raw.__func__ if isinstance(raw, staticmethod) else raw
+
+        def timed(*args, _function=function, _part=part, **kwargs):
+            started = time.perf_counter()
+            result = _function(*args, **kwargs)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            spent[_part] += time.perf_counter() - started
+            return result
+
+        setattr(owner, name, staticmethod(timed) if isinstance(raw, staticmethod) else timed)
+        restore.append((owner, name, raw))
+    try:
+        yield spent
+    finally:
+        for owner, name, raw in reversed(restore):
+            setattr(owner, name, raw)
+
+
+def time_split(data, root: str, seeds: int, subset: int, device: torch.device, threads: int) -> dict[str, float]:
+    """Milliseconds per training step in each part of one engine run of the setting (rule ``ip``) with
+    ``threads`` torch threads: the forward/backward pass, the recorded rows, Adam, the rule update, the
+    end-of-epoch evaluation (spread over the steps) and the rest (gathering batches, bookkeeping, the loop)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    os.environ["IPCORE_THREADS"] = str(threads)
+    try:
+        with timed_parts(device) as spent:
+            timed = engine_run(data, root, "ip", seeds, subset, device)
+    finally:
+        torch.set_num_threads(before)
+        os.environ["IPCORE_THREADS"] = str(before)
+    steps = math.ceil(min(subset or len(data.train_y), len(data.train_y)) / BATCH)
+    split = {part: seconds / steps * 1e3 for part, seconds in spent.items()}
+    split["rest"] = timed.wall / steps * 1e3 - sum(split.values())
+    split["step"] = timed.wall / steps * 1e3
+    return split
 
 
 def products_seconds(seeds: int, device: torch.device, repeats: int = 20) -> float:
@@ -364,7 +429,14 @@ def main() -> int:
         f"and that fixed part would give {bound * 100:.0f} % of the peak",
         flush=True,
     )
+    # Where the time goes, by part of the loop, with one thread and with the engine's default count on idle cores
+    threads = [1] + ([min(2, usable_cpus())] if device.type == "cpu" and usable_cpus() > 1 else [])
+    splits = {n: time_split(data, args.data_root, args.seeds, args.subset, device, n) for n in threads}
+    print("TIME SPLIT, ms per step (" + " | ".join(f"{n} thread{'s' if n > 1 else ''}" for n in threads) + "): "
+          + "; ".join(f"{part} " + " | ".join(f"{splits[n][part]:.2f}" for n in threads)
+                      for part in splits[1]), flush=True)  # fmt: skip
     out = {
+        "time_split_ms": {str(n): split for n, split in splits.items()},
         "step_s": step_s,
         "step_products_s": products_s,
         "step_fixed_s": fixed_s,
