@@ -20,7 +20,9 @@ real MNIST (10 seeds × 60 000 = 600 000 training samples) — measured as
 
 It also prints **where the time goes**: one step of the setting with 1 thread, its batched products alone (the
 step's shapes and calls) and the same step at batch 4 (what a step costs whatever its batch: operator dispatch,
-Adam, the rules, the recorded rows), and the efficiency that products and that fixed part alone would allow.
+Adam, the rules, the recorded rows), and the efficiency that products and that fixed part alone would allow;
+and the **time split** of one run by part of the loop (pass, recorded rows, Adam, rule update, evaluation, the
+rest), with one thread and with two: what the second core speeds up and what it does not.
 
 Times are wall-clock; CPU-time figures (this process's threads and its children) are printed beside them,
 because on a shared machine other processes' load slows every wall-clock figure.
