@@ -28,6 +28,11 @@ forward, ⊙ a backward) become passes over the H × H weights. Backward, ∂L/�
 ∂L/∂W_l = a_l ⊙ (y_{l−1}ᵀ ∂L/∂u_l), ∂L/∂b_l = a_l ⊙ Σ_batch ∂L/∂u_l; the means come from u: E[x] = (E[u] − c)/a,
 E[xy] = (E[uy] − c E[y])/a. The first layer keeps u = a·x + c (its weights, D × H, are larger than its batch of x).
 
+Where tanh is computed as 2σ(2u) − 1 (``ipcore.activations.cpu_tanh_kernel``), the pass hands σ the argument
+v = 2u directly: the 2 goes onto what multiplies x anyway (2a and 2c, or, folded, the product's own scale factor
+and 2b′), and the means convert with 2a, 2c. Doubling is exact in floating point, so no value changes by a bit;
+a pass over every layer's batch (u·2) disappears. The folded layers' means of x are converted all at once.
+
 For the activations the model ships, f′ is applied by the same fused kernel autograd uses (``tanh_backward``,
 ``sigmoid_backward``, ``threshold_backward``); any other ``Activation`` goes through ``derivative_from_output``.
 """
@@ -41,7 +46,7 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 
-from ipcore.activations import ACTIVATIONS, Activation
+from ipcore.activations import ACTIVATIONS, Activation, uses_logistic_tanh
 from ipcore.model import LockstepMLP, class_log_probs, member_losses
 from ipcore.rules import batch_moments
 
@@ -135,10 +140,11 @@ def folds_coefficients(model: LockstepMLP) -> bool:
 
 
 def _means_of_x_from_u(
-    means_u: dict[str, torch.Tensor], y: torch.Tensor, a: torch.Tensor, c: torch.Tensor, moments: tuple[str, ...]
+    means_u: dict[str, torch.Tensor], a: torch.Tensor, c: torch.Tensor, moments: tuple[str, ...]
 ) -> dict[str, torch.Tensor]:
     """The batch means ``moments`` of x and y from those of u = a·x + c and y (``means_u`` holds "x" → E[u] and
-    "xy" → E[uy] where asked, and "y"): E[x] = (E[u] − c)/a, E[xy] = (E[uy] − c·E[y])/a; ``a``, ``c`` ``[M, H]``."""
+    "xy" → E[uy] where asked, and "y" → E[y] always when "xy" is asked): E[x] = (E[u] − c)/a,
+    E[xy] = (E[uy] − c·E[y])/a; ``a``, ``c`` ``[M, U]``, any number U of units."""
     means = {}
     for name in moments:
         if name == "y":
@@ -146,9 +152,20 @@ def _means_of_x_from_u(
         elif name == "x":
             means[name] = (means_u["x"] - c) / a
         else:  # "xy"
-            mean_y = means_u["y"] if "y" in means_u else y.mean(dim=-2)
-            means[name] = (means_u["xy"] - c * mean_y) / a
+            means[name] = (means_u["xy"] - c * means_u["y"]) / a
     return means
+
+
+def _doubles_tanh_argument(activation: Activation, like: torch.Tensor) -> bool:
+    """Whether the pass feeds tanh 2u instead of u: tanh(u) = 2σ(2u) − 1 is this machine's tanh kernel
+    (``uses_logistic_tanh``), and the 2 can ride on coefficients the pass multiplies by anyway, so that the
+    separate pass u·2 disappears. Doubling is exact in floating point, so every value stays the same to the bit."""
+    return type(activation) is ACTIVATIONS["tanh"] and uses_logistic_tanh(like)
+
+
+def _tanh_of_half(doubled: torch.Tensor) -> torch.Tensor:
+    """tanh(u) = 2σ(v) − 1 from v = 2u (``tanh_via_logistic`` without its first multiplication)."""
+    return torch.sigmoid(doubled).mul_(2).sub_(1)
 
 
 @torch.no_grad()
@@ -163,45 +180,56 @@ def _manual_forward_backward(
     M, B = model.members, inputs.shape[1]
     activation = model.activation
     coefficients = _shared_coefficients(model)
+    # (parameters are used as they are: under no_grad nothing is recorded, so they need no detach)
 
     # --- forward (the arithmetic of LockstepMLP.forward in training mode) ---
-    first_weight = model.first_weight.detach().view(S, R * H, D).transpose(1, 2)  # [S, D, R·H], a view
-    x = torch.baddbmm(model.first_bias.detach().view(S, 1, R * H), inputs, first_weight)  # [S, B, R·H]
+    first_weight = model.first_weight.view(S, R * H, D).transpose(1, 2)  # [S, D, R·H], a view
+    x = torch.baddbmm(model.first_bias.view(S, 1, R * H), inputs, first_weight)  # [S, B, R·H]
     if R > 1:
         x = x.view(S, B, R, H).permute(2, 0, 1, 3).reshape(M, B, H)
+    fold = coefficients is not None and not keep_pre and folds_coefficients(model)
+    doubled = coefficients is not None and _doubles_tanh_argument(activation, x)
+    if coefficients is not None:
+        a_all, c_all = coefficients  # [M, 1, L·H]
+        # what multiplies x (or, folded, each unit's incoming weights) to give the activation's argument
+        a_arg, c_arg = (a_all * 2, c_all * 2) if doubled else (a_all, c_all)
+        a_layers, a_arg_layers, c_arg_layers = a_all.split(H, -1), a_arg.split(H, -1), c_arg.split(H, -1)
+    # with a folded layer, the pass takes the means of its argument v (u, or 2u) and converts them at the end
+    means_v_names = tuple(dict.fromkeys(moments + (("y",) if "xy" in moments else ())))
     pre: list[torch.Tensor] = []
     post: list[torch.Tensor] = []
     layer_means: dict[str, list[torch.Tensor]] = {name: [] for name in moments}
-    fold = coefficients is not None and not keep_pre and folds_coefficients(model)
+    folded_means: dict[str, list[torch.Tensor]] = {name: [] for name in means_v_names}
     folded_weights: list[torch.Tensor] = []  # W′_l = W_l ⊙ a_l of the hidden layers, when folding
     for layer in range(L):
-        units = slice(layer * H, (layer + 1) * H)
         if fold and layer > 0:
-            a, c = coefficients[0][..., units], coefficients[1][..., units]  # [M, 1, H]
-            weight = model.hidden_weights[layer - 1].detach() * a
+            weight = model.hidden_weights[layer - 1] * a_layers[layer]
             folded_weights.append(weight)
-            u = torch.baddbmm(torch.addcmul(c, model.hidden_biases[layer - 1].detach(), a), post[-1], weight)
-            post.append(activation.value(u))
-            if moments:
-                means_u = batch_moments(u, post[-1], moments)
-                for name, mean in _means_of_x_from_u(means_u, post[-1], a[:, 0], c[:, 0], moments).items():
-                    layer_means[name].append(mean)
+            bias = torch.addcmul(c_arg_layers[layer], model.hidden_biases[layer - 1], a_arg_layers[layer])
+            # v = y W′·2 + b′·2 when doubled: the product's own scale factor, exact
+            v = torch.baddbmm(bias, post[-1], weight, alpha=2 if doubled else 1)
+            post.append(_tanh_of_half(v) if doubled else activation.value(v))
+            for name, mean in batch_moments(v, post[-1], means_v_names).items():
+                folded_means[name].append(mean)
             continue
         if layer > 0:
-            x = torch.baddbmm(
-                model.hidden_biases[layer - 1].detach(), post[-1], model.hidden_weights[layer - 1].detach()
-            )
-        if coefficients is None:
-            u = x
-        else:
-            u = torch.addcmul(coefficients[1][..., units], x, coefficients[0][..., units])
+            x = torch.baddbmm(model.hidden_biases[layer - 1], post[-1], model.hidden_weights[layer - 1])
         if keep_pre:
             pre.append(x)
-        post.append(activation.value(u))
+        if coefficients is None:
+            post.append(activation.value(x))
+        else:
+            v = torch.addcmul(c_arg_layers[layer], x, a_arg_layers[layer])
+            post.append(_tanh_of_half(v) if doubled else activation.value(v))
         for name, mean in batch_moments(x, post[-1], moments).items():
             layer_means[name].append(mean)
-    out_weight = model.out_weight.detach()
-    logits = torch.baddbmm(model.out_bias.detach(), post[-1], out_weight)
+    if fold and moments and L > 1:  # E[x], E[xy] of every folded layer at once, from those of v = a′x + c′
+        stacked = {name: torch.cat(parts, dim=-1) for name, parts in folded_means.items()}
+        converted = _means_of_x_from_u(stacked, a_arg[:, 0, H:], c_arg[:, 0, H:], moments)
+        for name in moments:
+            layer_means[name].append(converted[name])
+    out_weight = model.out_weight
+    logits = torch.baddbmm(model.out_bias, post[-1], out_weight)
     if model.output == "relu":
         logits = F.relu(logits)
     log_probs = class_log_probs(logits)
@@ -218,7 +246,7 @@ def _manual_forward_backward(
     grad = torch.bmm(grad, out_weight.transpose(1, 2))  # ∂L/∂y of the last hidden layer
     for layer in reversed(range(L)):
         grad = activation_backward(activation, grad, post[layer])  # ∂L/∂u
-        weight_a = None if coefficients is None else coefficients[0][..., layer * H : (layer + 1) * H]
+        weight_a = None if coefficients is None else a_layers[layer]
         if fold and layer > 0:  # ∂L/∂W = a ⊙ (yᵀ ∂L/∂u), ∂L/∂b = a ⊙ Σ ∂L/∂u, ∂L/∂y = ∂L/∂u W′ᵀ
             weight, bias = model.hidden_weights[layer - 1], model.hidden_biases[layer - 1]
             grads[id(weight)] = torch.bmm(post[layer - 1].transpose(1, 2), grad).mul_(weight_a)
@@ -232,7 +260,7 @@ def _manual_forward_backward(
         weight, bias = model.hidden_weights[layer - 1], model.hidden_biases[layer - 1]
         grads[id(weight)] = torch.bmm(post[layer - 1].transpose(1, 2), grad)
         grads[id(bias)] = grad.sum(dim=1, keepdim=True)
-        grad = torch.bmm(grad, weight.detach().transpose(1, 2))
+        grad = torch.bmm(grad, weight.transpose(1, 2))
     if R > 1:  # members back to the first layer's [S, B, R·H]
         grad = grad.view(R, S, B, H).permute(1, 2, 0, 3).reshape(S, B, R * H)
     # ∂L/∂W₁ᵀ = Gᵀ X: the first weights are stored transposed ([S, R, H, D]), so this product is laid out like
@@ -241,7 +269,7 @@ def _manual_forward_backward(
     grads[id(model.first_bias)] = grad.sum(dim=1, keepdim=True).view(S, 1, R, H)
     for param in model.parameters():
         param.grad = grads[id(param)]
-    means = {name: torch.cat(parts, dim=-1) for name, parts in layer_means.items()}
+    means = {name: torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0] for name, parts in layer_means.items()}
     return StepOutputs(logits, losses, pre, post, means)
 
 

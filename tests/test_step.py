@@ -10,7 +10,7 @@ import torch
 from test_train import ExplodingIP, small
 
 import ipcore.step as step_module
-from ipcore.activations import Tanh
+from ipcore.activations import ACTIVATIONS, Tanh, pinned_tanh_kernel
 from ipcore.model import LockstepMLP
 from ipcore.optim import FusedAdam
 from ipcore.rule_specs import RULE_SPECS
@@ -346,3 +346,42 @@ def test_training_folds_only_when_no_layer_x_is_needed(monkeypatch):
     monkeypatch.setitem(RULES, "exploding_ip", ExplodingIP)
     train(small(rules=["exploding_ip"], seeds=1, depth=2))  # its own step, from x and y
     assert chosen == [False, True, True]
+
+
+@pytest.mark.parametrize("rules", [["ip", "wd", "none"], ["infomax", "bn_inc"]])
+@pytest.mark.parametrize("keep_pre", [True, False])
+def test_feeding_the_logistic_tanh_its_doubled_argument_changes_no_bit(monkeypatch, rules, keep_pre):
+    """With tanh(u) = 2σ(2u) − 1 as the kernel, the pass puts the 2 on the coefficients it multiplies by anyway (a,
+    c, the folded weights' product); doubling is exact, so outputs, means and gradients equal the plain pass's."""
+    model = _model(rules, seeds=(3, 4, 5))
+    inputs, labels = _batch(model)
+    runs = []
+    with pinned_tanh_kernel("logistic"):
+        for doubled in (True, False):
+            monkeypatch.setattr(step_module, "_doubles_tanh_argument", lambda activation, like, on=doubled: on)
+            for param in model.parameters():
+                param.grad = None
+            outputs = forward_backward(
+                model, inputs, labels, manual=True, moments=model.moments or (), keep_pre=keep_pre
+            )
+            runs.append((outputs, [param.grad.clone() for param in model.parameters()]))
+    (doubled, doubled_grads), (plain, plain_grads) = runs
+    doubled_outputs = [*doubled.post, doubled.logits, doubled.losses]
+    for a, b in zip(doubled_outputs, [*plain.post, plain.logits, plain.losses], strict=True):
+        assert torch.equal(a, b)
+    assert doubled.means.keys() == plain.means.keys()
+    for name in plain.means:
+        assert torch.equal(doubled.means[name], plain.means[name]), name
+    for i, (a, b) in enumerate(zip(doubled_grads, plain_grads, strict=True)):
+        assert torch.equal(a, b), i
+
+
+def test_the_doubled_argument_is_used_only_for_the_registered_tanh_on_its_logistic_kernel():
+    tanh, logistic = Tanh(), ACTIVATIONS["logistic"]()
+    cpu = torch.zeros(2)
+    with pinned_tanh_kernel("logistic"):
+        assert step_module._doubles_tanh_argument(tanh, cpu)
+        assert not step_module._doubles_tanh_argument(logistic, cpu)
+        assert not step_module._doubles_tanh_argument(tanh, cpu.double())  # float64 keeps torch.tanh
+    with pinned_tanh_kernel("torch"):
+        assert not step_module._doubles_tanh_argument(tanh, cpu)
