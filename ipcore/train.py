@@ -571,7 +571,7 @@ def _train(
             index = order[:, i * batch_size : (i + 1) * batch_size]  # [S, b]
             flat = index.reshape(-1)  # index_select: several times faster than advanced indexing here
             if len(flat) not in batch_buffers:
-                batch_buffers[len(flat)] = torch.empty(len(flat), input_dim, device=device)
+                batch_buffers[len(flat)] = data.test_x.new_empty(len(flat), input_dim)  # the data's float type
             # into the same memory every step: a fresh tensor of this size (6 MB for 10 MNIST seeds) costs page
             # faults and cache misses each time
             if train_bytes is None:
