@@ -360,8 +360,12 @@ def class_log_probs(logits: torch.Tensor) -> torch.Tensor:
     return torch.log_softmax(logits.transpose(-1, -2).contiguous(), dim=-2).transpose(-1, -2)
 
 
-def member_losses(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Each member's mean cross-entropy over its batch, L = −E[log p_label]: logits ``[M, B, C]``, labels ``[M, B]``
-    → ``[M]`` (``class_log_probs``; differentiable)."""
-    log_probs = class_log_probs(logits)
+def mean_negative_log_likelihood(log_probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """L = −E[log p_label] over each member's batch: log-probabilities ``[M, B, C]``, labels ``[M, B]`` → ``[M]``."""
     return log_probs.gather(-1, labels.unsqueeze(-1)).squeeze(-1).mean(dim=1).neg()
+
+
+def member_losses(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Each member's mean cross-entropy over its batch: logits ``[M, B, C]``, labels ``[M, B]`` → ``[M]``
+    (``class_log_probs``, then ``mean_negative_log_likelihood``; differentiable)."""
+    return mean_negative_log_likelihood(class_log_probs(logits), labels)

@@ -46,8 +46,8 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 
-from ipcore.activations import ACTIVATIONS, Activation, uses_logistic_tanh
-from ipcore.model import LockstepMLP, class_log_probs, member_losses
+from ipcore.activations import ACTIVATIONS, Activation, tanh_from_doubled, uses_logistic_tanh
+from ipcore.model import LockstepMLP, class_log_probs, mean_negative_log_likelihood, member_losses
 from ipcore.rules import batch_moments
 
 _aten = torch.ops.aten
@@ -163,11 +163,6 @@ def _doubles_tanh_argument(activation: Activation, like: torch.Tensor) -> bool:
     return type(activation) is ACTIVATIONS["tanh"] and uses_logistic_tanh(like)
 
 
-def _tanh_of_half(doubled: torch.Tensor) -> torch.Tensor:
-    """tanh(u) = 2σ(v) − 1 from v = 2u (``tanh_via_logistic`` without its first multiplication)."""
-    return torch.sigmoid(doubled).mul_(2).sub_(1)
-
-
 @torch.no_grad()
 def _manual_forward_backward(
     model: LockstepMLP,
@@ -208,7 +203,7 @@ def _manual_forward_backward(
             bias = torch.addcmul(c_arg_layers[layer], model.hidden_biases[layer - 1], a_arg_layers[layer])
             # v = y W′·2 + b′·2 when doubled: the product's own scale factor, exact
             v = torch.baddbmm(bias, post[-1], weight, alpha=2 if doubled else 1)
-            post.append(_tanh_of_half(v) if doubled else activation.value(v))
+            post.append(tanh_from_doubled(v) if doubled else activation.value(v))
             for name, mean in batch_moments(v, post[-1], means_v_names).items():
                 folded_means[name].append(mean)
             continue
@@ -220,7 +215,7 @@ def _manual_forward_backward(
             post.append(activation.value(x))
         else:
             v = torch.addcmul(c_arg_layers[layer], x, a_arg_layers[layer])
-            post.append(_tanh_of_half(v) if doubled else activation.value(v))
+            post.append(tanh_from_doubled(v) if doubled else activation.value(v))
         for name, mean in batch_moments(x, post[-1], moments).items():
             layer_means[name].append(mean)
     if fold and moments and L > 1:  # E[x], E[xy] of every folded layer at once, from those of v = a′x + c′
@@ -233,7 +228,7 @@ def _manual_forward_backward(
     if model.output == "relu":
         logits = F.relu(logits)
     log_probs = class_log_probs(logits)
-    losses = log_probs.gather(-1, labels.unsqueeze(-1)).squeeze(-1).mean(dim=1).neg_()  # [M]
+    losses = mean_negative_log_likelihood(log_probs, labels)  # [M]
 
     # --- backward: ∂(Σ_m L_m) ---
     grad = log_probs.exp_().mul_(1.0 / B)  # p / B (log_probs is not needed any more)
