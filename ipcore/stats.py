@@ -34,15 +34,24 @@ def histogram_counts(y: torch.Tensor, bins: int) -> torch.Tensor:
 
 
 def entropy_from_counts(counts: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
-    """H = −Σ pᵢ log pᵢ Δ from histogram counts on [−1, 1] (last axis = bins). NaN where a row is empty."""
-    lib = torch if isinstance(counts, torch.Tensor) else np
+    """H = −Σ pᵢ log pᵢ Δ from histogram counts on [−1, 1] (last axis = bins). NaN where a row is empty.
+
+    With density pᵢ = nᵢ/(N·Δ), N = Σ nᵢ, this is log(N·Δ) − Σ nᵢ log nᵢ / N (0·log 0 = 0): the same value in five
+    passes over the counts instead of nine (the training records take it on every unit's histogram). Any
+    non-negative weights serve as counts (densities too: the result does not change with their scale)."""
     bins = counts.shape[-1]
     width = 2.0 / bins
-    total = counts.sum(-1, keepdims=True) if lib is np else counts.sum(-1, keepdim=True)
-    with np.errstate(invalid="ignore"):  # an empty row (every y non-finite) is 0/0: NaN, a recorded fact
-        density = counts / (total * width)
-    safe = lib.where(density > 0, density, lib.ones_like(density))
-    return -(density * lib.log(safe)).sum(-1) * width
+    if isinstance(counts, torch.Tensor):
+        total = counts.sum(-1)
+        # the smallest normal float keeps log finite where a count is 0, and 0 times it is 0
+        n_log_n = counts.clamp(min=torch.finfo(counts.dtype).tiny).log_().mul_(counts).sum(-1)
+        return (total * width).log_().sub_(n_log_n.div_(total))
+    tiny = np.finfo(counts.dtype).tiny if np.issubdtype(counts.dtype, np.floating) else 1
+    total = counts.sum(-1)
+    with np.errstate(
+        invalid="ignore", divide="ignore"
+    ):  # an empty row (every y non-finite) is 0/0: NaN, a recorded fact
+        return np.log(total * width) - (counts * np.log(np.maximum(counts, tiny))).sum(-1) / total
 
 
 def entropy(y: torch.Tensor, bins: int = ENTROPY_BINS) -> torch.Tensor:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import os
 import threading
@@ -282,9 +283,11 @@ SHARED_HISTOGRAM_SLOTS = 2**24
 this many counters (64 MiB of float32); larger models count per layer and per unit separately."""
 
 
+@functools.lru_cache(maxsize=8)
 def _bin_merger(bins: int, merged: int, device: torch.device) -> torch.Tensor:
     """``[bins, merged]`` 0/1 matrix summing runs of bins // merged adjacent bins: counts ``@`` it merges them in
-    one product, exactly (small whole numbers), several times faster than a sum over a last axis of 5."""
+    one product, exactly (small whole numbers), several times faster than a sum over a last axis of 5. Made once
+    per device and only read (a record row used to build it afresh)."""
     return torch.eye(merged, device=device).repeat_interleave(bins // merged, dim=0)
 
 
@@ -389,11 +392,14 @@ def weight_gradient_rms(model: LockstepMLP) -> torch.Tensor:
     first = model.first_weight.grad  # [S, R, H, D]
     if first is None:
         return torch.full((M, L), math.nan, device=device)
-    columns.append(first.square().mean(dim=(2, 3)).t().reshape(M))  # member r·S + s
+    # √(mean of g²) = ‖g‖ / √n: the norm reads the gradient once and makes no squared copy of it
+    first_rms = torch.linalg.vector_norm(first, dim=(2, 3)).t().reshape(M) / math.sqrt(first[0, 0].numel())
+    columns.append(first_rms)  # member r·S + s
     for weight in model.hidden_weights:
         grad = weight.grad
-        columns.append(torch.full((M,), math.nan, device=device) if grad is None else grad.square().mean(dim=(1, 2)))
-    return torch.stack(columns, dim=1).sqrt_()
+        rms = None if grad is None else torch.linalg.vector_norm(grad, dim=(1, 2)) / math.sqrt(grad[0].numel())
+        columns.append(torch.full((M,), math.nan, device=device) if rms is None else rms)
+    return torch.stack(columns, dim=1)
 
 
 class _Recorder:

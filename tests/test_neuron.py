@@ -214,3 +214,26 @@ def test_torch_thread_count_is_restored():
     before = torch.get_num_threads()
     simulate(NeuronConfig(n=50, iters=5, rules=["ip"]))
     assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("lib", ["torch", "numpy"])
+def test_entropy_from_counts_is_minus_sum_p_log_p_times_the_bin_width(lib):
+    """The five-pass form log(NΔ) − Σ n log n / N against the definition −Σ pᵢ log pᵢ Δ, pᵢ = nᵢ/(NΔ): whole
+    counts with empty bins, densities (weights below 1), a one-bin spike (entropy log Δ), an empty row (NaN)."""
+    rng = np.random.default_rng(3)
+    counts = rng.integers(0, 9, size=(6, 20)).astype(np.float64)
+    counts[0, :5] = 0
+    counts[1] = rng.random(20) * 0.3  # densities
+    counts[2] = 0
+    counts[2, 7] = 200  # everything in one bin
+    counts[3] = 0  # empty
+    width = 2 / 20
+    with np.errstate(invalid="ignore", divide="ignore"):
+        density = counts / (counts.sum(-1, keepdims=True) * width)
+        expected = -(np.where(density > 0, density * np.log(np.where(density > 0, density, 1)), 0)).sum(-1) * width
+    expected[3] = np.nan
+    given = torch.tensor(counts, dtype=torch.float32) if lib == "torch" else counts
+    got = np.asarray(entropy_from_counts(given), dtype=np.float64)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert got[2] == pytest.approx(math.log(width), abs=1e-6)
+    assert np.isnan(got[3])
