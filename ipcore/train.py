@@ -267,13 +267,21 @@ def histogram_rows(
     # int32 bin numbers: converting and offsetting them is about twice as fast as in int64
     index = values.add(1).mul_(bins / 2).clamp_(0, bins - 0.5).nan_to_num_(nan=bins).int()
     index += (group * (bins + 1)).int()
-    flat = index.reshape(-1)
+    flat = _flat_in_memory_order(index)
     if method == "bincount":
         counts = torch.bincount(flat, minlength=slots).float()
     else:  # float counts are exact up to 2^24 per bin
         ones = torch.ones(1, device=values.device).expand(flat.numel())
         counts = torch.zeros(slots, device=values.device).index_add_(0, flat, ones)
     return counts.view(groups, bins + 1)[:, :bins]
+
+
+def _flat_in_memory_order(values: torch.Tensor) -> torch.Tensor:
+    """Every element of ``values`` once, 1-D, in the order they lie in memory: a view for any dense tensor (such as
+    the transposed layers of ``LockstepMLP.stack_layers``), where ``reshape(-1)`` would copy. For counting, where
+    order does not matter."""
+    order = sorted(range(values.dim()), key=lambda dim: values.stride(dim), reverse=True)
+    return values.permute(order).reshape(-1)
 
 
 UNIT_ENTROPY_BINS = 20
