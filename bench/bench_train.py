@@ -269,22 +269,23 @@ def products_seconds(seeds: int, device: torch.device, repeats: int = 20) -> flo
     """Seconds for the batched matrix products of one deep-MNIST step alone (the shapes and calls of
     ``ipcore.step``'s pass: forward, weight gradients, input gradients), best of ``repeats``."""
     S, B, D, H, C = seeds, BATCH, 784, WIDTH, 10
-    inputs, first = torch.randn(S, B, D, device=device), torch.randn(S, D, H, device=device)
-    bias, y = torch.randn(S, 1, H, device=device), torch.randn(S, B, H, device=device)
+    # every batch tensor units × batch ([S, H, B]), as the pass holds them
+    inputs, first = torch.randn(S, B, D, device=device), torch.randn(S, H, D, device=device)
+    bias, y_t = torch.randn(S, H, 1, device=device), torch.randn(S, H, B, device=device)
     hidden, out = torch.randn(S, H, H, device=device), torch.randn(S, H, C, device=device)
-    grad_out, out_bias = torch.randn(S, B, C, device=device), torch.randn(S, 1, C, device=device)
+    grad_out, out_bias = torch.randn(S, B, C, device=device), torch.randn(S, C, 1, device=device)
 
     def one_step() -> None:
-        torch.baddbmm(bias, inputs, first)
+        torch.baddbmm(bias, first, inputs.transpose(1, 2))  # x₁ᵀ = W₁Xᵀ + b₁
         for _ in range(DEPTH - 1):
-            torch.baddbmm(bias, y, hidden)
-        torch.baddbmm(out_bias, y, out)
-        torch.bmm(y.transpose(1, 2), grad_out)
-        torch.bmm(grad_out, out.transpose(1, 2))
+            torch.baddbmm(bias, hidden.transpose(1, 2), y_t)  # vᵀ = W′ᵀyᵀ + b′
+        torch.baddbmm(out_bias, out.transpose(1, 2), y_t)  # logits, class-major
+        torch.bmm(y_t, grad_out)  # ∂W_out
+        torch.bmm(out, grad_out.transpose(1, 2))  # (∂L/∂y)ᵀ of the last hidden layer
         for _ in range(DEPTH - 1):
-            torch.bmm(y.transpose(1, 2), y)
-            torch.bmm(y, hidden.transpose(1, 2))
-        torch.bmm(y.transpose(1, 2), inputs)
+            torch.bmm(y_t, y_t.transpose(1, 2))  # ∂W of a hidden layer
+            torch.bmm(hidden, y_t)  # (∂L/∂y)ᵀ below it
+        torch.bmm(y_t, inputs)  # ∂W₁ (stored [S, H, D])
 
     best = math.inf
     one_step()
