@@ -251,10 +251,12 @@ def histogram_rows(
     The same bins as ``stats.histogram_counts`` (bin ⌊(v+1)·bins/2⌋, the right edge in the last bin, values
     beyond ±1 in the edge bins, NaN not counted), counted over ``bins + 1`` slots per histogram (the extra one
     collects NaN) in one pass instead of a masked ``index_add``: this runs every few training steps, and
-    ``group`` lets it count every layer of every member without first copying them apart. ``method``
-    "auto" is ``index_add`` of a broadcast 1 (measured 20 % faster than ``bincount`` on a CPU, which also scans
-    for the minimum and maximum first; on a GPU that scan reads the maximum back to the host, a
-    synchronisation); ``bincount`` gives the same counts.
+    ``group`` lets it count every layer of every member without first copying them apart. The bin numbers are
+    counted in the order they lie in memory (for the records' layers, held units × batch, each unit's samples
+    one after another). ``method`` "auto" is ``bincount`` on a CPU (in the training records, 1.3 against 1.6 ms
+    for ``index_add`` with one AMD EPYC thread, torch 2.14; an earlier layout, batch-major, had measured the
+    opposite) and ``index_add`` of a broadcast 1 elsewhere (``bincount`` scans for the maximum first, which on a
+    GPU reads it back to the host, a synchronisation); both give the same counts.
     """
     if group is None:
         groups = values.shape[0]
@@ -268,7 +270,7 @@ def histogram_rows(
     index = values.add(1).mul_(bins / 2).clamp_(0, bins - 0.5).nan_to_num_(nan=bins).int()
     index += (group * (bins + 1)).int()
     flat = _flat_in_memory_order(index)
-    if method == "bincount":
+    if method == "bincount" or (method == "auto" and values.device.type == "cpu"):
         counts = torch.bincount(flat, minlength=slots).float()
     else:  # float counts are exact up to 2^24 per bin
         ones = torch.ones(1, device=values.device).expand(flat.numel())

@@ -279,7 +279,7 @@ def test_histogram_rows_matches_the_shared_estimator():
     values[1, :3] = 1.0
     values[2, :3] = -1.0
     expected = histogram_counts(values, 100)
-    for method in ("bincount", "index_add"):
+    for method in ("auto", "bincount", "index_add"):
         torch.testing.assert_close(histogram_rows(values, 100, method=method), expected)
     grouped = values.view(7, 5, 100).transpose(0, 1)  # [5, 7, 100]: group j gathers row j of values
     group = torch.arange(7, dtype=torch.int32).view(1, 7, 1)
