@@ -48,9 +48,8 @@ def entropy_from_counts(counts: torch.Tensor | np.ndarray) -> torch.Tensor | np.
         return (total * width).log_().sub_(n_log_n.div_(total))
     tiny = np.finfo(counts.dtype).tiny if np.issubdtype(counts.dtype, np.floating) else 1
     total = counts.sum(-1)
-    with np.errstate(
-        invalid="ignore", divide="ignore"
-    ):  # an empty row (every y non-finite) is 0/0: NaN, a recorded fact
+    # an empty row (every y non-finite) is 0/0: NaN, a recorded fact
+    with np.errstate(invalid="ignore", divide="ignore"):
         return np.log(total * width) - (counts * np.log(np.maximum(counts, tiny))).sum(-1) / total
 
 
