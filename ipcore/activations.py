@@ -148,8 +148,8 @@ class Tanh(Activation):
         return 1 - y * y
 
     def mean_derivative(self, y: torch.Tensor, dim: int) -> torch.Tensor:
-        # E[1 − y²] as 1 − E[y²]: two passes over y instead of three (the records take it every other step)
-        return 1 - (y * y).mean(dim)
+        # E[1 − y²] as 1 − ‖y‖²/n: one pass over y, no squared copy of it (the records take it every other step)
+        return 1 - torch.linalg.vector_norm(y, dim=dim).square_() / y.shape[dim]
 
 
 class Logistic(Activation):
