@@ -42,6 +42,7 @@ def entropy_from_counts(counts: torch.Tensor | np.ndarray) -> torch.Tensor | np.
     bins = counts.shape[-1]
     width = 2.0 / bins
     if isinstance(counts, torch.Tensor):
+        counts = counts if counts.is_floating_point() else counts.float()  # whole-number counts as they come
         total = counts.sum(-1)
         # the smallest normal float keeps log finite where a count is 0, and 0 times it is 0
         n_log_n = counts.clamp(min=torch.finfo(counts.dtype).tiny).log_().mul_(counts).sum(-1)

@@ -216,10 +216,11 @@ def test_torch_thread_count_is_restored():
     assert torch.get_num_threads() == before
 
 
-@pytest.mark.parametrize("lib", ["torch", "numpy"])
+@pytest.mark.parametrize("lib", ["torch", "torch-int", "numpy", "numpy-int"])
 def test_entropy_from_counts_is_minus_sum_p_log_p_times_the_bin_width(lib):
     """The five-pass form log(NΔ) − Σ n log n / N against the definition −Σ pᵢ log pᵢ Δ, pᵢ = nᵢ/(NΔ): whole
-    counts with empty bins, densities (weights below 1), a one-bin spike (entropy log Δ), an empty row (NaN)."""
+    counts with empty bins, densities (weights below 1; whole counts for integer arrays), a one-bin spike
+    (entropy log Δ), an empty row (NaN)."""
     rng = np.random.default_rng(3)
     counts = rng.integers(0, 9, size=(6, 20)).astype(np.float64)
     counts[0, :5] = 0
@@ -227,12 +228,16 @@ def test_entropy_from_counts_is_minus_sum_p_log_p_times_the_bin_width(lib):
     counts[2] = 0
     counts[2, 7] = 200  # everything in one bin
     counts[3] = 0  # empty
+    if lib.endswith("int"):
+        counts[1] = np.round(counts[1] * 30)
     width = 2 / 20
     with np.errstate(invalid="ignore", divide="ignore"):
         density = counts / (counts.sum(-1, keepdims=True) * width)
         expected = -(np.where(density > 0, density * np.log(np.where(density > 0, density, 1)), 0)).sum(-1) * width
     expected[3] = np.nan
-    given = torch.tensor(counts, dtype=torch.float32) if lib == "torch" else counts
+    if lib.endswith("int"):
+        counts = counts.astype(np.int64)
+    given = torch.tensor(counts, dtype=torch.float32 if lib == "torch" else None) if lib.startswith("torch") else counts
     got = np.asarray(entropy_from_counts(given), dtype=np.float64)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     assert got[2] == pytest.approx(math.log(width), abs=1e-6)
