@@ -385,3 +385,22 @@ def test_the_doubled_argument_is_used_only_for_the_registered_tanh_on_its_logist
         assert not step_module._doubles_tanh_argument(tanh, cpu.double())  # float64 keeps torch.tanh
     with pinned_tanh_kernel("torch"):
         assert not step_module._doubles_tanh_argument(tanh, cpu)
+
+
+@pytest.mark.parametrize("rules", [["ip"], ["ip", "bn_inc", "none"]])
+def test_the_hand_written_pass_hands_out_units_by_batch_layers_that_stack_in_place_of_a_gather(rules):
+    """The pass holds its layers units × batch and hands them out as transposed views: ``stack_layers`` joins
+    them in that layout, to the same values as joining contiguous copies; the logits come out batch-major."""
+    model = _model(rules)
+    generator = torch.Generator().manual_seed(1)
+    inputs = torch.rand(model.num_seeds, 5, 12, generator=generator)
+    labels = torch.randint(0, 4, (model.members, 5), generator=generator)
+    outputs = forward_backward(model, inputs, labels, manual=True, keep_pre=True)
+    assert outputs.logits.is_contiguous()
+    for layers in (outputs.pre, outputs.post):
+        assert all(t.shape == (model.members, 5, 6) and not t.is_contiguous() for t in layers)
+        stacked = model.stack_layers(layers)
+        assert stacked.shape == (model.members, 5, 3 * 6) and stacked.transpose(1, 2).is_contiguous()
+        assert torch.equal(stacked, torch.cat([t.contiguous() for t in layers], dim=-1))
+    contiguous = [t.contiguous() for t in outputs.post]
+    assert model.stack_layers(contiguous).is_contiguous()  # the autograd pass's layers: joined as before
