@@ -15,7 +15,8 @@ the queueing time is not counted, only the time each job ran).
 The browsers run on the server's own machine, where real viewers' browsers would not: with ``--nice-browsers``
 (the default) every thread of the watchers' chromium, and its scheduler autogroup, runs at the lowest CPU
 priority (nice 19; ``lower_autogroup`` says why the group matters) and on the last CPU only, so the browsers
-use only what the server leaves idle there and never sit beside a job; the figures describe the server. ``--no-nice-browsers`` shows the same cores shared by server and browsers. The further
+use only what the server leaves idle there and never sit beside a job; the figures describe the server.
+``--no-nice-browsers`` shows the same cores shared by server and browsers. The further
 visitor gets a browser of its own at normal priority on that CPU (it stands for someone arriving from another
 machine, whose browser has a CPU of its own: here it shares the server's evenly, ahead of the watchers'
 renderers, and never takes the CPU of the server's jobs); playwright's driver, which relays every page's traffic

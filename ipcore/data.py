@@ -106,7 +106,7 @@ class Dataset:
     def train_x(self) -> torch.Tensor:
         """The training inputs as float32 ``[N, D]`` (from ``train_bytes`` on first use where there are some)."""
         if self.stored_train_x is None:
-            self.stored_train_x = _bytes_to_float(self.train_bytes, self.byte_scale)
+            self.stored_train_x = bytes_to_float(self.train_bytes, self.byte_scale)
         return self.stored_train_x
 
     def first(self, count: int) -> Dataset:
@@ -367,14 +367,16 @@ def _to_device_float(x: np.ndarray, scale: float, device: torch.device | str) ->
     """``[N, ...]`` array → ``[N, D]`` float32 on ``device`` (uint8 is moved first, then converted there)."""
     import torch
 
-    return _bytes_to_float(torch.from_numpy(np.ascontiguousarray(x.reshape(len(x), -1))).to(device), scale)
+    return bytes_to_float(torch.from_numpy(np.ascontiguousarray(x.reshape(len(x), -1))).to(device), scale)
 
 
-def _bytes_to_float(tensor: torch.Tensor, scale: float) -> torch.Tensor:
-    """x / ``scale`` as float32: the one conversion of stored inputs (``Dataset.train_x`` repeats it exactly)."""
+def bytes_to_float(tensor: torch.Tensor, scale: float, out: torch.Tensor | None = None) -> torch.Tensor:
+    """x / ``scale`` as float32: the one conversion of stored inputs (``Dataset.train_x``, and each batch a CPU
+    training gathers from ``Dataset.train_bytes``, are made by it, so they agree to the bit); ``out``: a float32
+    tensor of the same shape to write into."""
     import torch
 
-    tensor = tensor.to(torch.float32)
+    tensor = tensor.to(torch.float32) if out is None else out.copy_(tensor)
     return tensor.div_(scale) if scale != 1.0 else tensor
 
 

@@ -203,7 +203,6 @@ def _manual_forward_backward(
     means_v_names = tuple(dict.fromkeys(moments + (("y",) if "xy" in moments else ())))
     pre: list[torch.Tensor] = []
     post_t: list[torch.Tensor] = []  # each layer's y, [M, H, B]
-    post: list[torch.Tensor] = []  # the same as [M, B, H] views
     layer_means: dict[str, list[torch.Tensor]] = {name: [] for name in moments}
     folded_means: dict[str, list[torch.Tensor]] = {name: [] for name in means_v_names}
     folded_weights: list[torch.Tensor] = []  # W′_l = W_l ⊙ a_l of the hidden layers, when folding
@@ -215,8 +214,8 @@ def _manual_forward_backward(
             # vᵀ = W′ᵀyᵀ·2 + b′·2 when doubled: the product's own scale factor, exact
             v_t = torch.baddbmm(bias.view(M, H, 1), weight.transpose(1, 2), post_t[-1], alpha=2 if doubled else 1)
             post_t.append(tanh_from_doubled(v_t) if doubled else activation.value(v_t))
-            post.append(post_t[-1].transpose(1, 2))
-            for name, mean in batch_moments(v_t.transpose(1, 2), post[-1], means_v_names).items():
+            y = post_t[-1].transpose(1, 2)
+            for name, mean in batch_moments(v_t.transpose(1, 2), y, means_v_names).items():
                 folded_means[name].append(mean)
             continue
         if layer > 0:
@@ -231,8 +230,7 @@ def _manual_forward_backward(
             # a·x then + c: with a, c broadcast along the batch (the last, contiguous axis), addcmul is 2× slower
             v_t = torch.mul(x_t, a_arg_layers[layer].view(M, H, 1)).add_(c_arg_layers[layer].view(M, H, 1))
             post_t.append(tanh_from_doubled(v_t) if doubled else activation.value(v_t))
-        post.append(post_t[-1].transpose(1, 2))
-        for name, mean in batch_moments(x, post[-1], moments).items():
+        for name, mean in batch_moments(x, post_t[-1].transpose(1, 2), moments).items():
             layer_means[name].append(mean)
     if fold and moments and L > 1:  # E[x], E[xy] of every folded layer at once, from those of v = a′x + c′
         stacked = {name: torch.cat(parts, dim=-1) for name, parts in folded_means.items()}
@@ -282,6 +280,7 @@ def _manual_forward_backward(
     for param in model.parameters():
         param.grad = grads[id(param)]
     means = {name: torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0] for name, parts in layer_means.items()}
+    post = [y_t.transpose(1, 2) for y_t in post_t]  # [M, B, H] views
     # the logits laid out [M, B, C], as LockstepMLP.forward gives them: the step's argmax over the 10 classes runs
     # 10× faster on a CPU along a contiguous last dimension (0.025 against 0.25 ms), for a copy of 2 · 10⁴ floats
     return StepOutputs(logits.contiguous(), losses, pre, post, means)

@@ -35,7 +35,7 @@ import torch
 from ipcore.activations import cpu_tanh_kernel
 from ipcore.analysis import RunReader
 from ipcore.config import ConfigError, TrainConfig
-from ipcore.data import Dataset, load_dataset
+from ipcore.data import Dataset, bytes_to_float, load_dataset
 from ipcore.metrics import MetricsLog, RunResult
 from ipcore.model import LockstepMLP, member_losses
 from ipcore.optim import FusedAdam, MemberAdam, MemberSGD
@@ -402,13 +402,15 @@ def weight_gradient_rms(model: LockstepMLP) -> torch.Tensor:
     first = model.first_weight.grad  # [S, R, H, D]
     if first is None:
         return torch.full((M, L), math.nan, device=device)
-    # √(mean of g²) = ‖g‖ / √n: the norm reads the gradient once and makes no squared copy of it
-    first_rms = torch.linalg.vector_norm(first, dim=(2, 3)).t().reshape(M) / math.sqrt(first[0, 0].numel())
-    columns.append(first_rms)  # member r·S + s
+
+    def rms(grad: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+        # √(mean of g²) = ‖g‖ / √n: the norm reads the gradient once and makes no squared copy of it
+        return torch.linalg.vector_norm(grad, dim=dims) / math.sqrt(math.prod(grad.shape[d] for d in dims))
+
+    columns.append(rms(first, (2, 3)).t().reshape(M))  # member r·S + s
     for weight in model.hidden_weights:
         grad = weight.grad
-        rms = None if grad is None else torch.linalg.vector_norm(grad, dim=(1, 2)) / math.sqrt(grad[0].numel())
-        columns.append(torch.full((M,), math.nan, device=device) if rms is None else rms)
+        columns.append(torch.full((M,), math.nan, device=device) if grad is None else rms(grad, (1, 2)))
     return torch.stack(columns, dim=1)
 
 
@@ -596,9 +598,7 @@ def _train(
                 if len(flat) not in byte_buffers:
                     byte_buffers[len(flat)] = train_bytes.new_empty(len(flat), train_bytes.shape[1])
                 gathered = torch.index_select(train_bytes, 0, flat, out=byte_buffers[len(flat)])
-                inputs = batch_buffers[len(flat)].copy_(gathered)
-                if data.byte_scale != 1.0:
-                    inputs.div_(data.byte_scale)
+                inputs = bytes_to_float(gathered, data.byte_scale, out=batch_buffers[len(flat)])
             inputs = inputs.view(S, -1, input_dim)
             targets = train_y.index_select(0, flat).view(S, -1)  # [S, b]
             labels = targets if R == 1 else targets.repeat(R, 1)  # [M, b]
