@@ -255,8 +255,7 @@ def histogram_rows(
     counted in the order they lie in memory (for the records' layers, held units × batch, each unit's samples
     one after another). ``method`` "auto" is ``bincount`` on a CPU (in the training records, 1.3 against 1.6 ms
     for ``index_add`` with one AMD EPYC thread, torch 2.14; an earlier layout, batch-major, had measured the
-    opposite) and ``index_add`` of a broadcast 1 elsewhere (``bincount`` scans for the maximum first, which on a
-    GPU reads it back to the host, a synchronisation); both give the same counts.
+    opposite) and ``index_add`` of a broadcast 1 elsewhere (``counts_with_bincount``); both give the same counts.
     """
     if group is None:
         groups = values.shape[0]
@@ -270,12 +269,20 @@ def histogram_rows(
     index = values.add(1).mul_(bins / 2).clamp_(0, bins - 0.5).nan_to_num_(nan=bins).int()
     index += (group * (bins + 1)).int()
     flat = _flat_in_memory_order(index)
-    if method == "bincount" or (method == "auto" and values.device.type == "cpu"):
+    if method == "bincount" or (method == "auto" and counts_with_bincount(values.device)):
         counts = torch.bincount(flat, minlength=slots).float()
     else:  # float counts are exact up to 2^24 per bin
         ones = torch.ones(1, device=values.device).expand(flat.numel())
         counts = torch.zeros(slots, device=values.device).index_add_(0, flat, ones)
     return counts.view(groups, bins + 1)[:, :bins]
+
+
+def counts_with_bincount(device: torch.device) -> bool:
+    """Whether ``histogram_rows`` ("auto") counts with ``bincount`` (a CPU, where it is faster) rather than an
+    ``index_add_`` of a broadcast 1 (anywhere else: ``bincount`` first reads the largest bin number back to the
+    host, which on a GPU waits for every queued kernel). With ``freeze_every_step``, one of the two choices that
+    keep a GPU's training step free of host synchronisations."""
+    return device.type == "cpu"
 
 
 def _flat_in_memory_order(values: torch.Tensor) -> torch.Tensor:

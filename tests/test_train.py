@@ -600,6 +600,53 @@ def test_freezing_at_every_step_as_on_a_gpu_changes_nothing_for_active_members(m
     np.testing.assert_array_equal(exploding["diverged_step"], [4, -1, -1, -1, -1, -1])
 
 
+# operations after which the host has to wait for a GPU: a value read back (``.item()``, ``bool()``, ``int()``),
+# or an output whose size depends on the values (``nonzero``, ``bincount``'s maximum, boolean masks, ``unique``)
+HOST_WAITS = {"_local_scalar_dense", "is_nonzero", "item", "nonzero", "masked_select", "bincount", "unique", "_unique2"}
+
+
+def test_a_training_step_on_a_gpus_code_path_never_waits_for_the_device(monkeypatch):
+    """Issue 14: on a GPU the loop must queue step after step without reading anything back (the recorder moves
+    its rows to the host in chunks, every few seconds). Checked here on the CPU with the GPU's choices: every
+    aten operation of the run is seen (a dispatch mode) and none of those that would make the host wait may come
+    after the first step, with records at every step, a member diverging (step 4, then frozen), rules through
+    the hand-written pass and through autograd, and two end-of-epoch evaluations. (The recorder's own copies to
+    the host do not show on a CPU, where ``.cpu()`` is no operation.)"""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    import ipcore.train as train_module
+
+    class CountHostWaits(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.waits: list[str] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.overloadpacket.__name__ in HOST_WAITS:
+                self.waits.append(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    monkeypatch.setattr(train_module, "freeze_every_step", lambda device: True)
+    monkeypatch.setattr(train_module, "counts_with_bincount", lambda device: False)
+    monkeypatch.setitem(RULE_SPECS, "exploding_ip", ExplodingIP.spec)
+    monkeypatch.setitem(RULES, "exploding_ip", ExplodingIP)
+    waits_by_step: list[list[str]] = []
+    for rules in (["exploding_ip", "ip", "wd", "none", "infomax"], ["ip_hard", "batchnorm", "bn_inc"]):
+        config = small(rules=rules, seeds=2, log_every=1, hist_every=1)
+        with CountHostWaits() as mode:
+            result = train(config, progress=lambda _: waits_by_step.append(list(mode.waits)))
+        assert result.state == "done"
+        after_first_step = mode.waits[len(waits_by_step[0]) :]
+        assert after_first_step == [], (rules, after_first_step)
+        waits_by_step.clear()
+    assert result.metrics["layer/step"].size == 2 * 6  # a row at every step: 300 samples, batch 50, 2 epochs
+    # the mode does see them: the CPU's own choices wait on the device, a bincount per recorded row
+    monkeypatch.setattr(train_module, "counts_with_bincount", lambda device: True)
+    with CountHostWaits() as mode:
+        train(small(seeds=2, log_every=1, hist_every=1))
+    assert mode.waits.count("bincount") >= 12
+
+
 def test_the_idle_cpus_come_from_the_tasks_running_now(monkeypatch, tmp_path):
     import ipcore.train as train_module
 
