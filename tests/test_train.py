@@ -647,6 +647,64 @@ def test_a_training_step_on_a_gpus_code_path_never_waits_for_the_device(monkeypa
     assert mode.waits.count("bincount") >= 12
 
 
+@pytest.mark.parametrize(
+    "rules",
+    [
+        ["exploding_ip", "ip", "wd", "infomax", "none"],  # folded hidden layers, then not (infomax), a divergence
+        ["bn_inc", "bn_wd", "ip_cov", "wd_cov", "triesch", "ip_printed", "bn_inc_printed"],
+    ],
+)
+def test_what_a_captured_step_reads_stays_in_the_same_memory_all_run(monkeypatch, rules):
+    """A CUDA graph replays the pass's kernels on the memory they read when it was captured, so every tensor the
+    pass reads that it did not make itself — weights, biases, the rules' α and β — must be updated in place for
+    the whole run (Adam, the rule updates, freezing a diverged member, η decaying), never replaced. Checked on
+    the CPU, where the same pass runs eagerly: the storage of every such tensor is noted at each step and must be
+    the same at every step (the batch, gathered anew, aside)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+
+    import ipcore.train as train_module
+    from ipcore.step import StepRunner
+
+    class ReadsFromOutside(TorchDispatchMode):
+        def __init__(self, excluded: set[int]):
+            super().__init__()
+            self.made, self.read, self.excluded = set(), set(), excluded
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            result = func(*args, **(kwargs or {}))
+            for tensor in tree_leaves((args, kwargs)):
+                if isinstance(tensor, torch.Tensor) and tensor.numel():
+                    storage = tensor.untyped_storage().data_ptr()
+                    if storage not in self.made and storage not in self.excluded:
+                        self.read.add(storage)
+            self.made |= {t.untyped_storage().data_ptr() for t in tree_leaves(result) if isinstance(t, torch.Tensor)}
+            return result
+
+    reads_by_step: list[frozenset[int]] = []
+    plain_call = StepRunner.__call__
+
+    def noted_call(self, inputs, labels):
+        with ReadsFromOutside({inputs.untyped_storage().data_ptr(), labels.untyped_storage().data_ptr()}) as mode:
+            outputs = plain_call(self, inputs, labels)
+        reads_by_step.append(frozenset(mode.read))
+        return outputs
+
+    monkeypatch.setattr(StepRunner, "__call__", noted_call)
+    monkeypatch.setattr(train_module, "freeze_every_step", lambda device: True)  # as on a GPU
+    monkeypatch.setitem(RULE_SPECS, "exploding_ip", ExplodingIP.spec)
+    monkeypatch.setitem(RULES, "exploding_ip", ExplodingIP)
+    result = train(small(rules=rules, seeds=2, batch_size=60, eta_decay=0.5))  # 5 steps an epoch, all of 60
+    assert result.state == "done" and len(reads_by_step) == 10
+    # from the second step on, as the graph is captured after warm-up passes (which may make what later ones read)
+    captured = reads_by_step[1]
+    assert len(captured) >= 2 * 2 + 2  # at least the first layer's and the output's weights and biases
+    for step, reads in enumerate(reads_by_step[2:], start=3):
+        assert reads == captured, f"step {step} read other memory: {sorted(reads ^ captured)}"
+    if "exploding_ip" in rules:
+        np.testing.assert_array_equal(result.metrics["diverged_step"], [4, -1] + [-1] * 8)
+
+
 def test_the_idle_cpus_come_from_the_tasks_running_now(monkeypatch, tmp_path):
     import ipcore.train as train_module
 
