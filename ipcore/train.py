@@ -829,10 +829,10 @@ def _adam(params: list[torch.Tensor], lr: float, device: torch.device) -> FusedA
 def _optimizer(
     model: LockstepMLP, group_lrs: list[float], device: torch.device, config: TrainConfig | None = None
 ) -> FusedAdam | torch.optim.Adam | MemberAdam | MemberSGD:
-    """The weights' optimizer (``config.optimizer``). Adam: ``FusedAdam`` (torch's fused kernel) when every group shares one learning
-    rate,
-    else ``MemberAdam`` with each member's rate laid out like each parameter (``member_masks`` lays out any
-    per-member tensor, not only flags). SGD and momentum: ``MemberSGD`` with the same per-member layout."""
+    """The weights' optimizer (``config.optimizer``). Adam: ``FusedAdam`` (torch's fused kernel) when every group
+    shares one learning rate, else ``MemberAdam`` with each member's rate laid out like each parameter
+    (``member_masks`` lays out any per-member tensor, not only flags). SGD and momentum: ``MemberSGD`` with the
+    same per-member layout."""
     per_member = torch.tensor(group_lrs, dtype=torch.float32).repeat_interleave(model.num_seeds).to(device)
     name = "adam" if config is None else config.optimizer
     if name != "adam":
