@@ -19,6 +19,7 @@ from ipcore.rule_specs import RULE_SPECS, RuleSpec
 from ipcore.rules import IP, RULES, get_rule, make_rule
 from ipcore.runner import run_config
 from ipcore.train import (
+    MemberGroup,
     epoch_permutations,
     evaluate,
     freeze_members,
@@ -631,13 +632,21 @@ def test_a_training_step_on_a_gpus_code_path_never_waits_for_the_device(monkeypa
     monkeypatch.setitem(RULE_SPECS, "exploding_ip", ExplodingIP.spec)
     monkeypatch.setitem(RULES, "exploding_ip", ExplodingIP)
     waits_by_step: list[list[str]] = []
-    for rules in (["exploding_ip", "ip", "wd", "none", "infomax"], ["ip_hard", "batchnorm", "bn_inc"]):
-        config = small(rules=rules, seeds=2, log_every=1, hist_every=1)
+    # Adam as one fused kernel, SGD with momentum, and a sweep's Adam with a learning rate per member
+    runs = [
+        (small(rules=["exploding_ip", "ip", "wd", "none", "infomax"], seeds=2, log_every=1, hist_every=1), None),
+        (
+            small(rules=["ip_hard", "batchnorm", "bn_inc"], seeds=2, log_every=1, hist_every=1, optimizer="momentum"),
+            None,
+        ),
+        (small(seeds=2, log_every=1, hist_every=1), [MemberGroup("ip", 1e-3, 0.01), MemberGroup("ip", 1e-3, 0.03)]),
+    ]
+    for config, groups in runs:
         with CountHostWaits() as mode:
-            result = train(config, progress=lambda _: waits_by_step.append(list(mode.waits)))
+            result = train(config, progress=lambda _: waits_by_step.append(list(mode.waits)), groups=groups)
         assert result.state == "done"
         after_first_step = mode.waits[len(waits_by_step[0]) :]
-        assert after_first_step == [], (rules, after_first_step)
+        assert after_first_step == [], (config.rules, config.optimizer, groups, after_first_step)
         waits_by_step.clear()
     assert result.metrics["layer/step"].size == 2 * 6  # a row at every step: 300 samples, batch 50, 2 epochs
     # the mode does see them: the CPU's own choices wait on the device, a bincount per recorded row
@@ -694,15 +703,25 @@ def test_what_a_captured_step_reads_stays_in_the_same_memory_all_run(monkeypatch
     monkeypatch.setattr(train_module, "freeze_every_step", lambda device: True)  # as on a GPU
     monkeypatch.setitem(RULE_SPECS, "exploding_ip", ExplodingIP.spec)
     monkeypatch.setitem(RULES, "exploding_ip", ExplodingIP)
-    result = train(small(rules=rules, seeds=2, batch_size=60, eta_decay=0.5))  # 5 steps an epoch, all of 60
-    assert result.state == "done" and len(reads_by_step) == 10
-    # from the second step on, as the graph is captured after warm-up passes (which may make what later ones read)
-    captured = reads_by_step[1]
-    assert len(captured) >= 2 * 2 + 2  # at least the first layer's and the output's weights and biases
-    for step, reads in enumerate(reads_by_step[2:], start=3):
-        assert reads == captured, f"step {step} read other memory: {sorted(reads ^ captured)}"
+
+    def steps_read_the_same_memory(config: TrainConfig, groups: list[MemberGroup] | None = None) -> dict:
+        reads_by_step.clear()
+        result = train(config, groups=groups)
+        assert result.state == "done" and len(reads_by_step) == 10  # 5 steps an epoch, all of 60 samples
+        # from the second step on, as the graph is captured after warm-up passes (which may make what later ones read)
+        captured = reads_by_step[1]
+        assert len(captured) >= 2 * 2 + 2  # at least the first layer's and the output's weights and biases
+        for step, reads in enumerate(reads_by_step[2:], start=3):
+            assert reads == captured, f"step {step} read other memory: {sorted(reads ^ captured)}"
+        return result.metrics
+
+    metrics = steps_read_the_same_memory(small(rules=rules, seeds=2, batch_size=60, eta_decay=0.5))
     if "exploding_ip" in rules:
-        np.testing.assert_array_equal(result.metrics["diverged_step"], [4, -1] + [-1] * 8)
+        np.testing.assert_array_equal(metrics["diverged_step"], [4, -1] + [-1] * 8)
+    # the optimizers with a rate per member (SGD with momentum, a sweep's Adam) update in place too
+    steps_read_the_same_memory(small(rules=rules[1:3], seeds=2, batch_size=60, optimizer="momentum"))
+    groups = [MemberGroup(rules[1], 1e-3, lr) for lr in (0.01, 0.1)]
+    steps_read_the_same_memory(small(rules=rules[1:3], seeds=2, batch_size=60), groups)
 
 
 def test_the_idle_cpus_come_from_the_tasks_running_now(monkeypatch, tmp_path):
