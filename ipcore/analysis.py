@@ -33,25 +33,67 @@ from ipcore.health import Health, member_health, rule_members, seeds_note
 Metrics = Mapping[str, Any]
 
 
-def _last_epoch(key: str) -> Callable[[Metrics, int], np.ndarray | None]:
-    def read(metrics: Metrics, layer: int) -> np.ndarray | None:
+Layer = int | None
+"""A hidden layer (0-based, −1 the last), or None for the mean over all of them."""
+
+
+def _last_epoch(key: str) -> Callable[[Metrics, Layer], np.ndarray | None]:
+    def read(metrics: Metrics, layer: Layer) -> np.ndarray | None:
         values = metrics.get(f"epoch/{key}")
         return None if values is None or len(values) == 0 else np.asarray(values, dtype=float)[-1]
 
     return read
 
 
-def _epoch1_loss(metrics: Metrics, layer: int) -> np.ndarray | None:
+def _epoch1_loss(metrics: Metrics, layer: Layer) -> np.ndarray | None:
     values = metrics.get("epoch/train_loss")
     return None if values is None or len(values) == 0 else np.asarray(values, dtype=float)[0]
 
 
-def _slope(metrics: Metrics, layer: int) -> np.ndarray | None:
-    """Mean ∂y/∂u of hidden ``layer`` over every recorded step (the time average of Fig. 3.7 / 4.4)."""
-    values = metrics.get("layer/grad_y_u")
-    if values is None or len(values) == 0:
+def _layer_rows(metrics: Metrics, key: str) -> np.ndarray | None:
+    """The recorded ``layer/<key>`` rows ``[K, M, L]`` as floats, None when there are none."""
+    values = metrics.get(f"layer/{key}")
+    return None if values is None or len(values) == 0 else np.asarray(values, dtype=float)
+
+
+def _of_layer(rows: np.ndarray, layer: Layer) -> np.ndarray:
+    """``[K, M, L]`` → ``[K, M]``: one hidden layer's values, or (None) each row's mean over the layers."""
+    return _nanmean(rows, axis=-1) if layer is None else rows[:, :, layer]
+
+
+def _slope(metrics: Metrics, layer: Layer) -> np.ndarray | None:
+    """Mean ∂y/∂u of hidden ``layer`` (None: of every layer) over every recorded step (the time average of
+    Fig. 3.7 / 4.4)."""
+    rows = _layer_rows(metrics, "grad_y_u")
+    return None if rows is None else _nanmean(_of_layer(rows, layer), axis=0)
+
+
+def _entropy_unit(metrics: Metrics, layer: Layer) -> np.ndarray | None:
+    """Each unit's own output entropy (``train.unit_entropy``), averaged over ``layer``'s units (None: every
+    layer's) and the second half of the run (once the rules have settled)."""
+    rows = _layer_rows(metrics, "entropy_unit")
+    return None if rows is None else _nanmean(_of_layer(rows[len(rows) // 2 :], layer), axis=0)
+
+
+def _log_grad_weight(metrics: Metrics, layer: Layer) -> np.ndarray | None:
+    """log₁₀ of the RMS loss gradient of ``layer``'s incoming weights (None: the mean over the layers), averaged
+    over the run; −inf where every gradient was 0 (all ReLU output units dead)."""
+    rows = _layer_rows(metrics, "grad_weight_rms")
+    if rows is None:
         return None
-    return _nanmean(np.asarray(values, dtype=float)[:, :, layer], axis=0)
+    with np.errstate(divide="ignore"):
+        return np.log10(_nanmean(_of_layer(rows[1:], layer), axis=0))  # row 0: before any backward pass
+
+
+def _log_grad_ratio(metrics: Metrics, layer: Layer) -> np.ndarray | None:
+    """log₁₀ of the first hidden layer's RMS weight gradient over the last one's, both averaged over the run: how
+    much the gradient shrinks on its way down (NaN where it is 0 everywhere)."""
+    rows = _layer_rows(metrics, "grad_weight_rms")
+    if rows is None:
+        return None
+    rms = _nanmean(rows[1:], axis=0)  # [M, L]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log10(rms[:, 0] / rms[:, -1])
 
 
 def _nanmean(values: np.ndarray, axis: int) -> np.ndarray:
@@ -62,18 +104,18 @@ def _nanmean(values: np.ndarray, axis: int) -> np.ndarray:
         return np.nanmean(values, axis=axis)
 
 
-def _alpha_nonpositive(metrics: Metrics, layer: int) -> np.ndarray | None:
+def _alpha_nonpositive(metrics: Metrics, layer: Layer) -> np.ndarray | None:
     """Unit-updates with α ≤ 0 over the whole run, summed over the hidden layers."""
     values = metrics.get("alpha_nonpositive_final")
     return None if values is None else np.asarray(values, dtype=float).sum(-1)
 
 
-def _latest_loss(metrics: Metrics, layer: int) -> np.ndarray | None:
+def _latest_loss(metrics: Metrics, layer: Layer) -> np.ndarray | None:
     values = metrics.get("batch/loss")
     return None if values is None or len(values) == 0 else np.asarray(values, dtype=float)[-1]
 
 
-def _latest_slope(metrics: Metrics, layer: int) -> np.ndarray | None:
+def _latest_slope(metrics: Metrics, layer: Layer) -> np.ndarray | None:
     """Mean ∂y/∂u over every hidden layer at the latest recorded step (a running job's current value)."""
     values = metrics.get("layer/grad_y_u")
     if values is None or len(values) == 0:
@@ -81,7 +123,7 @@ def _latest_slope(metrics: Metrics, layer: int) -> np.ndarray | None:
     return _nanmean(np.asarray(values, dtype=float)[-1], axis=-1)
 
 
-def _latest_alpha_nonpositive(metrics: Metrics, layer: int) -> np.ndarray | None:
+def _latest_alpha_nonpositive(metrics: Metrics, layer: Layer) -> np.ndarray | None:
     """Unit-updates with α ≤ 0 so far (latest layer record), summed over the hidden layers."""
     values = metrics.get("layer/alpha_nonpositive")
     if values is None or len(values) == 0:
@@ -94,7 +136,7 @@ class SeedMetric:
     """A named per-member number: ``read(metrics, layer)`` → [M] floats (None when the run did not record it),
     and ``label``, how texts name it (the gallery writes a paired difference as "Δ <label>")."""
 
-    read: Callable[[Metrics, int], np.ndarray | None]
+    read: Callable[[Metrics, Layer], np.ndarray | None]
     label: str
 
 
@@ -105,6 +147,9 @@ SEED_METRICS: dict[str, SeedMetric] = {
     "test_loss": SeedMetric(_last_epoch("test_loss"), "test loss"),
     "test_acc": SeedMetric(_last_epoch("test_acc"), "test acc"),
     "slope": SeedMetric(_slope, "∂y/∂u"),
+    "entropy_unit": SeedMetric(_entropy_unit, "per-unit entropy (nats)"),
+    "log_grad_weight": SeedMetric(_log_grad_weight, "log₁₀ RMS ∂loss/∂W"),
+    "log_grad_ratio": SeedMetric(_log_grad_ratio, "log₁₀ (RMS ∂loss/∂W of layer 1 / of the last layer)"),
     "alpha_nonpositive": SeedMetric(_alpha_nonpositive, "α≤0 count"),
     "latest_loss": SeedMetric(_latest_loss, "latest loss"),
     "latest_slope": SeedMetric(_latest_slope, "latest ∂y/∂u"),
@@ -113,11 +158,13 @@ SEED_METRICS: dict[str, SeedMetric] = {
 """The named per-member numbers of a network run. ``final_loss``, ``train_acc``, ``test_loss``, ``test_acc``:
 the last epoch's values (the training ones over that epoch's batches, the test ones from an evaluation pass);
 ``epoch1_loss``: the first epoch's training loss (how fast a rule learns at first); ``slope``: mean ∂y/∂u of
-hidden ``layer`` over all recorded steps; ``alpha_nonpositive``: unit-updates with α ≤ 0 in the whole run, all
+hidden ``layer`` (None: of all layers) over all recorded steps; ``entropy_unit``, ``log_grad_weight``,
+``log_grad_ratio``: each unit's own output entropy late in the run, the weights' gradient size and how it shrinks
+toward layer 1 (their functions say how); ``alpha_nonpositive``: unit-updates with α ≤ 0 in the whole run, all
 layers; ``latest_*``: the newest row of a running job (batch loss, ∂y/∂u over all layers, α ≤ 0 count so far)."""
 
 
-def member_values(metrics: Metrics, metric: str, layer: int = 0) -> np.ndarray | None:
+def member_values(metrics: Metrics, metric: str, layer: Layer = 0) -> np.ndarray | None:
     """``metric`` (a name of ``SEED_METRICS``) for every member of a network run, or None if not recorded."""
     try:
         definition = SEED_METRICS[metric]
@@ -160,7 +207,7 @@ class RunReader:
         self.health: Health = member_health(metrics, dataset)
         self.member_seeds = np.asarray(metrics.get("members_seed", np.arange(len(self.health.healthy))))
         self._members = rule_members(metrics)
-        self._cache: dict[tuple[str, int], np.ndarray | None] = {}
+        self._cache: dict[tuple[str, Layer], np.ndarray | None] = {}
 
     def rules(self) -> dict[str, RuleSeeds]:
         """Every rule of the run, in the run's order."""
@@ -178,22 +225,25 @@ class RunReader:
             collapsed=int(self.health.collapsed[members].sum()),
         )
 
-    def values(self, metric: str, layer: int = 0) -> np.ndarray | None:
+    def values(self, metric: str, layer: Layer = 0) -> np.ndarray | None:
         """``member_values`` of every member (cached per metric and layer)."""
         key = (metric, layer)
         if key not in self._cache:
             self._cache[key] = member_values(self.metrics, metric, layer)
         return self._cache[key]
 
-    def seed_values(self, rule: str, metric: str, layer: int = 0) -> dict[int, float]:
-        """One number per healthy seed of ``rule`` whose value is finite: {seed: value}, in member order."""
+    def seed_values(self, rule: str, metric: str, layer: Layer = 0, keep_collapsed: bool = False) -> dict[int, float]:
+        """One number per healthy seed of ``rule`` whose value is finite: {seed: value}, in member order.
+        ``keep_collapsed``: every seed that did not diverge counts, collapsed to chance or not (for questions whose
+        outcome is whether a network learns at all, such as the gallery's chapter 7)."""
         values = self.values(metric, layer)
         if values is None:
             return {}
         seeds = self.rule(rule)
+        counted = ~self.health.diverged[seeds.members] if keep_collapsed else seeds.healthy
         return {
             int(seed): float(values[m])
-            for m, seed, ok in zip(seeds.members, seeds.seeds, seeds.healthy, strict=True)
+            for m, seed, ok in zip(seeds.members, seeds.seeds, counted, strict=True)
             if ok and np.isfinite(values[m])
         }
 

@@ -2,7 +2,8 @@
 
 Seeds share their initial weights across rules (and across the parts of an entry), so rules are compared per
 seed: the paired difference a − b on the seeds healthy under both (read through ``ipcore.analysis``, healthy as
-``ipcore.health`` says), its 95 % t-interval and the paired t-test. A sub-claim's verdict follows from the
+``ipcore.health`` says; chapter 7's claims keep collapsed seeds, ``Claim.keep_collapsed``), its 95 % t-interval
+and the paired t-test. A sub-claim's verdict follows from the
 interval (``stats.interval_verdict`` / ``equivalence_verdict``); an entry's verdict combines its sub-claims
 (``combine_verdicts``): *reproduced*, *contradicted* or *inconclusive* when all its sub-claims are, *partly*
 when they differ.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,12 @@ class Claim:
     """One sub-claim of an entry: the paired difference a − b of ``metric`` in ``part`` (``part_b`` for b, when
     it comes from another record of the entry) lies on ``side`` ("<", ">") of ``threshold`` — or, with side
     "=", within ±``EQUIVALENCE_SHARE`` of b's mean; ``ratio`` compares a/b per seed with ``threshold``;
-    ``relative`` makes the threshold a share of b's mean. ``metric`` is a name of ``analysis.SEED_METRICS``."""
+    ``relative`` makes the threshold a share of b's mean. ``metric`` is a name of ``analysis.SEED_METRICS``,
+    read at hidden ``layer`` (0-based, −1 the last; None: the mean over the layers, for the metrics that have
+    layers). ``baseline``: each seed's value is instead the baseline rule's (in the same record) minus the rule's —
+    with ``final_loss``, how far a rule brings the loss below the baseline's. ``keep_collapsed``: seeds collapsed
+    to chance count too (only diverged ones are left out), for questions whose outcome is whether a network
+    learns at all."""
 
     label: str
     part: str
@@ -48,8 +54,20 @@ class Claim:
     threshold: float = 0.0
     relative: bool = False
     ratio: bool = False
-    layer: int = 0
+    layer: int | None = None
     part_b: str = ""
+    baseline: str = ""
+    keep_collapsed: bool = False
+
+    @property
+    def measured(self) -> str:
+        """What the claim's interval is of, for its line in the measured text, e.g. "Δ final loss"."""
+        if self.ratio:
+            return "loss ratio"
+        label = SEED_METRICS[self.metric].label
+        if self.baseline:
+            return f"Δ ({'standard' if self.baseline == 'none' else self.baseline}'s {label} − the rule's)"
+        return f"Δ {label}"
 
 
 def combine_verdicts(verdicts: list[str]) -> str:
@@ -68,12 +86,15 @@ def reader_of(record: Any) -> RunReader:
     return RunReader(record.metrics, getattr(record.config, "dataset", None))
 
 
-def seed_values(record: Any, rule: str, metric: str, layer: int = 0) -> dict[int, float]:
-    """One number per *healthy* seed of ``rule`` in a network record (``analysis.RunReader.seed_values``):
-    ``final_loss`` (last epoch's training loss), ``epoch1_loss`` (the first epoch's), ``test_acc`` (last epoch),
-    ``slope`` (mean ∂y/∂u of hidden ``layer`` over all recorded steps), ``alpha_nonpositive`` (unit-updates with
-    α ≤ 0, all layers) or any other name of ``analysis.SEED_METRICS``."""
-    return reader_of(record).seed_values(rule, metric, layer)
+def seed_values(
+    record: Any, rule: str, metric: str, layer: int | None = 0, keep_collapsed: bool = False
+) -> dict[int, float]:
+    """One number per *healthy* seed of ``rule`` in a network record (``analysis.RunReader.seed_values``; with
+    ``keep_collapsed`` per seed that did not diverge): ``final_loss`` (last epoch's training loss),
+    ``epoch1_loss`` (the first epoch's), ``test_acc`` (last epoch), ``slope`` (mean ∂y/∂u of hidden ``layer``
+    over all recorded steps), ``alpha_nonpositive`` (unit-updates with α ≤ 0, all layers) or any other name of
+    ``analysis.SEED_METRICS``."""
+    return reader_of(record).seed_values(rule, metric, layer, keep_collapsed)
 
 
 def rule_summary(record: Any, rule: str, metric: str = "final_loss", digits: int = 4, layer: int = 0) -> str:
@@ -89,11 +110,23 @@ def rule_summary(record: Any, rule: str, metric: str = "final_loss", digits: int
     return f"{rule} {values.mean():.{digits}f} ± {values.std():.{digits}f} ({acc_text}{note})"
 
 
-def _evaluate_claim(claim: Claim, by_part: Mapping[str, Any]) -> dict[str, Any]:
+def claim_seed_values(claim: Claim, by_part: Mapping[str, Any], rule: str, part: str) -> dict[int, float]:
+    """{seed: value} of ``rule`` in ``part`` as ``claim`` measures it (its metric, layer, seeds and baseline)."""
+    record = by_part[part]
+    values = seed_values(record, rule, claim.metric, claim.layer, claim.keep_collapsed)
+    if not claim.baseline:
+        return values
+    base = seed_values(record, claim.baseline, claim.metric, claim.layer, claim.keep_collapsed)
+    return {seed: base[seed] - values[seed] for seed in sorted(set(base) & set(values))}
+
+
+def evaluate_claim(claim: Claim, by_part: Mapping[str, Any]) -> dict[str, Any]:
+    """The paired interval and verdict of one sub-claim (``stats.paired_difference``), with the seeds it stands
+    on and the threshold it was held against; verdict "missing" when a record is absent."""
     if claim.part not in by_part or (claim.part_b or claim.part) not in by_part:
         return {"label": claim.label, "verdict": "missing"}
-    a = seed_values(by_part[claim.part], claim.a, claim.metric, claim.layer)
-    b = seed_values(by_part[claim.part_b or claim.part], claim.b, claim.metric, claim.layer)
+    a = claim_seed_values(claim, by_part, claim.a, claim.part)
+    b = claim_seed_values(claim, by_part, claim.b, claim.part_b or claim.part)
     seeds = sorted(set(a) & set(b))
     va, vb = np.array([a[s] for s in seeds]), np.array([b[s] for s in seeds])
     if claim.ratio:
@@ -124,23 +157,35 @@ def _dead_text(record: Any, rules: list[str]) -> str:
     return "dead output units per seed: " + "; ".join(f"{r} {' '.join(map(str, d.tolist()))}" for r, d in dead.items())
 
 
-def claim_text(result: dict[str, Any], what: str) -> str:
+def claim_text(result: dict[str, Any], what: str, keep_collapsed: bool = False) -> str:
     """A sub-claim's line in the measured text: its label, ``what`` differs (e.g. "Δ final loss") with the 95 %
-    interval, the paired t-test's p, on how many seeds, and the verdict ("no record" when missing)."""
+    interval, the paired t-test's p, on how many seeds (healthy, or with ``keep_collapsed`` not diverged), and the
+    verdict ("no record" when missing)."""
     if result["verdict"] == "missing":
         return f"{result['label']}: no record"
     p = "–" if not math.isfinite(result["p"]) else f"{result['p']:.2g}"
     interval = f"{result['mean']:+.4g} [95 % CI {result['low']:+.4g}, {result['high']:+.4g}]"
-    return (
-        f"{result['label']}: {what} {interval}, paired t-test p = {p}, {result['n']} seeds healthy under both → "
-        f"{result['verdict']}"
-    )
+    seeds = "seeds with a value under both (collapsed kept)" if keep_collapsed else "seeds healthy under both"
+    return f"{result['label']}: {what} {interval}, paired t-test p = {p}, {result['n']} {seeds} → {result['verdict']}"
+
+
+def claims_text(claims: Iterable[Claim], by_part: Mapping[str, Any]) -> tuple[list[str], dict, list[str]]:
+    """Every sub-claim evaluated: its line of the measured text, its numbers by label, and the verdicts of those
+    that have their records (for ``combine_verdicts``)."""
+    texts, numbers, verdicts = [], {}, []
+    for claim in claims:
+        result = evaluate_claim(claim, by_part)
+        texts.append(claim_text(result, claim.measured, claim.keep_collapsed))
+        numbers[claim.label] = {k: v for k, v in result.items() if k != "seeds"}
+        if result["verdict"] != "missing":
+            verdicts.append(result["verdict"])
+    return texts, numbers, verdicts
 
 
 def assess_paired(entry: Any, by_part: Mapping[str, Any]) -> tuple[str, str, dict]:
     """Network entries: per part the rules' means over their healthy seeds, then every sub-claim's paired
     interval and verdict."""
-    texts, numbers = [], {}
+    texts = []
     metric = "slope" if entry.plot == "grad_y_u" else "final_loss"
     digits = 3 if metric == "slope" else 4
     what_of = {"final_loss": "final train loss", "slope": f"mean ∂y/∂u (hidden layer {(entry.layer or 0) + 1})"}
@@ -151,14 +196,8 @@ def assess_paired(entry: Any, by_part: Mapping[str, Any]) -> tuple[str, str, dic
         summaries = [rule_summary(record, r, metric, digits, entry.layer or 0) for r in rules]
         label = f"lr {record.config.lr:g}" if part.startswith("lr") else part
         texts.append(f"{label}: {what_of[metric]} " + ", ".join(summaries) + f" [{_dead_text(record, rules)}]")
-    results = []
-    for claim in entry.extra["claims"]:
-        result = _evaluate_claim(claim, by_part)
-        results.append(result)
-        texts.append(claim_text(result, "loss ratio" if claim.ratio else f"Δ {SEED_METRICS[claim.metric].label}"))
-        numbers[claim.label] = {k: v for k, v in result.items() if k != "seeds"}
-    verdict = combine_verdicts([r["verdict"] for r in results if r["verdict"] != "missing"])
-    return "; ".join(texts), verdict, numbers
+    claim_lines, numbers, verdicts = claims_text(entry.extra["claims"], by_part)
+    return "; ".join(texts + claim_lines), combine_verdicts(verdicts), numbers
 
 
 # --- single-neuron entries ----------------------------------------------------------------------------

@@ -6,32 +6,26 @@ as the thesis entries (identical initial weights across rules for the same seed,
 shared folder), but smaller: they were computed on a shared 2-core CPU, so 5 seeds, 3 epochs and the first 20 000
 MNIST training samples (said in every entry's notes).
 
-Comparisons are paired per seed like the thesis entries' (``stats.paired_difference``, 95 % t-interval →
-reproduced / contradicted / inconclusive), with one difference: a network that *collapsed* to chance keeps its
-loss (≈ ln 10) in the comparison instead of being left out, because failing to learn at all is the outcome these
-questions are about (plain SGD leaves the standard deep tanh net at chance); only diverged seeds (non-finite
-loss) are left out. Each entry's text says how many seeds collapsed.
+Sub-claims are the thesis entries' ``assessment.Claim`` (paired per seed, ``stats.paired_difference``, 95 %
+t-interval → reproduced / contradicted / inconclusive), with one difference: a network that *collapsed* to chance
+keeps its loss (≈ ln 10) in the comparison instead of being left out (``Claim.keep_collapsed``), because failing
+to learn at all is the outcome these questions are about (plain SGD leaves the standard deep tanh net at chance);
+only diverged seeds (non-finite loss) are left out. Each entry's text says how many seeds collapsed.
 
-Metrics per seed (``seed_metric``): ``final_loss`` (last epoch's training loss), ``test_acc``, ``grad_y_u``
-(mean ∂y/∂u over the run; one hidden layer, or all of them), ``entropy_unit`` (each unit's own output entropy,
-averaged over the layer and the second half of the run), ``log_grad_weight`` (log₁₀ of the RMS loss gradient of a
-layer's incoming weights, averaged over the run), ``log_grad_ratio`` (log₁₀ of the first hidden layer's RMS over
-the last one's: how much the gradient shrinks on its way down; a net whose gradient is exactly 0 everywhere — its
-ReLU output units all dead — has no ratio and is left out) and ``benefit`` (the baseline's final loss minus the rule's:
-how much a rule helps).
+The metrics per seed are ``analysis.SEED_METRICS``' (``final_loss``, ``test_acc``, ``slope`` — the mean ∂y/∂u —,
+``entropy_unit``, ``log_grad_weight``, ``log_grad_ratio``); how much a rule helps is a claim's ``baseline``: the
+standard net's final loss minus the rule's, per seed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ipcore.assessment import claim_text, combine_verdicts
+from ipcore.analysis import SEED_METRICS, RunReader
+from ipcore.assessment import Claim, claims_text, combine_verdicts, reader_of
 from ipcore.gallery_entry import GalleryEntry
-from ipcore.health import member_health, rule_members
-from ipcore.stats import interval_verdict, paired_difference
 
 CHAPTER = 7
 CHAPTER_TITLE = "7 — beyond the thesis"
@@ -68,93 +62,16 @@ def _net(rules: tuple[str, ...], lr: float, *, depth: int = 7, **kw: Any) -> dic
     }
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """One sub-claim: the paired difference a − b of ``metric`` per seed lies on ``side`` ("<" or ">") of 0.
-
-    ``a`` is measured in ``part``, ``b`` in ``part_b`` (default the same part). ``layer``: a hidden layer (0-based;
-    −1 the last) or None for the mean over all layers. With metric ``benefit`` a value is ``baseline``'s final
-    loss minus the rule's in the same record."""
-
-    label: str
-    part: str
-    a: str
-    b: str
-    side: str
-    metric: str = "final_loss"
-    layer: int | None = None
-    part_b: str = ""
-    baseline: str = "none"
+def _claim(label: str, part: str, a: str, b: str, side: str, **options: Any) -> Claim:
+    """A sub-claim of this chapter: a thesis entry's ``Claim`` with the seeds collapsed to chance kept."""
+    return Claim(label, part, a, b, side, keep_collapsed=True, **options)
 
 
-def _layer_mean(values: np.ndarray, layer: int | None) -> np.ndarray:
-    """``[K, M, L]`` → ``[K, M]``: one layer, or the mean over layers."""
-    return np.nanmean(values, axis=-1) if layer is None else values[:, :, layer]
-
-
-def seed_metric(record: Any, rule: str, metric: str, layer: int | None = None, baseline: str = "none") -> dict:
-    """{seed: value} of ``rule`` over the seeds that did not diverge (collapsed seeds kept, see the module)."""
-    metrics = record.metrics
-    members = rule_members(metrics).get(rule, np.array([], dtype=np.int64))
-    seeds = np.asarray(metrics["members_seed"])
-    diverged = np.asarray(metrics["diverged_step"]) >= 0
-    if metric == "benefit":
-        base = seed_metric(record, baseline, "final_loss")
-        mine = seed_metric(record, rule, "final_loss")
-        return {s: base[s] - mine[s] for s in sorted(set(base) & set(mine))}
-    if metric == "final_loss":
-        values = np.asarray(metrics["epoch/train_loss"], dtype=float)[-1]
-    elif metric == "test_acc":
-        values = np.asarray(metrics["epoch/test_acc"], dtype=float)[-1]
-    elif metric == "grad_y_u":
-        values = np.nanmean(_layer_mean(np.asarray(metrics["layer/grad_y_u"], dtype=float), layer), axis=0)
-    elif metric == "entropy_unit":
-        rows = np.asarray(metrics["layer/entropy_unit"], dtype=float)
-        values = np.nanmean(_layer_mean(rows[len(rows) // 2 :], layer), axis=0)
-    elif metric == "log_grad_weight":
-        rms = np.asarray(metrics["layer/grad_weight_rms"], dtype=float)[1:]  # row 0: before any backward pass
-        with np.errstate(divide="ignore"):  # 0: every gradient cut off (all ReLU output units dead) → −inf, left out
-            values = np.log10(np.nanmean(_layer_mean(rms, layer), axis=0))
-    elif metric == "log_grad_ratio":
-        rms = np.nanmean(np.asarray(metrics["layer/grad_weight_rms"], dtype=float)[1:], axis=0)  # [M, L]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            values = np.log10(rms[:, 0] / rms[:, -1])
-    else:
-        raise ValueError(f"unknown metric {metric!r}")
-    return {int(seeds[m]): float(values[m]) for m in members if not diverged[m] and np.isfinite(values[m])}
-
-
-def evaluate(comparison: Comparison, by_part: dict[str, Any]) -> dict[str, Any]:
-    """The paired interval and verdict of one comparison ("missing" when a record is absent)."""
-    part_b = comparison.part_b or comparison.part
-    if comparison.part not in by_part or part_b not in by_part:
-        return {"label": comparison.label, "verdict": "missing"}
-    c = comparison
-    a = seed_metric(by_part[c.part], c.a, c.metric, c.layer, c.baseline)
-    b = seed_metric(by_part[part_b], c.b, c.metric, c.layer, c.baseline)
-    seeds = sorted(set(a) & set(b))
-    result = paired_difference(np.array([a[s] for s in seeds]), np.array([b[s] for s in seeds]))
-    verdict = interval_verdict(result["low"], result["high"], c.side) if result["n"] >= 2 else "inconclusive"
-    return {"label": c.label, "verdict": verdict, **result}
-
-
-METRIC_TEXT = {
-    "final_loss": "final train loss",
-    "test_acc": "test accuracy",
-    "grad_y_u": "mean ∂y/∂u",
-    "entropy_unit": "per-unit entropy (nats)",
-    "log_grad_weight": "log₁₀ RMS ∂loss/∂W",
-    "log_grad_ratio": "log₁₀ (RMS ∂loss/∂W of layer 1 / of the last layer)",
-    "benefit": "loss below the standard net's",
-}
-
-
-def _rule_text(record: Any, rule: str, metric: str, layer: int | None) -> str:
-    values = np.array(list(seed_metric(record, rule, metric, layer).values()))
-    health = member_health(record.metrics, getattr(record.config, "dataset", None))
-    members = rule_members(record.metrics)[rule]
-    collapsed = int(health.collapsed[members].sum())
-    note = f", {collapsed} of {len(members)} collapsed" if collapsed else ""
+def _rule_text(reader: RunReader, rule: str, metric: str, layer: int | None) -> str:
+    """A rule's mean ± standard deviation over its seeds that did not diverge, and how many collapsed."""
+    values = np.array(list(reader.seed_values(rule, metric, layer, keep_collapsed=True).values()))
+    seeds = reader.rule(rule)
+    note = f", {seeds.collapsed} of {len(seeds.members)} collapsed" if seeds.collapsed else ""
     if values.size == 0:
         return f"{rule} – (no seed{note})"
     return f"{rule} {values.mean():.4g} ± {values.std():.2g}{note}"
@@ -162,28 +79,19 @@ def _rule_text(record: Any, rule: str, metric: str, layer: int | None) -> str:
 
 def assess_beyond(entry: Any, by_part: dict[str, Any]) -> tuple[str, str, dict]:
     """Per part the rules' means of the entry's ``summary_metrics`` (over the seeds that did not diverge), then
-    every comparison's paired interval and verdict (``gallery.combine_verdicts`` of them)."""
-
-    texts, numbers = [], {}
+    every sub-claim's paired interval and verdict (``assessment.combine_verdicts`` of them)."""
+    texts = []
     summary_metrics = entry.extra.get("summary_metrics", (("final_loss", None),))
     for part in [p for p in entry.parts if p in by_part]:
-        record = by_part[part]
-        rules = list(rule_members(record.metrics))
+        reader = reader_of(by_part[part])
         for metric, layer in summary_metrics:
             where = "" if layer is None else f", hidden layer {layer + 1 if layer >= 0 else 'last'}"
             texts.append(
-                f"{part}: {METRIC_TEXT[metric]}{where} "
-                + ", ".join(_rule_text(record, r, metric, layer) for r in rules)
+                f"{part}: {SEED_METRICS[metric].label}{where} "
+                + ", ".join(_rule_text(reader, r, metric, layer) for r in reader.rules())
             )
-    results = []
-    for comparison in entry.extra["comparisons"]:
-        result = evaluate(comparison, by_part)
-        results.append(result)
-        text = claim_text(result, "Δ " + METRIC_TEXT[comparison.metric])
-        texts.append(text.replace("seeds healthy under both", "seeds with a value under both (collapsed kept)"))
-        numbers[comparison.label] = dict(result)
-    verdict = combine_verdicts([r["verdict"] for r in results if r["verdict"] != "missing"])
-    return "; ".join(texts), verdict, numbers
+    claim_lines, numbers, verdicts = claims_text(entry.extra["claims"], by_part)
+    return "; ".join(texts + claim_lines), combine_verdicts(verdicts), numbers
 
 
 def _entries() -> list[Any]:
@@ -211,25 +119,25 @@ def _entries() -> list[Any]:
             plot="loss",
             check="beyond",
             extra={
-                "comparisons": tuple(
-                    Comparison(f"{opt}: {rule} below standard", opt, rule, "none", "<")
+                "claims": tuple(
+                    _claim(f"{opt}: {rule} below standard", opt, rule, "none", "<")
                     for opt in ("sgd", "momentum")
                     for rule in ("ip", "wd", "batchnorm")
                 )
                 + tuple(
-                    Comparison(
+                    _claim(
                         f"{rule} helps more under {opt} than under Adam",
                         opt,
                         rule,
                         rule,
                         ">",
-                        metric="benefit",
+                        baseline="none",
                         part_b="adam",
                     )  # fmt: skip
                     for opt in ("sgd", "momentum")
                     for rule in ("ip", "wd", "batchnorm")
                 ),
-                "summary_metrics": (("final_loss", None), ("grad_y_u", None)),
+                "summary_metrics": (("final_loss", None), ("slope", None)),
             },
             notes=f"Deep MNIST (7 × 50 tanh, ReLU output), {small}. Adam lr {DEEP_LR:g}; SGD lr {SGD_LR:g} (a "
             f"probe of 0.03/0.1/0.3 left the standard net at chance at 0.03); momentum 0.9 at lr {MOMENTUM_LR:g} "
@@ -253,12 +161,12 @@ def _entries() -> list[Any]:
             plot="layer_profile",
             check="beyond",
             extra={
-                "comparisons": tuple(
+                "claims": tuple(
                     c
                     for d in DEPTHS
                     for rule, name in (("ip", "IP"), ("wd", "WD"))
                     for c in (
-                        Comparison(
+                        _claim(
                             f"d{d}: {name}'s gradient shrinks less toward layer 1 than standard's",
                             f"d{d}",
                             rule,
@@ -266,15 +174,15 @@ def _entries() -> list[Any]:
                             ">",
                             metric="log_grad_ratio",
                         ),  # fmt: skip
-                        Comparison(
+                        _claim(
                             f"d{d}: {name}'s ∂y/∂u above standard's (all layers)",
                             f"d{d}",
                             rule,
                             "none",
                             ">",
-                            metric="grad_y_u",
+                            metric="slope",
                         ),  # fmt: skip
-                        Comparison(f"d{d}: {name} below standard", f"d{d}", rule, "none", "<"),
+                        _claim(f"d{d}: {name} below standard", f"d{d}", rule, "none", "<"),
                     )
                 ),
                 "summary_metrics": (
@@ -282,7 +190,7 @@ def _entries() -> list[Any]:
                     ("log_grad_weight", 0),
                     ("log_grad_weight", -1),
                     ("log_grad_ratio", None),
-                    ("grad_y_u", None),
+                    ("slope", None),
                 ),  # fmt: skip
                 "profile_metrics": ("grad_y_u", "grad_weight_rms"),
             },
@@ -312,16 +220,16 @@ def _entries() -> list[Any]:
             plot="loss",
             check="beyond",
             extra={
-                "comparisons": tuple(
+                "claims": tuple(
                     c
                     for rule in ("triesch_logistic", "ip_logistic")
                     for c in (
-                        Comparison(f"{rule} below standard", "mnist", rule, "none", "<"),
-                        Comparison(f"{rule}'s ∂y/∂u above standard's", "mnist", rule, "none", ">", metric="grad_y_u"),
+                        _claim(f"{rule} below standard", "mnist", rule, "none", "<"),
+                        _claim(f"{rule}'s ∂y/∂u above standard's", "mnist", rule, "none", ">", metric="slope"),
                     )
                 )
-                + (Comparison("ip_logistic below batch norm", "mnist", "ip_logistic", "batchnorm", "<"),),
-                "summary_metrics": (("final_loss", None), ("grad_y_u", None), ("entropy_unit", None)),
+                + (_claim("ip_logistic below batch norm", "mnist", "ip_logistic", "batchnorm", "<"),),
+                "summary_metrics": (("final_loss", None), ("slope", None), ("entropy_unit", None)),
             },
             notes=f"Deep MNIST with logistic hidden units (7 × 50) and a linear output (with the thesis's ReLU "
             "output every logistic net but batch norm's sat at chance in a 2-seed probe: positive hidden outputs "
@@ -348,13 +256,13 @@ def _entries() -> list[Any]:
             plot="loss",
             check="beyond",
             extra={
-                "comparisons": (
-                    Comparison("ReLU standard below tanh standard", "relu", "none", "none", "<", part_b="tanh"),
-                    Comparison("ReLU standard below tanh WD", "relu", "none", "wd", "<", part_b="tanh"),
-                    Comparison("ReLU + BN below tanh + BN", "relu", "batchnorm", "batchnorm", "<", part_b="tanh"),
-                    Comparison("ReLU + BN below ReLU standard", "relu", "batchnorm", "none", "<"),
+                "claims": (
+                    _claim("ReLU standard below tanh standard", "relu", "none", "none", "<", part_b="tanh"),
+                    _claim("ReLU standard below tanh WD", "relu", "none", "wd", "<", part_b="tanh"),
+                    _claim("ReLU + BN below tanh + BN", "relu", "batchnorm", "batchnorm", "<", part_b="tanh"),
+                    _claim("ReLU + BN below ReLU standard", "relu", "batchnorm", "none", "<"),
                 ),
-                "summary_metrics": (("final_loss", None), ("test_acc", None), ("grad_y_u", None)),
+                "summary_metrics": (("final_loss", None), ("test_acc", None), ("slope", None)),
             },
             notes=f"Deep MNIST (7 × 50, ReLU output), Adam lr {DEEP_LR:g}, default η, {small}. The tanh rules that "
             "assume tanh (IP, WD, …) are refused for ReLU units; batch norm works with any unit. For ReLU ∂y/∂u is "
@@ -375,12 +283,12 @@ def _entries() -> list[Any]:
             plot="layer_profile",
             check="beyond",
             extra={
-                "comparisons": (
-                    Comparison("WD's per-unit entropy above IP's", "mnist", "wd", "ip", ">", metric="entropy_unit"),
-                    Comparison(
+                "claims": (
+                    _claim("WD's per-unit entropy above IP's", "mnist", "wd", "ip", ">", metric="entropy_unit"),
+                    _claim(
                         "WD's per-unit entropy above standard's", "mnist", "wd", "none", ">", metric="entropy_unit"
                     ),  # fmt: skip
-                    Comparison(
+                    _claim(
                         "WD's per-unit entropy above standard's, first hidden layer",
                         "mnist",
                         "wd",
@@ -389,7 +297,7 @@ def _entries() -> list[Any]:
                         metric="entropy_unit",
                         layer=0,
                     ),  # fmt: skip
-                    Comparison(
+                    _claim(
                         "WD's per-unit entropy above standard's, last hidden layer",
                         "mnist",
                         "wd",

@@ -5,6 +5,7 @@ changes them on purpose, and this file says so in review."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -102,6 +103,36 @@ def test_collapsed_seed_is_left_out_of_the_cifar10_comparisons(assessed):
         r: np.mean(list(gallery.seed_values(record, r, "final_loss").values())) for r in ("ip", "bn_inc", "infomax")
     }
     assert means["bn_inc"] < means["ip"] < means["infomax"]
+
+
+def test_chapter_7_claims_keep_collapsed_seeds_and_measure_a_rules_help_against_its_baseline(assessed):
+    """Chapter 7's sub-claims are the same ``Claim`` as the thesis's with ``keep_collapsed``: at depth 30 every
+    seed of the standard net collapsed to chance, so without it the comparison would stand on no seed. "Helps more
+    under SGD than under Adam" is, per seed, (standard's final loss − the rule's) under SGD minus the same under
+    Adam, on the seeds that did not diverge."""
+    entry = gallery.get_entry("bt-depth")
+    by_part = {r.meta["part"]: r for r in gallery.entry_records(str(CACHED), entry)}
+    claim = next(c for c in entry.extra["claims"] if c.label == "d30: IP below standard")
+    assert claim.keep_collapsed and assessed["bt-depth"]["numbers"][claim.label]["n"] == 10
+    thesis_style = assessment.evaluate_claim(dataclasses.replace(claim, keep_collapsed=False), by_part)
+    assert thesis_style["n"] == 0 and thesis_style["verdict"] == "inconclusive"
+
+    entry = gallery.get_entry("bt-sgd")
+    by_part = {r.meta["part"]: r for r in gallery.entry_records(str(CACHED), entry)}
+    claim = next(c for c in entry.extra["claims"] if c.label == "wd helps more under sgd than under Adam")
+    help_of = {}
+    for part in ("sgd", "adam"):
+        metrics = by_part[part].metrics
+        assert (np.asarray(metrics["diverged_step"]) < 0).all()
+        loss = np.asarray(metrics["epoch/train_loss"], dtype=float)[-1]
+        rules, seeds = np.asarray(metrics["members_rule"]), np.asarray(metrics["members_seed"])
+        wd = {int(seeds[m]): loss[m] for m in np.flatnonzero(rules == "wd")}
+        none = {int(seeds[m]): loss[m] for m in np.flatnonzero(rules == "none")}
+        help_of[part] = np.array([none[s] - wd[s] for s in sorted(wd)])
+    expected = paired_difference(help_of["sgd"], help_of["adam"])
+    result = assessment.evaluate_claim(claim, by_part)
+    assert result["n"] == 10 and result["mean"] == pytest.approx(expected["mean"], rel=1e-12)
+    assert result["low"] == pytest.approx(expected["low"], rel=1e-12)
 
 
 def test_fig5_entropies_are_compared_with_the_tanh_bound_beside_log_2(assessed):
