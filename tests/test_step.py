@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import numpy as np
 import pytest
 import torch
 from test_train import ExplodingIP, small
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 import ipcore.step as step_module
 from ipcore.activations import ACTIVATIONS, Tanh, pinned_tanh_kernel
@@ -233,6 +236,107 @@ def test_training_replayed_from_a_cuda_graph_equals_eager_training(monkeypatch):
     np.testing.assert_array_equal(graphed.metrics["diverged_step"], eager.metrics["diverged_step"])
     for key in ("batch/loss", "epoch/test_loss", "layer/alpha_mean", "layer/grad_y_u"):
         np.testing.assert_allclose(graphed.metrics[key], eager.metrics[key], rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+class TapeGraph:
+    """A CPU stand-in for ``torch.cuda.CUDAGraph`` with its semantics: capturing records every aten operation of
+    the pass (a dispatch mode), and a replay runs the same operations, with the same arguments, into the same
+    memory — each out-of-place result copied into the tensor the capture made, in-place ones acting on theirs
+    again, views left as the aliases they are. Whatever the pass took from Python at capture time (a number, a
+    tensor it later replaces) stays frozen, as in a real graph."""
+
+    def __init__(self):
+        self.tape: list[tuple] = []
+
+    @torch.no_grad()
+    def replay(self) -> None:
+        for func, args, kwargs, result in self.tape:
+            schema = func._schema
+            if schema.is_mutable or any(r.alias_info is not None for r in schema.returns):
+                func(*args, **kwargs)  # in place (or a view of what is already there)
+                continue
+            fresh = func(*args, **kwargs)
+            for old, new in zip(tree_leaves(result), tree_leaves(fresh), strict=True):
+                if isinstance(old, torch.Tensor):
+                    old.copy_(new)
+
+
+class _Recording(TorchDispatchMode):
+    def __init__(self, graph: TapeGraph):
+        super().__init__()
+        self.graph = graph
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        result = func(*args, **kwargs)
+        self.graph.tape.append((func, args, kwargs, result))
+        return result
+
+
+def _tape_graphs(monkeypatch) -> None:
+    """``StepRunner`` on a CPU model captures into ``TapeGraph`` s (its streams: no-ops)."""
+
+    class Stream:
+        def __init__(self, device=None):
+            pass
+
+        def wait_stream(self, other) -> None:
+            pass
+
+    @contextlib.contextmanager
+    def graph(tape: TapeGraph, capture_error_mode: str = "global"):
+        with _Recording(tape):
+            yield
+
+    monkeypatch.setattr(torch.cuda, "Stream", Stream)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: Stream())
+    monkeypatch.setattr(torch.cuda, "stream", lambda stream: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", TapeGraph)
+    monkeypatch.setattr(torch.cuda, "graph", graph)
+    monkeypatch.setattr(step_module, "cuda_graph_supported", manual_backward_supported)
+
+
+@pytest.mark.parametrize("rules", [["exploding_ip", "ip", "none", "infomax"], ["bn_inc", "wd", "triesch"]])
+def test_training_replayed_from_a_captured_pass_equals_eager_training_on_the_cpu(monkeypatch, rules):
+    """The CUDA-graph path of ``StepRunner`` (capture after warm-up, the batch copied into the captured inputs,
+    gradients handed back from the captured memory, a smaller last batch run eagerly, rule updates and Adam
+    between replays, a member diverging), run on the CPU with ``TapeGraph`` standing in for the GPU's graph: the
+    run equals the eager one to the bit. What the GPU itself adds (kernels, streams) is left to
+    ``test_training_replayed_from_a_cuda_graph_equals_eager_training`` where a GPU is lent."""
+    monkeypatch.setitem(RULE_SPECS, "exploding_ip", ExplodingIP.spec)
+    monkeypatch.setitem(RULES, "exploding_ip", ExplodingIP)
+    config = small(rules=rules, seeds=3, depth=3, subset=290)  # each epoch ends with a batch of 40
+    eager = train(config)
+    _tape_graphs(monkeypatch)
+    replays = []
+    plain_replay = TapeGraph.replay
+    monkeypatch.setattr(TapeGraph, "replay", lambda graph: replays.append(len(graph.tape)) or plain_replay(graph))
+    replayed = train(config)
+    assert replayed.summary["cuda_graph"] == "captured" and "cuda_graph" not in eager.summary
+    assert len(replays) == 2 * 5 and replays[0] > 50  # 5 full batches an epoch, each a replay (the first after capture)
+    for key in ("diverged_step", "batch/loss", "epoch/test_loss", "layer/alpha_mean", "layer/grad_y_u", "hist/hist"):
+        np.testing.assert_array_equal(replayed.metrics[key], eager.metrics[key], err_msg=key)
+
+
+def test_a_pass_that_froze_a_replaced_tensor_shows_in_the_replayed_run(monkeypatch):
+    """The stand-in can fail: a rule update that replaces α instead of writing into it leaves the captured pass
+    reading the old α, and the replayed run parts from the eager one."""
+    from ipcore.rules import Rule
+
+    plain_write = Rule._write
+
+    def replacing_write(state, step, active):
+        plain_write(state, step, active)
+        state["alpha"] = state["alpha"].clone()  # the same values, other memory
+
+    config = small(rules=["ip"], seeds=2, depth=3, subset=300)
+    unchanged = train(config)
+    monkeypatch.setattr(Rule, "_write", staticmethod(replacing_write))
+    eager = train(config)
+    np.testing.assert_array_equal(eager.metrics["batch/loss"], unchanged.metrics["batch/loss"])  # eagerly: no harm
+    _tape_graphs(monkeypatch)
+    replayed = train(config)
+    assert not np.array_equal(replayed.metrics["batch/loss"], eager.metrics["batch/loss"])
 
 
 MOMENT_RULES = ["ip", "ip_cov", "ip_printed", "wd", "wd_cov", "infomax"]
