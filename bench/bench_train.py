@@ -46,8 +46,9 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 # OpenMP's wait policy is left as libgomp sets it (spinning briefly between parallel operations) for both the
 # engine and the reference: the engine watches its own share of the CPU and drops threads that stop getting a
@@ -62,6 +63,7 @@ from ipcore.activations import cpu_tanh_kernel  # noqa: E402
 from ipcore.config import TrainConfig  # noqa: E402
 from ipcore.data import load_dataset  # noqa: E402
 from ipcore.rules import default_eta  # noqa: E402
+from ipcore.step import CUDA_GRAPHS_ENV  # noqa: E402
 from ipcore.train import resolve_device, train, usable_cpus  # noqa: E402
 
 DEPTH, WIDTH, BATCH, LR = 7, 50, 200, 0.01
@@ -216,11 +218,9 @@ PARTS = (
 
 
 @contextlib.contextmanager
-def timed_parts(device: torch.device) -> Iterator[dict[str, float]]:
-    """Within the block, the seconds spent in each part of ``PARTS`` (summed by part), by wrapping the functions
-    that do them; on a GPU each call ends with a synchronisation, so that its kernels count where they were
-    launched. The wrappers are removed on leaving."""
-    spent: dict[str, float] = {part: 0.0 for part, *_ in PARTS}
+def wrapped_parts(around: Callable[[str, Callable[..., Any], tuple, dict], Any]) -> Iterator[None]:
+    """Within the block, every function of ``PARTS`` runs as ``around(part, function, args, kwargs)``; the
+    originals are put back on leaving."""
     restore = []
     for part, module_name, class_name, name in PARTS:
         owner = importlib.import_module(module_name)
@@ -228,21 +228,85 @@ def timed_parts(device: torch.device) -> Iterator[dict[str, float]]:
         raw = inspect.getattr_static(owner, name)
         function = raw.__func__ if isinstance(raw, staticmethod) else raw
 
-        def timed(*args, _function=function, _part=part, **kwargs):
-            started = time.perf_counter()
-            result = _function(*args, **kwargs)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            spent[_part] += time.perf_counter() - started
-            return result
+        def wrapper(*args, _function=function, _part=part, **kwargs):
+            return around(_part, _function, args, kwargs)
 
-        setattr(owner, name, staticmethod(timed) if isinstance(raw, staticmethod) else timed)
+        setattr(owner, name, staticmethod(wrapper) if isinstance(raw, staticmethod) else wrapper)
         restore.append((owner, name, raw))
     try:
-        yield spent
+        yield
     finally:
         for owner, name, raw in reversed(restore):
             setattr(owner, name, raw)
+
+
+@contextlib.contextmanager
+def timed_parts(device: torch.device) -> Iterator[dict[str, float]]:
+    """Within the block, the seconds spent in each part of ``PARTS`` (summed by part); on a GPU each call ends
+    with a synchronisation, so that its kernels count where they were launched."""
+    spent: dict[str, float] = {part: 0.0 for part, *_ in PARTS}
+
+    def timed(part: str, function: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+        started = time.perf_counter()
+        result = function(*args, **kwargs)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        spent[part] += time.perf_counter() - started
+        return result
+
+    with wrapped_parts(timed):
+        yield spent
+
+
+def launches_per_step(data, root: str, seeds: int, device: torch.device, steps: int = 20) -> dict[str, float]:
+    """Kernel launches per training step of the setting on a GPU's code path, by part: every aten operation
+    that is not a view, counted (a dispatch mode) over steps 6 to 15 of a run with the pass run eagerly. On a
+    CPU the run makes a GPU's choices (``train.freeze_every_step``, ``train.counts_with_bincount``). Where the
+    pass is captured as a CUDA graph its operations are one launch; the others stay one launch each."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    import ipcore.train as train_module
+
+    counts: dict[str, int] = {part: 0 for part, *_ in PARTS} | {"rest": 0}
+    current: list[str] = []
+    counting = [False]
+
+    class CountLaunches(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            schema = func._schema
+            view = not schema.is_mutable and any(r.alias_info is not None for r in schema.returns)
+            if counting[0] and not view:
+                counts[current[-1] if current else "rest"] += 1
+            return func(*args, **(kwargs or {}))
+
+    def attributed(part: str, function: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+        current.append(part)
+        try:
+            return function(*args, **kwargs)
+        finally:
+            current.pop()
+
+    def tick(_: float) -> None:
+        ticks.append(None)
+        counting[0] = 5 <= len(ticks) < 15
+
+    config = TrainConfig(dataset="mnist", data_root=root, rules=["ip"], depth=DEPTH, width=WIDTH, lr=LR, epochs=1,
+                         seeds=seeds, batch_size=BATCH, subset=BATCH * steps, device=str(device), log_every=2,
+                         hist_every=10)  # fmt: skip
+    ticks: list[None] = []
+    saved = train_module.freeze_every_step, train_module.counts_with_bincount, os.environ.get(CUDA_GRAPHS_ENV)
+    train_module.freeze_every_step, train_module.counts_with_bincount = (lambda _: True), (lambda _: False)
+    os.environ[CUDA_GRAPHS_ENV] = "0"
+    try:
+        with wrapped_parts(attributed), CountLaunches():
+            train(config, data=data, progress=tick)
+    finally:
+        train_module.freeze_every_step, train_module.counts_with_bincount = saved[:2]
+        if saved[2] is None:
+            os.environ.pop(CUDA_GRAPHS_ENV)
+        else:
+            os.environ[CUDA_GRAPHS_ENV] = saved[2]
+    return {part: count / 10 for part, count in counts.items() if part != "evaluation"}
 
 
 def time_split(data, root: str, seeds: int, subset: int, device: torch.device, threads: int) -> dict[str, float]:
@@ -438,7 +502,13 @@ def main() -> int:
     print("TIME SPLIT, ms per step (" + " | ".join(f"{n} thread{'s' if n > 1 else ''}" for n in threads) + "): "
           + "; ".join(f"{part} " + " | ".join(f"{splits[n][part]:.2f}" for n in threads)
                       for part in splits[1]), flush=True)  # fmt: skip
+    launches = launches_per_step(data, args.data_root, args.seeds, device)
+    outside = sum(count for part, count in launches.items() if part != "pass")
+    print(f"LAUNCHES per step on a GPU's code path: the pass {launches['pass']:.0f} operations (one launch as a CUDA "
+          f"graph), {outside:.0f} outside it (" + ", ".join(f"{part} {count:.1f}" for part, count in launches.items()
+                                                   if part != "pass") + ")", flush=True)  # fmt: skip
     out = {
+        "launches_per_step": launches,
         "time_split_ms": {str(n): split for n, split in splits.items()},
         "step_s": step_s,
         "step_products_s": products_s,

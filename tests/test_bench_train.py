@@ -1,0 +1,38 @@
+"""``bench/bench_train.py``'s count of a GPU step's kernel launches (issue 14): an operation count, not a timing,
+so it can be pinned here. It must count on the GPU's code path and leave the engine's own choices as they were."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import torch
+
+import ipcore.train as train_module
+from ipcore.data import load_dataset
+from ipcore.step import CUDA_GRAPHS_ENV
+
+from conftest import DATA, ROOT, needs_mnist
+
+
+def bench_train():
+    spec = importlib.util.spec_from_file_location("bench_train", ROOT / "bench" / "bench_train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@needs_mnist
+def test_launches_per_step_count_the_gpus_code_path_by_part_and_restore_the_cpus(monkeypatch):
+    monkeypatch.delenv(CUDA_GRAPHS_ENV, raising=False)
+    bench = bench_train()
+    data = load_dataset("mnist", str(DATA), 2000)
+    counts = bench.launches_per_step(data, str(DATA), 2, torch.device("cpu"), steps=20)
+    assert set(counts) == {"pass", "records", "Adam", "rules", "rest"}
+    # the pass of 7 hidden layers: at least a product, an activation and its backward per layer each way
+    assert counts["pass"] >= 7 * 4 and counts["Adam"] <= 4
+    # records every 2nd step, and the GPU's freezing at every step: 2 masks per parameter tensor (16 of them)
+    assert counts["records"] > 0 and counts["rest"] >= 32
+    cpu = torch.device("cpu")
+    assert not train_module.freeze_every_step(cpu) and train_module.counts_with_bincount(cpu)
+    assert CUDA_GRAPHS_ENV not in os.environ
