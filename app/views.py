@@ -21,6 +21,8 @@ from app.live import PROGRESS_S, QUEUED_S, LiveBudget, needs_retune
 from app.live_plot import live_plot
 from app.text import code, plain, public_message
 from ipcore.analysis import RunReader, centre_and_gain
+from ipcore.config import ConfigError
+from ipcore.records import check_name
 from ipcore.stats import ENTROPY_MAX
 
 
@@ -82,6 +84,31 @@ def engine_error(error: BaseException, what: str = "") -> None:
     plain text with server paths outside the data folder hidden (``app.text.public_message``)."""
     prefix = f"{plain(what)}: " if what else ""
     st.error(f"{prefix}{public_message(error)}", icon=":material/error:")
+
+
+def setup_error(error: str) -> None:
+    """A setup that cannot run, said beside its controls in the sidebar and on the page (as plain text)."""
+    st.sidebar.error(plain(error), icon=":material/error:")
+    st.error(f"This setup cannot run: {plain(error)}", icon=":material/error:")
+
+
+def start_job(config: Any, name: str, session_key: str) -> str | None:
+    """Submit ``config`` as a background job (``name``, checked, or none when blank) and keep its id in the
+    session under ``session_key``; the job's id, or None when it could not start (the reason shown)."""
+    try:
+        run_name = check_name(name) if name.strip() else None
+        st.session_state[session_key] = job_id = app_jobs.submit(config, name=run_name)
+    except ConfigError as submit_error:
+        engine_error(submit_error, "could not start")
+        return None
+    return job_id
+
+
+def share_setup(query: str) -> None:
+    """The sidebar's "share this setup": the page address's query that reopens this configuration."""
+    with st.sidebar.expander("share this setup"):
+        st.caption("The address bar holds this setup; copy it to reopen exactly this configuration. Its query:")
+        st.code(query, language=None, wrap_lines=True)
 
 
 def duration(seconds: float | None) -> str:

@@ -11,10 +11,8 @@ import streamlit as st
 
 from app import PAGES_DIR, controls, lab_guide, state, views
 from app import jobs as app_jobs
-from app.text import plain
 from ipcore.config import ConfigError, TrainConfig, field_spec
 from ipcore.data import CLUSTERS_DEFAULT_DIM, CLUSTERS_MAX_DIM, DATASETS, data_root
-from ipcore.records import check_name
 from ipcore.serving import check_browser_config, redact_paths
 
 PAGE = "net"
@@ -174,8 +172,7 @@ active = status is not None and status["state"] in app_jobs.ACTIVE_STATES
 
 state.show_messages(url_messages)
 if error:
-    st.sidebar.error(plain(error), icon=":material/error:")
-    st.error(f"This setup cannot run: {plain(error)}", icon=":material/error:")
+    views.setup_error(error)
 else:
     state.remember(new_config, PAGE)
     config = new_config
@@ -186,17 +183,9 @@ if missing:
     train_help = f"{missing} is not on this machine (see the note on the right for how to get it)"
 clicked = st.sidebar.button("Train", type="primary", icon=":material/play_arrow:", width="stretch",
                             disabled=bool(error) or active or bool(missing), help=train_help)  # fmt: skip
-if clicked and not error and not missing:
-    try:
-        run_name = check_name(name) if name.strip() else None
-        st.session_state["net.job"] = job_id = app_jobs.submit(config, name=run_name)
-        status = app_jobs.status(job_id)
-        active = True
-    except ConfigError as submit_error:
-        views.engine_error(submit_error, "could not start")
-with st.sidebar.expander("share this setup"):
-    st.caption("The address bar holds this setup; copy it to reopen exactly this configuration. Its query:")
-    st.code(state.share_link(config), language=None, wrap_lines=True)
+if clicked and not error and not missing and (job_id := views.start_job(config, name, "net.job")):
+    status, active = app_jobs.status(job_id), True
+views.share_setup(state.share_link(config))
 
 if not error:
     dataset_notice(config, available)

@@ -15,9 +15,7 @@ import streamlit as st
 
 from app import charts_neuron, controls, lab_guide, state, views
 from app import jobs as app_jobs
-from app.text import plain
 from ipcore.config import BUILTIN_DISTS, ConfigError, NeuronConfig, config_from_dict, parse_pairs
-from ipcore.records import check_name
 
 PAGE = "neuron"
 OTHER = "other (scipy.stats)"
@@ -138,8 +136,7 @@ if error == AWAITING_NAME:
     st.info("Type the name of a continuous `scipy.stats` distribution in the sidebar (e.g. `gamma`, `beta`, "
             "`weibull_min`) and its parameters (e.g. `a=2, scale=1.5`).", icon=":material/keyboard:")  # fmt: skip
 elif error:
-    st.sidebar.error(plain(error), icon=":material/error:")
-    st.error(f"This setup cannot run: {plain(error)}", icon=":material/error:")
+    views.setup_error(error)
 else:
     state.remember(new_config, PAGE)
     config = new_config
@@ -150,16 +147,9 @@ else:
 
 clicked = st.sidebar.button("Run", type="primary", icon=":material/play_arrow:", width="stretch",
                             disabled=bool(error) or active)  # fmt: skip
-if clicked and not error:
-    try:
-        run_name = check_name(name) if name.strip() else None
-        st.session_state["neuron.job"] = job_id = app_jobs.submit(config, name=run_name)
-        status, active = app_jobs.status(job_id), True
-    except ConfigError as submit_error:
-        views.engine_error(submit_error, "could not start")
-with st.sidebar.expander("share this setup"):
-    st.caption("The address bar holds this setup; copy it to reopen exactly this configuration. Its query:")
-    st.code(state.share_link(config), language=None, wrap_lines=True)
+if clicked and not error and (job_id := views.start_job(config, name, "neuron.job")):
+    status, active = app_jobs.status(job_id), True
+views.share_setup(state.share_link(config))
 
 if not error:
     st.caption(f"{len(config.rules)} rule(s) × {config.iters:,} iterations on {config.n:,} inputs, recorded every "

@@ -387,6 +387,24 @@ def test_network_lab_trains_live_and_saves_the_run(runs_dir: Path) -> None:
     assert at.query_params["dataset"] == "clusters"
 
 
+@pytest.mark.parametrize(("page", "query", "start", "session_key"), [
+    ("network_lab", TINY_TRAIN, "Train", "net.job"), ("neuron_lab", SMALL_NEURON, "Run", "neuron.job"),
+])  # fmt: skip
+def test_a_bad_run_name_starts_nothing_and_says_why_and_the_setup_can_be_shared(
+    runs_dir: Path, page: str, query: dict, start: str, session_key: str
+) -> None:
+    at = open_app(page, {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in query.items()})
+    share = next(e for e in at.sidebar.expander if e.label == "share this setup")
+    shared = share.code[0].value  # the query that reopens this setup
+    assert "seeds=" in shared or "rules=" in shared
+    prefix = "net" if page == "network_lab" else "neuron"
+    at.text_input(key=f"{prefix}.name").set_value("../../etc").run()
+    button(at, start).click().run()
+    assert any("could not start: name: must not contain path separators" in unescape(e.value) for e in at.error)
+    assert session_key not in at.session_state and list_runs(runs_dir) == []  # nothing was submitted
+    assert not at.exception
+
+
 def test_stop_cancels_a_running_job(runs_dir: Path) -> None:
     query = {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in TINY_TRAIN.items()}
     at = open_app("network_lab", {**query, "epochs": "200", "subset": "0"})
