@@ -167,20 +167,15 @@ def reference_loop(root: str, seeds: int, subset: int, device: torch.device, rul
 # --- (a) the engine -----------------------------------------------------------------------------------
 
 
+def setting(root: str, seeds: int, device: torch.device, rule: str = "ip", **changes: Any) -> TrainConfig:
+    """The benchmark's setting (deep MNIST, 1 epoch) with ``seeds`` seeds of ``rule``, and ``changes``."""
+    fields = dict(dataset="mnist", data_root=root, rules=[rule], depth=DEPTH, width=WIDTH, lr=LR, epochs=1,
+                  seeds=seeds, batch_size=BATCH, device=str(device))  # fmt: skip
+    return TrainConfig(**{**fields, **changes})
+
+
 def engine_run(data, root: str, rule: str, seeds: int, subset: int, device: torch.device) -> Timed:
-    config = TrainConfig(
-        dataset="mnist",
-        data_root=root,
-        rules=[rule],
-        depth=DEPTH,
-        width=WIDTH,
-        lr=LR,
-        epochs=1,
-        seeds=seeds,
-        batch_size=BATCH,
-        subset=subset,
-        device=str(device),
-    )
+    config = setting(root, seeds, device, rule, subset=subset)
     with Timed(device) as timed:
         result = train(config, data=data)
     assert result.state == "done"
@@ -191,9 +186,8 @@ def step_seconds(data, root: str, seeds: int, batch: int, steps: int, device: to
     """Seconds per training step of rule ``ip`` (``seeds`` seeds, batch ``batch``), from the steps' own clock:
     the time from the 10th step to the last, over the steps between, so start-up and the end-of-epoch
     evaluation are left out while recording, the rules and Adam count at their usual rates."""
-    config = TrainConfig(dataset="mnist", data_root=root, rules=["ip"], depth=DEPTH, width=WIDTH, lr=LR, epochs=1,
-                         seeds=seeds, batch_size=batch, subset=batch * steps, device=str(device),
-                         log_every=2, hist_every=10)  # fmt: skip  # the rows' rates in the full setting's epoch
+    # log_every, hist_every: the rows' rates in the full setting's epoch
+    config = setting(root, seeds, device, batch_size=batch, subset=batch * steps, log_every=2, hist_every=10)
     clock: list[float] = []
 
     def tick(_: float) -> None:
@@ -290,9 +284,7 @@ def launches_per_step(data, root: str, seeds: int, device: torch.device, steps: 
         ticks.append(None)
         counting[0] = 5 <= len(ticks) < 15
 
-    config = TrainConfig(dataset="mnist", data_root=root, rules=["ip"], depth=DEPTH, width=WIDTH, lr=LR, epochs=1,
-                         seeds=seeds, batch_size=BATCH, subset=BATCH * steps, device=str(device), log_every=2,
-                         hist_every=10)  # fmt: skip
+    config = setting(root, seeds, device, subset=BATCH * steps, log_every=2, hist_every=10)
     ticks: list[None] = []
     saved = train_module.freeze_every_step, train_module.counts_with_bincount, os.environ.get(CUDA_GRAPHS_ENV)
     train_module.freeze_every_step, train_module.counts_with_bincount = (lambda _: True), (lambda _: False)
