@@ -209,14 +209,19 @@ PARTS = (
     ("evaluation", "ipcore.train", None, "evaluate"),
 )
 """The parts of ``train``'s loop that ``time_split`` times: (part, module, class or None, function)."""
+LAUNCH_PARTS = PARTS + (("update", "ipcore.step", "UpdateRunner", "__call__"),)
+"""The parts ``launches_per_step`` counts: the update after the pass holds the rules and Adam (a launch counts
+for the innermost part it is in), and what is left of it is the freezing and the α ≤ 0 count."""
 
 
 @contextlib.contextmanager
-def wrapped_parts(around: Callable[[str, Callable[..., Any], tuple, dict], Any]) -> Iterator[None]:
-    """Within the block, every function of ``PARTS`` runs as ``around(part, function, args, kwargs)``; the
+def wrapped_parts(
+    around: Callable[[str, Callable[..., Any], tuple, dict], Any], parts: tuple = PARTS
+) -> Iterator[None]:
+    """Within the block, every function of ``parts`` runs as ``around(part, function, args, kwargs)``; the
     originals are put back on leaving."""
     restore = []
-    for part, module_name, class_name, name in PARTS:
+    for part, module_name, class_name, name in parts:
         owner = importlib.import_module(module_name)
         owner = getattr(owner, class_name) if class_name else owner
         raw = inspect.getattr_static(owner, name)
@@ -253,17 +258,18 @@ def timed_parts(device: torch.device) -> Iterator[dict[str, float]]:
 
 
 def launches_per_step(data, root: str, seeds: int, device: torch.device, steps: int = 20) -> dict[str, float]:
-    """Kernel launches per training step of the setting on a GPU's code path, by part: every aten operation
-    that is not a view, counted (a dispatch mode) over steps 6 to 15 of a run with the pass run eagerly. On a
-    CPU the run makes a GPU's choices (``train.freeze_every_step``, ``train.counts_with_bincount``). Where the
-    pass is captured as a CUDA graph its operations are one launch; the others stay one launch each."""
+    """Kernel launches per training step of the setting on a GPU's code path, by part (``LAUNCH_PARTS``): every
+    aten operation that is not a view, counted (a dispatch mode) over steps 6 to 15 of a run with both graphs off.
+    On a CPU the run makes a GPU's choices (``train.freeze_every_step``, ``train.counts_with_bincount``). Where the
+    pass and the update after it (the rules, Adam, the freezing and the α ≤ 0 count) are captured as CUDA graphs,
+    each is one launch; the recorded rows and the rest stay one launch an operation."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
     import ipcore.train as train_module
 
-    counts: dict[str, int] = {part: 0 for part, *_ in PARTS} | {"rest": 0}
+    counts: dict[str, int] = {part: 0 for part, *_ in LAUNCH_PARTS} | {"rest": 0}
     current: list[str] = []
-    counting = [False]
+    counting, counted = [False], [0]  # counting the step that comes next; steps counted
 
     class CountLaunches(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -283,6 +289,7 @@ def launches_per_step(data, root: str, seeds: int, device: torch.device, steps: 
     def tick(_: float) -> None:
         ticks.append(None)
         counting[0] = 5 <= len(ticks) < 15
+        counted[0] += counting[0]
 
     config = setting(root, seeds, device, subset=BATCH * steps, log_every=2, hist_every=10)
     ticks: list[None] = []
@@ -290,7 +297,7 @@ def launches_per_step(data, root: str, seeds: int, device: torch.device, steps: 
     train_module.freeze_every_step, train_module.counts_with_bincount = (lambda _: True), (lambda _: False)
     os.environ[CUDA_GRAPHS_ENV] = "0"
     try:
-        with wrapped_parts(attributed), CountLaunches():
+        with wrapped_parts(attributed, LAUNCH_PARTS), CountLaunches():
             train(config, data=data, progress=tick)
     finally:
         train_module.freeze_every_step, train_module.counts_with_bincount = saved[:2]
@@ -298,7 +305,7 @@ def launches_per_step(data, root: str, seeds: int, device: torch.device, steps: 
             os.environ.pop(CUDA_GRAPHS_ENV)
         else:
             os.environ[CUDA_GRAPHS_ENV] = saved[2]
-    return {part: count / 10 for part, count in counts.items() if part != "evaluation"}
+    return {part: count / counted[0] for part, count in counts.items() if part != "evaluation"}
 
 
 def time_split(data, root: str, seeds: int, subset: int, device: torch.device, threads: int) -> dict[str, float]:
@@ -495,10 +502,11 @@ def main() -> int:
           + "; ".join(f"{part} " + " | ".join(f"{splits[n][part]:.2f}" for n in threads)
                       for part in splits[1]), flush=True)  # fmt: skip
     launches = launches_per_step(data, args.data_root, args.seeds, device)
-    outside = sum(count for part, count in launches.items() if part != "pass")
-    print(f"LAUNCHES per step on a GPU's code path: the pass {launches['pass']:.0f} operations (one launch as a CUDA "
-          f"graph), {outside:.0f} outside it (" + ", ".join(f"{part} {count:.1f}" for part, count in launches.items()
-                                                   if part != "pass") + ")", flush=True)  # fmt: skip
+    update = launches["update"] + launches["rules"] + launches["Adam"]
+    print(f"LAUNCHES per step on a GPU's code path: the pass {launches['pass']:.0f} operations and the update after "
+          f"it {update:.0f} (rules {launches['rules']:.1f}, Adam {launches['Adam']:.1f}, freezing and the α ≤ 0 count "
+          f"{launches['update']:.1f}), each one launch as a CUDA graph; outside them {launches['records']:.1f} for "
+          f"the recorded rows and {launches['rest']:.1f} for the rest", flush=True)  # fmt: skip
     out = {
         "launches_per_step": launches,
         "time_split_ms": {str(n): split for n, split in splits.items()},

@@ -75,7 +75,9 @@ def adam_step(state: State, key: str, direction: torch.Tensor) -> torch.Tensor:
     """Adam(g): the bias-corrected Adam smoothing of the update direction g (β1 0.9, β2 0.999, ε 1e-8).
 
     m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;  Adam(g) = m̂ / (√v̂ + ε), m̂ = m/(1−β1ᵗ), v̂ = v/(1−β2ᵗ).
-    The moments live in ``state`` under ``key + "_m"`` / ``key + "_v"``; the step count is ``state["t"]``.
+    The moments live in ``state`` under ``key + "_m"`` / ``key + "_v"``; the step count is ``state["t"]``: a
+    Python int, or a float64 number on the device where a CUDA graph replays the update (``ipcore.step``), which
+    gives the same values (the same double-precision pow and sqrt).
     """
     t = state["t"]
     m = state[key + "_m"].lerp_(direction, 1 - ADAM_BETA1)
@@ -84,7 +86,8 @@ def adam_step(state: State, key: str, direction: torch.Tensor) -> torch.Tensor:
     # in four tensor operations. The single neuron calls this 20 000 times per rule on [1, 1] tensors, where
     # each operation's fixed cost outweighs its arithmetic.
     c1, c2 = 1 - ADAM_BETA1**t, 1 - ADAM_BETA2**t
-    return m.div(v.sqrt().add_(ADAM_EPS * math.sqrt(c2))).mul_(math.sqrt(c2) / c1)
+    root_c2 = c2.sqrt() if isinstance(c2, torch.Tensor) else math.sqrt(c2)
+    return m.div(v.sqrt().add_(ADAM_EPS * root_c2)).mul_(root_c2 / c1)
 
 
 _CLASSES: dict[str, type[Rule]] = {}
@@ -220,7 +223,10 @@ class Rule:
             state["beta"].copy_(beta)
             return
         keep = active.unsqueeze(-1)
-        before = {k: v.clone() for k, v in state.items() if isinstance(v, torch.Tensor) and not v.requires_grad}
+        # the step count t counts updates, not members (a tensor where a CUDA graph replays the update)
+        before = {
+            k: v.clone() for k, v in state.items() if isinstance(v, torch.Tensor) and not v.requires_grad and k != "t"
+        }
         alpha, beta = step()
         state["alpha"].copy_(alpha)
         state["beta"].copy_(beta)

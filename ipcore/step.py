@@ -330,19 +330,21 @@ class StepRunner:
         self._static: tuple[torch.Tensor, torch.Tensor] | None = None
         self._outputs: StepOutputs | None = None
         self._grads: list[torch.Tensor] = []
+        self.replayed_last = False  # whether the last call's outputs came from the graph (``UpdateRunner`` asks)
 
     @property
     def captured(self) -> bool:
         return self._graph is not None
 
     def __call__(self, inputs: torch.Tensor, labels: torch.Tensor) -> StepOutputs:
+        self.replayed_last = False
         if not self.use_graph or self.graph_error is not None:
             return forward_backward(self.model, inputs, labels, moments=self.moments, keep_pre=self.keep_pre)
         if self._graph is None:
             try:
                 self._capture(inputs, labels)
             except RuntimeError as error:  # e.g. an operation that cannot be captured on this torch/driver
-                self.graph_error = f"{type(error).__name__}: {error}".splitlines()[0]
+                self.graph_error = _first_line(error)
                 for param in self.model.parameters():
                     param.grad = None
                 return forward_backward(self.model, inputs, labels, moments=self.moments, keep_pre=self.keep_pre)
@@ -352,6 +354,7 @@ class StepRunner:
         static_inputs.copy_(inputs)
         static_labels.copy_(labels)
         self._graph.replay()
+        self.replayed_last = True
         for param, grad in zip(self.model.parameters(), self._grads, strict=True):
             param.grad = grad
         return self._outputs
@@ -377,3 +380,65 @@ class StepRunner:
             outputs = _manual_forward_backward(self.model, static_inputs, static_labels, self.moments, self.keep_pre)
         self._grads = [param.grad for param in params]
         self._graph, self._static, self._outputs = graph, (static_inputs, static_labels), outputs
+
+
+def _first_line(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}".splitlines()[0]
+
+
+class UpdateRunner:
+    """The rest of a training step after the pass and the records — ``update(means, *args)``: freezing diverged
+    members, the rule updates from the pass's batch means, the α ≤ 0 count, Adam — captured as a second CUDA
+    graph where the pass is one (``StepRunner``), and replayed after every replayed pass. On a GPU these are about
+    80 small kernels a step (``bench/bench_train.py``'s LAUNCHES), and the rule update among them is what ``ip``
+    adds to a step of ``none``.
+
+    The graph reads the batch means from the pass's captured outputs, so it replays only right after a replayed
+    pass: after an eager one (a smaller last batch) the update runs eagerly. A number the update takes from Python
+    would be frozen into the graph, so ``use_graph`` is for the caller to grant only where none changes: the
+    optimizer is ``FusedAdam`` (its step counts live on the device), the freezing runs at every step
+    (``train.freeze_every_step``) and the rules update from the means; the rules' own step counts ``t`` are made
+    float64 numbers on the device before the capture (``rules.adam_step``: the same values). The first
+    ``warmup_steps`` updates run eagerly (they make Adam's buffers). Capturing records the kernels without running
+    them; the replay right after runs them. A capture that fails says why once (``graph_error``) and the update
+    runs eagerly from then on.
+    """
+
+    warmup_steps = 2
+
+    def __init__(
+        self, model: LockstepMLP, step_runner: StepRunner, update: Callable[..., None], use_graph: bool = False
+    ):
+        self.model = model
+        self.step_runner = step_runner
+        self.update = update
+        self.use_graph = use_graph and step_runner.use_graph
+        self.graph_error: str | None = None
+        self._graph: Any = None
+        self._eager_updates = 0
+
+    @property
+    def captured(self) -> bool:
+        return self._graph is not None
+
+    def __call__(self, means: dict[str, torch.Tensor], *args: Any) -> None:
+        graphable = self.use_graph and self.graph_error is None and self.step_runner.replayed_last
+        if graphable and self._graph is None and self._eager_updates >= self.warmup_steps:
+            try:
+                self._capture(means, *args)
+            except RuntimeError as error:
+                self.graph_error = _first_line(error)
+        if graphable and self._graph is not None:
+            self._graph.replay()
+            return
+        self.update(means, *args)
+        self._eager_updates += 1
+
+    def _capture(self, means: dict[str, torch.Tensor], *args: Any) -> None:
+        for state in self.model.states:
+            if not isinstance(state["t"], torch.Tensor):
+                state["t"] = torch.tensor(float(state["t"]), dtype=torch.float64, device=self.model.device)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):  # thread_local: see StepRunner._capture
+            self.update(means, *args)
+        self._graph = graph

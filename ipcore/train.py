@@ -41,7 +41,7 @@ from ipcore.model import LockstepMLP, member_losses
 from ipcore.optim import FusedAdam, MemberAdam, MemberSGD
 from ipcore.rules import make_rule
 from ipcore.stats import ENTROPY_BINS, entropy_from_counts
-from ipcore.step import StepRunner
+from ipcore.step import StepRunner, UpdateRunner
 from ipcore.threads import ThreadShare, torch_threads
 
 HIST_BINS = 50
@@ -562,6 +562,27 @@ def _train(
     always_mask = freeze_every_step(device)
     counts_alpha = any(rule.form != "none" or rule.has_parameters for rule in rules)
 
+    def update(
+        step_means: dict[str, torch.Tensor], x_all: torch.Tensor | None, y_all: torch.Tensor | None, freeze: bool
+    ) -> None:
+        """What changes the model after a step's pass and records: diverged members frozen, the rules' update,
+        the α ≤ 0 count, the optimizer's step. Through ``run_update``: a CUDA graph of its own on a GPU."""
+        with torch.no_grad():
+            if freeze:
+                freeze_members(model, optimizer, ~active)
+            if model.any_updates and moments is not None:
+                model.update_rules_from_moments(step_means, etas, active if freeze else None)
+            elif model.any_updates:
+                model.update_rules(x_all, y_all, etas, active if freeze else None)
+            if counts_alpha:
+                nonpositive.add_((model.raw_alpha() <= 0) & active.unsqueeze(1))
+        optimizer.step()
+
+    # nothing in it may come from Python and change from step to step (UpdateRunner): the freezing at every step,
+    # the rules from the means, Adam's step counts on the device
+    graphed_update = always_mask and moments is not None and isinstance(optimizer, FusedAdam)
+    run_update = UpdateRunner(model, run_step, update, use_graph=graphed_update)
+
     def sync_divergence() -> None:
         nonlocal known_diverged
         current = diverged_step.cpu().numpy()
@@ -629,20 +650,12 @@ def _train(
                         recorder.hist_rows.append((step, row.pop("hist")))
                     if measure_layers:
                         recorder.layer_rows.append((step, row))
-                if freeze:
-                    freeze_members(model, optimizer, ~active)
-                if model.any_updates and moments is not None:
-                    model.update_rules_from_moments(means, etas, active if freeze else None)
-                elif model.any_updates:
-                    model.update_rules(x_all, y_all, etas, active if freeze else None)
-                if counts_alpha:
-                    nonpositive += (model.raw_alpha() <= 0) & active.unsqueeze(1)
                 count = len(targets[0])
                 epoch_loss += loss * count
                 epoch_correct += (logits.argmax(-1) == labels).sum(1)
                 window_loss += loss
                 window_count += 1
-            optimizer.step()
+            run_update(means, x_all, y_all, freeze)
             optimizer.zero_grad(set_to_none=True)
             step += 1
 
@@ -699,6 +712,8 @@ def _train(
             summary["tanh_kernel"] = cpu_tanh_kernel()  # machine-dependent: results agree to float rounding
     if run_step.use_graph:
         summary["cuda_graph"] = run_step.graph_error or "captured"
+    if run_update.use_graph:
+        summary["cuda_graph_update"] = run_update.graph_error or ("captured" if run_update.captured else "eager")
     return RunResult(config=config, metrics=metrics, summary=summary, state=state_name)
 
 

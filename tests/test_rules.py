@@ -329,6 +329,29 @@ def test_active_mask_freezes_members_completely(name):
         torch.testing.assert_close(value[1], initial, msg=f"frozen member, {key}")
 
 
+@pytest.mark.parametrize("name", [n for n in RULES if n not in ("batchnorm", "ip_hard", "none")])
+@pytest.mark.parametrize("masked", [False, True])
+def test_a_step_count_held_as_a_float64_tensor_updates_to_the_same_bits(name, masked):
+    """Where a CUDA graph replays the rule updates (``ipcore.step.UpdateRunner``) the step count t is a float64
+    number on the device, incremented in place: every rule updates to the same bits as with a Python int, also
+    with the per-member mask of a GPU step, and η's decay (Infomax) follows t the same way."""
+    rule = get_rule(name, eta_decay=0.01) if name == "infomax" else get_rule(name)
+    generator = torch.Generator().manual_seed(3)
+    x = torch.randn(3, 40, 5, generator=generator) * 2 + 0.5
+    y = torch.tanh(x)
+    counted, held = rule.init_state(3, 5), rule.init_state(3, 5)
+    held["t"] = torch.tensor(0.0, dtype=torch.float64)
+    count = held["t"]
+    active = torch.tensor([True, False, True]) if masked else None
+    for _ in range(4):
+        rule.update(counted, x, y, 0.05, active)
+        rule.update(held, x, y, 0.05, active)
+    assert held["t"] is count and count.item() == counted["t"] == 4  # in place: a replay reads the same tensor
+    for key, value in counted.items():
+        if key != "t":
+            assert torch.equal(value, held[key]), key
+
+
 def test_safe_alpha_floors_magnitude_and_keeps_sign():
     alpha = torch.tensor([0.0, 1e-9, -1e-9, -2.0, 3.0, float("nan")])
     floored = safe_alpha(alpha)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -16,8 +17,8 @@ import ipcore.step as step_module
 from ipcore.activations import ACTIVATIONS, Tanh, pinned_tanh_kernel
 from ipcore.model import LockstepMLP
 from ipcore.optim import FusedAdam
-from ipcore.rule_specs import RULE_SPECS
-from ipcore.rules import RULES, get_rule
+from ipcore.rule_specs import RULE_SPECS, RuleSpec
+from ipcore.rules import IP, RULES, get_rule
 from ipcore.step import (
     CUDA_GRAPHS_ENV,
     StepRunner,
@@ -221,29 +222,38 @@ def test_the_step_runner_on_a_cpu_is_the_plain_pass():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_training_replayed_from_a_cuda_graph_equals_eager_training(monkeypatch):
+@pytest.mark.parametrize("exploding", ["exploding_ip", "exploding_moments_ip"])
+def test_training_replayed_from_a_cuda_graph_equals_eager_training(monkeypatch, exploding):
     """Run on a GPU machine (bench/gpu_speed.sh): the captured pass, the eager last batch of each epoch and the
-    rule updates between replays give the run the eager pass gives."""
-    monkeypatch.setitem(RULE_SPECS, "exploding_ip", ExplodingIP.spec)
-    monkeypatch.setitem(RULES, "exploding_ip", ExplodingIP)
-    config = small(rules=["exploding_ip", "ip", "none", "infomax"], seeds=3, depth=3, subset=290)
+    rule updates between replays — eager where a rule updates from the whole x and y (``exploding_ip``), a graph
+    of their own where every rule updates from the means — give the run the eager steps give."""
+    rule_class = {"exploding_ip": ExplodingIP, "exploding_moments_ip": ExplodingMomentsIP}[exploding]
+    monkeypatch.setitem(RULE_SPECS, exploding, rule_class.spec)
+    monkeypatch.setitem(RULES, exploding, rule_class)
+    config = small(rules=[exploding, "ip", "none", "infomax"], seeds=3, depth=3, subset=290, eta_decay=0.01)
     config = dataclasses.replace(config, device="cuda")  # 290 samples: each epoch ends with a batch of 40
     graphed = train(config)
     assert graphed.summary["cuda_graph"] == "captured"
+    if exploding == "exploding_moments_ip":
+        assert graphed.summary["cuda_graph_update"] == "captured"
+    else:
+        assert "cuda_graph_update" not in graphed.summary
     monkeypatch.setenv(CUDA_GRAPHS_ENV, "0")
     eager = train(config)
-    assert "cuda_graph" not in eager.summary
+    assert "cuda_graph" not in eager.summary and "cuda_graph_update" not in eager.summary
     np.testing.assert_array_equal(graphed.metrics["diverged_step"], eager.metrics["diverged_step"])
     for key in ("batch/loss", "epoch/test_loss", "layer/alpha_mean", "layer/grad_y_u"):
         np.testing.assert_allclose(graphed.metrics[key], eager.metrics[key], rtol=1e-4, atol=1e-5, err_msg=key)
 
 
 class TapeGraph:
-    """A CPU stand-in for ``torch.cuda.CUDAGraph`` with its semantics: capturing records every aten operation of
-    the pass (a dispatch mode), and a replay runs the same operations, with the same arguments, into the same
-    memory — each out-of-place result copied into the tensor the capture made, in-place ones acting on theirs
-    again, views left as the aliases they are. Whatever the pass took from Python at capture time (a number, a
-    tensor it later replaces) stays frozen, as in a real graph."""
+    """A CPU stand-in for ``torch.cuda.CUDAGraph`` with its semantics: capturing records every aten operation
+    (a dispatch mode) and runs only what a real capture leaves no trace of — operations writing into tensors that
+    existed before the capture are recorded but not run, as a CUDA capture records kernels without running them.
+    A replay runs the same operations, with the same arguments, into the same memory: each out-of-place result
+    copied into the tensor the capture made, in-place ones acting on theirs again, views left as the aliases they
+    are. Whatever the captured code took from Python (a number, a tensor it later replaces) stays frozen, as in a
+    real graph."""
 
     def __init__(self):
         self.tape: list[tuple] = []
@@ -261,14 +271,31 @@ class TapeGraph:
                     old.copy_(new)
 
 
+def _storages(values) -> set[int]:
+    return {t.untyped_storage().data_ptr() for t in tree_leaves(values) if isinstance(t, torch.Tensor)}
+
+
 class _Recording(TorchDispatchMode):
     def __init__(self, graph: TapeGraph):
         super().__init__()
         self.graph = graph
+        self.made: set[int] = set()  # storages the capture itself made
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        result = func(*args, **kwargs)
+        schema = func._schema
+        written = [
+            args[i] if i < len(args) else kwargs.get(argument.name)
+            for i, argument in enumerate(schema.arguments)
+            if argument.alias_info is not None and argument.alias_info.is_write
+        ]
+        if written and not _storages(written) <= self.made:  # would change what was there before the capture
+            assert all(r.alias_info is not None for r in schema.returns), func
+            result = written[0] if len(schema.returns) == 1 else None
+        else:
+            result = func(*args, **kwargs)
+            if not schema.is_mutable and not any(r.alias_info is not None for r in schema.returns):
+                self.made |= _storages(result)
         self.graph.tape.append((func, args, kwargs, result))
         return result
 
@@ -296,26 +323,56 @@ def _tape_graphs(monkeypatch) -> None:
     monkeypatch.setattr(step_module, "cuda_graph_supported", manual_backward_supported)
 
 
-@pytest.mark.parametrize("rules", [["exploding_ip", "ip", "none", "infomax"], ["bn_inc", "wd", "triesch"]])
-def test_training_replayed_from_a_captured_pass_equals_eager_training_on_the_cpu(monkeypatch, rules):
-    """The CUDA-graph path of ``StepRunner`` (capture after warm-up, the batch copied into the captured inputs,
-    gradients handed back from the captured memory, a smaller last batch run eagerly, rule updates and Adam
-    between replays, a member diverging), run on the CPU with ``TapeGraph`` standing in for the GPU's graph: the
-    run equals the eager one to the bit. What the GPU itself adds (kernels, streams) is left to
-    ``test_training_replayed_from_a_cuda_graph_equals_eager_training`` where a GPU is lent."""
-    monkeypatch.setitem(RULE_SPECS, "exploding_ip", ExplodingIP.spec)
-    monkeypatch.setitem(RULES, "exploding_ip", ExplodingIP)
-    config = small(rules=rules, seeds=3, depth=3, subset=290)  # each epoch ends with a batch of 40
+class ExplodingMomentsIP(IP):
+    """IP from the batch means whose first member's β turns NaN at its 3rd update (the batch loss of step 4 is
+    NaN), chosen by tensor operations on the step count, so that a captured update keeps choosing it."""
+
+    name = "exploding_moments_ip"
+    spec = RuleSpec(name, "IP whose β explodes", 1e-4, 1e-3)
+
+    def step_from_moments(self, state, means, eta):
+        alpha, beta = super().step_from_moments(state, means, eta)
+        first = torch.zeros_like(beta, dtype=torch.bool)
+        first[0] = True
+        return alpha, torch.where(first & (torch.as_tensor(state["t"]) == 3), math.nan, beta)
+
+
+@pytest.mark.parametrize(
+    "rules", [["exploding_moments_ip", "ip", "none", "infomax"], ["wd", "ip_cov", "wd_cov", "ip_printed"]]
+)
+def test_training_replayed_from_captured_graphs_equals_eager_training_on_the_cpu(monkeypatch, rules):
+    """The CUDA-graph path of a GPU step, run on the CPU with ``TapeGraph`` standing in for the GPU's graphs: the
+    pass (``StepRunner``: capture after warm-up, the batch copied into the captured inputs, gradients handed back
+    from the captured memory, a smaller last batch run eagerly) and the update after it (``UpdateRunner``:
+    freezing, the rules with their step counts on the device, the α ≤ 0 count, Adam; eager after an eager pass),
+    with a member diverging and η decaying. The run equals the eager one to the bit. What the GPU itself adds
+    (kernels, streams) is left to ``test_training_replayed_from_a_cuda_graph_equals_eager_training``."""
+    import ipcore.train as train_module
+
+    monkeypatch.setitem(RULE_SPECS, "exploding_moments_ip", ExplodingMomentsIP.spec)
+    monkeypatch.setitem(RULES, "exploding_moments_ip", ExplodingMomentsIP)
+    monkeypatch.setattr(train_module, "freeze_every_step", lambda device: True)  # as on a GPU, in both runs
+    config = small(rules=rules, seeds=3, depth=3, subset=290, eta_decay=0.01)  # each epoch ends with a batch of 40
     eager = train(config)
     _tape_graphs(monkeypatch)
-    replays = []
+    replays: dict[int, int] = {}
     plain_replay = TapeGraph.replay
-    monkeypatch.setattr(TapeGraph, "replay", lambda graph: replays.append(len(graph.tape)) or plain_replay(graph))
+
+    def counted_replay(graph: TapeGraph) -> None:
+        replays[id(graph)] = replays.get(id(graph), 0) + 1
+        plain_replay(graph)
+
+    monkeypatch.setattr(TapeGraph, "replay", counted_replay)
     replayed = train(config)
-    assert replayed.summary["cuda_graph"] == "captured" and "cuda_graph" not in eager.summary
-    assert len(replays) == 2 * 5 and replays[0] > 50  # 5 full batches an epoch, each a replay (the first after capture)
+    assert "cuda_graph" not in eager.summary and "cuda_graph_update" not in eager.summary
+    assert replayed.summary["cuda_graph"] == replayed.summary["cuda_graph_update"] == "captured"
+    # 5 full batches an epoch: the pass replayed at each (the first right after its capture); the update eager
+    # for its 2 warm-up steps and after each epoch's smaller, eager batch
+    assert sorted(replays.values()) == [2 * 5 - 2, 2 * 5]
     for key in ("diverged_step", "batch/loss", "epoch/test_loss", "layer/alpha_mean", "layer/grad_y_u", "hist/hist"):
         np.testing.assert_array_equal(replayed.metrics[key], eager.metrics[key], err_msg=key)
+    if "exploding_moments_ip" in rules:
+        assert list(eager.metrics["diverged_step"]).count(4) == 1  # seed 0 of the exploding rule, then frozen
 
 
 def test_a_pass_that_froze_a_replaced_tensor_shows_in_the_replayed_run(monkeypatch):
