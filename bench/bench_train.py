@@ -49,6 +49,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 # OpenMP's wait policy is left as libgomp sets it (spinning briefly between parallel operations) for both the
 # engine and the reference: the engine watches its own share of the CPU and drops threads that stop getting a
@@ -293,18 +294,14 @@ def launches_per_step(data, root: str, seeds: int, device: torch.device, steps: 
 
     config = setting(root, seeds, device, subset=BATCH * steps, log_every=2, hist_every=10)
     ticks: list[None] = []
-    saved = train_module.freeze_every_step, train_module.counts_with_bincount, os.environ.get(CUDA_GRAPHS_ENV)
-    train_module.freeze_every_step, train_module.counts_with_bincount = (lambda _: True), (lambda _: False)
-    os.environ[CUDA_GRAPHS_ENV] = "0"
-    try:
-        with wrapped_parts(attributed, LAUNCH_PARTS), CountLaunches():
-            train(config, data=data, progress=tick)
-    finally:
-        train_module.freeze_every_step, train_module.counts_with_bincount = saved[:2]
-        if saved[2] is None:
-            os.environ.pop(CUDA_GRAPHS_ENV)
-        else:
-            os.environ[CUDA_GRAPHS_ENV] = saved[2]
+    with (
+        mock.patch.object(train_module, "freeze_every_step", lambda _: True),  # a GPU's choices
+        mock.patch.object(train_module, "counts_with_bincount", lambda _: False),
+        mock.patch.dict(os.environ, {CUDA_GRAPHS_ENV: "0"}),
+        wrapped_parts(attributed, LAUNCH_PARTS),
+        CountLaunches(),
+    ):
+        train(config, data=data, progress=tick)
     return {part: count / counted[0] for part, count in counts.items() if part != "evaluation"}
 
 
