@@ -3,7 +3,8 @@
 One ``JobManager`` per server (``st.cache_resource``) runs every browser session's jobs, so the job cap
 (``IPCORE_MAX_JOBS``, default 1 on a CPU) is server-wide; each job carries its owner — this browser session —
 so a page shows only the jobs its own session started. Finished runs are saved in the runs folder
-(``IPCORE_RUNS_DIR``, default the repository's ``cached_runs/``) and appear in the gallery as "my runs".
+(``IPCORE_RUNS_DIR``, default ``~/.local/share/ipcore/runs``: ``ipcore.locations``) and appear in the gallery as
+"my runs"; the gallery's committed records are read from ``ipcore.locations.gallery_dir()``.
 
 Record listings are cached against the runs folder's signature (names and modification times of its record
 folders), so a new or changed record is seen at the next rerun while an unchanged folder is never re-read.
@@ -23,7 +24,8 @@ import streamlit as st
 from ipcore.config import Config
 from ipcore.job_process import warm_up
 from ipcore.jobs import FINISHED_STATES, JobManager, UnknownJob
-from ipcore.records import REPO_RUNS_DIR, RunRecord, check_run_id, default_runs_dir, list_runs, load_run
+from ipcore.locations import gallery_dir
+from ipcore.records import RunRecord, check_run_id, default_runs_dir, list_runs, load_run
 from ipcore.serving import check_browser_config
 
 ACTIVE_STATES = ("queued", "running")
@@ -31,7 +33,7 @@ __all__ = ["ACTIVE_STATES", "FINISHED_STATES", "UnknownJob"]
 
 
 def runs_dir() -> Path:
-    """``$IPCORE_RUNS_DIR`` if set, else the repository's ``cached_runs/``."""
+    """``$IPCORE_RUNS_DIR`` if set, else ``~/.local/share/ipcore/runs`` (``ipcore.locations``)."""
     return default_runs_dir()
 
 
@@ -105,11 +107,6 @@ def folder_signature(folder: Path) -> tuple[tuple[str, int], ...]:
 @st.cache_data(show_spinner=False, max_entries=8)
 def _cached_list(folder: str, signature: tuple) -> list[dict[str, Any]]:
     return list_runs(folder)
-
-
-def gallery_dir() -> Path:
-    """The committed gallery records: ``$IPCORE_GALLERY_DIR`` if set, else the repository's ``cached_runs/``."""
-    return Path(os.environ.get("IPCORE_GALLERY_DIR") or REPO_RUNS_DIR)
 
 
 def folders() -> list[Path]:

@@ -1,13 +1,12 @@
 """The app's entry point: ``streamlit run app/main.py`` from the repository root.
 
 Puts the repository root on ``sys.path`` (so ``app`` and ``ipcore`` import when Streamlit runs this file
-directly), points the engine at the project's datasets when no data folder is configured, sets the page
-config and wires the pages with ``st.navigation``.
+directly), sets the page config and wires the pages with ``st.navigation``. The datasets' folder follows the
+engine's one rule (``ipcore.locations``: ``$IPCORE_DATA``, else ``~/.cache/ipcore``), the same as the command line's.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -16,11 +15,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import streamlit as st  # noqa: E402
-
-SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
-if not os.environ.get("IPCORE_DATA") and SHARED_DATASETS.is_dir():
-    # The project's datasets live beside the checkout (../shared/datasets); use them unless told otherwise.
-    os.environ["IPCORE_DATA"] = str(SHARED_DATASETS)
 
 st.set_page_config(
     page_title="ipcore — intrinsic plasticity lab",

@@ -22,6 +22,7 @@ import time
 import typing
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from ipcore.config import (
@@ -141,7 +142,8 @@ def subcommand(name: str, help_text: str) -> Callable[[AddArguments], AddArgumen
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ipcore", description=__doc__.splitlines()[0])
+    prog = "ipcore" if Path(sys.argv[0]).name == "ipcore" else "python -m ipcore"  # the console script, or -m
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text, add in SUBCOMMANDS:
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -182,9 +184,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _add_neuron(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
     add_config_flags(p, NeuronConfig)
     p.add_argument("--json", action="store_true", help="print one JSON object with the final values on stdout")
-    p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bar on stderr, nor the warning for a run too short to act"
+    )
     add_save_arguments(p)
     return _run_neuron
+
+
+def warn_if_too_short(config: NeuronConfig | TrainConfig) -> None:
+    """Before a run: ``warning: …`` on stderr for each rule too short-lived here to act (``ipcore.rule_reach``, the
+    app's notice beside its Train button), so a run that will look like ``none`` is not taken as IP's verdict."""
+    from ipcore.rule_reach import too_short
+
+    for note in too_short(config):
+        sys.stderr.write(f"warning: {note}\n")
 
 
 def neuron_config_from_args(args: argparse.Namespace) -> NeuronConfig:
@@ -196,6 +209,8 @@ def _run_neuron(args: argparse.Namespace) -> int:
     from ipcore.neuron import simulate
 
     config = neuron_config_from_args(args)
+    if not args.quiet:
+        warn_if_too_short(config)
     # Ctrl-C or SIGTERM ends the run early but keeps (prints and saves) what was computed so far.
     with StopOnSignals() as signals:
         bar = None if args.quiet else ProgressBar(f"neuron {len(config.rules)} rules × {config.iters} iterations")
@@ -257,7 +272,9 @@ def _add_train(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int
     add_config_flags(p, TrainConfig)
     p.add_argument("--list-datasets", action="store_true", help="show which datasets are available and exit")
     p.add_argument("--json", action="store_true", help="print one JSON object with the results on stdout")
-    p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bar on stderr, nor the warning for a run too short to act"
+    )
     add_save_arguments(p)
     return _run_train
 
@@ -282,6 +299,8 @@ def _run_train(args: argparse.Namespace) -> int:
                 )
         return 0
     config = config_from_args(TrainConfig, args)
+    if not args.quiet:
+        warn_if_too_short(config)
 
     class TrainingLog(MetricsLog):
         """Remembers the latest loss row and the run's sizes, so the bar can show them cheaply."""
@@ -379,7 +398,9 @@ def add_save_arguments(p: argparse.ArgumentParser) -> None:
     """``--save``, ``--name`` and ``--runs-dir`` for a subcommand that produces a run (neuron, train)."""
     p.add_argument("--save", action="store_true", help="store the run as a record (see `runs list`)")
     p.add_argument("--name", type=_run_name, default=None, help="a name for the stored run (implies --save)")
-    p.add_argument("--runs-dir", default=None, help="records folder (default $IPCORE_RUNS_DIR or cached_runs/)")
+    p.add_argument(
+        "--runs-dir", default=None, help="records folder (default $IPCORE_RUNS_DIR, else ~/.local/share/ipcore/runs)"
+    )
 
 
 SAVE_FAILED = 1
@@ -486,7 +507,9 @@ def _add_runs(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]
     delete.add_argument("run_ids", nargs="+", metavar="RUN_ID")
     for action in (listing, show, delete):
         action.add_argument(
-            "--runs-dir", default=None, help="records folder (default $IPCORE_RUNS_DIR or cached_runs/)"
+            "--runs-dir",
+            default=None,
+            help="records folder (default $IPCORE_RUNS_DIR, else ~/.local/share/ipcore/runs)",
         )
     for action in (listing, show):
         action.add_argument("--json", action="store_true", help="print one JSON object")
@@ -637,8 +660,13 @@ def _add_gallery(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], i
     p.add_argument("--subset", type=int, default=None, help="train on the first N samples (quick looks)")
     p.add_argument("--iters", type=int, default=None, help="override single-neuron iterations (quick looks)")
     p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N")
-    p.add_argument("--data-root", default=None, help="dataset folder (default $IPCORE_DATA or ~/.cache/ipcore)")
-    p.add_argument("--runs-dir", default=None, help="records folder (default $IPCORE_RUNS_DIR or cached_runs)")
+    p.add_argument("--data-root", default=None, help="dataset folder (default $IPCORE_DATA, else ~/.cache/ipcore)")
+    p.add_argument(
+        "--runs-dir",
+        default=None,
+        help="the gallery's records folder (default $IPCORE_GALLERY_DIR, else the checkout's cached_runs/, else "
+        "$IPCORE_RUNS_DIR or ~/.local/share/ipcore/runs)",
+    )
     p.add_argument("--force", action="store_true", help="recompute parts that are already done")
     p.add_argument("--report", default="", metavar="PATH", help="only write the reproduction table into PATH")
     p.add_argument("--json", action="store_true", help="print one JSON object with what was done")
@@ -651,10 +679,11 @@ def _add_gallery(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], i
 
 def _run_gallery(args: argparse.Namespace) -> int:
     from ipcore import gallery
-    from ipcore.records import default_runs_dir, save_run
+    from ipcore.locations import gallery_dir
+    from ipcore.records import save_run
     from ipcore.runner import run_config
 
-    runs_dir = args.runs_dir or default_runs_dir()
+    runs_dir = args.runs_dir or gallery_dir()
     try:
         entries = [gallery.get_entry(e) for e in parse_rules(args.only)] if args.only else gallery.ENTRIES
     except KeyError as error:
@@ -753,7 +782,9 @@ def _add_sweep(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int
     )
     p.add_argument("--points-per-part", type=int, default=0, help="grid points per model (0 = automatic)")
     p.add_argument("--name", type=_run_name, default=None, help="the sweep's name (a re-run with it resumes)")
-    p.add_argument("--runs-dir", default=None, help="records folder (default $IPCORE_RUNS_DIR or cached_runs/)")
+    p.add_argument(
+        "--runs-dir", default=None, help="records folder (default $IPCORE_RUNS_DIR, else ~/.local/share/ipcore/runs)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object with every grid point's results")
     return _run_sweep
 

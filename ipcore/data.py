@@ -9,8 +9,8 @@ folder the operator offers), and two built-in synthetic tasks that need no files
 clusters, ``clusters:D`` for D input dimensions) and ``spirals`` (two interleaved spirals in 2-D). torch is
 imported when data are loaded, not with this module (configs validate dataset names without it).
 
-The data root is the ``root`` argument, else the environment variable ``IPCORE_DATA``, else
-``~/.cache/ipcore``. Decoded image folders are cached as uint8 ``.npz`` files (never pickle) beside the data
+The data root is the ``root`` argument (``--data-root``), else the environment variable ``IPCORE_DATA``, else
+``~/.cache/ipcore`` (``ipcore.locations``: the one rule of the CLI, the app and Python). Decoded image folders are cached as uint8 ``.npz`` files (never pickle) beside the data
 when that folder is writable, else under the cache dir (``IPCORE_CACHE``, default ``~/.cache/ipcore``) keyed
 by the folder's absolute path, so a second load takes seconds. Setting ``IPCORE_OFFLINE=1`` forbids downloads.
 
@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ipcore.errors import ConfigError, IpcoreWarning
+from ipcore.locations import cache_dir, data_root  # the one rule of the CLI, the app and Python
 
 if TYPE_CHECKING:
     import torch
@@ -227,17 +228,6 @@ def _check_folder(name: str, field_name: str) -> None:
     folder_path(name, field_name)
 
 
-def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The data root: ``root``, else ``$IPCORE_DATA``, else ``~/.cache/ipcore``."""
-    chosen = str(root) if root else os.environ.get("IPCORE_DATA") or "~/.cache/ipcore"
-    return Path(chosen).expanduser()
-
-
-def cache_dir() -> Path:
-    """Where derived files go when the data's own folder is read-only: ``$IPCORE_CACHE`` or ``~/.cache/ipcore``."""
-    return Path(os.environ.get("IPCORE_CACHE") or "~/.cache/ipcore").expanduser()
-
-
 def downloads_allowed() -> bool:
     return os.environ.get("IPCORE_OFFLINE", "").strip().lower() not in ("1", "true", "yes", "on")
 
@@ -385,13 +375,28 @@ def _load_raw(name: str, base: Path, allow_download: bool) -> dict[str, Any]:
 
 
 def _unavailable(dataset: str, base: Path, searched: list[Path], why: str = "") -> DatasetUnavailable:
+    """The one message for a missing dataset: where it was looked for, the files expected, how to get them and how
+    to point ipcore at a folder that holds them (the data root's rule, ``ipcore.locations``)."""
     files = DATASETS[dataset].files.replace("ROOT", str(base))
     folders = ", ".join(str(p) for p in searched)
     how = DATASETS[dataset].how_to_get(base)
     reason = f" ({why})" if why else ""
     return DatasetUnavailable(
-        f"{dataset} is not available{reason}. Searched: {folders}. Expected files: {files}. To get it: {how}."
+        f"{dataset} is not available{reason}. Searched: {folders}. Expected files: {files}. To get it: {how}; "
+        f"or use a folder that already holds it as the data root (now {base}): --data-root DIR on the command "
+        "line, or the environment variable IPCORE_DATA=DIR (the order: --data-root, else $IPCORE_DATA, else "
+        "~/.cache/ipcore)."
     )
+
+
+def download_failure(error: BaseException) -> str:
+    """A download error in one line that keeps its cause: torchvision's "Error downloading X:" is followed, on
+    lines of its own, by each mirror it tried and what went wrong there; the last of those says why."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
+    reason = lines[0]
+    if reason.endswith(":") and len(lines) > 1:
+        reason = f"{reason} {lines[-1]}"
+    return f"download failed: {reason}"
 
 
 def _download(dataset: str, base: Path, make: Any, searched: list[Path]) -> Any:
@@ -401,7 +406,7 @@ def _download(dataset: str, base: Path, make: Any, searched: list[Path]) -> Any:
         with contextlib.redirect_stdout(sys.stderr):
             return make()
     except Exception as error:  # network errors come as RuntimeError, URLError, OSError…
-        raise _unavailable(dataset, base, searched, f"download failed: {error}".splitlines()[0]) from None
+        raise _unavailable(dataset, base, searched, download_failure(error)) from None
 
 
 def _mnist_folder(root: Path) -> tuple[Path, str] | None:

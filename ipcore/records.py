@@ -54,6 +54,7 @@ import numpy as np
 import ipcore
 from ipcore.config import CONFIG_KINDS, Config, ConfigError, config_from_dict
 from ipcore.jsonable import json_ready
+from ipcore.locations import default_runs_dir  # $IPCORE_RUNS_DIR, else ~/.local/share/ipcore/runs
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,6 @@ RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 MAX_NAME_LENGTH = 200
 LABEL_LENGTH = 40
 STALE_TEMP_SECONDS = 24 * 3600
-REPO_RUNS_DIR = Path(__file__).resolve().parent.parent / "cached_runs"
 
 
 class RunNotFound(FileNotFoundError):
@@ -87,12 +87,6 @@ class RunRecord:
 
 
 # --- paths, ids and names -----------------------------------------------------------------------------
-
-
-def default_runs_dir() -> Path:
-    """``$IPCORE_RUNS_DIR`` if set, else the repository's ``cached_runs/``."""
-    env = os.environ.get("IPCORE_RUNS_DIR", "").strip()
-    return Path(env).expanduser() if env else REPO_RUNS_DIR
 
 
 def check_run_id(run_id: Any) -> str:

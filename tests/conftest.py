@@ -24,8 +24,20 @@ CACHED = ROOT / "cached_runs"
 
 MNIST_RAW = DATA / "MNIST" / "raw"
 
-needs_mnist = pytest.mark.skipif(not MNIST_RAW.is_dir(), reason=f"needs the real MNIST in {MNIST_RAW}")
+needs_mnist = pytest.mark.skipif(
+    not (MNIST_RAW / "train-images-idx3-ubyte").is_file(), reason=f"needs the real MNIST in {MNIST_RAW}"
+)  # the files, not only the folder: a failed download leaves the folder empty
 """Integration tests on the real MNIST."""
+
+
+@pytest.fixture(autouse=True, scope="session")
+def runs_folder_of_the_session(tmp_path_factory):
+    """Records a test saves without naming a folder land in a temporary one: never in the user's
+    ``~/.local/share/ipcore/runs`` nor in the checkout's ``cached_runs/`` (the gallery's committed records)."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("IPCORE_RUNS_DIR", str(tmp_path_factory.mktemp("runs")))
+    yield
+    patch.undo()
 
 
 @pytest.fixture(params=["torch", "logistic"])

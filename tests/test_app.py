@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -74,6 +75,12 @@ def runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("IPCORE_GALLERY_DIR", str(folder))  # isolated from the committed gallery records
     monkeypatch.setenv("IPCORE_DATA", os.environ.get("IPCORE_DATA") or str(DATA if DATA.is_dir() else tmp_path))
     return folder
+
+
+def spec_text(chart: Any) -> str:
+    """A plotly chart's JSON as text with its non-ASCII characters as themselves: plotly writes "≈" as \\u2248
+    unless orjson is installed, so tests search the decoded text, never the raw encoding."""
+    return json.dumps(json.loads(chart.proto.spec), ensure_ascii=False, separators=(",", ":"))
 
 
 def open_app(page: str, query: dict[str, str] | None = None) -> AppTest:
@@ -800,7 +807,7 @@ def test_neuron_lab_prompts_for_a_scipy_name_and_previews_the_runs_sample(runs_d
     from ipcore.neuron import draw_sample
 
     median = np.median(draw_sample(NeuronConfig(dist="gaussian", mu=5.0, sigma=2.0, n=20000)))
-    assert f"median ≈ {median:.3g}" in at.get("plotly_chart")[0].proto.spec  # the run's own sample
+    assert f"median ≈ {median:.3g}" in spec_text(at.get("plotly_chart")[0])  # the run's own sample
     at.selectbox(key="neuron.dist").set_value("other (scipy.stats)").run()
     assert not at.error and not at.exception  # nothing typed yet: a prompt, not an error
     assert any("scipy.stats" in i.value for i in at.info) and button(at, "Run").disabled
@@ -811,8 +818,8 @@ def test_lab_controls_log_alpha_and_spread(runs_dir: Path, train_run) -> None:
     at = open_app("gallery", {"view": "runs", "run": run_id})
     no_problems(at)
     at.toggle(key="viewer.logalpha").set_value(True).run()
-    spec = next(c.proto.spec for c in at.get("plotly_chart") if "α and β over training" in c.proto.spec)
-    assert '"type":"log"' in spec.replace(" ", "")
+    spec = next(spec_text(c) for c in at.get("plotly_chart") if "α and β over training" in spec_text(c))
+    assert '"type":"log"' in spec
     next(b for b in at.get("button_group") if b.key == "viewer.spread").set_value("every seed").run()
     no_problems(at)
     loss = next(c.proto.spec for c in at.get("plotly_chart") if "Training loss" in c.proto.spec)

@@ -245,7 +245,7 @@ def test_offline_defaults_and_a_figure_export(server, browser) -> None:
     assert train.is_enabled(), "the default dataset is present, so Train must be on"
     snap(page, "network-lab-offline.png")
     dataset.click()
-    page.get_by_role("option", name="mnist — not found here").click()
+    page.get_by_role("option", name="mnist — not found here", exact=True).click()  # not fashion_mnist's
     page.get_by_text("is not on this machine, so").first.wait_for()
     settled(page)
     assert train.is_disabled(), "Train must be off for a dataset that is not here"

@@ -125,7 +125,7 @@ def test_a_damaged_mnist_file_is_a_clear_error_naming_it(tmp_path, name, make, m
         load_dataset("mnist", tmp_path)
     assert error.value.field == "dataset"
     assert str(error.value).startswith(f"dataset: mnist: {path} {message}"), str(error.value)
-    code = cli.main(["train", "--dataset", "mnist", "--data-root", str(tmp_path), "--device", "cpu"])
+    code = cli.main(["train", "--dataset", "mnist", "--data-root", str(tmp_path), "--device", "cpu", "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith(f"error: dataset: mnist: {path}") and "Traceback" not in err
 
@@ -172,7 +172,9 @@ def test_missing_dataset_offline_says_where_and_how(name, tmp_path, monkeypatch)
 
 def test_missing_dataset_in_the_cli_is_a_message_not_a_traceback(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("IPCORE_OFFLINE", "1")
-    code = cli.main(["train", "--dataset", "mnist", "--data-root", str(tmp_path), "--device", "cpu", "--json"])
+    code = cli.main(
+        ["train", "--dataset", "mnist", "--data-root", str(tmp_path), "--device", "cpu", "--json", "--quiet"]
+    )
     assert code == 2
     captured = capsys.readouterr()
     assert captured.out == ""

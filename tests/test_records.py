@@ -222,7 +222,8 @@ def test_runs_dir_environment_override(tmp_path, monkeypatch, result):
     run_id = save_run(None, result)
     assert [r["run_id"] for r in list_runs()] == [run_id]
     monkeypatch.delenv("IPCORE_RUNS_DIR")
-    assert records.default_runs_dir() == records.REPO_RUNS_DIR
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data-home"))
+    assert records.default_runs_dir() == tmp_path / "data-home" / "ipcore" / "runs"  # never the checkout's records
 
 
 def test_cli_runs_list_show_delete(tmp_path, result, capsys):
