@@ -2,11 +2,13 @@
 
 Puts the repository root on ``sys.path`` (so ``app`` and ``ipcore`` import when Streamlit runs this file
 directly), points the engine at the project's datasets when no data folder is configured, sets the page
-config and wires the pages with ``st.navigation``.
+config, loads the rules of the operator's own (``IPCORE_RULE_MODULES``: files named by whoever starts the
+server, never by a browser) and wires the pages with ``st.navigation``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -16,6 +18,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import streamlit as st  # noqa: E402
+
+from app.text import public_message  # noqa: E402
+from ipcore.rule_specs import env_rule_modules  # noqa: E402
 
 SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
 if not os.environ.get("IPCORE_DATA") and SHARED_DATASETS.is_dir():
@@ -29,6 +34,19 @@ st.set_page_config(
     layout="wide",
     initial_sidebar_state="expanded",
 )
+
+RULE_MODULES_ERROR = None
+if env_rule_modules():  # rules of the operator's own (IPCORE_RULE_MODULES): loaded once, a no-op on later reruns
+    from ipcore.custom_rules import RuleError, load_env_rule_modules
+
+    try:
+        load_env_rule_modules()
+    except RuleError as error:
+        logging.getLogger("ipcore.app").error("IPCORE_RULE_MODULES: %s", error)
+        RULE_MODULES_ERROR = error
+if RULE_MODULES_ERROR is not None:  # the built-in rules still work; the server's log names the file
+    st.error(f"The rules of this server's own could not be loaded: {public_message(RULE_MODULES_ERROR)}",
+             icon=":material/error:")  # fmt: skip
 
 PAGES = [
     st.Page(ROOT / "pages" / "home.py", title="Home", icon=":material/home:", default=True),

@@ -25,7 +25,7 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType, ModuleType
@@ -36,11 +36,8 @@ import torch
 from ipcore.activations import get_activation
 from ipcore.config import ACTIVATION_NAMES, NeuronConfig, SweepConfig, TrainConfig
 from ipcore.errors import ConfigError
-from ipcore.rule_specs import RULE_SPECS, RuleSpec
+from ipcore.rule_specs import RULE_MODULES_ENV, RULE_SPECS, RuleSpec, env_rule_modules
 from ipcore.rules import _CLASSES, RULES, Rule
-
-RULE_MODULES_ENV = "IPCORE_RULE_MODULES"
-"""Rule files the app (and any job or CLI process) loads at start, joined by ``os.pathsep``."""
 
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
 FORMS = ("divide", "affine", "none")
@@ -79,12 +76,12 @@ class _LoadedModule:
 
 
 _LOADED: dict[str, _LoadedModule] = {}  # by resolved path (or a worker's "<source of PATH>" key)
-_loading: list[str] = []  # the file being run by load_rule_module, so register_rule can name it
+_loading: list[tuple[str, set[str]]] = []  # the file being run by load_rule_module and what it registered so far
 
 
 def _origin(cls: type) -> str:
     if _loading:
-        return _loading[-1]
+        return _loading[-1][0]
     module = sys.modules.get(cls.__module__)
     path = getattr(module, "__file__", None)
     return path or f"module {cls.__module__}"
@@ -233,7 +230,8 @@ def register_rule(
         raise RuleError(f"{where}: a rule name is 1–40 lower-case letters, digits or _, starting with a letter")
     if name in BUILTIN_RULES:
         raise RuleError(f"{where}: {name!r} is a built-in rule ({RULE_SPECS[name].title}); choose another name")
-    if name in CUSTOM_RULES and not replace:
+    rerun = name in CUSTOM_RULES and CUSTOM_RULES[name].origin == origin and not (_loading and name in _loading[-1][1])
+    if name in CUSTOM_RULES and not replace and not rerun:  # the same file run again redefines its own rules
         raise RuleError(
             f"{where}: a rule named {name!r} is already registered (from {CUSTOM_RULES[name].origin}); "
             "choose another name, or pass replace=True to redefine it"
@@ -265,6 +263,8 @@ def register_rule(
     RULE_SPECS[name] = spec  # in place: the configs, the CLI and the app read these very dicts
     RULES[name] = _CLASSES[name] = cls
     CUSTOM_RULES[name] = CustomRule(name, cls, origin)
+    if _loading:
+        _loading[-1][1].add(name)
     return cls
 
 
@@ -286,7 +286,7 @@ def _all_or_nothing(origin: str) -> Iterator[None]:
     error; otherwise the registry is put back as it was, rules the block removed or replaced included."""
     before = list(CUSTOM_RULES)
     replaced = {name: (RULE_SPECS[name], CUSTOM_RULES[name]) for name in before}
-    _loading.append(origin)
+    _loading.append((origin, set()))
     try:
         yield
     except BaseException:
@@ -363,25 +363,38 @@ def load_rule_modules(paths: list[str] | tuple[str, ...]) -> list[str]:
     return names
 
 
-def env_rule_modules(environ: Mapping[str, str] | None = None) -> list[str]:
-    """The rule files named by ``IPCORE_RULE_MODULES`` (``os.pathsep``-separated; empty entries skipped)."""
-    text = (os.environ if environ is None else environ).get(RULE_MODULES_ENV, "")
-    return [part.strip() for part in text.split(os.pathsep) if part.strip()]
-
-
 def load_env_rule_modules(environ: Mapping[str, str] | None = None) -> list[str]:
     """Load the rule files ``IPCORE_RULE_MODULES`` names (the operator's choice; nothing a browser sends)."""
     return load_rule_modules(env_rule_modules(environ))
 
 
 def loaded_rule_modules() -> list[str]:
-    """The paths of the rule files loaded in this process, in loading order."""
-    return [entry.path for key, entry in _LOADED.items() if key == entry.path]
+    """The files that define the rules registered in this process — loaded by ``load_rule_module`` or imported
+    as ordinary modules that call ``register_rule`` — in registration order (what a job process loads)."""
+    files = [entry.path for key, entry in _LOADED.items() if key == entry.path]
+    files += [rule.origin for rule in CUSTOM_RULES.values() if Path(rule.origin).is_file()]
+    return list(dict.fromkeys(files))
 
 
-def rule_sources() -> list[tuple[str, str]]:
-    """(path, source) of every loaded rule file: what a Ray task carries so its worker registers the same rules."""
-    return [(entry.path, entry.source) for entry in _LOADED.values()]
+def rule_sources(names: Iterable[str] | None = None) -> list[tuple[str, str]]:
+    """(path, source) of the files that define the registered rules (only those of ``names``, when given): what
+    a Ray task carries so that its worker registers the same rules. A rule defined outside any file (in a
+    notebook's cell) cannot travel: ``RuleError`` says to move it into a file."""
+    wanted = [n for n in (CUSTOM_RULES if names is None else names) if n in CUSTOM_RULES]
+    sources: dict[str, str] = {}
+    for name in wanted:
+        origin = CUSTOM_RULES[name].origin
+        loaded = next((entry for entry in _LOADED.values() if entry.path == origin), None)
+        if loaded is not None:
+            sources[origin] = loaded.source
+        elif Path(origin).is_file():
+            sources[origin] = Path(origin).read_text(encoding="utf-8")
+        else:
+            raise RuleError(
+                f"rule {name!r} was defined in {origin}, not in a file, so other processes (Ray workers, the app's "
+                "jobs) cannot load it: put it in a .py file and load that with ipcore.load_rule_module(path)"
+            )
+    return list(sources.items())
 
 
 def load_rule_sources(sources: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> list[str]:
