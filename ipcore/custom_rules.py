@@ -230,8 +230,10 @@ def register_rule(
         raise RuleError(f"{where}: a rule name is 1–40 lower-case letters, digits or _, starting with a letter")
     if name in BUILTIN_RULES:
         raise RuleError(f"{where}: {name!r} is a built-in rule ({RULE_SPECS[name].title}); choose another name")
-    rerun = name in CUSTOM_RULES and CUSTOM_RULES[name].origin == origin and not (_loading and name in _loading[-1][1])
-    if name in CUSTOM_RULES and not replace and not rerun:  # the same file run again redefines its own rules
+    # load_rule_module running a file that defined this rule before (imported as a module, or edited since)
+    rerun = bool(_loading) and name not in _loading[-1][1]
+    rerun = rerun and name in CUSTOM_RULES and CUSTOM_RULES[name].origin == origin
+    if name in CUSTOM_RULES and not replace and not rerun:
         raise RuleError(
             f"{where}: a rule named {name!r} is already registered (from {CUSTOM_RULES[name].origin}); "
             "choose another name, or pass replace=True to redefine it"
