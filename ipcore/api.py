@@ -49,7 +49,7 @@ def _progress(progress: Progress, label: str) -> Iterator[Callable[[float], None
     from tqdm.auto import tqdm
 
     steps = 1000
-    bar = tqdm(total=steps, desc=label, unit="‰", bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
+    bar = tqdm(total=steps, desc=label, mininterval=0.5, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
 
     def update(fraction: float) -> None:
         target = int(round(min(max(fraction, 0.0), 1.0) * steps))
@@ -380,15 +380,18 @@ def runs(runs_dir: str | os.PathLike | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def gallery_entries(runs_dir: str | os.PathLike | None = None, verdicts: bool = True) -> pd.DataFrame:
+def gallery_entries(
+    runs_dir: str | os.PathLike | None = None, verdicts: bool = True, ids: list[str] | None = None
+) -> pd.DataFrame:
     """The gallery's entries (the thesis's claims and chapter 7's questions): id, chapter, title, claim, kind,
     datasets, rules, parts, and with ``verdicts`` the parts computed, the verdict and what was measured, from the
-    records in ``runs_dir`` (default cached_runs) — the gallery page's cards as a table."""
-    from ipcore.gallery import ENTRIES, assess, entry_records
+    records in ``runs_dir`` (default cached_runs) — the gallery page's cards as a table. ``ids``: only these
+    entries (reading every record of every entry takes a while)."""
+    from ipcore.gallery import ENTRIES, assess, entry_records, get_entry
 
     folder = str(runs_dir if runs_dir is not None else default_runs_dir())
     rows = []
-    for entry in ENTRIES:
+    for entry in ENTRIES if ids is None else [get_entry(i) for i in ids]:
         row = {
             "id": entry.id,
             "chapter": entry.chapter,
