@@ -41,7 +41,7 @@ print(config)
 
 # %%
 run = ipcore.run_networks(config)
-run
+run  # noqa: B018 - a cell's last expression is what Jupyter shows
 
 # %% [markdown]
 # ## The slope as a tidy table
@@ -64,7 +64,7 @@ print(per_seed[["rule", "seed", "healthy", "slope", "final_loss", "test_acc"]].r
 
 # %%
 figure = run.figure("slope", layers=[2])
-figure
+figure  # noqa: B018
 
 # %% [markdown]
 # ## The paired test

@@ -49,7 +49,9 @@ def _progress(progress: Progress, label: str) -> Iterator[Callable[[float], None
     from tqdm.auto import tqdm
 
     steps = 1000
-    bar = tqdm(total=steps, desc=label, mininterval=0.5, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
+    bar = tqdm(
+        total=steps, desc=label, mininterval=0.5, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}"
+    )
 
     def update(fraction: float) -> None:
         target = int(round(min(max(fraction, 0.0), 1.0) * steps))
