@@ -82,6 +82,8 @@ _loading: list[tuple[str, set[str]]] = []  # the file being run by load_rule_mod
 def _origin(cls: type) -> str:
     if _loading:
         return _loading[-1][0]
+    if cls.__module__ == "__main__":  # a notebook's cell or the running script: never re-run elsewhere
+        return "module __main__"
     module = sys.modules.get(cls.__module__)
     path = getattr(module, "__file__", None)
     return path or f"module {cls.__module__}"
