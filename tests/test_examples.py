@@ -44,3 +44,24 @@ def test_the_custom_rule_notebook_trains_the_plug_in_everywhere(tmp_path):
     assert "['ip_laplace']" in out  # loaded and checked
     headers = [line.split() for line in out.splitlines() if line.startswith("rule ")]
     assert ["rule", "ip_laplace", "none"] in headers  # the sweep's table: both rules trained at each lr
+
+
+def test_the_rule_in_docs_python_md_registers_and_trains(tmp_path):
+    import re
+
+    import ipcore
+    from ipcore import custom_rules
+
+    text = (ROOT / "docs" / "python.md").read_text()
+    code = re.search(r"```python\n# my_rules.py\n(.*?)```", text, re.S).group(1)
+    path = tmp_path / "my_rules.py"
+    path.write_text(code)
+    try:
+        assert ipcore.load_rule_module(path) == ["mean_centred"]
+        run = ipcore.run_neuron(dist="gaussian", mu=5, sigma=2, iters=2000, rules=["mean_centred"], progress=False)
+        final = run.seeds().iloc[0]
+        assert abs(final.beta - final.sample_mean) < 0.05  # centred on the mean, as its docstring says
+    finally:
+        for name in list(custom_rules.CUSTOM_RULES):
+            ipcore.unregister_rule(name)
+        custom_rules._LOADED.clear()
