@@ -37,7 +37,7 @@ from ipcore.activations import get_activation
 from ipcore.config import ACTIVATION_NAMES, NeuronConfig, SweepConfig, TrainConfig
 from ipcore.errors import ConfigError
 from ipcore.rule_specs import RULE_MODULES_ENV, RULE_SPECS, RuleSpec, env_rule_modules
-from ipcore.rules import _CLASSES, RULES, Rule
+from ipcore.rules import _CLASSES, RULES, Rule, batch_moments
 
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
 FORMS = ("divide", "affine", "none")
@@ -45,6 +45,8 @@ BUILTIN_RULES = frozenset(RULE_SPECS)
 """The names ipcore ships (fixed at import, before any registration): none of them can be registered again."""
 
 PROBE_MEMBERS, PROBE_BATCH, PROBE_UNITS = 2, 32, 3
+ENGINE_DIR = str(Path(__file__).resolve().parent) + os.sep
+TORCH_DIR = str(Path(torch.__file__).resolve().parent) + os.sep
 
 
 class RuleError(ConfigError):
@@ -167,8 +169,6 @@ def check_rule(rule: Rule, spec: RuleSpec, where: str) -> None:
                         raise RuleError(f"{where}: transform gave non-finite u on a well-behaved batch, x ~ N(1, 2²)")
                     y = activation.value(pre)
                     if rule.steps_from_moments:
-                        from ipcore.rules import batch_moments
-
                         state["t"] += 1
                         alpha, beta = rule.step_from_moments(state, batch_moments(x, y, rule.moments), eta)
                         state["t"] -= 1
@@ -191,8 +191,10 @@ def check_rule(rule: Rule, spec: RuleSpec, where: str) -> None:
                                 )
         except RuleError:
             raise
-        except Exception as error:  # the rule's own code failed: say where, with its last frame
-            frame = traceback.extract_tb(error.__traceback__)[-1]
+        except Exception as error:  # the rule's own code failed: say where, in its own file if the trace has it
+            frames = traceback.extract_tb(error.__traceback__)
+            own = [f for f in frames if not f.filename.startswith((ENGINE_DIR, TORCH_DIR))]
+            frame = (own or frames)[-1]
             raise RuleError(
                 f"{where}: raised {type(error).__name__}: {error} (at {Path(frame.filename).name}:{frame.lineno}, "
                 f"{activation_name} units, x ~ N(1, 2²) of shape {[m, b, u]})"
