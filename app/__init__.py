@@ -1,6 +1,7 @@
-"""The Streamlit app's building blocks: URL state, chart builders, job access and shared views.
+"""The Streamlit app's building blocks: URL state, job access and shared views.
 
-``charts`` is pure (numpy + plotly, no streamlit) and unit-testable; the others render with streamlit.
+The chart builders the pages draw live in ``ipcore.charts`` (numpy + plotly, no streamlit), so a notebook
+draws the same figures; the modules here render with streamlit.
 """
 
 from pathlib import Path

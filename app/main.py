@@ -1,12 +1,14 @@
 """The app's entry point: ``streamlit run app/main.py`` from the repository root.
 
 Puts the repository root on ``sys.path`` (so ``app`` and ``ipcore`` import when Streamlit runs this file
-directly), sets the page config and wires the pages with ``st.navigation``. The datasets' folder follows the
-engine's one rule (``ipcore.locations``: ``$IPCORE_DATA``, else ``~/.cache/ipcore``), the same as the command line's.
+directly), sets the page config, loads the rules of the operator's own (``IPCORE_RULE_MODULES``: files named
+by whoever starts the server, never by a browser) and wires the pages with ``st.navigation``. The datasets' folder
+follows the engine's one rule (``ipcore.locations``), the same as the command line's.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -16,6 +18,9 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
+from app.text import public_message  # noqa: E402
+from ipcore.rule_specs import env_rule_modules  # noqa: E402
+
 st.set_page_config(
     page_title="ipcore — intrinsic plasticity lab",
     # a file of our own: a Material icon as favicon makes every visitor's browser fetch it from Google's servers
@@ -23,6 +28,19 @@ st.set_page_config(
     layout="wide",
     initial_sidebar_state="expanded",
 )
+
+RULE_MODULES_ERROR = None
+if env_rule_modules():  # rules of the operator's own (IPCORE_RULE_MODULES): loaded once, a no-op on later reruns
+    from ipcore.custom_rules import RuleError, load_env_rule_modules
+
+    try:
+        load_env_rule_modules()
+    except RuleError as error:
+        logging.getLogger("ipcore.app").error("IPCORE_RULE_MODULES: %s", error)
+        RULE_MODULES_ERROR = error
+if RULE_MODULES_ERROR is not None:  # the built-in rules still work; the server's log names the file
+    st.error(f"The rules of this server's own could not be loaded: {public_message(RULE_MODULES_ERROR)}",
+             icon=":material/error:")  # fmt: skip
 
 PAGES = [
     st.Page(ROOT / "pages" / "home.py", title="Home", icon=":material/home:", default=True),

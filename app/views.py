@@ -15,12 +15,17 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import charts, charts_lab, charts_layers, charts_neuron, charts_training, export
+from app import export
 from app import jobs as app_jobs
 from app.live import PROGRESS_S, QUEUED_S, LiveBudget, needs_retune
 from app.live_plot import live_plot
 from app.text import code, plain, public_message
 from ipcore.analysis import RunReader, centre_and_gain
+from ipcore.charts import base as charts
+from ipcore.charts import lab as charts_lab
+from ipcore.charts import layers as charts_layers
+from ipcore.charts import neuron as charts_neuron
+from ipcore.charts import training as charts_training
 from ipcore.config import ConfigError
 from ipcore.records import check_name
 from ipcore.stats import ENTROPY_MAX
@@ -240,9 +245,9 @@ def _rounded(value: float | None) -> float | None:
 
 
 def depth_profile(metrics: Mapping[str, np.ndarray], key: str) -> None:
-    """Per-layer quantities against depth (``app.charts_beyond``): where the gradient vanishes, where units
+    """Per-layer quantities against depth (``ipcore.charts.beyond``): where the gradient vanishes, where units
     saturate, how much each unit's output carries."""
-    from app import charts_beyond
+    from ipcore.charts import beyond as charts_beyond
 
     present = [c for c in charts_beyond.PROFILE_METRICS if charts.has_rows(metrics, f"layer/{c}")]
     if not present:
@@ -392,7 +397,7 @@ def neuron_run_view(
     with right:
         chart(charts_neuron.tanh_over_density_figure(metrics, index), f"{key}.tanh", "tanh-over-density")
     if target is not None:
-        from app import charts_beyond
+        from ipcore.charts import beyond as charts_beyond
 
         chart(charts_beyond.output_vs_target_figure(metrics, index, *target), f"{key}.target", "output-vs-target")
         if target[0] == "logistic":

@@ -15,7 +15,7 @@ Adding a metric means one reader function and one ``SEED_METRICS`` line; every r
 (a gallery ``Claim`` by its ``metric``).
 
 Curves over time (the labs' loss bands, histograms) are a different question — which members were still
-finite at a given step — and keep ``app.charts``' per-step choice; a seed that collapses late is part of
+finite at a given step — and keep ``ipcore.charts``' per-step choice; a seed that collapses late is part of
 its curve until then.
 """
 

@@ -148,8 +148,29 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_text, add in SUBCOMMANDS:
         p = sub.add_parser(name, help=help_text, description=help_text)
         run = add(p)
+        p.add_argument(
+            "--rules-module",
+            action="append",
+            default=[],
+            metavar="PATH",
+            help="a Python file that registers rules of your own (ipcore.register_rule); repeatable. "
+            "$IPCORE_RULE_MODULES (paths joined by ':') is loaded too",
+        )
         p.set_defaults(run=run)
     return parser
+
+
+def load_rule_modules(paths: Sequence[str]) -> None:
+    """Load ``$IPCORE_RULE_MODULES`` and the ``--rules-module`` files before any config is validated (a bad
+    file is a ``RuleError``, a ``ConfigError``: exit status 2 and the file named). Torch is imported only when
+    there is a file to load."""
+    from ipcore.rule_specs import env_rule_modules
+
+    todo = list(dict.fromkeys([*env_rule_modules(), *paths]))
+    if todo:
+        from ipcore.custom_rules import load_rule_modules as load
+
+        load(todo)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -166,6 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     show_other(message, category, *rest, **kw)
 
             warnings.showwarning = show
+            load_rule_modules(getattr(args, "rules_module", []))
             return int(args.run(args) or 0)
     except ConfigError as error:
         sys.stderr.write(f"error: {error}\n")

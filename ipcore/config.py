@@ -348,12 +348,18 @@ def _number_text(value: float) -> str:
 RULE_NAMES = tuple(RULE_SPECS)
 
 
+UNKNOWN_RULE_HINT = (
+    "a rule of your own must be registered first (ipcore.register_rule or ipcore.load_rule_module in Python, "
+    "--rules-module on the command line, IPCORE_RULE_MODULES for the app)"
+)
+
+
 def check_rules(name: str, rules: list[str]) -> None:
     if not rules:
         raise ConfigError(name, f"choose at least one rule from: {', '.join(RULE_SPECS)}")
     for rule in rules:
         if rule not in RULE_SPECS:
-            raise ConfigError(name, f"unknown rule {rule!r}; allowed: {', '.join(RULE_SPECS)}")
+            raise ConfigError(name, f"unknown rule {rule!r}; allowed: {', '.join(RULE_SPECS)}; {UNKNOWN_RULE_HINT}")
     if len(set(rules)) != len(rules):
         raise ConfigError(name, f"each rule at most once (got {', '.join(rules)})")
 

@@ -24,6 +24,7 @@ import multiprocessing.spawn
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from ipcore.config import Config, config_from_dict
 from ipcore.errors import ConfigError, JobProcessError, error_message
 from ipcore.metrics import MetricsLog, RunResult
+from ipcore.rule_specs import env_rule_modules
 
 if TYPE_CHECKING:
     from ipcore.config import SweepConfig
@@ -123,6 +125,8 @@ def job_environment() -> dict[str, str]:
     environment = dict(os.environ)
     if environment.get(TANH_KERNEL_ENV, "").strip().lower() in ("", "auto"):
         environment[TANH_KERNEL_ENV] = cpu_tanh_kernel()
+    if "ipcore.custom_rules" in sys.modules:  # rule files loaded here are loaded by the job too
+        environment = sys.modules["ipcore.custom_rules"].environment_with_rule_modules(environment)
     return environment
 
 
@@ -301,6 +305,10 @@ def _child_main(
     try:
         if nice_error is not None:
             raise nice_error
+        if env_rule_modules():  # rules of the user's own (the operator's IPCORE_RULE_MODULES, or loaded by the caller)
+            from ipcore.custom_rules import load_env_rule_modules
+
+            load_env_rule_modules()
         train_module.set_memory_held_elsewhere(held_elsewhere)
         train_module.promise_listener = lambda key, needed: send(("memory", key, int(needed)))
         send(_run_task(task, payload, send, progress, lambda: terminated or stop.is_set()))

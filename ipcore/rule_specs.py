@@ -106,3 +106,16 @@ def eta_help(context: str) -> str:
         if value is not None:
             groups.setdefault(value, []).append(spec.name)
     return "; ".join(f"{'/'.join(names)} {value:g}" for value, names in groups.items())
+
+
+RULE_MODULES_ENV = "IPCORE_RULE_MODULES"
+"""Files of rules of the user's own that the app, the CLI and every job process load at start, joined by
+``os.pathsep`` (``ipcore.custom_rules``): named by the operator, never by a browser."""
+
+
+def env_rule_modules(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The rule files ``IPCORE_RULE_MODULES`` names (empty entries skipped); reading it needs no torch."""
+    import os
+
+    text = (os.environ if environ is None else environ).get(RULE_MODULES_ENV, "")
+    return [part.strip() for part in text.split(os.pathsep) if part.strip()]

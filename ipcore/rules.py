@@ -10,6 +10,8 @@ per-neuron state tensor are ``[M, U]``. A single neuron is ``M = U = 1``.
 
 Adding a rule means writing one small class below (it registers itself) and its ``RuleSpec`` (title,
 default η, options) in ``ipcore.rule_specs``, the torch-free table that configs, the CLI and the app read.
+A rule of a user's own is a subclass in the user's file, added by ``ipcore.register_rule``
+(``ipcore.custom_rules``), which checks it and writes its spec into the same tables.
 
 Sources: the thesis this project re-runs (§ and equation numbers below); Bell & Sejnowski 1995 (Infomax);
 Schrauwen et al. 2008 (Gaussian-target IP for tanh, extending Triesch 2005's exponential-target rule for the
@@ -97,7 +99,15 @@ _CLASSES: dict[str, type[Rule]] = {}
 class Rule:
     """One intrinsic rule. Subclasses set ``name`` and the class attributes of their form and override ``step``
     (and maybe more); title, default η, ``weighted_decay`` and options come from the rule's
-    ``ipcore.rule_specs.RuleSpec``, which every concrete rule must have."""
+    ``ipcore.rule_specs.RuleSpec``, which every concrete rule must have (a rule of your own gets it from
+    ``ipcore.register_rule``, which reads these class attributes: docs/python.md, "Your own rule").
+
+    Per training batch a rule receives x, the layer's pre-activations ``[M, B, U]`` (members, batch, units), and
+    y = f(u) computed with the current α, β; ``step`` returns the new α and β ``[M, U]`` (the base class writes
+    them back, freezing diverged members), or ``step_from_moments`` does the same from the batch means it
+    declares in ``moments``. ``fixed_point_distance`` returns |α − α*| and |β − β*| ``[M, U]`` for the
+    distance-to-fixed-point chart (None: no fixed point). α is in x's units for ``form = "divide"``
+    (u = (x−β)/α), in 1/x's for ``"affine"`` (u = αx + β); β is in x's units (divide) or u's (affine)."""
 
     name: ClassVar[str]
     spec: ClassVar[RuleSpec]
@@ -119,6 +129,8 @@ class Rule:
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
+        if "spec" not in cls.__dict__ and cls.__module__ != __name__:
+            return  # a rule of the user's own: ``ipcore.register_rule`` checks it and gives it its spec
         if "spec" not in cls.__dict__:  # a class may carry its own spec (a test's rule that is not registered)
             if cls.name not in RULE_SPECS:
                 raise TypeError(f"rule class {cls.__name__} ({cls.name!r}) has no RuleSpec in ipcore/rule_specs.py")

@@ -3,7 +3,9 @@
 Imported only when ``--backend ray`` is chosen (Ray is a heavy import). How it works:
 
 - **Code.** The driver ships the ``ipcore`` package to the workers (Ray's ``py_modules``); every node needs only
-  the requirements (torch, numpy, scipy, ray) installed.
+  the requirements (torch, numpy, scipy, ray) installed. Rule files of the user's own loaded by the driver
+  (``ipcore.custom_rules``) travel as text with each task, and the worker registers them before it validates
+  the config.
 - **Tasks.** Each part (a chunk of grid points trained as one lockstep model, or one gallery part) is one Ray
   task asking for ``training_threads()`` CPUs (the torch threads a CPU run uses, default 1) and, when the
   cluster has GPUs, a fraction of one (``IPCORE_RAY_GPU_FRACTION``, default 0.25, so four parts share a GPU).
@@ -106,11 +108,32 @@ def _where() -> dict[str, Any]:
     return {"ray_node": context.get_node_id(), "pid": os.getpid()}
 
 
+def _register(rule_sources: Sequence[tuple[str, str]]) -> None:
+    """Register the driver's rules of the user's own in this worker, from their files' text (no shared disk
+    needed; each source runs once per worker process)."""
+    if rule_sources:
+        from ipcore.custom_rules import load_rule_sources
+
+        load_rule_sources(list(rule_sources))
+
+
+def driver_rule_sources(rules: Sequence[str]) -> list[tuple[str, str]]:
+    """(path, source) of the files that define the rules of the user's own among ``rules``, for the tasks to
+    carry (``ipcore.custom_rules.rule_sources``)."""
+    import sys
+
+    module = sys.modules.get("ipcore.custom_rules")
+    return module.rule_sources(rules) if module is not None else []
+
+
 @ray.remote
-def sweep_part(sweep_json: str, points: list[Any], data: Any) -> list[dict[str, Any]]:
+def sweep_part(
+    sweep_json: str, points: list[Any], data: Any, rule_sources: Sequence[tuple[str, str]] = ()
+) -> list[dict[str, Any]]:
     """Train ``points`` of the sweep as one model on this worker; per point its metrics, summary and state."""
     from ipcore.grid import train_points
 
+    _register(rule_sources)
     sweep = SweepConfig.from_json(sweep_json)
     results = train_points(sweep, [(lr, dict(eta)) for lr, eta in points], data=_on_device(data, sweep.device))
     where = _where()
@@ -118,11 +141,12 @@ def sweep_part(sweep_json: str, points: list[Any], data: Any) -> list[dict[str, 
 
 
 @ray.remote
-def config_part(config_dict: dict[str, Any]) -> dict[str, Any]:
+def config_part(config_dict: dict[str, Any], rule_sources: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
     """Run one experiment config (a gallery part) on this worker; its metrics, summary and state."""
     from ipcore.config import config_from_dict
     from ipcore.runner import run_config
 
+    _register(rule_sources)
     result = run_config(config_from_dict(config_dict))
     return {"metrics": dict(result.metrics), "summary": result.summary, "state": result.state, **_where()}
 
@@ -193,10 +217,11 @@ def run_ray(
             data_ref = ray.put(data)
         options = task_options()
         sweep_json = sweep.to_json()
+        sources = driver_rule_sources(sweep.rules)
         refs = {}
         for number, part in enumerate(parts):
             chosen = [points[i] for i in part]
-            refs[sweep_part.options(**options).remote(sweep_json, chosen, data_ref)] = number
+            refs[sweep_part.options(**options).remote(sweep_json, chosen, data_ref, sources)] = number
 
         def handle(number: int, outputs: list[dict[str, Any]]) -> None:
             for index, output in zip(parts[number], outputs, strict=True):
@@ -224,7 +249,8 @@ def run_configs(
     try:
         options = task_options()
         configs = dict(jobs)
-        refs = {config_part.options(**options).remote(config.to_dict()): key for key, config in jobs}
+        sources = driver_rule_sources([rule for _, config in jobs for rule in config.rules])
+        refs = {config_part.options(**options).remote(config.to_dict(), sources): key for key, config in jobs}
 
         def handle(key: Any, output: dict[str, Any]) -> None:
             result = RunResult(configs[key], output["metrics"], output["summary"], output["state"])

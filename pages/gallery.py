@@ -13,10 +13,15 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from app import PAGES_DIR, charts, charts_gallery, charts_lab, charts_neuron, charts_training, export, views
+from app import PAGES_DIR, export, views
 from app import jobs as app_jobs
 from app.text import code, plain, public_message, public_record
 from ipcore.analysis import neuron_final
+from ipcore.charts import base as charts
+from ipcore.charts import gallery as charts_gallery
+from ipcore.charts import lab as charts_lab
+from ipcore.charts import neuron as charts_neuron
+from ipcore.charts import training as charts_training
 from ipcore.config import ConfigError
 from ipcore.gallery_beyond import CHAPTER as BEYOND_CHAPTER
 from ipcore.records import CorruptRecord, RunNotFound, delete_run
@@ -110,7 +115,7 @@ def entry_figures(entry: Any, records: list[Any], spread: str = "min–max") -> 
                 figures.append((fig, f"fixed-point-{part}"))
         return figures
     if entry.plot == "layer_profile":  # chapter 7: per-layer quantities against depth, one chart per part
-        from app import charts_beyond
+        from ipcore.charts import beyond as charts_beyond
 
         figures = []
         for column in entry.extra.get("profile_metrics", ("grad_y_u",)):

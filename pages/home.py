@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import PAGES_DIR, charts_home, lab_guide, views
+from app import PAGES_DIR, lab_guide, views
 from app import jobs as app_jobs
+from ipcore.charts import home as charts_home
 from ipcore.data import data_root
 from ipcore.rules import RULES
 from ipcore.serving import redact_paths

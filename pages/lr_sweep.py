@@ -17,10 +17,11 @@ from typing import Any
 
 import streamlit as st
 
-from app import controls, state, sweep_charts, views
+from app import controls, state, views
 from app import jobs as app_jobs
 from app import sweeps as app_sweeps
 from app.text import plain, public_message
+from ipcore.charts import sweep as sweep_charts
 from ipcore.config import ConfigError, SweepConfig
 from ipcore.data import browser_datasets
 from ipcore.records import CorruptRecord, RunNotFound, check_name

@@ -13,8 +13,9 @@ from typing import Any
 
 import streamlit as st
 
-from app import charts_neuron, controls, lab_guide, state, views
+from app import controls, lab_guide, state, views
 from app import jobs as app_jobs
+from ipcore.charts import neuron as charts_neuron
 from ipcore.config import BUILTIN_DISTS, ConfigError, NeuronConfig, config_from_dict, parse_pairs
 
 PAGE = "neuron"

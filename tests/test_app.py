@@ -24,19 +24,16 @@ sys.path.insert(0, str(ROOT))
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from app import (  # noqa: E402
-    charts,
-    charts_gallery,
-    charts_home,
-    charts_lab,
-    charts_layers,
-    charts_neuron,
-    charts_training,
-    export,
-    lab_guide,
-    sweep_charts,
-)
+from app import export, lab_guide  # noqa: E402
 from app.text import code, plain  # noqa: E402
+from ipcore.charts import base as charts  # noqa: E402
+from ipcore.charts import gallery as charts_gallery  # noqa: E402
+from ipcore.charts import home as charts_home  # noqa: E402
+from ipcore.charts import lab as charts_lab  # noqa: E402
+from ipcore.charts import layers as charts_layers  # noqa: E402
+from ipcore.charts import neuron as charts_neuron  # noqa: E402
+from ipcore.charts import sweep as sweep_charts  # noqa: E402
+from ipcore.charts import training as charts_training  # noqa: E402
 from ipcore.config import NeuronConfig, TrainConfig  # noqa: E402
 from ipcore.data import available_datasets  # noqa: E402
 from ipcore.neuron import simulate  # noqa: E402
@@ -875,7 +872,7 @@ def test_new_widgets_exist_and_reach_the_config(runs_dir: Path) -> None:
 
 
 def test_depth_profile_and_output_target_charts(train_run) -> None:
-    from app import charts_beyond
+    from ipcore.charts import beyond as charts_beyond
 
     for column in charts_beyond.PROFILE_METRICS:
         figure = charts_beyond.layer_profile_figure([("", train_run.metrics)], column, "second half")

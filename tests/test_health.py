@@ -146,10 +146,10 @@ def test_every_reader_of_a_record_counts_the_same_seeds():
     through ``ipcore.analysis``: on fig3.8's CIFAR-10 record (seed 5 collapsed under ip) they agree."""
     from types import SimpleNamespace
 
-    from app.sweep_charts import sweep_points
     from app.views import train_summary_rows
     from ipcore.analysis import RunReader, member_values
     from ipcore.assessment import seed_values
+    from ipcore.charts.sweep import sweep_points
     from ipcore.records import load_run
     from ipcore.train import summarize
 

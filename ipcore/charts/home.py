@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from app.charts import LEGEND_RIGHT, TANH_AXIS, Plot
+from ipcore.charts.base import LEGEND_RIGHT, TANH_AXIS, Plot
 from ipcore.rules import ip_fixed_point
 
 

@@ -1,7 +1,7 @@
 """Charts of a network run over training: loss and accuracy per rule (seed bands, divergence marks), several
 runs side by side, the mean ∂y/∂u and the output entropy of chosen hidden layers over time, the distance of α
 and β to each rule's fixed point, a layer × time heatmap, and the table of diverged seeds. Built with
-``app.charts``' ``Plot``; metric names as ``app.charts`` lists them.
+``ipcore.charts.base``' ``Plot``; metric names as ``ipcore.charts.base`` lists them.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from app.charts import (
+from ipcore.charts.base import (
     DASHES,
+    ENTROPY_MAX,
     ENTROPY_TITLE,
     LOSS_TITLE,
     MAX_POINTS,
@@ -33,7 +34,6 @@ from app.charts import (
     steps_to_epochs,
     thin,
 )
-from ipcore.stats import ENTROPY_MAX
 
 
 def loss_figure(

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from app.charts import DASHES, Metrics, Plot, _empty, _label, has_rows, members_by_rule, rule_color
+from ipcore.charts.base import DASHES, Metrics, Plot, _empty, _label, has_rows, members_by_rule, rule_color
 
 PROFILE_METRICS = {
     "grad_y_u": "mean ∂y/∂u (slope of the unit)",

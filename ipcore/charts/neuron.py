@@ -13,8 +13,10 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from app.charts import (
+from ipcore.analysis import centre_and_gain
+from ipcore.charts.base import (
     DASHES,
+    ENTROPY_MAX,
     ENTROPY_TITLE,
     LEGEND_BELOW,
     LEGEND_RIGHT,
@@ -29,8 +31,6 @@ from app.charts import (
     rule_color,
     thin,
 )
-from ipcore.analysis import centre_and_gain
-from ipcore.stats import ENTROPY_MAX
 
 UNIFORM = 0.5  # the density of a uniform output on (−1, 1)
 DECADES = 1.0  # the heatmap's colours span uniform ÷ 10 … × 10

@@ -10,7 +10,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from app.charts import PALETTE, Plot, rule_color
+from ipcore.charts.base import PALETTE, Plot, rule_color
 
 
 def beta_median_scatter(points: Sequence[Mapping[str, Any]]) -> go.Figure:

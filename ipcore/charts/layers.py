@@ -1,6 +1,6 @@
 """Inside a network's hidden layers at one recorded moment: the output histogram of y = tanh(u) per layer, α and
 β per layer (mean over units with their spread), and the output entropy per layer against log 2. Built with
-``app.charts``' ``Plot``; ``index`` picks the recorded row (the labs' time slider).
+``ipcore.charts.base``' ``Plot``; ``index`` picks the recorded row (the labs' time slider).
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
-from app.charts import (
+from ipcore.charts.base import (
+    ENTROPY_MAX,
     ENTROPY_TITLE,
     HEIGHT,
     Metrics,
@@ -24,7 +25,6 @@ from app.charts import (
     rule_color,
     time_index_label,
 )
-from ipcore.stats import ENTROPY_MAX
 
 
 def histogram_figure(metrics: Metrics, index: int = -1, columns: int = 4) -> go.Figure:

@@ -1,6 +1,6 @@
 """More network-run charts: α and β over training per hidden layer, and any recorded metric of any number of
 runs on one shared axis (the gallery's comparison). Pure functions on the engine's metric arrays, like
-``app.charts`` (whose ``Plot``, colours and helpers they use).
+``ipcore.charts.base`` (whose ``Plot``, colours and helpers they use).
 
 α and β over time come from what every network run records (``ipcore.train``): per hidden layer, at ≤ 200
 points of the run, the mean of α and of β over the layer's units (``layer/alpha_mean``, ``layer/beta_mean``
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from app.charts import (
+from ipcore.charts.base import (
     DASHES,
     LEGEND_BELOW,
     Metrics,

@@ -1,12 +1,13 @@
 """What every chart is built with: ``Plot`` (a figure assembled as plain dicts), a rule's colour, seed bands,
 thinning and smoothing, the metric readers the charts share, and ``figure_csv`` (the data behind any figure).
 
-The charts themselves live by subject: ``app.charts_training`` (a network run over training),
-``app.charts_layers`` (inside the hidden layers at one moment), ``app.charts_neuron`` (single-neuron runs),
-``app.charts_lab`` (α/β over time, comparing runs), ``app.charts_gallery`` (the gallery's own summaries),
-``app.sweep_charts`` (learning-rate and η sweeps), ``app.charts_home`` (the home page's illustration).
-Pure functions, no streamlit: every chart is unit-testable and its data can be written out with
-``figure_csv``. A rule keeps one colour everywhere (its place in ``ipcore.rules.RULES``).
+The charts themselves live by subject: ``ipcore.charts.training`` (a network run over training),
+``ipcore.charts.layers`` (inside the hidden layers at one moment), ``ipcore.charts.neuron`` (single-neuron runs),
+``ipcore.charts.lab`` (α/β over time, comparing runs), ``ipcore.charts.gallery`` (the gallery's own summaries),
+``ipcore.charts.sweep`` (learning-rate and η sweeps), ``ipcore.charts.home`` (the home page's illustration).
+Pure functions, no streamlit and no torch (only ``home`` needs it): every chart is unit-testable, draws in a
+notebook as it draws in the app, and its data can be written out with ``figure_csv``. A rule keeps one colour
+everywhere (its place in ``ipcore.rule_specs.RULE_SPECS``; rules registered at run time come after the built-ins).
 
 Figures are assembled as plain trace/layout dicts by ``Plot`` and validated once by ``go.Figure`` — several
 times cheaper than ``make_subplots``/``add_hline``/``update_*`` calls, which matters because the labs redraw
@@ -36,7 +37,7 @@ import plotly.graph_objects as go
 from plotly import colors
 from plotly.colors import qualitative
 
-from ipcore.rules import RULES
+from ipcore.rule_specs import RULE_SPECS
 
 Metrics = Mapping[str, np.ndarray]
 Runs = Sequence[tuple[str, Metrics]]
@@ -55,6 +56,7 @@ LEGEND_RIGHT = {"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1.0, "yan
 LEGEND_BELOW = {"orientation": "h", "x": 0.0, "xanchor": "left", "y": -0.3, "yanchor": "top"}
 TANH_AXIS = {"range": [-1.05, 1.05], "tickvals": [-1, -0.5, 0, 0.5, 1]}
 SPREADS = ("min–max", "interquartile", "every seed")  # how a band shows the seeds (``Plot.band``)
+ENTROPY_MAX = math.log(2.0)  # a uniform output on (−1, 1); ``ipcore.stats.ENTROPY_MAX``, without its torch
 
 
 # --- small helpers ------------------------------------------------------------------------------------
@@ -62,7 +64,7 @@ SPREADS = ("min–max", "interquartile", "every seed")  # how a band shows the s
 
 def rule_color(rule: str, alpha: float | None = None) -> str:
     """The rule's colour (``rgba`` with ``alpha`` for bands); unknown names get a stable colour too."""
-    names = list(RULES)
+    names = list(RULE_SPECS)
     index = names.index(rule) if rule in names else len(names) + sum(map(ord, rule))
     color = PALETTE[index % len(PALETTE)]
     if alpha is None:

@@ -16,8 +16,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from app.charts import Metrics, Plot, rule_color
 from ipcore.analysis import RunReader
+from ipcore.charts.base import Metrics, Plot, rule_color
 
 METRICS = {
     "final_train_loss": "final training loss (nats)",
