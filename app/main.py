@@ -38,4 +38,7 @@ PAGES = [
     st.Page(ROOT / "pages" / "lr_sweep.py", title="Learning-rate sweep", icon=":material/show_chart:"),
 ]
 
+from app.owner import keep_owner_cookie  # noqa: E402
+
+keep_owner_cookie()  # a reload keeps this browser's runs its own (the Delete button of the gallery's viewer)
 st.navigation(PAGES).run()

@@ -20,7 +20,7 @@ import streamlit as st
 from app import controls, state, sweep_charts, views
 from app import jobs as app_jobs
 from app import sweeps as app_sweeps
-from app.text import plain, public_message
+from app.text import plain, public_message, public_paths
 from ipcore.config import ConfigError, SweepConfig
 from ipcore.data import browser_datasets
 from ipcore.records import CorruptRecord, RunNotFound, check_name
@@ -52,7 +52,7 @@ def setting_label(config: dict, metas: list[dict]) -> str:
     experiments = sorted({m["experiment"] for m in metas if m.get("experiment")})
     source = f"from {', '.join(experiments)}" if experiments else "your runs"
     etas = " ".join(f"η {k}={v:g}" for k, v in sorted((config.get("eta") or {}).items()))
-    return (f"{config['dataset']} · depth {config['depth']} × {config['width']} · rules {', '.join(config['rules'])} · "
+    return (f"{public_paths(config['dataset'])} · depth {config['depth']} × {config['width']} · rules {', '.join(config['rules'])} · "
             f"{etas + ' · ' if etas else ''}{config['epochs']} epoch(s) · {config['seeds']} seed(s) · "
             f"{len(lrs)} learning rates ({source})")  # fmt: skip
 

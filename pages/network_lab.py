@@ -11,9 +11,10 @@ import streamlit as st
 
 from app import PAGES_DIR, controls, lab_guide, state, views
 from app import jobs as app_jobs
+from app.text import public_paths
 from ipcore.config import ConfigError, TrainConfig, field_spec
-from ipcore.data import CLUSTERS_DEFAULT_DIM, CLUSTERS_MAX_DIM, DATASETS, data_root
-from ipcore.serving import check_browser_config, redact_paths
+from ipcore.data import CLUSTERS_DEFAULT_DIM, CLUSTERS_MAX_DIM, DATASETS
+from ipcore.serving import check_browser_config
 
 PAGE = "net"
 # Datasets that need no files (always available).
@@ -139,12 +140,12 @@ def dataset_notice(config: TrainConfig, available: dict[str, dict]) -> None:
     if base in SYNTHETIC:
         st.caption(f"Dataset: {DATASETS[base].description}, {DATASETS[base].sizes}.")
     elif info and info["available"]:
-        where = f" — read from `{redact_paths(info['location'], [data_root()])}`" if info["location"] else ""
+        where = f" — read from `{public_paths(info['location'])}`" if info["location"] else ""
         st.caption(f"Dataset: {info['description']}{where}.")
     elif info:
         st.warning(
             f"**{base}** is not on this machine, so *Train* is off for it. "
-            f"{lab_guide.how_to_get(base, str(data_root()))} The synthetic datasets "
+            f"{lab_guide.how_to_get(base)} The synthetic datasets "
             f"({', '.join(sorted(SYNTHETIC))}) always work.",
             icon=":material/cloud_off:",
         )
