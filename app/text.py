@@ -51,7 +51,11 @@ def public_message(error: BaseException | str) -> str:
 def public_paths(text: Any) -> str:
     """``text`` with no server path in it: a path inside the data folder keeps only its part below it, behind
     the folder's name (``<the data folder>/MNIST/raw``); any other absolute path is ``<server path>``."""
-    return redact_paths(str(text), named={DATA_FOLDER: data_root()})
+    try:
+        named = {DATA_FOLDER: data_root()}
+    except ConfigError:  # IPCORE_DATA names a filesystem root: no folder to name, every path is redacted
+        named = {}
+    return redact_paths(str(text), named=named)
 
 
 def public_record(value: Any) -> Any:

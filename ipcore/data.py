@@ -227,9 +227,18 @@ def _check_folder(name: str, field_name: str) -> None:
     folder_path(name, field_name)
 
 
+def check_data_root(name: str, root: str | os.PathLike) -> None:
+    """A ConfigError on ``name`` when ``root`` is a filesystem root (``/``): the datasets' folders
+    (``MNIST/raw`` …) would be made at the top of the disk."""
+    path = Path(root).expanduser()
+    if str(root).strip() and path.resolve() == Path(path.resolve().anchor):
+        raise ConfigError(name, f"must be a folder for the datasets, not the filesystem root (got {str(root)!r})")
+
+
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The data root: ``root``, else ``$IPCORE_DATA``, else ``~/.cache/ipcore``."""
+    """The data root: ``root``, else ``$IPCORE_DATA``, else ``~/.cache/ipcore`` (never a filesystem root)."""
     chosen = str(root) if root else os.environ.get("IPCORE_DATA") or "~/.cache/ipcore"
+    check_data_root("data_root" if root else "IPCORE_DATA", chosen)
     return Path(chosen).expanduser()
 
 
