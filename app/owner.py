@@ -34,17 +34,16 @@ def owner() -> str:
     return st.session_state["owner"]
 
 
-def keep_owner_cookie() -> None:
-    """Set the owner cookie in the browser unless it already sent this session's key (app.main calls this on
-    every run; the script is a few bytes and loads nothing)."""
+def owner_cookie_script() -> str:
+    """The script that sets the owner cookie in the browser, or "" when the browser already sent this session's
+    key (``app.main`` puts it at the foot of every page; it is a few bytes and loads nothing)."""
     key = owner()
     if st.context.cookies.get(COOKIE) == key or not _KEY.fullmatch(key):
-        return
-    st.html(
+        return ""
+    return (
         "<script>document.cookie = "
         f"'{COOKIE}={key}; path=/; max-age={MAX_AGE_S}; SameSite=Strict'"
-        " + (location.protocol === 'https:' ? '; Secure' : '');</script>",
-        unsafe_allow_javascript=True,
+        " + (location.protocol === 'https:' ? '; Secure' : '');</script>"
     )
 
 

@@ -140,7 +140,7 @@ def entry_figures(entry: Any, records: list[Any], spread: str = "min–max") -> 
             bound = input_entropy_bound(config)["entropy_hist"] if config.dist in ("gaussian", "uniform") else None
             fig = charts_neuron.neuron_entropy_figure(members, aggregate=True, bound=bound, spread=spread)
             label = entry.extra.get("group_labels", {}).get(group, group)
-            fig.update_layout(title_text=f"Output entropy vs iteration — {label} ({len(members)} samples)")
+            fig.update_layout(title_text=f"Output entropy vs iteration — {plot_text(label)} ({len(members)} samples)")
             out.append((fig, f"entropy-{group}"))
         return out
     if entry.plot == "histogram":
