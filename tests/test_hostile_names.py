@@ -123,6 +123,7 @@ def test_every_chart_that_shows_names_shows_a_hostile_name_as_text(name: str, tr
 
 def test_a_charts_csv_gives_names_back_as_typed_and_quotes_formulas(neuron_run) -> None:
     name = HOSTILE[0]
+
     def series(runs: list) -> set[str]:
         text = charts.figure_csv(charts_lab.compare_figure(runs, "trace/entropy"))
         return {row["series"] for row in csv.DictReader(io.StringIO(text))}
