@@ -15,6 +15,7 @@ from typing import Any
 
 from ipcore.config import ConfigError
 from ipcore.data import data_root
+from ipcore.records import MAX_NAME_LENGTH, NAME_ALPHABET_TEXT
 from ipcore.serving import redact_paths
 
 DATA_FOLDER = "the data folder"
@@ -36,6 +37,11 @@ def plain(text: Any) -> str:
     joiner follows ``http``, ``www`` and ``@`` so that no bare address becomes a live link."""
     joined = _AUTOLINK_START.sub(lambda m: m.group(0) + WORD_JOINER, str(text))
     return _MARKDOWN_SPECIALS.sub(r"\\\1", joined).replace("\n", "  \n")
+
+
+def name_help() -> str:
+    """The tooltip of a run or sweep name's input: the characters a name may hold."""
+    return f"A name holds {plain(NAME_ALPHABET_TEXT)}; at most {MAX_NAME_LENGTH} characters."
 
 
 def public_message(error: BaseException | str) -> str:

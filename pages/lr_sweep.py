@@ -20,10 +20,10 @@ import streamlit as st
 from app import controls, state, sweep_charts, views
 from app import jobs as app_jobs
 from app import sweeps as app_sweeps
-from app.text import plain, public_message, public_paths
+from app.text import name_help, plain, public_message, public_paths
 from ipcore.config import ConfigError, SweepConfig
 from ipcore.data import browser_datasets
-from ipcore.records import CorruptRecord, RunNotFound, check_name
+from ipcore.records import MAX_NAME_LENGTH, CorruptRecord, RunNotFound, check_name
 from ipcore.rule_specs import RULE_SPECS, default_eta
 
 PAGE = "sweep"
@@ -247,7 +247,8 @@ backend = cols[0].radio(
     format_func=lambda b: "this server" if b == "local" else "Ray cluster",
     help=f"Ray: the cluster at ${app_sweeps.RAY_ADDRESS_VARIABLE}" + ("" if ray_address else " (not set on this server)"),
 )  # fmt: skip
-name = cols[1].text_input("sweep name (optional)", key="sweep.name", placeholder="a re-run with it resumes")
+name = cols[1].text_input("sweep name (optional)", key="sweep.name", placeholder="a re-run with it resumes",
+                          max_chars=MAX_NAME_LENGTH, help=name_help())  # fmt: skip
 missing = not error and not (available.get(config.dataset) or {"available": True})["available"]
 if missing:
     st.warning(f"**{config.dataset}** is not on this server, so this grid cannot train here. How to get it: "
