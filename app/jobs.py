@@ -1,8 +1,8 @@
 """Access to the server's one job manager and to the run records, with Streamlit caching.
 
 One ``JobManager`` per server (``st.cache_resource``) runs every browser session's jobs, so the job cap
-(``IPCORE_MAX_JOBS``, default 1 on a CPU) is server-wide; each job carries its owner — this browser session —
-so a page shows only the jobs its own session started. Finished runs are saved in the runs folder
+(``IPCORE_MAX_JOBS``, default 1 on a CPU) is server-wide; each job carries its owner —
+so a page shows only the jobs its own browser (``app.owner``) started. Finished runs are saved in the runs folder
 (``IPCORE_RUNS_DIR``, default ``~/.local/share/ipcore/runs``: ``ipcore.locations``) and appear in the gallery as
 "my runs"; the gallery's committed records are read from ``ipcore.locations.gallery_dir()``.
 
@@ -15,12 +15,12 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-import uuid
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
+from app.owner import owner as browser_owner
 from ipcore.config import Config
 from ipcore.job_process import warm_up
 from ipcore.jobs import FINISHED_STATES, JobManager, UnknownJob
@@ -56,10 +56,8 @@ def manager() -> JobManager:
 
 
 def owner() -> str:
-    """This browser session's id: jobs it submits are its own."""
-    if "owner" not in st.session_state:
-        st.session_state["owner"] = uuid.uuid4().hex
-    return st.session_state["owner"]
+    """This browser's owner key (``app.owner``: kept in a cookie, so a reload keeps it): its jobs are its own."""
+    return browser_owner()
 
 
 def submit(config: Config, name: str | None = None) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,12 +103,17 @@ def demo_matches(demo: Demo, config: Any) -> bool:
     )  # fmt: skip
 
 
-def how_to_get(name: str, data_root: str) -> str:
+def how_to_get(name: str) -> str:
     """How to make ``name`` available to the app (the dataset's own ``how``, with ``<data>`` for the data root),
     and the ``IPCORE_DATA`` variable that names that root."""
     spec = DATASETS.get(name)
     where = spec.how_to_get("<data>") if spec is not None else "put it in a folder `<data>/`"
     return (
         f"To use it, {where}, then start the app with the environment variable `IPCORE_DATA` set to that `<data>` "
-        f"folder (`IPCORE_DATA=/path/to/data streamlit run app/main.py`). This app now reads `{data_root}`."
-    )
+        f"folder (`IPCORE_DATA=/path/to/data streamlit run app/main.py`). This app reads "
+        + (
+            "the data folder that `IPCORE_DATA` named when it started."
+            if os.environ.get("IPCORE_DATA")
+            else "the default data folder, `~/.cache/ipcore` in the server's home, since `IPCORE_DATA` was not set."
+        )
+    )  # the folder is named, never printed: its path is the server's business

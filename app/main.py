@@ -50,4 +50,12 @@ PAGES = [
     st.Page(ROOT / "pages" / "lr_sweep.py", title="Learning-rate sweep", icon=":material/show_chart:"),
 ]
 
-st.navigation(PAGES).run()
+from app import frame_guard  # noqa: E402
+from app.owner import owner_cookie_script  # noqa: E402
+
+try:
+    st.navigation(PAGES).run()
+finally:  # at the page's foot, where the element of these two scripts takes no visible room
+    # The owner cookie keeps this browser's runs its own across a reload (the gallery viewer's Delete button);
+    # the frame guard covers the app inside another site's frame (the proxy's header is the sure way).
+    st.html(owner_cookie_script() + frame_guard.SCRIPT, unsafe_allow_javascript=True)

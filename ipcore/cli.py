@@ -102,13 +102,15 @@ def add_config_flags(p: argparse.ArgumentParser, cls: type[Config]) -> None:
     Values stay text: the config converts and validates them, so every error names its field."""
     for f in dataclasses.fields(cls):
         kind = field_type(cls, f.name)
-        repeated = typing.get_origin(kind) is dict and typing.get_origin(typing.get_args(kind)[1]) is list
+        repeated = typing.get_origin(kind) is dict  # --eta ip=… --eta wd=…: every occurrence counts
         p.add_argument(_flag(f.name), action="append" if repeated else "store", help=_flag_help(cls, f))
 
 
 def config_from_args(cls: type[Config], args: argparse.Namespace) -> Any:
     """The validated config for the flags given (``add_config_flags``); the others keep the config's defaults.
-    Mappings are ``key=value`` pairs (η per rule), or ``key=v1,v2`` lists (a sweep's η values, flag repeatable)."""
+    Mappings are ``key=value`` pairs (η per rule) or ``key=v1,v2`` lists (a sweep's η values); their flag may be
+    repeated, and every occurrence counts: a sweep's lists of one key are joined, and a key given two different
+    single values is a ConfigError on ``field.key`` (never a silent choice of the last)."""
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         text = getattr(args, f.name, None)
@@ -119,10 +121,19 @@ def config_from_args(cls: type[Config], args: argparse.Namespace) -> Any:
             if typing.get_origin(typing.get_args(kind)[1]) is list:
                 merged: dict[str, list[float]] = {}
                 for part in text:
-                    merged.update(parse_value_lists(part, f.name))
+                    for key, numbers in parse_value_lists(part, f.name).items():
+                        merged[key] = list(dict.fromkeys([*merged.get(key, []), *numbers]))
                 text = merged
             else:
-                text = parse_pairs(text, f.name, field_spec(cls, f.name).key_name)
+                pairs: dict[str, float] = {}
+                for part in text:
+                    for key, number in parse_pairs(part, f.name, field_spec(cls, f.name).key_name).items():
+                        if key in pairs and pairs[key] != number:
+                            raise ConfigError(
+                                f"{f.name}.{key}", f"given twice with different values ({pairs[key]:g} and {number:g})"
+                            )
+                        pairs[key] = number
+                text = pairs
         values[f.name] = text
     return cls.from_dict(values)
 
@@ -547,13 +558,29 @@ def _run_runs(args: argparse.Namespace) -> int:
             return _runs_list(args, runs_dir)
         if args.runs_command == "show":
             return _runs_show(args, runs_dir)
-        for run_id in args.run_ids:
-            records.delete_run(runs_dir, run_id)
-            sys.stderr.write(f"deleted {run_id}\n")
-        return 0
-    except (records.RunNotFound, records.CorruptRecord) as error:
+        return _runs_delete(args, runs_dir)
+    except records.RunNotFound as error:  # a run id that names no record is a bad argument, like a bad value
+        sys.stderr.write(f"error: {error}\n")
+        return 2
+    except records.CorruptRecord as error:
         sys.stderr.write(f"error: {error}\n")
         return 1
+
+
+def _runs_delete(args: argparse.Namespace, runs_dir: Any) -> int:
+    """Delete every run named that exists; each missing one is an error line. Exit status 2 if any was missing
+    (or not a valid id), else 0: one bad id never stops the others from being deleted."""
+    from ipcore import records
+
+    missing = 0
+    for run_id in dict.fromkeys(args.run_ids):
+        try:
+            records.delete_run(runs_dir, run_id)
+            sys.stderr.write(f"deleted {run_id}\n")
+        except (records.RunNotFound, ConfigError) as error:
+            sys.stderr.write(f"error: {error}\n")
+            missing += 1
+    return 2 if missing else 0
 
 
 def _runs_list(args: argparse.Namespace, runs_dir: Any) -> int:

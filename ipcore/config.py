@@ -28,6 +28,7 @@ from typing import Any, ClassVar, get_type_hints
 from ipcore.data import check_dataset_name, dataset_help
 from ipcore.errors import ConfigError as ConfigError  # re-exported: callers import both from here
 from ipcore.errors import IpcoreWarning as IpcoreWarning
+from ipcore.locations import check_data_root
 from ipcore.rule_specs import RULE_SPECS, eta_help
 
 
@@ -515,6 +516,13 @@ DEVICE_FIELD = {"help": "auto (CUDA when present), cpu, cuda or cuda:N", "check"
                 "suggestions": ("auto", "cpu", "cuda"), "label": "device"}  # fmt: skip
 
 
+INPUT_LIMIT = 1e6
+"""The largest location or scale of a single neuron's input: the unit computes in float32, whose resolution at
+10⁶ is already 0.06 (``mu=1e308`` drew a sample whose mean and density overflowed)."""
+LOCATION = {"low": -INPUT_LIMIT, "high": INPUT_LIMIT}
+SCALE = {"low": 0.0, "low_open": True, "high": INPUT_LIMIT}
+
+
 @dataclass
 class NeuronConfig(Config):
     """The single-neuron experiment (thesis §5.2): a fixed sample, several rules, full-batch iterations.
@@ -534,14 +542,15 @@ class NeuronConfig(Config):
 
     dist: str = declare("gaussian", help=f"input distribution: {', '.join(BUILTIN_DISTS)}, or a continuous "
                         "scipy.stats name (gamma, t, …)")  # fmt: skip
-    mu: float = declare(0.0, help="mean of gaussian / laplace / mixture's first part; mean of the log for lognormal")
+    mu: float = declare(0.0, help="mean of gaussian / laplace / mixture's first part; mean of the log for lognormal",
+                        **LOCATION)  # fmt: skip
     sigma: float = declare(1.0, help="std of gaussian / mixture's first part; std of the log for lognormal",
-                           low=0.0, low_open=True)  # fmt: skip
-    center: float = declare(0.0, help="uniform's center")
-    width: float = declare(2.0, help="uniform's width", low=0.0, low_open=True)
-    b: float = declare(1.0, help="laplace's scale", low=0.0, low_open=True)
-    mu2: float = declare(3.0, help="mixture's second mean")
-    sigma2: float = declare(1.0, help="mixture's second std", low=0.0, low_open=True)
+                           **SCALE)  # fmt: skip
+    center: float = declare(0.0, help="uniform's center", **LOCATION)
+    width: float = declare(2.0, help="uniform's width", **SCALE)
+    b: float = declare(1.0, help="laplace's scale", **SCALE)
+    mu2: float = declare(3.0, help="mixture's second mean", **LOCATION)
+    sigma2: float = declare(1.0, help="mixture's second std", **SCALE)
     weight: float = declare(0.5, help="mixture's weight of the first part", low=0.0, high=1.0)
     params: dict[str, float] = declare(factory=dict, help="a scipy.stats distribution's parameters, "
                                        "name=value[,name=value] (loc, scale)")  # fmt: skip
@@ -597,7 +606,8 @@ class TrainConfig(Config):
     kind: ClassVar[str] = "train"
 
     dataset: str = declare("mnist", help=dataset_help(), check=check_dataset, label="dataset")
-    data_root: str = declare("", help="dataset folder (default $IPCORE_DATA, else ~/.cache/ipcore)", browser=False)
+    data_root: str = declare("", help="dataset folder (default $IPCORE_DATA, else ~/.cache/ipcore)", browser=False,
+                             check=check_data_root)  # fmt: skip
     rules: list[str] = declare(factory=lambda: ["ip", "none"], **RULES_FIELD)
     eta: dict[str, float] = declare(factory=dict, help="intrinsic learning rates, rule=value[,rule=value] "
                                     f"(defaults: {eta_help('network')})", check=check_etas, key_name="rule")  # fmt: skip

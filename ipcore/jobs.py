@@ -35,7 +35,7 @@ import numpy as np
 from ipcore.config import Config, ConfigError, config_from_dict
 from ipcore.errors import error_message
 from ipcore.metrics import MetricsLog, RunResult
-from ipcore.records import compact_metrics, save_run
+from ipcore.records import compact_metrics, owner_digest, save_run
 from ipcore.runner import run_config
 
 logger = logging.getLogger(__name__)
@@ -218,8 +218,9 @@ class JobManager:
                 stored = RunResult(config=job.config, metrics=final, summary=summary, state=state)
                 try:
                     run_id = save_run(
-                        self.runs_dir, stored, name=job.name, state=state, error=error, started=job.started, ended=ended
-                    )
+                        self.runs_dir, stored, name=job.name, state=state, error=error, started=job.started,
+                        ended=ended, extra={"owner": owner_digest(job.owner)} if job.owner else None,
+                    )  # fmt: skip
                 except Exception as exc:
                     logger.exception("job %s: its record could not be saved", job.job_id)
                     save_error = f"the run's record could not be saved in {self.runs_dir}: {error_message(exc)}"

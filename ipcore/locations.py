@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 
 import ipcore
+from ipcore.errors import ConfigError
 
 DATA_ENV, CACHE_ENV, RUNS_ENV, GALLERY_ENV = "IPCORE_DATA", "IPCORE_CACHE", "IPCORE_RUNS_DIR", "IPCORE_GALLERY_DIR"
 DEFAULT_DATA_ROOT = "~/.cache/ipcore"
@@ -37,9 +38,19 @@ def checkout_root() -> Path | None:
     return root if (root / "pyproject.toml").is_file() else None
 
 
+def check_data_root(name: str, root: str | os.PathLike) -> None:
+    """A ConfigError on ``name`` when ``root`` is a filesystem root (``/``): the datasets' folders
+    (``MNIST/raw`` …) would be made at the top of the disk."""
+    path = Path(root).expanduser()
+    if str(root).strip() and path.resolve() == Path(path.resolve().anchor):
+        raise ConfigError(name, f"must be a folder for the datasets, not the filesystem root (got {str(root)!r})")
+
+
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The datasets' folder: ``root`` (``--data-root``), else ``$IPCORE_DATA``, else ``~/.cache/ipcore``."""
+    """The datasets' folder: ``root`` (``--data-root``), else ``$IPCORE_DATA``, else ``~/.cache/ipcore``
+    (never a filesystem root)."""
     chosen = str(root) if root else _env(DATA_ENV) or DEFAULT_DATA_ROOT
+    check_data_root("data_root" if root else DATA_ENV, chosen)
     return Path(chosen).expanduser()
 
 

@@ -59,8 +59,34 @@ def draw_sample(
     studentized_range takes about 0.1–0.3 s per sample, half an hour for 10 000 — and such work must stop when
     nobody waits for it: between chunks, ``should_stop()`` returning True ends the draw (None is returned), and
     past ``deadline`` (a ``time.monotonic()`` value) a ConfigError on ``dist`` says how slow it is. Once the
-    first chunks show the distribution is fast (``SLOW_SAMPLE_S``), the rest comes in one call.
+    first chunks show the distribution is fast (``SLOW_SAMPLE_S``), the rest comes in one call. A sample with
+    values that are not finite or beyond ±``SAMPLE_LIMIT`` is a ConfigError (``check_sample``).
     """
+    sample = _draw(config, should_stop, deadline)
+    if sample is not None:
+        check_sample(config, sample)
+    return sample
+
+
+SAMPLE_LIMIT = 1e18
+"""The largest input magnitude a sample may hold: the unit computes in float32, where x² must stay finite."""
+
+
+def check_sample(config: NeuronConfig, sample: np.ndarray) -> None:
+    """A ConfigError (on ``params`` for a scipy distribution, else ``dist``) when the sample holds a value that is
+    not finite or beyond ±``SAMPLE_LIMIT``: its median, mean and density could not be shown, nor a unit run on it."""
+    finite = np.isfinite(sample)
+    biggest = float(np.abs(sample[finite]).max()) if finite.any() else math.inf
+    if finite.all() and biggest <= SAMPLE_LIMIT:
+        return
+    field = "dist" if config.dist in BUILTIN_DISTS or config.dist == "mixture" else "params"
+    found = "values that are not finite" if not finite.all() else f"values as large as {biggest:.3g}"
+    raise ConfigError(
+        field, f"the {config.dist} sample holds {found}; inputs must stay within ±{SAMPLE_LIMIT:g} (float32 units)"
+    )
+
+
+def _draw(config: NeuronConfig, should_stop: Callable[[], bool] | None, deadline: float | None) -> np.ndarray | None:
     rng = np.random.default_rng(config.seed)
     if config.dist == "mixture":
         first = rng.random(config.n) < config.weight

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import hashlib
 import json
 import logging
 import math
@@ -106,8 +107,30 @@ def check_run_id(run_id: Any) -> str:
     return run_id
 
 
+NAME_PUNCTUATION = " _-.,:;+=()#!?@"
+"""The characters a new name may hold besides letters and digits (of any script): none of them is markup in
+plotly's pseudo-HTML (``<``, ``&``), Markdown (``*``, ``[``, backticks), LaTeX (``$``) or a hover template
+(``%{``), so a name is shown as written wherever it appears."""
+NAME_ALPHABET_TEXT = "letters, digits, spaces and _ - . , : ; + = ( ) # ! ? @"
+
+
 def check_name(name: Any) -> str:
-    """A user-given run name: free text up to 200 characters, but no path separators, ``..``, NUL or controls."""
+    """A new run or sweep name, as a user gives it (command line, app, job manager, sweep): text up to 200
+    characters from ``NAME_ALPHABET_TEXT`` — letters and digits of any script, spaces and a few punctuation
+    marks that no renderer reads as markup — with no ``..``. Otherwise a ConfigError on ``name`` that names the
+    first character refused and the allowed ones. Records saved before this rule may hold anything
+    ``check_stored_name`` allows; every view escapes names anyway (``ipcore.serving.plot_text``, ``app.text.plain``)."""
+    name = check_stored_name(name)
+    for char in name:
+        if not (char.isalnum() or char in NAME_PUNCTUATION or unicodedata.category(char).startswith("M")):
+            shown = repr(char) if char.isprintable() and not char.isspace() else f"U+{ord(char):04X}"
+            raise ConfigError("name", f"must hold only {NAME_ALPHABET_TEXT} (got {shown} in {name!r})")
+    return name
+
+
+def check_stored_name(name: Any) -> str:
+    """A name as a record may store it: free text up to 200 characters, but no path separators, ``..``, NUL or
+    controls (what every record ever saved satisfies; new names pass the stricter ``check_name``)."""
     if not isinstance(name, str):
         raise ConfigError("name", f"must be text (got {name!r})")
     if "\x00" in name:
@@ -123,6 +146,12 @@ def check_name(name: Any) -> str:
     if not name.strip():
         raise ConfigError("name", "must not be empty")
     return name.strip()
+
+
+def owner_digest(owner: str) -> str:
+    """What a record stores of the key of the browser (or other owner) that made it: the key's SHA-256, so the
+    record proves ownership to whoever holds the key without ever showing the key (``app.owner``)."""
+    return hashlib.sha256(owner.encode()).hexdigest()
 
 
 def slugify(text: str, length: int = LABEL_LENGTH) -> str:
@@ -286,7 +315,7 @@ def save_run(
     root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
     config: Config = result.config
     if name is not None:
-        name = check_name(name)
+        name = check_stored_name(name)  # callers that take a new name from a user check it with check_name
     for field_name, value in (("experiment", experiment), ("part", part)):
         if value is not None and not isinstance(value, str):
             raise ConfigError(field_name, f"must be text (got {value!r})")
@@ -456,6 +485,65 @@ def _read_config(folder: Path) -> Config:
         raise CorruptRecord(f"{folder.name}: stored config is not valid here ({err})") from None
 
 
+def _check_kind(folder: Path, meta: dict[str, Any], config: Config) -> None:
+    """summary.json's ``kind`` and config.json's must agree: the views pick their charts by one and read the
+    metrics by the other."""
+    if meta.get("kind") != config.kind:
+        raise CorruptRecord(
+            f"{folder.name}: {SUMMARY_FILE} says kind {meta.get('kind')!r} but {CONFIG_FILE} holds a "
+            f"{config.kind!r} config"
+        )
+
+
+TABLE_INDEX = {"batch": "batch/step", "epoch": "epoch/epoch", "layer": "layer/step", "hist": "hist/step",
+               "trace": "trace/iter"}  # fmt: skip
+"""Each time table's row index: every ``table/…`` metric has one row per entry of it."""
+TABLE_NDIM = {"batch": 2, "epoch": 2, "layer": 3, "hist": 4, "trace": 2}
+"""Dimensions of a table's metrics: rows × members (networks) or rules (neurons), then layers, then bins."""
+TABLE_NDIM_EXCEPTIONS = {"batch/epoch": 1, "trace/hist": 3}
+
+
+def metric_shape_problem(kind: str, metrics: Mapping[str, np.ndarray]) -> str | None:
+    """Why ``metrics`` cannot be a ``kind`` run's (None when they can): the shapes the views index by, as
+    ``app.charts`` documents them — a table's metrics with its row index's length and their own number of
+    dimensions, every network metric with one column per member (``members_rule``), every neuron metric with
+    one per rule, every layer metric with the same layers. Metrics may be missing (a run that failed early);
+    those present must agree, so that a damaged or hand-made record is refused instead of crashing a chart."""
+    shapes = {name: np.shape(value) for name, value in metrics.items()}
+    for table, index in TABLE_INDEX.items():
+        names = [n for n in shapes if n.startswith(table + "/")]
+        if not names:
+            continue
+        rows = shapes.get(index)  # a run that failed before its first row may lack it
+        if rows is not None and len(rows) != 1:
+            return f"{index} must be one-dimensional (got shape {rows})"
+        for name in names:
+            want = 1 if name == index else TABLE_NDIM_EXCEPTIONS.get(name, TABLE_NDIM[table])
+            if len(shapes[name]) != want:
+                return f"{name} must have {want} dimension(s) (got shape {shapes[name]})"
+            if rows is not None and shapes[name][0] != rows[0]:
+                return f"{name} must have {rows[0]} rows, one per entry of {index} (got shape {shapes[name]})"
+    columns_of = "members_rule" if kind == "train" else "rules"
+    if columns_of in shapes:
+        if len(shapes[columns_of]) != 1:
+            return f"{columns_of} must be one-dimensional (got shape {shapes[columns_of]})"
+        columns = shapes[columns_of][0]
+        for name, shape in shapes.items():
+            if len(shape) >= 2 and name.split("/", 1)[0] in TABLE_INDEX and shape[1] != columns:
+                return f"{name} must have {columns} columns, one per entry of {columns_of} (got shape {shape})"
+        for name in ("members_seed", "diverged_step", "dead_output_units", "alpha_nonpositive_final"):
+            if kind == "train" and name in shapes and (not shapes[name] or shapes[name][0] != columns):
+                return f"{name} must have {columns} rows, one per member (got shape {shapes[name]})"
+    if kind == "train" and "members_rule" in metrics and "rules" in metrics:
+        unknown = set(np.asarray(metrics["members_rule"]).astype(str)) - set(np.asarray(metrics["rules"]).astype(str))
+        if unknown:
+            return f"members_rule names rules the run did not train: {', '.join(sorted(unknown))}"
+    layers = {shape[2] for name, shape in shapes.items() if name.startswith(("layer/", "hist/")) and len(shape) > 2}
+    if len(layers) > 1:
+        return f"the layer and histogram metrics disagree on the number of layers ({sorted(layers)})"
+    return None
+
+
 def _check_metrics_file(folder: Path) -> None:
     """Cheap integrity check: the .npz's zip directory reads (a truncated file fails here) and lists .npy files."""
     path = folder / METRICS_FILE
@@ -511,7 +599,9 @@ def _listing_entry(folder: Path) -> dict[str, Any] | None:
         check_run_id(folder.name)
         _check_plain_files(folder)
         meta = read_meta(folder)
-        meta["config"] = _read_config(folder).to_dict()
+        config = _read_config(folder)
+        _check_kind(folder, meta, config)
+        meta["config"] = config.to_dict()
         _check_metrics_file(folder)
     except (CorruptRecord, ConfigError) as err:
         logger.warning("skipping run record %s: %s", folder, err)
@@ -569,13 +659,18 @@ def load_run(runs_dir: str | os.PathLike | None, run_id: str) -> RunRecord:
     """The record ``run_id``: config rebuilt and validated, summary, metrics, metadata.
 
     Raises ``ConfigError`` for an unsafe id, ``RunNotFound`` if there is no such record and ``CorruptRecord``
-    if it cannot be read.
+    if it cannot be read, or its summary and config disagree on its kind, or its metrics have shapes no view
+    can read (``metric_shape_problem``).
     """
     _, folder = _record_folder(runs_dir, run_id)
     _check_plain_files(folder)
     meta = read_meta(folder)
     config = _read_config(folder)
+    _check_kind(folder, meta, config)
     metrics = read_metrics(folder)
+    problem = metric_shape_problem(config.kind, metrics)
+    if problem is not None:
+        raise CorruptRecord(f"{folder.name}: {METRICS_FILE}: {problem}")
     return RunRecord(run_id=run_id, config=config, summary=meta["summary"], metrics=metrics, meta=meta)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from ipcore.config import Config, ConfigError, field_spec
@@ -46,13 +46,22 @@ def check_browser_config(config: Config) -> None:
         )
 
 
-_ABSOLUTE_PATH = re.compile(r"(?<![\w.~/-])(?:~|/)(?:[^\s'\"`,;()\[\]{}<>|]*)")
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~/<-])(?:~|/)(?:[^\s'\"`,;()\[\]{}<>|]*)")
+"""An absolute path (``/…``) or a home path (``~…``) in running text; not a closing tag (``</b>``) nor the second
+slash of an address (``https://…``)."""
 
 
-def redact_paths(text: str, allowed: Iterable[str | os.PathLike] = ()) -> str:
+def redact_paths(
+    text: str, allowed: Iterable[str | os.PathLike] = (), *, named: Mapping[str, str | os.PathLike] | None = None
+) -> str:
     """``text`` with every absolute path replaced by ``<server path>``, except paths inside an ``allowed``
-    folder (the configured data root: its paths help a user who has to put files there)."""
+    folder, which are kept, and paths inside a ``named`` folder, which keep only their part below it behind the
+    folder's name (``{"the data folder": root}``: ``/srv/data/MNIST/raw`` → ``<the data folder>/MNIST/raw``)."""
     roots = [str(Path(a).expanduser()).rstrip("/") for a in allowed if str(a)]
+    labels = {str(Path(p).expanduser()).rstrip("/"): label for label, p in (named or {}).items() if str(p)}
+
+    def inside(path: str, root: str) -> bool:
+        return path == root or path.startswith(root + "/")
 
     def replace(match: re.Match[str]) -> str:
         path = match.group(0)
@@ -60,8 +69,23 @@ def redact_paths(text: str, allowed: Iterable[str | os.PathLike] = ()) -> str:
             return path
         expanded = str(Path(path).expanduser()) if path.startswith("~") else path
         trimmed = expanded.rstrip(".")  # a path that ends a sentence keeps its full stop
-        if any(trimmed == root or trimmed.startswith(root + "/") for root in roots):
+        stop = path[len(path.rstrip(".")) :]
+        for root, label in sorted(labels.items(), key=lambda item: -len(item[0])):  # the deepest folder first
+            if root and inside(trimmed, root):
+                return f"<{label}>{trimmed[len(root) :]}{stop}"
+        if any(inside(trimmed, root) for root in roots):
             return path
-        return "<server path>" + path[len(path.rstrip(".")) :]
+        return "<server path>" + stop
 
     return _ABSOLUTE_PATH.sub(replace, text)
+
+
+_PLOTLY_MARKUP = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def plot_text(text: object) -> str:
+    """``text`` as plotly shows it literally: plotly reads trace names, titles, axis titles, annotations and hover
+    labels as its own pseudo-HTML (``<a href>``, ``<b>``, ``<br>``, ``<span style>``, entities), so a run or sweep
+    name is escaped (``&`` ``<`` ``>`` as entities, which plotly turns back into the characters) wherever it
+    enters a figure. Every name a user gave passes through here; names made by the app itself need not."""
+    return "".join(_PLOTLY_MARKUP.get(char, char) for char in str(text))

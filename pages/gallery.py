@@ -7,6 +7,7 @@ the viewer), ``a`` and ``b`` (the overlaid pair).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,7 +16,8 @@ import streamlit as st
 
 from app import PAGES_DIR, export, views
 from app import jobs as app_jobs
-from app.text import code, plain, public_message, public_record
+from app.owner import owns_record
+from app.text import code, plain, public_message, public_paths, public_record
 from ipcore.analysis import neuron_final
 from ipcore.charts import base as charts
 from ipcore.charts import gallery as charts_gallery
@@ -25,6 +27,7 @@ from ipcore.charts import training as charts_training
 from ipcore.config import ConfigError
 from ipcore.gallery_beyond import CHAPTER as BEYOND_CHAPTER
 from ipcore.records import CorruptRecord, RunNotFound, delete_run
+from ipcore.serving import check_browser_config, plot_text
 
 CHAPTERS = {3: "3 — IP in deep nets", 4: "4 — weighted decay", 5: "5 — the single neuron", 6: "6 — future work",
             7: "7 — beyond the thesis"}  # fmt: skip
@@ -51,7 +54,7 @@ def record_dataset(meta: dict) -> str:
     config = meta.get("config") or {}
     if config.get("kind") == "neuron":
         return f"{config.get('dist', '?')} input"
-    return str(config.get("dataset", "?"))
+    return public_paths(config.get("dataset", "?"))  # an operator's imagefolder:/path is not a visitor's business
 
 
 def record_rules(meta: dict) -> list[str]:
@@ -111,7 +114,9 @@ def entry_figures(entry: Any, records: list[Any], spread: str = "min–max") -> 
         if layer is not None:  # how far each rule is from its own fixed point, one chart per part
             for part, metrics in runs:
                 fig = charts_training.fixed_point_figure(metrics, [layer])
-                fig.update_layout(title_text=f"Distance to the rule's fixed point, hidden layer {layer + 1} — {part}")
+                fig.update_layout(
+                    title_text=f"Distance to the rule's fixed point, hidden layer {layer + 1} — {plot_text(part)}"
+                )
                 figures.append((fig, f"fixed-point-{part}"))
         return figures
     if entry.plot == "layer_profile":  # chapter 7: per-layer quantities against depth, one chart per part
@@ -140,7 +145,7 @@ def entry_figures(entry: Any, records: list[Any], spread: str = "min–max") -> 
             bound = input_entropy_bound(config)["entropy_hist"] if config.dist in ("gaussian", "uniform") else None
             fig = charts_neuron.neuron_entropy_figure(members, aggregate=True, bound=bound, spread=spread)
             label = entry.extra.get("group_labels", {}).get(group, group)
-            fig.update_layout(title_text=f"Output entropy vs iteration — {label} ({len(members)} samples)")
+            fig.update_layout(title_text=f"Output entropy vs iteration — {plot_text(label)} ({len(members)} samples)")
             out.append((fig, f"entropy-{group}"))
         return out
     if entry.plot == "histogram":
@@ -343,7 +348,7 @@ def run_viewer(run_id: str) -> None:
         return
     meta = record.meta
     st.subheader(f"Run {code(run_id)}")
-    st.caption(plain(readable_label(meta)))
+    st.caption(plain(charts_lab.run_label(record.config.to_dict(), meta)))  # summary.json holds no config
     st.caption(
         f"{record.config.kind} · {meta.get('state')} · created {meta.get('created')} · {meta.get('seconds')} s on "
         f"{meta.get('device')}" + (f" · {meta['experiment']} / {meta.get('part')}" if meta.get("experiment") else "")
@@ -352,16 +357,24 @@ def run_viewer(run_id: str) -> None:
         st.error(f"This run failed: {public_message(str(meta['error']))}", icon=":material/error:")
     buttons = st.columns(3)
     lab = LAB_PAGES.get(record.config.kind)
-    if lab is not None and buttons[0].button("Load this setup into the lab", icon=":material/science:"):
-        # The data folder and device are the recording machine's; this machine uses its own.
-        setup = {k: v for k, v in record.config.to_flat().items() if k not in ("data_root", "device")}
+    # The data folder and device are the recording machine's; this machine uses its own.
+    loadable = dataclasses.replace(record.config, **{k: "" for k in ("data_root",) if hasattr(record.config, k)})
+    try:
+        check_browser_config(loadable)
+        why_not = None
+    except ConfigError:  # an operator's run on a folder given by its path: the address must not carry the path
+        why_not = "this run read an image folder the server's operator gave by its path; a browser cannot choose it"
+    if lab is not None and buttons[0].button("Load this setup into the lab", icon=":material/science:",
+                                             disabled=why_not is not None, help=why_not):  # fmt: skip
+        setup = {k: v for k, v in loadable.to_flat().items() if k not in ("data_root", "device")}
         st.switch_page(str(lab), query_params=setup)
     with buttons[1]:
         views.run_downloads(public_record(record.config.to_dict()), public_record(record.summary), record.metrics,
                             run_id, f"viewer.{run_id}")  # fmt: skip
-    # Only the session that made a run may delete it: on a shared server, visitors must not remove each
-    # other's runs (the operator can, with `python -m ipcore runs delete`).
-    own = run_id in {job.get("run_id") for job in app_jobs.my_jobs()}
+    # Only the browser that made a run may delete it: on a shared server, visitors must not remove each other's
+    # runs (the operator can, with `python -m ipcore runs delete`). The browser's owner key is kept in a cookie
+    # (app.owner), so a reload keeps it; the record stores the key's digest, so a server restart does too.
+    own = owns_record(meta) or run_id in {job.get("run_id") for job in app_jobs.my_jobs()}
     if own and buttons[2].button("Delete this run", icon=":material/delete:"):
         try:
             delete_run(app_jobs.runs_dir(), run_id)

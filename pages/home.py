@@ -6,10 +6,9 @@ import streamlit as st
 
 from app import PAGES_DIR, lab_guide, views
 from app import jobs as app_jobs
+from app.text import public_paths
 from ipcore.charts import home as charts_home
-from ipcore.data import data_root
 from ipcore.rules import RULES
-from ipcore.serving import redact_paths
 
 
 @st.cache_data(show_spinner=False, ttl=30)
@@ -103,10 +102,10 @@ with data:
     try:
         for d in datasets():
             if d["available"]:
-                where = f" — `{redact_paths(d['location'], [data_root()])}`" if d["location"] else ""
+                where = f" — `{public_paths(d['location'])}`" if d["location"] else ""
                 st.markdown(f"- :green[**{d['name']}**] available{where}: {d['description']}")
             else:
-                how = lab_guide.how_to_get(d["name"], str(data_root()))  # written for the app
+                how = lab_guide.how_to_get(d["name"])  # written for the app
                 st.markdown(f"- :red[**{d['name']}**] not on this machine: {d['description']}. {how}")
     except Exception as error:
         views.engine_error(error, "listing the datasets")

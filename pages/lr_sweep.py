@@ -20,11 +20,11 @@ import streamlit as st
 from app import controls, state, views
 from app import jobs as app_jobs
 from app import sweeps as app_sweeps
-from app.text import plain, public_message
+from app.text import name_help, plain, public_message, public_paths
 from ipcore.charts import sweep as sweep_charts
 from ipcore.config import ConfigError, SweepConfig
 from ipcore.data import browser_datasets
-from ipcore.records import CorruptRecord, RunNotFound, check_name
+from ipcore.records import MAX_NAME_LENGTH, CorruptRecord, RunNotFound, check_name
 from ipcore.rule_specs import RULE_SPECS, default_eta
 
 PAGE = "sweep"
@@ -53,7 +53,7 @@ def setting_label(config: dict, metas: list[dict]) -> str:
     experiments = sorted({m["experiment"] for m in metas if m.get("experiment")})
     source = f"from {', '.join(experiments)}" if experiments else "your runs"
     etas = " ".join(f"η {k}={v:g}" for k, v in sorted((config.get("eta") or {}).items()))
-    return (f"{config['dataset']} · depth {config['depth']} × {config['width']} · rules {', '.join(config['rules'])} · "
+    return (f"{public_paths(config['dataset'])} · depth {config['depth']} × {config['width']} · rules {', '.join(config['rules'])} · "
             f"{etas + ' · ' if etas else ''}{config['epochs']} epoch(s) · {config['seeds']} seed(s) · "
             f"{len(lrs)} learning rates ({source})")  # fmt: skip
 
@@ -248,7 +248,8 @@ backend = cols[0].radio(
     format_func=lambda b: "this server" if b == "local" else "Ray cluster",
     help=f"Ray: the cluster at ${app_sweeps.RAY_ADDRESS_VARIABLE}" + ("" if ray_address else " (not set on this server)"),
 )  # fmt: skip
-name = cols[1].text_input("sweep name (optional)", key="sweep.name", placeholder="a re-run with it resumes")
+name = cols[1].text_input("sweep name (optional)", key="sweep.name", placeholder="a re-run with it resumes",
+                          max_chars=MAX_NAME_LENGTH, help=name_help())  # fmt: skip
 missing = not error and not (available.get(config.dataset) or {"available": True})["available"]
 if missing:
     st.warning(f"**{config.dataset}** is not on this server, so this grid cannot train here. How to get it: "

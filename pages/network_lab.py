@@ -11,9 +11,11 @@ import streamlit as st
 
 from app import PAGES_DIR, controls, lab_guide, state, views
 from app import jobs as app_jobs
+from app.text import name_help, public_paths
 from ipcore.config import ConfigError, TrainConfig, field_spec
-from ipcore.data import CLUSTERS_DEFAULT_DIM, CLUSTERS_MAX_DIM, DATASETS, data_root
-from ipcore.serving import check_browser_config, redact_paths
+from ipcore.data import CLUSTERS_DEFAULT_DIM, CLUSTERS_MAX_DIM, DATASETS
+from ipcore.records import MAX_NAME_LENGTH
+from ipcore.serving import check_browser_config
 
 PAGE = "net"
 # Datasets that need no files (always available).
@@ -139,12 +141,12 @@ def dataset_notice(config: TrainConfig, available: dict[str, dict]) -> None:
     if base in SYNTHETIC:
         st.caption(f"Dataset: {DATASETS[base].description}, {DATASETS[base].sizes}.")
     elif info and info["available"]:
-        where = f" — read from `{redact_paths(info['location'], [data_root()])}`" if info["location"] else ""
+        where = f" — read from `{public_paths(info['location'])}`" if info["location"] else ""
         st.caption(f"Dataset: {info['description']}{where}.")
     elif info:
         st.warning(
             f"**{base}** is not on this machine, so *Train* is off for it. "
-            f"{lab_guide.how_to_get(base, str(data_root()))} The synthetic datasets "
+            f"{lab_guide.how_to_get(base)} The synthetic datasets "
             f"({', '.join(sorted(SYNTHETIC))}) always work.",
             icon=":material/cloud_off:",
         )
@@ -165,7 +167,8 @@ if "dataset" not in st.query_params and "net.dataset" not in st.session_state an
 state.seed_widgets(seed_values(config))
 
 new_config, error = sidebar_config(available)
-name = st.sidebar.text_input("run name (optional)", key="net.name", placeholder="e.g. deep-ip-lr0.01")
+name = st.sidebar.text_input("run name (optional)", key="net.name", placeholder="e.g. deep-ip-lr0.01",
+                             max_chars=MAX_NAME_LENGTH, help=name_help())  # fmt: skip
 job_id = st.session_state.get("net.job")
 status = app_jobs.status(job_id)
 active = status is not None and status["state"] in app_jobs.ACTIVE_STATES

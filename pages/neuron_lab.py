@@ -15,8 +15,10 @@ import streamlit as st
 
 from app import controls, lab_guide, state, views
 from app import jobs as app_jobs
+from app.text import name_help
 from ipcore.charts import neuron as charts_neuron
 from ipcore.config import BUILTIN_DISTS, ConfigError, NeuronConfig, config_from_dict, parse_pairs
+from ipcore.records import MAX_NAME_LENGTH
 
 PAGE = "neuron"
 OTHER = "other (scipy.stats)"
@@ -127,7 +129,8 @@ st.caption(
 config, url_messages = state.read_config(NeuronConfig, PAGE)
 state.seed_widgets(seed_values(config))
 new_config, error = sidebar_config()
-name = st.sidebar.text_input("run name (optional)", key="neuron.name")
+name = st.sidebar.text_input("run name (optional)", key="neuron.name", max_chars=MAX_NAME_LENGTH,
+                             help=name_help())  # fmt: skip
 job_id = st.session_state.get("neuron.job")
 status = app_jobs.status(job_id)
 active = status is not None and status["state"] in app_jobs.ACTIVE_STATES

@@ -248,7 +248,7 @@ def test_cli_runs_list_show_delete(tmp_path, result, capsys):
 
     assert main(["runs", "show", "../x", "--runs-dir", str(tmp_path)]) == 2
     assert "run_id" in capsys.readouterr().err
-    assert main(["runs", "show", "missing", "--runs-dir", str(tmp_path)]) == 1
+    assert main(["runs", "show", "missing", "--runs-dir", str(tmp_path)]) == 2  # a bad argument, like ../x
     assert "no run" in capsys.readouterr().err
     assert main(["runs", "delete", run_id, "--runs-dir", str(tmp_path)]) == 0
     assert list_runs(tmp_path) == []

@@ -26,6 +26,7 @@ Metric names (see ``ipcore.train`` and ``ipcore.neuron``):
 from __future__ import annotations
 
 import csv
+import html
 import io
 import math
 import warnings
@@ -38,6 +39,7 @@ from plotly import colors
 from plotly.colors import qualitative
 
 from ipcore.rule_specs import RULE_SPECS
+from ipcore.serving import plot_text
 
 Metrics = Mapping[str, np.ndarray]
 Runs = Sequence[tuple[str, Metrics]]
@@ -77,7 +79,8 @@ def rule_color(rule: str, alpha: float | None = None) -> str:
 
 
 def _label(prefix: str, name: str) -> str:
-    return f"{prefix}: {name}" if prefix else name
+    """A trace's name: the run's label (a user's run name, a record's part) before the rule's, as plotly text."""
+    return plot_text(f"{prefix}: {name}" if prefix else name)
 
 
 def _texts(values: Any) -> list[str]:
@@ -542,7 +545,7 @@ def figure_csv(fig: go.Figure) -> str:
     writer = csv.writer(out)
     writer.writerow(["series", "x", "y", "z", "error_plus", "error_minus"])
     for trace in fig.data:
-        name = trace.meta if isinstance(trace.meta, str) else (trace.name or trace.type)
+        name = _series_name(trace.meta if isinstance(trace.meta, str) else (trace.name or trace.type))
         if trace.type == "heatmap":
             z = np.asarray(trace.z, dtype=float)
             for i, y in enumerate(np.asarray(trace.y)):
@@ -559,6 +562,13 @@ def figure_csv(fig: go.Figure) -> str:
                 [name, _cell(x), _cell(y), "", _cell(plus[k]) if plus else "", _cell(minus[k]) if minus else ""]
             )
     return out.getvalue()
+
+
+def _series_name(text: str) -> str:
+    """A trace's name as a CSV cell: plotly's entities turned back into the characters a user typed, and a
+    leading ``=`` ``+`` ``-`` ``@`` (which a spreadsheet would run as a formula) quoted by a leading apostrophe."""
+    name = html.unescape(text)
+    return "'" + name if name[:1] in ("=", "+", "-", "@") else name
 
 
 def _cell(value: Any) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from ipcore.charts.base import PALETTE, Plot, rule_color
+from ipcore.serving import plot_text
 
 
 def beta_median_scatter(points: Sequence[Mapping[str, Any]]) -> go.Figure:
@@ -27,7 +28,7 @@ def beta_median_scatter(points: Sequence[Mapping[str, Any]]) -> go.Figure:
                     "x": [p[stat] for p in rows],
                     "y": [p["beta"] for p in rows],
                     "mode": "markers",
-                    "name": f"{label}: β vs {stat}",
+                    "name": f"{plot_text(label)}: β vs {stat}",
                     "marker": {"symbol": symbol, "color": PALETTE[i % len(PALETTE)], "size": 9},
                 }
             )

@@ -34,6 +34,7 @@ from ipcore.charts.base import (
     steps_to_epochs,
     thin,
 )
+from ipcore.serving import plot_text, redact_paths
 
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star", "cross", "triangle-down", "pentagon", "hexagon")
 METRIC_TITLES = {
@@ -95,7 +96,9 @@ def alpha_beta_time_figure(metrics: Metrics, layers: Sequence[int], log_alpha: b
 
 def run_label(config: Mapping[str, Any], meta: Mapping[str, Any] | None = None) -> str:
     """A readable name for a run from its setup: "mnist · depth 7 · lr 0.015 · 1 ep" (networks) or
-    "gaussian μ 5 σ 2 · 10000 it" (single neurons), with the user's name or the gallery part in front."""
+    "gaussian μ 5 σ 2 · 10000 it" (single neurons), with the user's name or the gallery part in front. A
+    dataset given by its server path (``imagefolder:/srv/…``) shows ``<server path>`` instead. The label is
+    plain text: escape it for where it goes (``plot_text`` in a figure, ``app.text.plain`` in Markdown)."""
     meta = meta or {}
     if config.get("kind") == "neuron" or "dist" in config:
         dist = str(config.get("dist", "?"))
@@ -109,7 +112,7 @@ def run_label(config: Mapping[str, Any], meta: Mapping[str, Any] | None = None) 
         shape = " ".join(f"{symbols[p]} {config[p]:g}" for p in params if isinstance(config.get(p), (int, float)))
         text = f"{dist}{' ' + shape if shape else ''} · {int(config.get('iters', 0))} it"
     else:
-        parts = [str(config.get("dataset", "?")), f"depth {config.get('depth', '?')}"]
+        parts = [redact_paths(str(config.get("dataset", "?"))), f"depth {config.get('depth', '?')}"]
         if config.get("lr") is not None:
             parts.append(f"lr {float(config['lr']):g}")
         parts.append(f"{config.get('epochs', '?')} ep")
@@ -156,6 +159,7 @@ def compare_figure(
     for run_index, (label, metrics) in enumerate(runs):
         if not has_rows(metrics, metric):
             continue
+        label = plot_text(label)  # a user's run name is text, never plotly markup
         x, x_title = _x_of(metrics, metric)
         values = np.asarray(metrics[metric], dtype=float)
         dash = DASHES[run_index % len(DASHES)]

@@ -34,6 +34,7 @@ from ipcore.charts.base import (
     steps_to_epochs,
     thin,
 )
+from ipcore.serving import plot_text
 
 
 def loss_figure(
@@ -133,7 +134,7 @@ def loss_panels_figure(
     title = f"Training loss per batch ({spread_text(spread)})"
     if not runs:
         return _empty(title, "no records yet", "epoch", LOSS_TITLE)
-    plot = Plot(1, len(runs), titles=[label for label, _ in runs], hspace=0.03, shared_y=True, spread=spread)
+    plot = Plot(1, len(runs), titles=[plot_text(label) for label, _ in runs], hspace=0.03, shared_y=True, spread=spread)
     for col, (label, metrics) in enumerate(runs, start=1):
         epochs = np.asarray(metrics["batch/epoch"], dtype=float)
         steps = np.asarray(metrics["batch/step"], dtype=float)
@@ -144,7 +145,7 @@ def loss_panels_figure(
                 plot.band(epochs, loss[:, members], rule, rule, col=col, showlegend=col == 1, max_points=max_points)
                 _divergence_markers(plot, metrics, members, rule, "", steps, epochs, loss, col=col)
         for trace in plot.traces[start:]:
-            trace["meta"] = f"{label}: {trace['name']}"  # the CSV names the panel
+            trace["meta"] = f"{plot_text(label)}: {trace['name']}"  # the CSV names the panel
         plot.xaxis(col=col, title={"text": "epoch"})
         if log_y:
             plot.yaxis(col=col, type="log")
