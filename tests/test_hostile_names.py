@@ -24,8 +24,13 @@ sys.path.insert(0, str(ROOT))
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from app import charts, charts_beyond, charts_gallery, charts_lab, charts_neuron, charts_training  # noqa: E402
 from ipcore import cli  # noqa: E402
+from ipcore.charts import base as charts  # noqa: E402
+from ipcore.charts import beyond as charts_beyond  # noqa: E402
+from ipcore.charts import gallery as charts_gallery  # noqa: E402
+from ipcore.charts import lab as charts_lab  # noqa: E402
+from ipcore.charts import neuron as charts_neuron  # noqa: E402
+from ipcore.charts import training as charts_training  # noqa: E402
 from ipcore.config import ConfigError, NeuronConfig, TrainConfig  # noqa: E402
 from ipcore.neuron import simulate  # noqa: E402
 from ipcore.records import check_name, check_stored_name, load_run, save_run  # noqa: E402
