@@ -64,7 +64,7 @@ def get(sweep_id: str | None) -> SweepRun | None:
     config = SweepConfig.from_dict(status["config"])
     parts = status.get("parts") or []
     entries = {int(p["index"]): {k: v for k, v in p.items() if k != "index"} for p in parts}
-    problems = [status.get("error") or "", (status.get("stopped") or "")]
+    problems = [status.get("error") or "", status.get("save_error") or "", status.get("stopped") or ""]
     return SweepRun(
         sweep_id=status["job_id"],
         config=config,

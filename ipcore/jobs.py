@@ -331,7 +331,7 @@ class JobManager:
             if state == "cancelled" and job.stop_reason:
                 summary["stopped"] = job.stop_reason
             if job.config.kind == "sweep":  # its records are written by the sweep, one per grid point
-                pass
+                save_error = getattr(result, "save_error", None)
             elif self.runs_dir is not None and final is not None:
                 stored = RunResult(config=job.config, metrics=final, summary=summary, state=state)
                 try:
@@ -422,8 +422,9 @@ class JobManager:
             outcome = run_sweep_in_process(job.config, owner=job.owner, nice=self._nice(job), **kwargs)
         state = "cancelled" if outcome.interrupted else ("failed" if outcome.errors else "done")
         summary = {**outcome.to_json(), "save_errors": list(outcome.save_errors)}
-        problems = list(outcome.errors) + list(outcome.save_errors)
-        return _SweepResult(job.config, {}, summary, state, "; ".join(problems) or None)
+        return _SweepResult(
+            job.config, {}, summary, state, "; ".join(outcome.errors) or None, "; ".join(outcome.save_errors) or None
+        )
 
     def _forget_old(self) -> None:
         while len(self._ended) > self.keep_finished:
@@ -596,6 +597,7 @@ class _SweepResult:
     summary: dict[str, Any]
     state: str
     error: str | None = None
+    save_error: str | None = None
 
 
 def _release_gpu_memory() -> None:
