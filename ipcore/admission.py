@@ -148,7 +148,7 @@ class Limits:
             raise ConfigError(
                 lever,
                 f"this job would cost about {flops:.1e} floating-point operations; this server runs at most "
-                f"{self.max_flops:.1e} per job (about {self.max_flops / flops:.0%} of it): lower {what}",
+                f"{self.max_flops:.1e} per job ({flops / self.max_flops:.2g}× that): lower {what}",
             )
         return flops
 
