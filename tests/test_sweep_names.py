@@ -132,3 +132,15 @@ def test_the_ray_timeout_is_checked(monkeypatch):
     monkeypatch.setenv("IPCORE_RAY_TIMEOUT", "soon")
     with pytest.raises(ConfigError, match="IPCORE_RAY_TIMEOUT"):
         connect_timeout()
+
+
+def test_a_bounded_call_ends_its_worker_when_time_is_up():
+    from ipcore.bounded import TimeLimitExceeded, WorkerError, call_with_time_limit
+
+    started = time.monotonic()
+    with pytest.raises(TimeLimitExceeded):
+        call_with_time_limit(time.sleep, (60,), 0.5)
+    assert time.monotonic() - started < 10  # not the 60 s the function wanted
+    with pytest.raises(WorkerError, match="ZeroDivisionError"):
+        call_with_time_limit(divmod, (1, 0), 10)
+    assert call_with_time_limit(divmod, (7, 2), 10) == (3, 1)
