@@ -3,8 +3,8 @@
 Some ``scipy.stats`` distributions are slow beyond any bound for some parameters: ``studentized_range`` with
 df = 10⁻⁵ spends 15 s in its median, ``levy_stable`` seconds per 10⁶ samples. Checking or previewing such a
 distribution inside the server's page script would hold the page (and, with the interpreter lock, every other
-page) for that long. ``call_with_time_limit`` runs the function in a process of its own (forked from the job
-processes' fork server when it runs, else from the caller) and ends that process when the time is up: the caller gets
+page) for that long. ``call_with_time_limit`` runs the function in a process of its own (a fork of the caller)
+and ends that process when the time is up: the caller gets
 ``TimeLimitExceeded`` after ``seconds`` whatever the function does. An exception inside the function comes back as
 ``WorkerError`` with its message (never a traceback on a page).
 
@@ -43,16 +43,9 @@ def _worker(function: Callable[..., Any], args: tuple, connection: Any) -> None:
 
 
 def _context() -> Any:
-    """The job processes' fork server when it runs already (the app starts it at once; it has torch and the
-    engine imported), else a plain fork: starting the fork server (it imports torch) would itself take seconds,
-    outside any time limit. The worker only computes a scipy function and answers through a pipe."""
-    from multiprocessing import forkserver
-
-    server = getattr(forkserver, "_forkserver", None)
-    if getattr(server, "_forkserver_pid", None) is not None:
-        from ipcore.job_process import context
-
-        return context()
+    """A plain fork of the caller: milliseconds, with scipy already imported (the fork server would run the
+    server's page script in each new process first, and starting it imports torch, seconds outside any limit).
+    The worker only computes a scipy function and answers through a pipe."""
     if "fork" in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")  # pragma: no cover - platforms without fork
