@@ -99,6 +99,27 @@ def started_at(record: dict) -> float:
     return float(record["timestamp"]) - float(record["seconds"])
 
 
+def engine_stop_latency(repeats: int = 3) -> list[float]:
+    """Seconds from ``cancel`` to the job's end for the 10⁷-sample, ten-rule neuron run in a job process, as the
+    server runs it (without a browser's round trip), stopped a few seconds into its iterations."""
+    from ipcore.jobs import JobManager
+
+    config = NeuronConfig.from_flat(NEURON)
+    took = []
+    with JobManager(max_concurrent=1, isolation="process") as manager:
+        for _ in range(repeats):
+            job = manager.submit(config)
+            deadline = time.monotonic() + 300
+            while manager.status(job)["progress"] <= 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(2.0)
+            asked = time.monotonic()
+            manager.cancel(job)
+            manager.wait(job, timeout=60)
+            took.append(round(time.monotonic() - asked, 2))
+    return took
+
+
 def run(hostile: int, alone: int) -> dict[str, object]:
     from playwright.sync_api import sync_playwright
 
@@ -180,7 +201,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hostile", type=int, default=4, help="hostile browser sessions (1-8)")
     parser.add_argument("--alone", type=int, default=2, help="solo runs of the demo for the baseline (1-5)")
+    parser.add_argument("--engine-stop-only", action="store_true",
+                        help="only the stop latency of the neuron run through the job manager, no browsers")  # fmt: skip
     args = parser.parse_args()
+    if args.engine_stop_only:
+        print(json.dumps({"neuron_job": NEURON, "engine_stop_after_cancel_s": engine_stop_latency()}))
+        return
     if not 1 <= args.hostile <= 8 or not 1 <= args.alone <= 5:
         parser.error("--hostile must be 1-8 and --alone 1-5")
     NeuronConfig.from_flat(NEURON)  # a valid setup, before any browser starts
