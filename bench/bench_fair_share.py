@@ -167,7 +167,8 @@ def run(hostile: int, alone: int) -> dict[str, object]:
                 page.set_default_timeout(120_000)
                 page.goto(f"{url}/neuron_lab?{urlencode(NEURON)}")
                 page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Run", exact=True).click()
-                stop = page.get_by_role("button", name="Stop")
+                # the job's own Stop (key neuron.stop), not Streamlit's Stop of a script run in the toolbar
+                stop = page.locator(".st-key-neuron-stop button")
                 stop.wait_for(timeout=120_000)
                 time.sleep(4.0)  # well into its iterations (the sample and its first record take a few seconds)
                 stop_clicked = time.time()
