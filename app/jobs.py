@@ -21,6 +21,7 @@ from typing import Any
 import streamlit as st
 
 from app.owner import owner as browser_owner
+from ipcore.admission import Limits
 from ipcore.config import Config
 from ipcore.job_process import warm_up
 from ipcore.jobs import FINISHED_STATES, JobManager, UnknownJob
@@ -41,9 +42,15 @@ def runs_dir() -> Path:
 def manager_for(folder: str) -> JobManager:
     """The one job manager of this server process for a runs folder (created on first use). Jobs run in
     processes of their own (``$IPCORE_JOB_ISOLATION``: process, the default, or thread), so training never
-    competes with page rendering for the interpreter lock. When the server stops, running jobs are stopped and
-    saved as cancelled with what they recorded, instead of being lost."""
-    manager = JobManager(runs_dir=folder, isolation=os.environ.get("IPCORE_JOB_ISOLATION") or "process")
+    competes with page rendering for the interpreter lock. The operator's fair-share limits (cost budget, time
+    limit, jobs per visitor, quick slot: ``ipcore.admission``, docs/serving.md) apply to every session's jobs and
+    sweeps. When the server stops, running jobs are stopped and saved as cancelled with what they recorded,
+    instead of being lost."""
+    manager = JobManager(
+        runs_dir=folder,
+        isolation=os.environ.get("IPCORE_JOB_ISOLATION") or "process",
+        limits=Limits.from_environment(),
+    )
     if manager.isolation == "process":
         threading.Thread(target=warm_up, name="ipcore-warm-up", daemon=True).start()
     atexit.register(manager.shutdown, timeout=20)
@@ -60,11 +67,13 @@ def owner() -> str:
     return browser_owner()
 
 
-def submit(config: Config, name: str | None = None) -> str:
-    """Queue ``config`` as this session's job; returns the job id. A config holding what only the operator may
-    choose (a data folder, an image folder's path) is refused here too, whatever page built it."""
+def submit(config: Config, name: str | None = None, options: dict[str, Any] | None = None) -> str:
+    """Queue ``config`` (validated when the page built it; a sweep with ``options``) as this session's job;
+    returns the job id. A config holding what only the operator may choose (a data folder, an image folder's
+    path) is refused here too, whatever page built it; the manager refuses a job over the cost budget or beyond
+    this session's share (ConfigError, naming why)."""
     check_browser_config(config)
-    return manager().submit(config, name=name or None, owner=owner())
+    return manager().submit(config, name=name or None, owner=owner(), options=options)
 
 
 def status(job_id: str | None) -> dict[str, Any] | None:

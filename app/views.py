@@ -162,7 +162,8 @@ def job_outcome(status: Mapping[str, Any]) -> None:
     if state == "done":
         st.success(f"Finished in {duration(status.get('elapsed_s'))}.{saved}", icon=":material/check_circle:")
     elif state == "cancelled":
-        st.info(f"Stopped after {duration(status.get('elapsed_s'))}; what was recorded is kept.{saved}")
+        why = f" ({public_message(status['stopped'])})" if status.get("stopped") else ""
+        st.info(f"Stopped after {duration(status.get('elapsed_s'))}{why}; what was recorded is kept.{saved}")
     elif state == "failed":
         st.error(f"The run failed: {public_message(status.get('error') or 'unknown error')}{saved and ' ' + saved}",
                  icon=":material/error:")  # fmt: skip

@@ -874,8 +874,11 @@ def _run_sweep(args: argparse.Namespace) -> int:
     code = (signals.code or 130) if outcome.interrupted else (1 if outcome.errors else 0)
     if outcome.interrupted:
         sys.stderr.write("\ninterrupted: finished grid points are kept; re-run with the same --name to resume\n")
+    if outcome.save_errors and not outcome.interrupted:
+        code = SAVE_FAILED
     if args.json:
         emit_json(outcome.to_json())
+        report_sweep_save_errors(outcome.save_errors)
         return code
     done = [p for p in outcome.parts if p is not None]
     print(f"{len(done)}/{points} grid points in {outcome.seconds:.1f} s ({outcome.backend}); records: {runs_dir}")
@@ -886,6 +889,15 @@ def _run_sweep(args: argparse.Namespace) -> int:
             loss, acc = rule["final_train_loss"], rule["test_accuracy"]
             print(
                 f"{part['lr']:>8g} {etas:24s} {rule['rule']:10s} {'—' if loss is None else f'{loss:.4f}':>10s} "
-                f"{'—' if acc is None else f'{acc:.4f}':>9s} {rule['diverged']:>8d}  {part['run_id']}"
+                f"{'—' if acc is None else f'{acc:.4f}':>9s} {rule['diverged']:>8d}  {part['run_id'] or '(not saved)'}"
             )
+    report_sweep_save_errors(outcome.save_errors)
     return code
+
+
+def report_sweep_save_errors(save_errors: list[str]) -> None:
+    """Say on stderr which grid points' records were not saved (after the results were printed)."""
+    for message in save_errors:
+        sys.stderr.write(f"error: save: {message}\n")
+    if save_errors:
+        sys.stderr.write("error: save: only the results printed above are kept for those points\n")

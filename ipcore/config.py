@@ -421,7 +421,6 @@ MAX_RECORDS = 10_000
 
 def scipy_distribution(name: str, params: dict[str, float]) -> Any:
     """A frozen continuous ``scipy.stats`` distribution from its name and parameters, or a ConfigError."""
-    import numpy as np
     import scipy.stats  # imported when a scipy name is checked: most configs never need it
 
     dist = getattr(scipy.stats, name, None)
@@ -443,10 +442,43 @@ def scipy_distribution(name: str, params: dict[str, float]) -> Any:
         raise ConfigError(f"params.{missing[0]}", f"{name} needs its shape parameter(s) {', '.join(shapes)}")
     if params.get("scale", 1.0) <= 0:
         raise ConfigError("params.scale", f"must be > 0 (got {params['scale']:g})")
-    frozen = dist(**params)
-    if not np.isfinite(frozen.median()):
-        raise ConfigError("params", f"{name} with {params} is not a valid distribution (bad shape parameters)")
-    return frozen
+    _check_scipy_parameters(name, tuple(sorted(params.items())))
+    return dist(**params)
+
+
+SCIPY_CHECK_S = 2.0
+"""How long checking a scipy distribution's parameters may take (its median, in a worker process)."""
+
+
+def scipy_median(name: str, params: dict[str, float]) -> float:
+    """The median of ``scipy.stats.<name>(**params)`` (what ``_check_scipy_parameters`` runs in a worker)."""
+    import scipy.stats
+
+    return float(getattr(scipy.stats, name)(**params).median())
+
+
+@functools.lru_cache(maxsize=256)
+def _check_scipy_parameters(name: str, params: tuple[tuple[str, float], ...]) -> None:
+    """A ConfigError on ``params`` unless the distribution has a finite median, computed in a worker process
+    within ``SCIPY_CHECK_S`` (some take minutes for some parameters, and raise after). Parameters that passed are
+    remembered, so each setting is checked once per process."""
+    import numpy as np
+
+    from ipcore.bounded import TimeLimitExceeded, WorkerError, call_with_time_limit
+
+    shown = ", ".join(f"{k}={v:g}" for k, v in params) or "no parameters"
+    try:
+        median = call_with_time_limit(scipy_median, (name, dict(params)), SCIPY_CHECK_S)
+    except TimeLimitExceeded:
+        raise ConfigError(
+            "params",
+            f"{name} with {shown} takes longer than {SCIPY_CHECK_S:g} s even to check (its median); "
+            "choose other parameters",
+        ) from None
+    except WorkerError as error:
+        raise ConfigError("params", f"{name} with {shown} is not a usable distribution ({error})") from None
+    if not np.isfinite(median):
+        raise ConfigError("params", f"{name} with {shown} is not a valid distribution (bad shape parameters)")
 
 
 TRAIN_OUTPUTS = ("relu", "linear")

@@ -46,3 +46,9 @@ class GalleryEntry:
 
     def run_id(self, part: str) -> str:
         return f"gallery-{self.id}-{part}"
+
+    def owns(self, meta: dict) -> bool:
+        """Whether a record's metadata is one of this entry's own parts (its run id is ``run_id(part)``): a
+        sweep's records carry an ``experiment`` name too, and one named like this entry must not join its card."""
+        part = meta.get("part")
+        return meta.get("experiment") == self.id and part in self.parts and meta.get("run_id") == self.run_id(part)

@@ -44,6 +44,13 @@ PROGRESS_INTERVAL_S = 0.25
 POLL_S = 0.1
 END_GRACE_S = 30.0
 """How long the server waits for a job process to exit once it has sent its outcome, before ending it."""
+STOP_GRACE_S = 0.6
+"""How long a job process may take to stop by itself once asked; then it is killed. What it recorded has reached
+the server already (rows are forwarded as recorded), so a stop ends a job within about a second whatever one of
+its iterations costs (a 10⁷-sample neuron iteration over ten rules takes seconds)."""
+ACKED_GRACE_S = 10.0
+"""How long a job process that has seen the stop (it says so, ``("stopping",)``) may take to end cleanly: it is
+writing its summary, not training on."""
 PRELOAD = ["ipcore.job_process", "ipcore.train", "ipcore.neuron", "ipcore.sweep"]
 
 _context: Any = None
@@ -264,6 +271,7 @@ def _child_main(
     held_elsewhere: dict[str, tuple[int, int]],
     connection: Any,
     stop: Any,
+    nice: int | None = None,
 ) -> None:
     """The job process: run the task, forward what it records, end with ("end", …) or ("error", …)."""
     # Ctrl-C in the server's terminal, or SIGTERM to the server's process group (a service manager stopping
@@ -287,7 +295,7 @@ def _child_main(
 
     nice_error: ConfigError | None = None
     try:  # before the job starts any thread: each inherits it (on Linux a nice value belongs to one thread)
-        os.nice(job_nice(environment))
+        os.nice(job_nice(environment) if nice is None else nice)
     except ConfigError as error:
         nice_error = error
     outbox = Outbox(connection)
@@ -311,7 +319,17 @@ def _child_main(
             load_env_rule_modules()
         train_module.set_memory_held_elsewhere(held_elsewhere)
         train_module.promise_listener = lambda key, needed: send(("memory", key, int(needed)))
-        send(_run_task(task, payload, send, progress, lambda: terminated or stop.is_set()))
+        acknowledged = False
+
+        def should_stop() -> bool:
+            nonlocal acknowledged
+            stopping = terminated or stop.is_set()
+            if stopping and not acknowledged:
+                acknowledged = True
+                send(("stopping",))
+            return stopping
+
+        send(_run_task(task, payload, send, progress, should_stop))
     except BaseException as exc:  # every failure becomes the job's message; the server logs the traceback
         send(("error", error_message(exc), traceback.format_exc()))
     finally:
@@ -326,15 +344,17 @@ def _supervise(
     should_stop: Callable[[], bool],
     held_elsewhere: dict[str, tuple[int, int]] | None,
     name: str,
+    nice: int | None = None,
 ) -> tuple:
     """Start the job process, hand every message but the last to ``handle``, pass ``should_stop`` on; returns
-    the ``("end", …)`` message or raises ``JobProcessError``."""
+    the ``("end", …)`` message, ``("stopped",)`` when it was asked to stop and had to be killed after
+    ``STOP_GRACE_S`` (every message it sent before is handled), or raises ``JobProcessError``."""
     ctx = context()
     receiver, sender = ctx.Pipe(duplex=False)
     stop = ctx.Event()
     process = ctx.Process(
         target=_child_main,
-        args=(task, payload, job_environment(), dict(held_elsewhere or {}), sender, stop),
+        args=(task, payload, job_environment(), dict(held_elsewhere or {}), sender, stop, nice),
         name=name,
         daemon=True,
     )
@@ -345,11 +365,30 @@ def _supervise(
         _launching.job = False
     sender.close()  # the child holds the only writing end: reading past its last message gives EOFError
     outcome: tuple | None = None
+    stop_asked: float | None = None
+    grace = STOP_GRACE_S
     try:
         while True:
-            if should_stop() and not stop.is_set():
+            if stop_asked is None and should_stop():
                 stop.set()
-            if not receiver.poll(POLL_S):
+                stop_asked = time.monotonic()
+            if stop_asked is not None and time.monotonic() - stop_asked > grace and process.is_alive():
+                process.kill()  # it did not stop by itself in time: what it recorded is here already
+                process.join(5.0)
+                while outcome is None and receiver.poll(0):
+                    try:
+                        received = receiver.recv()
+                    except (EOFError, OSError):
+                        break
+                    for message in unbatched(received):
+                        if message[0] in ("end", "error"):
+                            outcome = message
+                        elif message[0] != "stopping":
+                            handle(message)
+                if outcome is None:
+                    outcome = ("stopped",)
+                break
+            if not receiver.poll(min(POLL_S, STOP_GRACE_S / 3) if stop_asked is not None else POLL_S):
                 if not process.is_alive() and not receiver.poll(0):
                     break
                 continue
@@ -360,6 +399,8 @@ def _supervise(
             for message in unbatched(received):
                 if message[0] in ("end", "error"):
                     outcome = message
+                elif message[0] == "stopping":
+                    grace = ACKED_GRACE_S
                 else:
                     handle(message)
     finally:
@@ -385,10 +426,12 @@ def run_in_process(
     held_elsewhere: dict[str, tuple[int, int]] | None = None,
     on_memory: Callable[[str, int], None] | None = None,
     name: str = "ipcore-job",
+    nice: int | None = None,
 ) -> RunResult:
     """Run ``config`` in a job process; its rows arrive in ``log``. Returns the run's result (its metrics are
     ``log``'s snapshot), raises ``JobProcessError`` with the job's own message when the run failed, or when the
-    process died without saying why (killed, out of memory)."""
+    process died without saying why (killed, out of memory). ``nice``: the process's nice increment instead of
+    ``IPCORE_JOB_NICE``'s. Stopped and killed (``STOP_GRACE_S``): cancelled, with what it recorded."""
 
     def handle(message: tuple) -> None:
         kind = message[0]
@@ -401,7 +444,10 @@ def run_in_process(
         elif kind == "memory" and on_memory is not None:
             on_memory(message[1], message[2])
 
-    _, state, summary = _supervise("config", config.to_dict(), handle, should_stop, held_elsewhere, name)
+    outcome = _supervise("config", config.to_dict(), handle, should_stop, held_elsewhere, name, nice)
+    if outcome[0] == "stopped":
+        return RunResult(config=config, metrics=log.snapshot(), summary={}, state="cancelled")
+    _, state, summary = outcome
     return RunResult(config=config, metrics=log.snapshot(), summary=summary, state=state)
 
 
@@ -415,14 +461,22 @@ def run_sweep_in_process(
     on_part: Callable[[int, dict[str, Any]], None] | None = None,
     progress: Callable[[float], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    owner: str | None = None,
+    nice: int | None = None,
 ) -> SweepOutcome:
     """``ipcore.sweep.run_sweep`` in a job process: the same records, ``on_part`` and ``progress`` calls and
-    outcome; a failure raises ``JobProcessError`` with its message."""
+    outcome; a failure raises ``JobProcessError`` with its message. Stopped and killed (``STOP_GRACE_S``): an
+    interrupted outcome with the points finished before."""
     from ipcore.sweep import SweepOutcome
 
+    started = time.perf_counter()
+    finished: dict[int, dict[str, Any]] = {}
+
     def handle(message: tuple) -> None:
-        if message[0] == "part" and on_part is not None:
-            on_part(message[1], message[2])
+        if message[0] == "part":
+            finished[message[1]] = message[2]
+            if on_part is not None:
+                on_part(message[1], message[2])
         elif message[0] == "progress" and progress is not None:
             progress(message[1])
 
@@ -432,6 +486,12 @@ def run_sweep_in_process(
         "runs_dir": str(runs_dir),
         "backend": backend,
         "ray_address": ray_address,
+        "owner": owner,
     }
-    _, outcome = _supervise("sweep", payload, handle, should_stop or (lambda: False), None, f"ipcore-job-sweep-{name}")
-    return SweepOutcome(**outcome)
+    outcome = _supervise(
+        "sweep", payload, handle, should_stop or (lambda: False), None, f"ipcore-job-sweep-{name}", nice
+    )
+    if outcome[0] == "stopped":
+        parts = [finished.get(i) for i in range(len(sweep.points()))]
+        return SweepOutcome(backend, time.perf_counter() - started, parts, interrupted=True)
+    return SweepOutcome(**outcome[1])

@@ -10,6 +10,17 @@ to the log) and the manager carries on. With a ``runs_dir`` every finished, canc
 as a record (``ipcore.records``); ``status(...)["run_id"]`` names it, and ``status(...)["save_error"]`` says
 why when it could not be saved.
 
+Sweeps (``SweepConfig``) are a job kind like any other: they share the queue, the slots, progress and cancel;
+a sweep writes one record per grid point itself (``ipcore.sweep``) and its finished points appear in
+``status(...)["parts"]`` as they are written.
+
+Fair share (``ipcore.admission``): ``submit`` refuses a job whose estimated cost is above the operator's budget
+and a visitor (``owner``) who already holds ``per_visitor`` running or queued jobs; the queue takes owners in
+turn (each owner's next job, oldest first) rather than strictly first come first served, and quick jobs (the
+demos) have a slot of their own beside the long ones, which run at a lower CPU priority; a job running longer
+than ``max_seconds`` is stopped; a stop ends a job in a process within about ``STOP_GRACE_S`` whatever it is
+doing (its process is ended if it does not stop by itself), keeping what it recorded.
+
 Snapshots are cached per ``MetricsLog.version``: many readers polling an unchanged log share one copy, so
 readers cost the running job at most one stack of its rows per new row. Snapshot arrays are read-only views
 (they may be shared between readers). Once a job has ended, its snapshot is exactly what its record holds
@@ -32,7 +43,8 @@ from typing import Any
 
 import numpy as np
 
-from ipcore.config import Config, ConfigError, config_from_dict
+from ipcore.admission import Limits
+from ipcore.config import Config, ConfigError, SweepConfig, config_from_dict
 from ipcore.errors import error_message
 from ipcore.metrics import MetricsLog, RunResult
 from ipcore.records import compact_metrics, owner_digest, save_run
@@ -49,6 +61,10 @@ class UnknownJob(KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "unknown job"
+
+
+class TooManyJobs(ConfigError):
+    """A visitor already holds as many running and queued jobs as one visitor may."""
 
 
 def default_max_concurrent() -> int:
@@ -101,6 +117,12 @@ class _Job:
     cache: tuple[int, dict[str, np.ndarray]] | None = None
     final_version: int | None = None
     promised: tuple[str, int] | None = None  # (device key, bytes) a job process's training was promised
+    flops: float = 0.0  # the estimated cost (ipcore.admission)
+    quick: bool = False  # cheap enough for the quick slot
+    slot: str | None = None  # "general" or "quick" while running
+    stop_reason: str | None = None  # why the manager stopped it (time limit)
+    options: dict[str, Any] = field(default_factory=dict)  # a sweep's backend and Ray address
+    parts: dict[int, dict[str, Any]] = field(default_factory=dict)  # a sweep's finished points by grid index
 
     def report_progress(self, fraction: float) -> None:
         fraction = float(fraction)
@@ -113,6 +135,8 @@ class JobManager:
 
     ``runs_dir`` None: results are kept in memory only; a path: every ended run is saved there as a record.
     ``keep_finished``: how many ended jobs stay queryable (older ones are forgotten, bounding memory).
+    ``limits``: the fair-share limits (``ipcore.admission.Limits``; default: no budget, no time limit, no
+    per-visitor cap — a served app passes ``Limits.from_environment()``).
     ``isolation``: "thread" runs each job in a thread of this process; "process" runs it in a process of its own
     (``ipcore.job_process``), so its Python loop never waits for this process's interpreter lock — what a
     server that renders pages while jobs train needs. Either way the job's rows land in the same ``MetricsLog``.
@@ -126,6 +150,7 @@ class JobManager:
         *,
         keep_finished: int = 100,
         isolation: str = "thread",
+        limits: Limits | None = None,
     ):
         max_concurrent = default_max_concurrent() if max_concurrent is None else max_concurrent
         if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1:
@@ -135,6 +160,9 @@ class JobManager:
         if isolation not in JOB_ISOLATIONS:
             raise ConfigError("isolation", f"must be one of {', '.join(JOB_ISOLATIONS)} (got {isolation!r})")
         self.isolation = isolation
+        if limits is None:  # a library's manager: first come first served, no budget, no limit
+            limits = Limits(max_flops=None, quick_slots=0, max_seconds=None, per_visitor=None, long_job_nice=None)
+        self.limits = limits
         self.max_concurrent = max_concurrent
         self.runs_dir = Path(runs_dir) if runs_dir is not None else None
         self.keep_finished = keep_finished
@@ -144,38 +172,123 @@ class JobManager:
         self._running: set[_Job] = set()
         self._ended: deque[_Job] = deque()  # in the order they ended, for forgetting the oldest
         self._counter = itertools.count(1)
+        self._served: dict[str | None, int] = {}  # owner → when its latest job started (a counter value)
         self._closed = False
 
     # --- submitting and running -------------------------------------------------------------------------
-    def submit(self, config: Config | Mapping[str, Any], *, name: str | None = None, owner: str | None = None) -> str:
-        """Queue ``config`` (a Config, or its dict with ``kind``); returns the job id. Starts it if a slot is free."""
+    def submit(
+        self,
+        config: Config | Mapping[str, Any],
+        *,
+        name: str | None = None,
+        owner: str | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Queue ``config`` (a Config, or its dict with ``kind``; a ``SweepConfig`` with ``name``) as ``owner``'s
+        job; returns the job id. Starts it if a slot is free.
+
+        A Config is taken as validated (it was, when it was built); a dict is validated here. ConfigError when
+        the job is over the cost budget, ``TooManyJobs`` when ``owner`` holds ``per_visitor`` active jobs.
+        ``options`` (sweeps): ``backend`` (local or ray) and ``ray_address``."""
         if isinstance(config, Mapping):
-            config = config_from_dict(config)
+            config = SweepConfig.from_dict(config) if config.get("kind") == "sweep" else config_from_dict(config)
         if not isinstance(config, Config):
             raise TypeError(f"submit needs a Config (got {type(config).__name__})")
         if name is not None:
             from ipcore.records import check_name
 
             name = check_name(name)
+        options = dict(options or {})
+        if config.kind == "sweep":
+            if name is None:
+                raise ConfigError("name", "a sweep needs a name (its records are named after it)")
+            if self.runs_dir is None:
+                raise ConfigError("runs_dir", "a sweep writes records: this job manager has no runs folder")
+            if options.get("backend", "local") not in ("local", "ray"):
+                raise ConfigError("backend", f"must be local or ray (got {options.get('backend')!r})")
+            from ipcore.sweep import check_sweep_name
+
+            check_sweep_name(self.runs_dir, name, owner)
+        elif options:
+            raise ConfigError("options", "only a sweep takes options")
+        flops = self.limits.check_cost(config)
         with self._lock:
             if self._closed:
                 raise RuntimeError("this JobManager has been shut down")
+            if config.kind == "sweep" and any(
+                j.config.kind == "sweep" and j.name == name and j.state in ("queued", "running")
+                for j in self._jobs.values()
+            ):
+                raise ConfigError("name", f"a sweep named {name!r} is already queued or running")
+            cap = self.limits.per_visitor
+            if owner is not None and cap is not None:
+                held = sum(1 for j in self._jobs.values() if j.owner == owner and j.state in ("queued", "running"))
+                if held >= cap:
+                    raise TooManyJobs(
+                        "jobs",
+                        f"you already have {held} job{'s' if held != 1 else ''} running or queued, the most one "
+                        f"visitor may hold on this server ({cap}); wait for one to end, or stop one",
+                    )
             job_id = f"job{next(self._counter)}-{secrets.token_hex(3)}"
             job = _Job(job_id, config, name, owner, created=time.time(), config_dict=config.to_dict())
+            job.flops, job.quick, job.options = flops, self.limits.is_quick(flops), options
             self._jobs[job_id] = job
             self._queue.append(job)
-            logger.info("job %s queued (%s%s)", job_id, config.kind, f", {name}" if name else "")
+            logger.info("job %s queued (%s%s, %.1e FLOPs)", job_id, config.kind, f", {name}" if name else "", flops)
             self._dispatch()
         return job_id
 
+    def _fair_order(self) -> list[_Job]:
+        """The queued jobs in the order they will start: owners take turns. An owner's k-th queued job waits as if
+        behind k jobs plus the owner's running ones, and among equals the owner served longest ago goes first
+        (then the oldest job); jobs without an owner count as one owner."""
+        rank: dict[str | None, int] = {}
+        for job in self._running:
+            rank[job.owner] = rank.get(job.owner, 0) + 1
+        keyed = []
+        for index, job in enumerate(self._queue):
+            turn = rank.get(job.owner, 0)
+            rank[job.owner] = turn + 1
+            keyed.append((turn, self._served.get(job.owner, -1), index, job))
+        return [job for *_, job in sorted(keyed, key=lambda item: item[:3])]
+
+    def _free_slot(self, job: _Job) -> str | None:
+        """The slot ``job`` may start in now (caller holds the lock): a general one, else — for a quick job — a
+        quick one; None when it must wait."""
+        general = sum(1 for j in self._running if j.slot == "general")
+        if general < self.max_concurrent:
+            return "general"
+        quick = sum(1 for j in self._running if j.slot == "quick")
+        if job.quick and quick < self.limits.quick_slots:
+            return "quick"
+        return None
+
     def _dispatch(self) -> None:
-        """Start queued jobs while slots are free (caller holds the lock)."""
-        while self._queue and len(self._running) < self.max_concurrent and not self._closed:
-            job = self._queue.popleft()
-            job.state, job.started = "running", time.time()
+        """Start queued jobs, in the fair order, while slots are free (caller holds the lock)."""
+        if self._closed:
+            return
+        for job in self._fair_order():
+            slot = self._free_slot(job)
+            if slot is None:
+                continue
+            self._queue.remove(job)
+            self._served[job.owner] = next(self._counter)
+            job.state, job.started, job.slot = "running", time.time(), slot
             self._running.add(job)
             job.thread = threading.Thread(target=self._work, args=(job,), name=f"ipcore-{job.job_id}", daemon=True)
             job.thread.start()
+
+    def _should_stop(self, job: _Job) -> bool:
+        """Whether ``job`` must stop: it was cancelled, or it has run past the time limit (then noted)."""
+        if job.stop.is_set():
+            return True
+        limit = self.limits.max_seconds
+        if limit is not None and job.started is not None and time.time() - job.started > limit:
+            job.stop_reason = f"stopped after {limit:g} s, this server's time limit per job (IPCORE_JOB_MAX_SECONDS)"
+            job.stop.set()
+            logger.info("job %s reached the time limit", job.job_id)
+            return True
+        return False
 
     def _work(self, job: _Job) -> None:
         """The job's thread: run, then save, then publish the outcome and start the next queued job.
@@ -191,6 +304,7 @@ class JobManager:
             try:
                 result: Any = self._run(job)
                 state = result.state if result.state in FINISHED_STATES else "done"
+                error = getattr(result, "error", None) or None
             except BaseException as exc:  # any failure (bad data folder, out of memory, a bug) ends this job only
                 details = getattr(exc, "details", "")
                 if details:  # the traceback from the job's process
@@ -214,7 +328,11 @@ class JobManager:
                 state = "failed"
             summary = dict(result.summary) if isinstance(getattr(result, "summary", None), Mapping) else {}
             ended = time.time()
-            if self.runs_dir is not None and final is not None:
+            if state == "cancelled" and job.stop_reason:
+                summary["stopped"] = job.stop_reason
+            if job.config.kind == "sweep":  # its records are written by the sweep, one per grid point
+                save_error = getattr(result, "save_error", None)
+            elif self.runs_dir is not None and final is not None:
                 stored = RunResult(config=job.config, metrics=final, summary=summary, state=state)
                 try:
                     run_id = save_run(
@@ -246,8 +364,11 @@ class JobManager:
 
     def _run(self, job: _Job) -> Any:
         """Run the job's config here (a thread) or in a job process, per ``isolation``."""
+        should_stop = lambda: self._should_stop(job)  # noqa: E731
+        if job.config.kind == "sweep":
+            return self._run_sweep(job, should_stop)
         if self.isolation == "thread":
-            return run_config(job.config, progress=job.report_progress, should_stop=job.stop.is_set, log=job.log)
+            return run_config(job.config, progress=job.report_progress, should_stop=should_stop, log=job.log)
         from ipcore.job_process import run_in_process
 
         def promised(key: str, size: int) -> None:
@@ -262,7 +383,48 @@ class JobManager:
                     total, runs = held.get(key, (0, 0))
                     held[key] = (total + size, runs + 1)
         return run_in_process(
-            job.config, job.log, job.report_progress, job.stop.is_set, held, promised, name=f"ipcore-{job.job_id}"
+            job.config,
+            job.log,
+            job.report_progress,
+            should_stop,
+            held,
+            promised,
+            name=f"ipcore-{job.job_id}",
+            nice=self._nice(job),
+        )
+
+    def _nice(self, job: _Job) -> int | None:
+        """A long job's CPU priority (its process's nice value), None for the server's default."""
+        return None if job.quick or self.limits.long_job_nice is None else self.limits.long_job_nice
+
+    def _run_sweep(self, job: _Job, should_stop: Any) -> _SweepResult:
+        """A sweep: its points' records are written as they finish; their entries land in ``job.parts``."""
+        from ipcore.sweep import run_sweep
+
+        def on_part(index: int, entry: dict[str, Any]) -> None:
+            with self._lock:
+                job.parts[index] = entry
+
+        backend = job.options.get("backend", "local")
+        kwargs = dict(
+            name=job.name,
+            runs_dir=str(self.runs_dir),
+            backend=backend,
+            ray_address=job.options.get("ray_address"),
+            on_part=on_part,
+            progress=job.report_progress,
+            should_stop=should_stop,
+        )
+        if self.isolation == "thread":
+            outcome = run_sweep(job.config, owner=job.owner, **kwargs)
+        else:
+            from ipcore.job_process import run_sweep_in_process
+
+            outcome = run_sweep_in_process(job.config, owner=job.owner, nice=self._nice(job), **kwargs)
+        state = "cancelled" if outcome.interrupted else ("failed" if outcome.errors else "done")
+        summary = {**outcome.to_json(), "save_errors": list(outcome.save_errors)}
+        return _SweepResult(
+            job.config, {}, summary, state, "; ".join(outcome.errors) or None, "; ".join(outcome.save_errors) or None
         )
 
     def _forget_old(self) -> None:
@@ -280,7 +442,9 @@ class JobManager:
 
     def status(self, job_id: str) -> dict[str, Any]:
         """State, progress (0–1), elapsed_s, eta_s, error, run_id, save_error, kind, owner, name, times, queue
-        position (queued jobs before this one; None unless queued), running_jobs (how many run now, all owners) …
+        position (queued jobs that start before this one — owners take turns; None unless queued), flops (the
+        estimated cost), quick, stopped (why the manager stopped it, e.g. the time limit), a sweep's ``parts`` (its
+        finished points) and ``points``, running_jobs (how many run now, all owners) …
 
         ``error`` is the run's own failure (None unless ``failed``). ``save_error``: None when the record was saved
         (or the manager keeps no records); otherwise why the ended run could not be saved — the job still ends
@@ -300,7 +464,7 @@ class JobManager:
             eta = 0.0
         position = None
         if job.state == "queued":
-            position = next((i for i, queued in enumerate(self._queue) if queued is job), None)
+            position = next((i for i, queued in enumerate(self._fair_order()) if queued is job), None)
         return {
             "job_id": job.job_id,
             "state": job.state,
@@ -321,6 +485,15 @@ class JobManager:
             "version": job.log.version if job.final_version is None else job.final_version,
             "summary": None if job.summary is None else dict(job.summary),
             "config": dict(job.config_dict),
+            "flops": job.flops,
+            "options": dict(job.options),
+            "quick": job.quick,
+            "stopped": job.stop_reason,
+            **(
+                {"parts": [{**job.parts[i], "index": i} for i in sorted(job.parts)], "points": len(job.config.points())}
+                if job.config.kind == "sweep"
+                else {}
+            ),
         }
 
     def snapshot(self, job_id: str) -> dict[str, np.ndarray]:
@@ -414,6 +587,18 @@ class JobManager:
 
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
+
+
+@dataclass
+class _SweepResult:
+    """What a sweep job ended with (its records are on disk already)."""
+
+    config: Any
+    metrics: dict[str, np.ndarray]
+    summary: dict[str, Any]
+    state: str
+    error: str | None = None
+    save_error: str | None = None
 
 
 def _release_gpu_memory() -> None:

@@ -101,17 +101,28 @@ def _draw(config: NeuronConfig, should_stop: Callable[[], bool] | None, deadline
         if should_stop is not None and should_stop():
             return None
         if deadline is not None and time.monotonic() > deadline:
-            per_sample = (time.monotonic() - started) / max(drawn, 1)
+            elapsed = time.monotonic() - started
             raise ConfigError(
                 "dist",
-                f"{config.dist} draws samples too slowly for this (about {per_sample * 1e3:.0f} ms each; "
-                f"{config.n:,} would take about {per_sample * config.n / 60:.0f} min)",
+                f"{config.dist} draws samples too slowly for this ({drawn:,} of {config.n:,} in "
+                f"{_duration(elapsed)}; all would take about {_duration(elapsed / max(drawn, 1) * config.n)})",
             )
         fast = drawn >= 2 * SAMPLE_CHUNK and time.monotonic() - started < drawn * SLOW_SAMPLE_S
         size = config.n - drawn if fast else min(SAMPLE_CHUNK, 2 ** len(chunks), config.n - drawn)
+        if fast and (should_stop is not None or deadline is not None):  # in steps that each take ~0.1 s or less
+            per_sample = max((time.monotonic() - started) / drawn, 1e-9)
+            size = min(config.n - drawn, max(2 * drawn, int(0.1 / per_sample)))
         chunks.append(np.asarray(frozen.rvs(size=size, random_state=rng), dtype=np.float64).reshape(-1))
         drawn += size
     return np.concatenate(chunks)
+
+
+def _duration(seconds: float) -> str:
+    """``0.4 µs``, ``12 ms``, ``3.1 s``, ``7 min``, ``5 h``: a time in the unit that shows it."""
+    for unit, scale in (("h", 3600.0), ("min", 60.0), ("s", 1.0), ("ms", 1e-3)):
+        if seconds >= scale:
+            return f"{seconds / scale:.2g} {unit}"
+    return f"{seconds * 1e6:.2g} µs"
 
 
 def density(config: NeuronConfig, grid: np.ndarray) -> np.ndarray:
@@ -124,11 +135,31 @@ def density(config: NeuronConfig, grid: np.ndarray) -> np.ndarray:
     return _frozen(config).pdf(grid)
 
 
+CHECK_S = 0.05
+"""The simulator reports progress and checks for a stop every this many seconds of work."""
 PREVIEW_BUDGET_S = 2.0
 PREVIEW_POINTS = (50, 500)
 
 
+PREVIEW_MARGIN_S = 0.5
+"""Besides its budget, the preview's worker process may take this long to start and send its answer."""
+
+
 def preview_density(config: NeuronConfig, budget_s: float = PREVIEW_BUDGET_S) -> dict[str, Any]:
+    """``preview_in_place`` in a worker process that is ended after ``budget_s`` (+ ``PREVIEW_MARGIN_S``): no
+    scipy call of unknown cost (a levy_stable draw, a slow density) holds the caller past its budget. A ConfigError
+    on ``dist`` says why when there is no preview."""
+    from ipcore.bounded import TimeLimitExceeded, WorkerError, call_with_time_limit
+
+    try:
+        return call_with_time_limit(preview_in_place, (config, budget_s), budget_s + PREVIEW_MARGIN_S)
+    except TimeLimitExceeded:
+        raise ConfigError("dist", f"{config.dist} is too slow to preview (more than {budget_s:g} s)") from None
+    except WorkerError as error:
+        raise ConfigError("dist", f"{config.dist} cannot be previewed ({error})") from None
+
+
+def preview_in_place(config: NeuronConfig, budget_s: float = PREVIEW_BUDGET_S) -> dict[str, Any]:
     """What the neuron lab draws while the user types: the run's own sample (its median, mean and std are the
     ones the run will use) and the density on a grid spanning it (0.5–99.5 % quantiles, widened).
 
@@ -244,24 +275,39 @@ def _simulate(
     state_name = "done"
     done = 0
     stride = config.record_stride()
-    check_every = max(1, min(stride, 100))
+    last_check = time.monotonic()
+
+    def stop_now(progressed: float) -> bool:
+        """Report progress and ask for a stop every ``CHECK_S`` of work (by the clock, not by iterations: one
+        iteration over 10⁷ samples and ten rules takes seconds, ten thousand small ones a blink)."""
+        nonlocal last_check
+        now = time.monotonic()
+        if now - last_check < CHECK_S:
+            return False
+        last_check = now
+        if progress is not None:
+            progress(progressed / config.iters)
+        return should_stop is not None and should_stop()
+
     with torch.inference_mode():
         for it in range(1, config.iters + 1):
-            for rule, state, count in zip(rules, states, nonpositive, strict=True):
+            for index, (rule, state, count) in enumerate(zip(rules, states, nonpositive, strict=True)):
+                if index and stop_now(it - 1 + index / len(rules)):  # mid-iteration: keep only whole ones
+                    state_name = "cancelled"
+                    break
                 rule.prepare(state, x)
                 y = activation.value(rule.transform(x, state, training=True))
                 rule.update(state, x, y, etas[rule.name])
                 count += state["alpha"] <= 0
+            if state_name == "cancelled":
+                break
             done = it
             if it % stride == 0 or it == config.iters:
                 record(it)
-            if it % check_every == 0:
-                if progress is not None and it < config.iters:  # 1.0 is reported once, at the end
-                    progress(it / config.iters)
-                if should_stop is not None and should_stop():
-                    state_name = "cancelled"
-                    break
-    if done % stride != 0 and done != config.iters:
+            if it < config.iters and stop_now(it):
+                state_name = "cancelled"
+                break
+    if done % stride != 0 and done != config.iters and not (state_name == "cancelled" and done < it):
         record(done)
     if progress is not None and state_name == "done":
         progress(1.0)

@@ -16,23 +16,30 @@ Backends:
 Both train a chunk with ``ipcore.grid.train_points``.
 
 Either way the driver writes one record per grid point (atomically, ``records.save_run``) under a run id made
-from the sweep's name and the point, and skips points whose record is already there: re-running a sweep with the
-same name resumes it.
+from the sweep's name and the point, and skips points whose finished record is already there *with the same
+config*: re-running a sweep with the same name resumes it, while a different grid under that name recomputes (and
+replaces) every point whose setting changed. A sweep's name is its own: a gallery experiment's id or a name
+starting with ``gallery`` is refused (its records would pose as the thesis's), and in the app a name whose
+records another visitor made (``owner``, stored as a digest) is refused (``check_sweep_name``). A record that
+cannot be saved (a full disk, a runs folder that is a file) loses nothing computed: the point's numbers stay in
+the outcome and ``save_errors`` says what was not saved.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ipcore.config import ConfigError, SweepConfig
+from ipcore.errors import error_message
 from ipcore.grid import Point, train_points
 from ipcore.metrics import RunResult
-from ipcore.records import RUN_ID_PATTERN, check_name, json_ready, read_meta, run_dir, save_run, slugify
+from ipcore.records import CONFIG_FILE, RUN_ID_PATTERN, check_name, json_ready, read_meta, run_dir, save_run, slugify
 
 # --- records ------------------------------------------------------------------------------------------
 
@@ -63,16 +70,57 @@ def json_ready_point(point: Point) -> str:
     return repr((float(lr), sorted((k, float(v)) for k, v in eta.items())))
 
 
-def finished_record(runs_dir: str | Path, run_id: str) -> dict[str, Any] | None:
-    """The stored metadata of a finished ("done") record ``run_id``, or None (missing, cancelled, unreadable)."""
+def finished_record(runs_dir: str | Path, run_id: str, config: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The stored metadata of a finished ("done") record ``run_id`` whose stored config equals ``config`` (when
+    given), or None (missing, cancelled, unreadable, or made with another setting)."""
     folder = run_dir(runs_dir, run_id)
     if not folder.is_dir():
         return None
     try:
         meta = read_meta(folder)
+        if config is not None and json.loads((folder / CONFIG_FILE).read_text()) != json.loads(json.dumps(config)):
+            return None
     except (OSError, ValueError):
         return None
     return meta if meta.get("state") == "done" else None
+
+
+def owner_digest(owner: str | None) -> str | None:
+    """What a record stores of the visitor who made it: a digest (the session id itself stays private)."""
+    return None if owner is None else hashlib.sha256(owner.encode()).hexdigest()[:16]
+
+
+def reserved_names() -> set[str]:
+    """Names a sweep may not take: the gallery's experiment ids."""
+    from ipcore.gallery import ENTRIES
+
+    return {entry.id.lower() for entry in ENTRIES}
+
+
+def check_sweep_name(runs_dir: str | Path, name: str, owner: str | None) -> str:
+    """``name`` if a sweep may write its records under it, else a ConfigError on ``name``: a gallery experiment's
+    id or a name starting with ``gallery`` never (its records would show as the thesis's figures); with an
+    ``owner`` (a visitor of the app), not a name whose records another visitor made. The command line (no owner)
+    is the operator's and may resume any sweep."""
+    name = check_name(name)
+    if name.lower() in reserved_names() or slugify(name, 60).lower().startswith("gallery"):
+        raise ConfigError("name", f"{name!r} belongs to the gallery's experiments; choose another sweep name")
+    if owner is None:
+        return name
+    mine = owner_digest(owner)
+    prefix = f"{slugify(name, 60) or 'sweep'}-"
+    try:
+        folders = [f for f in Path(runs_dir).iterdir() if f.name.startswith(prefix) and f.is_dir()]
+    except OSError:
+        return name
+    for folder in folders:
+        try:
+            meta = read_meta(folder)
+        except (OSError, ValueError):
+            continue
+        if meta.get("experiment") == name and (meta.get("extra") or {}).get("owner") != mine:
+            raise ConfigError("name", f"a sweep named {name!r} was made by someone else; choose another name")
+    return name
 
 
 def part_entry(point: Point, run_id: str, summary: dict[str, Any]) -> dict[str, Any]:
@@ -108,19 +156,21 @@ def chunks(points: Sequence[Point], size: int) -> list[list[Point]]:
 @dataclasses.dataclass
 class SweepOutcome:
     """What a sweep did: the backend, its wall time and one ``part_entry`` per grid point in grid order
-    (None for a point that was not finished, e.g. after Ctrl-C), whether it was interrupted, and the messages of
-    parts that failed."""
+    (None for a point that was not finished, e.g. after Ctrl-C), whether it was interrupted, the messages of
+    parts that failed, and of records that could not be saved (those points' entries have ``run_id`` None)."""
 
     backend: str
     seconds: float
     parts: list[dict[str, Any] | None]
     interrupted: bool = False
     errors: list[str] = dataclasses.field(default_factory=list)
+    save_errors: list[str] = dataclasses.field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return json_ready(
-            {"backend": self.backend, "seconds": self.seconds, "parts": [p for p in self.parts if p is not None]}
-        )
+        out = {"backend": self.backend, "seconds": self.seconds, "parts": [p for p in self.parts if p is not None]}
+        if self.save_errors:
+            out["save_errors"] = list(self.save_errors)
+        return json_ready(out)
 
 
 def run_sweep(
@@ -135,15 +185,17 @@ def run_sweep(
     progress: Callable[[float], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     data_source: str = "driver",
+    owner: str | None = None,
 ) -> SweepOutcome:
     """Run every grid point of ``sweep`` that has no finished record under ``name`` yet; write one record each.
 
     ``points_per_part``: grid points per model (a part); 0 = automatic (local: the whole grid as one model;
     ray: one point per task, so the grid spreads over the cluster). ``on_part(index, entry)`` is called as each
     point's record is written (or found). ``data_source`` (ray only): "driver" ships the dataset through Ray's
-    object store; "node" lets each worker load it from its own data root (``$IPCORE_DATA``).
+    object store; "node" lets each worker load it from its own data root (``$IPCORE_DATA``). ``owner``: the
+    visitor running it in the app (``check_sweep_name``; stored in each record as a digest).
     """
-    name = check_name(name)
+    name = check_sweep_name(runs_dir, name, owner)
     if backend not in ("local", "ray"):
         raise ConfigError("backend", f"must be local or ray (got {backend!r})")
     if data_source not in ("driver", "node"):
@@ -156,7 +208,7 @@ def run_sweep(
     entries: list[dict[str, Any] | None] = [None] * len(points)
     todo = []
     for index, (point, run_id) in enumerate(zip(points, run_ids, strict=True)):
-        meta = finished_record(runs_dir, run_id)
+        meta = finished_record(runs_dir, run_id, sweep.point_config(*point).to_dict())
         if meta is not None:
             entries[index] = part_entry(point, run_id, meta.get("summary") or {})
             if on_part is not None:
@@ -164,9 +216,19 @@ def run_sweep(
         else:
             todo.append(index)
 
+    save_errors: list[str] = []
+
     def save(index: int, result: RunResult, extra: dict[str, Any]) -> None:
         label = point_label(sweep, points[index])
-        run_id = save_run(runs_dir, result, name=name, experiment=name, part=label, run_id=run_ids[index], extra=extra)
+        extra = {**extra, "owner": owner_digest(owner)} if owner is not None else extra
+        try:
+            run_id: str | None = save_run(
+                runs_dir, result, name=name, experiment=name, part=label, run_id=run_ids[index], extra=extra
+            )
+        except (OSError, ConfigError) as error:  # the numbers are kept in the outcome; say what was not saved
+            run_id = None
+            save_errors.append(f"point {label}: its record could not be saved in the runs folder: "
+                               f"{error_message(error)}")  # fmt: skip
         if result.state == "done":
             entries[index] = part_entry(points[index], run_id, result.summary)
             if on_part is not None:
@@ -181,7 +243,7 @@ def run_sweep(
         from ipcore.sweep_ray import run_ray
 
         interrupted, errors = run_ray(sweep, points, parts, save, ray_address, progress, should_stop, data_source)
-    return SweepOutcome(backend, time.perf_counter() - started, entries, interrupted, errors)
+    return SweepOutcome(backend, time.perf_counter() - started, entries, interrupted, errors, save_errors)
 
 
 def _run_local(

@@ -40,14 +40,55 @@ logger = logging.getLogger(__name__)
 
 MAX_RETRIES = 3
 WAIT_SECONDS = 0.5
+TIMEOUT_VARIABLE = "IPCORE_RAY_TIMEOUT"
+DEFAULT_TIMEOUT_S = 30.0
+
+
+def connect_timeout() -> float:
+    """Seconds a connection to a Ray cluster may take: ``$IPCORE_RAY_TIMEOUT``, default 30."""
+    text = os.environ.get(TIMEOUT_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise ConfigError(TIMEOUT_VARIABLE, f"must be a number of seconds in (0, 3600] (got {text!r})")
+    return value
+
+
+def check_reachable(address: str, timeout: float) -> None:
+    """A ConfigError on ``ray_address`` naming the address unless something answers at its host and port within
+    ``timeout`` seconds. Ray itself retries an unreachable head for minutes, deaf to Ctrl-C while it does; a plain
+    TCP connection says at once that a host does not exist or refuses the port."""
+    import socket
+
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError("ray_address", f"must be HOST:PORT (got {address!r})")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as error:
+        raise ConfigError(
+            "ray_address", f"cannot reach a Ray cluster at {address!r} (within {timeout:g} s): {error}"
+        ) from None
 
 
 def connect(address: str | None) -> bool:
     """Connect to the Ray cluster at ``address`` (else ``$RAY_ADDRESS``, else a new local Ray instance) unless
-    this process is already connected; returns whether this call connected (and so should disconnect)."""
+    this process is already connected; returns whether this call connected (and so should disconnect). An address
+    that does not answer within ``connect_timeout()`` is a ConfigError naming it (``check_reachable``)."""
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS") or None
+    timeout = connect_timeout()
+    if address is not None and address not in ("auto", "local"):
+        check_reachable(address, timeout)
+    # what Ray's own retries of its head (GCS) may take, unless the operator chose it
+    os.environ.setdefault("RAY_gcs_server_request_timeout_seconds", str(max(1, round(timeout))))
     import ipcore
 
     # The ipcore package travels with the job (Ray's py_modules), so workers need only the requirements installed.

@@ -252,8 +252,10 @@ def figures_view(entries: list[Any], metas: list[dict], chapters: list[int], dat
         st.info("No thesis figure matches the filters.")
         return
     by_experiment: dict[str, list[dict]] = {}
-    for meta in metas:
-        if meta.get("experiment"):
+    owners = {e.id: e for e in entries}
+    for meta in metas:  # only an entry's own records (a sweep named like an entry is not one of its parts)
+        entry = owners.get(meta.get("experiment") or "")
+        if entry is not None and entry.owns(meta):
             by_experiment.setdefault(meta["experiment"], []).append(meta)
     verdicts = {e.id: entry_verdict(e, by_experiment.get(e.id, [])) for e in shown}
     done = sum(1 for e in shown if by_experiment.get(e.id))

@@ -3,7 +3,7 @@
 learning rates.
 
 The setup is a ``SweepConfig`` kept in the page address (``app.state``), so a link reopens the same grid. Launching
-runs ``ipcore.sweep.run_sweep`` in a server thread (``app.sweeps``), on this machine or on the Ray cluster named by
+queues ``ipcore.sweep.run_sweep`` as a job of the server's one job manager (``app.sweeps``), on this machine or on the Ray cluster named by
 ``IPCORE_RAY_ADDRESS``; a fragment follows it and the heatmaps fill in as grid points finish. Every point is saved
 as a record, so finished sweeps appear below ("from stored runs") and in the gallery's run list. Nothing the page
 sends names a server path: datasets are chosen by name and read from the server's own data root.
@@ -183,6 +183,8 @@ def grid_view(run: app_sweeps.SweepRun, key: str) -> None:
     done = len(entries)
     st.markdown(f"**Sweep {plain(run.name)}** ({run.backend}): {done} of {run.points} grid points finished · "
                 f"{run.state}")  # fmt: skip
+    if run.state == "queued":
+        st.caption(views.queued_text(run.queue_position, run.running_jobs))
     st.progress(min(max(run.progress, 0.0), 1.0))
     if run.error:
         st.error(f"The sweep reported a problem: {public_message(run.error)}", icon=":material/error:")
@@ -207,13 +209,13 @@ def grid_view(run: app_sweeps.SweepRun, key: str) -> None:
 
 @st.fragment(run_every=1.0)
 def live_grid(sweep_id: str) -> None:
-    run = app_sweeps.registry().get(sweep_id)
+    run = app_sweeps.get(sweep_id)
     if run is None:
         return
     if not run.active:
         st.rerun()
     if st.button("Stop the sweep", icon=":material/stop_circle:", key="sweep.stop"):
-        run.stop.set()
+        app_sweeps.stop(sweep_id)
     grid_view(run, "sweep.live")
 
 
@@ -259,7 +261,7 @@ if backend == "ray" and not ray_address:
     st.info(f"No Ray cluster is configured: start the app with {app_sweeps.RAY_ADDRESS_VARIABLE}=HOST:PORT "
             "(see docs/sweeps.md).", icon=":material/info:")  # fmt: skip
 sweep_id = st.session_state.get("sweep.run")
-current = app_sweeps.registry().get(sweep_id)
+current = app_sweeps.get(sweep_id)
 active = current is not None and current.active
 if not error:
     points = len(config.points())
@@ -278,10 +280,9 @@ if clicked and not error:
     try:
         digest = hashlib.sha1(config.to_json().encode()).hexdigest()[:6]
         sweep_name = check_name(name) if name.strip() else f"sweep-{config.dataset}-{digest}-{app_jobs.owner()[:4]}"
-        current = app_sweeps.registry().start(
-            config, name=sweep_name, runs_dir=str(app_jobs.runs_dir()), backend=backend, owner=app_jobs.owner()
-        )
-        st.session_state["sweep.run"] = sweep_id = current.sweep_id
+        sweep_id = app_sweeps.start(config, name=sweep_name, backend=backend)
+        st.session_state["sweep.run"] = sweep_id
+        current = app_sweeps.get(sweep_id)
         active = True
     except ConfigError as launch_error:
         views.engine_error(launch_error, "cannot launch")
