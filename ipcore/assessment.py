@@ -240,7 +240,7 @@ def evaluate_claim(claim: Claim, by_part: Mapping[str, Any]) -> dict[str, Any]:
     - *all seeds*: every seed, a collapsed or diverged member ranked worst (``WORSE``), rank tests only.
 
     ``excluded``: {seed: "ip collapsed, none diverged"}, the seeds the healthy analysis left out and why.
-    Verdict "missing" when a record is absent."""
+    Verdicts as ``decide`` gives them for this claim alone. Verdict "missing" when a record is absent."""
     if claim.part not in by_part or (claim.part_b or claim.part) not in by_part:
         return {"label": claim.label, "verdict": "missing"}
     if any(reader_of(by_part[p]).values(claim.metric, claim.layer) is None for p in {claim.part, claim.part_b} if p):
@@ -257,7 +257,7 @@ def evaluate_claim(claim: Claim, by_part: Mapping[str, Any]) -> dict[str, Any]:
     excluded = {s: ", ".join(f"{who} {status}" for who, status in a[s][2] + b[s][2]) for s in seeds if s not in main}
     excluded = {s: why or "no finite value" for s, why in excluded.items()}
     healthy = t_location(healthy_x, lo, hi)
-    return {
+    result = {
         "label": claim.label,
         "ratio": claim.ratio,
         "seeds": kept,
@@ -269,8 +269,11 @@ def evaluate_claim(claim: Claim, by_part: Mapping[str, Any]) -> dict[str, Any]:
         "rank": rank_location(healthy_x, lo, hi),
         "all_seeds": rank_location(all_x, lo, hi),
         "n_all": len(seeds),
+        "counts": claim.counts,
+        "word": claim.word,
         **{k: healthy[k] for k in ("n", "mean", "low", "high", "p")},
     }
+    return decide([result])[0]  # alone it is its own family; ``evaluate_claims`` decides again within the entry
 
 
 def evaluate_claims(claims: Iterable[Claim], by_part: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -284,11 +287,7 @@ def evaluate_claims(claims: Iterable[Claim], by_part: Mapping[str, Any]) -> list
       "inconclusive" with ``depends_on_exclusion``: a verdict that rests on which seeds were dropped is never
       reproduced (or contradicted) outright."""
     claims = list(claims)
-    results = [evaluate_claim(claim, by_part) for claim in claims]
-    for claim, r in zip(claims, results, strict=True):
-        r["counts"] = claim.counts
-        r["word"] = claim.word
-    return decide(results)
+    return decide([evaluate_claim(claim, by_part) for claim in claims])
 
 
 def judge(

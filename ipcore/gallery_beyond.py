@@ -3,7 +3,7 @@
 The thesis's network claims rest on Adam, seven hidden layers and tanh units (§3.2.2, ch. 4). Each entry here
 changes one of those and states a hypothesis that is *ours*, not the thesis's, with records computed the same way
 as the thesis entries (identical initial weights across rules for the same seed, batch 200, MNIST read from the
-shared folder), but smaller: they were computed on a shared 2-core CPU, so 5 seeds, 3 epochs and the first 20 000
+shared folder), but smaller: they were computed on a shared 2-core CPU, so 10 seeds, 3 epochs and the first 20 000
 MNIST training samples (said in every entry's notes).
 
 Sub-claims are the thesis entries' ``assessment.Claim`` (paired per seed, ``stats.paired_difference``, 95 %

@@ -236,7 +236,7 @@ def rank_location(x: np.ndarray, lo: float, hi: float) -> dict[str, float]:
     x = x[~np.isnan(x)]
     n = int(x.size)
     median = float(np.median(x)) if n else math.nan
-    inside = int(((x > lo) & (x < hi)).sum())
+    inside = int(sum(_inside(float(v), lo, hi) for v in x))
 
     def sign_p(bound: float) -> float:
         above, below = int((x > bound).sum()), int((x < bound).sum())
