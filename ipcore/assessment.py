@@ -747,7 +747,7 @@ def assess_stability(entry: Any, by_part: Mapping[str, Any]) -> tuple[str, str, 
     for rule in STABILITY_ORDER:
         eta = breaks.get(rule, math.inf)
         text = "on none of the computed η" if eta == math.inf else f"at η {eta:g}"
-        texts.append(f"{rule} breaks {text}" + ("" if known_up_to(eta) else " (parts missing below: not final)"))
+        texts.append(f"{rule} breaks {text}" + ("" if known_up_to(eta) else " (η still missing: not final)"))
     verdicts = []
     for rule in ("ip", "wd"):
         mine, theirs = breaks.get(rule, math.inf), breaks.get("infomax", math.inf)
