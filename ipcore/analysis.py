@@ -68,6 +68,13 @@ def _slope(metrics: Metrics, layer: Layer) -> np.ndarray | None:
     return None if rows is None else _nanmean(_of_layer(rows, layer), axis=0)
 
 
+def _slope_x(metrics: Metrics, layer: Layer) -> np.ndarray | None:
+    """Mean ∂y/∂x = ∂y/∂u · du/dx of hidden ``layer`` over every recorded step: the factor backprop applies on
+    its way through the unit ((1 − y²)/α for u = (x − β)/α). None for records made before it was recorded."""
+    rows = _layer_rows(metrics, "grad_y_x")
+    return None if rows is None else _nanmean(_of_layer(rows, layer), axis=0)
+
+
 def _entropy_unit(metrics: Metrics, layer: Layer) -> np.ndarray | None:
     """Each unit's own output entropy (``train.unit_entropy``), averaged over ``layer``'s units (None: every
     layer's) and the second half of the run (once the rules have settled)."""
@@ -147,6 +154,7 @@ SEED_METRICS: dict[str, SeedMetric] = {
     "test_loss": SeedMetric(_last_epoch("test_loss"), "test loss"),
     "test_acc": SeedMetric(_last_epoch("test_acc"), "test acc"),
     "slope": SeedMetric(_slope, "∂y/∂u"),
+    "slope_x": SeedMetric(_slope_x, "∂y/∂x"),
     "entropy_unit": SeedMetric(_entropy_unit, "per-unit entropy (nats)"),
     "log_grad_weight": SeedMetric(_log_grad_weight, "log₁₀ RMS ∂loss/∂W"),
     "log_grad_ratio": SeedMetric(_log_grad_ratio, "log₁₀ (RMS ∂loss/∂W of layer 1 / of the last layer)"),
@@ -158,7 +166,8 @@ SEED_METRICS: dict[str, SeedMetric] = {
 """The named per-member numbers of a network run. ``final_loss``, ``train_acc``, ``test_loss``, ``test_acc``:
 the last epoch's values (the training ones over that epoch's batches, the test ones from an evaluation pass);
 ``epoch1_loss``: the first epoch's training loss (how fast a rule learns at first); ``slope``: mean ∂y/∂u of
-hidden ``layer`` (None: of all layers) over all recorded steps; ``entropy_unit``, ``log_grad_weight``,
+hidden ``layer`` (None: of all layers) over all recorded steps; ``slope_x``: the same of ∂y/∂x = ∂y/∂u · du/dx, the
+factor backprop applies; ``entropy_unit``, ``log_grad_weight``,
 ``log_grad_ratio``: each unit's own output entropy late in the run, the weights' gradient size and how it shrinks
 toward layer 1 (their functions say how); ``alpha_nonpositive``: unit-updates with α ≤ 0 in the whole run, all
 layers; ``latest_*``: the newest row of a running job (batch loss, ∂y/∂u over all layers, α ≤ 0 count so far)."""

@@ -24,6 +24,8 @@ from ipcore import report
 from ipcore.assessment import (
     ASSESSORS,
     EQUIVALENCE_SHARE,
+    FAR_SHARE,
+    SMALL_SHARE,
     VERDICTS,
     Claim,
     assess,
@@ -115,24 +117,53 @@ def _eta_part(eta: float) -> str:
 
 
 STABILITY_RULES = ("ip", "wd", "infomax")
-STABILITY_SCALES = (1, 10, 100)
+STABILITY_ETAS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+"""One absolute η grid for every rule (§4.3 and §6.2 speak of absolute η: WD at 0.1 where Infomax took 1e-4);
+1.0 is WD's largest η (a mixing weight)."""
+STABILITY_EPOCHS, STABILITY_SEEDS = 10, 5  # 100 epochs × 10 seeds × 5 parts did not fit the shared CPU (notes)
 
 
-def _stability_eta(scale: int) -> dict[str, float]:
-    # WD's η is a mixing weight: ×10 of the thesis's 0.1 is already 1.0 (α jumps to 2E[xy]); ×100 is capped there.
-    return {"ip": 1e-4 * scale, "wd": min(0.1 * scale, 1.0), "infomax": 1e-4 * scale}
+SMALL_GAIN = (1 - SMALL_SHARE, 1.0)  # "small"/"slight" improvement: the loss ratio in (0.9, 1)
+SMALL_LOSS = (1.0, 1 + SMALL_SHARE)  # "small"/"slight" decrease in performance: the loss ratio in (1, 1.1)
+FAR_BELOW = 1 - FAR_SHARE  # "far more quickly at first": the epoch-1 loss ratio below 0.8
+QUARTER = (1 / 6, 3 / 8)  # "around a quarter": ¼ within a factor of 1.5 either way
+
+
+def _small(label: str, part: str, a: str, b: str, word: str, band: tuple[float, float] = SMALL_GAIN) -> Claim:
+    """A magnitude word tested: the ratio of geometric means of a's and b's final loss inside ``band``."""
+    return Claim(label, part, a, b, "band", ratio=True, band=band, word=word)
 
 
 def _wd_below_standard(lrs: tuple[float, ...]) -> tuple[Claim, ...]:
-    """Fig. 4.2–4.3's sub-claims at each learning rate: WD's loss below the standard net's after the first
-    epoch (it learns faster) and at the end (it converges lower)."""
+    """Fig. 4.2–4.3's sub-claims at each learning rate: WD's epoch-1 loss far below the standard net's (§4
+    intro "learn far more quickly", §4.2 "far quicker": a ratio of geometric means below 0.8) and its final loss
+    below, "in almost all the tests" (§4.2: one exception allowed among the rates)."""
     claims = []
     for lr in lrs:
         part = _lr_part(lr)
         claims.append(
-            Claim(f"lr {lr:g}: WD below standard after epoch 1", part, "wd", "none", "<", metric="epoch1_loss")
+            Claim(
+                f"lr {lr:g}: WD far below standard after epoch 1",
+                part,
+                "wd",
+                "none",
+                "<",
+                metric="epoch1_loss",
+                ratio=True,
+                threshold=FAR_BELOW,
+                word='"far quicker" initial learning (§4.2)',
+            )
         )
-        claims.append(Claim(f"lr {lr:g}: WD below standard at the end", part, "wd", "none", "<"))
+        claims.append(
+            Claim(
+                f"lr {lr:g}: WD below standard at the end",
+                part,
+                "wd",
+                "none",
+                "<",
+                group='WD below standard at the end "in almost all the tests" (§4.2)',
+            )
+        )
     return tuple(claims)
 
 
@@ -149,7 +180,12 @@ ENTRIES: list[GalleryEntry] = [
         parts={"mnist": _net("mnist", ("ip", "none"), 0.03, depth=1, eta={"ip": 1e-4})},
         plot="loss",
         check="paired",
-        extra={"claims": (Claim("IP below standard", "mnist", "ip", "none", "<"),)},
+        extra={
+            "claims": (
+                Claim("IP below standard", "mnist", "ip", "none", "<"),
+                _small("IP's improvement small", "mnist", "ip", "none", '"a small improvement" (§3.3.1)'),
+            )
+        },
     ),
     GalleryEntry(
         id="fig3.4",
@@ -181,6 +217,15 @@ ENTRIES: list[GalleryEntry] = [
         extra={
             "claims": tuple(
                 Claim(f"lr {lr:g}: IP below standard", _lr_part(lr), "ip", "none", "<") for lr in (0.003, 0.01, 0.012)
+            )
+            + (
+                _small(
+                    "lr 0.003: IP's improvement small",
+                    _lr_part(0.003),
+                    "ip",
+                    "none",
+                    '"a small improvement in learning when the synaptic learning rate is small" (§3.3.2)',
+                ),
             )
         },
     ),
@@ -217,7 +262,14 @@ ENTRIES: list[GalleryEntry] = [
         plot="grad_y_u",
         check="paired",
         layer=2,
-        extra={"claims": (Claim("IP's slope above standard", "mnist", "ip", "none", ">", metric="slope", layer=2),)},
+        extra={
+            "claims": (
+                Claim("IP's slope above standard", "mnist", "ip", "none", ">", metric="slope", layer=2),
+                Claim(
+                    "IP's ∂y/∂x above standard's", "mnist", "ip", "none", ">", metric="slope_x", layer=2, counts=False
+                ),
+            )
+        },
     ),
     GalleryEntry(
         id="fig3.8",
@@ -252,6 +304,13 @@ ENTRIES: list[GalleryEntry] = [
                 for part in ("mnist", "cifar10")
                 for claim in (
                     Claim(f"{part}: IP below Infomax", part, "ip", "infomax", "<"),
+                    _small(
+                        f"{part}: IP's improvement over Infomax slight",
+                        part,
+                        "ip",
+                        "infomax",
+                        '"only a slight improvement" (§3.3.3)',
+                    ),
                     Claim(f"{part}: incremental BN below standard", part, "bn_inc", "none", "<"),
                     Claim(f"{part}: incremental BN comparable to IP (±5 %)", part, "bn_inc", "ip", "="),
                 )
@@ -278,28 +337,32 @@ ENTRIES: list[GalleryEntry] = [
         check="paired",
         extra={
             "claims": (
-                Claim(
-                    "mnist: WD's loss at most half the standard's (thesis: about a quarter)",
+                _small(
+                    "mnist: WD's loss around a quarter of the standard's",
                     "mnist",
                     "wd",
                     "none",
-                    "<",
-                    threshold=0.5,
-                    ratio=True,
+                    '"around a quarter of the average training loss" (§4.1)',
+                    band=QUARTER,
                 ),
+                Claim("mnist: WD below standard at the end", "mnist", "wd", "none", "<"),
                 Claim(
-                    "cifar10: WD below standard after the first epoch",
+                    "cifar10: WD far below standard after the first epoch",
                     "cifar10",
                     "wd",
                     "none",
                     "<",
                     metric="epoch1_loss",
+                    ratio=True,
+                    threshold=FAR_BELOW,
+                    word='"extremely fast at first" (§4.1)',
                 ),
                 Claim("cifar10: WD below standard at the end", "cifar10", "wd", "none", "<"),
             )
         },
-        notes="The per-seed ratio WD / standard of the final training loss is tested against 0.5: 'around a "
-        "quarter' is reproduced when the whole interval lies below one half.",
+        notes="'Around a quarter' is tested on the ratio of geometric means WD / standard of the final training "
+        "loss (per seed log(WD/standard)), claimed within a factor 1.5 of ¼, i.e. in (1/6, 3/8); 'extremely fast at "
+        "first' as WD's epoch-1 loss below 0.8 × the standard's (ratio of geometric means).",
     ),
     GalleryEntry(
         id="fig4.2",
@@ -346,6 +409,10 @@ ENTRIES: list[GalleryEntry] = [
             "claims": (
                 Claim("WD's slope above IP's", "mnist", "wd", "ip", ">", metric="slope", layer=2),
                 Claim("WD's slope above standard", "mnist", "wd", "none", ">", metric="slope", layer=2),
+                Claim("WD's ∂y/∂x above IP's", "mnist", "wd", "ip", ">", metric="slope_x", layer=2, counts=False),
+                Claim(
+                    "WD's ∂y/∂x above standard's", "mnist", "wd", "none", ">", metric="slope_x", layer=2, counts=False
+                ),
             )
         },
         notes="The thesis states none of Fig. 4.4's settings; ours: deep MNIST (7 hidden layers of 50), lr 0.005 "
@@ -384,7 +451,24 @@ ENTRIES: list[GalleryEntry] = [
                 for part in ("mnist", "cifar10")
                 for other in ("bn_wd", "infomax", "none")
             )
-            + (Claim("cifar10: BN-WD above standard", "cifar10", "bn_wd", "none", ">"),)
+            + (
+                _small(
+                    "mnist: WD's lead over BN-WD slight",
+                    "mnist",
+                    "wd",
+                    "bn_wd",
+                    '"WD slightly outpacing batch norm" (§4.3)',
+                ),
+                Claim("cifar10: BN-WD above standard", "cifar10", "bn_wd", "none", ">"),
+                _small(
+                    "cifar10: BN-WD's loss slightly above standard's",
+                    "cifar10",
+                    "bn_wd",
+                    "none",
+                    '"slightly outperformed by a standard network" (§4.3)',
+                    band=SMALL_LOSS,
+                ),
+            )
         },
         notes="Synaptic learning rate unstated in the thesis: 0.01 on MNIST, 0.001 on CIFAR-10 (as fig3.8). The "
         "thesis says Infomax worked best with a small exponential decay of η but gives no value; these records use "
@@ -465,6 +549,22 @@ ENTRIES: list[GalleryEntry] = [
             "claims": (
                 Claim("IP: covariance target's loss above 2E[xy]'s", "mnist", "ip_cov", "ip", ">"),
                 Claim("WD: covariance target's loss above 2E[xy]'s", "mnist", "wd_cov", "wd", ">"),
+                _small(
+                    "IP: the covariance target's loss increase small",
+                    "mnist",
+                    "ip_cov",
+                    "ip",
+                    '"a small decrease in performance" (§6.2)',
+                    band=SMALL_LOSS,
+                ),
+                _small(
+                    "WD: the covariance target's loss increase small",
+                    "mnist",
+                    "wd_cov",
+                    "wd",
+                    '"a small decrease in performance" (§6.2)',
+                    band=SMALL_LOSS,
+                ),
                 Claim(
                     "IP: fewer α ≤ 0 unit-updates with the covariance",
                     "mnist",
@@ -535,23 +635,36 @@ ENTRIES: list[GalleryEntry] = [
     ),
     GalleryEntry(
         id="fw-stability",
-        title="Future work: long runs and raised η — which rule diverges first",
+        title="Future work: raised η — at which η does each rule break?",
         chapter=6,
-        claim="§4.3 and §6.2: Infomax tended to diverge at a high η while WD worked for much larger η, and the "
-        "thesis suspects the same of IP. Raising η (×1, ×10, ×100) over 100 epochs: do IP and WD break at a larger "
-        "η than Infomax?",
+        claim="§4.3 and §6.2: Infomax tended to diverge at a high η (§4.3 runs it at 1e-4) while WD worked for much "
+        "larger values of η (§4.3 runs it at 0.1), and the thesis suspects IP is more stable than Infomax too. On "
+        "one absolute η grid (1e-4 … 1.0) for every rule: at which η does each rule break, and do IP and WD break "
+        "at a larger η than Infomax?",
         kind="train",
         datasets=("mnist",),
         rules=STABILITY_RULES,
         parts={
-            f"eta-x{k}": _net("mnist", STABILITY_RULES, 0.01, depth=DEEP_DEPTH, eta=_stability_eta(k), epochs=100)
-            for k in STABILITY_SCALES
+            _eta_part(eta): _net(
+                "mnist",
+                STABILITY_RULES,
+                0.01,
+                depth=DEEP_DEPTH,
+                eta=dict.fromkeys(STABILITY_RULES, eta),
+                epochs=STABILITY_EPOCHS,
+                seeds=STABILITY_SEEDS,
+            )
+            for eta in STABILITY_ETAS
         },
         plot="stability",
         check="stability",
-        notes="Deep MNIST, lr 0.01, 100 epochs, η ×1/×10/×100 of the defaults (IP, Infomax 1e-4 → 1e-2). WD's η "
-        "is a mixing weight ≤ 1: ×10 gives 1.0 and ×100 is capped at 1.0. A rule breaks at the smallest scale "
-        "where half its seeds diverge or collapse to chance, or its test accuracy falls 5 points below its ×1 level.",
+        notes=f"Deep MNIST, lr 0.01, {STABILITY_EPOCHS} epochs and {STABILITY_SEEDS} seeds (reduced from 100 epochs "
+        "and 10 seeds so that the grid fits about 40 minutes of one core of the shared 2-core CPU: the thesis's "
+        "'long runs' are not tested here), the same η for all three "
+        "rules on the grid 1e-4, 1e-3, 1e-2, 0.1, 1.0. The earlier records (100 epochs, η ×1/×10/×100 of each "
+        "rule's default) compared multipliers, and WD's ×10 and ×100 both clipped to 1.0 and were the same run. A rule breaks at the smallest η "
+        "where half its seeds diverge or collapse to chance, or its test accuracy falls 5 points below its own best "
+        "on the grid.",
     ),
 ]
 

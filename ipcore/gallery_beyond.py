@@ -3,11 +3,11 @@
 The thesis's network claims rest on Adam, seven hidden layers and tanh units (§3.2.2, ch. 4). Each entry here
 changes one of those and states a hypothesis that is *ours*, not the thesis's, with records computed the same way
 as the thesis entries (identical initial weights across rules for the same seed, batch 200, MNIST read from the
-shared folder), but smaller: they were computed on a shared 2-core CPU, so 5 seeds, 3 epochs and the first 20 000
+shared folder), but smaller: they were computed on a shared 2-core CPU, so 10 seeds, 3 epochs and the first 20 000
 MNIST training samples (said in every entry's notes).
 
-Sub-claims are the thesis entries' ``assessment.Claim`` (paired per seed, ``stats.paired_difference``, 95 %
-t-interval → reproduced / contradicted / inconclusive), with one difference: a network that *collapsed* to chance
+Sub-claims are the thesis entries' ``assessment.Claim`` (paired per seed, two analyses side by side and Holm's
+correction within the entry, ``assessment.evaluate_claims``), with one difference in the main analysis: a network that *collapsed* to chance
 keeps its loss (≈ ln 10) in the comparison instead of being left out (``Claim.keep_collapsed``), because failing
 to learn at all is the outcome these questions are about (plain SGD leaves the standard deep tanh net at chance);
 only diverged seeds (non-finite loss) are left out. Each entry's text says how many seeds collapsed.
@@ -19,12 +19,13 @@ standard net's final loss minus the rule's, per seed.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from ipcore.analysis import SEED_METRICS, RunReader
-from ipcore.assessment import Claim, claims_text, combine_verdicts, reader_of
+from ipcore.assessment import SD_NOTE, Claim, claims_text, combine_verdicts, reader_of
 from ipcore.gallery_entry import GalleryEntry
 
 CHAPTER = 7
@@ -68,13 +69,14 @@ def _claim(label: str, part: str, a: str, b: str, side: str, **options: Any) -> 
 
 
 def _rule_text(reader: RunReader, rule: str, metric: str, layer: int | None) -> str:
-    """A rule's mean ± standard deviation over its seeds that did not diverge, and how many collapsed."""
+    """A rule's mean ± sample standard deviation over its seeds that did not diverge, and how many collapsed."""
     values = np.array(list(reader.seed_values(rule, metric, layer, keep_collapsed=True).values()))
     seeds = reader.rule(rule)
     note = f", {seeds.collapsed} of {len(seeds.members)} collapsed" if seeds.collapsed else ""
     if values.size == 0:
         return f"{rule} – (no seed{note})"
-    return f"{rule} {values.mean():.4g} ± {values.std():.2g}{note}"
+    sd = values.std(ddof=1) if values.size > 1 else math.nan
+    return f"{rule} {values.mean():.4g} ± {sd:.2g}{note}"
 
 
 def assess_beyond(entry: Any, by_part: dict[str, Any]) -> tuple[str, str, dict]:
@@ -91,7 +93,7 @@ def assess_beyond(entry: Any, by_part: dict[str, Any]) -> tuple[str, str, dict]:
                 + ", ".join(_rule_text(reader, r, metric, layer) for r in reader.rules())
             )
     claim_lines, numbers, verdicts = claims_text(entry.extra["claims"], by_part)
-    return "; ".join(texts + claim_lines), combine_verdicts(verdicts), numbers
+    return "; ".join(texts + claim_lines + [SD_NOTE]), combine_verdicts(verdicts), numbers
 
 
 def _entries() -> list[Any]:

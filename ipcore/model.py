@@ -309,6 +309,18 @@ class LockstepMLP:
         """Whether any rule of this model changes its state after a forward pass (``none`` does not)."""
         return any(self._updates)
 
+    def input_gains(self) -> torch.Tensor:
+        """du/dx of every member and hidden unit, ``[M, depth·H]`` (the factor backprop applies beside ∂y/∂u):
+        1/α for u = (x − β)/α, α for u = αx + β, 1 without a rule (``_coefficients``); NaN for rules with their
+        own transform (batch statistics: the gain then depends on the batch)."""
+        gains = []
+        for group in range(self.num_rules):
+            if self._elementwise[group]:
+                gains.append(self._coefficients(group)[0].detach().reshape(self.num_seeds, -1))
+            else:
+                gains.append(torch.full((self.num_seeds, self.depth * self.width), math.nan, device=self.device))
+        return torch.cat(gains).to(torch.float32)
+
     def alpha_beta(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Effective α and β of every member and hidden unit, ``[M, depth, width]`` each."""
         alphas, betas = [], []

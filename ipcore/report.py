@@ -75,7 +75,37 @@ def report_table(runs_dir: str, entries: Sequence[Any]) -> str:
         result = assess(entry, records)
         cells = [entry.id, entry.claim, result["measured"], _settings(entry, records), _data(entry), result["verdict"]]
         rows.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+    shared = shared_records(runs_dir, entries)
+    if shared:
+        rows += ["", "Records shared between entries (bit-identical training losses of a rule, every seed and epoch: "
+                 "the same runs, so their sub-claims are not independent evidence):", ""]  # fmt: skip
+        rows += [f"- {line}" for line in shared]
     return "\n".join(rows)
+
+
+def shared_records(runs_dir: str, entries: Sequence[Any]) -> list[str]:
+    """Which entries rest on the same runs: a rule's members in two records whose recorded training losses (every
+    epoch, every seed) are bit-identical — the same settings and seeds computed twice on a deterministic CPU. Their
+    sub-claims are then not independent evidence. One line per group, e.g. "none: fig3.5 lr0.01 = fig3.8 mnist"."""
+    import hashlib
+
+    import numpy as np
+
+    from ipcore.assessment import reader_of
+
+    groups: dict[str, list[str]] = {}
+    for entry in entries:
+        if entry.kind != "train":
+            continue
+        for record in entry_records(runs_dir, entry):
+            losses = record.metrics.get("epoch/train_loss")
+            if losses is None or len(losses) == 0:
+                continue
+            losses = np.ascontiguousarray(np.asarray(losses, dtype=np.float64))
+            for rule, seeds in reader_of(record).rules().items():
+                digest = hashlib.sha256(losses[:, seeds.members].tobytes()).hexdigest()
+                groups.setdefault(f"{rule}:{digest}", []).append(f"{entry.id} {record.meta.get('part')}")
+    return [f"{key.split(':')[0]}: {' = '.join(names)}" for key, names in groups.items() if len(names) > 1]
 
 
 def write_report(runs_dir: str, path: str, entries: Sequence[Any]) -> None:

@@ -152,3 +152,108 @@ def equivalence_verdict(low: float, high: float, margin: float) -> str:
     if low > margin or high < -margin:
         return "contradicted"
     return "inconclusive"
+
+
+# --- verdicts: a location claimed inside (lo, hi), by a t-test and by rank tests -------------------------
+
+ALPHA = 0.05
+"""The level every verdict is held to, after Holm's correction within an entry (``holm``)."""
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values: sorted ascending, the i-th (from 0) of m is multiplied
+    by m − i, made non-decreasing and capped at 1 (Holm 1979). NaN p-values (no test) stay NaN and do not count in
+    m. Rejecting where the adjusted p < α keeps the family-wise error at α."""
+    p = np.asarray(pvalues, dtype=float)
+    adjusted = np.full(p.shape, math.nan)
+    tested = np.flatnonzero(np.isfinite(p))
+    order = tested[np.argsort(p[tested], kind="stable")]
+    m, running = len(order), 0.0
+    for i, index in enumerate(order):
+        running = max(running, min(1.0, (m - i) * float(p[index])))
+        adjusted[index] = running
+    return adjusted.tolist()
+
+
+def location_verdict(location: float, p: float, lo: float, hi: float, alpha: float = ALPHA) -> str:
+    """The verdict on "the true location lies in (lo, hi)" from an estimate of it and the p-value of the test that
+    decides (``t_location`` / ``rank_location``): "reproduced" when the estimate is inside and p < α,
+    "contradicted" when it is outside and p < α, else "inconclusive"."""
+    if not math.isfinite(p) or p >= alpha or math.isnan(location):
+        return "inconclusive"
+    return "reproduced" if _inside(location, lo, hi) else "contradicted"
+
+
+def _inside(location: float, lo: float, hi: float) -> bool:
+    """lo < location < hi, where an open end (±inf) holds a location at that end too (more than half the seeds
+    dead, ranked worst)."""
+    return (lo < location or lo == -math.inf) and (location < hi or hi == math.inf)
+
+
+def _deciding_p(location: float, lo: float, hi: float, p_against: Any) -> float:
+    """The p-value that decides a claim "inside (lo, hi)": inside, the largest of the two-sided p-values against
+    each finite bound (every bound must be excluded); outside, the p-value against the bound it crossed."""
+    if math.isnan(location):
+        return math.nan
+    if _inside(location, lo, hi):
+        return max(p_against(bound) for bound in (lo, hi) if math.isfinite(bound))
+    return p_against(lo if location <= lo else hi)
+
+
+def t_location(x: np.ndarray, lo: float, hi: float, confidence: float = 0.95) -> dict[str, float]:
+    """The mean of the paired values ``x`` (one per seed), its t-interval, and the two-sided one-sample t-test's
+    p-value against the bound that decides whether the mean lies in (lo, hi) (``_deciding_p``): its 95 % interval
+    lies inside the band exactly when that p < 0.05. n < 2: an unbounded interval and p NaN."""
+    from scipy import stats as sstats
+
+    x = np.asarray(x, dtype=float)
+    n = int(x.size)
+    mean = float(x.mean()) if n else math.nan
+    if n < 2:
+        return {"n": n, "mean": mean, "low": -math.inf, "high": math.inf, "p": math.nan, "sd": math.nan}
+    sd = float(x.std(ddof=1))
+    sem = sd / math.sqrt(n)
+
+    def p_against(bound: float) -> float:
+        if sem == 0:
+            return 1.0 if mean == bound else 0.0
+        return float(sstats.ttest_1samp(x, bound).pvalue)
+
+    half = float(sstats.t.ppf(0.5 + confidence / 2, n - 1)) * sem
+    p = _deciding_p(mean, lo, hi, p_against)
+    return {"n": n, "mean": mean, "low": mean - half, "high": mean + half, "p": p, "sd": sd}
+
+
+def rank_location(x: np.ndarray, lo: float, hi: float) -> dict[str, float]:
+    """Rank evidence that the paired values ``x`` lie in (lo, hi), which may hold ±inf (a dead member ranked
+    worst: its rank is used, never its value): the median, how many values lie inside, and against the bound that
+    decides (``_deciding_p``) the sign test's p (``scipy.stats.binomtest``, ties dropped) and the Wilcoxon
+    signed-rank test's (``scipy.stats.wilcoxon``, two-sided, zero differences dropped). NaN values (no outcome
+    on either side) are left out."""
+    from scipy import stats as sstats
+
+    x = np.asarray(x, dtype=float)
+    x = x[~np.isnan(x)]
+    n = int(x.size)
+    median = float(np.median(x)) if n else math.nan
+    inside = int(sum(_inside(float(v), lo, hi) for v in x))
+
+    def sign_p(bound: float) -> float:
+        above, below = int((x > bound).sum()), int((x < bound).sum())
+        return float(sstats.binomtest(above, above + below).pvalue) if above + below else 1.0
+
+    def wilcoxon_p(bound: float) -> float:
+        z = x - bound
+        z = z[z != 0]
+        if z.size == 0:
+            return 1.0
+        with np.errstate(invalid="ignore"):
+            return float(sstats.wilcoxon(z).pvalue)
+
+    return {
+        "n": n,
+        "median": median,
+        "inside": inside,
+        "sign_p": _deciding_p(median, lo, hi, sign_p) if n else math.nan,
+        "p": _deciding_p(median, lo, hi, wilcoxon_p) if n else math.nan,
+    }

@@ -321,7 +321,8 @@ def layer_statistics(
     """One ``layer`` row (and maybe a histogram), all ``[M, L]`` (histogram ``[M, L, 50]``), on the device.
 
     ∂y/∂u (1 − y² for y = tanh(u); the model's ``activation.derivative_from_output``), averaged over the batch
-    and the layer's units (thesis Fig. 3.7, 4.4); entropy: ``stats`` estimator (100 bins on [−1, 1]) pooling
+    and the layer's units (thesis Fig. 3.7, 4.4); ``grad_y_x``: ∂y/∂x = ∂y/∂u · du/dx, the factor backprop
+    applies ((1 − y²)/α for u = (x − β)/α, (1 − y²)·α for u = αx + β; ``LockstepMLP.input_gains``); entropy: ``stats`` estimator (100 bins on [−1, 1]) pooling
     the layer's units; ``entropy_unit``: each unit's own output entropy on this batch, averaged over the layer's
     units (``unit_entropy``); ``grad_weight_rms``: the root mean square of ∂loss/∂W of the layer's incoming
     weights (``weight_gradient_rms``; NaN before any backward pass) — how much gradient reaches the layer. A ReLU
@@ -334,7 +335,10 @@ def layer_statistics(
     """
     M, L, H = model.members, model.depth, model.width
     activation = model.activation
-    grad_y_u = activation.mean_derivative(y_all, dim=1).view(M, L, H).mean(-1)
+    unit_slope = activation.mean_derivative(y_all, dim=1)  # [M, L·H]: E[∂y/∂u] of every unit
+    grad_y_u = unit_slope.view(M, L, H).mean(-1)
+    # what backprop multiplies by on its way to x: ∂y/∂x = ∂y/∂u · du/dx, per unit before the layer's mean
+    grad_y_x = (unit_slope * model.input_gains()).view(M, L, H).mean(-1)
     alpha, beta = model.alpha_beta()
     if (activation.low, activation.high) == (-1.0, 1.0) and M * L * H * (ENTROPY_BINS + 1) <= SHARED_HISTOGRAM_SLOTS:
         # one count of every unit's outputs in 100 bins gives both entropies: the layer's pooled histogram sums
@@ -352,6 +356,7 @@ def layer_statistics(
         entropy_unit = unit_entropy(y_all, activation.low, activation.high)
     row = {
         "grad_y_u": grad_y_u,
+        "grad_y_x": grad_y_x,
         "alpha_mean": alpha.mean(-1),
         "alpha_std": alpha.std(-1, correction=0),
         "beta_mean": beta.mean(-1),
@@ -480,7 +485,7 @@ def train(
     - ``epoch``: ``epoch`` [E], ``train_loss``, ``train_acc`` (over that epoch's training batches),
       ``test_loss``, ``test_acc`` (evaluation pass over the test set) [E, M];
     - ``layer``: ``step`` [K] (weight updates before the measurement: row s is measured on the training forward
-      pass of step s + 1, so the first row, step 0, is the untrained network), ``grad_y_u``, ``alpha_mean``,
+      pass of step s + 1, so the first row, step 0, is the untrained network), ``grad_y_u``, ``grad_y_x``, ``alpha_mean``,
       ``alpha_std``, ``beta_mean``, ``beta_std``, ``entropy``, ``alpha_nonpositive`` (cumulative count of
       unit-steps with α ≤ 0), ``alpha_distance``, ``beta_distance`` (mean over units of the distance of α, β to
       the rule's own fixed point on that batch, e.g. |α − 2E[xy]| and |E[y]| for IP; NaN for rules without

@@ -131,7 +131,10 @@ def entry_figures(entry: Any, records: list[Any], spread: str = "min–max") -> 
         return figures + [(charts_training.loss_panels_figure(runs, smoothing=0.9, spread=spread), "loss")]
     if entry.plot == "grad_y_u":
         layer = entry.layer or 0
-        return [(charts_training.grad_lines_figure(runs, [layer]), f"dy-du-layer{layer + 1}")]
+        return [
+            (charts_training.grad_lines_figure(runs, [layer]), f"dy-du-layer{layer + 1}"),
+            (charts_training.grad_lines_figure(runs, [layer], "grad_y_x"), f"dy-dx-layer{layer + 1}"),
+        ]
     groups: dict[str, list] = {}
     for part, metrics in runs:
         groups.setdefault(part_group(part), []).append((part, metrics))
@@ -203,6 +206,13 @@ def card(entry: Any, metas: list[dict], verdict: dict) -> None:
         color, icon = VERDICT_STYLE.get(verdict["verdict"], ("gray", None))
         badge.badge(verdict["verdict"], color=color, icon=icon)
         st.markdown(f"**Measured:** {verdict['measured']}")
+        rows = charts_gallery.claim_rows(verdict.get("numbers", {}))
+        if rows:
+            st.caption("Sub-claims, two analyses side by side: the seeds healthy under both rules (t-interval, "
+                       "t-test p raw and Holm-corrected within this figure) and all seeds, a collapsed or diverged "
+                       "member ranked worst (rank tests); a verdict that differs between them depends on the "
+                       "exclusion and is never reproduced outright.")  # fmt: skip
+            st.dataframe(rows, hide_index=True, width="stretch", key=f"card.{entry.id}.claims")
         records = load_records(metas)
         options = st.columns([1, 2, 2], vertical_alignment="bottom")
         spread = charts.SPREADS[0]

@@ -1,5 +1,6 @@
-"""The gallery's own summary charts: final β against the input's median and mean (Lemma 1), and which rule
-breaks first as η grows (the stability entry; its rows come from ``ipcore.assessment.stability_rows``).
+"""The gallery's own summary charts: final β against the input's median and mean (Lemma 1), which rule
+breaks first as η grows (the stability entry; its rows come from ``ipcore.assessment.stability_rows``), and the
+table of an entry's sub-claims with both analyses and the rank evidence (``claim_rows``).
 """
 
 from __future__ import annotations
@@ -46,14 +47,65 @@ def beta_median_scatter(points: Sequence[Mapping[str, Any]]) -> go.Figure:
     return plot.figure("Final β vs the input's median and mean", "input median / mean", "final β")
 
 
+def _p(p: Any) -> str:
+    return "–" if p is None or not math.isfinite(p) else f"{p:.2g}"
+
+
+def _value(value: float, ratio: bool) -> str:
+    if ratio:
+        return f"{math.exp(value):.3g}" if value != math.inf else "∞"
+    return f"{value:+.4g}"
+
+
+def claim_rows(numbers: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per sub-claim of an entry's assessment (``ipcore.assessment.evaluate_claims``' numbers): the
+    healthy analysis (estimate, 95 % interval, raw and Holm-adjusted t-test p, seeds, those left out and why), the
+    rank evidence on the same seeds (on the claimed side, sign test, Wilcoxon), the all-seeds analysis (a dead
+    member ranked worst) and the verdict; groups ("in almost all the tests") as one row each. Ratio claims (their
+    numbers are logs) are shown as ratios."""
+    rows = []
+    for label, result in numbers.items():
+        if not isinstance(result, Mapping):
+            continue
+        if "healthy" not in result:
+            if "members" in result:  # a group of claims that counts once
+                rows.append({"sub-claim": label, "verdict": result["verdict"],
+                             "healthy seeds (t-test)": f"reproduced in {result['reproduced']} of "
+                                                       f"{len(result['members'])} tests"})  # fmt: skip
+            elif result.get("verdict") == "missing":
+                rows.append({"sub-claim": label, "verdict": "missing"})
+            continue
+        ratio = bool(result.get("ratio"))
+        rank, every = result["rank"], result["all_seeds"]
+        left = "; ".join(f"seed {s}: {why}" for s, why in result["excluded"].items()) or "none"
+        rows.append(
+            {
+                "sub-claim": label,
+                "tested as": result.get("word") or "",
+                "healthy seeds (t-test)": f"{_value(result['mean'], ratio)} [{_value(result['low'], ratio)}, "
+                f"{_value(result['high'], ratio)}] on {result['n']}, p {_p(result['p'])}, Holm "
+                f"{_p(result.get('p_holm'))} → {result.get('healthy_verdict')}",
+                "rank evidence": f"{rank['inside']} of {rank['n']} seeds on the claimed side, sign p "
+                f"{_p(rank['sign_p'])}, Wilcoxon p {_p(rank['p'])}",
+                "all seeds (dead = worst)": f"{every['inside']} of {every['n']}, Wilcoxon p {_p(every['p'])}, Holm "
+                f"{_p(result.get('all_p_holm'))} → {result.get('all_seeds_verdict')}",
+                "left out of the healthy analysis": left,
+                "verdict": result["verdict"]
+                + (" (depends on the exclusion)" if result.get("depends_on_exclusion") else "")
+                + ("" if result.get("counts", True) else " (not in the verdict)"),
+            }
+        )
+    return rows
+
+
 def stability_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
     """Failed seeds (diverged or collapsed to chance: not healthy, ``ipcore.health``) and α ≤ 0 events per seed,
-    per rule at each η scale. ``rows``: ``ipcore.assessment.stability_rows`` (scale, rule, seeds, diverged,
+    per rule at each η. ``rows``: ``ipcore.assessment.stability_rows`` (scale, rule, seeds, diverged,
     collapsed, failed_seeds, alpha_nonpositive), the same rows the entry's verdict is computed from."""
     plot = Plot(1, 2, titles=["seeds that diverged or collapsed", "α ≤ 0 events per seed"], hspace=0.12)
     for rule in dict.fromkeys(r["rule"] for r in rows):
         mine = [r for r in rows if r["rule"] == rule]
-        scales = [f"η ×{r['scale']}" for r in mine]
+        scales = [f"η {r['eta']:g}" for r in mine]
         plot.add(
             {
                 "type": "bar",

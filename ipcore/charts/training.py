@@ -153,15 +153,16 @@ def loss_panels_figure(
     return plot.figure(title)
 
 
-def grad_lines_figure(runs: Runs, layers: Sequence[int]) -> go.Figure:
-    """Mean ∂y/∂u = E[1 − y²] of chosen hidden layers (0-based) vs epoch, per rule (non-diverged seeds)."""
-    title = "Mean slope ∂y/∂u per hidden layer"
+def grad_lines_figure(runs: Runs, layers: Sequence[int], column: str = "grad_y_u") -> go.Figure:
+    """Mean ∂y/∂u = E[1 − y²] (``column`` "grad_y_x": ∂y/∂x = ∂y/∂u · du/dx, the factor backprop applies) of
+    chosen hidden layers (0-based) vs epoch, per rule (non-diverged seeds)."""
+    title = "Mean slope ∂y/∂u per hidden layer" if column == "grad_y_u" else "Mean ∂y/∂x = ∂y/∂u · du/dx per layer"
     plot = Plot()
     drawn = False
     for run_index, (prefix, metrics) in enumerate(runs):
-        if not has_rows(metrics, "layer/grad_y_u"):
+        if not has_rows(metrics, f"layer/{column}"):
             continue
-        epochs, by_rule = layer_series(metrics, "grad_y_u")
+        epochs, by_rule = layer_series(metrics, column)
         keep = thin(len(epochs))
         for rule, values in by_rule.items():
             for i, layer in enumerate(layers):
@@ -177,9 +178,10 @@ def grad_lines_figure(runs: Runs, layers: Sequence[int]) -> go.Figure:
                             "line": {"color": rule_color(rule), "dash": dash, "width": 2},
                         }
                     )
+    y_title = SLOPE_TITLE if column == "grad_y_u" else "∂y/∂x"
     if not drawn:
-        return _empty(title, "no layer statistics recorded yet", "epoch", SLOPE_TITLE)
-    return plot.figure(title, "epoch", SLOPE_TITLE)
+        return _empty(title, "not recorded (a record older than it)", "epoch", y_title)
+    return plot.figure(title, "epoch", y_title)
 
 
 def fixed_point_figure(metrics: Metrics, layers: Sequence[int]) -> go.Figure:
