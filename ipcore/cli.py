@@ -844,6 +844,7 @@ def sweep_config_from_args(args: argparse.Namespace) -> SweepConfig:
 
 def _run_sweep(args: argparse.Namespace) -> int:
     from ipcore.records import default_runs_dir
+    from ipcore.rule_reach import too_short
     from ipcore.sweep import default_sweep_name, members, run_sweep
 
     sweep = sweep_config_from_args(args)
@@ -852,6 +853,9 @@ def _run_sweep(args: argparse.Namespace) -> int:
     name = args.name or default_sweep_name(sweep)
     runs_dir = args.runs_dir or default_runs_dir()
     points = len(sweep.points())
+    notes = dict.fromkeys(note for lr, eta in sweep.points() for note in too_short(sweep.point_config(lr, eta)))
+    for note in notes:  # each (rule, η) too short to act, once
+        sys.stderr.write(f"warning: {note}\n")
     sys.stderr.write(
         f"sweep {name}: {points} grid points × {len(sweep.rules)} rules × {sweep.seeds} seeds = {members(sweep)} "
         f"networks, backend {args.backend}, records in {runs_dir}\n"

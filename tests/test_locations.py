@@ -8,6 +8,7 @@ import re
 import shlex
 import tomllib
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -106,6 +107,16 @@ def test_the_cli_warns_when_a_run_is_too_short_for_ip_to_act(home, capsys):
     assert "warning: ip (η = 0.001)" in capsys.readouterr().err
     thesis_in_two_epochs = TrainConfig(dataset="mnist", rules=["ip", "wd", "none"], depth=7, lr=0.01, epochs=2)
     assert [note.split(" ")[0] for note in too_short(thesis_in_two_epochs)] == ["ip"]  # the example
+
+
+def test_a_sweep_warns_once_for_each_setting_too_short_to_act(home, tmp_path, capsys):
+    argv = ["sweep", "--dataset", "clusters", "--rules", "ip,wd,none", "--lr", "0.003,0.01", "--eta", "ip=1e-3,1e-2"]
+    with mock.patch("ipcore.sweep.run_sweep", side_effect=KeyboardInterrupt):  # the warnings come before training
+        assert main([*argv, "--runs-dir", str(tmp_path)]) == 130
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2  # one per η of ip, not one per learning rate; wd (η 0.1) acts
+    assert "ip (η = 0.001) can move α and β by at most η × steps ≈ 0.04 in 40 steps" in warnings[0]
+    assert "ip (η = 0.01): η × steps ≈ 0.4 in 40 steps, so it has only begun to act" in warnings[1]
 
 
 def readme_commands(subcommand: str) -> list[list[str]]:
