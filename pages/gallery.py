@@ -363,7 +363,8 @@ def run_viewer(run_id: str) -> None:
     st.caption(plain(charts_lab.run_label(record.config.to_dict(), meta)))  # summary.json holds no config
     st.caption(
         f"{record.config.kind} · {meta.get('state')} · created {meta.get('created')} · {meta.get('seconds')} s on "
-        f"{meta.get('device')}" + (f" · {meta['experiment']} / {meta.get('part')}" if meta.get("experiment") else "")
+        f"{plain(meta.get('device'))}"
+        + (f" · {plain(meta['experiment'])} / {plain(meta.get('part'))}" if meta.get("experiment") else "")
     )
     if meta.get("error"):
         st.error(f"This run failed: {public_message(str(meta['error']))}", icon=":material/error:")
