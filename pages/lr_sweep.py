@@ -23,6 +23,7 @@ from app import sweeps as app_sweeps
 from app.text import plain, public_message
 from ipcore.config import ConfigError, SweepConfig
 from ipcore.data import browser_datasets
+from ipcore.health import no_healthy_text
 from ipcore.records import CorruptRecord, RunNotFound, check_name
 from ipcore.rule_specs import RULE_SPECS, default_eta
 
@@ -71,10 +72,16 @@ def sweeps_from_records(metas: list[dict]) -> dict[str, list[dict]]:
 def sweep_plot(runs: list[tuple[float, Any]], key: str, dataset: str | None = None) -> None:
     points = sweep_charts.sweep_points(runs, dataset)
     views.chart(sweep_charts.lr_sweep_figure(points), key, "lr-sweep")
+
+    def number(value: float | None, point: dict) -> str:  # no healthy seed: say why instead of "None"
+        return (
+            no_healthy_text(point["diverged"], point["collapsed"], point["seeds"]) if value is None else f"{value:.4g}"
+        )
+
     table = [
-        {"rule": p["rule"], "lr": p["lr"], "final loss (mean)": p["loss_mean"], "min": p["loss_min"],
-         "max": p["loss_max"], "diverged seeds": f"{p['diverged']} of {p['seeds']}",
-         "collapsed seeds": f"{p['collapsed']} of {p['seeds']}"}
+        {"rule": p["rule"], "lr": p["lr"], "final loss (mean of healthy seeds)": number(p["loss_mean"], p),
+         "min": number(p["loss_min"], p), "max": number(p["loss_max"], p),
+         "diverged seeds": f"{p['diverged']} of {p['seeds']}", "collapsed seeds": f"{p['collapsed']} of {p['seeds']}"}
         for p in points
     ]  # fmt: skip
     st.dataframe(table, hide_index=True, width="stretch")
