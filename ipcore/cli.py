@@ -602,7 +602,12 @@ def _runs_show(args: argparse.Namespace, runs_dir: Any) -> int:
     title = f"run {record.run_id}  ({m['kind']}, {m['state']})"
     print(title + (f"  name: {m['name']}" if m.get("name") else ""))
     if m.get("experiment"):
-        print(f"gallery experiment {m['experiment']}, part {m.get('part')}")
+        from ipcore.records import record_origin
+
+        if record_origin(m) == "sweep":
+            print(f"sweep {m['experiment']}, grid point {m.get('part')}")
+        else:
+            print(f"gallery experiment {m['experiment']}, part {m.get('part')}")
     versions = ", ".join(f"{k} {v}" for k, v in (m.get("versions") or {}).items())
     print(f"ran {m.get('started')} → {m.get('ended')} ({m.get('seconds', 0):.1f} s) on {m.get('device')}; {versions}")
     if m.get("error"):

@@ -528,6 +528,14 @@ def _listing_entry(folder: Path) -> dict[str, Any] | None:
     return meta
 
 
+def record_origin(meta: Mapping[str, Any]) -> str:
+    """Where a record comes from: "gallery" (``gallery-*``: the committed re-runs of the thesis's figures),
+    "sweep" (a grid point of a sweep: its ``experiment`` is the sweep's name) or "own" (a run of the labs or CLI)."""
+    if str(meta.get("run_id", "")).startswith("gallery-"):
+        return "gallery"
+    return "sweep" if meta.get("experiment") else "own"
+
+
 def list_runs(runs_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """Every readable record's summary.json (plus ``"config"``), newest first.
 

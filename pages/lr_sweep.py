@@ -17,15 +17,24 @@ from typing import Any
 
 import streamlit as st
 
-from app import controls, state, sweep_charts, views
-from app import jobs as app_jobs
-from app import sweeps as app_sweeps
-from app.text import plain, public_message
-from ipcore.config import ConfigError, SweepConfig
-from ipcore.data import browser_datasets
-from ipcore.health import no_healthy_text
-from ipcore.records import CorruptRecord, RunNotFound, check_name
-from ipcore.rule_specs import RULE_SPECS, default_eta
+from app import lab
+
+lab.heading(
+    "Learning-rate sweep",
+    "A grid of synaptic learning rate × η per rule, every point comparing the chosen rules over several seeds. "
+    "The whole grid trains as one batched model on this server (or spreads over a Ray cluster); each point "
+    "equals training that setting alone.",
+)  # first, so the page shows before the engine and the charts are imported
+
+from app import controls, state, sweep_charts, views  # noqa: E402
+from app import jobs as app_jobs  # noqa: E402
+from app import sweeps as app_sweeps  # noqa: E402
+from app.text import plain, public_message  # noqa: E402
+from ipcore.config import ConfigError, SweepConfig  # noqa: E402
+from ipcore.data import browser_datasets  # noqa: E402
+from ipcore.health import no_healthy_text  # noqa: E402
+from ipcore.records import CorruptRecord, RunNotFound, check_name  # noqa: E402
+from ipcore.rule_specs import RULE_SPECS, default_eta  # noqa: E402
 
 PAGE = "sweep"
 IGNORED = ("lr", "data_root", "device", "log_every", "hist_every")
@@ -128,15 +137,6 @@ def seed_values(config: SweepConfig) -> dict[str, Any]:
     return values
 
 
-@st.cache_data(ttl=30, show_spinner=False)
-def datasets() -> dict[str, dict]:
-    """Which datasets this server has (names, descriptions, how to get a missing one) — never paths to the page."""
-    from ipcore.data import available_datasets
-
-    return {d["name"]: {"available": d["available"], "how": d["how"], "description": d["description"]}
-            for d in available_datasets()}  # fmt: skip
-
-
 def setup_widgets(available: dict[str, dict]) -> tuple[SweepConfig | None, str | None]:
     """The grid from the widgets (bound to session keys, seeded from the address): the config or the error."""
 
@@ -225,27 +225,20 @@ def live_grid(sweep_id: str) -> None:
 
 # --- page ---------------------------------------------------------------------------------------------------
 
-st.title("Learning-rate sweep")
-st.caption("A grid of synaptic learning rate × η per rule, every point comparing the chosen rules over several "
-           "seeds. The whole grid trains as one batched model on this server (or spreads over a Ray cluster); "
-           "each point equals training that setting alone.")  # fmt: skip
-config, url_messages = state.read_config(SweepConfig, PAGE)
-if not state.config_keys(SweepConfig, st.query_params.to_dict()) and st.session_state.get(f"{PAGE}.config") is None:
-    config = DEFAULT
-state.seed_widgets(seed_values(config))
-state.show_messages(url_messages)
 try:
-    available = datasets()
+    available = lab.datasets()
 except Exception as error:  # listing must never break the page
     views.engine_error(error, "listing the datasets")
     available = {}
 
-new_config, error = setup_widgets(available)
-if error:
+
+def grid_error(error: str) -> None:
     st.error(f"This grid cannot run: {plain(error)}", icon=":material/error:")
-else:
-    state.remember(new_config, PAGE)
-    config = new_config
+
+
+lab_state = lab.lab_page(SweepConfig, PAGE, seed_values, lambda: setup_widgets(available), default=DEFAULT,
+                         on_error=grid_error)  # fmt: skip
+config, error = lab_state.config, lab_state.error
 
 cols = st.columns([2, 2, 3])
 ray_address = app_sweeps.ray_address()

@@ -3,19 +3,23 @@ what a record is, the CLI's paged run list, the demos' stated times, and the lab
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import DATA, ROOT, needs_mnist
 
 sys.path.insert(0, str(ROOT))
 
+from app import lab, lab_guide  # noqa: E402
+from ipcore.analysis import RunReader  # noqa: E402
 from ipcore.cli import main  # noqa: E402
 from ipcore.health import no_healthy_text, rule_health  # noqa: E402
 from ipcore.records import load_run  # noqa: E402
+from ipcore.train import train  # noqa: E402
 
 GALLERY = ROOT / "cached_runs"
 
@@ -104,5 +108,65 @@ def test_cli_sweep_table_has_a_collapsed_column(tmp_path, capsys):
     assert "—" not in row.split("none", 1)[1].split()[0]  # no bare dash where the loss would be
 
 
-if __name__ == "__main__":  # pragma: no cover
-    pytest.main([__file__, "-q"])
+# --- the demos: what they show and how long they take, measured --------------------------------------------
+
+
+def demo_ids(demo: lab_guide.Demo) -> str:
+    return demo.key
+
+
+@pytest.mark.slow
+@needs_mnist
+@pytest.mark.parametrize("demo", lab_guide.DEMOS, ids=demo_ids)
+def test_every_demo_shows_its_claim_on_mnist(demo: lab_guide.Demo):
+    """Each demo's own config trained on the real MNIST: long enough for its rules to act (the guide's reach,
+    and the steps it reasons with are the steps run), and what its "look for" line promises is what happens."""
+    config = lab_guide.demo_config(demo, "mnist").replace(data_root=str(DATA), device="cpu")
+    assert lab_guide.too_short(config) == [] and lab_guide.demo_matches(demo, config)
+    result = train(config)
+    assert result.summary["steps"] == lab_guide.train_steps("mnist", 0, config.batch_size, config.epochs)
+    reader = RunReader(result.metrics, "mnist")
+
+    def slope(rule: str) -> float:  # mean ∂y/∂u over the hidden layers
+        return float(np.mean([reader.mean(rule, "slope", layer) for layer in range(config.depth)]))
+
+    if demo.key == "wd-slopes":
+        assert slope("wd") > slope("none") + 0.15
+    elif demo.key == "ip-eta":
+        assert slope("ip") > slope("none") + 0.1
+        assert reader.mean("ip", "final_loss") < reader.mean("none", "final_loss")
+    else:  # large-lr: wd trains, the plain net stalls
+        assert reader.mean("wd", "final_loss") < reader.mean("none", "final_loss") - 0.3
+        assert reader.mean("wd", "test_acc") > reader.mean("none", "test_acc") + 0.2
+
+
+def test_stated_demo_times_are_measured_for_the_demos_as_they_are():
+    """The lab's "about N s" comes from bench/bench_demos.py's measurement of that very config (app/demo_times.json):
+    a demo whose setup changed without being measured again states no time, and this test fails."""
+    measured = lab_guide.demo_times()
+    assert measured.get("measured") and measured.get("cpus"), "run bench/bench_demos.py"
+    for demo in lab_guide.DEMOS:
+        entries = measured["demos"][demo.key]
+        assert {"mnist", "clusters"} <= set(entries), demo.key  # the lab's first choice and its fallback
+        for dataset, entry in entries.items():
+            assert entry["config"] == lab_guide.demo_signature(lab_guide.demo_config(demo, dataset)), (
+                demo.key,
+                dataset,
+            )
+            assert lab_guide.demo_seconds(demo, dataset) == entry["seconds"] > 0
+    changed = dataclasses.replace(lab_guide.DEMOS[0], lr=0.02)
+    assert lab_guide.demo_seconds(changed, "clusters") is None  # a changed setup is not given an old time
+
+
+def test_network_lab_states_the_measured_demo_time():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=120)
+    at.run()
+    at.switch_page("../pages/network_lab.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    dataset = lab_guide.demo_dataset(lab.datasets())
+    text = " ".join(m.value for m in at.markdown)
+    for demo in lab_guide.DEMOS:
+        seconds = lab_guide.demo_seconds(demo, dataset)
+        assert seconds is not None and f"about {seconds:.0f} s" in text
