@@ -190,7 +190,7 @@ def idle() -> None:
             "far from zero (N(5, 2²)): the plain tanh saturates, IP centres itself on the median and its output "
             "becomes uniform. On N(0, 1) every rule starts near its optimum and they look alike.",
             icon=":material/lightbulb:")  # fmt: skip
-    st.button("Back to the thesis's example: N(5, 2²)", on_click=state.seed_widgets,
+    st.button("Use the thesis's example: N(5, 2²)", on_click=state.seed_widgets,
               args=({"neuron.dist": "gaussian", "neuron.mu": 5.0, "neuron.sigma": 2.0},), kwargs={"force": True},
               icon=":material/bolt:")  # fmt: skip
 
