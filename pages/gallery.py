@@ -467,7 +467,8 @@ def compare_view(metas: list[dict]) -> None:
     fig = charts_lab.compare_figure(runs, metric, layer, spread=spread, log_y=log_y, smoothing=smoothing)
     name = f"compare-{metric.replace('/', '-')}" + (f"-layer{layer + 1}" if metric.startswith("layer/") else "")
     views.chart(fig, "cmp.metric", name)
-    st.caption("Colour = rule; line style and marker = run. " + " · ".join(
+    colours = "Colour = rule" if len(runs) == 1 else "Colour = run and rule (see the legend)"
+    st.caption(f"{colours}; line style and marker = run. " + " · ".join(
         f"{views.DASH_NAMES[i % len(views.DASH_NAMES)]}: {views.code(label)}" for i, (label, _) in enumerate(runs)
     ))  # fmt: skip
 
