@@ -11,10 +11,13 @@ share of the way a weighted decay closes), which the command line warns with too
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ipcore.config import TrainConfig
@@ -37,26 +40,26 @@ class Demo:
     seeds: int = 2
     depth: int = 7
     width: int = 50
-    seconds: Mapping[str, float] = field(default_factory=dict)  # measured wall time per dataset (2-core CPU)
 
 
-# Times: the longest of the CLI's wall time (process start and data loading included) and the app's job time,
-# measured on the project's 2-core CPU shared with other work (load 5–7); see docs/lab-demos.md.
+# Times: measured by bench/bench_demos.py (the app's job, unwatched) into DEMO_TIMES_FILE; see docs/lab-demos.md.
 DEMOS = (
     Demo("wd-slopes", "WD keeps the slopes large (thesis Fig. 4.4)",
          "the ∂y/∂u lines: wd stays near 0.65 in every layer while none falls (on MNIST the table's mean ∂y/∂u "
          "ends ≈ 0.63 against ≈ 0.2)",
-         ("wd", "none"), seconds={"mnist": 20, "fashion-mnist": 22, "clusters": 10}),
+         ("wd", "none")),
     Demo("ip-eta", "IP acts at a larger η (η = 0.01)",
          "the ∂y/∂u lines and α over training: ip's α grows and its slopes rise above none's within the epoch "
          "(on MNIST the table's mean ∂y/∂u ends ≈ 0.6 against ≈ 0.2, and ip's loss is lower)",
-         ("ip", "none"), eta={"ip": 0.01}, seconds={"mnist": 24, "fashion-mnist": 12, "clusters": 9}),
+         ("ip", "none"), eta={"ip": 0.01}),
     Demo("large-lr", "A large learning rate: WD trains, the plain net stalls (thesis Fig. 4.2)",
          "the loss and the accuracy at lr 0.03: on MNIST wd ends near 0.9 nats and ≈ 89 %, none near 1.7–1.8 nats "
          "and 33–42 %",
-         ("wd", "none"), lr=0.03, seconds={"mnist": 16, "fashion-mnist": 13, "clusters": 17}),
+         ("wd", "none"), lr=0.03),
 )  # fmt: skip
 DEMO_DATASETS = ("mnist", "fashion-mnist", "clusters")  # the first one present is used
+DEMO_TIMES_FILE = Path(__file__).with_name("demo_times.json")
+"""Each demo's measured job time per dataset, with the config measured (written by bench/bench_demos.py)."""
 
 
 def demo_dataset(available: Mapping[str, Mapping[str, Any]]) -> str:
@@ -75,6 +78,35 @@ def demo_epochs(demo: Demo, dataset: str) -> int:
     """The demo's epochs on ``dataset``: as many as give ``DEMO_STEPS`` steps (a small synthetic set needs more)."""
     steps = train_steps(dataset, 0, 200, 1) or DEMO_STEPS
     return max(demo.epochs, math.ceil(demo.epochs * DEMO_STEPS / steps))
+
+
+def demo_config(demo: Demo, dataset: str) -> TrainConfig:
+    """The TrainConfig the lab builds from ``demo_values`` (every other field at its default)."""
+    values = {k.split(".", 1)[1]: v for k, v in demo_values(demo, dataset).items() if ".eta." not in k}
+    eta = {r: float(demo.eta[r]) for r in demo.rules if r in demo.eta}
+    return TrainConfig.from_dict({**values, "eta": eta})
+
+
+def demo_signature(config: TrainConfig) -> dict[str, Any]:
+    """What a demo's measured time depends on: its config without where it ran (data folder, device)."""
+    return {k: v for k, v in config.to_dict().items() if k not in ("data_root", "device")}
+
+
+@functools.cache
+def demo_times() -> dict[str, Any]:
+    """The measurements of DEMO_TIMES_FILE (empty when it is missing or unreadable: the lab then states none)."""
+    try:
+        return json.loads(DEMO_TIMES_FILE.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def demo_seconds(demo: Demo, dataset: str) -> float | None:
+    """The demo's measured job time on ``dataset``, or None when it was not measured for this very setup."""
+    entry = (demo_times().get("demos") or {}).get(demo.key, {}).get(dataset)
+    if not entry or entry.get("config") != demo_signature(demo_config(demo, dataset)):
+        return None
+    return float(entry["seconds"])
 
 
 def demo_values(demo: Demo, dataset: str, prefix: str = "net") -> dict[str, Any]:

@@ -21,9 +21,12 @@ import time
 
 CPU_SHARE = 0.25
 """Share of one core that all chart refreshes together may use."""
-MIN_CHART_S, MAX_CHART_S = 3.0, 30.0
-PROGRESS_S = 2.0
+MIN_CHART_S, MAX_CHART_S = 1.0, 30.0
+PROGRESS_S = 1.0
 QUEUED_S = 5.0
+STARTING_S = 0.25
+"""How often a view looks again while its job is about to start (queued with a free slot) or has recorded nothing
+yet: the first points are drawn within a fraction of a second of the first flush, then the budget decides."""
 WATCH_WINDOW_S = 30.0
 """A session counts as watching while it has refreshed within this many seconds."""
 RETUNE_RATIO = 1.5

@@ -17,7 +17,7 @@ import streamlit as st
 
 from app import export
 from app import jobs as app_jobs
-from app.live import PROGRESS_S, QUEUED_S, LiveBudget, needs_retune
+from app.live import PROGRESS_S, QUEUED_S, STARTING_S, LiveBudget, needs_retune
 from app.live_plot import live_plot
 from app.text import code, plain, public_message
 from ipcore.analysis import RunReader, centre_and_gain
@@ -212,6 +212,13 @@ def spread_control(where: Any, key: str, default: str = charts.SPREADS[0]) -> st
                                    help=SPREAD_HELP) or default  # fmt: skip
 
 
+ALPHA_NONPOSITIVE_NOTE = (
+    "α ≤ 0 count: over all seeds and hidden units, how many unit-steps had a gain α at or below zero. A unit's "
+    "u = (x − β)/α needs α > 0; a rule that drives α through zero (e.g. IP at a large η) has flipped or blown up "
+    "that unit. The run goes on and records it, as it records divergence; 0 is the healthy value."
+)
+
+
 def train_summary_rows(metrics: Mapping[str, np.ndarray], dataset: str | None = None) -> list[dict[str, Any]]:
     """Per rule: latest batch loss, test accuracy and mean ∂y/∂u over all layers at the latest record, as means
     over the *healthy* seeds (``ipcore.analysis``: neither diverged nor at chance level at the last epoch; empty
@@ -271,6 +278,8 @@ def train_run_view(metrics: Mapping[str, np.ndarray], key: str, live: bool = Fal
         return
     rows = train_summary_rows(metrics, dataset)
     st.dataframe(rows, hide_index=True, width="stretch")
+    if any(row.get("α ≤ 0 count") for row in rows):
+        st.caption(ALPHA_NONPOSITIVE_NOTE)
     collapsed = sum(row["collapsed"] for row in rows)
     if collapsed:
         st.warning(
@@ -438,14 +447,32 @@ def live_job(job_id: str, run_view: RunView, prefix: str) -> None:
     if status is None:
         return
     running = status["state"] == "running"
-    interval = live_budget().chart_interval() if running else None
+    interval = None
+    if running:  # until the first rows arrive, look again at once; then at the server's budget
+        interval = live_budget().chart_interval() if _recorded(job_id) else STARTING_S
+    starting = not running and not status.get("queue_position") and not _slots_full()
     st.session_state[f"{prefix}.live"] = {"state": status["state"], "interval": interval}
-    st.fragment(run_every=PROGRESS_S if running else QUEUED_S)(_live_header)(job_id, prefix)
+    header_every = PROGRESS_S if running else (STARTING_S if starting else QUEUED_S)
+    st.fragment(run_every=header_every)(_live_header)(job_id, prefix)
     if running:
         st.fragment(run_every=interval)(_live_charts)(job_id, run_view, prefix)
     else:
         live_budget().left(app_jobs.owner())
         st.info("The charts appear here as soon as the job starts.", icon=":material/hourglass_top:")
+
+
+def _recorded(job_id: str) -> bool:
+    """Whether the job has recorded its first rows (a network's first batch, a neuron's first iteration)."""
+    try:
+        metrics = app_jobs.manager().snapshot(job_id)
+    except app_jobs.UnknownJob:
+        return False
+    return any(charts.has_rows(metrics, key) for key in ("batch/loss", "trace/iter"))
+
+
+def _slots_full() -> bool:
+    queue = app_jobs.queue_summary()
+    return queue["running"] >= queue["cap"]
 
 
 def _live_header(job_id: str, prefix: str) -> None:
@@ -454,7 +481,12 @@ def _live_header(job_id: str, prefix: str) -> None:
     drawn = st.session_state.get(f"{prefix}.live") or {}
     if status is None or status["state"] != drawn.get("state"):
         st.rerun()
-    if status["state"] == "running" and needs_retune(drawn.get("interval"), live_budget().chart_interval()):
+    waiting = drawn.get("interval") == STARTING_S  # the charts' fragment reruns the page at the first rows
+    if (
+        status["state"] == "running"
+        and not waiting
+        and needs_retune(drawn.get("interval"), live_budget().chart_interval())
+    ):
         st.rerun()
     top = st.columns([5, 1])
     with top[0]:
@@ -478,6 +510,9 @@ def _live_charts(job_id: str, run_view: RunView, prefix: str) -> None:
     finally:
         _LIVE.reset(token)
     budget.measured(time.perf_counter() - started)
+    drawn = st.session_state.get(f"{prefix}.live") or {}
+    if drawn.get("interval") == STARTING_S and _recorded(job_id):
+        st.rerun()  # the first points are drawn: from now on refresh at the budget's interval
 
 
 def finished_job(status: Mapping[str, Any], run_view: RunView, prefix: str) -> None:

@@ -37,7 +37,11 @@ from ipcore.config import (
     parse_pairs,
     parse_value_lists,
 )
+from ipcore.health import no_healthy_text
 from ipcore.records import json_ready
+
+RUNS_PAGE = 20  # `runs list` shows this many runs per page
+HEALTH_KEYS = ("collapsed", "collapsed_seeds", "diverged", "diverged_seeds")  # `runs show`: from the metrics
 
 
 class ProgressBar:
@@ -490,8 +494,22 @@ class StopOnSignals:
             signal.signal(signum, previous)
 
 
-def _headline(summary: dict[str, Any]) -> str:
-    """One line of final numbers per run: test accuracy (networks) or output entropy (single neuron)."""
+def _record_health(runs_dir: Path, entry: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+    """``ipcore.health.rule_health`` of a network record's metrics (None: not a network run, or unreadable)."""
+    from ipcore.health import rule_health
+    from ipcore.records import CorruptRecord, read_metrics
+
+    if entry.get("kind") != "train":
+        return None
+    try:
+        return rule_health(read_metrics(runs_dir / entry["run_id"]), (entry.get("config") or {}).get("dataset"))
+    except (CorruptRecord, KeyError, ValueError, OSError):
+        return None
+
+
+def _headline(summary: dict[str, Any], health: dict[str, dict[str, Any]] | None = None) -> str:
+    """One line of final numbers per run: test accuracy (networks) or output entropy (single neuron), and how
+    many seeds collapsed or diverged (``health``: ``ipcore.health.rule_health``, else the summary's counts)."""
     parts = []
     for rule in summary.get("rules") or []:
         if not isinstance(rule, dict):
@@ -502,7 +520,11 @@ def _headline(summary: dict[str, Any]) -> str:
             value = f"H={rule['entropy']:.3f}"
         else:
             value = "—"
-        flag = " diverged" if rule.get("diverged") or rule.get("nonfinite") else ""
+        counts = (health or {}).get(rule.get("rule")) or rule
+        flags = [f"{counts.get('collapsed')} collapsed" if isinstance(counts.get("collapsed"), int) and counts.get("collapsed") else "",
+                 f"{counts.get('diverged')} diverged" if isinstance(counts.get("diverged"), int) and counts.get("diverged") else "",
+                 "diverged" if rule.get("nonfinite") else ""]  # fmt: skip
+        flag = "".join(f" ({f})" for f in flags if f)
         parts.append(f"{rule.get('rule', '?')} {value}{flag}")
     return ", ".join(parts)
 
@@ -533,7 +555,9 @@ def _add_runs(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]
     listing.add_argument("--kind", default="", help="only this kind (neuron, train)")
     listing.add_argument("--gallery", action="store_true", help="only gallery records")
     listing.add_argument("--mine", action="store_true", help="only your own runs (not gallery)")
-    listing.add_argument("--limit", type=int, default=0, help="show at most N runs")
+    listing.add_argument("--limit", type=int, default=RUNS_PAGE,
+                         help=f"runs per page (default {RUNS_PAGE}; 0: every run on one page)")  # fmt: skip
+    listing.add_argument("--page", type=int, default=1, help="which page of --limit runs, newest first (default 1)")
     show = actions.add_parser("show", help="one run: config, summary, final numbers, metric names and shapes")
     show.add_argument("run_id")
     delete = actions.add_parser("delete", help="delete stored runs")
@@ -593,14 +617,25 @@ def _runs_list(args: argparse.Namespace, runs_dir: Any) -> int:
         entries = [e for e in entries if e["run_id"].startswith("gallery-")]
     if args.mine:
         entries = [e for e in entries if not e["run_id"].startswith("gallery-")]
+    if args.limit < 0 or args.page < 1:
+        sys.stderr.write("error: --limit must be ≥ 0 (0: all) and --page ≥ 1\n")
+        return 2
+    total = len(entries)
     if args.limit > 0:
-        entries = entries[: args.limit]
+        pages = max(1, -(-total // args.limit))
+        if args.page > pages:
+            sys.stderr.write(f"error: --page {args.page} is past the last page ({pages} of {args.limit} runs)\n")
+            return 2
+        first = (args.page - 1) * args.limit
+        entries = entries[first : first + args.limit]
     if args.json:
-        emit_json({"runs_dir": str(runs_dir), "runs": entries})
+        emit_json({"runs_dir": str(runs_dir), "runs": entries, "total": total})
         return 0
     if not entries:
         sys.stderr.write(f"no runs in {runs_dir}\n")
         return 0
+    for entry in entries:  # the health of old records, whose summaries predate "collapsed", from their metrics
+        entry["health"] = _record_health(Path(runs_dir), entry)
     width = max(len(e["run_id"]) for e in entries)
     print(f"{'RUN ID'.ljust(width)}  {'KIND':6s}  {'STATE':9s}  {'ENDED':19s}  {'SECONDS':>8s}  RESULT")
     for e in entries:
@@ -608,8 +643,12 @@ def _runs_list(args: argparse.Namespace, runs_dir: Any) -> int:
         name = f"  [{e['name']}]" if e.get("name") else ""
         print(
             f"{e['run_id'].ljust(width)}  {e['kind']:6s}  {e['state']:9s}  {ended:19s}  "
-            f"{e.get('seconds', 0):8.1f}  {_headline(e['summary'])}{name}"
+            f"{e.get('seconds', 0):8.1f}  {_headline(e['summary'], e.get('health'))}{name}"
         )
+    if len(entries) < total:
+        first = (args.page - 1) * args.limit
+        more = f"--page {args.page + 1} for the next, " if first + len(entries) < total else ""
+        sys.stderr.write(f"runs {first + 1}-{first + len(entries)} of {total}, newest first; {more}--limit 0 for all\n")
     return 0
 
 
@@ -619,17 +658,27 @@ def _runs_show(args: argparse.Namespace, runs_dir: Any) -> int:
     record = load_run(runs_dir, args.run_id)
     shapes = {name: {"shape": list(a.shape), "dtype": a.dtype.str} for name, a in record.metrics.items()}
     meta = {k: v for k, v in record.meta.items() if k not in ("summary", "metrics_index")}
+    health = None
+    if record.config.kind == "train":
+        from ipcore.health import rule_health
+
+        health = rule_health(record.metrics, record.config.dataset)
     if args.json:
         emit_json(
             {"run_id": record.run_id, "meta": meta, "config": record.config.to_dict(), "summary": record.summary}
-            | {"metrics": shapes}
+            | {"health": health, "metrics": shapes}
         )
         return 0
     m = record.meta
     title = f"run {record.run_id}  ({m['kind']}, {m['state']})"
     print(title + (f"  name: {m['name']}" if m.get("name") else ""))
     if m.get("experiment"):
-        print(f"gallery experiment {m['experiment']}, part {m.get('part')}")
+        from ipcore.records import record_origin
+
+        if record_origin(m) == "sweep":
+            print(f"sweep {m['experiment']}, grid point {m.get('part')}")
+        else:
+            print(f"gallery experiment {m['experiment']}, part {m.get('part')}")
     versions = ", ".join(f"{k} {v}" for k, v in (m.get("versions") or {}).items())
     print(f"ran {m.get('started')} → {m.get('ended')} ({m.get('seconds', 0):.1f} s) on {m.get('device')}; {versions}")
     if m.get("error"):
@@ -638,6 +687,19 @@ def _runs_show(args: argparse.Namespace, runs_dir: Any) -> int:
     for key, value in record.config.to_dict().items():
         print(f"  {key} = {_format_value(value)}")
     rules = [r for r in record.summary.get("rules") or [] if isinstance(r, dict)]
+    if health:
+        rules = [
+            r | {k: health[r.get("rule")][k] for k in HEALTH_KEYS} if r.get("rule") in health else r for r in rules
+        ]
+        print("health (ipcore.health: collapsed = at chance level at the last epoch):")
+        for rule, counts in health.items():
+            seeds = (
+                f" (seed{'s' if len(counts['collapsed_seeds']) > 1 else ''} {', '.join(map(str, counts['collapsed_seeds']))})"
+                if counts["collapsed_seeds"]
+                else ""
+            )
+            print(f"  {rule}: {counts['healthy']} of {counts['seeds']} seeds healthy; {counts['collapsed']} collapsed"
+                  f"{seeds}, {counts['diverged']} diverged")  # fmt: skip
     if rules:
         print("final numbers:")
         _print_table(rules)
@@ -886,14 +948,19 @@ def _run_sweep(args: argparse.Namespace) -> int:
         return code
     done = [p for p in outcome.parts if p is not None]
     print(f"{len(done)}/{points} grid points in {outcome.seconds:.1f} s ({outcome.backend}); records: {runs_dir}")
-    print(f"{'lr':>8s} {'η':24s} {'rule':10s} {'train loss':>10s} {'test acc':>9s} {'diverged':>8s}  run id")
+    print(
+        f"{'lr':>8s} {'η':24s} {'rule':10s} {'train loss':>22s} {'test acc':>9s} {'diverged':>8s} {'collapsed':>9s}  run id"
+    )
     for part in done:
         etas = " ".join(f"{k}={v:g}" for k, v in part["eta"].items()) or "—"
         for rule in part["rules"]:
             loss, acc = rule["final_train_loss"], rule["test_accuracy"]
+            seeds = sweep.seeds
+            missing = no_healthy_text(rule["diverged"], rule.get("collapsed", 0), seeds)  # no healthy seed: why
             print(
-                f"{part['lr']:>8g} {etas:24s} {rule['rule']:10s} {'—' if loss is None else f'{loss:.4f}':>10s} "
-                f"{'—' if acc is None else f'{acc:.4f}':>9s} {rule['diverged']:>8d}  {part['run_id'] or '(not saved)'}"
+                f"{part['lr']:>8g} {etas:24s} {rule['rule']:10s} {missing if loss is None else f'{loss:.4f}':>22s} "
+                f"{'—' if acc is None else f'{acc:.4f}':>9s} {rule['diverged']:>8d} {rule.get('collapsed', 0):>9d}  "
+                f"{part['run_id'] or '(not saved)'}"
             )
     report_sweep_save_errors(outcome.save_errors)
     return code

@@ -112,6 +112,36 @@ def seeds_note(healthy: int, total: int, collapsed: int, diverged: int) -> str:
     return text + ("; " + ", ".join(reasons) if reasons else "")
 
 
+def no_healthy_text(diverged: int, collapsed: int, seeds: int) -> str:
+    """What a surface shows instead of a mean when no seed of a rule is healthy: "all 2 collapsed",
+    "1 collapsed, 1 diverged" — never a bare "—", "None" or an empty cell."""
+    if collapsed == seeds and seeds:
+        return f"all {seeds} collapsed"
+    if diverged == seeds and seeds:
+        return f"all {seeds} diverged"
+    parts = [f"{collapsed} collapsed" if collapsed else "", f"{diverged} diverged" if diverged else ""]
+    return ", ".join(p for p in parts if p) or "no healthy seed"
+
+
+def rule_health(metrics: Mapping[str, Any], dataset: str | None = None) -> dict[str, dict[str, Any]]:
+    """Per rule of a network run, its seeds' health by this module's definition: ``seeds``, ``healthy``,
+    ``diverged``, ``collapsed`` (counts) and ``collapsed_seeds`` / ``diverged_seeds`` (seed numbers) — what
+    ``train.summarize`` writes, computed from the metrics so that records older than that agree too."""
+    health = member_health(metrics, dataset)
+    seeds = np.asarray(metrics.get("members_seed", np.arange(len(health.healthy))))
+    out = {}
+    for rule, members in rule_members(metrics).items():
+        out[rule] = {
+            "seeds": int(members.size),
+            "healthy": int(health.healthy[members].sum()),
+            "diverged": int(health.diverged[members].sum()),
+            "collapsed": int(health.collapsed[members].sum()),
+            "diverged_seeds": [int(seeds[m]) for m in members if health.diverged[m]],
+            "collapsed_seeds": [int(seeds[m]) for m in members if health.collapsed[m]],
+        }
+    return out
+
+
 def rule_members(metrics: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Member indices per rule, in the order of ``members_rule``."""
     rules = [str(r) for r in np.asarray(metrics["members_rule"])]

@@ -505,7 +505,7 @@ TABLE_NDIM_EXCEPTIONS = {"batch/epoch": 1, "trace/hist": 3}
 
 def metric_shape_problem(kind: str, metrics: Mapping[str, np.ndarray]) -> str | None:
     """Why ``metrics`` cannot be a ``kind`` run's (None when they can): the shapes the views index by, as
-    ``app.charts`` documents them — a table's metrics with its row index's length and their own number of
+    ``ipcore.charts`` documents them — a table's metrics with its row index's length and their own number of
     dimensions, every network metric with one column per member (``members_rule``), every neuron metric with
     one per rule, every layer metric with the same layers. Metrics may be missing (a run that failed early);
     those present must agree, so that a damaged or hand-made record is refused instead of crashing a chart."""
@@ -610,6 +610,14 @@ def _listing_entry(folder: Path) -> dict[str, Any] | None:
         with _LISTING_LOCK:
             _LISTING_CACHE[key] = (signature, copy.deepcopy(meta))
     return meta
+
+
+def record_origin(meta: Mapping[str, Any]) -> str:
+    """Where a record comes from: "gallery" (``gallery-*``: the committed re-runs of the thesis's figures),
+    "sweep" (a grid point of a sweep: its ``experiment`` is the sweep's name) or "own" (a run of the labs or CLI)."""
+    if str(meta.get("run_id", "")).startswith("gallery-"):
+        return "gallery"
+    return "sweep" if meta.get("experiment") else "own"
 
 
 def list_runs(runs_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:

@@ -11,23 +11,28 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
 import streamlit as st
 
-from app import PAGES_DIR, export, views
-from app import jobs as app_jobs
-from app.owner import owns_record
-from app.text import code, plain, public_message, public_paths, public_record
-from ipcore.analysis import neuron_final
-from ipcore.charts import base as charts
-from ipcore.charts import gallery as charts_gallery
-from ipcore.charts import lab as charts_lab
-from ipcore.charts import neuron as charts_neuron
-from ipcore.charts import training as charts_training
-from ipcore.config import ConfigError
-from ipcore.gallery_beyond import CHAPTER as BEYOND_CHAPTER
-from ipcore.records import CorruptRecord, RunNotFound, delete_run
-from ipcore.serving import check_browser_config, plot_text
+from app import lab
+
+lab.heading("Gallery")  # first, so the page shows before the records are read and the charts imported
+
+import numpy as np  # noqa: E402
+
+from app import PAGES_DIR, export, views  # noqa: E402
+from app import jobs as app_jobs  # noqa: E402
+from app.owner import owns_record  # noqa: E402
+from app.text import code, plain, public_message, public_paths, public_record  # noqa: E402
+from ipcore.analysis import neuron_final  # noqa: E402
+from ipcore.charts import base as charts  # noqa: E402
+from ipcore.charts import gallery as charts_gallery  # noqa: E402
+from ipcore.charts import lab as charts_lab  # noqa: E402
+from ipcore.charts import neuron as charts_neuron  # noqa: E402
+from ipcore.charts import training as charts_training  # noqa: E402
+from ipcore.config import ConfigError  # noqa: E402
+from ipcore.gallery_beyond import CHAPTER as BEYOND_CHAPTER  # noqa: E402
+from ipcore.records import CorruptRecord, RunNotFound, delete_run, record_origin  # noqa: E402
+from ipcore.serving import check_browser_config, plot_text  # noqa: E402
 
 CHAPTERS = {3: "3 — IP in deep nets", 4: "4 — weighted decay", 5: "5 — the single neuron", 6: "6 — future work",
             7: "7 — beyond the thesis"}  # fmt: skip
@@ -178,6 +183,13 @@ def _part_order(entry: Any, item: tuple[str, Any]) -> tuple:
     return (lr if lr is not None else 0.0, order, part)
 
 
+def origin_text(meta: dict) -> str:
+    """ "gallery experiment fig3.8 / cifar10" or "sweep NAME, grid point lr … η …" (a sweep is not the gallery)."""
+    if record_origin(meta) == "sweep":
+        return f"sweep {meta['experiment']}, grid point {meta.get('part')}"
+    return f"gallery experiment {meta['experiment']} / {meta.get('part')}"
+
+
 def open_button(meta_or_record: Any, key: str) -> None:
     """Show a run in the viewer below (sets ``run`` in the address)."""
     run_id = meta_or_record["run_id"] if isinstance(meta_or_record, dict) else meta_or_record.run_id
@@ -185,6 +197,27 @@ def open_button(meta_or_record: Any, key: str) -> None:
         st.query_params["run"] = run_id
         st.query_params["view"] = "runs"
         st.rerun()
+
+
+def measured_rows(text: str) -> list[dict[str, str]]:
+    """The assessment's measured text ("part: numbers; claim: interval → verdict; …") as table rows: one per
+    part or sub-claim, split at the "; " that are not inside brackets (a part's dead-unit note has its own)."""
+    pieces, depth, current = [], 0, ""
+    for i, char in enumerate(text):
+        depth += {"[": 1, "(": 1, "]": -1, ")": -1}.get(char, 0)
+        if char == ";" and depth == 0 and text[i + 1 : i + 2] == " ":
+            pieces.append(current.strip())
+            current = ""
+        else:
+            current += char
+    pieces.append(current.strip())
+    rows = []
+    for piece in filter(None, pieces):
+        label, sep, rest = piece.partition(": ")
+        what, arrow, verdict = (rest if sep else piece).rpartition(" → ")
+        rows.append({"part or claim": label if sep else "", "measured": what if arrow else (rest if sep else piece),
+                     "verdict": verdict if arrow else ""})  # fmt: skip
+    return rows
 
 
 def card(entry: Any, metas: list[dict], verdict: dict) -> None:
@@ -205,14 +238,20 @@ def card(entry: Any, metas: list[dict], verdict: dict) -> None:
             return
         color, icon = VERDICT_STYLE.get(verdict["verdict"], ("gray", None))
         badge.badge(verdict["verdict"], color=color, icon=icon)
-        st.markdown(f"**Measured:** {verdict['measured']}")
-        rows = charts_gallery.claim_rows(verdict.get("numbers", {}))
-        if rows:
+        rows = measured_rows(verdict["measured"])
+        if len(rows) > 1:
+            st.markdown("**Measured:**")
+            st.dataframe(rows, hide_index=True, width="stretch",
+                         column_config={"measured": st.column_config.TextColumn(width="large")})  # fmt: skip
+        else:
+            st.markdown(f"**Measured:** {plain(verdict['measured'])}")
+        claim_rows = charts_gallery.claim_rows(verdict.get("numbers", {}))
+        if claim_rows:
             st.caption("Sub-claims, two analyses side by side: the seeds healthy under both rules (t-interval, "
                        "t-test p raw and Holm-corrected within this figure) and all seeds, a collapsed or diverged "
                        "member ranked worst (rank tests); a verdict that differs between them depends on the "
                        "exclusion and is never reproduced outright.")  # fmt: skip
-            st.dataframe(rows, hide_index=True, width="stretch", key=f"card.{entry.id}.claims")
+            st.dataframe(claim_rows, hide_index=True, width="stretch", key=f"card.{entry.id}.claims")
         records = load_records(metas)
         options = st.columns([1, 2, 2], vertical_alignment="bottom")
         spread = charts.SPREADS[0]
@@ -313,7 +352,7 @@ def runs_table(metas: list[dict]) -> list[dict]:
         rows.append({
             "run": meta["run_id"],
             "name": meta.get("name") or "",
-            "mine": "" if meta.get("experiment") else "✓",
+            "mine": "" if record_origin(meta) == "gallery" else "✓",
             "kind": meta.get("kind"),
             "experiment": f"{meta.get('experiment') or ''} {meta.get('part') or ''}".strip(),
             "state": meta.get("state"),
@@ -333,7 +372,7 @@ def runs_table(metas: list[dict]) -> list[dict]:
 
 def runs_view(metas: list[dict]) -> None:
     mine_only = st.toggle("only my runs", key="gallery.mine")
-    shown = [m for m in metas if not (mine_only and m.get("experiment"))]
+    shown = [m for m in metas if not (mine_only and record_origin(m) == "gallery")]
     if not shown:
         st.info("No run here yet. Train one in the Network lab or run the Neuron lab; finished runs appear here.")
         return
@@ -360,11 +399,10 @@ def run_viewer(run_id: str) -> None:
         return
     meta = record.meta
     st.subheader(f"Run {code(run_id)}")
-    st.caption(plain(charts_lab.run_label(record.config.to_dict(), meta)))  # summary.json holds no config
+    st.caption(plain(readable_label({**meta, "config": record.config.to_dict()})))  # a record's meta has no config
     st.caption(
         f"{record.config.kind} · {meta.get('state')} · created {meta.get('created')} · {meta.get('seconds')} s on "
-        f"{plain(meta.get('device'))}"
-        + (f" · {plain(meta['experiment'])} / {plain(meta.get('part'))}" if meta.get("experiment") else "")
+        f"{plain(meta.get('device'))}" + (f" · {origin_text(meta)}" if meta.get("experiment") else "")
     )
     if meta.get("error"):
         st.error(f"This run failed: {public_message(str(meta['error']))}", icon=":material/error:")
@@ -423,10 +461,12 @@ def compare_view(metas: list[dict]) -> None:
     options = [m["run_id"] for m in metas if m["kind"] == kind]
     labels = {m["run_id"]: readable_label(m) for m in metas}
     default = [i for i in wanted if i in options] or options[:2]
-    if "gallery.cmp.runs" in st.session_state:
-        st.session_state["gallery.cmp.runs"] = [i for i in st.session_state["gallery.cmp.runs"] if i in options]
-    chosen = st.multiselect("runs to compare (any number)", options, default=default, key="gallery.cmp.runs",
-                            format_func=lambda i: labels[i])  # fmt: skip
+    # the widget's value lives in the session only (a default beside it makes Streamlit warn on every rerun)
+    kept = [i for i in st.session_state.get("gallery.cmp.runs", default) if i in options]
+    st.session_state["gallery.cmp.runs"] = kept if "gallery.cmp.runs" in st.session_state else default
+    chosen = st.multiselect("runs to compare (any number)", options, key="gallery.cmp.runs",
+                            format_func=lambda i: labels[i], select_all=False,  # no "Select all N matches" option
+                            placeholder="type to find a run by its data, depth, lr, name or part")  # fmt: skip
     if chosen:
         st.query_params["cmp"] = ",".join(chosen)
     for key in ("a", "b"):
@@ -457,7 +497,8 @@ def compare_view(metas: list[dict]) -> None:
     fig = charts_lab.compare_figure(runs, metric, layer, spread=spread, log_y=log_y, smoothing=smoothing)
     name = f"compare-{metric.replace('/', '-')}" + (f"-layer{layer + 1}" if metric.startswith("layer/") else "")
     views.chart(fig, "cmp.metric", name)
-    st.caption("Colour = rule; line style and marker = run. " + " · ".join(
+    colours = "Colour = rule" if len(runs) == 1 else "Colour = run and rule (see the legend)"
+    st.caption(f"{colours}; line style and marker = run. " + " · ".join(
         f"{views.DASH_NAMES[i % len(views.DASH_NAMES)]}: {views.code(label)}" for i, (label, _) in enumerate(runs)
     ))  # fmt: skip
 
@@ -469,7 +510,6 @@ def readable_label(meta: dict) -> str:
 
 # --- page ---------------------------------------------------------------------------------------------
 
-st.title("Gallery")
 try:
     metas = app_jobs.runs()
 except Exception as error:  # an unreadable runs folder must not break the page
@@ -489,7 +529,7 @@ show_failed = sb.toggle(f"show failed runs ({failed})", key="gallery.failed", di
                         help="runs that stopped with an error (e.g. a missing dataset) are left out of the lists")  # fmt: skip
 if not show_failed:
     metas = [m for m in metas if m.get("state") != "failed"]
-mine = sum(1 for m in metas if not m.get("experiment"))
+mine = sum(1 for m in metas if record_origin(m) != "gallery")
 sb.caption(f"{len(metas)} stored run(s), {mine} of them yours.")
 
 

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import PAGES_DIR, lab_guide, views
-from app import jobs as app_jobs
-from app.text import public_paths
-from ipcore.charts import home as charts_home
-from ipcore.rules import RULES
+from app import lab
 
+lab.heading("Intrinsic plasticity lab")  # first, so the page shows before the engine and the charts are imported
 
-@st.cache_data(show_spinner=False, ttl=30)
-def datasets() -> list[dict]:
-    from ipcore.data import available_datasets
-
-    return available_datasets()
+from app import PAGES_DIR, lab_guide, views  # noqa: E402
+from app import jobs as app_jobs  # noqa: E402
+from app.text import public_paths  # noqa: E402
+from ipcore.charts import home as charts_home  # noqa: E402
+from ipcore.records import record_origin  # noqa: E402
+from ipcore.rules import RULES  # noqa: E402
 
 
 @st.cache_resource(show_spinner=False)
@@ -33,7 +31,6 @@ def illustration(mu: float, sigma: float):
     return charts_home.ip_illustration_figure(mu, sigma)
 
 
-st.title("Intrinsic plasticity lab")
 st.markdown(
     """
 A tanh neuron is only useful where its slope is: if its inputs sit far from zero, **y = tanh(u)** saturates at
@@ -95,12 +92,13 @@ with info:
     except Exception as error:  # a broken runs folder must not break the home page
         views.engine_error(error, "reading the run records")
         records = []
-    gallery = sum(1 for r in records if r.get("experiment"))
-    st.markdown(f"**Run records.** {gallery} gallery record(s) and {len(records) - gallery} runs made here.")
+    origins = [record_origin(r) for r in records]
+    st.markdown(f"**Run records.** {origins.count('gallery')} gallery record(s) (the thesis's figures, re-run), "
+                f"{origins.count('sweep')} sweep grid point(s) and {origins.count('own')} other run(s) made here.")  # fmt: skip
 with data:
     st.markdown("**Datasets.**")
     try:
-        for d in datasets():
+        for d in lab.datasets().values():
             if d["available"]:
                 where = f" — `{public_paths(d['location'])}`" if d["location"] else ""
                 st.markdown(f"- :green[**{d['name']}**] available{where}: {d['description']}")

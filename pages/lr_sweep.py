@@ -17,15 +17,25 @@ from typing import Any
 
 import streamlit as st
 
-from app import controls, state, views
-from app import jobs as app_jobs
-from app import sweeps as app_sweeps
-from app.text import name_help, plain, public_message, public_paths
-from ipcore.charts import sweep as sweep_charts
-from ipcore.config import ConfigError, SweepConfig
-from ipcore.data import browser_datasets
-from ipcore.records import MAX_NAME_LENGTH, CorruptRecord, RunNotFound, check_name
-from ipcore.rule_specs import RULE_SPECS, default_eta
+from app import lab
+
+lab.heading(
+    "Learning-rate sweep",
+    "A grid of synaptic learning rate × η per rule, every point comparing the chosen rules over several seeds. "
+    "The whole grid trains as one batched model on this server (or spreads over a Ray cluster); each point "
+    "equals training that setting alone.",
+)  # first, so the page shows before the engine and the charts are imported
+
+from app import controls, state, views  # noqa: E402
+from app import jobs as app_jobs  # noqa: E402
+from app import sweeps as app_sweeps  # noqa: E402
+from app.text import name_help, plain, public_message, public_paths  # noqa: E402
+from ipcore.charts import sweep as sweep_charts  # noqa: E402
+from ipcore.config import ConfigError, SweepConfig  # noqa: E402
+from ipcore.data import browser_datasets  # noqa: E402
+from ipcore.health import no_healthy_text  # noqa: E402
+from ipcore.records import MAX_NAME_LENGTH, CorruptRecord, RunNotFound, check_name  # noqa: E402
+from ipcore.rule_specs import RULE_SPECS, default_eta  # noqa: E402
 
 PAGE = "sweep"
 IGNORED = ("lr", "data_root", "device", "log_every", "hist_every")
@@ -72,10 +82,16 @@ def sweeps_from_records(metas: list[dict]) -> dict[str, list[dict]]:
 def sweep_plot(runs: list[tuple[float, Any]], key: str, dataset: str | None = None) -> None:
     points = sweep_charts.sweep_points(runs, dataset)
     views.chart(sweep_charts.lr_sweep_figure(points), key, "lr-sweep")
+
+    def number(value: float | None, point: dict) -> str:  # no healthy seed: say why instead of "None"
+        return (
+            no_healthy_text(point["diverged"], point["collapsed"], point["seeds"]) if value is None else f"{value:.4g}"
+        )
+
     table = [
-        {"rule": p["rule"], "lr": p["lr"], "final loss (mean)": p["loss_mean"], "min": p["loss_min"],
-         "max": p["loss_max"], "diverged seeds": f"{p['diverged']} of {p['seeds']}",
-         "collapsed seeds": f"{p['collapsed']} of {p['seeds']}"}
+        {"rule": p["rule"], "lr": p["lr"], "final loss (mean of healthy seeds)": number(p["loss_mean"], p),
+         "min": number(p["loss_min"], p), "max": number(p["loss_max"], p),
+         "diverged seeds": f"{p['diverged']} of {p['seeds']}", "collapsed seeds": f"{p['collapsed']} of {p['seeds']}"}
         for p in points
     ]  # fmt: skip
     st.dataframe(table, hide_index=True, width="stretch")
@@ -120,15 +136,6 @@ def seed_values(config: SweepConfig) -> dict[str, Any]:
     for rule in controls.rules_with_eta(RULE_SPECS):
         values[f"sweep.eta.{rule}"] = list(config.eta.get(rule) or [float(default_eta(rule) or 0.0)])
     return values
-
-
-@st.cache_data(ttl=30, show_spinner=False)
-def datasets() -> dict[str, dict]:
-    """Which datasets this server has (names, descriptions, how to get a missing one) — never paths to the page."""
-    from ipcore.data import available_datasets
-
-    return {d["name"]: {"available": d["available"], "how": d["how"], "description": d["description"]}
-            for d in available_datasets()}  # fmt: skip
 
 
 def setup_widgets(available: dict[str, dict]) -> tuple[SweepConfig | None, str | None]:
@@ -221,27 +228,20 @@ def live_grid(sweep_id: str) -> None:
 
 # --- page ---------------------------------------------------------------------------------------------------
 
-st.title("Learning-rate sweep")
-st.caption("A grid of synaptic learning rate × η per rule, every point comparing the chosen rules over several "
-           "seeds. The whole grid trains as one batched model on this server (or spreads over a Ray cluster); "
-           "each point equals training that setting alone.")  # fmt: skip
-config, url_messages = state.read_config(SweepConfig, PAGE)
-if not state.config_keys(SweepConfig, st.query_params.to_dict()) and st.session_state.get(f"{PAGE}.config") is None:
-    config = DEFAULT
-state.seed_widgets(seed_values(config))
-state.show_messages(url_messages)
 try:
-    available = datasets()
+    available = lab.datasets()
 except Exception as error:  # listing must never break the page
     views.engine_error(error, "listing the datasets")
     available = {}
 
-new_config, error = setup_widgets(available)
-if error:
+
+def grid_error(error: str) -> None:
     st.error(f"This grid cannot run: {plain(error)}", icon=":material/error:")
-else:
-    state.remember(new_config, PAGE)
-    config = new_config
+
+
+lab_state = lab.lab_page(SweepConfig, PAGE, seed_values, lambda: setup_widgets(available), default=DEFAULT,
+                         on_error=grid_error)  # fmt: skip
+config, error = lab_state.config, lab_state.error
 
 cols = st.columns([2, 2, 3])
 ray_address = app_sweeps.ray_address()

@@ -9,25 +9,21 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import PAGES_DIR, controls, lab_guide, state, views
-from app import jobs as app_jobs
-from app.text import name_help, public_paths
-from ipcore.config import ConfigError, TrainConfig, field_spec
-from ipcore.data import CLUSTERS_DEFAULT_DIM, CLUSTERS_MAX_DIM, DATASETS
-from ipcore.records import MAX_NAME_LENGTH
-from ipcore.serving import check_browser_config
+from app import lab
+
+lab.heading("Network lab")  # first, so the page shows before the engine and the charts are imported
+
+from app import PAGES_DIR, controls, lab_guide, state, views  # noqa: E402
+from app import jobs as app_jobs  # noqa: E402
+from app.text import name_help, public_paths  # noqa: E402
+from ipcore.config import ConfigError, TrainConfig, field_spec  # noqa: E402
+from ipcore.data import CLUSTERS_DEFAULT_DIM, CLUSTERS_MAX_DIM, DATASETS  # noqa: E402
+from ipcore.records import MAX_NAME_LENGTH  # noqa: E402
+from ipcore.serving import check_browser_config  # noqa: E402
 
 PAGE = "net"
 # Datasets that need no files (always available).
 SYNTHETIC = {name for name, spec in DATASETS.items() if spec.locate is None and spec.browser}
-
-
-@st.cache_data(show_spinner=False, ttl=30)
-def datasets() -> dict[str, dict]:
-    from ipcore.data import available_datasets
-
-    return {(d["name"] if d["name"].startswith("folder:") else d["name"].split(":")[0]): d
-            for d in available_datasets()}  # fmt: skip
 
 
 def split_dataset(name: str) -> tuple[str, int]:
@@ -111,16 +107,18 @@ def use_demo(demo: lab_guide.Demo, dataset: str) -> None:
 
 
 def demos(available: dict[str, dict], expanded: bool) -> None:
-    """The one-click demos: each shows one claim in under a minute on a 2-core CPU, on the best dataset here."""
+    """The one-click demos: each shows one claim, on the best dataset here, with its measured time."""
     dataset = lab_guide.demo_dataset(available)
-    with st.expander("One-click demos: setups that show a claim in under a minute", expanded=expanded,
+    with st.expander("One-click demos: setups that each show one claim of the thesis", expanded=expanded,
                      icon=":material/bolt:"):  # fmt: skip
         epochs = lab_guide.demo_epochs(lab_guide.DEMOS[0], dataset)
+        measured = lab_guide.demo_times()
+        when = (f"measured {measured['measured']} on {measured['cpus']} CPU cores at load {measured['load_average'][0]:g} "
+                "(bench/bench_demos.py)") if measured.get("measured") else "not measured"  # fmt: skip
         st.caption(f"On {dataset} (the best dataset here), depth 7 × 50 units, 2 seeds, {epochs} epoch(s). Times: "
-                   "the whole job on a 2-core CPU shared with other work; watching the live charts under heavy load "
-                   "can double them.")  # fmt: skip
+                   f"the whole job, {when}; the first chart points show within a second or two.")  # fmt: skip
         for demo in lab_guide.DEMOS:
-            seconds = demo.seconds.get(dataset)
+            seconds = lab_guide.demo_seconds(demo, dataset)
             text, button = st.columns([4, 1], vertical_alignment="center")
             text.markdown(f"**{demo.title}** — look for {demo.look_for}"
                           + (f" · about {seconds:.0f} s" if seconds else ""))  # fmt: skip
@@ -154,41 +152,37 @@ def dataset_notice(config: TrainConfig, available: dict[str, dict]) -> None:
 
 # --- page ---------------------------------------------------------------------------------------------
 
-st.title("Network lab")
-config, url_messages = state.read_config(TrainConfig, PAGE)
 try:
-    available = datasets()
+    available = lab.datasets()
 except Exception as error:  # listing must never break the page
     views.engine_error(error, "listing the datasets")
     available = {}
-if "dataset" not in st.query_params and "net.dataset" not in st.session_state and missing_dataset(config, available):
-    # Offline with the default dataset absent: open on one that is here instead of a setup that cannot run.
-    config = config.replace(dataset=lab_guide.demo_dataset(available))
-state.seed_widgets(seed_values(config))
 
-new_config, error = sidebar_config(available)
-name = st.sidebar.text_input("run name (optional)", key="net.name", placeholder="e.g. deep-ip-lr0.01",
-                             max_chars=MAX_NAME_LENGTH, help=name_help())  # fmt: skip
-job_id = st.session_state.get("net.job")
-status = app_jobs.status(job_id)
-active = status is not None and status["state"] in app_jobs.ACTIVE_STATES
 
-state.show_messages(url_messages)
-if error:
-    views.setup_error(error)
-else:
-    state.remember(new_config, PAGE)
-    config = new_config
+def open_on_a_present_dataset(config: TrainConfig) -> TrainConfig:
+    """Offline with the default dataset absent: open on one that is here instead of a setup that cannot run."""
+    if (
+        "dataset" not in st.query_params
+        and "net.dataset" not in st.session_state
+        and missing_dataset(config, available)
+    ):
+        return config.replace(dataset=lab_guide.demo_dataset(available))
+    return config
 
+
+def setup() -> tuple[TrainConfig | None, str | None]:
+    result = sidebar_config(available)
+    st.sidebar.text_input("run name (optional)", key="net.name", placeholder="e.g. deep-ip-lr0.01",
+                          max_chars=MAX_NAME_LENGTH, help=name_help())  # fmt: skip
+    return result
+
+
+lab_state = lab.lab_page(TrainConfig, PAGE, seed_values, setup, adjust=open_on_a_present_dataset)
+config, error = lab_state.config, lab_state.error
 missing = None if error else missing_dataset(config, available)
-train_help = "a run is in progress: stop it or wait" if active else None
-if missing:
-    train_help = f"{missing} is not on this machine (see the note on the right for how to get it)"
-clicked = st.sidebar.button("Train", type="primary", icon=":material/play_arrow:", width="stretch",
-                            disabled=bool(error) or active or bool(missing), help=train_help)  # fmt: skip
-if clicked and not error and not missing and (job_id := views.start_job(config, name, "net.job")):
-    status, active = app_jobs.status(job_id), True
-views.share_setup(state.share_link(config))
+lab_state.run_button("Train", st.session_state.get("net.name", ""),
+                     blocked=missing and f"{missing} is not on this machine (see the note on the right for how to get it)")  # fmt: skip
+lab_state.share()
 
 if not error:
     dataset_notice(config, available)
@@ -204,12 +198,10 @@ if not error:
     if demo is not None and lab_guide.demo_matches(demo, config):
         st.info(f"**{demo.title}.** Look for {demo.look_for}.", icon=":material/visibility:")
 
-demos(available, expanded=status is None)
-if active:
-    views.live_job(job_id, views.train_run_view, "net")
-elif status is not None:
-    views.finished_job(status, views.train_run_view, "net")
-else:
+demos(available, expanded=lab_state.status is None)
+
+
+def idle() -> None:
     st.info(
         "Choose a setup on the left and press **Train**, or load one of the demos above: each shows one of the "
         "thesis's claims within a minute on a CPU. Every chart updates live while it trains.",
@@ -218,6 +210,9 @@ else:
     st.page_link(
         str(PAGES_DIR / "gallery.py"), label="Or open a stored run in the gallery", icon=":material/photo_library:"
     )
+
+
+lab_state.job_view(views.train_run_view, idle=idle)
 
 mine = app_jobs.my_jobs()
 if mine:

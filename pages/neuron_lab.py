@@ -13,12 +13,19 @@ from typing import Any
 
 import streamlit as st
 
-from app import controls, lab_guide, state, views
-from app import jobs as app_jobs
-from app.text import name_help
-from ipcore.charts import neuron as charts_neuron
-from ipcore.config import BUILTIN_DISTS, ConfigError, NeuronConfig, config_from_dict, parse_pairs
-from ipcore.records import MAX_NAME_LENGTH
+from app import lab
+
+lab.heading(
+    "Neuron lab",
+    "One tanh unit y = tanh(u) receives a fixed sample of inputs; each rule adapts its α and β on the whole "
+    "sample, iteration after iteration (thesis §5.2). A uniform output has the maximum entropy, log 2.",
+)  # first, so the page shows before the engine and the charts are imported
+
+from app import controls, lab_guide, state, views  # noqa: E402
+from app.text import name_help  # noqa: E402
+from ipcore.charts import neuron as charts_neuron  # noqa: E402
+from ipcore.config import BUILTIN_DISTS, ConfigError, NeuronConfig, config_from_dict, parse_pairs  # noqa: E402
+from ipcore.records import MAX_NAME_LENGTH  # noqa: E402
 
 PAGE = "neuron"
 OTHER = "other (scipy.stats)"
@@ -121,39 +128,30 @@ def preview(config_json: str):
 
 # --- page ---------------------------------------------------------------------------------------------
 
-st.title("Neuron lab")
-st.caption(
-    "One tanh unit y = tanh(u) receives a fixed sample of inputs; each rule adapts its α and β on the whole "
-    "sample, iteration after iteration (thesis §5.2). A uniform output has the maximum entropy, log 2."
-)
-config, url_messages = state.read_config(NeuronConfig, PAGE)
-state.seed_widgets(seed_values(config))
-new_config, error = sidebar_config()
-name = st.sidebar.text_input("run name (optional)", key="neuron.name", max_chars=MAX_NAME_LENGTH,
-                             help=name_help())  # fmt: skip
-job_id = st.session_state.get("neuron.job")
-status = app_jobs.status(job_id)
-active = status is not None and status["state"] in app_jobs.ACTIVE_STATES
+THESIS_CASE = NeuronConfig(dist="gaussian", mu=5.0, sigma=2.0)
+"""The page opens on the thesis's example (§5.2): an input N(5, 2²) far from zero, where the plain tanh
+saturates and the rules differ; on N(0, 1) every rule starts at its optimum and they all look alike."""
 
-state.show_messages(url_messages)
+
+def setup() -> tuple[NeuronConfig | None, str | None]:
+    result = sidebar_config()
+    st.sidebar.text_input("run name (optional)", key="neuron.name", max_chars=MAX_NAME_LENGTH, help=name_help())
+    return result
+
+
+lab_state = lab.lab_page(NeuronConfig, PAGE, seed_values, setup, default=THESIS_CASE, quiet_errors=(AWAITING_NAME,))
+config, error = lab_state.config, lab_state.error
 if error == AWAITING_NAME:
     st.info("Type the name of a continuous `scipy.stats` distribution in the sidebar (e.g. `gamma`, `beta`, "
             "`weibull_min`) and its parameters (e.g. `a=2, scale=1.5`).", icon=":material/keyboard:")  # fmt: skip
-elif error:
-    views.setup_error(error)
-else:
-    state.remember(new_config, PAGE)
-    config = new_config
+elif not error:
     try:
         views.chart(preview(config.to_json()), "neuron.preview", "input-density")
     except (ConfigError, ValueError, FloatingPointError) as preview_error:
         views.engine_error(preview_error, "previewing the density")
 
-clicked = st.sidebar.button("Run", type="primary", icon=":material/play_arrow:", width="stretch",
-                            disabled=bool(error) or active)  # fmt: skip
-if clicked and not error and (job_id := views.start_job(config, name, "neuron.job")):
-    status, active = app_jobs.status(job_id), True
-views.share_setup(state.share_link(config))
+lab_state.run_button("Run", st.session_state.get("neuron.name", ""))
+lab_state.share()
 
 if not error:
     st.caption(f"{len(config.rules)} rule(s) × {config.iters:,} iterations on {config.n:,} inputs, recorded every "
@@ -182,20 +180,26 @@ def output_target(job_config: Any) -> tuple[str, float | None] | None:
     return activation, mean
 
 
-if active:
-    views.live_job(job_id, functools.partial(views.neuron_run_view, entropy_bound=entropy_bound(config),
-                                             target=output_target(config)), "neuron")  # fmt: skip
-elif status is not None:
-    try:
-        ran = config_from_dict(status["config"]) if isinstance(status.get("config"), dict) else None
+def finished_view(metrics: Any, **kwargs: Any) -> None:
+    try:  # the bound of the setup the job ran, not of the widgets' setup now
+        ran = config_from_dict(lab_state.status["config"]) if isinstance(lab_state.status.get("config"), dict) else None
     except Exception:  # an old or foreign config: no bound, the charts still show
         ran = None
-    views.finished_job(status, functools.partial(views.neuron_run_view, entropy_bound=entropy_bound(ran),
-                                                 target=output_target(ran)), "neuron")  # fmt: skip
-else:
-    st.info("Pick an input and the rules, then press **Run**. Try a Gaussian far from zero (μ = 5): the plain "
-            "tanh saturates, IP centres itself on the median and its output becomes uniform.",
+    views.neuron_run_view(metrics, entropy_bound=entropy_bound(ran), target=output_target(ran), **kwargs)
+
+
+def idle() -> None:
+    st.info("Pick an input and the rules, then press **Run**. The page opens on the thesis's example, a Gaussian "
+            "far from zero (N(5, 2²)): the plain tanh saturates, IP centres itself on the median and its output "
+            "becomes uniform. On N(0, 1) every rule starts near its optimum and they look alike.",
             icon=":material/lightbulb:")  # fmt: skip
     st.button("Use the thesis's example: N(5, 2²)", on_click=state.seed_widgets,
               args=({"neuron.dist": "gaussian", "neuron.mu": 5.0, "neuron.sigma": 2.0},), kwargs={"force": True},
               icon=":material/bolt:")  # fmt: skip
+
+
+lab_state.job_view(
+    functools.partial(views.neuron_run_view, entropy_bound=entropy_bound(config), target=output_target(config)),
+    finished_view,
+    idle,
+)

@@ -572,7 +572,7 @@ def test_stability_uses_one_absolute_eta_grid(assessed):
 
 
 def test_gallery_card_table_shows_both_analyses(assessed):
-    from app import charts_gallery
+    from ipcore.charts import gallery as charts_gallery
 
     rows = charts_gallery.claim_rows(assessed["fig3.8"]["numbers"])
     row = next(r for r in rows if r["sub-claim"] == "cifar10: IP below Infomax")

@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly import colors
 
 from ipcore.charts.base import (
     DASHES,
     LEGEND_BELOW,
+    PALETTE,
     Metrics,
     Plot,
     Runs,
@@ -148,7 +150,7 @@ def compare_figure(
     runs: Runs, metric: str, layer: int = 0, *, spread: str = "min–max", log_y: bool = False, smoothing: float = 0.0
 ) -> go.Figure:
     """One recorded ``metric`` of any number of runs on a shared axis (epochs for networks, iterations for
-    single neurons): colour = rule, line style and marker = run, the seeds' spread as ``spread`` says. Layer
+    single neurons): colour = rule for one run, run · rule for several (six runs of two rules must not share two colours), line style and marker = run, the seeds' spread as ``spread`` says. Layer
     metrics are shown for hidden layer ``layer`` (0-based); single-neuron metrics per rule."""
     what = METRIC_TITLES.get(metric, metric)
     where = f", hidden layer {layer + 1}" if metric.startswith("layer/") else ""
@@ -156,6 +158,7 @@ def compare_figure(
     title = f"{what}{where}" + (f" ({spread_text(spread)})" if network else "")
     plot = Plot(spread=spread)
     drawn, x_title = False, "epoch"
+    colours: dict[str, str] = {}  # series name → its colour, in order of first appearance
     for run_index, (label, metrics) in enumerate(runs):
         if not has_rows(metrics, metric):
             continue
@@ -189,6 +192,8 @@ def compare_figure(
                     }
                 )
         for trace in plot.traces[start:]:  # markers tell runs apart beyond the six line styles
+            if len(runs) > 1:  # several runs of the same rules: colour = run · rule, or six runs share two colours
+                _recolour(trace, series_colour(trace.get("legendgroup") or trace.get("name"), colours))
             if trace.get("hoverinfo") != "skip" and len(runs) > 1:
                 count = len(trace["x"])
                 trace.update(
@@ -201,6 +206,28 @@ def compare_figure(
     if log_y:
         plot.yaxis(type="log")
     return plot.figure(title, x_title, what, height=460, legend=LEGEND_BELOW, margin={"b": 40 + 22 * len(runs)})
+
+
+def series_colour(name: str, colours: dict[str, str]) -> str:
+    """The colour of series ``name`` in a comparison: the next palette colour at its first appearance."""
+    if name not in colours:
+        colours[name] = PALETTE[len(colours) % len(PALETTE)]
+    return colours[name]
+
+
+def _recolour(trace: dict, colour: str) -> None:
+    """Give a trace (a line, a band's edge or fill) ``colour``, keeping each part's transparency."""
+    red, green, blue = colors.hex_to_rgb(colour) if colour.startswith("#") else colors.unlabel_rgb(colour)
+
+    def tinted(old: Any) -> str:
+        if isinstance(old, str) and old.startswith("rgba("):
+            return f"rgba({int(red)},{int(green)},{int(blue)},{old.rsplit(',', 1)[1].rstrip(') ')})"
+        return colour
+
+    if isinstance(trace.get("line"), dict) and "color" in trace["line"]:
+        trace["line"]["color"] = tinted(trace["line"]["color"])
+    if "fillcolor" in trace:
+        trace["fillcolor"] = tinted(trace["fillcolor"])
 
 
 def rule_names(metrics: Metrics) -> list[str]:

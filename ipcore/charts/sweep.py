@@ -18,6 +18,7 @@ from plotly.subplots import make_subplots
 
 from ipcore.analysis import RunReader
 from ipcore.charts.base import Metrics, Plot, rule_color
+from ipcore.health import no_healthy_text
 
 METRICS = {
     "final_train_loss": "final training loss (nats)",
@@ -90,9 +91,22 @@ def grid_heatmaps(
     if metric in ("diverged_share", "collapsed_share"):
         low, high = 0.0, 1.0
     scale = "Viridis" if metric in REVERSED else "Viridis_r"
+    why = {}  # a cell without a number says why (its rule has no healthy seed there), not a blank
+    for entry in entries:
+        for rule_entry in entry["rules"]:
+            key = (rule_entry["rule"], eta_label(entry["eta"], swept), f"{float(entry['lr']):g}")
+            why[key] = no_healthy_text(
+                int(rule_entry.get("diverged") or 0), int(rule_entry.get("collapsed") or 0), seeds
+            )
     for column, rule in enumerate(rules, 1):
         table = tables[rule]
-        text = [["" if not np.isfinite(v) else f"{v:.4g}" for v in row] for row in table]
+        text = [
+            [
+                f"{v:.4g}" if np.isfinite(v) else why.get((rule, row, f"{lr:g}"), "")
+                for v, lr in zip(values_, lrs, strict=True)
+            ]
+            for values_, row in zip(table, rows, strict=True)
+        ]
         figure.add_trace(
             go.Heatmap(
                 z=table,

@@ -219,7 +219,7 @@ def fixed_point_figure(metrics: Metrics, layers: Sequence[int]) -> go.Figure:
                     col=col,
                 )
         plot.xaxis(col=col, title={"text": "epoch"})
-        plot.yaxis(col=col, type="log")
+        plot.yaxis(col=col, type="log", nticks=6, exponentformat="power")  # decades, not every 2 and 5
     if not drawn:
         return _empty(title, "none of these rules has a fixed point (none, batchnorm, triesch)", "epoch", "distance")
     plot.yaxis(col=1, title={"text": "distance (log scale)"})
