@@ -6,13 +6,13 @@ The charts themselves live by subject: ``app.charts_training`` (a network run ov
 ``app.charts_lab`` (α/β over time, comparing runs), ``app.charts_gallery`` (the gallery's own summaries),
 ``app.sweep_charts`` (learning-rate and η sweeps), ``app.charts_home`` (the home page's illustration).
 Pure functions, no streamlit: every chart is unit-testable and its data can be written out with
-``figure_csv``. A rule keeps one colour everywhere (its place in ``ipcore.rules.RULES``).
+``figure_csv``. A rule keeps one colour everywhere (its place in ``ipcore.engine.rules.RULES``).
 
 Figures are assembled as plain trace/layout dicts by ``Plot`` and validated once by ``go.Figure`` — several
 times cheaper than ``make_subplots``/``add_hline``/``update_*`` calls, which matters because the labs redraw
 every chart once a second while a run trains.
 
-Metric names (see ``ipcore.train`` and ``ipcore.neuron``):
+Metric names (see ``ipcore.training.loop`` and ``ipcore.training.neuron``):
 - network runs: static ``rules`` [R], ``members_rule`` [M], ``members_seed`` [M], ``diverged_step`` [M];
   ``batch/step``, ``batch/epoch`` [T], ``batch/loss`` [T, M]; ``epoch/epoch`` [E], ``epoch/test_acc`` [E, M] …;
   ``layer/step`` [S], ``layer/grad_y_u``, ``layer/alpha_mean`` … [S, M, L]; ``hist/step`` [H],
@@ -36,7 +36,7 @@ import plotly.graph_objects as go
 from plotly import colors
 from plotly.colors import qualitative
 
-from ipcore.rules import RULES
+from ipcore.engine.rules import RULES
 
 Metrics = Mapping[str, np.ndarray]
 Runs = Sequence[tuple[str, Metrics]]

@@ -1,5 +1,5 @@
 """The gallery's own summary charts: final β against the input's median and mean (Lemma 1), and which rule
-breaks first as η grows (the stability entry; its rows come from ``ipcore.assessment.stability_rows``).
+breaks first as η grows (the stability entry; its rows come from ``ipcore.gallery.assessment.stability_rows``).
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ def beta_median_scatter(points: Sequence[Mapping[str, Any]]) -> go.Figure:
 
 
 def stability_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
-    """Failed seeds (diverged or collapsed to chance: not healthy, ``ipcore.health``) and α ≤ 0 events per seed,
-    per rule at each η scale. ``rows``: ``ipcore.assessment.stability_rows`` (scale, rule, seeds, diverged,
+    """Failed seeds (diverged or collapsed to chance: not healthy, ``ipcore.results.health``) and α ≤ 0 events per seed,
+    per rule at each η scale. ``rows``: ``ipcore.gallery.assessment.stability_rows`` (scale, rule, seeds, diverged,
     collapsed, failed_seeds, alpha_nonpositive), the same rows the entry's verdict is computed from."""
     plot = Plot(1, 2, titles=["seeds that diverged or collapsed", "α ≤ 0 events per seed"], hspace=0.12)
     for rule in dict.fromkeys(r["rule"] for r in rows):

@@ -24,7 +24,7 @@ from app.charts import (
     rule_color,
     time_index_label,
 )
-from ipcore.stats import ENTROPY_MAX
+from ipcore.results.statistics import ENTROPY_MAX
 
 
 def histogram_figure(metrics: Metrics, index: int = -1, columns: int = 4) -> go.Figure:

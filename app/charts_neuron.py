@@ -29,8 +29,8 @@ from app.charts import (
     rule_color,
     thin,
 )
-from ipcore.analysis import centre_and_gain
-from ipcore.stats import ENTROPY_MAX
+from ipcore.results.reader import centre_and_gain
+from ipcore.results.statistics import ENTROPY_MAX
 
 UNIFORM = 0.5  # the density of a uniform output on (−1, 1)
 DECADES = 1.0  # the heatmap's colours span uniform ÷ 10 … × 10

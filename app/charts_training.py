@@ -33,7 +33,7 @@ from app.charts import (
     steps_to_epochs,
     thin,
 )
-from ipcore.stats import ENTROPY_MAX
+from ipcore.results.statistics import ENTROPY_MAX
 
 
 def loss_figure(

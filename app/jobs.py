@@ -21,10 +21,10 @@ from typing import Any
 import streamlit as st
 
 from ipcore.config import Config
-from ipcore.job_process import warm_up
-from ipcore.jobs import FINISHED_STATES, JobManager, UnknownJob
-from ipcore.records import REPO_RUNS_DIR, RunRecord, check_run_id, default_runs_dir, list_runs, load_run
-from ipcore.serving import check_browser_config
+from ipcore.jobs.manager import FINISHED_STATES, JobManager, UnknownJob
+from ipcore.jobs.process import warm_up
+from ipcore.jobs.serving import check_browser_config
+from ipcore.results.records import REPO_RUNS_DIR, RunRecord, check_run_id, default_runs_dir, list_runs, load_run
 
 ACTIVE_STATES = ("queued", "running")
 __all__ = ["ACTIVE_STATES", "FINISHED_STATES", "UnknownJob"]

@@ -1,8 +1,8 @@
-"""Sweeps launched from the app: each runs in a process of its own (``ipcore.job_process``, so its training never
+"""Sweeps launched from the app: each runs in a process of its own (``ipcore.jobs.process``, so its training never
 waits for the server's interpreter lock), one at a time, and streams its grid points in as their records are
 written.
 
-A sweep (``ipcore.sweep.run_sweep``) writes its own records, one per grid point, so it does not go through the job
+A sweep (``ipcore.training.sweep.run_sweep``) writes its own records, one per grid point, so it does not go through the job
 queue of single runs; instead ``SweepRun`` keeps what a page needs to follow it: the finished points (``entries``),
 the progress, the state and any error. Sweeps of the whole server share one lock, so two browser sessions'
 sweeps run one after the other instead of halving each other's speed. The backend is the local machine, or the Ray
@@ -74,7 +74,7 @@ class SweepRegistry:
         return run
 
     def _work(self, run: SweepRun, runs_dir: str) -> None:
-        from ipcore.job_process import run_sweep_in_process
+        from ipcore.jobs.process import run_sweep_in_process
 
         with self._turn:
             if run.stop.is_set():

@@ -14,7 +14,7 @@ from typing import Any
 
 from ipcore.config import ConfigError
 from ipcore.data import data_root
-from ipcore.serving import redact_paths
+from ipcore.jobs.serving import redact_paths
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&=])")
 

@@ -36,7 +36,7 @@ from ipcore.config import (
     parse_pairs,
     parse_value_lists,
 )
-from ipcore.records import json_ready
+from ipcore.results.records import json_ready
 
 
 class ProgressBar:
@@ -193,7 +193,7 @@ def neuron_config_from_args(args: argparse.Namespace) -> NeuronConfig:
 
 
 def _run_neuron(args: argparse.Namespace) -> int:
-    from ipcore.neuron import simulate
+    from ipcore.training.neuron import simulate
 
     config = neuron_config_from_args(args)
     # Ctrl-C or SIGTERM ends the run early but keeps (prints and saves) what was computed so far.
@@ -266,8 +266,8 @@ def _run_train(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ipcore.data import available_datasets
-    from ipcore.metrics import MetricsLog
-    from ipcore.train import train
+    from ipcore.results.metrics_log import MetricsLog
+    from ipcore.training.loop import train
 
     if args.list_datasets:
         listing = available_datasets(args.data_root)
@@ -367,7 +367,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
 def _run_name(text: str) -> str:
     """argparse type of ``--name``: checked before the run starts, so a bad name never wastes a run."""
-    from ipcore.records import check_name
+    from ipcore.results.records import check_name
 
     try:
         return check_name(text)
@@ -393,7 +393,7 @@ def save_if_requested(args: argparse.Namespace, result: Any) -> tuple[str | None
     ``report_save_error``. ``(None, None)`` when nothing was asked for."""
     if not (getattr(args, "save", False) or getattr(args, "name", None)):
         return None, None
-    from ipcore.records import default_runs_dir, save_run
+    from ipcore.results.records import default_runs_dir, save_run
 
     runs_dir = args.runs_dir or default_runs_dir()
     try:
@@ -494,7 +494,7 @@ def _add_runs(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]
 
 
 def _run_runs(args: argparse.Namespace) -> int:
-    from ipcore import records
+    from ipcore.results import records
 
     runs_dir = args.runs_dir or records.default_runs_dir()
     try:
@@ -512,7 +512,7 @@ def _run_runs(args: argparse.Namespace) -> int:
 
 
 def _runs_list(args: argparse.Namespace, runs_dir: Any) -> int:
-    from ipcore.records import list_runs
+    from ipcore.results.records import list_runs
 
     entries = list_runs(runs_dir)
     if args.kind:
@@ -542,7 +542,7 @@ def _runs_list(args: argparse.Namespace, runs_dir: Any) -> int:
 
 
 def _runs_show(args: argparse.Namespace, runs_dir: Any) -> int:
-    from ipcore.records import load_run
+    from ipcore.results.records import load_run
 
     record = load_run(runs_dir, args.run_id)
     shapes = {name: {"shape": list(a.shape), "dtype": a.dtype.str} for name, a in record.metrics.items()}
@@ -592,7 +592,7 @@ def _add_rules(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int
 
 
 def _run_rules(args: argparse.Namespace) -> int:
-    from ipcore.rules import RULES
+    from ipcore.engine.rules import RULES
 
     listing = [
         {
@@ -650,9 +650,9 @@ def _add_gallery(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], i
 
 
 def _run_gallery(args: argparse.Namespace) -> int:
-    from ipcore import gallery
-    from ipcore.records import default_runs_dir, save_run
-    from ipcore.runner import run_config
+    from ipcore.gallery import entries as gallery
+    from ipcore.results.records import default_runs_dir, save_run
+    from ipcore.training.runner import run_config
 
     runs_dir = args.runs_dir or default_runs_dir()
     try:
@@ -704,7 +704,7 @@ def _run_gallery(args: argparse.Namespace) -> int:
     computed = []
     with StopOnSignals() as signals:
         if args.backend == "ray" and todo:  # every part one Ray task; the records are written here as they arrive
-            from ipcore.sweep_ray import run_configs
+            from ipcore.training.sweep_ray import run_configs
 
             def save_part(index: int, result: Any, extra: dict[str, Any]) -> None:
                 entry, part, _ = todo[index]
@@ -763,8 +763,8 @@ def sweep_config_from_args(args: argparse.Namespace) -> SweepConfig:
 
 
 def _run_sweep(args: argparse.Namespace) -> int:
-    from ipcore.records import default_runs_dir
-    from ipcore.sweep import default_sweep_name, members, run_sweep
+    from ipcore.results.records import default_runs_dir
+    from ipcore.training.sweep import default_sweep_name, members, run_sweep
 
     sweep = sweep_config_from_args(args)
     if args.points_per_part < 0:

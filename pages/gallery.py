@@ -16,10 +16,10 @@ import streamlit as st
 from app import PAGES_DIR, charts, charts_gallery, charts_lab, charts_neuron, charts_training, export, views
 from app import jobs as app_jobs
 from app.text import code, plain, public_message, public_record
-from ipcore.analysis import neuron_final
 from ipcore.config import ConfigError
-from ipcore.gallery_beyond import CHAPTER as BEYOND_CHAPTER
-from ipcore.records import CorruptRecord, RunNotFound, delete_run
+from ipcore.gallery.beyond import CHAPTER as BEYOND_CHAPTER
+from ipcore.results.reader import neuron_final
+from ipcore.results.records import CorruptRecord, RunNotFound, delete_run
 
 CHAPTERS = {3: "3 — IP in deep nets", 4: "4 — weighted decay", 5: "5 — the single neuron", 6: "6 — future work",
             7: "7 — beyond the thesis"}  # fmt: skip
@@ -36,7 +36,7 @@ LAB_PAGES = {"train": PAGES_DIR / "network_lab.py", "neuron": PAGES_DIR / "neuro
 
 def gallery_entries() -> list[Any]:
     try:
-        from ipcore.gallery import ENTRIES
+        from ipcore.gallery.entries import ENTRIES
     except ImportError:  # the gallery definitions are optional: the page still lists and plots any record
         return []
     return list(ENTRIES)
@@ -72,8 +72,8 @@ def load_records(metas: Iterable[dict]) -> list[Any]:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def assessment(entry_id: str, signature: tuple) -> dict:
-    """``ipcore.gallery.assess`` of an entry's records (cached against the records' ids and times)."""
-    from ipcore.gallery import assess, get_entry
+    """``ipcore.gallery.entries.assess`` of an entry's records (cached against the records' ids and times)."""
+    from ipcore.gallery.entries import assess, get_entry
 
     entry = get_entry(entry_id)
     records = [app_jobs.record(run_id) for run_id, _ in signature]
@@ -126,7 +126,7 @@ def entry_figures(entry: Any, records: list[Any], spread: str = "min–max") -> 
     for part, metrics in runs:
         groups.setdefault(part_group(part), []).append((part, metrics))
     if entry.plot == "entropy":
-        from ipcore.gallery import input_entropy_bound
+        from ipcore.gallery.entries import input_entropy_bound
 
         configs = {part_group(part): r.config for part, r in by_part}
         out = []
@@ -151,7 +151,7 @@ def entry_figures(entry: Any, records: list[Any], spread: str = "min–max") -> 
                            "mean": float(metrics["sample_mean"]), "beta": beta})  # fmt: skip
         return [(charts_gallery.beta_median_scatter(points), "beta-vs-median")]
     if entry.plot == "stability":
-        from ipcore.assessment import stability_rows
+        from ipcore.gallery.assessment import stability_rows
 
         rows = stability_rows({part: record for part, record in by_part})
         return [(charts_gallery.stability_figure(rows), "stability")]
@@ -235,7 +235,7 @@ def figures_view(entries: list[Any], metas: list[dict], chapters: list[int], dat
         and (not rules or set(rules) & set(e.rules))
     ]  # fmt: skip
     if not entries:
-        st.info("The gallery's experiment list (ipcore.gallery) is not available; all stored runs are under "
+        st.info("The gallery's experiment list (ipcore.gallery.entries) is not available; all stored runs are under "
                 "*All runs*.")  # fmt: skip
         return
     if not shown:

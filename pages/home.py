@@ -7,8 +7,8 @@ import streamlit as st
 from app import PAGES_DIR, charts_home, lab_guide, views
 from app import jobs as app_jobs
 from ipcore.data import data_root
-from ipcore.rules import RULES
-from ipcore.serving import redact_paths
+from ipcore.engine.rules import RULES
+from ipcore.jobs.serving import redact_paths
 
 
 @st.cache_data(show_spinner=False, ttl=30)

@@ -3,7 +3,7 @@
 learning rates.
 
 The setup is a ``SweepConfig`` kept in the page address (``app.state``), so a link reopens the same grid. Launching
-runs ``ipcore.sweep.run_sweep`` in a server thread (``app.sweeps``), on this machine or on the Ray cluster named by
+runs ``ipcore.training.sweep.run_sweep`` in a server thread (``app.sweeps``), on this machine or on the Ray cluster named by
 ``IPCORE_RAY_ADDRESS``; a fragment follows it and the heatmaps fill in as grid points finish. Every point is saved
 as a record, so finished sweeps appear below ("from stored runs") and in the gallery's run list. Nothing the page
 sends names a server path: datasets are chosen by name and read from the server's own data root.
@@ -23,8 +23,8 @@ from app import sweeps as app_sweeps
 from app.text import plain, public_message
 from ipcore.config import ConfigError, SweepConfig
 from ipcore.data import browser_datasets
-from ipcore.records import CorruptRecord, RunNotFound, check_name
-from ipcore.rule_specs import RULE_SPECS, default_eta
+from ipcore.results.records import CorruptRecord, RunNotFound, check_name
+from ipcore.specs.rules import RULE_SPECS, default_eta
 
 PAGE = "sweep"
 IGNORED = ("lr", "data_root", "device", "log_every", "hist_every")

@@ -13,7 +13,7 @@ from app import PAGES_DIR, controls, lab_guide, state, views
 from app import jobs as app_jobs
 from ipcore.config import ConfigError, TrainConfig, field_spec
 from ipcore.data import CLUSTERS_DEFAULT_DIM, CLUSTERS_MAX_DIM, DATASETS, data_root
-from ipcore.serving import check_browser_config, redact_paths
+from ipcore.jobs.serving import check_browser_config, redact_paths
 
 PAGE = "net"
 # Datasets that need no files (always available).

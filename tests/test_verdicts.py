@@ -1,5 +1,5 @@
 """Every gallery verdict, pinned against the committed records: a verdict cannot change silently. Each entry's
-sub-claims are paired comparisons on the seeds healthy under both rules (``ipcore.assessment``); the expected
+sub-claims are paired comparisons on the seeds healthy under both rules (``ipcore.gallery.assessment``); the expected
 values below are what the records in ``cached_runs/`` give. Changing a record, a claim or the statistics
 changes them on purpose, and this file says so in review."""
 
@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from ipcore import assessment, gallery
-from ipcore.stats import equivalence_verdict, interval_verdict, paired_difference, tanh_entropy_bound
+from ipcore.gallery import assessment
+from ipcore.gallery import entries as gallery
+from ipcore.results.statistics import equivalence_verdict, interval_verdict, paired_difference, tanh_entropy_bound
 
 from conftest import CACHED
 

@@ -64,7 +64,7 @@ RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 MAX_NAME_LENGTH = 200
 LABEL_LENGTH = 40
 STALE_TEMP_SECONDS = 24 * 3600
-REPO_RUNS_DIR = Path(__file__).resolve().parent.parent / "cached_runs"
+REPO_RUNS_DIR = Path(__file__).resolve().parents[2] / "cached_runs"
 
 
 class RunNotFound(FileNotFoundError):

@@ -7,7 +7,7 @@ elapsed, ETA) and ``snapshot`` (the metrics recorded so far, consistent per tabl
 whole rows into a ``MetricsLog``). ``cancel`` sets a flag the runners check every batch / iteration; the run
 stops there and keeps what it recorded. A job that raises ends ``failed`` with its message (the traceback goes
 to the log) and the manager carries on. With a ``runs_dir`` every finished, cancelled or failed run is saved
-as a record (``ipcore.records``); ``status(...)["run_id"]`` names it, and ``status(...)["save_error"]`` says
+as a record (``ipcore.results.records``); ``status(...)["run_id"]`` names it, and ``status(...)["save_error"]`` says
 why when it could not be saved.
 
 Snapshots are cached per ``MetricsLog.version``: many readers polling an unchanged log share one copy, so
@@ -34,9 +34,9 @@ import numpy as np
 
 from ipcore.config import Config, ConfigError, config_from_dict
 from ipcore.errors import error_message
-from ipcore.metrics import MetricsLog, RunResult
-from ipcore.records import compact_metrics, save_run
-from ipcore.runner import run_config
+from ipcore.results.metrics_log import MetricsLog, RunResult
+from ipcore.results.records import compact_metrics, save_run
+from ipcore.training.runner import run_config
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class JobManager:
     ``runs_dir`` None: results are kept in memory only; a path: every ended run is saved there as a record.
     ``keep_finished``: how many ended jobs stay queryable (older ones are forgotten, bounding memory).
     ``isolation``: "thread" runs each job in a thread of this process; "process" runs it in a process of its own
-    (``ipcore.job_process``), so its Python loop never waits for this process's interpreter lock — what a
+    (``ipcore.jobs.process``), so its Python loop never waits for this process's interpreter lock — what a
     server that renders pages while jobs train needs. Either way the job's rows land in the same ``MetricsLog``.
     All methods are thread-safe.
     """
@@ -154,7 +154,7 @@ class JobManager:
         if not isinstance(config, Config):
             raise TypeError(f"submit needs a Config (got {type(config).__name__})")
         if name is not None:
-            from ipcore.records import check_name
+            from ipcore.results.records import check_name
 
             name = check_name(name)
         with self._lock:
@@ -247,7 +247,7 @@ class JobManager:
         """Run the job's config here (a thread) or in a job process, per ``isolation``."""
         if self.isolation == "thread":
             return run_config(job.config, progress=job.report_progress, should_stop=job.stop.is_set, log=job.log)
-        from ipcore.job_process import run_in_process
+        from ipcore.jobs.process import run_in_process
 
         def promised(key: str, size: int) -> None:
             with self._lock:

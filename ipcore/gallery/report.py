@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ipcore.assessment import assess
-from ipcore.records import list_runs, load_run
+from ipcore.gallery.assessment import assess
+from ipcore.results.records import list_runs, load_run
 
 
 def entry_records(runs_dir: str, entry: Any) -> list[Any]:
