@@ -18,7 +18,7 @@ import streamlit as st
 
 from ipcore.config import Config, ConfigError, field_spec, field_type
 from ipcore.data import browser_datasets
-from ipcore.rule_specs import RULE_SPECS, default_eta
+from ipcore.specs.rules import RULE_SPECS, default_eta
 
 LR_GRID = (1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 3e-4, 5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 0.01, 0.012, 0.015, 0.02, 0.03,
            0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0, 10.0)  # fmt: skip

@@ -23,7 +23,7 @@ from app import state
 def datasets() -> dict[str, dict[str, Any]]:
     """The datasets this server offers, by the name a picker shows (``clusters:8`` → ``clusters``; an image
     folder keeps its ``folder:NAME``): ``available``, ``description``, ``how`` (to get it) and ``location``
-    (a server path: pages show it only through ``ipcore.serving.redact_paths``). Cached for 30 s."""
+    (a server path: pages show it only through ``ipcore.jobs.serving.redact_paths``). Cached for 30 s."""
     from ipcore.data import available_datasets
 
     return {(d["name"] if d["name"].startswith("folder:") else d["name"].split(":")[0]): d

@@ -23,7 +23,7 @@ from typing import Any
 from ipcore.config import TrainConfig
 from ipcore.data import DATASETS
 from ipcore.rule_reach import rule_reach, too_short, train_steps  # noqa: F401  (the engine's rule, the CLI's too)
-from ipcore.rule_specs import RULE_SPECS, default_eta
+from ipcore.specs.rules import RULE_SPECS, default_eta
 
 
 @dataclass(frozen=True)

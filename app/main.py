@@ -19,7 +19,7 @@ if str(ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 
 from app.text import public_message  # noqa: E402
-from ipcore.rule_specs import env_rule_modules  # noqa: E402
+from ipcore.specs.rules import env_rule_modules  # noqa: E402
 
 st.set_page_config(
     page_title="ipcore — intrinsic plasticity lab",

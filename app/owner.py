@@ -19,7 +19,7 @@ from typing import Any
 
 import streamlit as st
 
-from ipcore.records import owner_digest
+from ipcore.results.records import owner_digest
 
 COOKIE = "ipcore_owner"
 MAX_AGE_S = 365 * 24 * 3600

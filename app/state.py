@@ -20,7 +20,7 @@ import streamlit as st
 
 from app.text import plain
 from ipcore.config import Config, ConfigError
-from ipcore.serving import check_browser_config
+from ipcore.jobs.serving import check_browser_config
 
 MAX_REPAIRS = 20
 

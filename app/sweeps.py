@@ -1,6 +1,6 @@
 """Sweeps launched from the app: a job kind of the server's one ``JobManager`` (``app.jobs``), so a sweep shares
 the queue, the slots, the per-visitor limit, the cost budget, progress and cancel with every other job. It runs in
-a process of its own (``ipcore.job_process``) and its grid points stream in as their records are written
+a process of its own (``ipcore.jobs.process``) and its grid points stream in as their records are written
 (``status(...)["parts"]``).
 
 ``SweepRun`` is what a page needs to follow one: the finished points (``entries``), the progress, the state and

@@ -5,7 +5,7 @@ the address, a run name or an engine message quoting them could otherwise show a
 image inside the app's own message. Everything a user typed passes through ``plain`` before it is shown; every
 engine message through ``public_message`` (which also hides server paths: a path inside the data folder is shown
 below its name, ``<the data folder>/MNIST/raw``, any other as ``<server path>``); ``code`` shows a value
-verbatim in a code span. Names that reach a plotly figure pass ``ipcore.serving.plot_text`` instead.
+verbatim in a code span. Names that reach a plotly figure pass ``ipcore.jobs.serving.plot_text`` instead.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 
 from ipcore.config import ConfigError
 from ipcore.data import data_root
-from ipcore.records import MAX_NAME_LENGTH, NAME_ALPHABET_TEXT
-from ipcore.serving import redact_paths
+from ipcore.results.records import MAX_NAME_LENGTH, NAME_ALPHABET_TEXT
+from ipcore.jobs.serving import redact_paths
 
 DATA_FOLDER = "the data folder"
 """How pages name the server's data folder (``IPCORE_DATA``): by this name, never by its path."""

@@ -20,15 +20,15 @@ from app import jobs as app_jobs
 from app.live import PROGRESS_S, QUEUED_S, STARTING_S, LiveBudget, needs_retune
 from app.live_plot import live_plot
 from app.text import code, plain, public_message
-from ipcore.analysis import RunReader, centre_and_gain
+from ipcore.results.reader import RunReader, centre_and_gain
 from ipcore.charts import base as charts
 from ipcore.charts import lab as charts_lab
 from ipcore.charts import layers as charts_layers
 from ipcore.charts import neuron as charts_neuron
 from ipcore.charts import training as charts_training
 from ipcore.config import ConfigError
-from ipcore.records import check_name
-from ipcore.stats import ENTROPY_MAX
+from ipcore.results.records import check_name
+from ipcore.results.statistics import ENTROPY_MAX
 
 
 def slug(text: str) -> str:
@@ -221,7 +221,7 @@ ALPHA_NONPOSITIVE_NOTE = (
 
 def train_summary_rows(metrics: Mapping[str, np.ndarray], dataset: str | None = None) -> list[dict[str, Any]]:
     """Per rule: latest batch loss, test accuracy and mean ∂y/∂u over all layers at the latest record, as means
-    over the *healthy* seeds (``ipcore.analysis``: neither diverged nor at chance level at the last epoch; empty
+    over the *healthy* seeds (``ipcore.results.reader``: neither diverged nor at chance level at the last epoch; empty
     when none is), with how many seeds that is, how many collapsed or diverged, the α ≤ 0 count of all seeds and
     the dead output units (``dataset`` names the class count for records that do not store it)."""
     rows = []

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 MAIN = str(ROOT / "app" / "main.py")
 
-from app.local_server import CHROMIUM, CHROMIUM_ARGS, local_server  # noqa: E402
+from bench.local_server import CHROMIUM, CHROMIUM_ARGS, local_server  # noqa: E402
 
 PAGES = {"home": "Intrinsic plasticity lab", "network_lab": "Network lab", "neuron_lab": "Neuron lab",
          "gallery": "Gallery", "lr_sweep": "Learning-rate sweep"}  # fmt: skip
@@ -65,7 +65,7 @@ def script_times() -> dict[str, dict[str, float]]:
 def live_refresh(repeats: int) -> dict[str, float]:
     """Full reruns of the network lab while its job trains, and the job's slowdown from being watched."""
     from ipcore.config import TrainConfig
-    from ipcore.jobs import JobManager
+    from ipcore.jobs.manager import JobManager
 
     reruns, watched, alone = [], [], []
     config = TrainConfig.from_flat(LIVE_JOB)

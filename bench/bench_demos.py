@@ -29,7 +29,7 @@ if not os.environ.get("IPCORE_DATA") and (ROOT.parent / "shared" / "datasets").i
 
 from app import lab_guide  # noqa: E402
 from ipcore.data import available_datasets  # noqa: E402
-from ipcore.jobs import JobManager  # noqa: E402
+from ipcore.jobs.manager import JobManager  # noqa: E402
 
 
 def measure(repeats: int) -> dict[str, object]:

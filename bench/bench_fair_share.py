@@ -40,10 +40,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_load import BROWSER_CPUS, click_train  # noqa: E402
 
-from app.local_server import CHROMIUM, CHROMIUM_ARGS, local_server  # noqa: E402
+from bench.local_server import CHROMIUM, CHROMIUM_ARGS, local_server  # noqa: E402
 from ipcore.admission import Limits, estimated_flops  # noqa: E402
 from ipcore.config import NeuronConfig, TrainConfig  # noqa: E402
-from ipcore.records import list_runs  # noqa: E402
+from ipcore.results.records import list_runs  # noqa: E402
 
 DEMO = {"dataset": "clusters", "rules": "wd,none", "depth": "7", "width": "50", "epochs": "8", "seeds": "2",
         "lr": "0.01", "device": "cpu"}  # fmt: skip
@@ -115,7 +115,7 @@ def started_at(record: dict) -> float:
 def engine_stop_latency(repeats: int = 3) -> list[float]:
     """Seconds from ``cancel`` to the job's end for the 10⁷-sample, ten-rule neuron run in a job process, as the
     server runs it (without a browser's round trip), stopped a few seconds into its iterations."""
-    from ipcore.jobs import JobManager
+    from ipcore.jobs.manager import JobManager
 
     config = NeuronConfig.from_flat(NEURON)
     took = []

@@ -32,10 +32,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ipcore.config import Config, NeuronConfig, TrainConfig  # noqa: E402
-from ipcore.jobs import JobManager  # noqa: E402
-from ipcore.metrics import MetricsLog  # noqa: E402
-from ipcore.records import save_run  # noqa: E402
-from ipcore.runner import run_config  # noqa: E402
+from ipcore.jobs.manager import JobManager  # noqa: E402
+from ipcore.results.metrics_log import MetricsLog  # noqa: E402
+from ipcore.results.records import save_run  # noqa: E402
+from ipcore.training.runner import run_config  # noqa: E402
 
 DATA_ROOT = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
 MODES = {"none": (0.0, True), "10 Hz": (10.0, True), "50 Hz": (50.0, True), "50 Hz full re-stack": (50.0, False)}

@@ -44,8 +44,8 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.local_server import CHROMIUM, CHROMIUM_ARGS, health_seconds, local_server  # noqa: E402
-from ipcore.records import list_runs  # noqa: E402
+from bench.local_server import CHROMIUM, CHROMIUM_ARGS, health_seconds, local_server  # noqa: E402
+from ipcore.results.records import list_runs  # noqa: E402
 
 JOB = {"dataset": "clusters", "rules": "ip,none", "depth": "7", "width": "50", "epochs": "16", "seeds": "2",
        "device": "cpu"}  # fmt: skip

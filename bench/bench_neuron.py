@@ -28,9 +28,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import ipcore.neuron as neuron  # noqa: E402
-from ipcore.activations import cpu_tanh_kernel, pinned_tanh_kernel  # noqa: E402
+import ipcore.training.neuron as neuron  # noqa: E402
 from ipcore.config import NeuronConfig  # noqa: E402
+from ipcore.engine.activations import cpu_tanh_kernel, pinned_tanh_kernel  # noqa: E402
 
 
 def best_seconds(config: NeuronConfig, repeats: int) -> float:
@@ -45,7 +45,7 @@ def best_seconds(config: NeuronConfig, repeats: int) -> float:
 
 @contextlib.contextmanager
 def patched(name: str, value: Callable) -> contextlib.AbstractContextManager:
-    """Temporarily replace ``ipcore.neuron.<name>`` (for the ablations)."""
+    """Temporarily replace ``ipcore.training.neuron.<name>`` (for the ablations)."""
     original = getattr(neuron, name)
     setattr(neuron, name, value)
     try:

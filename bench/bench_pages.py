@@ -1,6 +1,6 @@
 """How fast does each page appear? A cold server per page, timed in headless chromium.
 
-For every page: a fresh ``streamlit run app/main.py`` on a free loopback port (``app.local_server``; nothing
+For every page: a fresh ``streamlit run app/main.py`` on a free loopback port (``bench.local_server``; nothing
 imported or cached yet, as after a deploy), one fresh browser tab on the page, and on the page's own clock:
 
 - ``paint_s`` — first meaningful paint: the page's heading (its ``h1``) is in the document;
@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.local_server import CHROMIUM, CHROMIUM_ARGS, local_server  # noqa: E402
+from bench.local_server import CHROMIUM, CHROMIUM_ARGS, local_server  # noqa: E402
 
 PAGES = {  # url path → (heading, the sidebar link's text for the chapter switch to it)
     "": ("Intrinsic plasticity lab", "Home"),

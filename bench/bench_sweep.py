@@ -3,9 +3,9 @@
 The thesis's deep MNIST setting (depth 7, width 50, batch 200, 1 epoch) over a grid of 3 learning rates
 (0.003, 0.01, 0.03) × 2 rules (ip, none) × 3 seeds = 18 networks, trained
 
-(a) as one model (``ipcore.grid.train_points``: every grid point's rule groups in one ``LockstepMLP``, Adam with
+(a) as one model (``ipcore.training.grid.train_points``: every grid point's rule groups in one ``LockstepMLP``, Adam with
     a per-member learning rate), and
-(b) as one job per learning rate (``ipcore.train.train`` of each point's plain config, one after the other, as
+(b) as one job per learning rate (``ipcore.training.loop.train`` of each point's plain config, one after the other, as
     the sweep page did before: each job already batches its rules × seeds),
 
 alternately (a, b, a, b, …), the fastest of each counted, on the same data in memory. Throughput is training
@@ -35,8 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ipcore.config import SweepConfig  # noqa: E402
 from ipcore.data import load_dataset  # noqa: E402
-from ipcore.grid import train_points  # noqa: E402
-from ipcore.train import resolve_device, train, training_threads  # noqa: E402
+from ipcore.training.grid import train_points  # noqa: E402
+from ipcore.training.loop import train  # noqa: E402
+from ipcore.training.resources import resolve_device, training_threads  # noqa: E402
 
 LRS, RULES, SEEDS = [0.003, 0.01, 0.03], ["ip", "none"], 3
 

@@ -53,19 +53,20 @@ from unittest import mock
 
 # OpenMP's wait policy is left as libgomp sets it (spinning briefly between parallel operations) for both the
 # engine and the reference: the engine watches its own share of the CPU and drops threads that stop getting a
-# core (ipcore.threads.ThreadShare). Set OMP_WAIT_POLICY yourself to measure another policy.
+# core (ipcore.training.resources.ThreadShare). Set OMP_WAIT_POLICY yourself to measure another policy.
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ipcore.activations import cpu_tanh_kernel  # noqa: E402
 from ipcore.config import TrainConfig  # noqa: E402
 from ipcore.data import load_dataset  # noqa: E402
-from ipcore.rules import default_eta  # noqa: E402
-from ipcore.step import CUDA_GRAPHS_ENV  # noqa: E402
-from ipcore.train import resolve_device, train, usable_cpus  # noqa: E402
+from ipcore.engine.activations import cpu_tanh_kernel  # noqa: E402
+from ipcore.engine.cuda_graphs import CUDA_GRAPHS_ENV  # noqa: E402
+from ipcore.specs.rules import default_eta  # noqa: E402
+from ipcore.training.loop import train  # noqa: E402
+from ipcore.training.resources import resolve_device, usable_cpus  # noqa: E402
 
 DEPTH, WIDTH, BATCH, LR = 7, 50, 200, 0.01
 
@@ -202,15 +203,15 @@ def step_seconds(data, root: str, seeds: int, batch: int, steps: int, device: to
 
 
 PARTS = (
-    ("pass", "ipcore.step", "StepRunner", "__call__"),
-    ("records", "ipcore.train", None, "layer_statistics"),
-    ("records", "ipcore.model", "LockstepMLP", "stack_layers"),
-    ("Adam", "ipcore.optim", "FusedAdam", "step"),
-    ("rules", "ipcore.model", "LockstepMLP", "update_rules_from_moments"),
-    ("evaluation", "ipcore.train", None, "evaluate"),
+    ("pass", "ipcore.engine.backward", "StepRunner", "__call__"),
+    ("records", "ipcore.training.loop", None, "layer_statistics"),
+    ("records", "ipcore.engine.model", "LockstepMLP", "stack_layers"),
+    ("Adam", "ipcore.engine.optim", "FusedAdam", "step"),
+    ("rules", "ipcore.engine.model", "LockstepMLP", "update_rules_from_moments"),
+    ("evaluation", "ipcore.training.loop", None, "evaluate"),
 )
 """The parts of ``train``'s loop that ``time_split`` times: (part, module, class or None, function)."""
-LAUNCH_PARTS = PARTS + (("update", "ipcore.step", "UpdateRunner", "__call__"),)
+LAUNCH_PARTS = PARTS + (("update", "ipcore.engine.backward", "UpdateRunner", "__call__"),)
 """The parts ``launches_per_step`` counts: the update after the pass holds the rules and Adam (a launch counts
 for the innermost part it is in), and what is left of it is the freezing and the α ≤ 0 count."""
 
@@ -266,7 +267,7 @@ def launches_per_step(data, root: str, seeds: int, device: torch.device, steps: 
     each is one launch; the recorded rows and the rest stay one launch an operation."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    import ipcore.train as train_module
+    import ipcore.training.loop as train_module
 
     counts: dict[str, int] = {part: 0 for part, *_ in LAUNCH_PARTS} | {"rest": 0}
     current: list[str] = []
@@ -327,7 +328,7 @@ def time_split(data, root: str, seeds: int, subset: int, device: torch.device, t
 
 def products_seconds(seeds: int, device: torch.device, repeats: int = 20) -> float:
     """Seconds for the batched matrix products of one deep-MNIST step alone (the shapes and calls of
-    ``ipcore.step``'s pass: forward, weight gradients, input gradients), best of ``repeats``."""
+    ``ipcore.engine.backward``'s pass: forward, weight gradients, input gradients), best of ``repeats``."""
     S, B, D, H, C = seeds, BATCH, 784, WIDTH, 10
     # every batch tensor units × batch ([S, H, B]), as the pass holds them
     inputs, first = torch.randn(S, B, D, device=device), torch.randn(S, H, D, device=device)

@@ -26,7 +26,7 @@ import math
 import torch
 
 import ipcore
-from ipcore.rules import batch_mean, safe_alpha
+from ipcore.engine.rules import batch_mean, safe_alpha
 
 
 class LaplaceIP(ipcore.Rule):

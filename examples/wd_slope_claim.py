@@ -26,7 +26,7 @@
 
 # %%
 import ipcore
-from ipcore.gallery import get_entry
+from ipcore.gallery.entries import get_entry
 
 entry = get_entry("fig4.4")
 config = entry.config("mnist", seeds=4, epochs=3, subset=10_000)  # the entry's settings, a smaller run
@@ -72,7 +72,7 @@ figure  # noqa: B018
 # t-interval and the paired t-test. The claim holds where the interval lies above 0 (the gallery's rule).
 
 # %%
-from ipcore.stats import interval_verdict  # noqa: E402
+from ipcore.results.statistics import interval_verdict  # noqa: E402
 
 verdicts = {}
 for baseline in ("ip", "none"):

@@ -29,7 +29,7 @@ _EXPORTS = {
     "TrainConfig": "ipcore.config",
     "SweepConfig": "ipcore.config",
     "ConfigError": "ipcore.errors",
-    "Rule": "ipcore.rules",
+    "Rule": "ipcore.engine.rules",
     "register_rule": "ipcore.custom_rules",
     "unregister_rule": "ipcore.custom_rules",
     "load_rule_module": "ipcore.custom_rules",

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ipcore.config import Config, ConfigError, NeuronConfig, SweepConfig, TrainConfig
-from ipcore.records import RunRecord, default_runs_dir, list_runs, load_run, save_run
+from ipcore.results.records import RunRecord, default_runs_dir, list_runs, load_run, save_run
 
 Progress = bool | Callable[[float], None]
 
@@ -252,7 +252,7 @@ def run_neuron(
     ``rules``, ``eta``, ``iters`` …), validated the same way. ``save``/``name``/``runs_dir``: store the record
     (as ``python -m ipcore neuron --save``). Example: ``run_neuron(dist="gaussian", mu=5, sigma=2, iters=2000)``.
     """
-    from ipcore.neuron import simulate
+    from ipcore.training.neuron import simulate
 
     neuron_config = _config(NeuronConfig, config, fields)
     with _progress(progress, "neuron") as callback:
@@ -274,7 +274,7 @@ def run_networks(
     ``depth``, ``width``, ``lr``, ``epochs``, ``seeds``, ``eta`` …). ``save``/``name``/``runs_dir`` as
     ``run_neuron``. Example: ``run_networks(dataset="spirals", rules=["ip", "none"], seeds=3, depth=3)``.
     """
-    from ipcore.train import train
+    from ipcore.training.loop import train
 
     train_config = _config(TrainConfig, config, fields)
     with _progress(progress, "train") as callback:
@@ -341,8 +341,8 @@ def run_sweep(
     loaded travel to the workers). Records go to ``runs_dir`` when it is given or ``save`` is set (a re-run with
     the same ``name`` resumes there), else to a temporary folder that is removed once they are read back.
     """
-    from ipcore.sweep import default_sweep_name
-    from ipcore.sweep import run_sweep as sweep_runner
+    from ipcore.training.sweep import default_sweep_name
+    from ipcore.training.sweep import run_sweep as sweep_runner
 
     sweep = _config(SweepConfig, config, fields)
     name = name or default_sweep_name(sweep)
@@ -389,7 +389,7 @@ def gallery_entries(
     datasets, rules, parts, and with ``verdicts`` the parts computed, the verdict and what was measured, from the
     records in ``runs_dir`` (default cached_runs) — the gallery page's cards as a table. ``ids``: only these
     entries (reading every record of every entry takes a while)."""
-    from ipcore.gallery import ENTRIES, assess, entry_records, get_entry
+    from ipcore.gallery.entries import ENTRIES, assess, entry_records, get_entry
 
     folder = str(runs_dir if runs_dir is not None else default_runs_dir())
     rows = []
@@ -413,7 +413,7 @@ def gallery_entries(
 
 def gallery_runs(entry_id: str, runs_dir: str | os.PathLike | None = None) -> dict[str, Run]:
     """A gallery entry's records by part (``gallery_entries()``'s ids; only the parts computed)."""
-    from ipcore.gallery import entry_records, get_entry
+    from ipcore.gallery.entries import entry_records, get_entry
 
     entry = get_entry(entry_id)
     folder = str(runs_dir if runs_dir is not None else default_runs_dir())
@@ -424,7 +424,7 @@ def list_rules() -> pd.DataFrame:
     """Every rule the configs accept — the built-ins and those you registered — with its title, default η,
     units and where it came from."""
     from ipcore.custom_rules import CUSTOM_RULES
-    from ipcore.rules import RULES
+    from ipcore.engine.rules import RULES
 
     rows = []
     for name, cls in RULES.items():

@@ -37,8 +37,8 @@ from ipcore.config import (
     parse_pairs,
     parse_value_lists,
 )
-from ipcore.health import no_healthy_text
-from ipcore.records import json_ready
+from ipcore.results.health import no_healthy_text
+from ipcore.results.records import json_ready
 
 RUNS_PAGE = 20  # `runs list` shows this many runs per page
 HEALTH_KEYS = ("collapsed", "collapsed_seeds", "diverged", "diverged_seeds")  # `runs show`: from the metrics
@@ -179,7 +179,7 @@ def load_rule_modules(paths: Sequence[str]) -> None:
     """Load ``$IPCORE_RULE_MODULES`` and the ``--rules-module`` files before any config is validated (a bad
     file is a ``RuleError``, a ``ConfigError``: exit status 2 and the file named). Torch is imported only when
     there is a file to load."""
-    from ipcore.rule_specs import env_rule_modules
+    from ipcore.specs.rules import env_rule_modules
 
     todo = list(dict.fromkeys([*env_rule_modules(), *paths]))
     if todo:
@@ -243,7 +243,7 @@ def neuron_config_from_args(args: argparse.Namespace) -> NeuronConfig:
 
 
 def _run_neuron(args: argparse.Namespace) -> int:
-    from ipcore.neuron import simulate
+    from ipcore.training.neuron import simulate
 
     config = neuron_config_from_args(args)
     if not args.quiet:
@@ -320,8 +320,8 @@ def _run_train(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ipcore.data import available_datasets
-    from ipcore.metrics import MetricsLog
-    from ipcore.train import train
+    from ipcore.results.metrics_log import MetricsLog
+    from ipcore.training.loop import train
 
     if args.list_datasets:
         listing = available_datasets(args.data_root)
@@ -423,7 +423,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
 def _run_name(text: str) -> str:
     """argparse type of ``--name``: checked before the run starts, so a bad name never wastes a run."""
-    from ipcore.records import check_name
+    from ipcore.results.records import check_name
 
     try:
         return check_name(text)
@@ -451,7 +451,7 @@ def save_if_requested(args: argparse.Namespace, result: Any) -> tuple[str | None
     ``report_save_error``. ``(None, None)`` when nothing was asked for."""
     if not (getattr(args, "save", False) or getattr(args, "name", None)):
         return None, None
-    from ipcore.records import default_runs_dir, save_run
+    from ipcore.results.records import default_runs_dir, save_run
 
     runs_dir = args.runs_dir or default_runs_dir()
     try:
@@ -495,9 +495,9 @@ class StopOnSignals:
 
 
 def _record_health(runs_dir: Path, entry: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
-    """``ipcore.health.rule_health`` of a network record's metrics (None: not a network run, or unreadable)."""
-    from ipcore.health import rule_health
-    from ipcore.records import CorruptRecord, read_metrics
+    """``ipcore.results.health.rule_health`` of a network record's metrics (None: not a network run, or unreadable)."""
+    from ipcore.results.health import rule_health
+    from ipcore.results.records import CorruptRecord, read_metrics
 
     if entry.get("kind") != "train":
         return None
@@ -509,7 +509,7 @@ def _record_health(runs_dir: Path, entry: dict[str, Any]) -> dict[str, dict[str,
 
 def _headline(summary: dict[str, Any], health: dict[str, dict[str, Any]] | None = None) -> str:
     """One line of final numbers per run: test accuracy (networks) or output entropy (single neuron), and how
-    many seeds collapsed or diverged (``health``: ``ipcore.health.rule_health``, else the summary's counts)."""
+    many seeds collapsed or diverged (``health``: ``ipcore.results.health.rule_health``, else the summary's counts)."""
     parts = []
     for rule in summary.get("rules") or []:
         if not isinstance(rule, dict):
@@ -574,7 +574,7 @@ def _add_runs(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]
 
 
 def _run_runs(args: argparse.Namespace) -> int:
-    from ipcore import records
+    from ipcore.results import records
 
     runs_dir = args.runs_dir or records.default_runs_dir()
     try:
@@ -594,7 +594,7 @@ def _run_runs(args: argparse.Namespace) -> int:
 def _runs_delete(args: argparse.Namespace, runs_dir: Any) -> int:
     """Delete every run named that exists; each missing one is an error line. Exit status 2 if any was missing
     (or not a valid id), else 0: one bad id never stops the others from being deleted."""
-    from ipcore import records
+    from ipcore.results import records
 
     missing = 0
     for run_id in dict.fromkeys(args.run_ids):
@@ -608,7 +608,7 @@ def _runs_delete(args: argparse.Namespace, runs_dir: Any) -> int:
 
 
 def _runs_list(args: argparse.Namespace, runs_dir: Any) -> int:
-    from ipcore.records import list_runs
+    from ipcore.results.records import list_runs
 
     entries = list_runs(runs_dir)
     if args.kind:
@@ -653,14 +653,14 @@ def _runs_list(args: argparse.Namespace, runs_dir: Any) -> int:
 
 
 def _runs_show(args: argparse.Namespace, runs_dir: Any) -> int:
-    from ipcore.records import load_run
+    from ipcore.results.records import load_run
 
     record = load_run(runs_dir, args.run_id)
     shapes = {name: {"shape": list(a.shape), "dtype": a.dtype.str} for name, a in record.metrics.items()}
     meta = {k: v for k, v in record.meta.items() if k not in ("summary", "metrics_index")}
     health = None
     if record.config.kind == "train":
-        from ipcore.health import rule_health
+        from ipcore.results.health import rule_health
 
         health = rule_health(record.metrics, record.config.dataset)
     if args.json:
@@ -673,7 +673,7 @@ def _runs_show(args: argparse.Namespace, runs_dir: Any) -> int:
     title = f"run {record.run_id}  ({m['kind']}, {m['state']})"
     print(title + (f"  name: {m['name']}" if m.get("name") else ""))
     if m.get("experiment"):
-        from ipcore.records import record_origin
+        from ipcore.results.records import record_origin
 
         if record_origin(m) == "sweep":
             print(f"sweep {m['experiment']}, grid point {m.get('part')}")
@@ -691,7 +691,7 @@ def _runs_show(args: argparse.Namespace, runs_dir: Any) -> int:
         rules = [
             r | {k: health[r.get("rule")][k] for k in HEALTH_KEYS} if r.get("rule") in health else r for r in rules
         ]
-        print("health (ipcore.health: collapsed = at chance level at the last epoch):")
+        print("health (ipcore.results.health: collapsed = at chance level at the last epoch):")
         for rule, counts in health.items():
             seeds = (
                 f" (seed{'s' if len(counts['collapsed_seeds']) > 1 else ''} {', '.join(map(str, counts['collapsed_seeds']))})"
@@ -726,7 +726,7 @@ def _add_rules(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int
 
 
 def _run_rules(args: argparse.Namespace) -> int:
-    from ipcore.rules import RULES
+    from ipcore.engine.rules import RULES
 
     listing = [
         {
@@ -789,10 +789,10 @@ def _add_gallery(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], i
 
 
 def _run_gallery(args: argparse.Namespace) -> int:
-    from ipcore import gallery
+    from ipcore.gallery import entries as gallery
     from ipcore.locations import gallery_dir
-    from ipcore.records import save_run
-    from ipcore.runner import run_config
+    from ipcore.results.records import save_run
+    from ipcore.training.runner import run_config
 
     runs_dir = args.runs_dir or gallery_dir()
     try:
@@ -844,7 +844,7 @@ def _run_gallery(args: argparse.Namespace) -> int:
     computed = []
     with StopOnSignals() as signals:
         if args.backend == "ray" and todo:  # every part one Ray task; the records are written here as they arrive
-            from ipcore.sweep_ray import run_configs
+            from ipcore.training.sweep_ray import run_configs
 
             def save_part(index: int, result: Any, extra: dict[str, Any]) -> None:
                 entry, part, _ = todo[index]
@@ -905,9 +905,9 @@ def sweep_config_from_args(args: argparse.Namespace) -> SweepConfig:
 
 
 def _run_sweep(args: argparse.Namespace) -> int:
-    from ipcore.records import default_runs_dir
+    from ipcore.results.records import default_runs_dir
     from ipcore.rule_reach import too_short
-    from ipcore.sweep import default_sweep_name, members, run_sweep
+    from ipcore.training.sweep import default_sweep_name, members, run_sweep
 
     sweep = sweep_config_from_args(args)
     if args.points_per_part < 0:

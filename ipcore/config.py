@@ -8,7 +8,7 @@ dotted keys (``eta.ip=0.001``), booleans are ``true``/``false``.
 Every field is declared once, with its help, allowed range or choices and how a lab shows it (``declare`` →
 ``FieldSpec``): validation, the CLI's flags (``ipcore.cli``) and the labs' widgets (``app.controls``) are
 generated from that declaration, so a new field needs nothing else. Rule names and η are checked against the
-torch-free ``ipcore.rule_specs``, dataset names against ``ipcore.data.DATASETS``: parsing a config (a URL, a
+torch-free ``ipcore.specs.rules``, dataset names against ``ipcore.data.DATASETS``: parsing a config (a URL, a
 stored record) never loads torch.
 """
 
@@ -29,7 +29,7 @@ from ipcore.data import check_dataset_name, dataset_help
 from ipcore.errors import ConfigError as ConfigError  # re-exported: callers import both from here
 from ipcore.errors import IpcoreWarning as IpcoreWarning
 from ipcore.locations import check_data_root
-from ipcore.rule_specs import RULE_SPECS, eta_help
+from ipcore.specs.rules import RULE_SPECS, eta_help
 
 
 @functools.cache
@@ -379,12 +379,12 @@ def check_etas(name: str, etas: Mapping[str, float], rules: list[str] | None = N
 
 
 ACTIVATION_NAMES = ("tanh", "logistic", "relu")
-"""The hidden units, in the order the pickers list them (``ipcore.activations`` holds their torch code and checks
+"""The hidden units, in the order the pickers list them (``ipcore.engine.activations`` holds their torch code and checks
 that it has these)."""
 NEURON_ACTIVATIONS = ("tanh", "logistic")
 """The single neuron's units: its output entropy and target density need a bounded output range."""
 OPTIMIZERS = ("adam", "sgd", "momentum")
-"""The weights' optimizer: Adam (the thesis), plain SGD, or SGD with heavy-ball momentum (``ipcore.optim``)."""
+"""The weights' optimizer: Adam (the thesis), plain SGD, or SGD with heavy-ball momentum (``ipcore.engine.optim``)."""
 MAX_DEPTH = 32
 """Hidden layers at most (the 30-layer nets of the gallery's depth entry fit)."""
 
@@ -688,7 +688,7 @@ class SweepConfig(Config):
     """A grid of network trainings: every learning rate in ``lr`` × every combination of the η values in ``eta``
     (rule → values; a rule not listed keeps its thesis default), each point comparing ``rules`` over ``seeds``
     seeds. Every point shares one architecture and dataset, so the whole grid trains as one lockstep model
-    (``ipcore.sweep``). No field is a server path: the data come from the server's own data root. Every field
+    (``ipcore.training.sweep``). No field is a server path: the data come from the server's own data root. Every field
     that ``TrainConfig`` shares with it means the same (``point_config``).
     """
 

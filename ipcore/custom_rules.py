@@ -8,7 +8,7 @@ operator, never by a browser) call it. Job processes inherit the loaded files' p
 variable, and Ray workers receive their source with each task (``rule_sources``/``load_rule_sources``), so no
 worker needs the file on its disk.
 
-What a rule is, receives and returns: ``ipcore.rules.Rule`` and docs/python.md ("Your own rule").
+What a rule is, receives and returns: ``ipcore.engine.rules.Rule`` and docs/python.md ("Your own rule").
 
 Every registration is checked on a small batch before the rule is added (``check_rule``): its name, form and
 units, that it builds with its default options, and that ``transform``, ``step`` (or ``step_from_moments``)
@@ -33,11 +33,11 @@ from typing import Any
 
 import torch
 
-from ipcore.activations import get_activation
+from ipcore.engine.activations import get_activation
 from ipcore.config import ACTIVATION_NAMES, NeuronConfig, SweepConfig, TrainConfig
 from ipcore.errors import ConfigError
-from ipcore.rule_specs import RULE_MODULES_ENV, RULE_SPECS, RuleSpec, env_rule_modules
-from ipcore.rules import _CLASSES, RULES, Rule, batch_moments
+from ipcore.specs.rules import RULE_MODULES_ENV, RULE_SPECS, RuleSpec, env_rule_modules
+from ipcore.engine.rules import _CLASSES, RULES, Rule, batch_moments
 
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
 FORMS = ("divide", "affine", "none")

@@ -20,7 +20,7 @@ MAX_ERROR_LENGTH = 2000
 
 
 class JobProcessError(Exception):
-    """A job failed inside its own process (``ipcore.job_process``): ``message`` is its one-paragraph message,
+    """A job failed inside its own process (``ipcore.jobs.process``): ``message`` is its one-paragraph message,
     made there by ``error_message``, and ``details`` the traceback."""
 
     def __init__(self, message: str, details: str = ""):

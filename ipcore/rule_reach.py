@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ipcore.rule_specs import RULE_SPECS, default_eta
+from ipcore.specs.rules import RULE_SPECS, default_eta
 
 TRAIN_SIZES = {"mnist": 60_000, "fashion-mnist": 60_000, "cifar10": 50_000, "clusters": 8_000, "spirals": 4_000}
 TOO_SHORT = 0.1  # η × steps below this: α and β can hardly leave their start (1, 0)

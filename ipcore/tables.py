@@ -4,8 +4,8 @@
 histogram tables, with ``epoch`` beside a batch's step; ``epoch`` for the epoch table; ``iter`` for the single
 neuron), then ``rule`` and ``seed``, then ``layer`` (1 = the first hidden layer) and ``unit`` or ``bin`` where the
 metric has them, and ``value``. ``seed_table`` gives the per-seed final numbers of a network run (one row per
-rule × seed, with its health: ``ipcore.health``), ``neuron_table`` the final values of each rule of a single
-neuron, ``paired`` the paired comparison of two rules on the seeds healthy under both (``ipcore.stats``).
+rule × seed, with its health: ``ipcore.results.health``), ``neuron_table`` the final values of each rule of a single
+neuron, ``paired`` the paired comparison of two rules on the seeds healthy under both (``ipcore.results.statistics``).
 
 Metric names: the record's own (``batch/loss``, ``layer/grad_y_u``, ``trace/entropy`` …, listed by
 ``metric_names``) or the part after the slash where that is unambiguous (``loss``, ``grad_y_u``, ``entropy``).
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ipcore.analysis import SEED_METRICS, RunReader, centre_and_gain
-from ipcore.stats import paired_difference
+from ipcore.results.reader import SEED_METRICS, RunReader, centre_and_gain
+from ipcore.results.statistics import paired_difference
 
 Metrics = Mapping[str, np.ndarray]
 
@@ -111,7 +111,7 @@ def _static_table(metrics: Metrics, name: str, seed: int | None) -> pd.DataFrame
 
 def seed_table(metrics: Metrics, dataset: str | None = None, layer: int | None = None) -> pd.DataFrame:
     """A network run's per-seed final numbers: one row per rule × seed with ``healthy``/``diverged``/``collapsed``
-    (``ipcore.health``) and every ``analysis.SEED_METRICS`` number the run recorded (``final_loss``, ``test_acc``,
+    (``ipcore.results.health``) and every ``analysis.SEED_METRICS`` number the run recorded (``final_loss``, ``test_acc``,
     ``slope`` …; ``layer``: the hidden layer of the per-layer ones, 0-based, None = their mean over the layers)."""
     reader = RunReader(metrics, dataset)
     rows = []

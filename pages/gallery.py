@@ -23,16 +23,16 @@ from app import PAGES_DIR, export, views  # noqa: E402
 from app import jobs as app_jobs  # noqa: E402
 from app.owner import owns_record  # noqa: E402
 from app.text import code, plain, public_message, public_paths, public_record  # noqa: E402
-from ipcore.analysis import neuron_final  # noqa: E402
+from ipcore.results.reader import neuron_final  # noqa: E402
 from ipcore.charts import base as charts  # noqa: E402
 from ipcore.charts import gallery as charts_gallery  # noqa: E402
 from ipcore.charts import lab as charts_lab  # noqa: E402
 from ipcore.charts import neuron as charts_neuron  # noqa: E402
 from ipcore.charts import training as charts_training  # noqa: E402
 from ipcore.config import ConfigError  # noqa: E402
-from ipcore.gallery_beyond import CHAPTER as BEYOND_CHAPTER  # noqa: E402
-from ipcore.records import CorruptRecord, RunNotFound, delete_run, record_origin  # noqa: E402
-from ipcore.serving import check_browser_config, plot_text  # noqa: E402
+from ipcore.gallery.beyond import CHAPTER as BEYOND_CHAPTER  # noqa: E402
+from ipcore.results.records import CorruptRecord, RunNotFound, delete_run, record_origin  # noqa: E402
+from ipcore.jobs.serving import check_browser_config, plot_text  # noqa: E402
 
 CHAPTERS = {3: "3 — IP in deep nets", 4: "4 — weighted decay", 5: "5 — the single neuron", 6: "6 — future work",
             7: "7 — beyond the thesis"}  # fmt: skip
@@ -49,7 +49,7 @@ LAB_PAGES = {"train": PAGES_DIR / "network_lab.py", "neuron": PAGES_DIR / "neuro
 
 def gallery_entries() -> list[Any]:
     try:
-        from ipcore.gallery import ENTRIES
+        from ipcore.gallery.entries import ENTRIES
     except ImportError:  # the gallery definitions are optional: the page still lists and plots any record
         return []
     return list(ENTRIES)
@@ -85,8 +85,8 @@ def load_records(metas: Iterable[dict]) -> list[Any]:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def assessment(entry_id: str, signature: tuple) -> dict:
-    """``ipcore.gallery.assess`` of an entry's records (cached against the records' ids and times)."""
-    from ipcore.gallery import assess, get_entry
+    """``ipcore.gallery.entries.assess`` of an entry's records (cached against the records' ids and times)."""
+    from ipcore.gallery.entries import assess, get_entry
 
     entry = get_entry(entry_id)
     records = [app_jobs.record(run_id) for run_id, _ in signature]
@@ -144,7 +144,7 @@ def entry_figures(entry: Any, records: list[Any], spread: str = "min–max") -> 
     for part, metrics in runs:
         groups.setdefault(part_group(part), []).append((part, metrics))
     if entry.plot == "entropy":
-        from ipcore.gallery import input_entropy_bound
+        from ipcore.gallery.entries import input_entropy_bound
 
         configs = {part_group(part): r.config for part, r in by_part}
         out = []
@@ -169,7 +169,7 @@ def entry_figures(entry: Any, records: list[Any], spread: str = "min–max") -> 
                            "mean": float(metrics["sample_mean"]), "beta": beta})  # fmt: skip
         return [(charts_gallery.beta_median_scatter(points), "beta-vs-median")]
     if entry.plot == "stability":
-        from ipcore.assessment import stability_rows
+        from ipcore.gallery.assessment import stability_rows
 
         rows = stability_rows({part: record for part, record in by_part})
         return [(charts_gallery.stability_figure(rows), "stability")]
@@ -294,7 +294,7 @@ def figures_view(entries: list[Any], metas: list[dict], chapters: list[int], dat
         and (not rules or set(rules) & set(e.rules))
     ]  # fmt: skip
     if not entries:
-        st.info("The gallery's experiment list (ipcore.gallery) is not available; all stored runs are under "
+        st.info("The gallery's experiment list (ipcore.gallery.entries) is not available; all stored runs are under "
                 "*All runs*.")  # fmt: skip
         return
     if not shown:

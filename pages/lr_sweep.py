@@ -3,7 +3,7 @@
 learning rates.
 
 The setup is a ``SweepConfig`` kept in the page address (``app.state``), so a link reopens the same grid. Launching
-queues ``ipcore.sweep.run_sweep`` as a job of the server's one job manager (``app.sweeps``), on this machine or on the Ray cluster named by
+queues ``ipcore.training.sweep.run_sweep`` as a job of the server's one job manager (``app.sweeps``), on this machine or on the Ray cluster named by
 ``IPCORE_RAY_ADDRESS``; a fragment follows it and the heatmaps fill in as grid points finish. Every point is saved
 as a record, so finished sweeps appear below ("from stored runs") and in the gallery's run list. Nothing the page
 sends names a server path: datasets are chosen by name and read from the server's own data root.
@@ -33,9 +33,9 @@ from app.text import name_help, plain, public_message, public_paths  # noqa: E40
 from ipcore.charts import sweep as sweep_charts  # noqa: E402
 from ipcore.config import ConfigError, SweepConfig  # noqa: E402
 from ipcore.data import browser_datasets  # noqa: E402
-from ipcore.health import no_healthy_text  # noqa: E402
-from ipcore.records import MAX_NAME_LENGTH, CorruptRecord, RunNotFound, check_name  # noqa: E402
-from ipcore.rule_specs import RULE_SPECS, default_eta  # noqa: E402
+from ipcore.results.health import no_healthy_text  # noqa: E402
+from ipcore.results.records import MAX_NAME_LENGTH, CorruptRecord, RunNotFound, check_name  # noqa: E402
+from ipcore.specs.rules import RULE_SPECS, default_eta  # noqa: E402
 
 PAGE = "sweep"
 IGNORED = ("lr", "data_root", "device", "log_every", "hist_every")

@@ -25,7 +25,7 @@ from app import controls, lab_guide, state, views  # noqa: E402
 from app.text import name_help  # noqa: E402
 from ipcore.charts import neuron as charts_neuron  # noqa: E402
 from ipcore.config import BUILTIN_DISTS, ConfigError, NeuronConfig, config_from_dict, parse_pairs  # noqa: E402
-from ipcore.records import MAX_NAME_LENGTH  # noqa: E402
+from ipcore.results.records import MAX_NAME_LENGTH  # noqa: E402
 
 PAGE = "neuron"
 OTHER = "other (scipy.stats)"
@@ -116,7 +116,7 @@ def sidebar_config() -> tuple[NeuronConfig | None, str | None]:
 @st.cache_data(show_spinner=False, max_entries=64)
 def preview(config_json: str):
     """The input density on a grid spanning the sample (0.5–99.5 % quantiles, widened), and a caption."""
-    from ipcore.neuron import preview_density
+    from ipcore.training.neuron import preview_density
 
     config = NeuronConfig.from_json(config_json)
     shown = preview_density(config)  # bounded in time: a slow scipy distribution gets a message instead
@@ -166,7 +166,7 @@ def entropy_bound(job_config: Any) -> float | None:
         return None
     if getattr(job_config, "activation", "tanh") != "tanh":
         return None
-    from ipcore.gallery import input_entropy_bound
+    from ipcore.gallery.entries import input_entropy_bound
 
     return input_entropy_bound(job_config)["entropy_hist"]
 

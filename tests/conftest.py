@@ -42,9 +42,9 @@ def runs_folder_of_the_session(tmp_path_factory):
 
 @pytest.fixture(params=["torch", "logistic"])
 def tanh_kernel(request):
-    """Each of the CPU's two float32 tanh kernels in turn (``ipcore.activations.cpu_tanh_kernel``), pinned
+    """Each of the CPU's two float32 tanh kernels in turn (``ipcore.engine.activations.cpu_tanh_kernel``), pinned
     through ``IPCORE_TANH``; the process's own choice is measured again after the test."""
-    from ipcore.activations import pinned_tanh_kernel
+    from ipcore.engine.activations import pinned_tanh_kernel
 
     with pinned_tanh_kernel(request.param):
         yield request.param

@@ -1,4 +1,4 @@
-"""The hidden units' nonlinearities (``ipcore.activations``), above all the CPU's choice of float32 tanh kernel."""
+"""The hidden units' nonlinearities (``ipcore.engine.activations``), above all the CPU's choice of float32 tanh kernel."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import time
 import pytest
 import torch
 
-import ipcore.activations as activations
-from ipcore.activations import TANH_KERNEL_ENV, Tanh, cpu_tanh_kernel, tanh_via_logistic, uses_logistic_tanh
+import ipcore.engine.activations as activations
 from ipcore.config import TrainConfig
+from ipcore.engine.activations import TANH_KERNEL_ENV, Tanh, cpu_tanh_kernel, tanh_via_logistic, uses_logistic_tanh
 from ipcore.errors import ConfigError
-from ipcore.train import train
+from ipcore.training.loop import train
 
 
 def test_tanh_via_logistic_equals_tanh_and_leaves_its_input():

@@ -15,7 +15,7 @@ import pytest
 import ipcore  # noqa: I001
 from ipcore.charts import training as charts_training
 from ipcore.config import ConfigError, TrainConfig
-from ipcore.records import load_run
+from ipcore.results.records import load_run
 
 from conftest import CACHED, ROOT
 

@@ -36,10 +36,10 @@ from ipcore.charts import sweep as sweep_charts  # noqa: E402
 from ipcore.charts import training as charts_training  # noqa: E402
 from ipcore.config import NeuronConfig, TrainConfig  # noqa: E402
 from ipcore.data import available_datasets  # noqa: E402
-from ipcore.neuron import simulate  # noqa: E402
-from ipcore.records import list_runs, save_run  # noqa: E402
-from ipcore.stats import ENTROPY_MAX  # noqa: E402
-from ipcore.train import train  # noqa: E402
+from ipcore.training.neuron import simulate  # noqa: E402
+from ipcore.results.records import list_runs, save_run  # noqa: E402
+from ipcore.results.statistics import ENTROPY_MAX  # noqa: E402
+from ipcore.training.loop import train  # noqa: E402
 
 MAIN = str(ROOT / "app" / "main.py")
 PAGES = ["home", "network_lab", "neuron_lab", "gallery", "lr_sweep"]
@@ -244,7 +244,7 @@ def test_sweep_points_pool_runs_at_one_lr(train_run) -> None:
 def test_sweep_counts_collapsed_seeds_as_failures() -> None:
     """fig4.3 at lr 0.002: three of the standard net's ten seeds sit at chance. The sweep's loss stands on the
     seven healthy ones and its failure share counts the three."""
-    from ipcore.records import load_run
+    from ipcore.results.records import load_run
 
     records = [load_run(ROOT / "cached_runs", f"gallery-fig4.3-lr{lr}") for lr in ("0.0006", "0.001", "0.002")]
     points = sweep_charts.sweep_points([(r.config.lr, r.metrics) for r in records], "cifar10")
@@ -474,7 +474,7 @@ def test_user_text_is_shown_as_text_not_markdown(runs_dir: Path) -> None:
 
 
 def test_gallery_card_and_overlay(runs_dir: Path, neuron_run) -> None:
-    from ipcore.gallery import VERDICTS, get_entry
+    from ipcore.gallery.entries import VERDICTS, get_entry
 
     entry = get_entry("fig5.2")
     for seed in (0, 1):
@@ -775,7 +775,7 @@ def test_run_names_are_shown_as_text(runs_dir: Path, neuron_run) -> None:
 
 def test_neuron_lab_prompts_for_a_scipy_name_and_previews_the_runs_sample(runs_dir: Path) -> None:
     at = open_app("neuron_lab", {"dist": "gaussian", "mu": "5", "sigma": "2", "n": "20000"})
-    from ipcore.neuron import draw_sample
+    from ipcore.training.neuron import draw_sample
 
     median = np.median(draw_sample(NeuronConfig(dist="gaussian", mu=5.0, sigma=2.0, n=20000)))
     assert f"median ≈ {median:.3g}" in spec_text(at.get("plotly_chart")[0])  # the run's own sample

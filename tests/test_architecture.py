@@ -23,32 +23,40 @@ from ipcore.config import (
     field_spec,
 )
 from ipcore.data import DATASETS, available_datasets, check_dataset_name
-from ipcore.rule_specs import RULE_SPECS
-from ipcore.rules import RULES, Triesch, make_rule
+from ipcore.engine.rules import RULES, Triesch, make_rule
+from ipcore.specs.rules import RULE_SPECS
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "ipcore"
 RULE_CONFIGS = (NeuronConfig, TrainConfig, SweepConfig)
 
 
+def module_name(path: Path) -> str:
+    """``ipcore/results/records.py`` -> ``results.records``; a package's ``__init__`` is the package."""
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts) or "ipcore"
+
+
 def imports_of(path: Path) -> set[str]:
-    """The ipcore modules a file imports, at module level or inside functions (``from ipcore import x`` too)."""
-    modules = {p.stem for p in PACKAGE.glob("*.py")}
+    """The ipcore modules a file imports, at module level or inside functions (``from ipcore.x import y`` too)."""
+    modules = {module_name(p) for p in PACKAGE.rglob("*.py")}
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module == "ipcore":
-            found.update(alias.name for alias in node.names if alias.name in modules)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ipcore."):
-            found.add(node.module.split(".")[1])
+        if isinstance(node, ast.ImportFrom) and node.module and (node.module + ".").startswith("ipcore."):
+            base = node.module.removeprefix("ipcore").lstrip(".")
+            for alias in node.names:
+                dotted = f"{base}.{alias.name}" if base else alias.name
+                found.add(dotted if dotted in modules else base or "ipcore")
         elif isinstance(node, ast.Import):
-            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("ipcore."))
-    found.discard(path.stem)
+            found.update(a.name.removeprefix("ipcore.") for a in node.names if a.name.startswith("ipcore."))
+    found.discard(module_name(path))
+    found.discard("ipcore")
     return found
 
 
 def test_ipcore_modules_import_each_other_without_a_cycle():
-    graph = {path.stem: imports_of(path) for path in PACKAGE.glob("*.py")}
-    assert graph["records"] and "config" in graph["records"]  # the parser sees imports at all
+    graph = {module_name(path): imports_of(path) for path in PACKAGE.rglob("*.py")}
+    assert graph["results.records"] and "config" in graph["results.records"]  # the parser sees imports at all
 
     def cycle_from(start: str, seen: tuple[str, ...]) -> tuple[str, ...] | None:
         for nxt in sorted(graph.get(start, ())):

@@ -8,9 +8,9 @@ import os
 
 import torch
 
-import ipcore.train as train_module
+import ipcore.training.loop as train_module
 from ipcore.data import load_dataset
-from ipcore.step import CUDA_GRAPHS_ENV
+from ipcore.engine.cuda_graphs import CUDA_GRAPHS_ENV
 
 from conftest import DATA, ROOT, needs_mnist
 

@@ -15,7 +15,7 @@ from conftest import ROOT
 
 sys.path.insert(0, str(ROOT))
 
-from app.local_server import CHROMIUM, CHROMIUM_ARGS, local_server  # noqa: E402
+from bench.local_server import CHROMIUM, CHROMIUM_ARGS, local_server  # noqa: E402
 
 OUTPUT = ROOT / "test-output"
 PAGES = {  # url path → text the page must show

@@ -1,4 +1,4 @@
-"""Rules of the operator's own in the app, in a real browser (as tests/test_browser.py: ``app/local_server.py``
+"""Rules of the operator's own in the app, in a real browser (as tests/test_browser.py: ``bench/local_server.py``
 on a free loopback port, headless Debian chromium): with ``IPCORE_RULE_MODULES`` naming examples/laplace_rule.py
 the network lab offers ``ip_laplace`` and trains it beside ``ip`` in a job process; a broken file is reported on
 the page without its server path while the built-in rules keep working."""
@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT))
 
 from test_browser import OUTPUT, assert_no_exception, browser, open_page, settled  # noqa: E402, F401
 
-from app.local_server import CHROMIUM, local_server  # noqa: E402
+from bench.local_server import CHROMIUM, local_server  # noqa: E402
 
 pytestmark = [
     pytest.mark.browser,

@@ -13,7 +13,7 @@ import pytest
 
 from ipcore.cli import main
 from ipcore.config import NeuronConfig
-from ipcore.neuron import draw_sample
+from ipcore.training.neuron import draw_sample
 
 from conftest import ROOT
 

@@ -17,8 +17,8 @@ import ipcore  # noqa: I001
 from ipcore import custom_rules
 from ipcore.config import ConfigError, NeuronConfig, TrainConfig
 from ipcore.custom_rules import RuleError, load_rule_module, register_rule, unregister_rule
-from ipcore.rule_specs import RULE_SPECS
-from ipcore.rules import IP, RULES, Rule
+from ipcore.specs.rules import RULE_SPECS
+from ipcore.engine.rules import IP, RULES, Rule
 
 from conftest import ROOT
 
@@ -154,7 +154,7 @@ def test_bad_modules_name_themselves_and_register_nothing(tmp_path):
     syntax = write(tmp_path, "syntax.py", "import ipcore\nclass X(ipcore.Rule)\n    name = 'x'\n")
     with pytest.raises(RuleError, match=rf"rule module {syntax}: syntax error at line 2"):
         load_rule_module(syntax)
-    raising = write(tmp_path, "raising.py", "import ipcore\nfrom ipcore.rules import IP\n"
+    raising = write(tmp_path, "raising.py", "import ipcore\nfrom ipcore.engine.rules import IP\n"
                     "class A(IP):\n    name = 'good_one'\nipcore.register_rule(A)\nraise RuntimeError('late')\n")  # fmt: skip
     with pytest.raises(RuleError, match=rf"rule module {raising}: RuntimeError at line 6: late"):
         load_rule_module(raising)
@@ -164,7 +164,7 @@ def test_bad_modules_name_themselves_and_register_nothing(tmp_path):
         load_rule_module(empty)
     with pytest.raises(RuleError, match="no such file"):
         load_rule_module(tmp_path / "missing.py")
-    twice = write(tmp_path, "twice.py", "import ipcore\nfrom ipcore.rules import IP\nclass A(IP):\n    name = 'dup'\n"
+    twice = write(tmp_path, "twice.py", "import ipcore\nfrom ipcore.engine.rules import IP\nclass A(IP):\n    name = 'dup'\n"
                   "class B(IP):\n    name = 'dup'\nipcore.register_rule(A)\nipcore.register_rule(B)\n")  # fmt: skip
     with pytest.raises(RuleError, match=r"rule 'dup' \(class B in .*twice\.py\): a rule named 'dup' is already"):
         load_rule_module(twice)
@@ -172,7 +172,7 @@ def test_bad_modules_name_themselves_and_register_nothing(tmp_path):
 
 
 def test_a_changed_file_replaces_its_rules_and_a_broken_edit_keeps_the_old_ones(tmp_path):
-    path = write(tmp_path, "mine.py", "import ipcore\nfrom ipcore.rules import IP\nclass A(IP):\n    name = 'mine'\n"
+    path = write(tmp_path, "mine.py", "import ipcore\nfrom ipcore.engine.rules import IP\nclass A(IP):\n    name = 'mine'\n"
                  "    title = 'first'\nipcore.register_rule(A)\n")  # fmt: skip
     load_rule_module(path)
     path.write_text(path.read_text().replace("'first'", "'second'"))
@@ -233,8 +233,8 @@ def test_the_cli_trains_a_rule_from_a_user_file_and_names_a_bad_one(tmp_path):
 
 
 def test_a_job_process_loads_the_rule_files_its_parent_loaded():
-    from ipcore.job_process import run_in_process
-    from ipcore.metrics import MetricsLog
+    from ipcore.jobs.process import run_in_process
+    from ipcore.results.metrics_log import MetricsLog
 
     load_rule_module(EXAMPLE)
     config = NeuronConfig(rules=["ip_laplace", "ip"], iters=200, n=500)

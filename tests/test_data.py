@@ -14,7 +14,7 @@ from ipcore import cli
 from ipcore import data as data_module
 from ipcore.config import ConfigError, TrainConfig
 from ipcore.data import DatasetUnavailable, available_datasets, load_dataset, load_image_folder
-from ipcore.train import train
+from ipcore.training.loop import train
 
 from conftest import DATA, needs_mnist
 

@@ -10,8 +10,8 @@ import pytest
 
 from ipcore.admission import STEP_CHARGE_FLOPS, Limits, estimated_flops
 from ipcore.config import ConfigError, NeuronConfig, SweepConfig, TrainConfig
-from ipcore.jobs import JobManager, TooManyJobs
-from ipcore.neuron import simulate
+from ipcore.jobs.manager import JobManager, TooManyJobs
+from ipcore.training.neuron import simulate
 
 from conftest import ROOT
 
@@ -53,7 +53,7 @@ def test_the_issues_jobs_are_refused_at_admission_with_their_cost():
 
 def test_the_thesis_settings_and_the_demos_pass_the_default_budget():
     from app.lab_guide import DEMOS, demo_epochs
-    from ipcore.gallery import ENTRIES
+    from ipcore.gallery.entries import ENTRIES
 
     limits = Limits()
     for entry in ENTRIES:

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from ipcore.config import TrainConfig
-from ipcore.rules import RULES, get_rule
-from ipcore.train import train
+from ipcore.engine.rules import RULES, get_rule
+from ipcore.training.loop import train
 
 RNG = np.random.default_rng(3)
 X = RNG.normal(1.0, 2.0, size=(2, 64, 3))

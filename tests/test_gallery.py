@@ -9,9 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from ipcore import gallery
-from ipcore.records import list_runs, load_run, save_run
-from ipcore.runner import run_config
+from ipcore.gallery import entries as gallery
+from ipcore.results.records import list_runs, load_run, save_run
+from ipcore.training.runner import run_config
 
 from conftest import CACHED, DATA, ROOT, needs_mnist
 

@@ -10,9 +10,10 @@ import torch
 
 from ipcore.config import TrainConfig
 from ipcore.data import load_dataset
-from ipcore.model import LockstepMLP
-from ipcore.rules import make_rule
-from ipcore.train import layer_statistics, train
+from ipcore.engine.model import LockstepMLP
+from ipcore.engine.rules import make_rule
+from ipcore.training.loop import train
+from ipcore.training.measure import layer_statistics
 
 
 def _model(rules: list[str]) -> tuple[LockstepMLP, torch.Tensor]:

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from ipcore.config import TrainConfig
-from ipcore.health import collapsed_by_epoch, member_health, seeds_note
-from ipcore.train import dead_output_units, evaluate, train
+from ipcore.results.health import collapsed_by_epoch, member_health, seeds_note
+from ipcore.training.loop import train
+from ipcore.training.measure import dead_output_units, evaluate
 
 LN10 = math.log(10)
 
@@ -109,7 +110,7 @@ def test_dead_output_units_counts_units_zero_on_every_input():
 
 
 def test_a_finished_run_counts_its_dead_units_in_its_last_evaluation(monkeypatch):
-    import ipcore.train as train_module
+    import ipcore.training.loop as train_module
 
     calls = []
     monkeypatch.setattr(train_module, "dead_output_units", lambda *args: calls.append(args) or torch.zeros(4))
@@ -123,7 +124,7 @@ def test_the_labs_summary_table_counts_collapsed_seeds_of_an_old_record():
     from pathlib import Path
 
     from app.views import train_summary_rows
-    from ipcore.records import load_run
+    from ipcore.results.records import load_run
 
     record = load_run(Path(__file__).resolve().parents[1] / "cached_runs", "gallery-fig3.8-cifar10")
     rows = {row["rule"]: row for row in train_summary_rows(record.metrics, record.config.dataset)}
@@ -143,15 +144,15 @@ def test_the_labs_summary_table_counts_collapsed_seeds_of_an_old_record():
 
 def test_every_reader_of_a_record_counts_the_same_seeds():
     """The CLI summary, the gallery's assessment, the lr-sweep chart and the labs' table all read per-rule numbers
-    through ``ipcore.analysis``: on fig3.8's CIFAR-10 record (seed 5 collapsed under ip) they agree."""
+    through ``ipcore.results.reader``: on fig3.8's CIFAR-10 record (seed 5 collapsed under ip) they agree."""
     from types import SimpleNamespace
 
     from app.views import train_summary_rows
-    from ipcore.analysis import RunReader, member_values
-    from ipcore.assessment import seed_values
+    from ipcore.results.reader import RunReader, member_values
+    from ipcore.gallery.assessment import seed_values
     from ipcore.charts.sweep import sweep_points
-    from ipcore.records import load_run
-    from ipcore.train import summarize
+    from ipcore.results.records import load_run
+    from ipcore.results.summary import summarize
 
     from conftest import CACHED
 

@@ -12,10 +12,10 @@ import time
 import numpy as np
 import pytest
 
-from ipcore import train as train_module
 from ipcore.config import ConfigError, NeuronConfig, TrainConfig
-from ipcore.jobs import JobManager
-from ipcore.records import load_run
+from ipcore.jobs.manager import JobManager
+from ipcore.results.records import load_run
+from ipcore.training import loop as train_module
 
 DEADLINE = 120.0
 
@@ -165,7 +165,7 @@ def test_isolation_is_checked():
 SERVER = """
 import signal, sys, time
 from ipcore.config import TrainConfig
-from ipcore.jobs import JobManager
+from ipcore.jobs.manager import JobManager
 
 def main():
     manager = JobManager(runs_dir=sys.argv[1], isolation="process")
@@ -190,7 +190,7 @@ def test_sigterm_to_the_servers_process_group_saves_its_jobs_as_cancelled(tmp_pa
     import sys
     from pathlib import Path
 
-    from ipcore.records import list_runs
+    from ipcore.results.records import list_runs
 
     script = tmp_path / "server.py"
     script.write_text(SERVER)
@@ -219,9 +219,9 @@ def test_sigterm_to_the_servers_process_group_saves_its_jobs_as_cancelled(tmp_pa
 
 def test_a_sweep_in_its_own_process_writes_the_records_run_sweep_writes(tmp_path):
     from ipcore.config import SweepConfig
-    from ipcore.job_process import run_sweep_in_process
-    from ipcore.records import list_runs
-    from ipcore.sweep import run_sweep
+    from ipcore.jobs.process import run_sweep_in_process
+    from ipcore.results.records import list_runs
+    from ipcore.training.sweep import run_sweep
 
     sweep = SweepConfig(dataset="clusters", rules=["ip", "none"], lr=[0.003, 0.03], depth=2, width=8, seeds=2,
                         subset=300, device="cpu")  # fmt: skip
@@ -243,7 +243,7 @@ def test_a_sweep_in_its_own_process_writes_the_records_run_sweep_writes(tmp_path
 def test_a_job_process_leaves_a_core_to_the_server(monkeypatch):
     """Without IPCORE_THREADS a job process trains on every usable CPU but one (at least 1), whatever the load
     when it starts; the operator's setting wins."""
-    from ipcore.job_process import job_threads
+    from ipcore.jobs.process import job_threads
 
     monkeypatch.setattr(train_module, "usable_cpus", lambda: 2)
     assert job_threads({}) == "1"
@@ -259,7 +259,7 @@ def test_a_job_process_never_waits_for_the_server_to_read():
     read (busy drawing pages) cannot stall the training; everything arrives, in order, once it reads."""
     import threading
 
-    from ipcore.job_process import Outbox, unbatched
+    from ipcore.jobs.process import Outbox, unbatched
 
     reading = threading.Event()
     received: list[tuple] = []
@@ -360,7 +360,7 @@ def test_a_job_process_computes_tanh_with_the_servers_kernel(manager, monkeypatc
     """Without IPCORE_TANH each process would time the two float32 tanh kernels itself; a job takes the server's
     choice instead, so that it rounds as the same training in the server does. Here the server is made to choose
     the kernel this machine would not, which a job measuring for itself would not pick."""
-    from ipcore import activations
+    from ipcore.engine import activations
 
     monkeypatch.delenv(activations.TANH_KERNEL_ENV, raising=False)
     measured = activations._measure_cpu_tanh()

@@ -8,10 +8,10 @@ import time
 import numpy as np
 import pytest
 
-from ipcore import jobs as jobs_module
 from ipcore.config import ConfigError, NeuronConfig
-from ipcore.jobs import JobManager, UnknownJob
-from ipcore.records import list_runs, load_run
+from ipcore.jobs import manager as jobs_module
+from ipcore.jobs.manager import JobManager, UnknownJob
+from ipcore.results.records import list_runs, load_run
 
 from conftest import DATA, needs_mnist
 
@@ -376,7 +376,7 @@ class _RestackingLog:
 
 
 def test_incremental_snapshots_equal_stacking_every_row():
-    from ipcore.metrics import MetricsLog
+    from ipcore.results.metrics_log import MetricsLog
 
     rng = np.random.default_rng(0)
     base, stacking = _RestackingLog(), MetricsLog()
@@ -416,8 +416,8 @@ def test_concurrent_trainings_count_the_memory_the_running_ones_hold(tmp_path, m
     with a message naming its size, what is free and what the other holds; once the first ended, it fits."""
     import torch
 
-    from ipcore import train as train_module
     from ipcore.data import load_dataset
+    from ipcore.training import loop as train_module
 
     long_run = train_config(epochs=1000)  # runs until cancelled
     needed = train_module.estimated_memory(long_run, load_dataset("clusters", subset=600))

@@ -15,11 +15,11 @@ from conftest import DATA, ROOT, needs_mnist
 sys.path.insert(0, str(ROOT))
 
 from app import lab, lab_guide  # noqa: E402
-from ipcore.analysis import RunReader  # noqa: E402
+from ipcore.results.reader import RunReader  # noqa: E402
 from ipcore.cli import main  # noqa: E402
-from ipcore.health import no_healthy_text, rule_health  # noqa: E402
-from ipcore.records import load_run  # noqa: E402
-from ipcore.train import train  # noqa: E402
+from ipcore.results.health import no_healthy_text, rule_health  # noqa: E402
+from ipcore.results.records import load_run  # noqa: E402
+from ipcore.training.loop import train  # noqa: E402
 
 GALLERY = ROOT / "cached_runs"
 

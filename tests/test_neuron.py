@@ -13,10 +13,10 @@ import torch
 
 import ipcore.config
 from ipcore.config import ConfigError, NeuronConfig
-from ipcore.metrics import MetricsLog
-from ipcore.neuron import density, draw_sample, simulate
-from ipcore.rules import RULES
-from ipcore.stats import ENTROPY_BINS, ENTROPY_MAX, entropy_from_counts
+from ipcore.engine.rules import RULES
+from ipcore.results.metrics_log import MetricsLog
+from ipcore.results.statistics import ENTROPY_BINS, ENTROPY_MAX, entropy_from_counts
+from ipcore.training.neuron import density, draw_sample, simulate
 
 LOG2 = math.log(2)
 

@@ -20,9 +20,9 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 from ipcore import cli  # noqa: E402
 from ipcore.config import ConfigError, NeuronConfig, SweepConfig, TrainConfig  # noqa: E402
 from ipcore.data import data_root  # noqa: E402
-from ipcore.jobs import JobManager  # noqa: E402
-from ipcore.neuron import preview_density, simulate  # noqa: E402
-from ipcore.records import (  # noqa: E402
+from ipcore.jobs.manager import JobManager  # noqa: E402
+from ipcore.training.neuron import preview_density, simulate  # noqa: E402
+from ipcore.results.records import (  # noqa: E402
     CorruptRecord,
     list_runs,
     load_run,
@@ -30,7 +30,7 @@ from ipcore.records import (  # noqa: E402
     owner_digest,
     save_run,
 )
-from ipcore.train import train  # noqa: E402
+from ipcore.training.loop import train  # noqa: E402
 
 TINY_TRAIN = {"dataset": "clusters", "rules": ["ip", "none"], "depth": 3, "width": 8, "epochs": 2, "seeds": 2,
               "subset": 400, "batch_size": 100, "device": "cpu"}  # fmt: skip

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ipcore import records
 from ipcore.cli import main
 from ipcore.config import ConfigError, NeuronConfig
-from ipcore.metrics import RunResult
-from ipcore.records import (
+from ipcore.results import records
+from ipcore.results.metrics_log import RunResult
+from ipcore.results.records import (
     CorruptRecord,
     RunNotFound,
     compact_metrics,
@@ -24,7 +24,7 @@ from ipcore.records import (
     load_run,
     save_run,
 )
-from ipcore.runner import run_config
+from ipcore.training.runner import run_config
 
 TINY = NeuronConfig(n=300, iters=120, record_every=20, rules=["ip", "wd"])
 
@@ -159,7 +159,7 @@ def test_list_runs_newest_first_and_skips_bad_records(tmp_path, result, caplog):
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / "bad name").mkdir()
 
-    with caplog.at_level(logging.WARNING, logger="ipcore.records"):
+    with caplog.at_level(logging.WARNING, logger="ipcore.results.records"):
         runs = list_runs(tmp_path)
     assert [r["run_id"] for r in runs] == [second, first]
     assert runs[0]["summary"] == json.loads(json.dumps(result.summary))
@@ -320,7 +320,7 @@ def test_a_record_with_bad_metadata_hides_only_itself(tmp_path, result, caplog, 
     good = save_run(tmp_path, result, name="good")
     bad = save_run(tmp_path, result, name="bad")
     edit_meta(tmp_path, bad, **changes)
-    with caplog.at_level(logging.WARNING, logger="ipcore.records"):
+    with caplog.at_level(logging.WARNING, logger="ipcore.results.records"):
         runs = list_runs(tmp_path)
     assert [r["run_id"] for r in runs] == [good]
     assert all(type(r["timestamp"]) is float for r in runs)  # the app sorts by it

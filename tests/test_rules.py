@@ -1,5 +1,5 @@
 """Every rule's update on a small hand-made batch equals its equation, computed here independently (numpy,
-float64, written from the issue's table rather than from ``ipcore.rules``)."""
+float64, written from the issue's table rather than from ``ipcore.engine.rules``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from ipcore.rule_specs import RULE_SPECS
-from ipcore.rules import ALPHA_FLOOR, RULES, default_eta, get_rule, safe_alpha
+from ipcore.engine.rules import ALPHA_FLOOR, RULES, get_rule, safe_alpha
+from ipcore.specs.rules import default_eta
+from ipcore.specs.rules import RULE_SPECS
 
 # A hand-made batch: M = 2 members, B = 5 samples, U = 3 units.
 X = np.array(
@@ -243,7 +244,7 @@ def test_ip_hard_even_batch_uses_the_lower_middle_value():
 def test_ip_fixed_point_weighted_by_equal_weights_is_the_batch_fixed_point():
     """The weighted form (the home page's illustration) and the batch form (ip_hard) are one computation: equal
     weights give ip_hard's lower-middle median and the same α; a weighted median follows the weights."""
-    from ipcore.rules import ip_fixed_point
+    from ipcore.engine.rules import ip_fixed_point
 
     x = torch.tensor([[[4.0, -1.0], [1.0, 0.5], [3.0, 2.0], [2.0, 7.0]]], dtype=torch.float64)  # even batch
     alpha0 = torch.ones(1, 2, dtype=torch.float64)
@@ -332,7 +333,7 @@ def test_active_mask_freezes_members_completely(name):
 @pytest.mark.parametrize("name", [n for n in RULES if n not in ("batchnorm", "ip_hard", "none")])
 @pytest.mark.parametrize("masked", [False, True])
 def test_a_step_count_held_as_a_float64_tensor_updates_to_the_same_bits(name, masked):
-    """Where a CUDA graph replays the rule updates (``ipcore.step.UpdateRunner``) the step count t is a float64
+    """Where a CUDA graph replays the rule updates (``ipcore.engine.cuda_graphs.UpdateRunner``) the step count t is a float64
     number on the device, incremented in place: every rule updates to the same bits as with a Python int, also
     with the per-member mask of a GPU step, and η's decay (Infomax) follows t the same way."""
     rule = get_rule(name, eta_decay=0.01) if name == "infomax" else get_rule(name)

@@ -25,8 +25,8 @@ from app.live import MAX_CHART_S, MIN_CHART_S, LiveBudget, needs_retune  # noqa:
 from app.text import WORD_JOINER, plain  # noqa: E402
 from ipcore.config import ConfigError, NeuronConfig, TrainConfig  # noqa: E402
 from ipcore.data import available_datasets, check_dataset_name, image_folders, load_dataset  # noqa: E402
-from ipcore.neuron import draw_sample, preview_density, simulate  # noqa: E402
-from ipcore.serving import check_browser_config, redact_paths  # noqa: E402
+from ipcore.jobs.serving import check_browser_config, redact_paths  # noqa: E402
+from ipcore.training.neuron import draw_sample, preview_density, simulate  # noqa: E402
 
 SLOW = {"dist": "studentized_range", "params": {"k": 3.0, "df": 10.0}}  # ~0.1-0.3 s per sample
 

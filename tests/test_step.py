@@ -1,4 +1,4 @@
-"""The hand-written forward/backward pass (``ipcore.step``) against autograd, and when each is used."""
+"""The hand-written forward/backward pass (``ipcore.engine.backward``) against autograd, and when each is used."""
 
 from __future__ import annotations
 
@@ -13,21 +13,15 @@ from test_train import ExplodingIP, small
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-import ipcore.step as step_module
-from ipcore.activations import ACTIVATIONS, Tanh, pinned_tanh_kernel
-from ipcore.model import LockstepMLP
-from ipcore.optim import FusedAdam
-from ipcore.rule_specs import RULE_SPECS, RuleSpec
-from ipcore.rules import IP, RULES, get_rule
-from ipcore.step import (
-    CUDA_GRAPHS_ENV,
-    StepRunner,
-    cuda_graph_supported,
-    folds_coefficients,
-    forward_backward,
-    manual_backward_supported,
-)
-from ipcore.train import train
+import ipcore.engine.backward as step_module
+from ipcore.engine.activations import ACTIVATIONS, Tanh, pinned_tanh_kernel
+from ipcore.engine.backward import folds_coefficients, forward_backward, manual_backward_supported
+from ipcore.engine.cuda_graphs import CUDA_GRAPHS_ENV, StepRunner, cuda_graph_supported
+from ipcore.engine.model import LockstepMLP
+from ipcore.engine.optim import FusedAdam
+from ipcore.engine.rules import IP, RULES, get_rule
+from ipcore.specs.rules import RULE_SPECS, RuleSpec
+from ipcore.training.loop import train
 
 ELEMENTWISE_RULES = [
     "ip",
@@ -347,7 +341,7 @@ def test_training_replayed_from_captured_graphs_equals_eager_training_on_the_cpu
     freezing, the rules with their step counts on the device, the α ≤ 0 count, Adam; eager after an eager pass),
     with a member diverging and η decaying. The run equals the eager one to the bit. What the GPU itself adds
     (kernels, streams) is left to ``test_training_replayed_from_a_cuda_graph_equals_eager_training``."""
-    import ipcore.train as train_module
+    import ipcore.training.loop as train_module
 
     monkeypatch.setitem(RULE_SPECS, "exploding_moments_ip", ExplodingMomentsIP.spec)
     monkeypatch.setitem(RULES, "exploding_moments_ip", ExplodingMomentsIP)
@@ -378,7 +372,7 @@ def test_training_replayed_from_captured_graphs_equals_eager_training_on_the_cpu
 def test_a_pass_that_froze_a_replaced_tensor_shows_in_the_replayed_run(monkeypatch):
     """The stand-in can fail: a rule update that replaces α instead of writing into it leaves the captured pass
     reading the old α, and the replayed run parts from the eager one."""
-    from ipcore.rules import Rule
+    from ipcore.engine.rules import Rule
 
     plain_write = Rule._write
 
@@ -491,7 +485,7 @@ def test_a_member_with_a_nan_alpha_leaves_the_others_alone_when_folded():
 
 
 def test_training_folds_only_when_no_layer_x_is_needed(monkeypatch):
-    import ipcore.train as train_module
+    import ipcore.training.loop as train_module
 
     chosen = []
 

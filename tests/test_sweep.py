@@ -13,13 +13,13 @@ import torch
 
 from ipcore import cli
 from ipcore.config import ConfigError, SweepConfig, parse_value_lists
-from ipcore.grid import split_point, train_points
-from ipcore.model import LockstepMLP
-from ipcore.optim import MemberAdam
-from ipcore.records import list_runs, load_run
-from ipcore.rules import get_rule
-from ipcore.sweep import point_run_id, run_sweep
-from ipcore.train import train
+from ipcore.engine.model import LockstepMLP
+from ipcore.engine.optim import MemberAdam
+from ipcore.engine.rules import get_rule
+from ipcore.results.records import list_runs, load_run
+from ipcore.training.grid import split_point, train_points
+from ipcore.training.loop import train
+from ipcore.training.sweep import point_run_id, run_sweep
 
 KEYS = ("batch/loss", "epoch/test_loss", "epoch/train_acc", "layer/alpha_mean", "layer/grad_y_u", "hist/hist")
 

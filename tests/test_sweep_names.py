@@ -10,8 +10,8 @@ import time
 import pytest
 
 from ipcore.config import ConfigError, NeuronConfig, SweepConfig
-from ipcore.records import read_meta
-from ipcore.sweep import check_sweep_name, run_sweep
+from ipcore.results.records import read_meta
+from ipcore.training.sweep import check_sweep_name, run_sweep
 
 from conftest import ROOT
 
@@ -48,7 +48,7 @@ def test_a_name_made_by_another_visitor_is_refused(tmp_path):
 
 
 def test_a_gallery_card_reads_only_its_own_records():
-    from ipcore.gallery import get_entry
+    from ipcore.gallery.entries import get_entry
 
     entry = get_entry("fig3.5")
     part = next(iter(entry.parts))
@@ -94,7 +94,7 @@ def test_a_distribution_too_slow_to_check_is_a_field_error_within_its_budget():
 
 
 def test_the_preview_honours_its_budget():
-    from ipcore.neuron import preview_density
+    from ipcore.training.neuron import preview_density
 
     config = NeuronConfig(dist="levy_stable", params={"alpha": 1.5, "beta": 0.0}, n=10_000_000)
     started = time.monotonic()
@@ -104,7 +104,7 @@ def test_the_preview_honours_its_budget():
 
 
 def test_a_too_slow_sample_says_how_slow_in_a_readable_unit():
-    from ipcore.neuron import _duration
+    from ipcore.training.neuron import _duration
 
     assert [_duration(s) for s in (4e-7, 0.012, 3.1, 420, 18000)] == ["0.4 µs", "12 ms", "3.1 s", "7 min", "5 h"]
 
@@ -115,7 +115,7 @@ def test_a_too_slow_sample_says_how_slow_in_a_readable_unit():
 @pytest.mark.parametrize("address", ["bogus-host:6379", "127.0.0.1:1"])
 def test_a_bogus_ray_address_fails_at_once_naming_it(address):
     pytest.importorskip("ray")
-    from ipcore.sweep_ray import connect
+    from ipcore.training.sweep_ray import connect
 
     started = time.monotonic()
     with pytest.raises(ConfigError, match=f"ray_address: cannot reach a Ray cluster at '{address}'"):
@@ -125,7 +125,7 @@ def test_a_bogus_ray_address_fails_at_once_naming_it(address):
 
 def test_the_ray_timeout_is_checked(monkeypatch):
     pytest.importorskip("ray")
-    from ipcore.sweep_ray import connect_timeout
+    from ipcore.training.sweep_ray import connect_timeout
 
     monkeypatch.setenv("IPCORE_RAY_TIMEOUT", "5")
     assert connect_timeout() == 5

@@ -19,8 +19,8 @@ ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
 
 from ipcore.config import SweepConfig  # noqa: E402
-from ipcore.records import list_runs, load_run, read_meta  # noqa: E402
-from ipcore.sweep import run_sweep  # noqa: E402
+from ipcore.results.records import list_runs, load_run, read_meta  # noqa: E402
+from ipcore.training.sweep import run_sweep  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +155,8 @@ def test_a_worker_killed_mid_part_is_retried_and_every_record_is_written_once(cl
 
 
 def test_gallery_parts_computed_on_ray_are_saved_as_gallery_records(cluster, tmp_path, capsys):
-    from ipcore import cli, gallery
+    from ipcore import cli
+    from ipcore.gallery import entries as gallery
 
     argv = ["gallery", "--only", "fig5.2", "--iters", "200", "--runs-dir", str(tmp_path), "--backend", "ray"]
     assert cli.main([*argv, "--json"]) == 0

@@ -13,21 +13,17 @@ import torch
 from ipcore import cli
 from ipcore.config import ConfigError, TrainConfig, config_from_dict
 from ipcore.data import load_dataset
-from ipcore.metrics import MetricsLog
-from ipcore.model import LockstepMLP, member_losses
-from ipcore.rule_specs import RULE_SPECS, RuleSpec
-from ipcore.rules import IP, RULES, get_rule, make_rule
-from ipcore.runner import run_config
-from ipcore.train import (
-    MemberGroup,
-    epoch_permutations,
-    evaluate,
-    freeze_members,
-    histogram_rows,
-    recording_intervals,
-    resolve_device,
-    train,
-)
+from ipcore.engine.model import LockstepMLP, member_losses
+from ipcore.engine.rules import IP, RULES, get_rule, make_rule
+from ipcore.results.metrics_log import MetricsLog
+from ipcore.specs.rules import RULE_SPECS, RuleSpec
+from ipcore.training.loop import MemberGroup, train
+from ipcore.data import epoch_permutations
+from ipcore.training.measure import evaluate, histogram_rows
+from ipcore.engine.optim import freeze_members
+from ipcore.training.recorder import recording_intervals
+from ipcore.training.resources import resolve_device
+from ipcore.training.runner import run_config
 
 from conftest import DATA, ROOT, needs_mnist
 
@@ -260,7 +256,7 @@ def test_recorded_tables_have_the_contract_shapes():
 
 
 def test_recording_intervals_bound_memory_for_long_runs():
-    from ipcore.train import MAX_HIST_ROWS, MAX_LAYER_ROWS, MAX_LOSS_ROWS
+    from ipcore.training.recorder import MAX_HIST_ROWS, MAX_LAYER_ROWS, MAX_LOSS_ROWS
 
     assert MAX_LAYER_ROWS <= 400 and MAX_HIST_ROWS <= 40
     assert recording_intervals(small(), 150) == (1, 1, math.ceil(150 / MAX_HIST_ROWS))
@@ -273,7 +269,7 @@ def test_recording_intervals_bound_memory_for_long_runs():
 
 
 def test_histogram_rows_matches_the_shared_estimator():
-    from ipcore.stats import histogram_counts
+    from ipcore.results.statistics import histogram_counts
 
     values = torch.rand(7, 500) * 2.4 - 1.2
     values[0, :5] = float("nan")
@@ -491,7 +487,7 @@ def test_sigterm_during_train_save_keeps_a_cancelled_record_and_prints_it(tmp_pa
     assert process.returncode == 128 + signal.SIGTERM, err.decode()
     printed = json.loads(out)
     assert printed["state"] == "cancelled" and printed["run_id"]
-    from ipcore.records import load_run
+    from ipcore.results.records import load_run
 
     record = load_run(tmp_path, printed["run_id"])
     assert record.meta["state"] == "cancelled"
@@ -529,7 +525,7 @@ def test_cpu_training_uses_the_configured_thread_count(monkeypatch):
 
 
 def test_without_a_setting_the_thread_count_follows_the_idle_cpus(monkeypatch):
-    import ipcore.train as train_module
+    import ipcore.training.loop as train_module
 
     monkeypatch.delenv("IPCORE_THREADS", raising=False)
     monkeypatch.setattr(train_module, "usable_cpus", lambda: 4)
@@ -546,7 +542,7 @@ def test_without_a_setting_the_thread_count_follows_the_idle_cpus(monkeypatch):
 
 
 def test_a_run_too_big_for_the_machine_is_refused_before_it_starts(monkeypatch):
-    import ipcore.train as train_module
+    import ipcore.training.loop as train_module
 
     config = small(rules=["ip", "wd"], seeds=4, depth=3, width=64)
     data = load_dataset("clusters", subset=300)
@@ -563,7 +559,7 @@ def test_a_run_too_big_for_the_machine_is_refused_before_it_starts(monkeypatch):
 
 
 def test_cpu_memory_is_what_the_kernel_says_is_available_not_the_total(tmp_path, monkeypatch):
-    import ipcore.train as train_module
+    import ipcore.training.loop as train_module
 
     meminfo = tmp_path / "meminfo"
     meminfo.write_text("MemTotal:       100000000 kB\nMemFree:          1000000 kB\nMemAvailable:     3000000 kB\n")
@@ -587,7 +583,7 @@ def test_the_estimate_is_above_the_measured_peak_of_a_real_run():
 
 
 def test_freezing_at_every_step_as_on_a_gpu_changes_nothing_for_active_members(monkeypatch):
-    import ipcore.train as train_module
+    import ipcore.training.loop as train_module
 
     config = small(rules=["ip", "batchnorm", "bn_inc", "none"], seeds=2)
     plain = train(config).metrics
@@ -615,7 +611,7 @@ def test_a_training_step_on_a_gpus_code_path_never_waits_for_the_device(monkeypa
     the host do not show on a CPU, where ``.cpu()`` is no operation.)"""
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    import ipcore.train as train_module
+    import ipcore.training.loop as train_module
 
     class CountHostWaits(TorchDispatchMode):
         def __init__(self):
@@ -672,8 +668,8 @@ def test_what_a_captured_step_reads_stays_in_the_same_memory_all_run(monkeypatch
     from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils._pytree import tree_leaves
 
-    import ipcore.train as train_module
-    from ipcore.step import StepRunner
+    import ipcore.training.loop as train_module
+    from ipcore.engine.cuda_graphs import StepRunner
 
     class ReadsFromOutside(TorchDispatchMode):
         def __init__(self, excluded: set[int]):
@@ -725,7 +721,7 @@ def test_what_a_captured_step_reads_stays_in_the_same_memory_all_run(monkeypatch
 
 
 def test_the_idle_cpus_come_from_the_tasks_running_now(monkeypatch, tmp_path):
-    import ipcore.train as train_module
+    import ipcore.training.loop as train_module
 
     loadavg = tmp_path / "loadavg"
     loadavg.write_text("0.10 0.50 1.90 3/214 8123\n")  # 3 running: this reader and 2 others
@@ -746,7 +742,7 @@ def test_the_idle_cpus_come_from_the_tasks_running_now(monkeypatch, tmp_path):
 
 
 def test_a_run_gives_back_threads_that_stop_getting_cores():
-    from ipcore.threads import ThreadShare
+    from ipcore.training.resources import ThreadShare
 
     outside = torch.get_num_threads()
     try:
@@ -774,7 +770,7 @@ def test_a_run_gives_back_threads_that_stop_getting_cores():
 
 
 def test_both_entropies_from_one_count_equal_the_separate_counts(monkeypatch):
-    import ipcore.train as train_module
+    import ipcore.training.loop as train_module
 
     config = small(rules=["ip", "wd"], seeds=2, depth=3, width=8)
     data = load_dataset("clusters", subset=300)

@@ -1,6 +1,6 @@
 """Every gallery verdict, pinned against the committed records: a verdict cannot change silently. Each entry's
 sub-claims are paired comparisons per seed, in two analyses (the seeds healthy under both rules, t-interval; all
-seeds with a dead member ranked worst, rank tests), Holm-corrected within the entry (``ipcore.assessment``); the
+seeds with a dead member ranked worst, rank tests), Holm-corrected within the entry (``ipcore.gallery.assessment``); the
 expected values below are what the records in ``cached_runs/`` give. Changing a record, a claim or the statistics
 changes them on purpose, and this file says so in review. The numbers the issue of these verdicts quoted are
 recomputed here with numpy and scipy straight from the records' ``metrics.npz``."""
@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from ipcore import assessment, gallery
-from ipcore.stats import (
+from ipcore.gallery import assessment
+from ipcore.gallery import entries as gallery
+from ipcore.results.statistics import (
     equivalence_verdict,
     holm,
     interval_verdict,
@@ -547,7 +548,7 @@ def test_far_faster_counts_iterations_to_converge(assessed):
 
 
 def test_the_report_names_the_records_that_entries_share():
-    from ipcore.report import shared_records
+    from ipcore.gallery.report import shared_records
 
     lines = shared_records(str(CACHED), gallery.ENTRIES)
     assert "none: fig3.5 lr0.01 = fig3.8 mnist = fig4.2 lr0.01 = fig4.5 mnist" in lines

@@ -7,13 +7,13 @@ The charts themselves live by subject: ``ipcore.charts.training`` (a network run
 ``ipcore.charts.sweep`` (learning-rate and η sweeps), ``ipcore.charts.home`` (the home page's illustration).
 Pure functions, no streamlit and no torch (only ``home`` needs it): every chart is unit-testable, draws in a
 notebook as it draws in the app, and its data can be written out with ``figure_csv``. A rule keeps one colour
-everywhere (its place in ``ipcore.rule_specs.RULE_SPECS``; rules registered at run time come after the built-ins).
+everywhere (its place in ``ipcore.specs.rules.RULE_SPECS``; rules registered at run time come after the built-ins).
 
 Figures are assembled as plain trace/layout dicts by ``Plot`` and validated once by ``go.Figure`` — several
 times cheaper than ``make_subplots``/``add_hline``/``update_*`` calls, which matters because the labs redraw
 every chart once a second while a run trains.
 
-Metric names (see ``ipcore.train`` and ``ipcore.neuron``):
+Metric names (see ``ipcore.training.loop`` and ``ipcore.training.neuron``):
 - network runs: static ``rules`` [R], ``members_rule`` [M], ``members_seed`` [M], ``diverged_step`` [M];
   ``batch/step``, ``batch/epoch`` [T], ``batch/loss`` [T, M]; ``epoch/epoch`` [E], ``epoch/test_acc`` [E, M] …;
   ``layer/step`` [S], ``layer/grad_y_u``, ``layer/alpha_mean`` … [S, M, L]; ``hist/step`` [H],
@@ -38,8 +38,8 @@ import plotly.graph_objects as go
 from plotly import colors
 from plotly.colors import qualitative
 
-from ipcore.rule_specs import RULE_SPECS
-from ipcore.serving import plot_text
+from ipcore.specs.rules import RULE_SPECS
+from ipcore.jobs.serving import plot_text
 
 Metrics = Mapping[str, np.ndarray]
 Runs = Sequence[tuple[str, Metrics]]
@@ -58,7 +58,7 @@ LEGEND_RIGHT = {"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1.0, "yan
 LEGEND_BELOW = {"orientation": "h", "x": 0.0, "xanchor": "left", "y": -0.3, "yanchor": "top"}
 TANH_AXIS = {"range": [-1.05, 1.05], "tickvals": [-1, -0.5, 0, 0.5, 1]}
 SPREADS = ("min–max", "interquartile", "every seed")  # how a band shows the seeds (``Plot.band``)
-ENTROPY_MAX = math.log(2.0)  # a uniform output on (−1, 1); ``ipcore.stats.ENTROPY_MAX``, without its torch
+ENTROPY_MAX = math.log(2.0)  # a uniform output on (−1, 1); ``ipcore.results.statistics.ENTROPY_MAX``, without its torch
 
 
 # --- small helpers ------------------------------------------------------------------------------------

@@ -68,9 +68,9 @@ def layer_profile_figure(runs: Sequence[tuple[str, Metrics]], column: str, windo
 def output_vs_target_figure(metrics: Metrics, index: int, activation: str, mean: float | None) -> go.Figure:
     """A single neuron's output density at recorded row ``index`` (per rule, ``trace/hist`` on [−1, 1]) against the
     maximum-entropy targets on the unit's range: the uniform, and for a logistic unit with Triesch's target mean μ
-    the exponential of mean μ truncated to (0, 1) (``ipcore.neuron.target_density``)."""
-    from ipcore.activations import get_activation
-    from ipcore.neuron import target_density
+    the exponential of mean μ truncated to (0, 1) (``ipcore.training.neuron.target_density``)."""
+    from ipcore.engine.activations import get_activation
+    from ipcore.training.neuron import target_density
 
     title = "Output density against its target"
     if not has_rows(metrics, "trace/hist"):

@@ -1,5 +1,5 @@
 """The gallery's own summary charts: final β against the input's median and mean (Lemma 1), which rule
-breaks first as η grows (the stability entry; its rows come from ``ipcore.assessment.stability_rows``), and the
+breaks first as η grows (the stability entry; its rows come from ``ipcore.gallery.assessment.stability_rows``), and the
 table of an entry's sub-claims with both analyses and the rank evidence (``claim_rows``).
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from ipcore.charts.base import PALETTE, Plot, rule_color
-from ipcore.serving import plot_text
+from ipcore.jobs.serving import plot_text
 
 
 def beta_median_scatter(points: Sequence[Mapping[str, Any]]) -> go.Figure:
@@ -58,7 +58,7 @@ def _value(value: float, ratio: bool) -> str:
 
 
 def claim_rows(numbers: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One row per sub-claim of an entry's assessment (``ipcore.assessment.evaluate_claims``' numbers): the
+    """One row per sub-claim of an entry's assessment (``ipcore.gallery.assessment.evaluate_claims``' numbers): the
     healthy analysis (estimate, 95 % interval, raw and Holm-adjusted t-test p, seeds, those left out and why), the
     rank evidence on the same seeds (on the claimed side, sign test, Wilcoxon), the all-seeds analysis (a dead
     member ranked worst) and the verdict; groups ("in almost all the tests") as one row each. Ratio claims (their
@@ -99,8 +99,8 @@ def claim_rows(numbers: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def stability_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
-    """Failed seeds (diverged or collapsed to chance: not healthy, ``ipcore.health``) and α ≤ 0 events per seed,
-    per rule at each η. ``rows``: ``ipcore.assessment.stability_rows`` (scale, rule, seeds, diverged,
+    """Failed seeds (diverged or collapsed to chance: not healthy, ``ipcore.results.health``) and α ≤ 0 events per seed,
+    per rule at each η. ``rows``: ``ipcore.gallery.assessment.stability_rows`` (scale, rule, seeds, diverged,
     collapsed, failed_seeds, alpha_nonpositive), the same rows the entry's verdict is computed from."""
     plot = Plot(1, 2, titles=["seeds that diverged or collapsed", "α ≤ 0 events per seed"], hspace=0.12)
     for rule in dict.fromkeys(r["rule"] for r in rows):

@@ -1,5 +1,5 @@
 """The home page's picture of what IP does (the thesis's Figure 3.1 idea, computed): an input density under an
-off-centre tanh and under the tanh at IP's fixed point (``ipcore.rules.ip_fixed_point``).
+off-centre tanh and under the tanh at IP's fixed point (``ipcore.engine.rules.ip_fixed_point``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import torch
 
 from ipcore.charts.base import LEGEND_RIGHT, TANH_AXIS, Plot
-from ipcore.rules import ip_fixed_point
+from ipcore.engine.rules import ip_fixed_point
 
 
 def ip_fixed_point_on_grid(x: np.ndarray, weights: np.ndarray, iterations: int = 50) -> tuple[float, float]:

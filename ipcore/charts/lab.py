@@ -2,7 +2,7 @@
 runs on one shared axis (the gallery's comparison). Pure functions on the engine's metric arrays, like
 ``ipcore.charts.base`` (whose ``Plot``, colours and helpers they use).
 
-α and β over time come from what every network run records (``ipcore.train``): per hidden layer, at ≤ 200
+α and β over time come from what every network run records (``ipcore.training.loop``): per hidden layer, at ≤ 200
 points of the run, the mean of α and of β over the layer's units (``layer/alpha_mean``, ``layer/beta_mean``
 [S, M, L]), here averaged over each rule's non-diverged seeds.
 """
@@ -36,7 +36,7 @@ from ipcore.charts.base import (
     steps_to_epochs,
     thin,
 )
-from ipcore.serving import plot_text, redact_paths
+from ipcore.jobs.serving import plot_text, redact_paths
 
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star", "cross", "triangle-down", "pentagon", "hexagon")
 METRIC_TITLES = {

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from ipcore.analysis import centre_and_gain
+from ipcore.results.reader import centre_and_gain
 from ipcore.charts.base import (
     DASHES,
     ENTROPY_MAX,

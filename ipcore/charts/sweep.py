@@ -1,7 +1,7 @@
 """Charts of sweeps (no streamlit here): final loss and failed seeds against the learning rate (runs that differ
 only in lr, pooled per rate), and one heatmap per rule over a grid of learning rate × η.
 
-A grid point's entry is what ``ipcore.sweep.part_entry`` gives (``lr``, ``eta`` {rule: η}, ``rules`` with
+A grid point's entry is what ``ipcore.training.sweep.part_entry`` gives (``lr``, ``eta`` {rule: η}, ``rules`` with
 ``final_train_loss``, ``test_accuracy``, ``grad_y_u`` per layer, ``diverged`` and ``collapsed`` seed counts).
 Columns are the learning rates, rows the η settings (the values of the swept rules, ``ip=0.001``); a point not
 finished yet (or whose every seed diverged) is an empty cell.
@@ -16,9 +16,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ipcore.analysis import RunReader
+from ipcore.results.reader import RunReader
 from ipcore.charts.base import Metrics, Plot, rule_color
-from ipcore.health import no_healthy_text
+from ipcore.results.health import no_healthy_text
 
 METRICS = {
     "final_train_loss": "final training loss (nats)",
@@ -134,7 +134,7 @@ def grid_heatmaps(
 
 def lr_sweep_figure(points: Sequence[Mapping[str, Any]]) -> go.Figure:
     """Final training loss (mean over the healthy seeds, error bar min–max) and the share of failed seeds
-    (diverged or collapsed to chance, ``ipcore.health``) vs the synaptic learning rate, per rule. ``points``:
+    (diverged or collapsed to chance, ``ipcore.results.health``) vs the synaptic learning rate, per rule. ``points``:
     dicts with rule, lr, loss_mean, loss_min, loss_max, diverged, seeds and optionally collapsed."""
     plot = Plot(2, 1, shared_x=True, row_heights=[0.65, 0.35], vspace=0.08)
 
@@ -186,7 +186,7 @@ def lr_sweep_figure(points: Sequence[Mapping[str, Any]]) -> go.Figure:
 def sweep_points(runs: Sequence[tuple[float, Metrics]], dataset: str | None = None) -> list[dict[str, Any]]:
     """lr-sweep points from network runs of one setting (on ``dataset``, which names the class count of older
     records): per (rule, lr) the final training losses of the healthy seeds of all runs at that lr pooled
-    (``ipcore.analysis``), with the numbers of diverged and collapsed seeds and of all seeds."""
+    (``ipcore.results.reader``), with the numbers of diverged and collapsed seeds and of all seeds."""
     pooled: dict[tuple[str, float], dict[str, Any]] = {}
     for lr, metrics in runs:
         reader = RunReader(metrics, dataset)

@@ -34,7 +34,7 @@ from ipcore.charts.base import (
     steps_to_epochs,
     thin,
 )
-from ipcore.serving import plot_text
+from ipcore.jobs.serving import plot_text
 
 
 def loss_figure(

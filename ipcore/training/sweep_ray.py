@@ -34,7 +34,7 @@ from typing import Any
 import ray
 
 from ipcore.config import ConfigError, SweepConfig
-from ipcore.metrics import RunResult
+from ipcore.results.metrics_log import RunResult
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def connect(address: str | None) -> bool:
 
 def task_options() -> dict[str, Any]:
     """Resources of one part: its torch threads as CPUs, and a GPU fraction when the cluster has GPUs."""
-    from ipcore.train import training_threads
+    from ipcore.training.resources import training_threads
 
     threads = training_threads(auto=False)  # many parts share a machine: one thread each unless asked
     options: dict[str, Any] = {
@@ -134,7 +134,7 @@ def _on_device(data: Any, device_name: str) -> Any:
     """The shipped dataset moved to the device this worker trains on (it arrives on the CPU)."""
     if data is None:
         return None
-    from ipcore.train import resolve_device
+    from ipcore.training.resources import resolve_device
 
     device = resolve_device(device_name)
     if device.type == "cpu":
@@ -172,7 +172,7 @@ def sweep_part(
     sweep_json: str, points: list[Any], data: Any, rule_sources: Sequence[tuple[str, str]] = ()
 ) -> list[dict[str, Any]]:
     """Train ``points`` of the sweep as one model on this worker; per point its metrics, summary and state."""
-    from ipcore.grid import train_points
+    from ipcore.training.grid import train_points
 
     _register(rule_sources)
     sweep = SweepConfig.from_json(sweep_json)
@@ -185,7 +185,7 @@ def sweep_part(
 def config_part(config_dict: dict[str, Any], rule_sources: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
     """Run one experiment config (a gallery part) on this worker; its metrics, summary and state."""
     from ipcore.config import config_from_dict
-    from ipcore.runner import run_config
+    from ipcore.training.runner import run_config
 
     _register(rule_sources)
     result = run_config(config_from_dict(config_dict))

@@ -3,7 +3,7 @@
 A ``SweepConfig`` names one architecture and dataset and a grid of learning rates × η values. Every grid point
 compares the same rules over the same seeds, so all points together are one ``LockstepMLP``: the rules are
 repeated once per point (rule group p·R + r runs rule r with point p's η) and Adam steps every member with its
-point's learning rate (``ipcore.optim.MemberAdam``). Members of the same seed see the same batches whatever their
+point's learning rate (``ipcore.engine.optim.MemberAdam``). Members of the same seed see the same batches whatever their
 point, exactly as a plain run of that point would, so each point's numbers equal training it alone to float
 rounding (tests/test_sweep.py).
 
@@ -11,9 +11,9 @@ Backends:
 
 - ``local``: every chunk of points trains in this process, one chunk after the other (by default the whole grid
   is one chunk: one batched model);
-- ``ray``: every chunk is one Ray task (``ipcore.sweep_ray``), so a grid spreads over a cluster.
+- ``ray``: every chunk is one Ray task (``ipcore.training.sweep_ray``), so a grid spreads over a cluster.
 
-Both train a chunk with ``ipcore.grid.train_points``.
+Both train a chunk with ``ipcore.training.grid.train_points``.
 
 Either way the driver writes one record per grid point (atomically, ``records.save_run``) under a run id made
 from the sweep's name and the point, and skips points whose finished record is already there *with the same
@@ -37,9 +37,9 @@ from typing import Any
 
 from ipcore.config import ConfigError, SweepConfig
 from ipcore.errors import error_message
-from ipcore.grid import Point, train_points
-from ipcore.metrics import RunResult
-from ipcore.records import CONFIG_FILE, RUN_ID_PATTERN, check_name, json_ready, read_meta, run_dir, save_run, slugify
+from ipcore.training.grid import Point, train_points
+from ipcore.results.metrics_log import RunResult
+from ipcore.results.records import CONFIG_FILE, RUN_ID_PATTERN, check_name, json_ready, read_meta, run_dir, save_run, slugify
 
 # --- records ------------------------------------------------------------------------------------------
 
@@ -92,7 +92,7 @@ def owner_digest(owner: str | None) -> str | None:
 
 def reserved_names() -> set[str]:
     """Names a sweep may not take: the gallery's experiment ids."""
-    from ipcore.gallery import ENTRIES
+    from ipcore.gallery.entries import ENTRIES
 
     return {entry.id.lower() for entry in ENTRIES}
 
@@ -240,7 +240,7 @@ def run_sweep(
     if backend == "local":
         interrupted = _run_local(sweep, points, parts, save, progress, should_stop)
     else:
-        from ipcore.sweep_ray import run_ray
+        from ipcore.training.sweep_ray import run_ray
 
         interrupted, errors = run_ray(sweep, points, parts, save, ray_address, progress, should_stop, data_source)
     return SweepOutcome(backend, time.perf_counter() - started, entries, interrupted, errors, save_errors)

@@ -7,11 +7,11 @@ elapsed, ETA) and ``snapshot`` (the metrics recorded so far, consistent per tabl
 whole rows into a ``MetricsLog``). ``cancel`` sets a flag the runners check every batch / iteration; the run
 stops there and keeps what it recorded. A job that raises ends ``failed`` with its message (the traceback goes
 to the log) and the manager carries on. With a ``runs_dir`` every finished, cancelled or failed run is saved
-as a record (``ipcore.records``); ``status(...)["run_id"]`` names it, and ``status(...)["save_error"]`` says
+as a record (``ipcore.results.records``); ``status(...)["run_id"]`` names it, and ``status(...)["save_error"]`` says
 why when it could not be saved.
 
 Sweeps (``SweepConfig``) are a job kind like any other: they share the queue, the slots, progress and cancel;
-a sweep writes one record per grid point itself (``ipcore.sweep``) and its finished points appear in
+a sweep writes one record per grid point itself (``ipcore.training.sweep``) and its finished points appear in
 ``status(...)["parts"]`` as they are written.
 
 Fair share (``ipcore.admission``): ``submit`` refuses a job whose estimated cost is above the operator's budget
@@ -46,9 +46,9 @@ import numpy as np
 from ipcore.admission import Limits
 from ipcore.config import Config, ConfigError, SweepConfig, config_from_dict
 from ipcore.errors import error_message
-from ipcore.metrics import MetricsLog, RunResult
-from ipcore.records import compact_metrics, owner_digest, save_run
-from ipcore.runner import run_config
+from ipcore.results.metrics_log import MetricsLog, RunResult
+from ipcore.results.records import compact_metrics, owner_digest, save_run
+from ipcore.training.runner import run_config
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class JobManager:
     ``limits``: the fair-share limits (``ipcore.admission.Limits``; default: no budget, no time limit, no
     per-visitor cap — a served app passes ``Limits.from_environment()``).
     ``isolation``: "thread" runs each job in a thread of this process; "process" runs it in a process of its own
-    (``ipcore.job_process``), so its Python loop never waits for this process's interpreter lock — what a
+    (``ipcore.jobs.process``), so its Python loop never waits for this process's interpreter lock — what a
     server that renders pages while jobs train needs. Either way the job's rows land in the same ``MetricsLog``.
     All methods are thread-safe.
     """
@@ -195,7 +195,7 @@ class JobManager:
         if not isinstance(config, Config):
             raise TypeError(f"submit needs a Config (got {type(config).__name__})")
         if name is not None:
-            from ipcore.records import check_name
+            from ipcore.results.records import check_name
 
             name = check_name(name)
         options = dict(options or {})
@@ -206,7 +206,7 @@ class JobManager:
                 raise ConfigError("runs_dir", "a sweep writes records: this job manager has no runs folder")
             if options.get("backend", "local") not in ("local", "ray"):
                 raise ConfigError("backend", f"must be local or ray (got {options.get('backend')!r})")
-            from ipcore.sweep import check_sweep_name
+            from ipcore.training.sweep import check_sweep_name
 
             check_sweep_name(self.runs_dir, name, owner)
         elif options:
@@ -369,7 +369,7 @@ class JobManager:
             return self._run_sweep(job, should_stop)
         if self.isolation == "thread":
             return run_config(job.config, progress=job.report_progress, should_stop=should_stop, log=job.log)
-        from ipcore.job_process import run_in_process
+        from ipcore.jobs.process import run_in_process
 
         def promised(key: str, size: int) -> None:
             with self._lock:
@@ -399,7 +399,7 @@ class JobManager:
 
     def _run_sweep(self, job: _Job, should_stop: Any) -> _SweepResult:
         """A sweep: its points' records are written as they finish; their entries land in ``job.parts``."""
-        from ipcore.sweep import run_sweep
+        from ipcore.training.sweep import run_sweep
 
         def on_part(index: int, entry: dict[str, Any]) -> None:
             with self._lock:
@@ -418,7 +418,7 @@ class JobManager:
         if self.isolation == "thread":
             outcome = run_sweep(job.config, owner=job.owner, **kwargs)
         else:
-            from ipcore.job_process import run_sweep_in_process
+            from ipcore.jobs.process import run_sweep_in_process
 
             outcome = run_sweep_in_process(job.config, owner=job.owner, nice=self._nice(job), **kwargs)
         state = "cancelled" if outcome.interrupted else ("failed" if outcome.errors else "done")

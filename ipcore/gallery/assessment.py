@@ -1,8 +1,8 @@
 """How the gallery checks a thesis claim against the records: sub-claims, paired verdicts and the measured text.
 
 Seeds share their initial weights across rules (and across the parts of an entry), so rules are compared per
-seed: the paired difference a − b on the seeds healthy under both (read through ``ipcore.analysis``, healthy as
-``ipcore.health`` says; chapter 7's claims keep collapsed seeds, ``Claim.keep_collapsed``), its 95 % t-interval
+seed: the paired difference a − b on the seeds healthy under both (read through ``ipcore.results.reader``, healthy as
+``ipcore.results.health`` says; chapter 7's claims keep collapsed seeds, ``Claim.keep_collapsed``), its 95 % t-interval
 and the paired t-test. A sub-claim's verdict follows from the
 interval (``stats.interval_verdict`` / ``equivalence_verdict``); an entry's verdict combines its sub-claims
 (``combine_verdicts``): *reproduced*, *contradicted* or *inconclusive* when all its sub-claims are, *partly*
@@ -10,7 +10,7 @@ when they differ.
 
 ``assess(entry, records)`` picks the entry's assessor by ``entry.check`` (``ASSESSORS``): "paired" for network
 entries (the ``Claim`` s in ``entry.extra["claims"]``), and one assessor per single-neuron figure and for the
-stability entry. Entries (``ipcore.gallery``) are read by duck typing, so this module does not import them.
+stability entry. Entries (``ipcore.gallery.entries``) are read by duck typing, so this module does not import them.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from ipcore.analysis import SEED_METRICS, RunReader, neuron_final
-from ipcore.stats import ENTROPY_MAX, holm, location_verdict, rank_location, t_location, tanh_entropy_bound
+from ipcore.results.reader import SEED_METRICS, RunReader, neuron_final
+from ipcore.results.statistics import ENTROPY_MAX, holm, location_verdict, rank_location, t_location, tanh_entropy_bound
 
 EQUIVALENCE_SHARE = 0.05  # "about as well", "comparable": within 5 % of the reference's mean
 VERDICTS = ("reproduced", "partly", "not reproduced", "inconclusive", "contradicted", "missing")
@@ -152,7 +152,7 @@ SD_NOTE = "± is the sample standard deviation over seeds (n − 1)"
 
 def member_outcomes(record: Any, rule: str, metric: str, layer: int | None) -> dict[int, tuple[float, str]]:
     """{seed: (value, status)} of every seed of ``rule``: status "healthy", "collapsed" or "diverged"
-    (``ipcore.health``), the value as recorded (NaN where it is not finite)."""
+    (``ipcore.results.health``), the value as recorded (NaN where it is not finite)."""
     reader = reader_of(record)
     values = reader.values(metric, layer)
     seeds = reader.rule(rule)

@@ -1,13 +1,13 @@
 """One reader of a run's recorded metrics: named per-seed metrics, and means over the *healthy* seeds.
 
 "Per rule, over the seeds that survived" is asked by the CLI's summary (``train.summarize``), the gallery's
-assessment (``ipcore.assessment``), the learning-rate sweep charts, the labs' summary table and the stability
+assessment (``ipcore.gallery.assessment``), the learning-rate sweep charts, the labs' summary table and the stability
 card. They all read through here, so they agree on two things:
 
 - **what a metric is**: ``SEED_METRICS`` names one number per member (seed) of a network run, e.g.
   ``final_loss`` = the training loss over the last epoch's batches, ``slope`` = the mean ∂y/∂u = 1 − y² of
   one hidden layer over every recorded step (thesis Fig. 3.7, 4.4);
-- **which seeds count**: the healthy ones of ``ipcore.health`` (not diverged, not at chance level at the last
+- **which seeds count**: the healthy ones of ``ipcore.results.health`` (not diverged, not at chance level at the last
   epoch), and of those only the ones whose value is finite. A mean says on how many seeds it stands
   (``RuleSeeds.note``: "9 of 10 seeds; 1 collapsed").
 
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ipcore.health import Health, member_health, rule_members, seeds_note
+from ipcore.results.health import Health, member_health, rule_members, seeds_note
 
 Metrics = Mapping[str, Any]
 
@@ -185,7 +185,7 @@ def member_values(metrics: Metrics, metric: str, layer: Layer = 0) -> np.ndarray
 @dataclass(frozen=True)
 class RuleSeeds:
     """A rule's members in a network run and which of them count: ``members`` (indices into the run's
-    members), their ``seeds``, ``healthy`` (bool per member, ``ipcore.health``), and the counts behind it."""
+    members), their ``seeds``, ``healthy`` (bool per member, ``ipcore.results.health``), and the counts behind it."""
 
     rule: str
     members: np.ndarray
@@ -284,7 +284,7 @@ def centre_and_gain(rule: str, alpha: np.ndarray, beta: np.ndarray) -> tuple[np.
     """Any rule's (α, β) as the divide form u = (x − c)/a: affine rules u = αx + β (Infomax, Triesch) have
     a = 1/α, c = −β/α. c is the input where the tanh is centred (u = 0) — IP's β, comparable with the sample's
     median (thesis §5.1)."""
-    from ipcore.rules import RULES
+    from ipcore.engine.rules import RULES
 
     alpha, beta = np.asarray(alpha, dtype=float), np.asarray(beta, dtype=float)
     if RULES.get(rule) is not None and RULES[rule].form == "affine":

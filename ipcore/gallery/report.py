@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ipcore.assessment import assess
-from ipcore.records import list_runs, load_run
+from ipcore.gallery.assessment import assess
+from ipcore.results.records import list_runs, load_run
 
 
 def entry_records(runs_dir: str, entry: Any) -> list[Any]:
@@ -91,7 +91,7 @@ def shared_records(runs_dir: str, entries: Sequence[Any]) -> list[str]:
 
     import numpy as np
 
-    from ipcore.assessment import reader_of
+    from ipcore.gallery.assessment import reader_of
 
     groups: dict[str, list[str]] = {}
     for entry in entries:

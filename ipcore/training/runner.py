@@ -7,7 +7,7 @@ from typing import Any
 
 from ipcore.config import Config, ConfigError
 from ipcore.config import config_from_dict as config_from_dict  # re-exported: its old home
-from ipcore.metrics import MetricsLog
+from ipcore.results.metrics_log import MetricsLog
 
 
 def run_config(
@@ -19,11 +19,11 @@ def run_config(
     """Run ``config`` to the end (or until ``should_stop()``); returns the kind's result object, which has
     ``config``, ``metrics`` (dict of numpy arrays), ``summary`` (JSON-ready dict) and ``state``."""
     if config.kind == "neuron":
-        from ipcore.neuron import simulate
+        from ipcore.training.neuron import simulate
 
         return simulate(config, progress=progress, should_stop=should_stop, log=log)
     if config.kind == "train":
-        from ipcore.train import train
+        from ipcore.training.loop import train
 
         return train(config, progress=progress, should_stop=should_stop, log=log)
     raise ConfigError("kind", f"no runner for kind {config.kind!r}")

@@ -1,11 +1,11 @@
 """What the rest of ipcore needs to know about each intrinsic rule, without loading torch.
 
 Configs validate rule names and η against this table, the CLI's help and the app's pickers list it, and
-``ipcore.rules`` gives every rule class its title, default η and options from it (a class whose name has no
-entry here fails at import). The torch code of a rule lives in ``ipcore.rules``; its equation and source are
+``ipcore.engine.rules`` gives every rule class its title, default η and options from it (a class whose name has no
+entry here fails at import). The torch code of a rule lives in ``ipcore.engine.rules``; its equation and source are
 documented there, beside the code that implements them.
 
-Adding a rule: one ``RuleSpec`` below, its class in ``ipcore.rules``, and its test. A rule that takes options
+Adding a rule: one ``RuleSpec`` below, its class in ``ipcore.engine.rules``, and its test. A rule that takes options
 (Infomax's η decay, Triesch's target) names the config field that feeds each constructor argument in
 ``options``; every experiment config that runs rules must declare those fields (a test checks this).
 """

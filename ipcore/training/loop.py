@@ -1,11 +1,11 @@
 """Train deep tanh MLPs with intrinsic rules: every rule × seed of a comparison in lockstep (thesis §3.2.2,
 §3.3, ch. 4).
 
-One step, for all M = R·S members at once (``ipcore.model.LockstepMLP``):
+One step, for all M = R·S members at once (``ipcore.engine.model.LockstepMLP``):
 
 1. forward in training mode on each seed's next batch (members of the same seed see the same batches);
 2. loss = Σ_m mean cross-entropy of member m (so each member's gradient is the one it would get alone);
-3. backward (written out by hand for rules of the form u = a·x + c, ``ipcore.step``; autograd otherwise);
+3. backward (written out by hand for rules of the form u = a·x + c, ``ipcore.engine.backward``; autograd otherwise);
 4. every hidden layer's intrinsic update from this forward pass's x and y (no gradient);
 5. the optimizer's step on the weights (and on batchnorm's γ, b) with learning rate ``lr``: Adam (the thesis), SGD or
    SGD with momentum (``config.optimizer``).
@@ -32,17 +32,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from ipcore.activations import cpu_tanh_kernel
-from ipcore.analysis import RunReader
 from ipcore.config import ConfigError, TrainConfig
 from ipcore.data import Dataset, bytes_to_float, load_dataset
-from ipcore.metrics import MetricsLog, RunResult
-from ipcore.model import LockstepMLP, member_losses
-from ipcore.optim import FusedAdam, MemberAdam, MemberSGD
-from ipcore.rules import make_rule
-from ipcore.stats import ENTROPY_BINS, entropy_from_counts
-from ipcore.step import StepRunner, UpdateRunner
-from ipcore.threads import ThreadShare, torch_threads
+from ipcore.engine.activations import cpu_tanh_kernel
+from ipcore.engine.cuda_graphs import StepRunner, UpdateRunner
+from ipcore.engine.model import LockstepMLP, member_losses
+from ipcore.engine.optim import FusedAdam, MemberAdam, MemberSGD
+from ipcore.engine.rules import make_rule
+from ipcore.results.metrics_log import MetricsLog, RunResult
+from ipcore.results.reader import RunReader
+from ipcore.results.statistics import ENTROPY_BINS, entropy_from_counts
+from ipcore.training.resources import ThreadShare, torch_threads
 
 HIST_BINS = 50
 MAX_LOSS_ROWS = 2000
@@ -125,7 +125,7 @@ def training_threads(auto: bool = True) -> int:
     Why by load: on the 2-core machine this was built on, two threads made the deep MNIST step 1.6–1.9× faster on
     idle cores, but 3–14× slower when another process held one of them (OpenMP's threads spin while they wait
     for each other). The count is chosen when the run starts; a run that then loses cores to other processes
-    drops threads (``ipcore.threads.ThreadShare``). Different counts round some sums differently (about 1e-7
+    drops threads (``ipcore.training.resources.ThreadShare``). Different counts round some sums differently (about 1e-7
     relative), so runs are bit-for-bit repeatable only with the same count: set ``IPCORE_THREADS`` to pin it
     (a pinned count is never changed).
     """
@@ -148,7 +148,7 @@ class MemberGroup:
     """One rule group of a lockstep model: the rule, its η and the synaptic learning rate of its seeds.
 
     A plain run has one group per rule of its config (all at ``config.lr``); a sweep repeats the rules once per
-    grid point with that point's lr and η (``ipcore.sweep``), so a whole grid of one architecture is one model.
+    grid point with that point's lr and η (``ipcore.training.sweep``), so a whole grid of one architecture is one model.
     """
 
     rule: str
@@ -470,7 +470,7 @@ def train(
 ) -> RunResult:
     """Train every rule × seed of ``config`` in lockstep; returns the recorded metrics and a summary.
 
-    ``groups`` (a sweep, see ``ipcore.sweep``) replaces the config's rules, η and lr by these rule groups, each
+    ``groups`` (a sweep, see ``ipcore.training.sweep``) replaces the config's rules, η and lr by these rule groups, each
     with its own η and learning rate; the result's metrics then cover every group's members (group g, seed s is
     member g·S + s) and its summary only the run's totals (the sweep summarises each grid point itself).
 
@@ -535,7 +535,7 @@ def _train(
     # the batch means the rule updates need, taken inside the pass (None: the updates need the whole x and y)
     moments = model.moments
     # the layers' x is needed only by rules that update from the whole x and y, and by fixed-point distances that
-    # cannot come from the means; without either, the pass folds a, c into the hidden weights (ipcore.step)
+    # cannot come from the means; without either, the pass folds a, c into the hidden weights (ipcore.engine.backward)
     keep_pre = (model.any_updates and moments is None) or not model.distances_from_moments
     run_step = StepRunner(model, moments=moments or (), keep_pre=keep_pre)  # from a CUDA graph on a GPU
 
@@ -749,7 +749,7 @@ _held: dict[int, tuple[str, int, str]] = {}
 """Memory promised to trainings in progress in this process: thread id → (device, bytes estimated, what)."""
 _held_elsewhere: dict[str, tuple[int, int]] = {}
 """Memory promised to trainings in other processes of the same server (device → bytes, runs): a job process
-is told what its sibling job processes hold when it starts (``ipcore.jobs``)."""
+is told what its sibling job processes hold when it starts (``ipcore.jobs.manager``)."""
 promise_listener: Callable[[str, int], None] | None = None
 """Called with the device key and the bytes a training was just promised (a job process reports them to the
 server, which tells the job processes started after it)."""
@@ -902,8 +902,8 @@ def summarize(
     steps_done: int,
     epochs_done: int,
 ) -> dict[str, Any]:
-    """The CLI's JSON: per rule, means over the *healthy* seeds (read through ``ipcore.analysis``, healthy as
-    ``ipcore.health`` says: neither diverged nor at chance level at the last epoch; null when none is), and which
+    """The CLI's JSON: per rule, means over the *healthy* seeds (read through ``ipcore.results.reader``, healthy as
+    ``ipcore.results.health`` says: neither diverged nor at chance level at the last epoch; null when none is), and which
     seeds diverged or collapsed."""
     S = config.seeds
     diverged = np.asarray(metrics["diverged_step"])

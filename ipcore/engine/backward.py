@@ -1,6 +1,6 @@
 """One training step's forward and backward pass for a lockstep model, written out by hand where that is possible.
 
-The step (``ipcore.train``) needs, for every member m of a ``LockstepMLP``: the logits of its batch, its mean
+The step (``ipcore.training.loop``) needs, for every member m of a ``LockstepMLP``: the logits of its batch, its mean
 cross-entropy L_m, each hidden layer's x and y, and the gradient of Σ_m L_m in every parameter's ``.grad``.
 Autograd gets there with about a dozen recorded operations per layer; for the thesis's deep MNIST setting
 (depth 7, width 50, 10 members) that bookkeeping, and the small elementwise kernels it cannot fuse, cost as much
@@ -28,7 +28,7 @@ forward, ⊙ a backward) become passes over the H × H weights. Backward, ∂L/�
 ∂L/∂W_l = a_l ⊙ (y_{l−1}ᵀ ∂L/∂u_l), ∂L/∂b_l = a_l ⊙ Σ_batch ∂L/∂u_l; the means come from u: E[x] = (E[u] − c)/a,
 E[xy] = (E[uy] − c E[y])/a. The first layer keeps u = a·x + c (its weights, D × H, are larger than its batch of x).
 
-Where tanh is computed as 2σ(2u) − 1 (``ipcore.activations.cpu_tanh_kernel``), the pass hands σ the argument
+Where tanh is computed as 2σ(2u) − 1 (``ipcore.engine.activations.cpu_tanh_kernel``), the pass hands σ the argument
 v = 2u directly: the 2 goes onto what multiplies x anyway (2a and 2c, or, folded, the product's own scale factor
 and 2b′), and the means convert with 2a, 2c. Doubling is exact in floating point, so no value changes by a bit;
 a pass over every layer's batch (u·2) disappears. The folded layers' means of x are converted all at once.
@@ -54,9 +54,9 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 
-from ipcore.activations import ACTIVATIONS, Activation, tanh_from_doubled, uses_logistic_tanh
-from ipcore.model import LockstepMLP, class_log_probs, mean_negative_log_likelihood, member_losses
-from ipcore.rules import batch_moments
+from ipcore.engine.activations import ACTIVATIONS, Activation, tanh_from_doubled, uses_logistic_tanh
+from ipcore.engine.model import LockstepMLP, class_log_probs, mean_negative_log_likelihood, member_losses
+from ipcore.engine.rules import batch_moments
 
 _aten = torch.ops.aten
 _FUSED_BACKWARD: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
@@ -108,7 +108,7 @@ def forward_backward(
     """A training forward pass on ``inputs`` ``[S, B, D]`` with ``labels`` ``[M, B]``, and the gradients of
     Σ_m L_m left in each parameter's ``.grad`` (which must be None on entry, as after ``zero_grad``).
 
-    Returns the ``StepOutputs``, with the batch means ``moments`` (names from ``ipcore.rules.MOMENTS``) of every
+    Returns the ``StepOutputs``, with the batch means ``moments`` (names from ``ipcore.engine.rules.MOMENTS``) of every
     hidden layer's x and y: the hand-written pass takes them layer by layer while x and y are in the cache.
     ``manual``: None chooses (the hand-written pass where ``manual_backward_supported``), True/False forces one
     (True on an unsupported model is a ValueError). ``keep_pre`` False: the caller needs no layer's x, and the

@@ -2,11 +2,11 @@
 
 An entry names the figure, the thesis's claim (paraphrased, with section and figure), and its *parts* — one
 config per record (one per learning rate, dataset, η scale or sample seed). ``python -m ipcore gallery``
-computes the missing parts into run records ``gallery-<id>-<part>``; ``assess`` (``ipcore.assessment``) reads
+computes the missing parts into run records ``gallery-<id>-<part>``; ``assess`` (``ipcore.gallery.assessment``) reads
 those records back and says, with numbers, whether the claim holds: each sub-claim (``Claim``) is a paired
-per-seed comparison on the seeds healthy under both rules (``ipcore.health``) whose 95 % interval gives
+per-seed comparison on the seeds healthy under both rules (``ipcore.results.health``) whose 95 % interval gives
 *reproduced*, *contradicted* or *inconclusive*; an entry whose sub-claims differ is *partly* reproduced.
-``report_table`` / ``write_report`` (``ipcore.report``) write REPRODUCTION.md's table. Settings the thesis
+``report_table`` / ``write_report`` (``ipcore.gallery.report``) write REPRODUCTION.md's table. Settings the thesis
 leaves unstated are chosen here and said in ``notes``.
 
 ``ENTRIES`` is a plain list: more entries (another module's list) join it by concatenation before ``_BY_ID``.
@@ -20,8 +20,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ipcore import report
-from ipcore.assessment import (
+from ipcore.config import Config
+from ipcore.gallery import report
+from ipcore.gallery.assessment import (
     ASSESSORS,
     EQUIVALENCE_SHARE,
     FAR_SHARE,
@@ -35,10 +36,9 @@ from ipcore.assessment import (
     rule_summary,
     seed_values,
 )
-from ipcore.config import Config
-from ipcore.gallery_beyond import register as register_beyond
-from ipcore.gallery_entry import GalleryEntry
-from ipcore.report import REPORT_END, REPORT_START, done_parts, entry_records
+from ipcore.gallery.beyond import register as register_beyond
+from ipcore.gallery.entry import GalleryEntry
+from ipcore.gallery.report import REPORT_END, REPORT_START, done_parts, entry_records
 
 __all__ = [  # the gallery's public API: its entries, and checking and reporting them
     "ASSESSORS",
@@ -737,7 +737,7 @@ def get_entry(entry_id: str) -> GalleryEntry:
 
 
 def report_table(runs_dir: str) -> str:
-    """The REPRODUCTION.md table of every entry, from the stored records (``ipcore.report``)."""
+    """The REPRODUCTION.md table of every entry, from the stored records (``ipcore.gallery.report``)."""
     return report.report_table(runs_dir, ENTRIES)
 
 

@@ -18,12 +18,12 @@ import numpy as np
 import scipy.stats
 import torch
 
-from ipcore.activations import get_activation
 from ipcore.config import BUILTIN_DISTS, ConfigError, NeuronConfig, scipy_distribution
-from ipcore.metrics import MetricsLog, RunResult
-from ipcore.rules import make_rule
-from ipcore.stats import ENTROPY_BINS, entropy_from_counts, histogram_counts
-from ipcore.threads import torch_threads
+from ipcore.engine.activations import get_activation
+from ipcore.engine.rules import make_rule
+from ipcore.results.metrics_log import MetricsLog, RunResult
+from ipcore.results.statistics import ENTROPY_BINS, entropy_from_counts, histogram_counts
+from ipcore.training.resources import torch_threads
 
 SAMPLE_HIST_BINS = 100
 SAMPLE_CHUNK = 32

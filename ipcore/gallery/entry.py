@@ -1,6 +1,6 @@
 """What one gallery entry is: a claim of the thesis (or our own question), the configs that re-run it, and how it
-is plotted and checked. The entries themselves are in ``ipcore.gallery`` (the thesis's chapters) and
-``ipcore.gallery_beyond`` (chapter 7, beyond the thesis)."""
+is plotted and checked. The entries themselves are in ``ipcore.gallery.entries`` (the thesis's chapters) and
+``ipcore.gallery.beyond`` (chapter 7, beyond the thesis)."""
 
 from __future__ import annotations
 

@@ -26,8 +26,8 @@ from collections.abc import Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
-from ipcore.activations import Activation, get_activation
-from ipcore.rules import BatchNorm, NoRule, Rule, State, safe_alpha
+from ipcore.engine.activations import Activation, get_activation
+from ipcore.engine.rules import BatchNorm, NoRule, Rule, State, safe_alpha
 
 
 def _overrides(rule: Rule, method: str) -> bool:

@@ -1,6 +1,6 @@
 """Intrinsic-plasticity rules: each hidden unit's gain α and bias β.
 
-A unit receives the pre-activation x and emits y = tanh(u) (or σ(u) or max(u, 0): ``ipcore.activations``; each rule
+A unit receives the pre-activation x and emits y = tanh(u) (or σ(u) or max(u, 0): ``ipcore.engine.activations``; each rule
 declares the units it is meant for in ``activations``). A rule says how u is formed from x, α and β,
 and how α and β move after every *training* forward pass, from that batch's statistics
 (E[·] is the batch mean, σ[x] the batch standard deviation). No gradient flows through α and β.
@@ -9,7 +9,7 @@ Shapes: x and y are ``[M, B, U]`` (members trained in lockstep, batch, units); �
 per-neuron state tensor are ``[M, U]``. A single neuron is ``M = U = 1``.
 
 Adding a rule means writing one small class below (it registers itself) and its ``RuleSpec`` (title,
-default η, options) in ``ipcore.rule_specs``, the torch-free table that configs, the CLI and the app read.
+default η, options) in ``ipcore.specs.rules``, the torch-free table that configs, the CLI and the app read.
 A rule of a user's own is a subclass in the user's file, added by ``ipcore.register_rule``
 (``ipcore.custom_rules``), which checks it and writes its spec into the same tables.
 
@@ -34,9 +34,9 @@ from typing import ClassVar
 
 import torch
 
-from ipcore.activations import tanh_value
-from ipcore.rule_specs import RULE_SPECS, RuleSpec, rule_options
-from ipcore.rule_specs import default_eta as default_eta  # re-exported: callers read η defaults from here too
+from ipcore.engine.activations import tanh_value
+from ipcore.specs.rules import RULE_SPECS, RuleSpec, rule_options
+from ipcore.specs.rules import default_eta as default_eta  # re-exported: callers read η defaults from here too
 
 ALPHA_FLOOR = 1e-6
 """|α| is kept at least this large, with its sign, wherever α divides (the thesis saw α cross zero)."""
@@ -78,7 +78,7 @@ def adam_step(state: State, key: str, direction: torch.Tensor) -> torch.Tensor:
 
     m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;  Adam(g) = m̂ / (√v̂ + ε), m̂ = m/(1−β1ᵗ), v̂ = v/(1−β2ᵗ).
     The moments live in ``state`` under ``key + "_m"`` / ``key + "_v"``; the step count is ``state["t"]``: a
-    Python int, or a float64 number on the device where a CUDA graph replays the update (``ipcore.step``), which
+    Python int, or a float64 number on the device where a CUDA graph replays the update (``ipcore.engine.backward``), which
     gives the same values (the same double-precision pow and sqrt).
     """
     t = state["t"]
@@ -99,7 +99,7 @@ _CLASSES: dict[str, type[Rule]] = {}
 class Rule:
     """One intrinsic rule. Subclasses set ``name`` and the class attributes of their form and override ``step``
     (and maybe more); title, default η, ``weighted_decay`` and options come from the rule's
-    ``ipcore.rule_specs.RuleSpec``, which every concrete rule must have (a rule of your own gets it from
+    ``ipcore.specs.rules.RuleSpec``, which every concrete rule must have (a rule of your own gets it from
     ``ipcore.register_rule``, which reads these class attributes: docs/python.md, "Your own rule").
 
     Per training batch a rule receives x, the layer's pre-activations ``[M, B, U]`` (members, batch, units), and
@@ -133,7 +133,7 @@ class Rule:
             return  # a rule of the user's own: ``ipcore.register_rule`` checks it and gives it its spec
         if "spec" not in cls.__dict__:  # a class may carry its own spec (a test's rule that is not registered)
             if cls.name not in RULE_SPECS:
-                raise TypeError(f"rule class {cls.__name__} ({cls.name!r}) has no RuleSpec in ipcore/rule_specs.py")
+                raise TypeError(f"rule class {cls.__name__} ({cls.name!r}) has no RuleSpec in ipcore/specs/rules.py")
             if cls.name in _CLASSES:
                 raise TypeError(f"two rule classes named {cls.name!r}: {_CLASSES[cls.name].__name__}, {cls.__name__}")
             _CLASSES[cls.name] = cls

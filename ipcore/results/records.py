@@ -119,7 +119,7 @@ def check_name(name: Any) -> str:
     characters from ``NAME_ALPHABET_TEXT`` — letters and digits of any script, spaces and a few punctuation
     marks that no renderer reads as markup — with no ``..``. Otherwise a ConfigError on ``name`` that names the
     first character refused and the allowed ones. Records saved before this rule may hold anything
-    ``check_stored_name`` allows; every view escapes names anyway (``ipcore.serving.plot_text``, ``app.text.plain``)."""
+    ``check_stored_name`` allows; every view escapes names anyway (``ipcore.jobs.serving.plot_text``, ``app.text.plain``)."""
     name = check_stored_name(name)
     for char in name:
         if not (char.isalnum() or char in NAME_PUNCTUATION or unicodedata.category(char).startswith("M")):

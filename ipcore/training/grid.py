@@ -1,5 +1,5 @@
 """One lockstep model for many grid points of a sweep (lr × η): the trainer that the local and the Ray backends
-of ``ipcore.sweep`` share.
+of ``ipcore.training.sweep`` share.
 
 Every grid point compares the same rules over the same seeds, so the points together are one ``LockstepMLP``:
 the rules repeat once per point (rule group p·R + r runs rule r with point p's η) and each member steps with its
@@ -15,8 +15,9 @@ import numpy as np
 
 from ipcore.config import SweepConfig
 from ipcore.data import Dataset
-from ipcore.metrics import RunResult
-from ipcore.train import MemberGroup, summarize, train
+from ipcore.results.metrics_log import RunResult
+from ipcore.training.loop import MemberGroup, train
+from ipcore.results.summary import summarize
 
 Point = tuple[float, dict[str, float]]
 """One grid point: (synaptic learning rate, η of each rule that has one)."""

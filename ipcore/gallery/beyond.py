@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from ipcore.analysis import SEED_METRICS, RunReader
-from ipcore.assessment import SD_NOTE, Claim, claims_text, combine_verdicts, reader_of
-from ipcore.gallery_entry import GalleryEntry
+from ipcore.results.reader import SEED_METRICS, RunReader
+from ipcore.gallery.assessment import SD_NOTE, Claim, claims_text, combine_verdicts, reader_of
+from ipcore.gallery.entry import GalleryEntry
 
 CHAPTER = 7
 CHAPTER_TITLE = "7 — beyond the thesis"
@@ -325,7 +325,7 @@ def _entries() -> list[Any]:
 
 
 def register(entries: list[Any], by_id: dict[str, Any], assessors: dict[str, Any]) -> None:
-    """Add this chapter's entries and its assessment to the gallery's registries (``ipcore.gallery`` calls it)."""
+    """Add this chapter's entries and its assessment to the gallery's registries (``ipcore.gallery.entries`` calls it)."""
     for entry in _entries():
         entries.append(entry)
         by_id[entry.id] = entry

@@ -33,12 +33,12 @@ from typing import TYPE_CHECKING, Any
 
 from ipcore.config import Config, config_from_dict
 from ipcore.errors import ConfigError, JobProcessError, error_message
-from ipcore.metrics import MetricsLog, RunResult
-from ipcore.rule_specs import env_rule_modules
+from ipcore.results.metrics_log import MetricsLog, RunResult
+from ipcore.specs.rules import env_rule_modules
 
 if TYPE_CHECKING:
     from ipcore.config import SweepConfig
-    from ipcore.sweep import SweepOutcome
+    from ipcore.training.sweep import SweepOutcome
 
 PROGRESS_INTERVAL_S = 0.25
 POLL_S = 0.1
@@ -51,7 +51,7 @@ its iterations costs (a 10⁷-sample neuron iteration over ten rules takes secon
 ACKED_GRACE_S = 10.0
 """How long a job process that has seen the stop (it says so, ``("stopping",)``) may take to end cleanly: it is
 writing its summary, not training on."""
-PRELOAD = ["ipcore.job_process", "ipcore.train", "ipcore.neuron", "ipcore.sweep"]
+PRELOAD = ["ipcore.jobs.process", "ipcore.training.loop", "ipcore.training.neuron", "ipcore.training.sweep"]
 
 _context: Any = None
 _launching = threading.local()
@@ -103,7 +103,7 @@ def job_threads(environment: dict[str, str]) -> str:
     text = environment.get("IPCORE_THREADS", "").strip()
     if text:
         return text
-    from ipcore.train import usable_cpus
+    from ipcore.training.resources import usable_cpus
 
     return str(max(1, usable_cpus() - 1))
 
@@ -124,10 +124,10 @@ def job_cpus(environment: dict[str, str]) -> set[int] | None:
 
 def job_environment() -> dict[str, str]:
     """The environment a job process gets: the server's as it is now, with the server's float32 tanh kernel
-    (``ipcore.activations.cpu_tanh_kernel``) pinned unless ``IPCORE_TANH`` already says which. Each process
+    (``ipcore.engine.activations.cpu_tanh_kernel``) pinned unless ``IPCORE_TANH`` already says which. Each process
     would otherwise time the two kernels itself, and where they are close a busy moment could choose differently:
     a job would then round differently from the same training in the server or in the job before it."""
-    from ipcore.activations import TANH_KERNEL_ENV, cpu_tanh_kernel
+    from ipcore.engine.activations import TANH_KERNEL_ENV, cpu_tanh_kernel
 
     environment = dict(os.environ)
     if environment.get(TANH_KERNEL_ENV, "").strip().lower() in ("", "auto"):
@@ -239,17 +239,17 @@ class _ForwardingLog(MetricsLog):
 
 def _run_task(task: str, payload: dict[str, Any], send: Callable[[tuple], None], progress, should_stop) -> tuple:
     """What the job process runs: ``config`` (one experiment config, rows forwarded as recorded) or ``sweep``
-    (``ipcore.sweep.run_sweep``, which writes its own records; each finished point forwarded). Returns the
+    (``ipcore.training.sweep.run_sweep``, which writes its own records; each finished point forwarded). Returns the
     ``("end", …)`` message."""
     if task == "config":
-        from ipcore.runner import run_config
+        from ipcore.training.runner import run_config
 
         config = config_from_dict(payload)
         result = run_config(config, progress=progress, should_stop=should_stop, log=_ForwardingLog(send))
         return ("end", result.state, dict(result.summary) if isinstance(result.summary, dict) else {})
     if task == "sweep":
         from ipcore.config import SweepConfig
-        from ipcore.sweep import run_sweep
+        from ipcore.training.sweep import run_sweep
 
         options = dict(payload)
         sweep = SweepConfig.from_dict(options.pop("config"))
@@ -291,7 +291,7 @@ def _child_main(
     cpus = job_cpus(environment)
     if cpus is not None:  # before any thread starts: threads inherit it
         os.sched_setaffinity(0, cpus)
-    from ipcore import train as train_module
+    from ipcore.training import loop as train_module
 
     nice_error: ConfigError | None = None
     try:  # before the job starts any thread: each inherits it (on Linux a nice value belongs to one thread)
@@ -464,10 +464,10 @@ def run_sweep_in_process(
     owner: str | None = None,
     nice: int | None = None,
 ) -> SweepOutcome:
-    """``ipcore.sweep.run_sweep`` in a job process: the same records, ``on_part`` and ``progress`` calls and
+    """``ipcore.training.sweep.run_sweep`` in a job process: the same records, ``on_part`` and ``progress`` calls and
     outcome; a failure raises ``JobProcessError`` with its message. Stopped and killed (``STOP_GRACE_S``): an
     interrupted outcome with the points finished before."""
-    from ipcore.sweep import SweepOutcome
+    from ipcore.training.sweep import SweepOutcome
 
     started = time.perf_counter()
     finished: dict[int, dict[str, Any]] = {}
