@@ -1,4 +1,4 @@
-"""Benchmark: the measured peak memory of a training run against ``ipcore.training.loop.estimated_memory``.
+"""Benchmark: the measured peak memory of a training run against ``ipcore.training.resources.estimated_memory``.
 
 Each configuration runs in its own subprocess on the synthetic ``clusters:D`` data (no files needed): the data
 is loaded onto the device first, then the peak is reset and ``train`` runs a few steps and the evaluation pass
@@ -48,7 +48,8 @@ def measure_one(spec: list, device: str) -> dict:
     sys.path.insert(0, str(ROOT))
     from ipcore.config import TrainConfig
     from ipcore.data import load_dataset
-    from ipcore.training.loop import estimated_memory, train
+    from ipcore.training.loop import train
+    from ipcore.training.resources import estimated_memory
 
     label, dim, rules, seeds, depth, width, batch = spec
     names = ["ip", "none", "wd"][:rules]

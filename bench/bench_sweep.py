@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ipcore.config import SweepConfig  # noqa: E402
 from ipcore.data import load_dataset  # noqa: E402
 from ipcore.training.grid import train_points  # noqa: E402
-from ipcore.training.loop import resolve_device, train, training_threads  # noqa: E402
+from ipcore.training.loop import train  # noqa: E402
+from ipcore.training.resources import resolve_device, training_threads  # noqa: E402
 
 LRS, RULES, SEEDS = [0.003, 0.01, 0.03], ["ip", "none"], 3
 

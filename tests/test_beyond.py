@@ -17,7 +17,8 @@ from ipcore.config import ConfigError, NeuronConfig, SweepConfig, TrainConfig
 from ipcore.engine.model import LockstepMLP
 from ipcore.engine.optim import FusedAdam, MemberSGD
 from ipcore.engine.rules import RULES, get_rule
-from ipcore.training.loop import train, unit_entropy, weight_gradient_rms
+from ipcore.training.loop import train
+from ipcore.training.measure import unit_entropy, weight_gradient_rms
 from ipcore.training.neuron import entropy_max, simulate, target_density, truncated_exponential_rate
 from ipcore.training.sweep import train_points
 
@@ -206,7 +207,7 @@ def test_sweep_points_with_their_own_learning_rates_equal_plain_runs(optimizer):
 
 def test_the_optimizer_field_picks_the_optimizer():
     """sgd and momentum train with MemberSGD (momentum 0 or the config's), adam with FusedAdam (torch's fused kernel)."""
-    from ipcore.training.loop import _optimizer
+    from ipcore.engine.optim import make_optimizer as _optimizer
 
     net = LockstepMLP(5, 3, 2, 4, [get_rule("none")], [0], device="cpu")
     for name, kind, momentum in (

@@ -10,7 +10,8 @@ import torch
 
 from ipcore.config import TrainConfig
 from ipcore.results.health import collapsed_by_epoch, member_health, seeds_note
-from ipcore.training.loop import dead_output_units, evaluate, train
+from ipcore.training.loop import train
+from ipcore.training.measure import dead_output_units, evaluate
 
 LN10 = math.log(10)
 
@@ -151,7 +152,7 @@ def test_every_reader_of_a_record_counts_the_same_seeds():
     from ipcore.gallery.assessment import seed_values
     from ipcore.results.reader import RunReader, member_values
     from ipcore.results.records import load_run
-    from ipcore.training.loop import summarize
+    from ipcore.results.summary import summarize
 
     from conftest import CACHED
 

@@ -332,7 +332,7 @@ def test_active_mask_freezes_members_completely(name):
 @pytest.mark.parametrize("name", [n for n in RULES if n not in ("batchnorm", "ip_hard", "none")])
 @pytest.mark.parametrize("masked", [False, True])
 def test_a_step_count_held_as_a_float64_tensor_updates_to_the_same_bits(name, masked):
-    """Where a CUDA graph replays the rule updates (``ipcore.engine.backward.UpdateRunner``) the step count t is a float64
+    """Where a CUDA graph replays the rule updates (``ipcore.engine.cuda_graphs.UpdateRunner``) the step count t is a float64
     number on the device, incremented in place: every rule updates to the same bits as with a Python int, also
     with the per-member mask of a GPU step, and η's decay (Infomax) follows t the same way."""
     rule = get_rule(name, eta_decay=0.01) if name == "infomax" else get_rule(name)

@@ -94,7 +94,7 @@ def job_threads(environment: dict[str, str]) -> str:
     text = environment.get("IPCORE_THREADS", "").strip()
     if text:
         return text
-    from ipcore.training.loop import usable_cpus
+    from ipcore.training.resources import usable_cpus
 
     return str(max(1, usable_cpus() - 1))
 
@@ -279,7 +279,7 @@ def _child_main(
     cpus = job_cpus(environment)
     if cpus is not None:  # before any thread starts: threads inherit it
         os.sched_setaffinity(0, cpus)
-    from ipcore.training import loop as train_module
+    from ipcore.training import resources
 
     nice_error: ConfigError | None = None
     try:  # before the job starts any thread: each inherits it (on Linux a nice value belongs to one thread)
@@ -301,8 +301,8 @@ def _child_main(
     try:
         if nice_error is not None:
             raise nice_error
-        train_module.set_memory_held_elsewhere(held_elsewhere)
-        train_module.promise_listener = lambda key, needed: send(("memory", key, int(needed)))
+        resources.set_memory_held_elsewhere(held_elsewhere)
+        resources.set_promise_listener(lambda key, needed: send(("memory", key, int(needed))))
         send(_run_task(task, payload, send, progress, lambda: terminated or stop.is_set()))
     except BaseException as exc:  # every failure becomes the job's message; the server logs the traceback
         send(("error", error_message(exc), traceback.format_exc()))

@@ -65,7 +65,7 @@ def connect(address: str | None) -> bool:
 
 def task_options() -> dict[str, Any]:
     """Resources of one part: its torch threads as CPUs, and a GPU fraction when the cluster has GPUs."""
-    from ipcore.training.loop import training_threads
+    from ipcore.training.resources import training_threads
 
     threads = training_threads(auto=False)  # many parts share a machine: one thread each unless asked
     options: dict[str, Any] = {
@@ -91,7 +91,7 @@ def _on_device(data: Any, device_name: str) -> Any:
     """The shipped dataset moved to the device this worker trains on (it arrives on the CPU)."""
     if data is None:
         return None
-    from ipcore.training.loop import resolve_device
+    from ipcore.training.resources import resolve_device
 
     device = resolve_device(device_name)
     if device.type == "cpu":
