@@ -64,7 +64,7 @@ from ipcore.config import TrainConfig  # noqa: E402
 from ipcore.data import load_dataset  # noqa: E402
 from ipcore.engine.activations import cpu_tanh_kernel  # noqa: E402
 from ipcore.engine.cuda_graphs import CUDA_GRAPHS_ENV  # noqa: E402
-from ipcore.engine.rules import default_eta  # noqa: E402
+from ipcore.specs.rules import default_eta  # noqa: E402
 from ipcore.training.loop import train  # noqa: E402
 from ipcore.training.resources import resolve_device, usable_cpus  # noqa: E402
 

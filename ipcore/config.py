@@ -28,6 +28,7 @@ from typing import Any, ClassVar, get_type_hints
 from ipcore.data import check_dataset_name, dataset_help
 from ipcore.errors import ConfigError as ConfigError  # re-exported: callers import both from here
 from ipcore.errors import IpcoreWarning as IpcoreWarning
+from ipcore.specs.activations import ACTIVATION_NAMES, NEURON_ACTIVATIONS
 from ipcore.specs.rules import RULE_SPECS, eta_help
 
 
@@ -371,11 +372,6 @@ def check_etas(name: str, etas: Mapping[str, float], rules: list[str] | None = N
         check_range(field_name, eta, 0.0, high, low_open=True)
 
 
-ACTIVATION_NAMES = ("tanh", "logistic", "relu")
-"""The hidden units, in the order the pickers list them (``ipcore.engine.activations`` holds their torch code and checks
-that it has these)."""
-NEURON_ACTIVATIONS = ("tanh", "logistic")
-"""The single neuron's units: its output entropy and target density need a bounded output range."""
 OPTIMIZERS = ("adam", "sgd", "momentum")
 """The weights' optimizer: Adam (the thesis), plain SGD, or SGD with heavy-ball momentum (``ipcore.engine.optim``)."""
 MAX_DEPTH = 32

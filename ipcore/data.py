@@ -132,7 +132,8 @@ class DatasetSpec:
     root); ``locate(root)`` finds its files, ``(folder, note)`` or None (None as ``locate``: it needs no files);
     ``load(name, root, downloads allowed)`` returns its raw arrays. ``argument`` is what may follow ``name:``
     (``D`` in ``clusters:D``), checked by ``check_argument``; ``argument_required``: the name alone is not a
-    dataset. ``browser``: the app's pickers may offer it (a server path never is)."""
+    dataset. ``browser``: the app's pickers may offer it (a server path never is). ``classes``: its number of
+    classes where the name fixes it (None for folders of images)."""
 
     name: str
     description: str
@@ -146,6 +147,7 @@ class DatasetSpec:
     argument_required: bool = False
     check_argument: Callable[[str, str], None] | None = None
     browser: bool = True
+    classes: int | None = None
 
     @property
     def pattern(self) -> str:
@@ -889,6 +891,7 @@ DATASETS: dict[str, DatasetSpec] = {
         DatasetSpec(
             "mnist",
             "MNIST handwritten digits, 28×28 grey, 10 classes",
+            classes=10,
             source="torchvision (downloaded when allowed)",
             load=_load_mnist,
             files=", ".join(MNIST_FILES) + " (unzipped IDX) in ROOT/MNIST/raw",
@@ -900,6 +903,7 @@ DATASETS: dict[str, DatasetSpec] = {
         DatasetSpec(
             "fashion-mnist",
             "Fashion-MNIST clothing images, 28×28 grey, 10 classes",
+            classes=10,
             source="torchvision (downloaded when allowed), or Debian's package dataset-fashion-mnist",
             load=_load_fashion,
             files=", ".join(MNIST_FILES)
@@ -913,6 +917,7 @@ DATASETS: dict[str, DatasetSpec] = {
         DatasetSpec(
             "cifar10",
             "CIFAR-10 colour images, 3×32×32, 10 classes",
+            classes=10,
             source="torchvision (downloaded when allowed), or a JPEG copy in class folders",
             load=_load_cifar10,
             files="ROOT/cifar-10-batches-py/{" + ",".join(CIFAR10_FILES) + "} or ROOT/cifar10-jpg/{train,test}/"
@@ -926,6 +931,7 @@ DATASETS: dict[str, DatasetSpec] = {
         DatasetSpec(
             "clusters",
             f"synthetic: 10 Gaussian clusters in {CLUSTERS_DEFAULT_DIM} dimensions (clusters:D for D dimensions)",
+            classes=10,
             source="built in (fixed seed)",
             load=_load_clusters,
             sizes="8000 train / 2000 test; always available",
@@ -935,6 +941,7 @@ DATASETS: dict[str, DatasetSpec] = {
         DatasetSpec(
             "spirals",
             "synthetic: two interleaved noisy spirals (one turn each) in 2-D",
+            classes=2,
             source="built in (fixed seed)",
             load=_load_spirals,
             sizes="4000 train / 1000 test; always available",
