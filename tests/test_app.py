@@ -727,7 +727,6 @@ def test_every_demo_is_long_enough_for_its_rules() -> None:
                                  epochs=lab_guide.demo_epochs(demo, dataset), seeds=demo.seeds)  # fmt: skip
             assert lab_guide.too_short(config) == [], (demo.key, dataset)
             assert lab_guide.demo_matches(demo, config)
-        assert max(demo.seconds.values()) < 60  # measured: each shows its claim within a minute
 
 
 def test_markdown_in_user_text_is_shown_as_text() -> None:
