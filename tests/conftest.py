@@ -9,6 +9,7 @@ the repository (``IPCORE_TEST_DATA`` points elsewhere), never copied.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,31 @@ def tanh_kernel(request):
 
     with pinned_tanh_kernel(request.param):
         yield request.param
+
+
+# --- the quick tier -----------------------------------------------------------------------------------
+
+SLOW_SIGNS = re.compile(
+    r"open_app\(|AppTest|subprocess|sys\.executable|multiprocessing|JobManager\(|\bray\.|"
+    r"needs_mnist|\bDATA\b"
+)
+"""What makes a test slow, read from its source: it renders a page script (Streamlit's AppTest), starts a
+process (the CLI, a job process, Ray) or reads a real dataset. Such tests are marked ``slow`` at collection, so
+``python -m pytest -m "not slow"`` is the quick tier of the edit–test loop; ``python -m pytest`` runs them all."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    import inspect
+
+    sources: dict[object, str] = {}
+    for item in items:
+        function = getattr(item, "function", None)
+        if function is None or item.get_closest_marker("slow"):
+            continue
+        if function not in sources:
+            try:
+                sources[function] = inspect.getsource(function)
+            except (OSError, TypeError):
+                sources[function] = ""
+        if SLOW_SIGNS.search(sources[function]):
+            item.add_marker(pytest.mark.slow)
