@@ -65,3 +65,38 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 sources[function] = ""
         if SLOW_SIGNS.search(sources[function]):
             item.add_marker(pytest.mark.slow)
+
+
+# --- the app's runs and runs folder (tests/test_app_*.py) ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def train_run():
+    """A real, tiny network run on the synthetic clusters task (seconds on a CPU)."""
+    from app_helpers import TINY_TRAIN
+
+    from ipcore.config import TrainConfig
+    from ipcore.training.loop import train
+
+    return train(TrainConfig(**TINY_TRAIN))
+
+
+@pytest.fixture(scope="module")
+def neuron_run():
+    from app_helpers import SMALL_NEURON
+
+    from ipcore.config import NeuronConfig
+    from ipcore.training.neuron import simulate
+
+    return simulate(NeuronConfig(**SMALL_NEURON))
+
+
+@pytest.fixture
+def runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh runs folder for the app, and a fixed data folder so the app never changes the environment."""
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    monkeypatch.setenv("IPCORE_RUNS_DIR", str(folder))
+    monkeypatch.setenv("IPCORE_GALLERY_DIR", str(folder))  # isolated from the committed gallery records
+    monkeypatch.setenv("IPCORE_DATA", os.environ.get("IPCORE_DATA") or str(DATA if DATA.is_dir() else tmp_path))
+    return folder
