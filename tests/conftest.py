@@ -54,16 +54,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     import inspect
 
     sources: dict[object, str] = {}
-    for item in items:
-        function = getattr(item, "function", None)
-        if function is None or item.get_closest_marker("slow"):
-            continue
+
+    def source(function: object) -> str:
         if function not in sources:
             try:
                 sources[function] = inspect.getsource(function)
             except (OSError, TypeError):
                 sources[function] = ""
-        if SLOW_SIGNS.search(sources[function]):
+        return sources[function]
+
+    for item in items:
+        function = getattr(item, "function", None)
+        if function is None or item.get_closest_marker("slow"):
+            continue
+        text = source(function)
+        # one level of helpers: a test that calls run_cli(...) is as slow as run_cli
+        helpers = [getattr(item.module, name, None) for name in set(re.findall(r"\b(\w+)\(", text))]
+        text += "".join(source(h) for h in helpers if inspect.isfunction(h) and h is not function)
+        if SLOW_SIGNS.search(text):
             item.add_marker(pytest.mark.slow)
 
 
