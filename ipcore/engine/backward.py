@@ -28,20 +28,10 @@ forward, ⊙ a backward) become passes over the H × H weights. Backward, ∂L/�
 ∂L/∂W_l = a_l ⊙ (y_{l−1}ᵀ ∂L/∂u_l), ∂L/∂b_l = a_l ⊙ Σ_batch ∂L/∂u_l; the means come from u: E[x] = (E[u] − c)/a,
 E[xy] = (E[uy] − c E[y])/a. The first layer keeps u = a·x + c (its weights, D × H, are larger than its batch of x).
 
-Where tanh is computed as 2σ(2u) − 1 (``ipcore.engine.activations.cpu_tanh_kernel``), the pass hands σ the argument
-v = 2u directly: the 2 goes onto what multiplies x anyway (2a and 2c, or, folded, the product's own scale factor
-and 2b′), and the means convert with 2a, 2c. Doubling is exact in floating point, so no value changes by a bit;
-a pass over every layer's batch (u·2) disappears. The folded layers' means of x are converted all at once.
-
-Every batch tensor of the pass is held units × batch, ``[M, H, B]``: the products are then xᵀ = W₁Xᵀ + b₁,
-vᵀ = W′ᵀyᵀ + b′ and (∂L/∂y)ᵀ = W (∂L/∂u)ᵀ, whose output rows are a batch long (200) rather than a layer wide (50),
-which a CPU's matrix kernels run faster (docs/performance.md, "The step's layout"). The logits come out class-major, as
-``class_log_probs`` wants them on a CPU. The layers' x and y, and the logits, are handed out as transposed views in
-the usual ``[M, B, ·]`` shape (``LockstepMLP.stack_layers`` joins such views in their own layout). The products
-sum in another order than ``LockstepMLP.forward``'s, so the two agree to float rounding, as before.
-
-For the activations the model ships, f′ is applied by the same fused kernel autograd uses (``tanh_backward``,
-``sigmoid_backward``, ``threshold_backward``); any other ``Activation`` goes through ``derivative_from_output``.
+Three choices that change no value (docs/performance.md, "What the engine does"): where tanh is computed as
+2σ(2u) − 1 (``ipcore.engine.activations.cpu_tanh_kernel``) σ gets v = 2u directly (2a, 2c; doubling is exact);
+every batch tensor is held units × batch, ``[M, H, B]``, handed out as transposed ``[M, B, ·]`` views; and f′
+is applied by the fused kernel autograd uses (``tanh_backward``, ``sigmoid_backward``, ``threshold_backward``).
 """
 
 from __future__ import annotations
