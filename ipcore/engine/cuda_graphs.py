@@ -126,7 +126,7 @@ class UpdateRunner:
     pass: after an eager one (a smaller last batch) the update runs eagerly. A number the update takes from Python
     would be frozen into the graph, so ``use_graph`` is for the caller to grant only where none changes: the
     optimizer is ``FusedAdam`` (its step counts live on the device), the freezing runs at every step
-    (``train.freeze_every_step``) and the rules update from the means; the rules' own step counts ``t`` are made
+    (``optim.freeze_every_step``) and the rules update from the means; the rules' own step counts ``t`` are made
     float64 numbers on the device before the capture (``rules.adam_step``: the same values). The first
     ``warmup_steps`` updates run eagerly (they make Adam's buffers). Capturing records the kernels without running
     them; the replay right after runs them. A capture that fails says why once (``graph_error``) and the update

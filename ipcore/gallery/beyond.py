@@ -6,13 +6,13 @@ as the thesis entries (identical initial weights across rules for the same seed,
 shared folder), but smaller: they were computed on a shared 2-core CPU, so 5 seeds, 3 epochs and the first 20 000
 MNIST training samples (said in every entry's notes).
 
-Sub-claims are the thesis entries' ``assessment.Claim`` (paired per seed, ``stats.paired_difference``, 95 %
+Sub-claims are the thesis entries' ``assessment.Claim`` (paired per seed, ``statistics.paired_difference``, 95 %
 t-interval → reproduced / contradicted / inconclusive), with one difference: a network that *collapsed* to chance
 keeps its loss (≈ ln 10) in the comparison instead of being left out (``Claim.keep_collapsed``), because failing
 to learn at all is the outcome these questions are about (plain SGD leaves the standard deep tanh net at chance);
 only diverged seeds (non-finite loss) are left out. Each entry's text says how many seeds collapsed.
 
-The metrics per seed are ``analysis.SEED_METRICS``' (``final_loss``, ``test_acc``, ``slope`` — the mean ∂y/∂u —,
+The metrics per seed are ``reader.SEED_METRICS``' (``final_loss``, ``test_acc``, ``slope`` — the mean ∂y/∂u —,
 ``entropy_unit``, ``log_grad_weight``, ``log_grad_ratio``); how much a rule helps is a claim's ``baseline``: the
 standard net's final loss minus the rule's, per seed.
 """

@@ -1,4 +1,4 @@
-"""Which members of a network run are *healthy*: the one definition used by ``train.summarize``, the gallery's
+"""Which members of a network run are *healthy*: the one definition used by ``results.summary.summarize``, the gallery's
 assessment and the app's summary tables.
 
 A member is **diverged** when its batch loss became NaN/inf (``diverged_step`` ≥ 0; it is frozen there). It is

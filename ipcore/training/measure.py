@@ -82,7 +82,7 @@ def histogram_rows(
     """Counts of ``values`` in ``bins`` equal bins on [−1, 1], one histogram per row of ``values`` ``[N, n]``,
     or, with ``group`` (integers broadcastable to ``values`` numbering ``groups`` histograms), per group.
 
-    The same bins as ``stats.histogram_counts`` (bin ⌊(v+1)·bins/2⌋, the right edge in the last bin, values
+    The same bins as ``statistics.histogram_counts`` (bin ⌊(v+1)·bins/2⌋, the right edge in the last bin, values
     beyond ±1 in the edge bins, NaN not counted), counted over ``bins + 1`` slots per histogram (the extra one
     collects NaN) in one pass instead of a masked ``index_add``: this runs every few training steps, and
     ``group`` lets it count every layer of every member without first copying them apart. The bin numbers are
