@@ -50,6 +50,17 @@ process (the CLI, a job process, Ray) or reads a real dataset. Such tests are ma
 ``python -m pytest -m "not slow"`` is the quick tier of the edit–test loop; ``python -m pytest`` runs them all."""
 
 
+SLOW_FILES = {"test_jobs.py", "test_job_process.py", "test_sweep_ray.py", "test_gallery.py"}
+"""Files whose every test starts job processes, Ray or the CLI (often through a fixture)."""
+SLOW_TESTS = {
+    "test_printed_forms_never_settle_and_the_corrected_ones_do",  # 12 000 float64 rule updates in Python
+    "test_triesch_drives_the_output_to_its_gaussian_target",
+    "test_fashion_mnist_from_the_debian_package",  # reads a real dataset
+}
+SLOW_FIXTURES = {"gaussian_5_2"}  # the thesis's full-size neuron comparison: 4 rules × 10 000 iterations
+"""Tests measured slow (seconds alone, minutes on a loaded machine) that their source does not give away."""
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     import inspect
 
@@ -66,6 +77,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         function = getattr(item, "function", None)
         if function is None or item.get_closest_marker("slow"):
+            continue
+        if (
+            item.path.name in SLOW_FILES
+            or function.__name__ in SLOW_TESTS
+            or SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+        ):
+            item.add_marker(pytest.mark.slow)
             continue
         text = source(function)
         # one level of helpers: a test that calls run_cli(...) is as slow as run_cli
