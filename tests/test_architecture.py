@@ -105,7 +105,8 @@ def test_packages_import_only_what_the_architecture_allows():
     def layer(module: str) -> str:
         return module.split(".")[0]
 
-    assert set(ALLOWED) >= {layer(module_name(p)) for p in PACKAGE.rglob("*.py")} - {"ipcore"}
+    unplaced = {layer(module_name(p)) for p in PACKAGE.rglob("*.py")} - {"ipcore"} - set(ALLOWED)
+    assert not unplaced, f"in no layer of docs/architecture.md (add them there and to ALLOWED): {sorted(unplaced)}"
     wrong = []
     for path in PACKAGE.rglob("*.py"):
         here = layer(module_name(path))
