@@ -23,11 +23,11 @@ import streamlit as st
 from app.owner import owner as browser_owner
 from ipcore.admission import Limits
 from ipcore.config import Config
-from ipcore.jobs.process import warm_up
 from ipcore.jobs.manager import FINISHED_STATES, JobManager, UnknownJob
+from ipcore.jobs.process import warm_up
+from ipcore.jobs.serving import check_browser_config
 from ipcore.locations import gallery_dir
 from ipcore.results.records import RunRecord, check_run_id, default_runs_dir, list_runs, load_run
-from ipcore.jobs.serving import check_browser_config
 
 ACTIVE_STATES = ("queued", "running")
 __all__ = ["ACTIVE_STATES", "FINISHED_STATES", "UnknownJob"]

@@ -15,8 +15,8 @@ from typing import Any
 
 from ipcore.config import ConfigError
 from ipcore.data import data_root
-from ipcore.results.records import MAX_NAME_LENGTH, NAME_ALPHABET_TEXT
 from ipcore.jobs.serving import redact_paths
+from ipcore.results.records import MAX_NAME_LENGTH, NAME_ALPHABET_TEXT
 
 DATA_FOLDER = "the data folder"
 """How pages name the server's data folder (``IPCORE_DATA``): by this name, never by its path."""

@@ -20,13 +20,13 @@ from app import jobs as app_jobs
 from app.live import PROGRESS_S, QUEUED_S, STARTING_S, LiveBudget, needs_retune
 from app.live_plot import live_plot
 from app.text import code, plain, public_message
-from ipcore.results.reader import RunReader, centre_and_gain
 from ipcore.charts import base as charts
 from ipcore.charts import lab as charts_lab
 from ipcore.charts import layers as charts_layers
 from ipcore.charts import neuron as charts_neuron
 from ipcore.charts import training as charts_training
 from ipcore.config import ConfigError
+from ipcore.results.reader import RunReader, centre_and_gain
 from ipcore.results.records import check_name
 from ipcore.results.statistics import ENTROPY_MAX
 

@@ -203,15 +203,15 @@ def step_seconds(data, root: str, seeds: int, batch: int, steps: int, device: to
 
 
 PARTS = (
-    ("pass", "ipcore.engine.backward", "StepRunner", "__call__"),
-    ("records", "ipcore.training.loop", None, "layer_statistics"),
+    ("pass", "ipcore.engine.cuda_graphs", "StepRunner", "__call__"),
+    ("records", "ipcore.training.recorder", None, "layer_statistics"),
     ("records", "ipcore.engine.model", "LockstepMLP", "stack_layers"),
     ("Adam", "ipcore.engine.optim", "FusedAdam", "step"),
     ("rules", "ipcore.engine.model", "LockstepMLP", "update_rules_from_moments"),
     ("evaluation", "ipcore.training.loop", None, "evaluate"),
 )
 """The parts of ``train``'s loop that ``time_split`` times: (part, module, class or None, function)."""
-LAUNCH_PARTS = PARTS + (("update", "ipcore.engine.backward", "UpdateRunner", "__call__"),)
+LAUNCH_PARTS = PARTS + (("update", "ipcore.engine.cuda_graphs", "UpdateRunner", "__call__"),)
 """The parts ``launches_per_step`` counts: the update after the pass holds the rules and Adam (a launch counts
 for the innermost part it is in), and what is left of it is the freezing and the α ≤ 0 count."""
 
@@ -268,6 +268,7 @@ def launches_per_step(data, root: str, seeds: int, device: torch.device, steps: 
     from torch.utils._python_dispatch import TorchDispatchMode
 
     import ipcore.training.loop as train_module
+    import ipcore.training.measure as measure_module
 
     counts: dict[str, int] = {part: 0 for part, *_ in LAUNCH_PARTS} | {"rest": 0}
     current: list[str] = []
@@ -297,7 +298,7 @@ def launches_per_step(data, root: str, seeds: int, device: torch.device, steps: 
     ticks: list[None] = []
     with (
         mock.patch.object(train_module, "freeze_every_step", lambda _: True),  # a GPU's choices
-        mock.patch.object(train_module, "counts_with_bincount", lambda _: False),
+        mock.patch.object(measure_module, "counts_with_bincount", lambda _: False),
         mock.patch.dict(os.environ, {CUDA_GRAPHS_ENV: "0"}),
         wrapped_parts(attributed, LAUNCH_PARTS),
         CountLaunches(),

@@ -29,6 +29,7 @@ from ipcore.data import check_dataset_name, dataset_help
 from ipcore.errors import ConfigError as ConfigError  # re-exported: callers import both from here
 from ipcore.errors import IpcoreWarning as IpcoreWarning
 from ipcore.locations import check_data_root
+from ipcore.specs.activations import ACTIVATION_NAMES, NEURON_ACTIVATIONS
 from ipcore.specs.rules import RULE_SPECS, eta_help
 
 
@@ -378,11 +379,6 @@ def check_etas(name: str, etas: Mapping[str, float], rules: list[str] | None = N
         check_range(field_name, eta, 0.0, high, low_open=True)
 
 
-ACTIVATION_NAMES = ("tanh", "logistic", "relu")
-"""The hidden units, in the order the pickers list them (``ipcore.engine.activations`` holds their torch code and checks
-that it has these)."""
-NEURON_ACTIVATIONS = ("tanh", "logistic")
-"""The single neuron's units: its output entropy and target density need a bounded output range."""
 OPTIMIZERS = ("adam", "sgd", "momentum")
 """The weights' optimizer: Adam (the thesis), plain SGD, or SGD with heavy-ball momentum (``ipcore.engine.optim``)."""
 MAX_DEPTH = 32
@@ -622,24 +618,18 @@ class NeuronConfig(Config):
 
 
 @dataclass
-class TrainConfig(Config):
-    """Deep tanh MLPs whose hidden units run an intrinsic rule, trained by Adam on cross-entropy (thesis
-    §3.2.2, §3.3, ch. 4). Every rule × seed trains in lockstep as one batched model.
+class NetworkConfig(Config):
+    """The fields a network training and a sweep of them share, declared once (``TrainConfig``, ``SweepConfig``).
 
-    ``dataset``: one of ``ipcore.data.DATASETS`` (clusters:D, imagefolder:PATH, folder:NAME).
-    ``output``: "relu" (the thesis: Linear then ReLU) or "linear". ``log_every``/``hist_every``: record the
-    training loss / the output histograms every k batches (0 = automatic: ≤ 2000 loss rows, ≤ ~40 histograms).
+    A sweep redeclares the few it reads differently (``dataset``, ``rules``, ``lr``, ``eta``, ``seeds``, ``seed``:
+    lists of learning rates and η, the browser's datasets only); a redeclared field keeps its place.
     ``eta_decay`` is Infomax's; ``triesch_mean``/``triesch_std`` are Triesch's target, as in ``NeuronConfig``.
     ``optimizer``: the weights' optimizer, "adam" (the thesis), "sgd" or "momentum" (heavy ball, coefficient
     ``momentum``), with learning rate ``lr``. ``activation``: the hidden units, "tanh" (the thesis), "logistic"
     or "relu"; each rule states the units it is meant for. ``logistic_mean``: Triesch's target mean.
     """
 
-    kind: ClassVar[str] = "train"
-
     dataset: str = declare("mnist", help=dataset_help(), check=check_dataset, label="dataset")
-    data_root: str = declare("", help="dataset folder (default $IPCORE_DATA, else ~/.cache/ipcore)", browser=False,
-                             check=check_data_root)  # fmt: skip
     rules: list[str] = declare(factory=lambda: ["ip", "none"], **RULES_FIELD)
     eta: dict[str, float] = declare(factory=dict, help="intrinsic learning rates, rule=value[,rule=value] "
                                     f"(defaults: {eta_help('network')})", check=check_etas, key_name="rule")  # fmt: skip
@@ -655,16 +645,33 @@ class TrainConfig(Config):
     subset: int = declare(0, **SUBSET_FIELD)
     output: str = declare("relu", **OUTPUT_FIELD)
     device: str = declare("auto", **DEVICE_FIELD)
-    log_every: int = declare(0, help="record the training loss every k batches (0 = automatic)", low=0,
-                             label="record the loss every k batches (0 = automatic)")  # fmt: skip
-    hist_every: int = declare(0, help="record output histograms every k batches (0 = automatic)", low=0,
-                              label="record histograms every k batches (0 = automatic)")  # fmt: skip
     triesch_mean: float = declare(0.0, **TRIESCH_MEAN_FIELD)
     triesch_std: float = declare(0.2, **TRIESCH_STD_FIELD)
     optimizer: str = declare("adam", **OPTIMIZER_FIELD)
     momentum: float = declare(0.9, **MOMENTUM_FIELD)
     activation: str = declare("tanh", **ACTIVATION_FIELD)
     logistic_mean: float = declare(0.2, **LOGISTIC_MEAN_FIELD)
+
+
+@dataclass
+class TrainConfig(NetworkConfig):
+    """Deep tanh MLPs whose hidden units run an intrinsic rule, trained by Adam on cross-entropy (thesis
+    §3.2.2, §3.3, ch. 4). Every rule × seed trains in lockstep as one batched model.
+
+    ``dataset``: one of ``ipcore.data.DATASETS`` (clusters:D, imagefolder:PATH, folder:NAME).
+    ``output``: "relu" (the thesis: Linear then ReLU) or "linear". ``log_every``/``hist_every``: record the
+    training loss / the output histograms every k batches (0 = automatic: ≤ 2000 loss rows, ≤ ~40 histograms).
+    The fields it shares with a sweep: ``NetworkConfig``.
+    """
+
+    kind: ClassVar[str] = "train"
+
+    data_root: str = declare("", help="dataset folder (default $IPCORE_DATA, else ~/.cache/ipcore)", browser=False,
+                             check=check_data_root)  # fmt: skip
+    log_every: int = declare(0, help="record the training loss every k batches (0 = automatic)", low=0,
+                             label="record the loss every k batches (0 = automatic)")  # fmt: skip
+    hist_every: int = declare(0, help="record output histograms every k batches (0 = automatic)", low=0,
+                              label="record histograms every k batches (0 = automatic)")  # fmt: skip
 
     def validate(self) -> None:
         super().validate()
@@ -684,12 +691,12 @@ MAX_GRID_POINTS = 1000
 
 
 @dataclass
-class SweepConfig(Config):
+class SweepConfig(NetworkConfig):
     """A grid of network trainings: every learning rate in ``lr`` × every combination of the η values in ``eta``
     (rule → values; a rule not listed keeps its thesis default), each point comparing ``rules`` over ``seeds``
     seeds. Every point shares one architecture and dataset, so the whole grid trains as one lockstep model
-    (``ipcore.training.sweep``). No field is a server path: the data come from the server's own data root. Every field
-    that ``TrainConfig`` shares with it means the same (``point_config``).
+    (``ipcore.training.sweep``). No field is a server path: the data come from the server's own data root. The
+    fields it shares with ``TrainConfig`` are declared once (``NetworkConfig``) and mean the same (``point_config``).
     """
 
     kind: ClassVar[str] = "sweep"
@@ -703,22 +710,8 @@ class SweepConfig(Config):
                               check=check_distinct, label="learning rates")  # fmt: skip
     eta: dict[str, list[float]] = declare(factory=dict, help="η values per rule, e.g. ip=1e-4,1e-3 (repeat the "
                                           "flag or continue wd=…)", key_name="rule")  # fmt: skip
-    eta_decay: float = declare(0.0, **ETA_DECAY_FIELD)
-    depth: int = declare(7, **DEPTH_FIELD)
-    width: int = declare(50, **WIDTH_FIELD)
-    epochs: int = declare(1, **EPOCHS_FIELD)
     seeds: int = declare(3, **{**SEEDS_FIELD, "help": "seeds per rule and grid point"})
     seed: int = declare(0, help="first seed; the others follow", label="first seed", **SEED_FIELD)
-    batch_size: int = declare(200, **BATCH_FIELD)
-    subset: int = declare(0, **SUBSET_FIELD)
-    output: str = declare("relu", **OUTPUT_FIELD)
-    device: str = declare("auto", **DEVICE_FIELD)
-    triesch_mean: float = declare(0.0, **TRIESCH_MEAN_FIELD)
-    triesch_std: float = declare(0.2, **TRIESCH_STD_FIELD)
-    optimizer: str = declare("adam", **OPTIMIZER_FIELD)
-    momentum: float = declare(0.9, **MOMENTUM_FIELD)
-    activation: str = declare("tanh", **ACTIVATION_FIELD)
-    logistic_mean: float = declare(0.2, **LOGISTIC_MEAN_FIELD)
 
     def validate(self) -> None:
         super().validate()

@@ -33,11 +33,11 @@ from typing import Any
 
 import torch
 
-from ipcore.engine.activations import get_activation
 from ipcore.config import ACTIVATION_NAMES, NeuronConfig, SweepConfig, TrainConfig
+from ipcore.engine.activations import get_activation
+from ipcore.engine.rules import _CLASSES, RULES, Rule, batch_moments
 from ipcore.errors import ConfigError
 from ipcore.specs.rules import RULE_MODULES_ENV, RULE_SPECS, RuleSpec, env_rule_modules
-from ipcore.engine.rules import _CLASSES, RULES, Rule, batch_moments
 
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
 FORMS = ("divide", "affine", "none")

@@ -23,7 +23,6 @@ from app import PAGES_DIR, export, views  # noqa: E402
 from app import jobs as app_jobs  # noqa: E402
 from app.owner import owns_record  # noqa: E402
 from app.text import code, plain, public_message, public_paths, public_record  # noqa: E402
-from ipcore.results.reader import neuron_final  # noqa: E402
 from ipcore.charts import base as charts  # noqa: E402
 from ipcore.charts import gallery as charts_gallery  # noqa: E402
 from ipcore.charts import lab as charts_lab  # noqa: E402
@@ -31,8 +30,9 @@ from ipcore.charts import neuron as charts_neuron  # noqa: E402
 from ipcore.charts import training as charts_training  # noqa: E402
 from ipcore.config import ConfigError  # noqa: E402
 from ipcore.gallery.beyond import CHAPTER as BEYOND_CHAPTER  # noqa: E402
-from ipcore.results.records import CorruptRecord, RunNotFound, delete_run, record_origin  # noqa: E402
 from ipcore.jobs.serving import check_browser_config, plot_text  # noqa: E402
+from ipcore.results.reader import neuron_final  # noqa: E402
+from ipcore.results.records import CorruptRecord, RunNotFound, delete_run, record_origin  # noqa: E402
 
 CHAPTERS = {3: "3 — IP in deep nets", 4: "4 — weighted decay", 5: "5 — the single neuron", 6: "6 — future work",
             7: "7 — beyond the thesis"}  # fmt: skip

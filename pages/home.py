@@ -12,8 +12,8 @@ from app import PAGES_DIR, lab_guide, views  # noqa: E402
 from app import jobs as app_jobs  # noqa: E402
 from app.text import public_paths  # noqa: E402
 from ipcore.charts import home as charts_home  # noqa: E402
-from ipcore.results.records import record_origin  # noqa: E402
 from ipcore.engine.rules import RULES  # noqa: E402
+from ipcore.results.records import record_origin  # noqa: E402
 
 
 @st.cache_resource(show_spinner=False)

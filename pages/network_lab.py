@@ -18,8 +18,8 @@ from app import jobs as app_jobs  # noqa: E402
 from app.text import name_help, public_paths  # noqa: E402
 from ipcore.config import ConfigError, TrainConfig, field_spec  # noqa: E402
 from ipcore.data import CLUSTERS_DEFAULT_DIM, CLUSTERS_MAX_DIM, DATASETS  # noqa: E402
-from ipcore.results.records import MAX_NAME_LENGTH  # noqa: E402
 from ipcore.jobs.serving import check_browser_config  # noqa: E402
+from ipcore.results.records import MAX_NAME_LENGTH  # noqa: E402
 
 PAGE = "net"
 # Datasets that need no files (always available).

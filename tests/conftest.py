@@ -9,6 +9,7 @@ the repository (``IPCORE_TEST_DATA`` points elsewhere), never copied.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,92 @@ def tanh_kernel(request):
 
     with pinned_tanh_kernel(request.param):
         yield request.param
+
+
+# --- the quick tier -----------------------------------------------------------------------------------
+
+SLOW_SIGNS = re.compile(
+    r"open_app\(|AppTest|subprocess|sys\.executable|multiprocessing|JobManager\(|\bray\.|"
+    r"needs_mnist|\bDATA\b"
+)
+"""What makes a test slow, read from its source: it renders a page script (Streamlit's AppTest), starts a
+process (the CLI, a job process, Ray) or reads a real dataset. Such tests are marked ``slow`` at collection, so
+``python -m pytest -m "not slow"`` is the quick tier of the edit–test loop; ``python -m pytest`` runs them all."""
+
+
+SLOW_FILES = {"test_jobs.py", "test_job_process.py", "test_sweep_ray.py", "test_gallery.py"}
+"""Files whose every test starts job processes, Ray or the CLI (often through a fixture)."""
+SLOW_TESTS = {
+    "test_printed_forms_never_settle_and_the_corrected_ones_do",  # 12 000 float64 rule updates in Python
+    "test_triesch_drives_the_output_to_its_gaussian_target",
+    "test_fashion_mnist_from_the_debian_package",  # reads a real dataset
+}
+SLOW_FIXTURES = {"gaussian_5_2"}  # the thesis's full-size neuron comparison: 4 rules × 10 000 iterations
+"""Tests measured slow (seconds alone, minutes on a loaded machine) that their source does not give away."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    import inspect
+
+    sources: dict[object, str] = {}
+
+    def source(function: object) -> str:
+        if function not in sources:
+            try:
+                sources[function] = inspect.getsource(function)
+            except (OSError, TypeError):
+                sources[function] = ""
+        return sources[function]
+
+    for item in items:
+        function = getattr(item, "function", None)
+        if function is None or item.get_closest_marker("slow"):
+            continue
+        if (
+            item.path.name in SLOW_FILES
+            or function.__name__ in SLOW_TESTS
+            or SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+        ):
+            item.add_marker(pytest.mark.slow)
+            continue
+        text = source(function)
+        # one level of helpers: a test that calls run_cli(...) is as slow as run_cli
+        helpers = [getattr(item.module, name, None) for name in set(re.findall(r"\b(\w+)\(", text))]
+        text += "".join(source(h) for h in helpers if inspect.isfunction(h) and h is not function)
+        if SLOW_SIGNS.search(text):
+            item.add_marker(pytest.mark.slow)
+
+
+# --- the app's runs and runs folder (tests/test_app_*.py) ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def train_run():
+    """A real, tiny network run on the synthetic clusters task (seconds on a CPU)."""
+    from app_helpers import TINY_TRAIN
+
+    from ipcore.config import TrainConfig
+    from ipcore.training.loop import train
+
+    return train(TrainConfig(**TINY_TRAIN))
+
+
+@pytest.fixture(scope="module")
+def neuron_run():
+    from app_helpers import SMALL_NEURON
+
+    from ipcore.config import NeuronConfig
+    from ipcore.training.neuron import simulate
+
+    return simulate(NeuronConfig(**SMALL_NEURON))
+
+
+@pytest.fixture
+def runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh runs folder for the app, and a fixed data folder so the app never changes the environment."""
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    monkeypatch.setenv("IPCORE_RUNS_DIR", str(folder))
+    monkeypatch.setenv("IPCORE_GALLERY_DIR", str(folder))  # isolated from the committed gallery records
+    monkeypatch.setenv("IPCORE_DATA", os.environ.get("IPCORE_DATA") or str(DATA if DATA.is_dir() else tmp_path))
+    return folder

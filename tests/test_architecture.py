@@ -72,6 +72,67 @@ def test_ipcore_modules_import_each_other_without_a_cycle():
         assert cycle is None, " → ".join(cycle)
 
 
+BELOW_TRAINING = {"errors", "jsonable", "specs", "data", "config", "engine", "results"}
+ALLOWED = {
+    "errors": set(),
+    "jsonable": set(),
+    "specs": {"errors"},
+    "data": {"errors", "specs"},
+    "config": {"errors", "specs", "data"},
+    "engine": {"errors", "specs", "data", "config"},
+    "results": {"errors", "jsonable", "specs", "data", "config", "engine"},
+    "training": BELOW_TRAINING,
+    "gallery": BELOW_TRAINING,
+    "jobs": BELOW_TRAINING | {"training"},
+    "cli": BELOW_TRAINING | {"training", "gallery", "jobs"},
+    "__main__": {"cli"},
+}
+"""docs/architecture.md's table: what each top-level module or package of ipcore may import (besides itself and the
+root package)."""
+
+LONG_MODULES = {
+    "cli.py": "six subcommands on one argparse tree, their outputs and exit codes",
+    "config.py": "the declaration machinery (FieldSpec, declare, flat and JSON round trip) and the three configs",
+    "data.py": "seven dataset formats, each a DatasetSpec with its locate and load functions, and the batches",
+    "engine/rules.py": "fifteen small rule classes, each with its equation and source, over one Rule base",
+    "gallery/entries.py": "the thesis's chapters as a table of declarative entries",
+    "results/records.py": "the record layout: save, load, list, rename and check run folders",
+}
+"""Modules over 500 lines, each with the reason it stays one file."""
+
+
+def test_packages_import_only_what_the_architecture_allows():
+    def layer(module: str) -> str:
+        return module.split(".")[0]
+
+    unplaced = {layer(module_name(p)) for p in PACKAGE.rglob("*.py")} - {"ipcore"} - set(ALLOWED)
+    assert not unplaced, f"in no layer of docs/architecture.md (add them there and to ALLOWED): {sorted(unplaced)}"
+    wrong = []
+    for path in PACKAGE.rglob("*.py"):
+        here = layer(module_name(path))
+        for imported in imports_of(path):
+            there = layer(imported)
+            if there not in (here, "ipcore") and there not in ALLOWED.get(here, set()):
+                wrong.append(f"{path.relative_to(ROOT)} imports ipcore.{imported}")
+    assert wrong == [], "docs/architecture.md does not allow: " + "; ".join(wrong)
+
+
+def test_modules_over_500_lines_say_why():
+    long = {str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if len(p.read_text().splitlines()) > 500}
+    assert long - set(LONG_MODULES) == set(), "split these, or list them with their reason"
+    assert set(LONG_MODULES) - long == set(), "no longer long: drop them from LONG_MODULES"
+
+
+def test_the_training_loop_fits_on_a_screen():
+    import inspect
+
+    from ipcore.training import loop
+
+    source = inspect.getsource(loop._train)
+    body = source.split(") -> RunResult:\n", 1)[1]
+    assert len(body.splitlines()) <= 80 and "nonlocal" not in source
+
+
 def test_configs_parse_and_the_cli_builds_without_torch():
     code = (
         "import sys\n"

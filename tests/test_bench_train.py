@@ -9,6 +9,7 @@ import os
 import torch
 
 import ipcore.training.loop as train_module
+import ipcore.training.measure as measure
 from ipcore.data import load_dataset
 from ipcore.engine.cuda_graphs import CUDA_GRAPHS_ENV
 
@@ -35,5 +36,5 @@ def test_launches_per_step_count_the_gpus_code_path_by_part_and_restore_the_cpus
     # update; the loop's own bookkeeping (the loss, the divergence record) in the rest
     assert counts["records"] > 0 and counts["update"] >= 32 and counts["rest"] > 0
     cpu = torch.device("cpu")
-    assert not train_module.freeze_every_step(cpu) and train_module.counts_with_bincount(cpu)
+    assert not train_module.freeze_every_step(cpu) and measure.counts_with_bincount(cpu)
     assert CUDA_GRAPHS_ENV not in os.environ

@@ -17,8 +17,8 @@ import ipcore  # noqa: I001
 from ipcore import custom_rules
 from ipcore.config import ConfigError, NeuronConfig, TrainConfig
 from ipcore.custom_rules import RuleError, load_rule_module, register_rule, unregister_rule
-from ipcore.specs.rules import RULE_SPECS
 from ipcore.engine.rules import IP, RULES, Rule
+from ipcore.specs.rules import RULE_SPECS
 
 from conftest import ROOT
 

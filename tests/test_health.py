@@ -148,9 +148,9 @@ def test_every_reader_of_a_record_counts_the_same_seeds():
     from types import SimpleNamespace
 
     from app.views import train_summary_rows
-    from ipcore.results.reader import RunReader, member_values
-    from ipcore.gallery.assessment import seed_values
     from ipcore.charts.sweep import sweep_points
+    from ipcore.gallery.assessment import seed_values
+    from ipcore.results.reader import RunReader, member_values
     from ipcore.results.records import load_run
     from ipcore.results.summary import summarize
 

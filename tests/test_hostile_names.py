@@ -32,10 +32,10 @@ from ipcore.charts import lab as charts_lab  # noqa: E402
 from ipcore.charts import neuron as charts_neuron  # noqa: E402
 from ipcore.charts import training as charts_training  # noqa: E402
 from ipcore.config import ConfigError, NeuronConfig, TrainConfig  # noqa: E402
-from ipcore.training.neuron import simulate  # noqa: E402
-from ipcore.results.records import check_name, check_stored_name, load_run, save_run  # noqa: E402
 from ipcore.jobs.serving import plot_text, redact_paths  # noqa: E402
+from ipcore.results.records import check_name, check_stored_name, load_run, save_run  # noqa: E402
 from ipcore.training.loop import train  # noqa: E402
+from ipcore.training.neuron import simulate  # noqa: E402
 
 HOSTILE = [
     '<a href="https:evil.example">CLICKME <b>BOLD<br><span style="font-size:60px">BIG',  # the name

@@ -15,7 +15,7 @@ import pytest
 from ipcore.config import ConfigError, NeuronConfig, TrainConfig
 from ipcore.jobs.manager import JobManager
 from ipcore.results.records import load_run
-from ipcore.training import loop as train_module
+from ipcore.training import resources
 
 DEADLINE = 120.0
 
@@ -130,7 +130,7 @@ def test_job_processes_are_told_what_the_others_were_promised(tmp_path):
     from ipcore.data import load_dataset
 
     long_run = train_config(epochs=1000)
-    needed = train_module.estimated_memory(long_run, load_dataset("clusters", subset=600))
+    needed = resources.estimated_memory(long_run, load_dataset("clusters", subset=600))
     with JobManager(max_concurrent=2, runs_dir=tmp_path, isolation="process") as manager:
         first = manager.submit(long_run)
         wait_until(lambda: manager.status(first)["progress"] > 0, "the first training running")
@@ -149,12 +149,12 @@ def test_job_processes_are_told_what_the_others_were_promised(tmp_path):
         assert held == [{first: ("cpu", needed)}]
         manager.cancel(first)
         assert manager.wait(first, DEADLINE)["state"] == "cancelled"
-    train_module.set_memory_held_elsewhere({"cpu": (needed, 1)})
+    resources.set_memory_held_elsewhere({"cpu": (needed, 1)})
     try:
-        assert train_module.memory_held(torch.device("cpu")) == (needed, 1)
+        assert resources.memory_held(torch.device("cpu")) == (needed, 1)
     finally:
-        train_module.set_memory_held_elsewhere({})
-    assert train_module.memory_held(torch.device("cpu")) == (0, 0)
+        resources.set_memory_held_elsewhere({})
+    assert resources.memory_held(torch.device("cpu")) == (0, 0)
 
 
 def test_isolation_is_checked():
@@ -245,11 +245,11 @@ def test_a_job_process_leaves_a_core_to_the_server(monkeypatch):
     when it starts; the operator's setting wins."""
     from ipcore.jobs.process import job_threads
 
-    monkeypatch.setattr(train_module, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(resources, "usable_cpus", lambda: 2)
     assert job_threads({}) == "1"
-    monkeypatch.setattr(train_module, "usable_cpus", lambda: 16)
+    monkeypatch.setattr(resources, "usable_cpus", lambda: 16)
     assert job_threads({}) == "15"
-    monkeypatch.setattr(train_module, "usable_cpus", lambda: 1)
+    monkeypatch.setattr(resources, "usable_cpus", lambda: 1)
     assert job_threads({}) == "1"
     assert job_threads({"IPCORE_THREADS": "4"}) == "4"
 

@@ -417,16 +417,16 @@ def test_concurrent_trainings_count_the_memory_the_running_ones_hold(tmp_path, m
     import torch
 
     from ipcore.data import load_dataset
-    from ipcore.training import loop as train_module
+    from ipcore.training import resources
 
     long_run = train_config(epochs=1000)  # runs until cancelled
-    needed = train_module.estimated_memory(long_run, load_dataset("clusters", subset=600))
-    free = int(1.5 * needed / train_module.MEMORY_HEADROOM)  # room for one and a half of them
-    monkeypatch.setattr(train_module, "available_memory", lambda device: free)
+    needed = resources.estimated_memory(long_run, load_dataset("clusters", subset=600))
+    free = int(1.5 * needed / resources.MEMORY_HEADROOM)  # room for one and a half of them
+    monkeypatch.setattr(resources, "available_memory", lambda device: free)
     with JobManager(max_concurrent=2, runs_dir=tmp_path) as manager:
         first = manager.submit(long_run)
         wait_until(lambda: manager.status(first)["progress"] > 0, "the first training running")
-        assert train_module.memory_held(torch.device("cpu")) == (needed, 1)  # seen from this (another) thread
+        assert resources.memory_held(torch.device("cpu")) == (needed, 1)  # seen from this (another) thread
         second = manager.wait(manager.submit(long_run.replace(seed=5)), DEADLINE)
         assert second["state"] == "failed"
         size = f"{needed / 2**20:.0f} MiB"
@@ -435,6 +435,6 @@ def test_concurrent_trainings_count_the_memory_the_running_ones_hold(tmp_path, m
         assert manager.status(first)["state"] == "running"  # the refused job did not disturb the first
         manager.cancel(first)
         assert manager.wait(first, DEADLINE)["state"] == "cancelled"
-        assert train_module.memory_held(torch.device("cpu")) == (0, 0)  # given back when it ended
+        assert resources.memory_held(torch.device("cpu")) == (0, 0)  # given back when it ended
         third = manager.wait(manager.submit(train_config()), DEADLINE)
         assert third["state"] == "done", third["error"]

@@ -15,9 +15,9 @@ from conftest import DATA, ROOT, needs_mnist
 sys.path.insert(0, str(ROOT))
 
 from app import lab, lab_guide  # noqa: E402
-from ipcore.results.reader import RunReader  # noqa: E402
 from ipcore.cli import main  # noqa: E402
 from ipcore.results.health import no_healthy_text, rule_health  # noqa: E402
+from ipcore.results.reader import RunReader  # noqa: E402
 from ipcore.results.records import load_run  # noqa: E402
 from ipcore.training.loop import train  # noqa: E402
 

@@ -111,7 +111,9 @@ def test_the_cli_warns_when_a_run_is_too_short_for_ip_to_act(home, capsys):
 
 def test_a_sweep_warns_once_for_each_setting_too_short_to_act(home, tmp_path, capsys):
     argv = ["sweep", "--dataset", "clusters", "--rules", "ip,wd,none", "--lr", "0.003,0.01", "--eta", "ip=1e-3,1e-2"]
-    with mock.patch("ipcore.training.sweep.run_sweep", side_effect=KeyboardInterrupt):  # the warnings come before training
+    with mock.patch(
+        "ipcore.training.sweep.run_sweep", side_effect=KeyboardInterrupt
+    ):  # the warnings come before training
         assert main([*argv, "--runs-dir", str(tmp_path)]) == 130
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 2  # one per η of ip, not one per learning rate; wd (η 0.1) acts

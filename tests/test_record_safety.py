@@ -21,7 +21,6 @@ from ipcore import cli  # noqa: E402
 from ipcore.config import ConfigError, NeuronConfig, SweepConfig, TrainConfig  # noqa: E402
 from ipcore.data import data_root  # noqa: E402
 from ipcore.jobs.manager import JobManager  # noqa: E402
-from ipcore.training.neuron import preview_density, simulate  # noqa: E402
 from ipcore.results.records import (  # noqa: E402
     CorruptRecord,
     list_runs,
@@ -31,6 +30,7 @@ from ipcore.results.records import (  # noqa: E402
     save_run,
 )
 from ipcore.training.loop import train  # noqa: E402
+from ipcore.training.neuron import preview_density, simulate  # noqa: E402
 
 TINY_TRAIN = {"dataset": "clusters", "rules": ["ip", "none"], "depth": 3, "width": 8, "epochs": 2, "seeds": 2,
               "subset": 400, "batch_size": 100, "device": "cpu"}  # fmt: skip

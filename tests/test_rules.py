@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from ipcore.engine.rules import ALPHA_FLOOR, RULES, get_rule, safe_alpha
-from ipcore.specs.rules import default_eta
-from ipcore.specs.rules import RULE_SPECS
+from ipcore.specs.rules import RULE_SPECS, default_eta
 
 # A hand-made batch: M = 2 members, B = 5 samples, U = 3 units.
 X = np.array(

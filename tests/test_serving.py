@@ -1,6 +1,6 @@
 """A server that is safe to share: what a browser may choose, what it is shown, and what a slow request costs.
 
-The app's pages are driven in tests/test_app.py (AppTest) and tests/test_browser.py (chromium); here the engine
+The app's pages are driven in tests/test_app_pages.py (AppTest) and tests/test_browser.py (chromium); here the engine
 and app pieces they rest on: operator-named image folders, the browser-config check, path redaction, Markdown
 escaping, the refresh budget of live views, the Streamlit defaults, and cost-bounded sampling and previews.
 """

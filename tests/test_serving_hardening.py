@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.local_server import CHROMIUM, CHROMIUM_ARGS, local_server  # noqa: E402
 from ipcore.config import NeuronConfig  # noqa: E402
-from ipcore.training.neuron import simulate  # noqa: E402
 from ipcore.results.records import owner_digest, save_run  # noqa: E402
+from ipcore.training.neuron import simulate  # noqa: E402
 
 HOSTILE = '<a href="https:evil.example">CLICKME <b>BOLD<br><span style="font-size:60px">BIG'
 CONFIG = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())

@@ -14,6 +14,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 import ipcore.engine.backward as step_module
+import ipcore.engine.cuda_graphs as cuda_graphs
 from ipcore.engine.activations import ACTIVATIONS, Tanh, pinned_tanh_kernel
 from ipcore.engine.backward import folds_coefficients, forward_backward, manual_backward_supported
 from ipcore.engine.cuda_graphs import CUDA_GRAPHS_ENV, StepRunner, cuda_graph_supported
@@ -314,7 +315,7 @@ def _tape_graphs(monkeypatch) -> None:
     monkeypatch.setattr(torch.cuda, "stream", lambda stream: contextlib.nullcontext())
     monkeypatch.setattr(torch.cuda, "CUDAGraph", TapeGraph)
     monkeypatch.setattr(torch.cuda, "graph", graph)
-    monkeypatch.setattr(step_module, "cuda_graph_supported", manual_backward_supported)
+    monkeypatch.setattr(cuda_graphs, "cuda_graph_supported", manual_backward_supported)
 
 
 class ExplodingMomentsIP(IP):

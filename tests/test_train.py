@@ -12,15 +12,14 @@ import torch
 
 from ipcore import cli
 from ipcore.config import ConfigError, TrainConfig, config_from_dict
-from ipcore.data import load_dataset
+from ipcore.data import epoch_permutations, load_dataset
 from ipcore.engine.model import LockstepMLP, member_losses
+from ipcore.engine.optim import freeze_members
 from ipcore.engine.rules import IP, RULES, get_rule, make_rule
 from ipcore.results.metrics_log import MetricsLog
 from ipcore.specs.rules import RULE_SPECS, RuleSpec
 from ipcore.training.loop import MemberGroup, train
-from ipcore.data import epoch_permutations
 from ipcore.training.measure import evaluate, histogram_rows
-from ipcore.engine.optim import freeze_members
 from ipcore.training.recorder import recording_intervals
 from ipcore.training.resources import resolve_device
 from ipcore.training.runner import run_config
@@ -525,46 +524,46 @@ def test_cpu_training_uses_the_configured_thread_count(monkeypatch):
 
 
 def test_without_a_setting_the_thread_count_follows_the_idle_cpus(monkeypatch):
-    import ipcore.training.loop as train_module
+    import ipcore.training.resources as resources
 
     monkeypatch.delenv("IPCORE_THREADS", raising=False)
-    monkeypatch.setattr(train_module, "usable_cpus", lambda: 4)
+    monkeypatch.setattr(resources, "usable_cpus", lambda: 4)
     for load, expected in ((0.2, 4), (1.0, 3), (2.7, 1), (9.0, 1), (math.inf, 1)):
-        monkeypatch.setattr(train_module, "busy_cpus", lambda load=load: load)
-        assert train_module.training_threads() == expected, load
-        assert train_module.training_threads(auto=False) == 1  # Ray tasks: one thread each unless asked
-    monkeypatch.setattr(train_module, "busy_cpus", lambda: 0)
+        monkeypatch.setattr(resources, "busy_cpus", lambda load=load: load)
+        assert resources.training_threads() == expected, load
+        assert resources.training_threads(auto=False) == 1  # Ray tasks: one thread each unless asked
+    monkeypatch.setattr(resources, "busy_cpus", lambda: 0)
     seen = []
     result = train(small(epochs=1), progress=lambda _: seen.append(torch.get_num_threads()))
     assert set(seen) == {4} and result.summary["threads"] == 4
     monkeypatch.setenv("IPCORE_THREADS", "2")
-    assert train_module.training_threads() == 2
+    assert resources.training_threads() == 2
 
 
 def test_a_run_too_big_for_the_machine_is_refused_before_it_starts(monkeypatch):
-    import ipcore.training.loop as train_module
+    import ipcore.training.resources as resources
 
     config = small(rules=["ip", "wd"], seeds=4, depth=3, width=64)
     data = load_dataset("clusters", subset=300)
-    needed = train_module.estimated_memory(config, data)
+    needed = resources.estimated_memory(config, data)
     assert needed > 8 * 4 * (21 * 64 + 2 * 65 * 64 + 65 * 10)  # 8 networks: weights, gradients, Adam moments
-    monkeypatch.setattr(train_module, "available_memory", lambda device: needed)
+    monkeypatch.setattr(resources, "available_memory", lambda device: needed)
     with pytest.raises(ConfigError, match=r"need about \d+ MiB, but cpu has \d+ MiB free; use fewer") as error:
         train(config)
     assert error.value.field == "seeds" and "2 rules × 4 seeds" in str(error.value)
-    assert train_module.memory_held(torch.device("cpu")) == (0, 0)  # a refused run holds nothing
-    monkeypatch.setattr(train_module, "available_memory", lambda device: 2 * needed)
+    assert resources.memory_held(torch.device("cpu")) == (0, 0)  # a refused run holds nothing
+    monkeypatch.setattr(resources, "available_memory", lambda device: 2 * needed)
     assert train(config).state == "done"
-    assert train_module._held == {}  # given back when the run ended
+    assert resources._held == {}  # given back when the run ended
 
 
 def test_cpu_memory_is_what_the_kernel_says_is_available_not_the_total(tmp_path, monkeypatch):
-    import ipcore.training.loop as train_module
+    import ipcore.training.resources as resources
 
     meminfo = tmp_path / "meminfo"
     meminfo.write_text("MemTotal:       100000000 kB\nMemFree:          1000000 kB\nMemAvailable:     3000000 kB\n")
-    monkeypatch.setattr(train_module, "MEMINFO", str(meminfo))
-    assert train_module.available_memory(torch.device("cpu")) == 3_000_000 * 1024
+    monkeypatch.setattr(resources, "MEMINFO", str(meminfo))
+    assert resources.available_memory(torch.device("cpu")) == 3_000_000 * 1024
 
 
 def test_the_estimate_is_above_the_measured_peak_of_a_real_run():
@@ -612,6 +611,7 @@ def test_a_training_step_on_a_gpus_code_path_never_waits_for_the_device(monkeypa
     from torch.utils._python_dispatch import TorchDispatchMode
 
     import ipcore.training.loop as train_module
+    import ipcore.training.measure as measure
 
     class CountHostWaits(TorchDispatchMode):
         def __init__(self):
@@ -624,7 +624,7 @@ def test_a_training_step_on_a_gpus_code_path_never_waits_for_the_device(monkeypa
             return func(*args, **(kwargs or {}))
 
     monkeypatch.setattr(train_module, "freeze_every_step", lambda device: True)
-    monkeypatch.setattr(train_module, "counts_with_bincount", lambda device: False)
+    monkeypatch.setattr(measure, "counts_with_bincount", lambda device: False)
     monkeypatch.setitem(RULE_SPECS, "exploding_ip", ExplodingIP.spec)
     monkeypatch.setitem(RULES, "exploding_ip", ExplodingIP)
     waits_by_step: list[list[str]] = []
@@ -646,7 +646,7 @@ def test_a_training_step_on_a_gpus_code_path_never_waits_for_the_device(monkeypa
         waits_by_step.clear()
     assert result.metrics["layer/step"].size == 2 * 6  # a row at every step: 300 samples, batch 50, 2 epochs
     # the mode does see them: the CPU's own choices wait on the device, a bincount per recorded row
-    monkeypatch.setattr(train_module, "counts_with_bincount", lambda device: True)
+    monkeypatch.setattr(measure, "counts_with_bincount", lambda device: True)
     with CountHostWaits() as mode:
         train(small(seeds=2, log_every=1, hist_every=1))
     assert mode.waits.count("bincount") >= 12
@@ -721,24 +721,24 @@ def test_what_a_captured_step_reads_stays_in_the_same_memory_all_run(monkeypatch
 
 
 def test_the_idle_cpus_come_from_the_tasks_running_now(monkeypatch, tmp_path):
-    import ipcore.training.loop as train_module
+    import ipcore.training.resources as resources
 
     loadavg = tmp_path / "loadavg"
     loadavg.write_text("0.10 0.50 1.90 3/214 8123\n")  # 3 running: this reader and 2 others
-    monkeypatch.setattr(train_module, "LOADAVG", str(loadavg))
-    monkeypatch.setattr(train_module.os, "getloadavg", lambda: (7.0, 7.0, 7.0))  # a minute ago: busy
-    assert train_module.busy_cpus() == 2
-    monkeypatch.setattr(train_module, "usable_cpus", lambda: 8)
-    assert train_module.idle_cpus() == 6
+    monkeypatch.setattr(resources, "LOADAVG", str(loadavg))
+    monkeypatch.setattr(resources.os, "getloadavg", lambda: (7.0, 7.0, 7.0))  # a minute ago: busy
+    assert resources.busy_cpus() == 2
+    monkeypatch.setattr(resources, "usable_cpus", lambda: 8)
+    assert resources.idle_cpus() == 6
     loadavg.write_text("garbage\n")
-    assert train_module.busy_cpus() == 7.0  # no reading: the load average
-    monkeypatch.setattr(train_module, "LOADAVG", str(tmp_path / "missing"))
+    assert resources.busy_cpus() == 7.0  # no reading: the load average
+    monkeypatch.setattr(resources, "LOADAVG", str(tmp_path / "missing"))
 
     def no_load_average():
         raise OSError("not here")
 
-    monkeypatch.setattr(train_module.os, "getloadavg", no_load_average)
-    assert train_module.busy_cpus() == math.inf and train_module.idle_cpus() == 1
+    monkeypatch.setattr(resources.os, "getloadavg", no_load_average)
+    assert resources.busy_cpus() == math.inf and resources.idle_cpus() == 1
 
 
 def test_a_run_gives_back_threads_that_stop_getting_cores():
@@ -770,7 +770,7 @@ def test_a_run_gives_back_threads_that_stop_getting_cores():
 
 
 def test_both_entropies_from_one_count_equal_the_separate_counts(monkeypatch):
-    import ipcore.training.loop as train_module
+    import ipcore.training.measure as measure
 
     config = small(rules=["ip", "wd"], seeds=2, depth=3, width=8)
     data = load_dataset("clusters", subset=300)
@@ -780,9 +780,9 @@ def test_both_entropies_from_one_count_equal_the_separate_counts(monkeypatch):
     y_all = model.stack_layers(post)
     y_all[1, :5] = float("nan")  # a diverging member's outputs are not counted
     nonpositive = torch.zeros(4, 24, dtype=torch.int32)
-    shared = train_module.layer_statistics(model, y_all, nonpositive, True, model.stack_layers(pre))
-    monkeypatch.setattr(train_module, "SHARED_HISTOGRAM_SLOTS", 0)  # as for a model too big for one count
-    separate = train_module.layer_statistics(model, y_all, nonpositive, True, model.stack_layers(pre))
+    shared = measure.layer_statistics(model, y_all, nonpositive, True, model.stack_layers(pre))
+    monkeypatch.setattr(measure, "SHARED_HISTOGRAM_SLOTS", 0)  # as for a model too big for one count
+    separate = measure.layer_statistics(model, y_all, nonpositive, True, model.stack_layers(pre))
     assert set(shared) == set(separate)
     for key, value in shared.items():
         torch.testing.assert_close(value, separate[key], equal_nan=True, msg=key)

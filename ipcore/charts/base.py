@@ -38,8 +38,8 @@ import plotly.graph_objects as go
 from plotly import colors
 from plotly.colors import qualitative
 
-from ipcore.specs.rules import RULE_SPECS
 from ipcore.jobs.serving import plot_text
+from ipcore.specs.rules import RULE_SPECS
 
 Metrics = Mapping[str, np.ndarray]
 Runs = Sequence[tuple[str, Metrics]]

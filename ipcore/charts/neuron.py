@@ -13,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from ipcore.results.reader import centre_and_gain
 from ipcore.charts.base import (
     DASHES,
     ENTROPY_MAX,
@@ -31,6 +30,7 @@ from ipcore.charts.base import (
     rule_color,
     thin,
 )
+from ipcore.results.reader import centre_and_gain
 
 UNIFORM = 0.5  # the density of a uniform output on (−1, 1)
 DECADES = 1.0  # the heatmap's colours span uniform ÷ 10 … × 10

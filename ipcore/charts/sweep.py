@@ -16,9 +16,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ipcore.results.reader import RunReader
 from ipcore.charts.base import Metrics, Plot, rule_color
 from ipcore.results.health import no_healthy_text
+from ipcore.results.reader import RunReader
 
 METRICS = {
     "final_train_loss": "final training loss (nats)",

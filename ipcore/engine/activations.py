@@ -22,8 +22,8 @@ from typing import ClassVar
 
 import torch
 
-from ipcore.config import ACTIVATION_NAMES
 from ipcore.errors import ConfigError
+from ipcore.specs.activations import ACTIVATION_NAMES
 
 TANH_KERNEL_ENV = "IPCORE_TANH"
 """How a CPU computes float32 tanh: ``auto`` (the default: the faster of the two on this machine, measured once
@@ -176,7 +176,9 @@ class ReLU(Activation):
 
 ACTIVATIONS: dict[str, type[Activation]] = {cls.name: cls for cls in (Tanh, Logistic, ReLU)}
 if tuple(ACTIVATIONS) != ACTIVATION_NAMES:  # the configs validate against the torch-free list of names
-    raise ImportError(f"ipcore.config.ACTIVATION_NAMES {ACTIVATION_NAMES} != the units here {tuple(ACTIVATIONS)}")
+    raise ImportError(
+        f"ipcore.specs.activations.ACTIVATION_NAMES {ACTIVATION_NAMES} != the units here {tuple(ACTIVATIONS)}"
+    )
 
 
 def get_activation(name: str) -> Activation:

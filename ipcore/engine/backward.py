@@ -28,28 +28,16 @@ forward, ⊙ a backward) become passes over the H × H weights. Backward, ∂L/�
 ∂L/∂W_l = a_l ⊙ (y_{l−1}ᵀ ∂L/∂u_l), ∂L/∂b_l = a_l ⊙ Σ_batch ∂L/∂u_l; the means come from u: E[x] = (E[u] − c)/a,
 E[xy] = (E[uy] − c E[y])/a. The first layer keeps u = a·x + c (its weights, D × H, are larger than its batch of x).
 
-Where tanh is computed as 2σ(2u) − 1 (``ipcore.engine.activations.cpu_tanh_kernel``), the pass hands σ the argument
-v = 2u directly: the 2 goes onto what multiplies x anyway (2a and 2c, or, folded, the product's own scale factor
-and 2b′), and the means convert with 2a, 2c. Doubling is exact in floating point, so no value changes by a bit;
-a pass over every layer's batch (u·2) disappears. The folded layers' means of x are converted all at once.
-
-Every batch tensor of the pass is held units × batch, ``[M, H, B]``: the products are then xᵀ = W₁Xᵀ + b₁,
-vᵀ = W′ᵀyᵀ + b′ and (∂L/∂y)ᵀ = W (∂L/∂u)ᵀ, whose output rows are a batch long (200) rather than a layer wide (50),
-which a CPU's matrix kernels run 15–20 % faster (measured on one AMD EPYC thread, torch 2.14: 2.1 against 2.5 ms
-for the first layer of 10 seeds, 0.12 against 0.14–0.15 ms for a hidden one). The logits come out class-major, as
-``class_log_probs`` wants them on a CPU. The layers' x and y, and the logits, are handed out as transposed views in
-the usual ``[M, B, ·]`` shape (``LockstepMLP.stack_layers`` joins such views in their own layout). The products
-sum in another order than ``LockstepMLP.forward``'s, so the two agree to float rounding, as before.
-
-For the activations the model ships, f′ is applied by the same fused kernel autograd uses (``tanh_backward``,
-``sigmoid_backward``, ``threshold_backward``); any other ``Activation`` goes through ``derivative_from_output``.
+Three choices that change no value (docs/performance.md, "What the engine does"): where tanh is computed as
+2σ(2u) − 1 (``ipcore.engine.activations.cpu_tanh_kernel``) σ gets v = 2u directly (2a, 2c; doubling is exact);
+every batch tensor is held units × batch, ``[M, H, B]``, handed out as transposed ``[M, B, ·]`` views; and f′
+is applied by the fused kernel autograd uses (``tanh_backward``, ``sigmoid_backward``, ``threshold_backward``).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -118,7 +106,7 @@ def forward_backward(
     if manual:
         if not manual_backward_supported(model):
             raise ValueError("the hand-written backward pass needs elementwise rules and a relu or linear output")
-        return _manual_forward_backward(model, inputs, labels, moments, keep_pre)
+        return manual_forward_backward(model, inputs, labels, moments, keep_pre)
     logits, pre, post = model.forward(inputs, training=True)
     losses = member_losses(logits, labels)
     losses.sum().backward()
@@ -172,7 +160,7 @@ def _doubles_tanh_argument(activation: Activation, like: torch.Tensor) -> bool:
 
 
 @torch.no_grad()
-def _manual_forward_backward(
+def manual_forward_backward(
     model: LockstepMLP,
     inputs: torch.Tensor,
     labels: torch.Tensor,
@@ -284,161 +272,3 @@ def _manual_forward_backward(
     # the logits laid out [M, B, C], as LockstepMLP.forward gives them: the step's argmax over the 10 classes runs
     # 10× faster on a CPU along a contiguous last dimension (0.025 against 0.25 ms), for a copy of 2 · 10⁴ floats
     return StepOutputs(logits.contiguous(), losses, pre, post, means)
-
-
-CUDA_GRAPHS_ENV = "IPCORE_CUDA_GRAPHS"
-"""Set to 0 to run every step eagerly on a GPU (the CUDA graph is on by default where it can be used)."""
-
-
-def cuda_graph_supported(model: LockstepMLP) -> bool:
-    """Whether ``StepRunner`` replays ``model``'s forward/backward pass from a CUDA graph: a CUDA model whose
-    pass is the hand-written one (autograd's pass cannot be captured as it is), unless ``IPCORE_CUDA_GRAPHS=0``."""
-    return (
-        model.device.type == "cuda"
-        and manual_backward_supported(model)
-        and os.environ.get(CUDA_GRAPHS_ENV, "1").strip() != "0"
-    )
-
-
-class StepRunner:
-    """``forward_backward`` for one model, captured once as a CUDA graph on a GPU and replayed every step.
-
-    On a GPU the deep MNIST step is bound by kernel launches (~100 small kernels for the pass alone): a graph
-    launches them all at once. The hand-written pass has fixed shapes, reads parameters and rule states only
-    through tensors updated in place (Adam, ``Rule.update``), and never waits for the host, so its graph stays
-    valid for the whole run. Batches of another size (an epoch's last, smaller batch) run eagerly. The outputs
-    live in the graph's memory and are overwritten by the next replay; the training loop uses them within the
-    step. Anywhere else (CPU, autograd fallback, ``IPCORE_CUDA_GRAPHS=0``) it is ``forward_backward``; if the
-    capture fails, it says why once (``graph_error``) and runs eagerly from then on.
-    """
-
-    warmup_steps = 2
-
-    def __init__(
-        self,
-        model: LockstepMLP,
-        use_graph: bool | None = None,
-        moments: tuple[str, ...] = (),
-        keep_pre: bool = True,
-    ):
-        self.model = model
-        self.moments = moments
-        self.keep_pre = keep_pre
-        self.use_graph = cuda_graph_supported(model) if use_graph is None else use_graph
-        self.graph_error: str | None = None
-        self._graph: Any = None
-        self._static: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._outputs: StepOutputs | None = None
-        self._grads: list[torch.Tensor] = []
-        self.replayed_last = False  # whether the last call's outputs came from the graph (``UpdateRunner`` asks)
-
-    @property
-    def captured(self) -> bool:
-        return self._graph is not None
-
-    def __call__(self, inputs: torch.Tensor, labels: torch.Tensor) -> StepOutputs:
-        self.replayed_last = False
-        if not self.use_graph or self.graph_error is not None:
-            return forward_backward(self.model, inputs, labels, moments=self.moments, keep_pre=self.keep_pre)
-        if self._graph is None:
-            try:
-                self._capture(inputs, labels)
-            except RuntimeError as error:  # e.g. an operation that cannot be captured on this torch/driver
-                self.graph_error = _first_line(error)
-                for param in self.model.parameters():
-                    param.grad = None
-                return forward_backward(self.model, inputs, labels, moments=self.moments, keep_pre=self.keep_pre)
-        static_inputs, static_labels = self._static
-        if inputs.shape != static_inputs.shape or labels.shape != static_labels.shape:
-            return forward_backward(self.model, inputs, labels, moments=self.moments, keep_pre=self.keep_pre)
-        static_inputs.copy_(inputs)
-        static_labels.copy_(labels)
-        self._graph.replay()
-        self.replayed_last = True
-        for param, grad in zip(self.model.parameters(), self._grads, strict=True):
-            param.grad = grad
-        return self._outputs
-
-    def _capture(self, inputs: torch.Tensor, labels: torch.Tensor) -> None:
-        """torch's recipe: warm up on a side stream (cuBLAS handles, allocator), then capture one pass."""
-        params = self.model.parameters()
-        static_inputs, static_labels = inputs.clone(), labels.clone()
-        side = torch.cuda.Stream(device=self.model.device)
-        side.wait_stream(torch.cuda.current_stream(self.model.device))
-        with torch.cuda.stream(side):
-            for _ in range(self.warmup_steps):
-                for param in params:
-                    param.grad = None
-                _manual_forward_backward(self.model, static_inputs, static_labels, self.moments, self.keep_pre)
-        torch.cuda.current_stream(self.model.device).wait_stream(side)
-        for param in params:
-            param.grad = None
-        graph = torch.cuda.CUDAGraph()
-        # thread_local: the app trains several jobs as threads of one process; a global capture would make their
-        # CUDA calls during this capture fail
-        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-            outputs = _manual_forward_backward(self.model, static_inputs, static_labels, self.moments, self.keep_pre)
-        self._grads = [param.grad for param in params]
-        self._graph, self._static, self._outputs = graph, (static_inputs, static_labels), outputs
-
-
-def _first_line(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}".splitlines()[0]
-
-
-class UpdateRunner:
-    """The rest of a training step after the pass and the records — ``update(means, *args)``: freezing diverged
-    members, the rule updates from the pass's batch means, the α ≤ 0 count, Adam — captured as a second CUDA
-    graph where the pass is one (``StepRunner``), and replayed after every replayed pass. On a GPU these are about
-    80 small kernels a step (``bench/bench_train.py``'s LAUNCHES), and the rule update among them is what ``ip``
-    adds to a step of ``none``.
-
-    The graph reads the batch means from the pass's captured outputs, so it replays only right after a replayed
-    pass: after an eager one (a smaller last batch) the update runs eagerly. A number the update takes from Python
-    would be frozen into the graph, so ``use_graph`` is for the caller to grant only where none changes: the
-    optimizer is ``FusedAdam`` (its step counts live on the device), the freezing runs at every step
-    (``train.freeze_every_step``) and the rules update from the means; the rules' own step counts ``t`` are made
-    float64 numbers on the device before the capture (``rules.adam_step``: the same values). The first
-    ``warmup_steps`` updates run eagerly (they make Adam's buffers). Capturing records the kernels without running
-    them; the replay right after runs them. A capture that fails says why once (``graph_error``) and the update
-    runs eagerly from then on.
-    """
-
-    warmup_steps = 2
-
-    def __init__(
-        self, model: LockstepMLP, step_runner: StepRunner, update: Callable[..., None], use_graph: bool = False
-    ):
-        self.model = model
-        self.step_runner = step_runner
-        self.update = update
-        self.use_graph = use_graph and step_runner.use_graph
-        self.graph_error: str | None = None
-        self._graph: Any = None
-        self._eager_updates = 0
-
-    @property
-    def captured(self) -> bool:
-        return self._graph is not None
-
-    def __call__(self, means: dict[str, torch.Tensor], *args: Any) -> None:
-        graphable = self.use_graph and self.graph_error is None and self.step_runner.replayed_last
-        if graphable and self._graph is None and self._eager_updates >= self.warmup_steps:
-            try:
-                self._capture(means, *args)
-            except RuntimeError as error:
-                self.graph_error = _first_line(error)
-        if graphable and self._graph is not None:
-            self._graph.replay()
-            return
-        self.update(means, *args)
-        self._eager_updates += 1
-
-    def _capture(self, means: dict[str, torch.Tensor], *args: Any) -> None:
-        for state in self.model.states:
-            if not isinstance(state["t"], torch.Tensor):
-                state["t"] = torch.tensor(float(state["t"]), dtype=torch.float64, device=self.model.device)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, capture_error_mode="thread_local"):  # thread_local: see StepRunner._capture
-            self.update(means, *args)
-        self._graph = graph

@@ -370,9 +370,8 @@ def class_log_probs(logits: torch.Tensor) -> torch.Tensor:
     """log pₖ = oₖ − log Σⱼ exp oⱼ over the classes (the last dimension) of logits ``[M, B, C]``, as ``[M, B, C]``.
 
     On a CPU it is taken along the batch of a class-major copy ``[M, C, B]`` (and returned as a transposed view):
-    torch's CPU kernel over a last dimension as short as 10 classes handles one row at a time, about 1 µs each,
-    12–13× slower than along the batch (measured with torch 2.14 on one AMD EPYC thread: 0.30 against 0.025 ms
-    for 10 × 200 × 10, 3.1 against 0.23 ms for 10 × 2097 × 10). The two agree to float rounding (the sum of
+    torch's CPU kernel over a last dimension as short as 10 classes handles one row at a time, an order of magnitude
+    slower than along the batch (docs/performance.md, "Measurements behind the engine's defaults"). The two agree to float rounding (the sum of
     exponentials is added in another order). A GPU keeps the plain kernel."""
     if logits.device.type != "cpu":
         return torch.log_softmax(logits, dim=-1)

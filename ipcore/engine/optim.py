@@ -20,8 +20,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from ipcore.config import TrainConfig
+    from ipcore.engine.model import LockstepMLP
 
 BETA1, BETA2, EPS = 0.9, 0.999, 1e-8
 
@@ -218,3 +223,50 @@ class FusedAdam(_StepsParameters):
             eps=EPS,
             maximize=False,
         )
+
+
+# --- the weights' optimizer of a training, and freezing diverged members --------------------------------
+
+
+def _adam(params: list[torch.Tensor], lr: float, device: torch.device) -> FusedAdam | torch.optim.Adam:
+    """Adam over the stacked tensors: elementwise, so exactly one independent Adam per member."""
+    if FusedAdam.available(device):
+        return FusedAdam(params, lr)
+    return torch.optim.Adam(params, lr=lr, foreach=device.type != "cpu")  # a device without the fused kernel
+
+
+def make_optimizer(
+    model: LockstepMLP, group_lrs: list[float], device: torch.device, config: TrainConfig | None = None
+) -> FusedAdam | torch.optim.Adam | MemberAdam | MemberSGD:
+    """The weights' optimizer (``config.optimizer``). Adam: ``FusedAdam`` (torch's fused kernel) when every group
+    shares one learning rate, else ``MemberAdam`` with each member's rate laid out like each parameter
+    (``member_masks`` lays out any per-member tensor, not only flags). SGD and momentum: ``MemberSGD`` with the
+    same per-member layout."""
+    per_member = torch.tensor(group_lrs, dtype=torch.float32).repeat_interleave(model.num_seeds).to(device)
+    name = "adam" if config is None else config.optimizer
+    if name != "adam":
+        momentum = config.momentum if name == "momentum" else 0.0
+        return MemberSGD(model.parameters(), model.member_masks(per_member), momentum=momentum)
+    if len(set(group_lrs)) == 1:
+        return _adam(model.parameters(), group_lrs[0], device)
+    return MemberAdam(model.parameters(), model.member_masks(per_member))
+
+
+def freeze_every_step(device: torch.device) -> bool:
+    """Whether the freezing of diverged members runs at every step (a GPU: asking the host whether anyone
+    diverged would stall its queue) or only once one has (a CPU, where that question costs nothing)."""
+    return device.type != "cpu"
+
+
+def freeze_members(
+    model: LockstepMLP, optimizer: torch.optim.Optimizer | MemberAdam | FusedAdam | MemberSGD, frozen: torch.Tensor
+) -> None:
+    """Zero the gradients and first Adam moments (or SGD's momentum buffers) of frozen members, so the
+    optimizer moves them by exactly 0."""
+    for param, mask in zip(model.parameters(), model.member_masks(frozen), strict=True):
+        if param.grad is not None:
+            param.grad.masked_fill_(mask, 0.0)
+        moments = optimizer.state.get(param)
+        for key in ("exp_avg", "momentum_buffer"):
+            if moments and key in moments:
+                moments[key].masked_fill_(mask, 0.0)

@@ -36,7 +36,6 @@ import torch
 
 from ipcore.engine.activations import tanh_value
 from ipcore.specs.rules import RULE_SPECS, RuleSpec, rule_options
-from ipcore.specs.rules import default_eta as default_eta  # re-exported: callers read η defaults from here too
 
 ALPHA_FLOOR = 1e-6
 """|α| is kept at least this large, with its sign, wherever α divides (the thesis saw α cross zero)."""

@@ -4,7 +4,7 @@ Seeds share their initial weights across rules (and across the parts of an entry
 seed: the paired difference a − b on the seeds healthy under both (read through ``ipcore.results.reader``, healthy as
 ``ipcore.results.health`` says; chapter 7's claims keep collapsed seeds, ``Claim.keep_collapsed``), its 95 % t-interval
 and the paired t-test. A sub-claim's verdict follows from the
-interval (``stats.interval_verdict`` / ``equivalence_verdict``); an entry's verdict combines its sub-claims
+interval (``statistics.interval_verdict`` / ``equivalence_verdict``); an entry's verdict combines its sub-claims
 (``combine_verdicts``): *reproduced*, *contradicted* or *inconclusive* when all its sub-claims are, *partly*
 when they differ.
 
@@ -53,7 +53,7 @@ class Claim:
     "=", within ±``EQUIVALENCE_SHARE`` of b's mean, or with side "band" inside ``band`` = (lo, hi); ``ratio``
     compares a/b instead: per seed log(a/b), so the claim is about the ratio of geometric means (thresholds and
     band in ratio units); ``relative`` makes the threshold a share of b's mean. ``metric`` is a name of
-    ``analysis.SEED_METRICS``, read at hidden ``layer`` (0-based, −1 the last; None: the mean over the layers, for
+    ``reader.SEED_METRICS``, read at hidden ``layer`` (0-based, −1 the last; None: the mean over the layers, for
     the metrics that have layers). ``baseline``: each seed's value is instead the baseline rule's (in the same
     record) minus the rule's — with ``final_loss``, how far a rule brings the loss below the baseline's.
     ``keep_collapsed``: seeds collapsed to chance count in the main analysis too (only diverged ones are left
@@ -125,11 +125,11 @@ def reader_of(record: Any) -> RunReader:
 def seed_values(
     record: Any, rule: str, metric: str, layer: int | None = 0, keep_collapsed: bool = False
 ) -> dict[int, float]:
-    """One number per *healthy* seed of ``rule`` in a network record (``analysis.RunReader.seed_values``; with
+    """One number per *healthy* seed of ``rule`` in a network record (``reader.RunReader.seed_values``; with
     ``keep_collapsed`` per seed that did not diverge): ``final_loss`` (last epoch's training loss),
     ``epoch1_loss`` (the first epoch's), ``test_acc`` (last epoch), ``slope`` (mean ∂y/∂u of hidden ``layer``
     over all recorded steps), ``alpha_nonpositive`` (unit-updates with α ≤ 0, all layers) or any other name of
-    ``analysis.SEED_METRICS``."""
+    ``reader.SEED_METRICS``."""
     return reader_of(record).seed_values(rule, metric, layer, keep_collapsed)
 
 
@@ -235,8 +235,8 @@ def evaluate_claim(claim: Claim, by_part: Mapping[str, Any]) -> dict[str, Any]:
 
     - *healthy*: the seeds where both members count (healthy; ``keep_collapsed``: not diverged), the mean paired
       difference (ratio claims: of log a/b, shown as the ratio of geometric means), its 95 % t-interval, the
-      t-test's p against the bound that decides (``stats.t_location``), and its rank evidence on the same seeds
-      (``stats.rank_location``: how many seeds lie on the claimed side, sign test and Wilcoxon p);
+      t-test's p against the bound that decides (``statistics.t_location``), and its rank evidence on the same seeds
+      (``statistics.rank_location``: how many seeds lie on the claimed side, sign test and Wilcoxon p);
     - *all seeds*: every seed, a collapsed or diverged member ranked worst (``WORSE``), rank tests only.
 
     ``excluded``: {seed: "ip collapsed, none diverged"}, the seeds the healthy analysis left out and why.
@@ -479,7 +479,7 @@ def _seeded(parts: list[Any], rule: str, key: str = "entropy") -> dict[int, floa
 
 
 def entropy_bound(dist: str, a: float, b: float) -> dict[str, float]:
-    """``stats.tanh_entropy_bound`` of a gaussian (a = μ, b = σ) or uniform (a = centre, b = width) input. The
+    """``statistics.tanh_entropy_bound`` of a gaussian (a = μ, b = σ) or uniform (a = centre, b = width) input. The
     entropies do not depend on the location and scale (the best α moves with the scale), so the bound is found
     once per family — about a second of integration — and rescaled."""
     bound = dict(_standard_entropy_bound(dist))

@@ -12,7 +12,7 @@ keeps its loss (≈ ln 10) in the comparison instead of being left out (``Claim.
 to learn at all is the outcome these questions are about (plain SGD leaves the standard deep tanh net at chance);
 only diverged seeds (non-finite loss) are left out. Each entry's text says how many seeds collapsed.
 
-The metrics per seed are ``analysis.SEED_METRICS``' (``final_loss``, ``test_acc``, ``slope`` — the mean ∂y/∂u —,
+The metrics per seed are ``reader.SEED_METRICS``' (``final_loss``, ``test_acc``, ``slope`` — the mean ∂y/∂u —,
 ``entropy_unit``, ``log_grad_weight``, ``log_grad_ratio``); how much a rule helps is a claim's ``baseline``: the
 standard net's final loss minus the rule's, per seed.
 """
@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from ipcore.results.reader import SEED_METRICS, RunReader
 from ipcore.gallery.assessment import SD_NOTE, Claim, claims_text, combine_verdicts, reader_of
 from ipcore.gallery.entry import GalleryEntry
+from ipcore.results.reader import SEED_METRICS, RunReader
 
 CHAPTER = 7
 CHAPTER_TITLE = "7 — beyond the thesis"

@@ -291,7 +291,7 @@ def _child_main(
     cpus = job_cpus(environment)
     if cpus is not None:  # before any thread starts: threads inherit it
         os.sched_setaffinity(0, cpus)
-    from ipcore.training import loop as train_module
+    from ipcore.training import resources
 
     nice_error: ConfigError | None = None
     try:  # before the job starts any thread: each inherits it (on Linux a nice value belongs to one thread)
@@ -317,8 +317,8 @@ def _child_main(
             from ipcore.custom_rules import load_env_rule_modules
 
             load_env_rule_modules()
-        train_module.set_memory_held_elsewhere(held_elsewhere)
-        train_module.promise_listener = lambda key, needed: send(("memory", key, int(needed)))
+        resources.set_memory_held_elsewhere(held_elsewhere)
+        resources.set_promise_listener(lambda key, needed: send(("memory", key, int(needed))))
         acknowledged = False
 
         def should_stop() -> bool:

@@ -1,4 +1,4 @@
-"""Which members of a network run are *healthy*: the one definition used by ``train.summarize``, the gallery's
+"""Which members of a network run are *healthy*: the one definition used by ``results.summary.summarize``, the gallery's
 assessment and the app's summary tables.
 
 A member is **diverged** when its batch loss became NaN/inf (``diverged_step`` ≥ 0; it is frozen there). It is
@@ -24,11 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from ipcore.data import DATASETS
+
 COLLAPSE_ACC_POINTS = 0.02
 COLLAPSE_LOSS_SHARE = 0.02
-
-DATASET_CLASSES = {"mnist": 10, "fashion-mnist": 10, "cifar10": 10, "spirals": 2}
-"""Classes of the built-in datasets, for records made before ``num_classes`` was stored (clusters has 10)."""
 
 
 def classes_of(metrics: Mapping[str, Any], dataset: str | None = None) -> int | None:
@@ -37,10 +36,8 @@ def classes_of(metrics: Mapping[str, Any], dataset: str | None = None) -> int | 
         return int(np.asarray(metrics["num_classes"]))
     if dataset is None:
         return None
-    name = dataset.split(":", 1)[0]
-    if name == "clusters":
-        return 10
-    return DATASET_CLASSES.get(name)
+    spec = DATASETS.get(dataset.split(":", 1)[0])  # records made before num_classes was stored
+    return None if spec is None else spec.classes
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """One reader of a run's recorded metrics: named per-seed metrics, and means over the *healthy* seeds.
 
-"Per rule, over the seeds that survived" is asked by the CLI's summary (``train.summarize``), the gallery's
+"Per rule, over the seeds that survived" is asked by the CLI's summary (``results.summary.summarize``), the gallery's
 assessment (``ipcore.gallery.assessment``), the learning-rate sweep charts, the labs' summary table and the stability
 card. They all read through here, so they agree on two things:
 
@@ -76,7 +76,7 @@ def _slope_x(metrics: Metrics, layer: Layer) -> np.ndarray | None:
 
 
 def _entropy_unit(metrics: Metrics, layer: Layer) -> np.ndarray | None:
-    """Each unit's own output entropy (``train.unit_entropy``), averaged over ``layer``'s units (None: every
+    """Each unit's own output entropy (``training.measure.unit_entropy``), averaged over ``layer``'s units (None: every
     layer's) and the second half of the run (once the rules have settled)."""
     rows = _layer_rows(metrics, "entropy_unit")
     return None if rows is None else _nanmean(_of_layer(rows[len(rows) // 2 :], layer), axis=0)

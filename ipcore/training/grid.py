@@ -16,8 +16,8 @@ import numpy as np
 from ipcore.config import SweepConfig
 from ipcore.data import Dataset
 from ipcore.results.metrics_log import RunResult
-from ipcore.training.loop import MemberGroup, train
 from ipcore.results.summary import summarize
+from ipcore.training.loop import MemberGroup, train
 
 Point = tuple[float, dict[str, float]]
 """One grid point: (synaptic learning rate, η of each rule that has one)."""

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 from ipcore.config import Config, ConfigError
-from ipcore.config import config_from_dict as config_from_dict  # re-exported: its old home
 from ipcore.results.metrics_log import MetricsLog
 
 

@@ -37,9 +37,18 @@ from typing import Any
 
 from ipcore.config import ConfigError, SweepConfig
 from ipcore.errors import error_message
-from ipcore.training.grid import Point, train_points
 from ipcore.results.metrics_log import RunResult
-from ipcore.results.records import CONFIG_FILE, RUN_ID_PATTERN, check_name, json_ready, read_meta, run_dir, save_run, slugify
+from ipcore.results.records import (
+    CONFIG_FILE,
+    RUN_ID_PATTERN,
+    check_name,
+    json_ready,
+    read_meta,
+    run_dir,
+    save_run,
+    slugify,
+)
+from ipcore.training.grid import Point, train_points
 
 # --- records ------------------------------------------------------------------------------------------
 

@@ -1,269 +1,40 @@
-"""The Streamlit app: chart builders on real runs, the URL ↔ config round trip, and every page driven through
-``streamlit.testing.v1.AppTest`` (renders, runs a neuron comparison, trains a tiny synthetic network, shows
-errors as messages). Every test writes its runs into a temporary ``IPCORE_RUNS_DIR``, never into the repo.
-"""
+"""Every page driven through ``streamlit.testing.v1.AppTest``: renders, runs a neuron comparison, trains a tiny synthetic network, keeps the setup in the address and shows errors as messages. Every test writes its runs into a temporary ``IPCORE_RUNS_DIR``, never into the repo."""
 
 from __future__ import annotations
 
-import json
-import math
-import os
 import re
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
-from conftest import DATA, ROOT
+from conftest import ROOT
 
 sys.path.insert(0, str(ROOT))
 
+from app_helpers import (  # noqa: E402
+    PAGES,
+    SMALL_NEURON,
+    TINY_TRAIN,
+    button,
+    charts_shown,
+    finished,
+    no_problems,
+    open_app,
+    run_until,
+    spec_text,
+    unescape,
+)
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from app import export, lab_guide  # noqa: E402
-from app.text import code, plain  # noqa: E402
-from ipcore.charts import base as charts  # noqa: E402
-from ipcore.charts import gallery as charts_gallery  # noqa: E402
-from ipcore.charts import home as charts_home  # noqa: E402
-from ipcore.charts import lab as charts_lab  # noqa: E402
-from ipcore.charts import layers as charts_layers  # noqa: E402
-from ipcore.charts import neuron as charts_neuron  # noqa: E402
-from ipcore.charts import sweep as sweep_charts  # noqa: E402
 from ipcore.charts import training as charts_training  # noqa: E402
 from ipcore.config import NeuronConfig, TrainConfig  # noqa: E402
 from ipcore.data import available_datasets  # noqa: E402
-from ipcore.training.neuron import simulate  # noqa: E402
 from ipcore.results.records import list_runs, save_run  # noqa: E402
-from ipcore.results.statistics import ENTROPY_MAX  # noqa: E402
 from ipcore.training.loop import train  # noqa: E402
-
-MAIN = str(ROOT / "app" / "main.py")
-PAGES = ["home", "network_lab", "neuron_lab", "gallery", "lr_sweep"]
-TINY_TRAIN = {"dataset": "clusters", "rules": ["ip", "none"], "depth": 3, "width": 8, "epochs": 2, "seeds": 2,
-              "subset": 800, "batch_size": 100, "device": "cpu"}  # fmt: skip
-SMALL_NEURON = {"dist": "gaussian", "mu": 4.0, "sigma": 1.5, "n": 1000, "iters": 300, "record_every": 10,
-                "rules": ["ip", "wd", "infomax"]}  # fmt: skip
-
-
-# --- fixtures -----------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def train_run():
-    """A real, tiny network run on the synthetic clusters task (seconds on a CPU)."""
-    return train(TrainConfig(**TINY_TRAIN))
-
-
-@pytest.fixture(scope="module")
-def neuron_run():
-    return simulate(NeuronConfig(**SMALL_NEURON))
-
-
-@pytest.fixture
-def runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh runs folder for the app, and a fixed data folder so the app never changes the environment."""
-    folder = tmp_path / "runs"
-    folder.mkdir()
-    monkeypatch.setenv("IPCORE_RUNS_DIR", str(folder))
-    monkeypatch.setenv("IPCORE_GALLERY_DIR", str(folder))  # isolated from the committed gallery records
-    monkeypatch.setenv("IPCORE_DATA", os.environ.get("IPCORE_DATA") or str(DATA if DATA.is_dir() else tmp_path))
-    return folder
-
-
-def spec_text(chart: Any) -> str:
-    """A plotly chart's JSON as text with its non-ASCII characters as themselves: plotly writes "≈" as \\u2248
-    unless orjson is installed, so tests search the decoded text, never the raw encoding."""
-    return json.dumps(json.loads(chart.proto.spec), ensure_ascii=False, separators=(",", ":"))
-
-
-def open_app(page: str, query: dict[str, str] | None = None) -> AppTest:
-    """The app from its entry point, switched to ``page`` (with ``query`` in the address), run once."""
-    at = AppTest.from_file(MAIN, default_timeout=90)
-    at.run()
-    if page != "home":
-        at.switch_page(f"../pages/{page}.py")
-    if query:
-        at.query_params.update(query)
-    return at.run()
-
-
-def run_until(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 180) -> AppTest:
-    """Rerun the app (as the browser's fragment timer would) until ``done`` holds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        if done(at):
-            return at
-        time.sleep(0.3)
-    raise AssertionError(f"not done within {timeout} s; errors: {[e.value for e in at.error]}")
-
-
-def finished(at: AppTest) -> bool:
-    return any("Finished in" in s.value for s in at.success) or bool(at.error)
-
-
-def unescape(markdown: str) -> str:
-    """The text a Markdown source shows (backslash escapes removed)."""
-    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
-
-
-def button(at: AppTest, label: str):
-    matches = [b for b in at.button if b.label == label]
-    assert matches, f"no button {label!r}; buttons: {[b.label for b in at.button]}"
-    return matches[0]
-
-
-def charts_shown(at: AppTest) -> int:
-    return len(at.get("plotly_chart"))
-
-
-def no_problems(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
-# --- chart builders (no streamlit) --------------------------------------------------------------------
-
-
-def test_loss_figure_has_mean_and_band_per_rule(train_run) -> None:
-    metrics = train_run.metrics
-    fig = charts_training.loss_figure([("", metrics)], smoothing=0.0)
-    names = [t.name for t in fig.data]
-    assert names.count("ip mean of 2") == 1 and names.count("none mean of 2") == 1
-    assert {"ip min", "ip max", "none min", "none max"} <= set(names)
-    mean = next(t for t in fig.data if t.name == "ip mean of 2")
-    members = np.flatnonzero(np.asarray(metrics["members_rule"]) == "ip")
-    expected = np.asarray(metrics["batch/loss"], dtype=float)[:, members].mean(axis=1)
-    np.testing.assert_allclose(np.asarray(mean.y, dtype=float), expected, rtol=1e-5)
-    assert fig.layout.xaxis.title.text == "epoch" and "nats" in fig.layout.yaxis.title.text
-
-
-def test_smoothing_keeps_constants_and_skips_nan() -> None:
-    values = np.array([[2.0], [2.0], [np.nan], [2.0]])
-    smoothed = charts.smooth(values, 0.9)
-    np.testing.assert_allclose(smoothed[[0, 1, 3], 0], 2.0)  # bias-corrected: no pull toward 0 at the start
-    assert math.isnan(smoothed[2, 0])
-    np.testing.assert_array_equal(charts.smooth(values, 0.0), values)
-    steps = charts.smooth(np.array([[0.0], [1.0]]), 0.5)
-    assert 0 < steps[1, 0] < 1
-
-
-def test_fixed_point_figure_draws_rules_with_a_fixed_point(train_run) -> None:
-    fig = charts_training.fixed_point_figure(train_run.metrics, [0, 2])
-    names = {t.name for t in fig.data}
-    assert names == {"ip, layer 1", "ip, layer 3"}  # `none` has no fixed point: no line
-    ip = [t for t in fig.data if t.name == "ip, layer 1" and t.xaxis == "x"][0]
-    expected = np.nanmean(np.asarray(train_run.metrics["layer/alpha_distance"])[:, :2, 0], axis=1)
-    np.testing.assert_allclose(np.asarray(ip.y, dtype=float), expected[: len(ip.y)], rtol=1e-5)
-    old = {k: v for k, v in train_run.metrics.items() if "distance" not in k}
-    assert "not recorded" in charts_training.fixed_point_figure(old, [0]).layout.annotations[0].text
-
-
-def test_diverged_seed_is_marked_where_it_diverged(train_run) -> None:
-    metrics = dict(train_run.metrics)
-    loss = np.array(metrics["batch/loss"], dtype=float)
-    member, at_step = 3, int(metrics["batch/step"][len(loss) // 2])
-    loss[len(loss) // 2 + 1 :, member] = np.nan
-    diverged = np.array(metrics["diverged_step"]).copy()
-    diverged[member] = at_step
-    metrics.update({"batch/loss": loss, "diverged_step": diverged})
-    rule = str(metrics["members_rule"][member])
-    fig = charts_training.loss_figure([("", metrics)])
-    marker = next(t for t in fig.data if t.name == f"{rule} diverged")
-    expected_epoch = float(np.interp(at_step, metrics["batch/step"], metrics["batch/epoch"]))
-    assert marker.x[0] == pytest.approx(expected_epoch)
-    assert charts_training.divergence_rows(metrics) == [
-        {"rule": rule, "seed": int(metrics["members_seed"][member]), "step": at_step, "epoch": round(expected_epoch, 3)}
-    ]
-
-
-def test_layer_charts_and_csv(train_run) -> None:
-    metrics = train_run.metrics
-    layers = int(np.asarray(metrics["layer/grad_y_u"]).shape[-1])
-    heat = charts_training.grad_heatmap_figure(metrics)
-    assert [t.type for t in heat.data] == ["heatmap", "heatmap"]
-    assert np.asarray(heat.data[0].z).shape[0] == layers
-    csv_rows = charts.figure_csv(heat).strip().splitlines()
-    assert csv_rows[0] == "series,x,y,z,error_plus,error_minus"
-    assert len(csv_rows) - 1 == sum(np.asarray(t.z).size for t in heat.data)
-    hist = charts_layers.histogram_figure(metrics, index=-1)
-    assert len(hist.data) == layers * 2 and len(hist.layout.annotations) >= layers
-    accuracy = charts_training.accuracy_figure([("", metrics)])
-    values = [v for t in accuracy.data for v in t.y if v is not None and np.isfinite(v)]
-    assert values and all(0 <= v <= 100 for v in values)  # percent
-    for fig in (charts_training.grad_lines_figure([("", metrics)], [0, layers - 1]), charts_layers.alpha_beta_figure(metrics),
-                charts_layers.entropy_layers_figure(metrics), charts_training.entropy_time_figure(metrics, [0])):  # fmt: skip
-        assert fig.data and charts.figure_csv(fig).count("\n") > 1
-
-
-def test_neuron_charts(neuron_run) -> None:
-    metrics = neuron_run.metrics
-    entropy = charts_neuron.neuron_entropy_figure([("", metrics)])
-    assert [t.name for t in entropy.data] == ["ip", "wd", "infomax"]
-    assert any(shape.y0 == pytest.approx(ENTROPY_MAX) for shape in entropy.layout.shapes)  # the log 2 line
-    centre = charts_neuron.beta_median_figure(metrics)
-    infomax = next(t for t in centre.data if t.name == "infomax")
-    column = 2
-    alpha, beta = metrics["trace/alpha"][-1, column], metrics["trace/beta"][-1, column]
-    assert infomax.y[-1] == pytest.approx(-beta / alpha)  # affine rule: the tanh's centre is −β/α
-    hist = charts_neuron.neuron_histogram_figure(metrics, 5)
-    assert "iteration 50" in hist.layout.title.text
-    tanh = charts_neuron.tanh_over_density_figure(metrics)
-    assert len(tanh.data) == 1 + 2 * 3
-    assert charts_neuron.alpha_beta_trajectory_figure(metrics).data
-
-
-def test_ip_illustration_is_at_the_fixed_point() -> None:
-    x = np.linspace(-5, 11, 4001)
-    weights = np.exp(-0.5 * ((x - 3) / 1.0) ** 2)
-    alpha, beta = charts_home.ip_fixed_point_on_grid(x, weights)
-    assert beta == pytest.approx(3.0, abs=0.01)
-    expected = 2 * np.sum(weights * x * np.tanh((x - beta) / alpha)) / weights.sum()
-    assert alpha == pytest.approx(expected, rel=1e-3)
-    fig = charts_home.ip_illustration_figure(3.0, 1.0)
-    titles = [a.text for a in fig.layout.annotations]
-    off, on = (float(t.split("inputs ")[1]) for t in titles[:2])
-    assert on > 5 * off  # centring over the inputs multiplies the mean slope
-
-
-def test_sweep_points_pool_runs_at_one_lr(train_run) -> None:
-    points = sweep_charts.sweep_points([(0.01, train_run.metrics), (0.01, train_run.metrics), (0.1, train_run.metrics)])
-    ip = [p for p in points if p["rule"] == "ip"]
-    assert [p["lr"] for p in ip] == [0.01, 0.1]
-    assert ip[0]["seeds"] == 4 and ip[1]["seeds"] == 2
-    assert ip[0]["collapsed"] == 0
-    fig = sweep_charts.lr_sweep_figure(points)
-    assert fig.layout.xaxis.type == "log" and "learning rate" in fig.layout.xaxis2.title.text
-
-
-def test_sweep_counts_collapsed_seeds_as_failures() -> None:
-    """fig4.3 at lr 0.002: three of the standard net's ten seeds sit at chance. The sweep's loss stands on the
-    seven healthy ones and its failure share counts the three."""
-    from ipcore.results.records import load_run
-
-    records = [load_run(ROOT / "cached_runs", f"gallery-fig4.3-lr{lr}") for lr in ("0.0006", "0.001", "0.002")]
-    points = sweep_charts.sweep_points([(r.config.lr, r.metrics) for r in records], "cifar10")
-    none = {p["lr"]: p for p in points if p["rule"] == "none"}
-    assert none[0.002]["collapsed"] == 3 and none[0.002]["diverged"] == 0 and none[0.002]["seeds"] == 10
-    final = np.asarray(records[2].metrics["epoch/train_loss"], dtype=float)[-1]
-    assert none[0.002]["loss_max"] < final[np.asarray(records[2].metrics["members_rule"]) == "none"].max()
-    fig = sweep_charts.lr_sweep_figure(points)
-    share = next(t for t in fig.data if t.name == "none failed")
-    assert list(share.y) == [0.0, 10.0, 30.0]
-
-
-def test_run_json_is_plain_json(neuron_run) -> None:
-    import json
-
-    text = export.run_json(neuron_run.config.to_dict(), neuron_run.summary, neuron_run.metrics, name="x")
-    data = json.loads(text)
-    assert data["config"]["n"] == 1000 and len(data["metrics"]["trace/iter"]) == len(neuron_run.metrics["trace/iter"])
-
+from ipcore.training.neuron import simulate  # noqa: E402
 
 # --- the address holds the setup ----------------------------------------------------------------------
 
@@ -598,137 +369,6 @@ def test_a_slow_distribution_gets_a_message_instead_of_a_preview(runs_dir: Path)
     assert not button(at, "Run").disabled
 
 
-# --- plot controls, demos, comparison, export (issue 12) ----------------------------------------------
-
-
-def test_spread_band_choices(train_run) -> None:
-    metrics = train_run.metrics
-    members = np.flatnonzero(np.asarray(metrics["members_rule"]) == "ip")
-    loss = np.asarray(metrics["batch/loss"], dtype=float)[:, members]
-    iqr = charts_training.loss_figure([("", metrics)], spread="interquartile")
-    median = next(t for t in iqr.data if t.name == "ip median of 2")
-    np.testing.assert_allclose(np.asarray(median.y, dtype=float), np.median(loss, axis=1), rtol=1e-4)
-    assert {"ip q25", "ip q75"} <= {t.name for t in iqr.data} and "interquartile" in iqr.layout.title.text
-    seeds = charts_training.loss_figure([("", metrics)], spread="every seed")
-    assert {"ip seed 1", "ip seed 2", "none seed 1", "none seed 2"} <= {t.name for t in seeds.data}
-    assert not any(t.fill for t in seeds.data)  # thin lines, no band
-    with pytest.raises(ValueError, match="spread must be one of"):
-        charts.Plot(spread="range")
-
-
-def test_coinciding_lines_stay_visible() -> None:
-    x = np.arange(10.0)
-    plot = charts.Plot()
-    plot.band(x, np.sin(x), "ip", "ip")
-    plot.band(x, np.sin(x) + 1e-4, "none", "none")  # on top of ip: it would hide ip's line
-    plot.band(x, np.cos(x), "wd", "wd")
-    fig = plot.figure("t")
-    ip, none, wd = (next(t for t in fig.data if t.name == n) for n in ("ip", "none", "wd"))
-    assert ip.line.width == 5 and none.line.dash == "dash"  # wide underneath, dashed on top: both show
-    assert wd.line.width == 2 and wd.line.dash is None
-
-
-def test_alpha_beta_over_time_per_layer(train_run) -> None:
-    metrics = train_run.metrics
-    fig = charts_lab.alpha_beta_time_figure(metrics, [0, 2], log_alpha=True)
-    epochs, alpha = charts.layer_series(metrics, "alpha_mean")
-    line = next(t for t in fig.data if t.meta == "ip, layer 3 alpha")
-    np.testing.assert_allclose(np.asarray(line.y, dtype=float), alpha["ip"][:, 2], rtol=1e-5)
-    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.type != "log"
-    assert {t.meta for t in fig.data} >= {"none, layer 1 beta", "ip, layer 1 alpha"}
-    per_layer = charts_layers.alpha_beta_figure(metrics, -1, log_alpha=True)
-    assert per_layer.layout.yaxis.type == "log"
-    title = per_layer.layout.title  # the time is on its own line, so a half-width column never cuts it
-    assert title.text == "α and β per hidden layer" and title.subtitle.text.startswith("at epoch")
-    domains = per_layer.layout.xaxis.domain, per_layer.layout.xaxis2.domain
-    assert domains[1][0] - domains[0][1] >= 0.15  # room for β's axis title between the panels
-
-
-def test_neuron_density_heatmap_and_stable_histogram_axes(neuron_run) -> None:
-    metrics = neuron_run.metrics
-    heat = charts_neuron.neuron_histogram_heatmap(metrics)
-    assert [t.type for t in heat.data] == ["heatmap"] * 3 and heat.data[0].zmid == 0
-    hist = np.asarray(metrics["trace/hist"], dtype=float)
-    z = np.asarray(heat.data[0].z, dtype=float)
-    assert z.shape == (hist.shape[-1], len(metrics["trace/iter"]))  # y bins × iterations
-    uniform_bins = np.isclose(hist[:, 0, :].T, 0.5)
-    assert np.allclose(z[uniform_bins], 0.0)  # the uniform density is the middle (white) of the colour scale
-    first, last = charts_neuron.neuron_histogram_figure(metrics, 0), charts_neuron.neuron_histogram_figure(metrics)
-    assert first.layout.yaxis.range == last.layout.yaxis.range  # fixed axes while the slider moves
-    assert any(a.text.startswith("uniform") for a in last.layout.annotations)
-    assert last.layout.yaxis.range[1] > 0.5  # the uniform line is inside the plot
-
-
-def test_compare_any_number_of_runs_with_readable_labels(train_run) -> None:
-    config = {**train_run.config.to_dict(), "dataset": "mnist", "depth": 7, "lr": 0.015, "epochs": 1}
-    assert charts_lab.run_label(config) == "mnist · depth 7 · lr 0.015 · 1 ep"
-    assert charts_lab.run_label(config, {"name": "mine"}).startswith("mine: mnist")
-    runs = [(f"run {i}", train_run.metrics) for i in range(4)]
-    assert "layer/grad_y_u" in charts_lab.comparable_metrics([m for _, m in runs])
-    fig = charts_lab.compare_figure(runs, "layer/grad_y_u", layer=1, spread="interquartile", log_y=True)
-    names = [t.name for t in fig.data if t.hoverinfo != "skip"]
-    assert len(names) == 8 and "run 3 · ip median of 2" in names  # 4 runs × 2 rules
-    symbols = {t.marker.symbol for t in fig.data if t.hoverinfo != "skip"}
-    assert len(symbols) == 4 and fig.layout.yaxis.type == "log" and "layer 2" in fig.layout.title.text
-    epochs, _ = charts.layer_series(train_run.metrics, "grad_y_u")
-    np.testing.assert_allclose(np.asarray(fig.data[-1].x, dtype=float), epochs)  # the shared epoch axis
-
-
-def test_stability_panel_without_failed_seeds_says_so() -> None:
-    counts = {"seeds": 3, "diverged": 0, "collapsed": 0, "failed_seeds": 0}
-    rows = [
-        {"eta": s, "rule": r, **counts, "alpha_nonpositive": 4 if r == "infomax" else 0}
-        for s in (1e-4, 1e-3)
-        for r in ("ip", "infomax")
-    ]
-    fig = charts_gallery.stability_figure(rows)
-    texts = [a.text for a in fig.layout.annotations]
-    assert "no seed diverged or<br>collapsed at any η" in texts and "no α ≤ 0 event" not in texts
-    assert list(fig.layout.yaxis.range) == [0, 3]
-
-
-def test_home_illustration_axis_titles_do_not_overlap() -> None:
-    fig = charts_home.ip_illustration_figure()
-    left_panel_end, right_panel_start = fig.layout.xaxis.domain[1], fig.layout.xaxis2.domain[0]
-    assert right_panel_start - left_panel_end >= 0.2  # the left panel's right-hand axis title fits in between
-
-
-def test_too_short_notice_from_eta_times_steps() -> None:
-    thesis = TrainConfig(dataset="mnist", rules=["ip", "wd", "none"], epochs=1)
-    notes = lab_guide.too_short(thesis)
-    assert len(notes) == 1 and notes[0].startswith("ip (η = 0.0001)") and "≈ 0.03 in 300 steps" in notes[0]
-    assert lab_guide.too_short(thesis.replace(eta={"ip": 0.01})) == []
-    assert "only begun" in lab_guide.too_short(thesis.replace(eta={"ip": 0.001}))[0]
-    assert "of the way to its target" in lab_guide.too_short(thesis.replace(rules=["wd"], eta={"wd": 0.001}))[0]
-    assert lab_guide.too_short(thesis.replace(dataset="imagefolder:/x")) == []  # size unknown: no guess
-    neuron = NeuronConfig(rules=["ip", "wd"], iters=50)  # the single neuron: one step per iteration
-    assert [n.split(" ")[0] for n in lab_guide.too_short(neuron)] == ["ip"] and "50 iterations" in lab_guide.too_short(
-        neuron
-    )[0]
-    assert lab_guide.too_short(NeuronConfig()) == []  # the defaults (η 1e-3 × 10 000) act
-
-
-def test_markdown_in_user_text_is_shown_as_text() -> None:
-    for text in ("**bold** [link](http://x) :red[x] $x$", "lr: must be > 0 (got -1)", "- item", "3. x"):
-        assert unescape(plain(text)) == text  # escaped, nothing lost (tests/test_serving.py checks each construct)
-    assert plain("- item") == r"\- item" and plain("3. x") == r"3\. x"
-    assert code("a`b") == "``a`b``" and code("plain") == "`plain`"
-
-
-@pytest.mark.skipif(export.chromium_path() is None, reason="no chromium for kaleido")
-def test_export_svg_png_named_after_the_chart(train_run) -> None:
-    fig = charts_training.loss_figure([("", train_run.metrics)])
-    svg = export.image(fig, "svg")
-    assert svg.lstrip().startswith(b"<svg") and b"Training loss" in svg
-    png = export.image(fig, "png")
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    width = int.from_bytes(png[16:20], "big")
-    assert width == export.WIDTH * export.PNG_SCALE  # publication size: 2400 px wide
-    assert (
-        export.file_name("fig3.5-loss", "svg") == "fig3.5-loss.svg" and export.file_name("a/b c", "png") == "a-b-c.png"
-    )
-
-
 # --- pages: offline defaults, demos, gallery lists and comparison, neuron-lab prompts ------------------
 
 
@@ -822,66 +462,3 @@ def test_chart_files_are_named_after_the_chart_and_the_run(monkeypatch, train_ru
         views.chart(fig, "viewer.loss", "loss")
     assert names == ["fig3.5-loss.csv", "fig3.5-loss.svg", "fig3.5-loss.png", "gallery-fig4.4-mnist-loss.csv",
                      "gallery-fig4.4-mnist-loss.svg", "gallery-fig4.4-mnist-loss.png"]  # fmt: skip
-
-
-# --- beyond the thesis: optimizer, units, depth profiles, the logistic neuron's target ---------------------------
-
-
-def test_new_widgets_exist_and_reach_the_config(runs_dir: Path) -> None:
-    at = open_app("network_lab", {"optimizer": "momentum", "activation": "logistic", "rules": "triesch_logistic,none",
-                                  "depth": "30", "momentum": "0.8"})  # fmt: skip
-    no_problems(at)
-    assert at.radio(key="net.optimizer").value == "momentum" and at.radio(key="net.activation").value == "logistic"
-    assert at.slider(key="net.depth").value == 30 and at.number_input(key="net.momentum").value == 0.8
-    at.radio(key="net.activation").set_value("tanh").run()  # triesch_logistic is refused for tanh units
-    assert any("meant for logistic units, not tanh" in unescape(e.value) for e in at.error)
-    assert button(at, "Train").disabled
-    at = open_app("neuron_lab", {"activation": "logistic", "rules": "triesch_logistic,ip_logistic"})
-    no_problems(at)
-    assert at.radio(key="neuron.activation").value == "logistic"
-    assert at.number_input(key="neuron.logistic_mean").value == 0.2
-    at = open_app("lr_sweep", {"optimizer": "sgd", "activation": "relu", "rules": "batchnorm,none"})
-    no_problems(at)
-    assert at.radio(key="sweep.optimizer").value == "sgd" and at.radio(key="sweep.activation").value == "relu"
-
-
-def test_depth_profile_and_output_target_charts(train_run) -> None:
-    from ipcore.charts import beyond as charts_beyond
-
-    for column in charts_beyond.PROFILE_METRICS:
-        figure = charts_beyond.layer_profile_figure([("", train_run.metrics)], column, "second half")
-        lines = [t for t in figure.data if t.mode == "lines+markers"]
-        assert {t.name for t in lines} == {"ip", "none"}
-        assert all(len(t.x) == TINY_TRAIN["depth"] for t in lines)
-    run = simulate(NeuronConfig(dist="gaussian", mu=5.0, sigma=2.0, n=1000, iters=200, record_every=50,
-                                rules=["triesch_logistic", "ip_logistic"], activation="logistic"))  # fmt: skip
-    figure = charts_beyond.output_vs_target_figure(run.metrics, -1, "logistic", 0.2)
-    names = [t.name for t in figure.data]
-    assert names[:2] == ["triesch_logistic", "ip_logistic"] and any("exponential, mean μ = 0.2" in n for n in names)
-    assert min(min(t.x) for t in figure.data) >= 0.0  # a logistic output lives on (0, 1)
-
-
-def test_gallery_chapter_beyond_the_thesis_shows_its_cards(runs_dir, monkeypatch) -> None:
-    monkeypatch.delenv("IPCORE_GALLERY_DIR")
-    if not any((ROOT / "cached_runs").glob("gallery-bt-depth-*")):
-        pytest.skip("no committed chapter-7 records")
-    at = open_app("gallery", {"view": "figures", "chapter": "7"})
-    no_problems(at)
-    table = at.dataframe[0].value.set_index("figure")
-    for entry_id in ("bt-sgd", "bt-depth", "bt-logistic", "bt-relu", "bt-entropy"):
-        assert table.loc[entry_id, "verdict"] != "missing", entry_id
-    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
-    assert "RMS of ∂loss/∂W (log scale) across depth (second half)" in titles  # the depth entry's profile
-    assert "per-unit output entropy (nats) across depth (second half)" in titles  # the entropy entry's
-    assert any("Our hypothesis" in m.value for m in at.markdown)
-
-
-def test_a_queued_job_says_what_it_waits_for() -> None:
-    """Queued behind a running job with nobody queued before it, the bar named "0 job(s) ahead" — as if
-    nothing were in the way. It names the running jobs whose slots it waits for, and the queued ones before it."""
-    from app.views import queued_text
-
-    assert queued_text(0, 1) == "queued — 1 job running; it starts when a job slot is free"
-    assert queued_text(2, 1) == "queued — 2 queued jobs ahead of it, 1 job running; it starts when a job slot is free"
-    assert queued_text(1, 3).startswith("queued — 1 queued job ahead of it, 3 jobs running")
-    assert queued_text(None, None) == "queued; it starts when a job slot is free"
