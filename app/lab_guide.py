@@ -4,7 +4,7 @@ the app: an environment variable and a folder, not command-line flags).
 
 No streamlit here: the page draws what these functions return.
 
-Whether a setup is long enough for a rule to act is the engine's rule (``ipcore.rule_reach``: η × steps, or the
+Whether a setup is long enough for a rule to act is the engine's rule (``ipcore.specs.reach``: η × steps, or the
 share of the way a weighted decay closes), which the command line warns with too; this module re-exports it.
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 
 from ipcore.config import TrainConfig
 from ipcore.data import DATASETS
-from ipcore.rule_reach import rule_reach, too_short, train_steps  # noqa: F401  (the engine's rule, the CLI's too)
+from ipcore.specs.reach import rule_reach, too_short, train_steps  # noqa: F401  (the engine's rule, the CLI's too)
 from ipcore.specs.rules import RULE_SPECS, default_eta
 
 

@@ -31,7 +31,7 @@ st.set_page_config(
 
 RULE_MODULES_ERROR = None
 if env_rule_modules():  # rules of the operator's own (IPCORE_RULE_MODULES): loaded once, a no-op on later reruns
-    from ipcore.custom_rules import RuleError, load_env_rule_modules
+    from ipcore.engine.custom_rules import RuleError, load_env_rule_modules
 
     try:
         load_env_rule_modules()

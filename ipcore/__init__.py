@@ -4,7 +4,7 @@ The public API (docs/python.md) is exported here, loaded on first use so that ``
 ``run_neuron``, ``run_networks``, ``run_sweep``, ``load``, ``runs``, ``gallery_entries``, ``gallery_runs``,
 ``list_rules`` (``ipcore.api``); ``Run``, ``Sweep``; the configs ``NeuronConfig``, ``TrainConfig``, ``SweepConfig`` and their
 ``ConfigError``; and rules of your own: ``Rule``, ``register_rule``, ``unregister_rule``, ``load_rule_module``,
-``RuleError`` (``ipcore.custom_rules``).
+``RuleError`` (``ipcore.engine.custom_rules``).
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ _EXPORTS = {
     "SweepConfig": "ipcore.config",
     "ConfigError": "ipcore.errors",
     "Rule": "ipcore.engine.rules",
-    "register_rule": "ipcore.custom_rules",
-    "unregister_rule": "ipcore.custom_rules",
-    "load_rule_module": "ipcore.custom_rules",
-    "RuleError": "ipcore.custom_rules",
+    "register_rule": "ipcore.engine.custom_rules",
+    "unregister_rule": "ipcore.engine.custom_rules",
+    "load_rule_module": "ipcore.engine.custom_rules",
+    "RuleError": "ipcore.engine.custom_rules",
 }
 
 __all__ = ["__version__", *_EXPORTS]

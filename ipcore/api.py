@@ -10,7 +10,7 @@ The names here are exported at the package root (``ipcore.run_networks`` …); d
 - ``load``: a record by run id (in ``runs_dir``, default ``$IPCORE_RUNS_DIR`` or the repository's cached_runs) or
   by folder; ``runs``: the stored runs as a table; ``gallery_entries``: the thesis's entries with their verdicts;
   ``gallery_runs``: an entry's records; ``list_rules``: the rules, yours included.
-- ``Run``: ``table(metric)`` (long form, ``ipcore.tables``), ``seeds()`` (per-seed final numbers),
+- ``Run``: ``table(metric)`` (long form, ``ipcore.results.tables``), ``seeds()`` (per-seed final numbers),
   ``paired(a, b)`` (the paired test), ``figure(name)`` (the lab's chart, ``ipcore.charts``), ``save()``.
 """
 
@@ -114,21 +114,21 @@ class Run:
 
     def metric_names(self) -> list[str]:
         """The metrics recorded over time (``table(name)`` takes these, or the part after the slash)."""
-        from ipcore.tables import metric_names
+        from ipcore.results.tables import metric_names
 
         return metric_names(self.metrics)
 
     def table(self, metric: str) -> pd.DataFrame:
         """``metric`` as a long-form DataFrame: step/epoch/iter, rule, seed, layer/unit/bin where it applies,
-        value (``ipcore.tables.metric_table``)."""
-        from ipcore.tables import metric_table
+        value (``ipcore.results.tables.metric_table``)."""
+        from ipcore.results.tables import metric_table
 
         return metric_table(self.metrics, metric, getattr(self.config, "seed", None) if self.kind == "neuron" else None)
 
     def seeds(self, layer: int | None = None) -> pd.DataFrame:
         """Per-seed final numbers of a network run (one row per rule × seed, with its health), or the final values
         per rule of a single neuron."""
-        from ipcore.tables import neuron_table, seed_table
+        from ipcore.results.tables import neuron_table, seed_table
 
         if self.kind == "neuron":
             return neuron_table(self.metrics)
@@ -136,8 +136,8 @@ class Run:
 
     def paired(self, a: str, b: str, metric: str = "final_loss", layer: int | None = 0) -> dict[str, Any]:
         """Paired comparison a − b of a per-seed ``metric`` over the seeds healthy under both rules (same initial
-        weights per seed): n, mean, 95 % interval low/high, p (``ipcore.tables.paired``)."""
-        from ipcore.tables import paired
+        weights per seed): n, mean, 95 % interval low/high, p (``ipcore.results.tables.paired``)."""
+        from ipcore.results.tables import paired
 
         if self.kind == "neuron":
             raise ConfigError("kind", "a paired test compares seeds of a network run; this is a single-neuron run")
@@ -423,7 +423,7 @@ def gallery_runs(entry_id: str, runs_dir: str | os.PathLike | None = None) -> di
 def list_rules() -> pd.DataFrame:
     """Every rule the configs accept — the built-ins and those you registered — with its title, default η,
     units and where it came from."""
-    from ipcore.custom_rules import CUSTOM_RULES
+    from ipcore.engine.custom_rules import CUSTOM_RULES
     from ipcore.engine.rules import RULES
 
     rows = []

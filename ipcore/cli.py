@@ -183,7 +183,7 @@ def load_rule_modules(paths: Sequence[str]) -> None:
 
     todo = list(dict.fromkeys([*env_rule_modules(), *paths]))
     if todo:
-        from ipcore.custom_rules import load_rule_modules as load
+        from ipcore.engine.custom_rules import load_rule_modules as load
 
         load(todo)
 
@@ -229,9 +229,9 @@ def _add_neuron(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], in
 
 
 def warn_if_too_short(config: NeuronConfig | TrainConfig) -> None:
-    """Before a run: ``warning: …`` on stderr for each rule too short-lived here to act (``ipcore.rule_reach``, the
+    """Before a run: ``warning: …`` on stderr for each rule too short-lived here to act (``ipcore.specs.reach``, the
     app's notice beside its Train button), so a run that will look like ``none`` is not taken as IP's verdict."""
-    from ipcore.rule_reach import too_short
+    from ipcore.specs.reach import too_short
 
     for note in too_short(config):
         sys.stderr.write(f"warning: {note}\n")
@@ -906,7 +906,7 @@ def sweep_config_from_args(args: argparse.Namespace) -> SweepConfig:
 
 def _run_sweep(args: argparse.Namespace) -> int:
     from ipcore.results.records import default_runs_dir
-    from ipcore.rule_reach import too_short
+    from ipcore.specs.reach import too_short
     from ipcore.training.sweep import default_sweep_name, members, run_sweep
 
     sweep = sweep_config_from_args(args)

@@ -128,9 +128,9 @@ def preview(config_json: str):
 
 # --- page ---------------------------------------------------------------------------------------------
 
+# The page opens on the thesis's example (§5.2): an input N(5, 2²) far from zero, where the plain tanh
+# saturates and the rules differ; on N(0, 1) every rule starts at its optimum and they all look alike.
 THESIS_CASE = NeuronConfig(dist="gaussian", mu=5.0, sigma=2.0)
-"""The page opens on the thesis's example (§5.2): an input N(5, 2²) far from zero, where the plain tanh
-saturates and the rules differ; on N(0, 1) every rule starts at its optimum and they all look alike."""
 
 
 def setup() -> tuple[NeuronConfig | None, str | None]:

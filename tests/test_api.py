@@ -1,5 +1,5 @@
 """The public Python API (``ipcore.api``, exported at the package root): runs from keyword arguments validated as
-the CLI's flags, records loaded by id or folder, tidy tables (``ipcore.tables``) and the lab's own figures."""
+the CLI's flags, records loaded by id or folder, tidy tables (``ipcore.results.tables``) and the lab's own figures."""
 
 from __future__ import annotations
 

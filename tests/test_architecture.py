@@ -72,25 +72,32 @@ def test_ipcore_modules_import_each_other_without_a_cycle():
         assert cycle is None, " → ".join(cycle)
 
 
-BELOW_TRAINING = {"errors", "jsonable", "specs", "data", "config", "engine", "results"}
+BELOW_TRAINING = {"errors", "jsonable", "locations", "bounded", "specs", "data", "config", "engine", "results"}
 ALLOWED = {
     "errors": set(),
     "jsonable": set(),
+    "locations": {"errors"},
+    "bounded": {"errors"},
     "specs": {"errors"},
-    "data": {"errors", "specs"},
-    "config": {"errors", "specs", "data"},
-    "engine": {"errors", "specs", "data", "config"},
-    "results": {"errors", "jsonable", "specs", "data", "config", "engine"},
+    "data": {"errors", "locations", "specs"},
+    "config": {"errors", "locations", "bounded", "specs", "data"},
+    "engine": {"errors", "locations", "specs", "data", "config"},
+    "results": {"errors", "jsonable", "locations", "specs", "data", "config", "engine"},
     "training": BELOW_TRAINING,
     "gallery": BELOW_TRAINING,
     "jobs": BELOW_TRAINING | {"training"},
+    "charts": BELOW_TRAINING | {"training", "jobs"},
     "cli": BELOW_TRAINING | {"training", "gallery", "jobs"},
+    "api": BELOW_TRAINING | {"training", "gallery", "jobs", "charts"},
     "__main__": {"cli"},
 }
 """docs/architecture.md's table: what each top-level module or package of ipcore may import (besides itself and the
 root package)."""
 
 LONG_MODULES = {
+    "charts/base.py": "the shared figure machinery (Plot, colours, axes, CSV export) every chart module builds on",
+    "gallery/assessment.py": "one Claim type with its two analyses (healthy seeds, all seeds), Holm and the verdict rules",
+    "jobs/manager.py": "the one job queue: admission, fair order per visitor, slots, time limits, stop and records",
     "cli.py": "six subcommands on one argparse tree, their outputs and exit codes",
     "config.py": "the declaration machinery (FieldSpec, declare, flat and JSON round trip) and the three configs",
     "data.py": "seven dataset formats, each a DatasetSpec with its locate and load functions, and the batches",
@@ -99,6 +106,11 @@ LONG_MODULES = {
     "results/records.py": "the record layout: save, load, list, rename and check run folders",
 }
 """Modules over 500 lines, each with the reason it stays one file."""
+
+UPWARD_IMPORTS = {
+    ("ipcore/training/sweep.py", "gallery.entries"): "a sweep may not take a gallery experiment's id as its name",
+}
+"""The few imports against the layers, each lazy (inside a function) and with its reason (docs/architecture.md)."""
 
 
 def test_packages_import_only_what_the_architecture_allows():
@@ -112,7 +124,8 @@ def test_packages_import_only_what_the_architecture_allows():
         here = layer(module_name(path))
         for imported in imports_of(path):
             there = layer(imported)
-            if there not in (here, "ipcore") and there not in ALLOWED.get(here, set()):
+            allowed = there in (here, "ipcore") or there in ALLOWED.get(here, set())
+            if not allowed and (str(path.relative_to(ROOT)), imported) not in UPWARD_IMPORTS:
                 wrong.append(f"{path.relative_to(ROOT)} imports ipcore.{imported}")
     assert wrong == [], "docs/architecture.md does not allow: " + "; ".join(wrong)
 

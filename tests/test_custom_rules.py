@@ -1,4 +1,4 @@
-"""Rules of your own (``ipcore.custom_rules``): registered from Python or a file, they train in the networks, the
+"""Rules of your own (``ipcore.engine.custom_rules``): registered from Python or a file, they train in the networks, the
 single neuron, the CLI and job processes like the built-ins; every bad rule or file is a clear error that names
 it and leaves the registry as it was."""
 
@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 import ipcore  # noqa: I001
-from ipcore import custom_rules
 from ipcore.config import ConfigError, NeuronConfig, TrainConfig
-from ipcore.custom_rules import RuleError, load_rule_module, register_rule, unregister_rule
+from ipcore.engine import custom_rules
+from ipcore.engine.custom_rules import RuleError, load_rule_module, register_rule, unregister_rule
 from ipcore.engine.rules import IP, RULES, Rule
 from ipcore.specs.rules import RULE_SPECS
 

@@ -14,9 +14,9 @@ from conftest import ROOT
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
 
-from ipcore import custom_rules  # noqa: E402
 from ipcore.config import SweepConfig  # noqa: E402
-from ipcore.custom_rules import load_rule_module, unregister_rule  # noqa: E402
+from ipcore.engine import custom_rules  # noqa: E402
+from ipcore.engine.custom_rules import load_rule_module, unregister_rule  # noqa: E402
 from ipcore.results.records import read_meta  # noqa: E402
 from ipcore.training.sweep import run_sweep  # noqa: E402
 
@@ -69,7 +69,7 @@ def test_a_rule_from_a_user_file_trains_on_both_nodes_even_once_the_file_is_gone
 
 
 def test_a_rule_defined_outside_any_file_cannot_go_to_ray_and_says_so(cluster, tmp_path):
-    from ipcore.custom_rules import RuleError, register_rule
+    from ipcore.engine.custom_rules import RuleError, register_rule
     from ipcore.engine.rules import IP
 
     class InACell(IP):

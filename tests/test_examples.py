@@ -50,7 +50,7 @@ def test_the_rule_in_docs_python_md_registers_and_trains(tmp_path):
     import re
 
     import ipcore
-    from ipcore import custom_rules
+    from ipcore.engine import custom_rules
 
     text = (ROOT / "docs" / "python.md").read_text()
     code = re.search(r"```python\n# my_rules.py\n(.*?)```", text, re.S).group(1)

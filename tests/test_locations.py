@@ -16,7 +16,7 @@ from ipcore import locations
 from ipcore.cli import build_parser, config_from_args, main
 from ipcore.config import NeuronConfig, TrainConfig
 from ipcore.data import DatasetUnavailable, download_failure, load_dataset
-from ipcore.rule_reach import too_short
+from ipcore.specs.reach import too_short
 
 from conftest import ROOT
 

@@ -11,7 +11,7 @@ per-neuron state tensor are ``[M, U]``. A single neuron is ``M = U = 1``.
 Adding a rule means writing one small class below (it registers itself) and its ``RuleSpec`` (title,
 default η, options) in ``ipcore.specs.rules``, the torch-free table that configs, the CLI and the app read.
 A rule of a user's own is a subclass in the user's file, added by ``ipcore.register_rule``
-(``ipcore.custom_rules``), which checks it and writes its spec into the same tables.
+(``ipcore.engine.custom_rules``), which checks it and writes its spec into the same tables.
 
 Sources: the thesis this project re-runs (§ and equation numbers below); Bell & Sejnowski 1995 (Infomax);
 Schrauwen et al. 2008 (Gaussian-target IP for tanh, extending Triesch 2005's exponential-target rule for the

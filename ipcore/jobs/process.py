@@ -132,8 +132,8 @@ def job_environment() -> dict[str, str]:
     environment = dict(os.environ)
     if environment.get(TANH_KERNEL_ENV, "").strip().lower() in ("", "auto"):
         environment[TANH_KERNEL_ENV] = cpu_tanh_kernel()
-    if "ipcore.custom_rules" in sys.modules:  # rule files loaded here are loaded by the job too
-        environment = sys.modules["ipcore.custom_rules"].environment_with_rule_modules(environment)
+    if "ipcore.engine.custom_rules" in sys.modules:  # rule files loaded here are loaded by the job too
+        environment = sys.modules["ipcore.engine.custom_rules"].environment_with_rule_modules(environment)
     return environment
 
 
@@ -314,7 +314,7 @@ def _child_main(
         if nice_error is not None:
             raise nice_error
         if env_rule_modules():  # rules of the user's own (the operator's IPCORE_RULE_MODULES, or loaded by the caller)
-            from ipcore.custom_rules import load_env_rule_modules
+            from ipcore.engine.custom_rules import load_env_rule_modules
 
             load_env_rule_modules()
         resources.set_memory_held_elsewhere(held_elsewhere)

@@ -110,7 +110,7 @@ def eta_help(context: str) -> str:
 
 RULE_MODULES_ENV = "IPCORE_RULE_MODULES"
 """Files of rules of the user's own that the app, the CLI and every job process load at start, joined by
-``os.pathsep`` (``ipcore.custom_rules``): named by the operator, never by a browser."""
+``os.pathsep`` (``ipcore.engine.custom_rules``): named by the operator, never by a browser."""
 
 
 def env_rule_modules(environ: Mapping[str, str] | None = None) -> list[str]:

@@ -4,7 +4,7 @@ Imported only when ``--backend ray`` is chosen (Ray is a heavy import). How it w
 
 - **Code.** The driver ships the ``ipcore`` package to the workers (Ray's ``py_modules``); every node needs only
   the requirements (torch, numpy, scipy, ray) installed. Rule files of the user's own loaded by the driver
-  (``ipcore.custom_rules``) travel as text with each task, and the worker registers them before it validates
+  (``ipcore.engine.custom_rules``) travel as text with each task, and the worker registers them before it validates
   the config.
 - **Tasks.** Each part (a chunk of grid points trained as one lockstep model, or one gallery part) is one Ray
   task asking for ``training_threads()`` CPUs (the torch threads a CPU run uses, default 1) and, when the
@@ -153,17 +153,17 @@ def _register(rule_sources: Sequence[tuple[str, str]]) -> None:
     """Register the driver's rules of the user's own in this worker, from their files' text (no shared disk
     needed; each source runs once per worker process)."""
     if rule_sources:
-        from ipcore.custom_rules import load_rule_sources
+        from ipcore.engine.custom_rules import load_rule_sources
 
         load_rule_sources(list(rule_sources))
 
 
 def driver_rule_sources(rules: Sequence[str]) -> list[tuple[str, str]]:
     """(path, source) of the files that define the rules of the user's own among ``rules``, for the tasks to
-    carry (``ipcore.custom_rules.rule_sources``)."""
+    carry (``ipcore.engine.custom_rules.rule_sources``)."""
     import sys
 
-    module = sys.modules.get("ipcore.custom_rules")
+    module = sys.modules.get("ipcore.engine.custom_rules")
     return module.rule_sources(rules) if module is not None else []
 
 
