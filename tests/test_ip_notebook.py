@@ -13,7 +13,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import CACHED
 
 from ipcore.cli import main
 from ipcore.config import ConfigError, NeuronConfig, SweepConfig, TrainConfig
@@ -21,6 +20,8 @@ from ipcore.model import LockstepMLP
 from ipcore.rules import get_rule, make_rule
 from ipcore.step import forward_backward
 from ipcore.train import train
+
+from conftest import CACHED, ROOT
 
 RNG = np.random.default_rng(7)
 X = RNG.normal(0.5, 1.5, size=(2, 6, 3))  # M = 2 members, B = 6 samples, U = 3 units
@@ -195,3 +196,35 @@ def test_gallery_entry_compares_the_notebooks_rule_with_the_texts_at_figs_3_5_an
     if records:  # the committed MNIST parts give verdicts with numbers, the CIFAR-10 parts say they are missing
         row = next(line for line in report_table(str(CACHED)).splitlines() if line.startswith("| nb-ip "))
         assert "mnist lr 0.012: notebook IP below standard" in row and "missing" not in row.split("|")[-2]
+
+
+def test_neuron_fixed_point_of_the_thesis_inputs():
+    """IP's fixed point on the thesis's two single-neuron inputs, as the neuron lab and docs/science.md give it."""
+    from ipcore.neuron import draw_sample, ip_fixed_point_of_sample
+
+    for fields, (alpha, beta) in (
+        ({"dist": "gaussian", "mu": 5.0, "sigma": 2.0}, (2.2863, 5.0151)),
+        ({"dist": "uniform", "center": 1.0, "width": 4.0}, (1.4062, 0.9988)),
+    ):
+        sample = draw_sample(NeuronConfig(**fields))
+        assert ip_fixed_point_of_sample(sample) == pytest.approx((alpha, beta), abs=1e-4)
+        assert ip_fixed_point_of_sample(sample) == pytest.approx(fixed_point(sample), abs=1e-6)
+
+
+def test_neuron_lab_compares_the_three_ips_and_shows_the_fixed_point(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("IPCORE_RUNS_DIR", str(tmp_path))
+    monkeypatch.setenv("IPCORE_GALLERY_DIR", str(tmp_path))
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=90)
+    at.run()
+    at.switch_page("../pages/neuron_lab.py")
+    at.run()
+    which = [b for b in at.button if b.label.startswith("Which IP?")]
+    assert which, [b.label for b in at.button]
+    which[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.multiselect(key="neuron.rules").value == ["ip", "ip_printed", "ip_notebook"]
+    assert at.number_input(key="neuron.mu").value == 5.0
+    figures = " ".join(chart.proto.spec for chart in at.get("plotly_chart"))
+    assert "IP's fixed point α* = 2.286, β* = 5.015" in figures
