@@ -183,6 +183,11 @@ ENTRIES: list[GalleryEntry] = [
                 Claim(f"lr {lr:g}: IP below standard", _lr_part(lr), "ip", "none", "<") for lr in (0.003, 0.01, 0.012)
             )
         },
+        notes="These records run `ip`, the text's rule (Adam-smoothed). The thesis's figure came from its notebook "
+        "(Shawfest/ip, new-deep-test.ipynb), whose IP is `ip_notebook`: no Adam, α takes WD's step toward 2E[xy]. "
+        "Entry nb-ip re-runs this setting with both: the notebooks' rule gives the same pattern, more strongly "
+        "(its loss is below the text rule's at lr 0.01 and 0.012, and its α leaves 1 for 3–5 in the deeper layers "
+        "where `ip`'s reaches 1.7), so this verdict holds for the rule the thesis ran as well as for the text's.",
     ),
     GalleryEntry(
         id="fig3.6",
@@ -203,6 +208,10 @@ ENTRIES: list[GalleryEntry] = [
                 Claim("lr 0.0013: IP below standard", _lr_part(1.3e-3), "ip", "none", "<"),
             )
         },
+        notes="These records run `ip`, the text's rule; the thesis's figure came from its notebook's `ip_notebook` "
+        "(no Adam, α takes WD's step). Entry nb-ip's CIFAR-10 parts, which would test whether the notebooks' rule "
+        "explains the standard net winning at lr 0.0006, need a GPU session and are missing; on MNIST (fig3.5) the "
+        "notebooks' rule only strengthens IP's advantage, so it does not by itself explain that contradiction.",
     ),
     GalleryEntry(
         id="fig3.7",
