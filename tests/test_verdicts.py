@@ -35,11 +35,12 @@ EXPECTED = {
     "fw-hard": "partly",
     "fw-stability": "partly",
     "fw-eta": "partly",
-    "bt-sgd": "reproduced",
-    "bt-depth": "partly",
-    "bt-logistic": "partly",
+    "nb-ip": "partly",  # its CIFAR-10 parts await a GPU
+    "bt-sgd": "missing",  # chapter 7 re-declared (issue 27): parts not yet recomputed are missing
+    "bt-depth": "missing",
+    "bt-logistic": "missing",
     "bt-relu": "partly",
-    "bt-entropy": "reproduced",
+    "bt-entropy": "partly",
 }
 
 SUB_VERDICTS = {  # the sub-claims whose verdict differs from their entry's, or that the issue singled out
@@ -59,15 +60,17 @@ SUB_VERDICTS = {  # the sub-claims whose verdict differs from their entry's, or 
                "ip at η 0.01 below ip at η 1e-4": "reproduced", "bn_inc at η 0.001 below bn_inc at η 1e-4": "reproduced"},
     "lemma5.1": {"gaussian": "reproduced", "laplace": "reproduced", "lognormal": "contradicted",
                  "gamma": "contradicted"},
-    "bt-sgd": {"ip helps more under sgd than under Adam": "reproduced",
-               "wd helps more under sgd than under Adam": "reproduced"},
-    "bt-depth": {"d30: WD's gradient shrinks less toward layer 1 than standard's": "reproduced",
-                 "d30: WD's ∂y/∂u above standard's (all layers)": "contradicted",
-                 "d30: IP below standard": "inconclusive", "d15: WD below standard": "reproduced"},
-    "bt-logistic": {"ip_logistic below standard": "reproduced", "triesch_logistic below standard": "inconclusive",
-                    "ip_logistic below batch norm": "contradicted"},
-    "bt-relu": {"ReLU standard below tanh standard": "contradicted", "ReLU + BN below ReLU standard": "reproduced"},
-    "bt-entropy": {"WD's per-unit entropy above IP's": "reproduced"},
+    "nb-ip": {"mnist lr 0.012: notebook IP below text IP": "reproduced",
+              "mnist lr 0.01: notebook IP's α further from 1 (layer 3)": "reproduced",
+              "mnist lr 0.003: notebook IP below standard": "inconclusive",
+              "mnist lr 0.003: notebook IP below text IP": "contradicted",
+              "cifar10 lr 0.0006: notebook IP below standard": "missing"},
+    "bt-entropy": {"lr 0.01: WD's per-unit entropy above IP's": "inconclusive",
+                   "lr 0.001: WD's per-unit entropy above IP's": "contradicted",
+                   "lr 0.01: WD's per-unit entropy above standard's": "reproduced"},
+    "bt-relu": {"lr 0.01: ReLU standard below tanh standard": "reproduced",
+                "lr 0.01: ReLU standard below tanh WD": "inconclusive",
+                "lr 0.001: ReLU standard below tanh standard": "missing"},
 }  # fmt: skip
 
 
