@@ -60,3 +60,28 @@ def test_missing_parts_say_so():
     lines, _, verdicts = claims_text(entry.extra["claims"], {})
     assert lines and all("no record" in line for line in lines)
     assert set(verdicts) <= {"missing"}
+
+
+def test_chapter_7_cards_show_computed_parts_and_say_the_rest_is_missing(tmp_path, monkeypatch):
+    import json
+
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import CACHED, ROOT
+
+    if not any(CACHED.glob("gallery-bt-entropy-*")):
+        import pytest
+
+        pytest.skip("no committed chapter-7 records")
+    monkeypatch.setenv("IPCORE_RUNS_DIR", str(tmp_path))
+    monkeypatch.delenv("IPCORE_GALLERY_DIR", raising=False)
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=120)
+    at.run()
+    at.switch_page("../pages/gallery.py")
+    at.query_params.update({"view": "figures", "chapter": "7"})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[0].value.set_index("figure")
+    assert table.loc["bt-entropy", "verdict"] == "partly" and table.loc["bt-depth", "verdict"] == "missing"
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert "per-unit output entropy (nats) across depth (second half)" in titles
