@@ -540,6 +540,19 @@ ACTIVATION_FIELD = {"help": "hidden units: tanh (the thesis's), logistic σ(u) �
                     "batch norm and no rule work with all", "choices": ACTIVATION_NAMES, "label": "hidden units", "widget": "radio"}  # fmt: skip
 LOGISTIC_MEAN_FIELD = {"help": "mean μ of the exponential output density triesch_logistic aims at", "low": 0.0,
                        "high": 0.5, "low_open": True, "label": "logistic target mean μ", "step": 0.05}  # fmt: skip
+NOTEBOOK_BETA_FACTORS = (1.0, 2.0)
+
+
+def check_notebook_beta_factor(name: str, value: float) -> None:
+    """ip_notebook's factor on β's step is one of the two the thesis's notebooks used."""
+    if value not in NOTEBOOK_BETA_FACTORS:
+        raise ConfigError(name, f"must be 2 (new-deep-test.ipynb) or 1 (new-test-shallow.ipynb) (got {value:g})")
+
+
+NOTEBOOK_BETA_FACTOR_FIELD = {"help": "ip_notebook's factor c in β ← β + η·c·E[y]·E[xy]: 2 as in the thesis's deep "
+                              "notebook (new-deep-test.ipynb), 1 as in its shallow one (new-test-shallow.ipynb)",
+                              "low": 1.0, "high": 2.0, "check": check_notebook_beta_factor,
+                              "label": "β step factor (ip_notebook)", "step": 1.0}  # fmt: skip
 DEVICE_FIELD = {"help": "auto (CUDA when present), cpu, cuda or cuda:N", "check": check_device,
                 "suggestions": ("auto", "cpu", "cuda"), "label": "device"}  # fmt: skip
 
@@ -596,6 +609,7 @@ class NeuronConfig(Config):
     activation: str = declare("tanh", **{**ACTIVATION_FIELD, "choices": NEURON_ACTIVATIONS,
                                          "help": "the unit: tanh (the thesis) or logistic"})  # fmt: skip
     logistic_mean: float = declare(0.2, **LOGISTIC_MEAN_FIELD)
+    notebook_beta_factor: float = declare(2.0, **NOTEBOOK_BETA_FACTOR_FIELD)
 
     def validate(self) -> None:
         if self.dist not in BUILTIN_DISTS:
@@ -651,6 +665,7 @@ class NetworkConfig(Config):
     momentum: float = declare(0.9, **MOMENTUM_FIELD)
     activation: str = declare("tanh", **ACTIVATION_FIELD)
     logistic_mean: float = declare(0.2, **LOGISTIC_MEAN_FIELD)
+    notebook_beta_factor: float = declare(2.0, **NOTEBOOK_BETA_FACTOR_FIELD)
 
 
 @dataclass

@@ -121,6 +121,8 @@ def preview(config_json: str):
     config = NeuronConfig.from_json(config_json)
     shown = preview_density(config)  # bounded in time: a slow scipy distribution gets a message instead
     text = f"median ≈ {shown['median']:.3g}, mean ≈ {shown['mean']:.3g}, std ≈ {shown['std']:.3g}"
+    if shown.get("ip_fixed_point"):  # where ip and ip_notebook settle; ip_printed has no fixed point
+        text += " — IP's fixed point α* = {:.4g}, β* = {:.4g}".format(*shown["ip_fixed_point"])
     return charts_neuron.density_preview_figure(
         shown["grid"], shown["density"], f"Input density: {config.dist} ({text})"
     )
@@ -196,6 +198,10 @@ def idle() -> None:
     st.button("Use the thesis's example: N(5, 2²)", on_click=state.seed_widgets,
               args=({"neuron.dist": "gaussian", "neuron.mu": 5.0, "neuron.sigma": 2.0},), kwargs={"force": True},
               icon=":material/bolt:")  # fmt: skip
+    st.button("Which IP? The text's (ip), as printed (ip_printed) and the notebooks' (ip_notebook) on N(5, 2²)",
+              on_click=state.seed_widgets, args=({"neuron.dist": "gaussian", "neuron.mu": 5.0, "neuron.sigma": 2.0,
+                                                  "neuron.rules": ["ip", "ip_printed", "ip_notebook"]},),
+              kwargs={"force": True}, icon=":material/compare_arrows:")  # fmt: skip
 
 
 lab_state.job_view(

@@ -104,7 +104,7 @@ def test_ip_logistic_is_the_theses_mean_and_std_variant_adam_smoothed():
 
 
 def test_every_rule_says_which_units_it_is_meant_for():
-    tanh_only = {"ip", "ip_printed", "ip_cov", "wd", "wd_cov", "infomax", "ip_hard", "triesch"}
+    tanh_only = {"ip", "ip_printed", "ip_cov", "wd", "wd_cov", "infomax", "ip_hard", "triesch", "ip_notebook"}
     for name, rule in RULES.items():
         if name in tanh_only:
             assert rule.activations == ("tanh",), name

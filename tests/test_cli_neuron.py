@@ -124,6 +124,7 @@ def every_flag() -> tuple[list[str], dict]:
         "triesch_std": 0.3,
         "activation": "tanh",
         "logistic_mean": 0.3,
+        "notebook_beta_factor": 1.0,
     }
     flags = []
     for name, value in values.items():

@@ -21,7 +21,7 @@ def targets(name: str, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The expected (|α − α*|, β criterion) per rule, written from each rule's stated fixed point."""
     exy, ey, ex = (X * y).mean(1), y.mean(1), X.mean(1)
     cov = exy - ex * ey
-    if name in ("ip", "ip_printed"):
+    if name in ("ip", "ip_printed", "ip_notebook"):
         return np.abs(ALPHA - 2 * exy), np.abs(ey)
     if name == "ip_cov":
         return np.abs(ALPHA - 2 * cov), np.abs(ey)
@@ -38,7 +38,7 @@ def targets(name: str, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.mark.parametrize("name", ["ip", "ip_printed", "ip_cov", "wd", "wd_cov", "bn_inc", "bn_inc_printed", "bn_wd",
-                                  "infomax"])  # fmt: skip
+                                  "infomax", "ip_notebook"])  # fmt: skip
 def test_distance_to_the_rules_own_fixed_point(name):
     rule = get_rule(name)
     state = rule.init_state(2, 3, dtype=torch.float64)
@@ -60,7 +60,7 @@ def test_rules_without_a_fixed_point_say_so():
         assert rule.fixed_point_distance(state, x, x) is None
     assert {n for n in RULES if n not in ("none", "batchnorm", "triesch", "triesch_logistic")} == {
         "ip", "ip_printed", "ip_cov", "wd", "wd_cov", "bn_inc", "bn_inc_printed", "bn_wd", "infomax", "ip_hard",
-        "ip_logistic",
+        "ip_logistic", "ip_notebook",
     }  # fmt: skip
 
 

@@ -33,6 +33,7 @@ def test_ids_unique_and_every_plot_known():
     assert {e.plot for e in gallery.ENTRIES} <= set(PLOT_METRICS)
     expected = {"fig3.3", "fig3.4", "fig3.5", "fig3.6", "fig3.7", "fig3.8", "fig4.1", "fig4.2", "fig4.3"}
     expected |= {"fig4.4", "fig4.5", "fig5.1", "fig5.2", "lemma5.1", "fw-cov", "fw-hard", "fw-stability", "fw-eta"}
+    expected |= {"nb-ip"}  # which IP the thesis's code ran (issue 27)
     expected |= {"bt-sgd", "bt-depth", "bt-logistic", "bt-relu", "bt-entropy"}  # chapter 7, beyond the thesis
     assert set(ids) == expected
 

@@ -7,7 +7,6 @@ recomputed here with numpy and scipy straight from the records' ``metrics.npz``.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 
@@ -48,11 +47,12 @@ EXPECTED = {
     "fw-hard": "not reproduced",
     "fw-stability": "missing",
     "fw-eta": "partly",
-    "bt-sgd": "reproduced",
-    "bt-depth": "partly",
-    "bt-logistic": "partly",
+    "nb-ip": "partly",  # its CIFAR-10 parts await a GPU
+    "bt-sgd": "missing",  # chapter 7 re-declared (issue 27): parts not yet recomputed are missing
+    "bt-depth": "missing",
+    "bt-logistic": "missing",
     "bt-relu": "partly",
-    "bt-entropy": "reproduced",
+    "bt-entropy": "partly",
 }
 
 SUB_VERDICTS = {  # every sub-claim's verdict (a group "in almost all" under its own label)
@@ -243,32 +243,27 @@ def test_pinned_sub_claims(assessed, entry_id):
 
 
 def test_chapter_7_claims_keep_collapsed_seeds_and_measure_a_rules_help_against_its_baseline(assessed):
-    """Chapter 7's sub-claims are the same ``Claim`` as the thesis's with ``keep_collapsed``: at depth 30 every
-    seed of the standard net collapsed to chance, so without it the comparison would stand on no seed. "Helps more
-    under SGD than under Adam" is, per seed, (standard's final loss − the rule's) under SGD minus the same under
-    Adam, on the seeds that did not diverge."""
-    entry = gallery.get_entry("bt-depth")
-    by_part = {r.meta["part"]: r for r in gallery.entry_records(str(CACHED), entry)}
-    claim = next(c for c in entry.extra["claims"] if c.label == "d30: IP below standard")
-    assert claim.keep_collapsed and assessed["bt-depth"]["numbers"][claim.label]["n"] == 10
-    thesis_style = assessment.evaluate_claim(dataclasses.replace(claim, keep_collapsed=False), by_part)
-    assert thesis_style["n"] == 0 and thesis_style["verdict"] == "inconclusive"
+    """Chapter 7's sub-claims are the same ``Claim`` as the thesis's with ``keep_collapsed`` (failing to learn at
+    all is the outcome its questions are about). "Helps more under SGD than under Adam" is, per seed, (standard's
+    final loss − the rule's) under SGD minus the same under Adam. A computed part's interval is the paired one of
+    its per-seed values."""
+    for entry in (e for e in gallery.ENTRIES if e.id.startswith("bt-")):
+        assert all(claim.keep_collapsed for claim in entry.extra["claims"]), entry.id
+    sgd = gallery.get_entry("bt-sgd")
+    helps = [c for c in sgd.extra["claims"] if "helps more" in c.label]
+    assert helps and all(c.baseline == "none" and c.part_b.startswith("adam-") for c in helps)
 
-    entry = gallery.get_entry("bt-sgd")
+    entry = gallery.get_entry("bt-entropy")
     by_part = {r.meta["part"]: r for r in gallery.entry_records(str(CACHED), entry)}
-    claim = next(c for c in entry.extra["claims"] if c.label == "wd helps more under sgd than under Adam")
-    help_of = {}
-    for part in ("sgd", "adam"):
-        metrics = by_part[part].metrics
-        assert (np.asarray(metrics["diverged_step"]) < 0).all()
-        loss = np.asarray(metrics["epoch/train_loss"], dtype=float)[-1]
-        rules, seeds = np.asarray(metrics["members_rule"]), np.asarray(metrics["members_seed"])
-        wd = {int(seeds[m]): loss[m] for m in np.flatnonzero(rules == "wd")}
-        none = {int(seeds[m]): loss[m] for m in np.flatnonzero(rules == "none")}
-        help_of[part] = np.array([none[s] - wd[s] for s in sorted(wd)])
-    expected = paired_difference(help_of["sgd"], help_of["adam"])
+    if "lr0.01" not in by_part:
+        pytest.skip("bt-entropy lr0.01 not computed")
+    claim = next(c for c in entry.extra["claims"] if c.label == "lr 0.01: WD's per-unit entropy above standard's")
+    wd = gallery.seed_values(by_part["lr0.01"], "wd", "entropy_unit", layer=None, keep_collapsed=True)
+    none = gallery.seed_values(by_part["lr0.01"], "none", "entropy_unit", layer=None, keep_collapsed=True)
+    seeds = sorted(set(wd) & set(none))
+    expected = paired_difference(np.array([wd[s] for s in seeds]), np.array([none[s] for s in seeds]))
     result = assessment.evaluate_claim(claim, by_part)
-    assert result["n"] == 10 and result["mean"] == pytest.approx(expected["mean"], rel=1e-12)
+    assert result["n"] == len(seeds) == 10 and result["mean"] == pytest.approx(expected["mean"], rel=1e-12)
     assert result["low"] == pytest.approx(expected["low"], rel=1e-12)
 
 

@@ -654,6 +654,46 @@ class IPLogistic(BNIncremental):
     printed_note = ""
 
 
+NOTEBOOK_SOURCE = "the thesis's published code: github.com/Shawfest/ip, new-deep-test.ipynb (class IP, update)"
+
+
+class IPNotebook(Rule):
+    """IP as the thesis's published notebooks ran it (repository Shawfest/ip: ``new-deep-test.ipynb``, the deep
+    nets of Figs 3.5–3.6; ``new-test-shallow.ipynb``, the shallow ones), not as its text prints it.
+
+    u = (x−β)/α;  α ← (1−η)·α + η·2E[xy];  β ← β + η·c·E[y]·E[xy], with x the raw pre-activation and
+    y = tanh((x−β)/α) of the same forward pass; c = 2 in the deep notebook (the default), 1 in the shallow one
+    (``beta_factor``). The notebooks create Adam objects for α and β but never call them: α takes WD's step
+    (a weighted decay toward 2E[xy], so a step of η·|α − 2E[xy]| instead of Adam's ≈ η), and β a plain step
+    scaled by E[xy]. Its fixed point is IP's, α = 2E[xy] and E[y] = 0 (where E[xy] ≠ 0); the notebooks update
+    after the output of every forward call is computed, as the engine does after every training pass.
+    """
+
+    name = "ip_notebook"
+    equation = r"u=\frac{x-\beta}{\alpha},\quad \alpha \leftarrow (1-\eta)\alpha+2\eta E[xy],\quad \beta \leftarrow \beta+c\,\eta\,E[y]\,E[xy]"
+    source = NOTEBOOK_SOURCE + "; c = 1 in new-test-shallow.ipynb"
+    printed_note = (
+        "the notebooks' code, not the text's eq. 3.3–3.4: no Adam (the Adam objects are created but never "
+        "called), α takes WD's step toward 2E[xy] and β a step scaled by E[xy]"
+    )
+    moments = ("xy", "y")
+
+    def __init__(self, beta_factor: float = 2.0):
+        self.beta_factor = beta_factor
+
+    def alpha_target(self, means: dict[str, torch.Tensor]) -> torch.Tensor:
+        return 2 * means["xy"]
+
+    def fixed_point_from_moments(self, state, means):
+        """|α − 2E[xy]| and |E[y]|: IP's fixed point, which this rule shares."""
+        return (state["alpha"] - self.alpha_target(means)).abs(), means["y"].abs()
+
+    def step_from_moments(self, state, means, eta):
+        alpha = torch.lerp(state["alpha"], self.alpha_target(means), eta)  # (1−η)·α + η·2E[xy]
+        beta = state["beta"] + (eta * self.beta_factor) * means["y"] * means["xy"]
+        return alpha, beta
+
+
 if set(_CLASSES) != set(RULE_SPECS):  # a spec without its class is found at import
     raise ImportError(f"RuleSpecs without a class: {', '.join(sorted(set(RULE_SPECS) - set(_CLASSES)))}")
 RULES: dict[str, type[Rule]] = {name: _CLASSES[name] for name in RULE_SPECS}

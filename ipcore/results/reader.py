@@ -117,6 +117,22 @@ def _alpha_nonpositive(metrics: Metrics, layer: Layer) -> np.ndarray | None:
     return None if values is None else np.asarray(values, dtype=float).sum(-1)
 
 
+def _final_layer(key: str) -> Callable[[Metrics, Layer], np.ndarray | None]:
+    """The last recorded ``layer/<key>`` row of hidden ``layer`` (None: the mean over the layers)."""
+
+    def read(metrics: Metrics, layer: Layer) -> np.ndarray | None:
+        rows = _layer_rows(metrics, key)
+        return None if rows is None else _of_layer(rows[-1:], layer)[0]
+
+    return read
+
+
+def _alpha_shift(metrics: Metrics, layer: Layer) -> np.ndarray | None:
+    """|mean α − 1| at the end of the run: how far a rule moved the layer's gain from its start α = 1."""
+    alpha = _final_layer("alpha_mean")(metrics, layer)
+    return None if alpha is None else np.abs(alpha - 1.0)
+
+
 def _latest_loss(metrics: Metrics, layer: Layer) -> np.ndarray | None:
     values = metrics.get("batch/loss")
     return None if values is None or len(values) == 0 else np.asarray(values, dtype=float)[-1]
@@ -159,6 +175,10 @@ SEED_METRICS: dict[str, SeedMetric] = {
     "log_grad_weight": SeedMetric(_log_grad_weight, "log₁₀ RMS ∂loss/∂W"),
     "log_grad_ratio": SeedMetric(_log_grad_ratio, "log₁₀ (RMS ∂loss/∂W of layer 1 / of the last layer)"),
     "alpha_nonpositive": SeedMetric(_alpha_nonpositive, "α≤0 count"),
+    "alpha_final": SeedMetric(_final_layer("alpha_mean"), "final mean α"),
+    "alpha_shift": SeedMetric(_alpha_shift, "|final mean α − 1|"),
+    "alpha_distance": SeedMetric(_final_layer("alpha_distance"), "final |α − α*|"),
+    "beta_distance": SeedMetric(_final_layer("beta_distance"), "final β criterion"),
     "latest_loss": SeedMetric(_latest_loss, "latest loss"),
     "latest_slope": SeedMetric(_latest_slope, "latest ∂y/∂u"),
     "latest_alpha_nonpositive": SeedMetric(_latest_alpha_nonpositive, "α≤0 count so far"),
@@ -169,7 +189,10 @@ the last epoch's values (the training ones over that epoch's batches, the test o
 hidden ``layer`` (None: of all layers) over all recorded steps; ``slope_x``: the same of ∂y/∂x = ∂y/∂u · du/dx, the
 factor backprop applies; ``entropy_unit``, ``log_grad_weight``,
 ``log_grad_ratio``: each unit's own output entropy late in the run, the weights' gradient size and how it shrinks
-toward layer 1 (their functions say how); ``alpha_nonpositive``: unit-updates with α ≤ 0 in the whole run, all
+toward layer 1 (their functions say how); ``alpha_final``, ``alpha_shift``, ``alpha_distance``: at the last
+layer record, the mean gain α of ``layer`` (None: of every layer), its distance from the start α = 1, and the
+mean distance |α − α*| of its units to the rule's own fixed point (``beta_distance``: β's criterion, |E[y]| for
+IP, |β − E[y]| for WD, as ``Rule.fixed_point_distance``); ``alpha_nonpositive``: unit-updates with α ≤ 0 in the whole run, all
 layers; ``latest_*``: the newest row of a running job (batch loss, ∂y/∂u over all layers, α ≤ 0 count so far)."""
 
 

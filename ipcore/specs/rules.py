@@ -81,6 +81,15 @@ RULE_SPECS: dict[str, RuleSpec] = {
             activations=LOGISTIC,
         ),
         RuleSpec("ip_logistic", "IP for logistic units (thesis §3.1)", 1e-4, 1e-3, activations=LOGISTIC),
+        RuleSpec(
+            "ip_notebook",
+            "IP as the thesis's notebooks ran it (no Adam)",
+            1e-4,
+            1e-3,
+            weighted_decay=True,
+            options=MappingProxyType({"beta_factor": "notebook_beta_factor"}),
+            activations=TANH,
+        ),
     )
 }
 """The rules by name, in the order the app, the CLI and the charts list them (a rule's colour follows its place:

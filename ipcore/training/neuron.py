@@ -188,7 +188,29 @@ def preview_in_place(config: NeuronConfig, budget_s: float = PREVIEW_BUDGET_S) -
         "median": float(np.median(sample)),
         "mean": float(sample.mean()),
         "std": float(sample.std()),
+        "ip_fixed_point": ip_fixed_point_of_sample(sample) if config.activation == "tanh" else None,
     }
+
+
+def ip_fixed_point_of_sample(x: np.ndarray, tol: float = 1e-10, max_iter: int = 2000) -> tuple[float, float]:
+    """IP's fixed point on a fixed sample: α = 2E[x·y] and E[y] = 0, y = tanh((x − β)/α) (thesis §5.1, §5.3).
+
+    ``ip`` and ``ip_notebook`` both settle there (``ip_printed`` has no fixed point; the median β of
+    ``rules.ip_fixed_point`` is its α → 0 approximation, Lemma 1). Solved by alternating a Newton step for β on
+    E[tanh((x − β)/α)] = 0 (its β-derivative is −E[1 − y²]/α) with α ← 2E[x·y], until both move less than
+    ``tol``."""
+    x = np.asarray(x, dtype=float)
+    alpha, beta = max(float(x.std()), 1e-6), float(np.median(x))
+    for _ in range(max_iter):
+        y = np.tanh((x - beta) / alpha)
+        slope = max(float((1 - y * y).mean()), 1e-12)
+        new_beta = beta + alpha * float(y.mean()) / slope
+        new_alpha = 2 * float((x * np.tanh((x - new_beta) / alpha)).mean())
+        done = abs(new_beta - beta) < tol and abs(new_alpha - alpha) < tol
+        alpha, beta = new_alpha, new_beta
+        if done:
+            break
+    return alpha, beta
 
 
 def one_torch_thread() -> contextlib.AbstractContextManager[None]:
