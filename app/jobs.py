@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import streamlit as st
-from ipcore.jobs.manager.admission import Limits
 
 from app.owner import owner as browser_owner
 from ipcore.config import Config
+from ipcore.jobs.admission import Limits
 from ipcore.jobs.manager import FINISHED_STATES, JobManager, UnknownJob
 from ipcore.jobs.process import warm_up
 from ipcore.jobs.serving import check_browser_config
@@ -43,7 +43,7 @@ def manager_for(folder: str) -> JobManager:
     """The one job manager of this server process for a runs folder (created on first use). Jobs run in
     processes of their own (``$IPCORE_JOB_ISOLATION``: process, the default, or thread), so training never
     competes with page rendering for the interpreter lock. The operator's fair-share limits (cost budget, time
-    limit, jobs per visitor, quick slot: ``ipcore.jobs.manager.admission``, docs/serving.md) apply to every session's jobs and
+    limit, jobs per visitor, quick slot: ``ipcore.jobs.admission``, docs/serving.md) apply to every session's jobs and
     sweeps. When the server stops, running jobs are stopped and saved as cancelled with what they recorded,
     instead of being lost."""
     manager = JobManager(

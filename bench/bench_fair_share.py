@@ -1,7 +1,7 @@
 """No visitor can hold the server: hostile browser sessions against a demo, and Stop on a huge neuron run.
 
 One server (``streamlit run app/main.py`` on a free loopback port, its own runs folder, the served defaults of
-``ipcore.jobs.manager.admission``). Headless chromium sessions, one browser context each (a context is a browser session, so
+``ipcore.jobs.admission``). Headless chromium sessions, one browser context each (a context is a browser session, so
 each is its own visitor):
 
 1. ``--alone`` times, a session runs the network lab's first demo (depth 7 × 50, 2 rules × 2 seeds, 300 steps)
@@ -39,10 +39,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_load import BROWSER_CPUS, click_train  # noqa: E402
-from ipcore.jobs.manager.admission import Limits, estimated_flops  # noqa: E402
 
 from bench.local_server import CHROMIUM, CHROMIUM_ARGS, local_server  # noqa: E402
 from ipcore.config import NeuronConfig, TrainConfig  # noqa: E402
+from ipcore.jobs.admission import Limits, estimated_flops  # noqa: E402
 from ipcore.results.records import list_runs  # noqa: E402
 
 DEMO = {"dataset": "clusters", "rules": "wd,none", "depth": "7", "width": "50", "epochs": "8", "seeds": "2",

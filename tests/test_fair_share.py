@@ -7,9 +7,9 @@ import json
 import time
 
 import pytest
-from ipcore.jobs.manager.admission import STEP_CHARGE_FLOPS, Limits, estimated_flops
 
 from ipcore.config import ConfigError, NeuronConfig, SweepConfig, TrainConfig
+from ipcore.jobs.admission import STEP_CHARGE_FLOPS, Limits, estimated_flops
 from ipcore.jobs.manager import JobManager, TooManyJobs
 from ipcore.training.neuron import simulate
 

@@ -14,7 +14,7 @@ Sweeps (``SweepConfig``) are a job kind like any other: they share the queue, th
 a sweep writes one record per grid point itself (``ipcore.training.sweep``) and its finished points appear in
 ``status(...)["parts"]`` as they are written.
 
-Fair share (``ipcore.jobs.manager.admission``): ``submit`` refuses a job whose estimated cost is above the operator's budget
+Fair share (``ipcore.jobs.admission``): ``submit`` refuses a job whose estimated cost is above the operator's budget
 and a visitor (``owner``) who already holds ``per_visitor`` running or queued jobs; the queue takes owners in
 turn (each owner's next job, oldest first) rather than strictly first come first served, and quick jobs (the
 demos) have a slot of their own beside the long ones, which run at a lower CPU priority; a job running longer
@@ -45,7 +45,7 @@ import numpy as np
 
 from ipcore.config import Config, ConfigError, SweepConfig, config_from_dict
 from ipcore.errors import error_message
-from ipcore.jobs.manager.admission import Limits
+from ipcore.jobs.admission import Limits
 from ipcore.results.metrics_log import MetricsLog, RunResult
 from ipcore.results.records import compact_metrics, owner_digest, save_run
 from ipcore.training.runner import run_config
@@ -117,7 +117,7 @@ class _Job:
     cache: tuple[int, dict[str, np.ndarray]] | None = None
     final_version: int | None = None
     promised: tuple[str, int] | None = None  # (device key, bytes) a job process's training was promised
-    flops: float = 0.0  # the estimated cost (ipcore.jobs.manager.admission)
+    flops: float = 0.0  # the estimated cost (ipcore.jobs.admission)
     quick: bool = False  # cheap enough for the quick slot
     slot: str | None = None  # "general" or "quick" while running
     stop_reason: str | None = None  # why the manager stopped it (time limit)
@@ -135,7 +135,7 @@ class JobManager:
 
     ``runs_dir`` None: results are kept in memory only; a path: every ended run is saved there as a record.
     ``keep_finished``: how many ended jobs stay queryable (older ones are forgotten, bounding memory).
-    ``limits``: the fair-share limits (``ipcore.jobs.manager.admission.Limits``; default: no budget, no time limit, no
+    ``limits``: the fair-share limits (``ipcore.jobs.admission.Limits``; default: no budget, no time limit, no
     per-visitor cap — a served app passes ``Limits.from_environment()``).
     ``isolation``: "thread" runs each job in a thread of this process; "process" runs it in a process of its own
     (``ipcore.jobs.process``), so its Python loop never waits for this process's interpreter lock — what a
