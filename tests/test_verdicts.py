@@ -45,7 +45,7 @@ EXPECTED = {
     "lemma5.1": "partly",
     "fw-cov": "not reproduced",
     "fw-hard": "not reproduced",
-    "fw-stability": "missing",
+    "fw-stability": "inconclusive",
     "fw-eta": "partly",
     "bt-sgd": "reproduced",
     "bt-depth": "partly",
@@ -160,6 +160,10 @@ SUB_VERDICTS = {  # every sub-claim's verdict (a group "in almost all" under its
         "mnist: hard IP no worse than incremental BN (5 %)": "inconclusive",
         "cifar10: hard IP within 5 % of batch norm": "contradicted",
         "cifar10: hard IP no worse than incremental BN (5 %)": "inconclusive",
+    },
+    "fw-stability": {
+        "ip vs infomax": "inconclusive",
+        "wd vs infomax": "inconclusive",
     },
     "fw-eta": {
         "η 0.0001: ip below standard": "inconclusive",
