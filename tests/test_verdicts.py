@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import math
 
 import numpy as np
@@ -344,8 +345,8 @@ def test_gallery_page_shows_the_verdicts_and_the_entropy_bound(monkeypatch):
     fig38 = next(t for t in tables if "cifar10: IP below Infomax" in set(t["sub-claim"]))
     row = fig38.set_index("sub-claim").loc["cifar10: IP below Infomax"]
     assert row["verdict"] == "inconclusive (depends on the exclusion)"
-    charts = [c.proto.spec for c in at.get("plotly_chart")]
-    assert any("∂y/∂x" in spec for spec in charts)  # fig3.7 draws ∂y/∂x beside ∂y/∂u
+    charts = [json.dumps(json.loads(c.proto.spec), ensure_ascii=False) for c in at.get("plotly_chart")]
+    assert any("Mean ∂y/∂x = ∂y/∂u · du/dx" in spec for spec in charts)  # fig3.7 draws ∂y/∂x beside ∂y/∂u
 
 
 def test_fw_eta_records_show_the_rules_far_from_their_fixed_point_at_the_thesis_eta():
