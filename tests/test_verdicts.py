@@ -46,7 +46,7 @@ EXPECTED = {
     "lemma5.1": "partly",
     "fw-cov": "not reproduced",
     "fw-hard": "not reproduced",
-    "fw-stability": "inconclusive",
+    "fw-stability": "reproduced",
     "fw-eta": "partly",
     "bt-sgd": "reproduced",
     "bt-depth": "partly",
@@ -163,8 +163,8 @@ SUB_VERDICTS = {  # every sub-claim's verdict (a group "in almost all" under its
         "cifar10: hard IP no worse than incremental BN (5 %)": "inconclusive",
     },
     "fw-stability": {
-        "ip vs infomax": "inconclusive",
-        "wd vs infomax": "inconclusive",
+        "ip vs infomax": "reproduced",
+        "wd vs infomax": "reproduced",
     },
     "fw-eta": {
         "η 0.0001: ip below standard": "inconclusive",
@@ -605,3 +605,12 @@ def test_the_discussions_numbers_are_the_records(assessed):
     quarter = assessed["fig4.1"]["numbers"]["mnist: WD's loss around a quarter of the standard's"]
     low, mean, high = (math.exp(quarter[k]) for k in ("low", "mean", "high"))
     assert f"WD / standard is {mean:.2f} [{low:.2f}, {high:.2f}]" in text
+
+
+def test_on_the_absolute_grid_infomax_breaks_first(assessed):
+    """fw-stability on one absolute η grid: Infomax breaks at 1e-2, IP at 0.1, WD only at 1.0 (its median test
+    accuracy at 0.1 is its own best's)."""
+    numbers = assessed["fw-stability"]["numbers"]
+    assert numbers["ip vs infomax"]["infomax_breaks_at"] == 1e-2
+    assert numbers["ip vs infomax"]["breaks_at"] == 0.1 and numbers["wd vs infomax"]["breaks_at"] == 1.0
+    assert numbers["eta0.1"]["wd"]["test_acc"] > 0.95 and not numbers["eta0.1"]["wd"]["broken"]
