@@ -134,8 +134,13 @@ def test_committed_records_load_with_the_metrics_their_cards_plot(entry):
     assert verdict["verdict"] in set(gallery.VERDICTS)
 
 
+GALLERY_BUDGET_MIB = 45
+"""The committed records' budget: 24 entries at 1–2 MiB a network record. The chapter-7 parts still missing
+(issue 27) must come with thinner recording (``hist_every``, ``log_every``) to fit."""
+
+
 def test_committed_gallery_is_compact():
     if not CACHED.is_dir():
         pytest.skip("no cached_runs folder")
     size = sum(f.stat().st_size for f in CACHED.rglob("*") if f.is_file())
-    assert size < 40 * 1024 * 1024, f"cached_runs is {size / 2**20:.1f} MiB"
+    assert size < GALLERY_BUDGET_MIB * 2**20, f"cached_runs is {size / 2**20:.1f} MiB"

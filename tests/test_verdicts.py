@@ -8,6 +8,7 @@ recomputed here with numpy and scipy straight from the records' ``metrics.npz``.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 
 import numpy as np
@@ -45,7 +46,7 @@ EXPECTED = {
     "lemma5.1": "partly",
     "fw-cov": "not reproduced",
     "fw-hard": "not reproduced",
-    "fw-stability": "missing",
+    "fw-stability": "reproduced",
     "fw-eta": "partly",
     "nb-ip": "partly",  # its CIFAR-10 parts await a GPU
     "bt-sgd": "missing",  # chapter 7 re-declared (issue 27): parts not yet recomputed are missing
@@ -161,6 +162,10 @@ SUB_VERDICTS = {  # every sub-claim's verdict (a group "in almost all" under its
         "mnist: hard IP no worse than incremental BN (5 %)": "inconclusive",
         "cifar10: hard IP within 5 % of batch norm": "contradicted",
         "cifar10: hard IP no worse than incremental BN (5 %)": "inconclusive",
+    },
+    "fw-stability": {
+        "ip vs infomax": "reproduced",
+        "wd vs infomax": "reproduced",
     },
     "fw-eta": {
         "η 0.0001: ip below standard": "inconclusive",
@@ -336,8 +341,8 @@ def test_gallery_page_shows_the_verdicts_and_the_entropy_bound(monkeypatch):
     fig38 = next(t for t in tables if "cifar10: IP below Infomax" in set(t["sub-claim"]))
     row = fig38.set_index("sub-claim").loc["cifar10: IP below Infomax"]
     assert row["verdict"] == "inconclusive (depends on the exclusion)"
-    charts = [c.proto.spec for c in at.get("plotly_chart")]
-    assert any("∂y/∂x" in spec for spec in charts)  # fig3.7 draws ∂y/∂x beside ∂y/∂u
+    charts = [json.dumps(json.loads(c.proto.spec), ensure_ascii=False) for c in at.get("plotly_chart")]
+    assert any("Mean ∂y/∂x = ∂y/∂u · du/dx" in spec for spec in charts)  # fig3.7 draws ∂y/∂x beside ∂y/∂u
 
 
 def test_fw_eta_records_show_the_rules_far_from_their_fixed_point_at_the_thesis_eta():
@@ -596,3 +601,12 @@ def test_the_discussions_numbers_are_the_records(assessed):
     quarter = assessed["fig4.1"]["numbers"]["mnist: WD's loss around a quarter of the standard's"]
     low, mean, high = (math.exp(quarter[k]) for k in ("low", "mean", "high"))
     assert f"WD / standard is {mean:.2f} [{low:.2f}, {high:.2f}]" in text
+
+
+def test_on_the_absolute_grid_infomax_breaks_first(assessed):
+    """fw-stability on one absolute η grid: Infomax breaks at 1e-2, IP at 0.1, WD only at 1.0 (its median test
+    accuracy at 0.1 is its own best's)."""
+    numbers = assessed["fw-stability"]["numbers"]
+    assert numbers["ip vs infomax"]["infomax_breaks_at"] == 1e-2
+    assert numbers["ip vs infomax"]["breaks_at"] == 0.1 and numbers["wd vs infomax"]["breaks_at"] == 1.0
+    assert numbers["eta0.1"]["wd"]["test_acc"] > 0.95 and not numbers["eta0.1"]["wd"]["broken"]

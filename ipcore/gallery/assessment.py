@@ -674,9 +674,10 @@ def part_eta(part: str) -> float:
 def stability_rows(by_part: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per η (ascending) and rule of the stability entry's records: ``part``, ``eta``, ``rule``,
     ``seeds``, ``diverged``, ``collapsed``, ``failed_seeds`` (diverged or collapsed: not healthy), ``test_acc``
-    (mean over the healthy seeds, 0 when none is), ``alpha_nonpositive`` (unit-updates with α ≤ 0 per seed, mean
-    over all its seeds) and ``broken``: at least half its seeds failed, or its test accuracy is more than 5
-    points below its own best on the grid."""
+    (mean over the healthy seeds, 0 when none is), ``median_acc`` (their median), ``alpha_nonpositive``
+    (unit-updates with α ≤ 0 per seed, mean over all its seeds) and ``broken``: at least half its seeds failed, or
+    its median test accuracy is more than 5 points below its own best median on the grid (a median, so that one
+    seed's dead output units do not break a rule)."""
     rows = []
     for part, record in sorted(by_part.items(), key=lambda kv: part_eta(kv[0])):
         reader = reader_of(record)
@@ -697,15 +698,16 @@ def stability_rows(by_part: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "collapsed": seeds.collapsed,
                     "failed_seeds": failed,
                     "test_acc": float(acc.mean()) if acc.size else 0.0,
+                    "median_acc": float(np.median(acc)) if acc.size else 0.0,
                     "alpha_nonpositive": nonpositive,
                 }
             )
     best = {}
     for row in rows:
-        best[row["rule"]] = max(best.get(row["rule"], 0.0), row["test_acc"])
+        best[row["rule"]] = max(best.get(row["rule"], 0.0), row["median_acc"])
     for row in rows:
         failed = row["failed_seeds"] * 2 >= row["seeds"]
-        row["broken"] = bool(failed or row["test_acc"] < best[row["rule"]] - FAILURE_ACC_DROP)
+        row["broken"] = bool(failed or row["median_acc"] < best[row["rule"]] - FAILURE_ACC_DROP)
     return rows
 
 

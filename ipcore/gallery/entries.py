@@ -674,8 +674,8 @@ ENTRIES: list[GalleryEntry] = [
         "'long runs' are not tested here), the same η for all three "
         "rules on the grid 1e-4, 1e-3, 1e-2, 0.1, 1.0. The earlier records (100 epochs, η ×1/×10/×100 of each "
         "rule's default) compared multipliers, and WD's ×10 and ×100 both clipped to 1.0 and were the same run. A rule breaks at the smallest η "
-        "where half its seeds diverge or collapse to chance, or its test accuracy falls 5 points below its own best "
-        "on the grid.",
+        "where half its seeds diverge or collapse to chance, or its median test accuracy falls 5 points below its "
+        "own best on the grid.",
     ),
 ]
 
