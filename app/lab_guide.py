@@ -88,8 +88,10 @@ def demo_config(demo: Demo, dataset: str) -> TrainConfig:
 
 
 def demo_signature(config: TrainConfig) -> dict[str, Any]:
-    """What a demo's measured time depends on: its config without where it ran (data folder, device)."""
-    return {k: v for k, v in config.to_dict().items() if k not in ("data_root", "device")}
+    """What a demo's measured time depends on: the fields its config sets away from their defaults, without where
+    it ran (data folder, device) — so a field added later at its default keeps the measurement."""
+    defaults = TrainConfig().to_dict()
+    return {k: v for k, v in config.to_dict().items() if k not in ("data_root", "device") and v != defaults.get(k)}
 
 
 @functools.cache

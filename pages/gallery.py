@@ -238,14 +238,19 @@ def card(entry: Any, metas: list[dict], verdict: dict) -> None:
             return
         color, icon = VERDICT_STYLE.get(verdict["verdict"], ("gray", None))
         badge.badge(verdict["verdict"], color=color, icon=icon)
-        rows = measured_rows(verdict["measured"])
+        claims = verdict.get("numbers", {})
+        # the sub-claims have a table of their own below: here the parts' own numbers
+        rows = [row for row in measured_rows(verdict["measured"]) if row["part or claim"] not in claims]
         if len(rows) > 1:
             st.markdown("**Measured:**")
             st.dataframe(rows, hide_index=True, width="stretch",
                          column_config={"measured": st.column_config.TextColumn(width="large")})  # fmt: skip
-        else:
+        elif rows and not claims:
             st.markdown(f"**Measured:** {plain(verdict['measured'])}")
-        claim_rows = charts_gallery.claim_rows(verdict.get("numbers", {}))
+        elif rows:
+            st.markdown(f"**Measured:** {plain(rows[0]['part or claim'] + ': ' if rows[0]['part or claim'] else '')}"
+                        f"{plain(rows[0]['measured'])}")  # fmt: skip
+        claim_rows = charts_gallery.claim_rows(claims)
         if claim_rows:
             st.caption("Sub-claims, two analyses side by side: the seeds healthy under both rules (t-interval, "
                        "t-test p raw and Holm-corrected within this figure) and all seeds, a collapsed or diverged "

@@ -166,7 +166,10 @@ def test_cancel_keeps_what_was_recorded():
     assert np.isfinite(result.metrics["trace/entropy"]).all()
 
 
-def test_progress_and_live_log():
+def test_progress_and_live_log(monkeypatch):
+    from ipcore.training import neuron as neuron_module
+
+    monkeypatch.setattr(neuron_module, "CHECK_S", 0.0)  # progress is reported by the clock: at every check here
     fractions = []
     log = MetricsLog()
     simulate(NeuronConfig(n=200, iters=500, record_every=50, rules=["ip"]), progress=fractions.append, log=log)
