@@ -56,7 +56,7 @@ def test_submit_progress_done_record_equals_last_snapshot(manager, tmp_path):
     assert progress == sorted(progress) and any(0 < p < 1 for p in progress)
     assert rows == sorted(rows) and rows[0] < rows[-1] <= MEDIUM.iters // MEDIUM.record_every + 1
     assert final["kind"] == "neuron" and final["owner"] == "alice" and final["name"] == "medium"
-    assert final["elapsed_s"] > 0 and final["eta_s"] == 0.0
+    assert final["elapsed_s"] > 0 and final["remaining_s"] == 0.0
     assert final["summary"]["iters"] == MEDIUM.iters
 
     last = manager.snapshot(job)

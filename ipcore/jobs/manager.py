@@ -441,7 +441,7 @@ class JobManager:
         return job
 
     def status(self, job_id: str) -> dict[str, Any]:
-        """State, progress (0–1), elapsed_s, eta_s, error, run_id, save_error, kind, owner, name, times, queue
+        """State, progress (0–1), elapsed_s, remaining_s, error, run_id, save_error, kind, owner, name, times, queue
         position (queued jobs that start before this one — owners take turns; None unless queued), flops (the
         estimated cost), quick, stopped (why the manager stopped it, e.g. the time limit), a sweep's ``parts`` (its
         finished points) and ``points``, running_jobs (how many run now, all owners) …
@@ -457,11 +457,11 @@ class JobManager:
     def _status(self, job: _Job) -> dict[str, Any]:
         now = time.time()
         elapsed = 0.0 if job.started is None else (job.ended or now) - job.started
-        eta = None
+        remaining = None  # seconds left (not η, the rules' rate)
         if job.state == "running" and job.progress > 0:
-            eta = elapsed * (1.0 - job.progress) / job.progress
+            remaining = elapsed * (1.0 - job.progress) / job.progress
         elif job.state == "done":
-            eta = 0.0
+            remaining = 0.0
         position = None
         if job.state == "queued":
             position = next((i for i, queued in enumerate(self._fair_order()) if queued is job), None)
@@ -470,7 +470,7 @@ class JobManager:
             "state": job.state,
             "progress": job.progress,
             "elapsed_s": elapsed,
-            "eta_s": eta,
+            "remaining_s": remaining,
             "error": job.error,
             "run_id": job.run_id,
             "save_error": job.save_error,
