@@ -32,9 +32,12 @@ def spec_text(chart: Any) -> str:
     return json.dumps(json.loads(chart.proto.spec), ensure_ascii=False, separators=(",", ":"))
 
 
-def open_app(page: str, query: dict[str, str] | None = None) -> AppTest:
-    """The app from its entry point, switched to ``page`` (with ``query`` in the address), run once."""
+def open_app(page: str, query: dict[str, str] | None = None, owner: str | None = None) -> AppTest:
+    """The app from its entry point, switched to ``page`` (with ``query`` in the address), run once; ``owner``:
+    this browser's key, as its cookie would give it (``app.owner``)."""
     at = AppTest.from_file(MAIN, default_timeout=90)
+    if owner is not None:
+        at.session_state["owner"] = owner
     at.run()
     if page != "home":
         at.switch_page(f"../pages/{page}.py")

@@ -17,8 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from app_helpers import open_app  # noqa: E402
 
-from conftest import DATA, ROOT
+from conftest import ROOT
 
 sys.path.insert(0, str(ROOT))
 
@@ -143,26 +144,6 @@ def test_plot_text_escapes_only_plotly_markup() -> None:
 
 
 # --- the app: Compare and the runs table with an old hostile record -----------------------------------------
-
-
-@pytest.fixture
-def runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "runs"
-    folder.mkdir()
-    monkeypatch.setenv("IPCORE_RUNS_DIR", str(folder))
-    monkeypatch.setenv("IPCORE_GALLERY_DIR", str(folder))
-    monkeypatch.setenv("IPCORE_DATA", str(DATA if DATA.is_dir() else tmp_path))
-    return folder
-
-
-def open_app(page: str, query: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=90)
-    at.run()
-    if page != "home":
-        at.switch_page(f"../pages/{page}.py")
-    if query:
-        at.query_params.update(query)
-    return at.run()
 
 
 def chart_specs(at: AppTest) -> list[str]:

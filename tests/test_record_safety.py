@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from app_helpers import open_app  # noqa: E402
 
-from conftest import DATA, ROOT
+from conftest import ROOT
 
 sys.path.insert(0, str(ROOT))
 
-from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from ipcore import cli  # noqa: E402
 from ipcore.config import ConfigError, NeuronConfig, SweepConfig, TrainConfig  # noqa: E402
@@ -46,28 +46,6 @@ def train_run():
 @pytest.fixture(scope="module")
 def neuron_run():
     return simulate(NeuronConfig(**TINY_NEURON))
-
-
-@pytest.fixture
-def runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "runs"
-    folder.mkdir()
-    monkeypatch.setenv("IPCORE_RUNS_DIR", str(folder))
-    monkeypatch.setenv("IPCORE_GALLERY_DIR", str(folder))
-    monkeypatch.setenv("IPCORE_DATA", str(DATA if DATA.is_dir() else tmp_path))
-    return folder
-
-
-def open_app(page: str, query: dict[str, str] | None = None, owner: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=90)
-    if owner is not None:
-        at.session_state["owner"] = owner  # this browser's key, as its cookie would give it (app.owner)
-    at.run()
-    if page != "home":
-        at.switch_page(f"../pages/{page}.py")
-    if query:
-        at.query_params.update(query)
-    return at.run()
 
 
 def rewrite_metrics(runs_dir: Path, run_id: str, change) -> None:
