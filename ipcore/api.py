@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 
 from ipcore.config import Config, ConfigError, NeuronConfig, SweepConfig, TrainConfig
-from ipcore.results.records import RunRecord, default_runs_dir, list_runs, load_run, save_run
+from ipcore.locations import gallery_dir
+from ipcore.results.records import RunNotFound, RunRecord, default_runs_dir, list_runs, load_run, save_run
 
 Progress = bool | Callable[[float], None]
 
@@ -365,13 +366,18 @@ def run_sweep(
 
 
 def load(run: str | os.PathLike, runs_dir: str | os.PathLike | None = None) -> Run:
-    """A stored run: a run id (looked up in ``runs_dir``, default ``$IPCORE_RUNS_DIR`` or cached_runs) or the
-    path of a record folder. Raises ``RunNotFound``, ``CorruptRecord`` or ``ConfigError`` (an unsafe id, or a
-    rule of your own that is not registered in this process)."""
+    """A stored run: a run id (looked up in ``runs_dir``; by default your runs folder, then the gallery's records,
+    ``ipcore.locations``) or the path of a record folder. Raises ``RunNotFound``, ``CorruptRecord`` or
+    ``ConfigError`` (an unsafe id, or a rule of your own that is not registered in this process)."""
     text = os.fspath(run)
     path = Path(text).expanduser()
     if runs_dir is None and (os.sep in text or path.is_dir()):
         return Run.from_record(load_run(path.resolve().parent, path.resolve().name))
+    if runs_dir is None:
+        try:
+            return Run.from_record(load_run(default_runs_dir(), text))
+        except RunNotFound:
+            return Run.from_record(load_run(gallery_dir(), text))
     return Run.from_record(load_run(runs_dir, text))
 
 
@@ -387,11 +393,12 @@ def gallery_entries(
 ) -> pd.DataFrame:
     """The gallery's entries (the thesis's claims and chapter 7's questions): id, chapter, title, claim, kind,
     datasets, rules, parts, and with ``verdicts`` the parts computed, the verdict and what was measured, from the
-    records in ``runs_dir`` (default cached_runs) — the gallery page's cards as a table. ``ids``: only these
+    records in ``runs_dir`` (default the gallery's records, ``ipcore.locations.gallery_dir``) — the gallery page's
+    cards as a table. ``ids``: only these
     entries (reading every record of every entry takes a while)."""
     from ipcore.gallery.entries import ENTRIES, assess, entry_records, get_entry
 
-    folder = str(runs_dir if runs_dir is not None else default_runs_dir())
+    folder = str(runs_dir if runs_dir is not None else gallery_dir())
     rows = []
     for entry in ENTRIES if ids is None else [get_entry(i) for i in ids]:
         row = {
@@ -416,7 +423,7 @@ def gallery_runs(entry_id: str, runs_dir: str | os.PathLike | None = None) -> di
     from ipcore.gallery.entries import entry_records, get_entry
 
     entry = get_entry(entry_id)
-    folder = str(runs_dir if runs_dir is not None else default_runs_dir())
+    folder = str(runs_dir if runs_dir is not None else gallery_dir())
     return {record.meta.get("part"): Run.from_record(record) for record in entry_records(folder, entry)}
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 
+import numpy as np
 import pytest
 
 from conftest import ROOT
@@ -17,7 +18,7 @@ from ray.cluster_utils import Cluster  # noqa: E402
 from ipcore.config import SweepConfig  # noqa: E402
 from ipcore.engine import custom_rules  # noqa: E402
 from ipcore.engine.custom_rules import load_rule_module, unregister_rule  # noqa: E402
-from ipcore.results.records import read_meta  # noqa: E402
+from ipcore.results.records import load_run, read_meta  # noqa: E402
 from ipcore.training.sweep import run_sweep  # noqa: E402
 
 
@@ -59,8 +60,10 @@ def test_a_rule_from_a_user_file_trains_on_both_nodes_even_once_the_file_is_gone
             meta = read_meta(tmp_path / "ray" / mine["run_id"])
             nodes.add(meta["extra"]["ray_node"])
             assert [r["rule"] for r in mine["rules"]] == ["ip_laplace", "ip"]
-            for a, b in zip(mine["rules"], theirs["rules"], strict=True):
-                assert a["final_train_loss"] == pytest.approx(b["final_train_loss"], rel=1e-5)
+            # every seed's losses, whether or not a seed counts as healthy after this short a run
+            ran_there = load_run(tmp_path / "ray", mine["run_id"]).metrics["epoch/train_loss"]
+            ran_here = load_run(tmp_path / "local", theirs["run_id"]).metrics["epoch/train_loss"]
+            np.testing.assert_allclose(ran_there, ran_here, rtol=1e-5)
         assert len(nodes) == 2, "every part ran on the same node"
     finally:
         for name in list(custom_rules.CUSTOM_RULES):

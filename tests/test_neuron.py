@@ -160,7 +160,9 @@ def test_cancel_keeps_what_was_recorded():
     done = result.summary["iters"]
     assert 0 < done < config.iters
     iters = result.metrics["trace/iter"]
-    assert iters[0] == 0 and iters[-1] == done  # the last state is recorded even between strides
+    # the last whole state is recorded even between strides; a stop between two rules of one iteration (the
+    # check runs by the clock) keeps the last stride's row, where every rule is at the same iteration
+    assert iters[0] == 0 and (iters[-1] == done or (iters[-1] % 7 == 0 and done - iters[-1] < 7))
     assert all(i % 7 == 0 for i in iters[:-1])
     assert result.metrics["trace/alpha"].shape == (len(iters), 2)
     assert np.isfinite(result.metrics["trace/entropy"]).all()
