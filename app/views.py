@@ -148,7 +148,11 @@ def progress(status: Mapping[str, Any]) -> None:
     fraction = float(status.get("progress") or 0.0)
     text = f"{state} — {fraction * 100:.0f} % · {duration(status.get('elapsed_s'))} elapsed"
     if state == "running":
-        text += f" · about {duration(status.get('remaining_s'))} left" if status.get("remaining_s") is not None else " · ETA …"
+        text += (
+            f" · about {duration(status.get('remaining_s'))} left"
+            if status.get("remaining_s") is not None
+            else " · ETA …"
+        )
     st.progress(min(max(fraction, 0.0), 1.0), text=text)
 
 
