@@ -62,12 +62,24 @@ process (the CLI, a job process, Ray) or reads a real dataset. Such tests are ma
 ``python -m pytest -m "not slow"`` is the quick tier of the edit–test loop; ``python -m pytest`` runs them all."""
 
 
-SLOW_FILES = {"test_jobs.py", "test_job_process.py", "test_sweep_ray.py", "test_gallery.py"}
+SLOW_FILES = {
+    "test_jobs.py",
+    "test_job_process.py",
+    "test_sweep_ray.py",
+    "test_custom_rules_ray.py",
+    "test_gallery.py",
+}
 """Files whose every test starts job processes, Ray or the CLI (often through a fixture)."""
 SLOW_TESTS = {
     "test_printed_forms_never_settle_and_the_corrected_ones_do",  # 12 000 float64 rule updates in Python
     "test_triesch_drives_the_output_to_its_gaussian_target",
     "test_fashion_mnist_from_the_debian_package",  # reads a real dataset
+    "test_the_committed_report_is_the_table_the_records_give",  # assesses every committed record twice
+    "test_neuron_fixed_point_of_the_thesis_inputs",  # 10 000-iteration neuron runs
+    "test_gallery_entry_compares_the_notebooks_rule_with_the_texts_at_figs_3_5_and_3_6",
+    "test_export_svg_png_named_after_the_chart",  # kaleido drives chromium
+    "test_a_gallery_card_exports_as_one_pdf",
+    "test_a_job_process_loads_the_rule_files_its_parent_loaded",  # starts a job process
 }
 SLOW_FIXTURES = {"gaussian_5_2"}  # the thesis's full-size neuron comparison: 4 rules × 10 000 iterations
 """Tests measured slow (seconds alone, minutes on a loaded machine) that their source does not give away."""

@@ -82,6 +82,7 @@ def websocket_status(url: str, host: str) -> str:
         return connection.recv(200).split(b"\r\n")[0].decode()
 
 
+@pytest.mark.slow  # starts the app
 def test_the_server_trusts_no_parent_origin_and_no_foreign_host(server) -> None:
     url, _ = server
     with urllib.request.urlopen(f"{url}/_stcore/host-config", timeout=20) as response:
@@ -121,6 +122,7 @@ def wait_for(check, timeout: float = 60) -> None:
         time.sleep(0.25)
 
 
+@pytest.mark.browser
 @needs_chromium
 def test_compare_draws_a_hostile_name_as_text(server, browser, neuron_run) -> None:
     url, runs = server
@@ -141,6 +143,7 @@ def test_compare_draws_a_hostile_name_as_text(server, browser, neuron_run) -> No
         page.close()
 
 
+@pytest.mark.browser
 @needs_chromium
 def test_a_framed_app_is_covered_and_a_top_level_one_is_not(server, browser) -> None:
     url, _ = server
@@ -159,6 +162,7 @@ def test_a_framed_app_is_covered_and_a_top_level_one_is_not(server, browser) -> 
         page.close()
 
 
+@pytest.mark.browser
 @needs_chromium
 def test_the_owner_keeps_delete_across_a_reload_and_another_browser_does_not_get_it(
     server, browser, neuron_run
