@@ -791,7 +791,7 @@ def _add_gallery(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], i
 def _run_gallery(args: argparse.Namespace) -> int:
     from ipcore.gallery import entries as gallery
     from ipcore.locations import gallery_dir
-    from ipcore.results.records import save_run
+    from ipcore.results.records import copy_run, save_run
     from ipcore.training.runner import run_config
 
     runs_dir = args.runs_dir or gallery_dir()
@@ -864,6 +864,14 @@ def _run_gallery(args: argparse.Namespace) -> int:
         for index, (entry, part, config) in enumerate(todo, 1):
             if signals.stop.is_set():
                 break
+            source = None if args.force else gallery.equal_record(str(runs_dir), config)
+            if source is not None:  # another part with this very config is done: one computation, two records
+                run_id = copy_run(runs_dir, source, run_id=entry.run_id(part), experiment=entry.id, part=part)
+                sys.stderr.write(f"[{index}/{len(todo)}] {entry.id} {part}: copied from {source} (equal config)\n")
+                computed.append(
+                    {"id": entry.id, "part": part, "run_id": run_id, "state": "done", "copied_from": source}
+                )
+                continue
             bar = ProgressBar(f"[{index}/{len(todo)}] {entry.id} {part}")
             result = run_config(config, progress=bar, should_stop=signals.stop.is_set)
             run_id = save_run(runs_dir, result, experiment=entry.id, part=part, run_id=entry.run_id(part))

@@ -38,7 +38,7 @@ from ipcore.gallery.assessment import (
 )
 from ipcore.gallery.beyond import register as register_beyond
 from ipcore.gallery.entry import GalleryEntry
-from ipcore.gallery.report import REPORT_END, REPORT_START, done_parts, entry_records
+from ipcore.gallery.report import REPORT_END, REPORT_START, done_parts, entry_records, equal_record
 
 __all__ = [  # the gallery's public API: its entries, and checking and reporting them
     "ASSESSORS",
@@ -53,6 +53,7 @@ __all__ = [  # the gallery's public API: its entries, and checking and reporting
     "claim_text",
     "combine_verdicts",
     "done_parts",
+    "equal_record",
     "entry_records",
     "estimated_cost",
     "get_entry",

@@ -27,6 +27,26 @@ def done_parts(runs_dir: str, entry: Any) -> set[str]:
     return {ids[item["run_id"]] for item in list_runs(runs_dir) if item["run_id"] in ids and item["state"] == "done"}
 
 
+PLACE_FIELDS = ("data_root", "device")
+"""Config fields that say where a run ran, not what it computed: ``equal_record`` ignores them."""
+
+
+def equal_record(runs_dir: str, config: Any) -> str | None:
+    """The id of a finished gallery record (any entry's) whose config equals ``config`` up to ``PLACE_FIELDS``,
+    or None: ``gallery`` copies it instead of computing the same part twice."""
+    wanted = {k: v for k, v in config.to_dict().items() if k not in PLACE_FIELDS}
+    for item in list_runs(runs_dir):
+        if item["state"] != "done" or not item.get("experiment"):
+            continue
+        try:
+            stored = load_run(runs_dir, item["run_id"]).config.to_dict()
+        except (OSError, ValueError):
+            continue
+        if {k: v for k, v in stored.items() if k not in PLACE_FIELDS} == wanted:
+            return item["run_id"]
+    return None
+
+
 def _settings(entry: Any, records: list[Any]) -> str:
     if not records:
         return "–"

@@ -48,6 +48,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -394,6 +395,23 @@ def save_run(
     _fsync_dir(root)
     logger.info("saved run %s (%s, %s) to %s", run_id, config.kind, state, root)
     return run_id
+
+
+def copy_run(
+    runs_dir: str | os.PathLike | None, source_id: str, *, run_id: str, experiment: str | None, part: str | None
+) -> str:
+    """Store the finished record ``source_id`` again as ``run_id`` (atomically, through ``save_run``), keeping its
+    config, metrics, summary, device and times; ``extra["copied_from"]`` names the source. The gallery uses it
+    when two parts share one config, so that it is computed once."""
+    source = load_run(runs_dir, source_id)
+    summary = dict(source.summary)
+    if isinstance(source.meta.get("device"), str):  # where the source ran, not where this copy is made
+        summary["device"] = source.meta["device"]
+    result = SimpleNamespace(config=source.config, metrics=source.metrics, summary=summary, state=source.meta["state"])
+    started, ended = (dt.datetime.fromisoformat(source.meta[k]).timestamp() for k in ("started", "ended"))
+    extra = {**(source.meta.get("extra") or {}), "copied_from": source_id}
+    return save_run(runs_dir, result, experiment=experiment, part=part, run_id=run_id, extra=extra,
+                    started=started, ended=ended)  # fmt: skip
 
 
 def _replace_dir(temp: Path, final: Path) -> None:
