@@ -403,3 +403,64 @@ def check(row: Row, values: tuple[float, ...]) -> list[str]:
 def test_a_quoted_number_is_its_record(row):
     problems = check(row, tuple(float(v) for v in row.values()))
     assert not problems, "\n".join(problems)
+
+
+# --- REPRODUCTION.md's list of the verdicts issue 31 changed ------------------------------------------------
+
+CHANGES_START, CHANGES_END = "**Verdicts changed by issue 31**", "**Verdicts changed in the previous revision**"
+HEALTHY = re.compile(
+    rf"({NUMBER}) \[({NUMBER}), ({NUMBER})\], t p ({NUMBER})(?:,| →) Holm ({NUMBER})"
+)  # "0.76 [0.584, 0.989], t p 0.18, Holm 0.36"
+ALL_SEEDS = re.compile(rf"all seeds \w+ \((\d+) of (\d+), Wilcoxon p ({NUMBER}), Holm ({NUMBER})\)")
+
+
+def changed_verdicts_problems() -> tuple[int, list[str]]:
+    """Each line of the list: an entry's verdict, and each sub-claim's verdict, estimate, interval, p and Holm p
+    (and its all-seeds analysis where quoted), against the entry's assessment. Returns (numbers checked, problems)."""
+    text = (ROOT / R).read_text()
+    section = text.split(CHANGES_START, 1)[1].split(CHANGES_END, 1)[0]
+    ids = {e.id for e in gallery.ENTRIES}
+    entry, checked, problems = None, 0, []
+    for line in section.splitlines():
+        head = re.match(r"- \*\*(.+?)\*\*: .* → \*\*(.+?)\*\*", line)
+        if head:
+            entry = head.group(1) if head.group(1) in ids else None
+            if entry:
+                verdict = gallery.assess(gallery.get_entry(entry), list(records(entry).values()))["verdict"]
+                if verdict != head.group(2):
+                    problems.append(f"{R}: {line.strip()!r} — {entry}'s verdict is {verdict}")
+            continue
+        if entry is None or not line.startswith("  - "):
+            continue
+        labels = [label for label in numbers(entry) if line.startswith(f"  - {label}: ")]
+        if not labels:
+            problems.append(f"{R}: {line.strip()[:80]!r} — no sub-claim of {entry} has this label")
+            continue
+        result = numbers(entry)[max(labels, key=len)]
+        rest = line[len(max(labels, key=len)) + 6 :]
+        new = rest.split(" → ", 1)[1] if " → " in rest else ""
+        if "verdict" in result and not new.startswith(result["verdict"]):
+            problems.append(f"{R}: {line.strip()[:100]!r} — its verdict is {result['verdict']}")
+        pairs = []
+        found = HEALTHY.search(rest)
+        if found:
+            quoted = claim(entry, max(labels, key=len), ("mean", "low", "high", "p", "p_holm"))
+            pairs += zip(found.groups(), quoted, strict=True)
+        found = ALL_SEEDS.search(rest)
+        if found:
+            seeds = result["all_seeds"]
+            pairs += zip(found.groups(), (seeds["inside"], seeds["n"], seeds["p"], result["all_p_holm"]), strict=True)
+        for printed, value in pairs:
+            checked += 1
+            decimals = _decimals(printed)
+            if abs(_number(printed) - float(value)) > 0.5 * 10.0**-decimals * (1 + 1e-9) + 1e-12:
+                problems.append(
+                    f"{R}: {line.strip()[:100]!r} prints {printed}, the record gives {_printed(float(value), decimals)}"
+                )
+    return checked, problems
+
+
+def test_the_changed_verdicts_list_is_the_assessment():
+    checked, problems = changed_verdicts_problems()
+    assert not problems, "\n".join(problems)
+    assert checked >= 150  # the list quotes this many numbers: a line the parser stops reading fails here
