@@ -464,3 +464,112 @@ def test_the_changed_verdicts_list_is_the_assessment():
     checked, problems = changed_verdicts_problems()
     assert not problems, "\n".join(problems)
     assert checked >= 150  # the list quotes this many numbers: a line the parser stops reading fails here
+
+
+# --- the single neuron: README.md and docs/science.md -------------------------------------------------------
+
+GAUSSIAN_RULES = (
+    "ip,wd,infomax,bn_inc,bn_wd,ip_cov,wd_cov,ip_hard,batchnorm,triesch,none,ip_printed,bn_inc_printed,ip_notebook"
+)
+
+
+@pytest.fixture(scope="module")
+def neuron() -> dict[str, Any]:
+    """The neuron lab's runs the docs quote (default N = 10 000, 10 000 iterations, seed 0): every rule on N(5, 2²);
+    ``ip``, ``ip_printed``, ``ip_notebook`` on the uniform input on [−1, 3]; ``ip_notebook`` with c = 1 on both;
+    IP's fixed point on each sample and the tanh entropy bound on a Gaussian."""
+    from scipy import stats
+
+    from ipcore.config import NeuronConfig
+    from ipcore.results.statistics import tanh_entropy_bound
+    from ipcore.training.neuron import draw_sample, ip_fixed_point_of_sample, simulate
+
+    configs = {
+        "gaussian": NeuronConfig(dist="gaussian", mu=5.0, sigma=2.0, rules=GAUSSIAN_RULES.split(",")),
+        "uniform": NeuronConfig(dist="uniform", center=1.0, width=4.0, rules=["ip", "ip_printed", "ip_notebook"]),
+        "gaussian c=1": NeuronConfig(dist="gaussian", mu=5.0, sigma=2.0, rules=["ip_notebook"], notebook_beta_factor=1),
+        "uniform c=1": NeuronConfig(
+            dist="uniform", center=1.0, width=4.0, rules=["ip_notebook"], notebook_beta_factor=1
+        ),
+    }
+    out: dict[str, Any] = {}
+    for name, config in configs.items():
+        result = simulate(config)
+        out[name] = {entry["rule"]: entry for entry in result.summary["rules"]}
+        out[name]["sample"] = result.summary["sample"]
+        out[name]["fixed point"] = ip_fixed_point_of_sample(draw_sample(config))
+    out["bound"] = tanh_entropy_bound(stats.norm(5.0, 2.0))
+    return out
+
+
+def _rule_row(name: str, rule: str, bold: bool = False) -> tuple[str, Callable]:
+    cell = "**{}**" if bold else "{}"
+    return (
+        f"| {{}} | {{}} | {{}} | {cell} |",
+        lambda n: tuple(n[name][rule][k] for k in ("alpha", "beta", "mean_y", "entropy")),
+    )
+
+
+S = "docs/science.md"
+NEURON_ROWS: list[tuple[str, str, Callable[[dict], tuple[float, ...]]]] = [
+    ("README.md", "IP ends with β ≈ {} — the median — and an output entropy of {} nats, near the {} that a tanh can "
+                  "reach on a Gaussian; Infomax reaches {}, `bn_inc` {}, and WD, whose β stays at E[y] ≈ {},",
+     lambda n: (n["gaussian"]["ip"]["beta"], n["gaussian"]["ip"]["entropy"], n["bound"]["entropy_hist"],
+                n["gaussian"]["infomax"]["entropy"], n["gaussian"]["bn_inc"]["entropy"], n["gaussian"]["wd"]["mean_y"])),
+    (S, "(on N(5, 2²): printed IP ends at α {} and {} nats, corrected at α {} and {})",
+     lambda n: (n["gaussian"]["ip_printed"]["alpha"], n["gaussian"]["ip_printed"]["entropy"],
+                n["gaussian"]["ip"]["alpha"], n["gaussian"]["ip"]["entropy"])),
+    (S, "sample median {}, mean {};",
+     lambda n: (n["gaussian"]["sample"]["median"], n["gaussian"]["sample"]["mean"])),
+    *((S, f"| `{rule}`{label} " + _rule_row("gaussian", rule, bold)[0], _rule_row("gaussian", rule, bold)[1])
+      for rule, label, bold in (("ip", "", True), ("ip_cov", "", False), ("ip_hard", "", False),
+                                ("infomax", " (u = αx + β)", True), ("bn_inc", "", True), ("bn_wd", "", False),
+                                ("batchnorm", "", False), ("wd", "", True), ("wd_cov", "", False),
+                                ("triesch", " (target N(0, 0.2²), entropy −0.19)", False), ("none", "", False))),
+    (S, "IP's β ({}) is {} from the sample median and {} from the sample mean",
+     lambda n: (n["gaussian"]["ip"]["beta"], abs(n["gaussian"]["ip"]["beta"] - n["gaussian"]["sample"]["median"]),
+                abs(n["gaussian"]["ip"]["beta"] - n["gaussian"]["sample"]["mean"]))),
+    (S, "and its entropy {} below log 2", lambda n: (math.log(2) - n["gaussian"]["ip"]["entropy"],)),
+    (S, "the most one can reach is {} nats ({} as the 100-bin estimator reads it) at α ≈ {}σ = {}",
+     lambda n: (n["bound"]["entropy"], n["bound"]["entropy_hist"], n["bound"]["alpha_over_sigma"],
+                n["bound"]["alpha_over_sigma"] * 2)),
+    (S, "Infomax is within {} of IP; incremental BN is {} below IP",
+     lambda n: (abs(n["gaussian"]["ip"]["entropy"] - n["gaussian"]["infomax"]["entropy"]),
+                n["gaussian"]["ip"]["entropy"] - n["gaussian"]["bn_inc"]["entropy"])),
+    (S, "| `ip` | {} (= 2E[xy]) | {} | {} |",
+     lambda n: tuple(n["gaussian"]["ip"][k] for k in ("alpha", "beta", "entropy"))),
+    (S, "| `ip_printed` | {}, still growing | {} | {} |",
+     lambda n: tuple(n["gaussian"]["ip_printed"][k] for k in ("alpha", "beta", "entropy"))),
+    (S, "| `bn_inc` | {} (= σ) | {} | {} |",
+     lambda n: tuple(n["gaussian"]["bn_inc"][k] for k in ("alpha", "beta", "entropy"))),
+    (S, "| `bn_inc_printed` | {}, still growing | {} (mean {}) | {} |",
+     lambda n: (n["gaussian"]["bn_inc_printed"]["alpha"], n["gaussian"]["bn_inc_printed"]["beta"],
+                n["gaussian"]["sample"]["mean"], n["gaussian"]["bn_inc_printed"]["entropy"])),
+    (S, "on N(5, 2²) (seed 0, 10 000 inputs) α* = {}, β* = {}; on the thesis's uniform input on [−1, 3] α* = {}, "
+        "β* = {}.",
+     lambda n: (*n["gaussian"]["fixed point"], *n["uniform"]["fixed point"])),
+    (S, "| fixed point | {} | {} | 0 | – | {} | {} | – |",
+     lambda n: (*n["gaussian"]["fixed point"], *n["uniform"]["fixed point"])),
+    *((S, f"| {label} | {{}} | {{}} | {{}} | {{}} | {{}} | {{}} | {{}} |",
+       lambda n, g=g, u=u, rule=rule: (*(n[g][rule][k] for k in ("alpha", "beta", "mean_y", "entropy")),
+                                       *(n[u][rule][k] for k in ("alpha", "beta", "entropy"))))
+      for label, rule, g, u in (("`ip`", "ip", "gaussian", "uniform"),
+                                ("`ip_notebook` (c = 2)", "ip_notebook", "gaussian", "uniform"),
+                                ("`ip_notebook` (c = 1)", "ip_notebook", "gaussian c=1", "uniform c=1"))),
+    (S, "| `ip_printed` | {}, still growing | {} | {} | {} | {}, still growing | {} | {} |",
+     lambda n: (*(n["gaussian"]["ip_printed"][k] for k in ("alpha", "beta", "mean_y", "entropy")),
+                *(n["uniform"]["ip_printed"][k] for k in ("alpha", "beta", "entropy")))),
+]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_the_quoted_neuron_numbers_are_the_neuron_labs(neuron):
+    """README.md's and docs/science.md's single-neuron numbers, from the neuron lab's deterministic runs."""
+    problems = [
+        p
+        for doc, text, values in NEURON_ROWS
+        for p in check(Row(doc, text, lambda: (), "the neuron lab"), tuple(float(v) for v in values(neuron)))
+    ]
+    assert not problems, "\n".join(problems)
+    # science.md: "no rule had α ≤ 0"
+    assert all(e["alpha_nonpositive"] == 0 for r, e in neuron["gaussian"].items() if r not in ("sample", "fixed point"))
