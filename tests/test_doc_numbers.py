@@ -349,6 +349,19 @@ ROWS: list[Row] = [
         "the records computed on the GPU"),
     Row("docs/gallery.md", "recomputed in full on the CPU ({} minutes; the two agree at epoch 36)",
         lambda: (minutes("fw-hard", "cifar10"),), "fw-hard cifar10's seconds"),
+    # the entries' notes, on their cards
+    Row("entry:fig3.5", "its α leaves 1 for {}–{} in the deeper layers where `ip`'s reaches {}), but no improvement at "
+                        "lr 0.003 (Δ {} [{}, {}] against the standard net, where `ip` gives {})",
+        lambda: (min(alpha_final("nb-ip", f"mnist-lr{lr}", "ip_notebook")[1:].min() for lr in ("0.01", "0.012")),
+                 max(alpha_final("nb-ip", f"mnist-lr{lr}", "ip_notebook")[1:].max() for lr in ("0.01", "0.012")),
+                 np.mean([alpha_final("nb-ip", f"mnist-lr{lr}", "ip") for lr in ("0.01", "0.012")]),
+                 *claim("nb-ip", "mnist lr 0.003: notebook IP below standard"),
+                 claim("nb-ip", "mnist lr 0.003: text IP below standard")[0]),
+        "nb-ip: final α per layer at lr 0.01 and 0.012; lr 0.003's paired differences"),
+    Row("entry:fw-stability", "so that the grid fits about {} minutes of one core", lambda: (minutes("fw-stability"),),
+        "fw-stability's seconds, summed"),
+    Row("entry:lemma5.1", "'At the median' means mean |β − median| below {} σ", lambda: (assessment.MEDIAN_TOLERANCE,),
+        "assessment.MEDIAN_TOLERANCE (the threshold the verdict uses)"),
     Row("docs/gallery.md", "the {} single-neuron parts",
         lambda: (sum(len(records(e)) for e in ("fig5.1", "fig5.2", "lemma5.1")),), "the single-neuron entries' parts"),
 ]  # fmt: skip
@@ -375,6 +388,9 @@ def _flat(text: str) -> str:
 
 @functools.cache
 def _doc(name: str) -> str:
+    """A doc's text, or with "entry:<id>" a gallery entry's notes (shown on its card)."""
+    if name.startswith("entry:"):
+        return _flat(gallery.get_entry(name.removeprefix("entry:")).notes)
     return _flat((ROOT / name).read_text())
 
 
