@@ -589,3 +589,44 @@ def test_the_quoted_neuron_numbers_are_the_neuron_labs(neuron):
     assert not problems, "\n".join(problems)
     # science.md: "no rule had α ≤ 0"
     assert all(e["alpha_nonpositive"] == 0 for r, e in neuron["gaussian"].items() if r not in ("sample", "fixed point"))
+
+
+def _health(entry_id: str, part: str) -> tuple[Any, np.ndarray, np.ndarray]:
+    record = records(entry_id)[part]
+    rules, seeds = np.asarray(record.metrics["members_rule"]), np.asarray(record.metrics["members_seed"])
+    return assessment.reader_of(record).health, rules, seeds
+
+
+def test_the_discussions_counts_in_words_are_the_records():
+    """The counts REPRODUCTION.md's discussion writes in words: which seeds diverged, collapsed or lost their
+    output units."""
+    text = _doc(R)
+    assert "no seed of any rule produced a NaN at these rates, but at lr 0.002 on CIFAR-10 three of its ten" in text
+    for entry_id in ("fig3.5", "fig4.2", "fig4.3"):
+        assert not any(_health(entry_id, part)[0].diverged.any() for part in records(entry_id)), entry_id
+    health, rules, _ = _health("fig4.3", "lr0.002")
+    assert (health.collapsed[rules == "none"].sum(), (rules == "none").sum()) == (3, 10)
+
+    assert "seed 5 sat at chance for ip, bn_inc and none but not for Infomax" in text
+    health, rules, seeds = _health("fig3.8", "cifar10")
+    assert {str(r) for r in rules[(seeds == 5) & health.collapsed]} == {"ip", "bn_inc", "none"}
+
+    assert "every seed collapses at 0.1" in text and "at 1.0, where α jumps to 2E[xy] every batch, all three" in text
+    health, rules, _ = _health("fw-stability", "eta0.1")
+    assert health.collapsed[rules == "infomax"].all()
+    assert _health("fw-stability", "eta1")[0].collapsed.all()
+
+    assert (
+        "At η 1e-3 seed 4 collapsed for both ip and bn_inc with all ten ReLU output units dead, and the standard "
+        "net's seed 4 has one dead output unit" in text
+    )
+    health, rules, seeds = _health("fw-eta", "eta0.001")
+    four = {
+        str(rules[m]): (bool(health.collapsed[m]), int(health.dead_output_units[m])) for m in np.flatnonzero(seeds == 4)
+    }
+    assert four == {"ip": (True, 10), "bn_inc": (True, 10), "none": (False, 1)}
+
+    assert "but by a third and a quarter of what ∂y/∂u suggests" in text
+    ip_share = claim("fig3.7", "IP's ∂y/∂x above standard's")[0] / claim("fig3.7", "IP's slope above standard")[0]
+    wd_share = claim("fig4.4", "WD's ∂y/∂x above standard's")[0] / claim("fig4.4", "WD's slope above standard")[0]
+    assert abs(ip_share - 1 / 3) < 0.05 and abs(wd_share - 1 / 4) < 0.05, (ip_share, wd_share)
