@@ -7,7 +7,8 @@ counts as one space) and each printed number must be the computed value rounded 
 with (``−0.048`` checks the value to 3 decimals, ``44 %`` to 0). Values come from ``cached_runs/`` through the
 gallery's own reader and assessment (``ipcore.gallery``, ``ipcore.results.reader``), each entry read and
 assessed once. ``NEURON_ROWS`` do the same for the single-neuron numbers of README.md and docs/science.md,
-which are deterministic runs of the neuron lab (``simulate``, a minute or two: marked slow).
+which are deterministic runs of the neuron lab (``simulate``, a minute or two: marked slow). When a record is
+recomputed on purpose, a failure names the doc, its text and the record's value: write that value into the doc.
 
 Not here: chapter 7's ``bt-*`` numbers (docs/beyond.md and REPRODUCTION.md's last section), docs/performance.md
 (benchmark measurements), and numbers measured on runs that are not records (the CLI's example outputs in
