@@ -25,10 +25,10 @@ from ipcore.charts import lab as charts_lab
 from ipcore.charts import layers as charts_layers
 from ipcore.charts import neuron as charts_neuron
 from ipcore.charts import training as charts_training
+from ipcore.charts.base import ENTROPY_MAX
 from ipcore.config import ConfigError
 from ipcore.results.reader import RunReader, centre_and_gain
 from ipcore.results.records import check_name
-from ipcore.results.statistics import ENTROPY_MAX
 
 
 def slug(text: str) -> str:
