@@ -139,6 +139,9 @@ class Rule:
             cls.spec = RULE_SPECS[cls.name]
         cls.title = cls.spec.title
         if cls.__module__ == __name__:  # a built-in rule's words live in its spec (the app reads them without torch)
+            written_here = {"equation", "source", "printed_note"} & set(cls.__dict__)
+            if written_here:
+                raise TypeError(f"rule class {cls.__name__}: {', '.join(sorted(written_here))} belong in its RuleSpec")
             cls.equation, cls.source, cls.printed_note = cls.spec.equation, cls.spec.source, cls.spec.printed_note
         cls.default_eta_network, cls.default_eta_neuron = cls.spec.default_eta_network, cls.spec.default_eta_neuron
         cls.weighted_decay = cls.spec.weighted_decay
