@@ -217,8 +217,8 @@ CHART_SLOTS = f"""() => {{
 def test_a_short_jobs_charts_are_drawn_with_its_finished_table(server, browser) -> None:
     """A short job (the clusters task, 20 epochs, two rules, two seeds): once the page shows the finished job's
     table and has settled, every chart slot holds a drawn chart — none is left a grey placeholder — and there are
-    as many as while it ran. (The frames of the live view take turns loading plotly.js, in-view first, and
-    Streamlit's own plotly chunk is preloaded while the job runs.)"""
+    as many as while it ran; Streamlit's plotly chunk was preloaded while the job ran. How soon the charts follow
+    the table is measured in docs/performance.md ("A short job's charts"), not asserted here."""
     url, _ = server
     page = open_page(browser, f"{url}/{SHORT_JOB}", "Network lab")
     page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Train", exact=True).click()
