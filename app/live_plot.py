@@ -34,26 +34,64 @@ from ipcore.data import cache_dir
 
 INDEX_HTML = """<!doctype html>
 <html><head><meta charset="utf-8">
-<style>html, body { margin: 0; padding: 0; background: transparent; } #plot { width: 100%; }</style>
-<script src="{plotly_src}"></script></head>
+<style>html, body { margin: 0; padding: 0; background: transparent; } #plot { width: 100%; }</style></head>
 <body><div id="plot"></div>
 <script>
 // The Streamlit component protocol (v1): announce readiness, draw on every render message, report the height.
 const send = (type, data) => window.parent.postMessage(Object.assign({isStreamlitMessage: true, type: type}, data), "*");
 const theme = {font: {family: "sans-serif", color: "#1f2933", size: 12}, paper_bgcolor: "rgba(0,0,0,0)",
                plot_bgcolor: "#ffffff", colorway: ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]};
-let drawn = null;
-window.addEventListener("message", (event) => {
-  const message = event.data;
-  if (!message || message.type !== "streamlit:render") return;
-  const spec = (message.args || {}).spec;
+let drawn = null, pending = null;
+const draw = (spec) => {
   if (!spec || spec === drawn) return;
+  if (!window.Plotly) { pending = spec; return; }  // drawn once this frame's plotly.js has run
   drawn = spec;
   const figure = JSON.parse(spec);
   const layout = Object.assign({}, theme, figure.layout || {}, {uirevision: "live", autosize: true});
   Plotly.react("plot", figure.data || [], layout, {displaylogo: false, responsive: true});
   send("streamlit:setFrameHeight", {height: (layout.height || 340) + 6});
+};
+window.addEventListener("message", (event) => {
+  const message = event.data;
+  if (message && message.type === "streamlit:render") draw((message.args || {}).spec);
 });
+// Every frame runs plotly.js (4.8 MB) on the page's one main thread: eleven frames loading it at once held every
+// chart grey for ~10 s on a busy machine. The frames of a page take turns, the ones in view first, so the charts
+// beside the table are drawn after one load, not eleven, and the page stays responsive between loads.
+const load = (done) => {
+  const script = document.createElement("script");
+  script.src = "{plotly_src}";
+  script.onload = script.onerror = () => { done(); const spec = pending; pending = null; draw(spec); };
+  document.head.appendChild(script);
+};
+const inView = () => {
+  const box = window.frameElement.getBoundingClientRect();
+  return box.bottom > 0 && box.top < window.parent.innerHeight;
+};
+let queue = null;
+try { queue = window.parent.__ipcorePlotlyTurns || (window.parent.__ipcorePlotlyTurns = {busy: false, waiting: []}); }
+catch (error) { queue = null; }  // a parent on another origin: every frame loads at once
+if (!queue || !window.frameElement) {
+  load(() => {});
+} else {
+  // A turn ends when its frame's plotly.js has run; a turn whose frame was removed, or that is older than 5 s,
+  // is over too (its frame's own timers died with it), so the waiting frames never wait for ever.
+  const next = () => {
+    const busy = queue.busy;
+    if (busy && busy.frame.isConnected && Date.now() - busy.started < 5000) return;
+    queue.waiting = queue.waiting.filter((turn) => turn.frame.isConnected);
+    if (!queue.waiting.length) { queue.busy = false; return; }
+    const turn = queue.waiting.find((t) => t.inView()) || queue.waiting[0];
+    queue.waiting.splice(queue.waiting.indexOf(turn), 1);
+    turn.started = Date.now();
+    queue.busy = turn;
+    turn.start(() => { if (queue.busy === turn) queue.busy = false; });
+  };
+  const mine = {frame: window.frameElement, inView: inView, start: load, started: 0};
+  queue.waiting.push(mine);
+  const poll = () => { next(); if (!mine.started) setTimeout(poll, 100); };
+  poll();
+}
 send("streamlit:componentReady", {apiVersion: 1});
 </script></body></html>
 """
@@ -145,3 +183,27 @@ def live_plot(fig: go.Figure, key: str) -> None:
         previous = spec
     drawn[key] = (previous, refreshes + 1)
     _live_plot(spec=spec, key=key, default=None)
+
+
+def _native_chart_module() -> str | None:
+    """The file name of Streamlit's own plotly chunk (``static/js/PlotlyChart.<hash>.js``), or None."""
+    found = sorted((Path(st.__file__).parent / "static" / "static" / "js").glob("PlotlyChart.*.js"))
+    return found[0].name if found else None
+
+
+def preload_native_charts_script() -> str:
+    """A script that has the browser fetch and compile Streamlit's own plotly chunk (4.7 MB) ahead of need, or "".
+
+    ``st.plotly_chart`` loads that chunk the first time a page shows one: a job's finished view (the live view's
+    charts are frames of their own) stood seconds with grey placeholders under its table while it loaded.
+    Preloaded while the job runs, the finished charts are drawn with the table. The address is relative to the
+    page, so it holds under a proxy's base path too."""
+    name = _native_chart_module()
+    if name is None:
+        return ""
+    return (
+        "<script>if (!document.querySelector('link[data-ipcore-preload]')) {"
+        " const link = document.createElement('link'); link.rel = 'modulepreload';"
+        f" link.href = new URL('static/js/{name}', document.baseURI).href; link.dataset.ipcorePreload = '1';"
+        " document.head.appendChild(link); }</script>"
+    )

@@ -18,17 +18,17 @@ import streamlit as st
 from app import export
 from app import jobs as app_jobs
 from app.live import PROGRESS_S, QUEUED_S, STARTING_S, LiveBudget, needs_retune
-from app.live_plot import live_plot
+from app.live_plot import live_plot, preload_native_charts_script
 from app.text import code, plain, public_message
 from ipcore.charts import base as charts
 from ipcore.charts import lab as charts_lab
 from ipcore.charts import layers as charts_layers
 from ipcore.charts import neuron as charts_neuron
 from ipcore.charts import training as charts_training
+from ipcore.charts.base import ENTROPY_MAX
 from ipcore.config import ConfigError
 from ipcore.results.reader import RunReader, centre_and_gain
 from ipcore.results.records import check_name
-from ipcore.results.statistics import ENTROPY_MAX
 
 
 def slug(text: str) -> str:
@@ -247,9 +247,18 @@ def train_summary_rows(metrics: Mapping[str, np.ndarray], dataset: str | None = 
         if charts.has_rows(metrics, "layer/alpha_nonpositive"):
             row["α ≤ 0 count"] = int(reader.total(rule, "latest_alpha_nonpositive") or 0)
         dead = reader.health.dead_output_units[seeds.members]
-        row["dead output units"] = " ".join(str(int(d)) for d in dead) if (dead >= 0).all() else "not recorded"
+        row["dead output units"] = dead_units_text(dead, seeds.seeds, reader.health.classes)
         rows.append(row)
     return rows
+
+
+def dead_units_text(dead: np.ndarray, seeds: np.ndarray, classes: int | None) -> str:
+    """The dead output units of each seed, labelled: "0 of 10 (seed 0), 2 of 10 (seed 1)"; "not recorded"
+    when a seed's count is unknown (−1: a record made before they were counted)."""
+    if len(dead) == 0 or (np.asarray(dead) < 0).any():
+        return "not recorded"
+    of = f" of {classes}" if classes else ""
+    return ", ".join(f"{int(d)}{of} (seed {int(seed)})" for d, seed in zip(dead, seeds, strict=True))
 
 
 def _rounded(value: float | None) -> float | None:
@@ -393,7 +402,8 @@ def neuron_run_view(
     """Every chart of a single-neuron run: output histogram over a chosen iteration, entropy vs log 2 (and
     ``entropy_bound``, the most a tanh can reach on this input, when known), α and β, the tanh's centre vs the
     sample's median and mean, and the tanh over the input density. ``target`` (the unit's activation and
-    Triesch's target mean, or None without the logistic rule) adds the output against its target density."""
+    Triesch's target mean): a logistic unit's output is drawn against its own targets on (0, 1) in place of the
+    tanh's histogram on [−1, 1]."""
     if not charts.has_rows(metrics, "trace/iter"):
         st.info("Waiting for the first record …", icon=":material/hourglass_top:")
         return
@@ -407,17 +417,21 @@ def neuron_run_view(
     index = time_slider("iteration shown", iters, f"{key}.t", lambda i: f"iteration {int(iters[i])}", live)
     left, right = st.columns(2)
     with left:
-        chart(charts_neuron.neuron_histogram_figure(metrics, index), f"{key}.hist", "output-histogram")
+        # One picture of the output at the chosen iteration against its maximum-entropy target: for a tanh unit the
+        # histogram on [−1, 1] with the uniform ½ drawn on it; a logistic unit's lives on (0, 1), where the target
+        # chart draws the uniform there (and Triesch's exponential). Both at once were the same curves twice.
+        if target is not None and target[0] != "tanh":
+            from ipcore.charts import beyond as charts_beyond
+
+            chart(charts_beyond.output_vs_target_figure(metrics, index, *target), f"{key}.target", "output-vs-target")
+        else:
+            chart(charts_neuron.neuron_histogram_figure(metrics, index), f"{key}.hist", "output-histogram")
     with right:
         chart(charts_neuron.tanh_over_density_figure(metrics, index), f"{key}.tanh", "tanh-over-density")
-    if target is not None:
-        from ipcore.charts import beyond as charts_beyond
-
-        chart(charts_beyond.output_vs_target_figure(metrics, index, *target), f"{key}.target", "output-vs-target")
-        if target[0] == "logistic":
-            st.caption("Logistic units: the output lives on (0, 1), whose uniform density has entropy log 1 = 0 nats. "
-                       "The log 2 line, the 'log 2 − H' column and the density heatmap's ½ reference below are the "
-                       "tanh unit's; compare the entropy with 0 here.")  # fmt: skip
+    if target is not None and target[0] == "logistic":
+        st.caption("Logistic units: the output lives on (0, 1), whose uniform density has entropy log 1 = 0 nats. "
+                   "The log 2 line, the 'log 2 − H' column and the density heatmap's ½ reference below are the "
+                   "tanh unit's; compare the entropy with 0 here.")  # fmt: skip
     left, right = st.columns(2)
     with left:
         chart(
@@ -456,6 +470,9 @@ def live_job(job_id: str, run_view: RunView, prefix: str) -> None:
         interval = live_budget().chart_interval() if _recorded(job_id) else STARTING_S
     starting = not running and not status.get("queue_position") and not _slots_full()
     st.session_state[f"{prefix}.live"] = {"state": status["state"], "interval": interval}
+    if not st.session_state.get("live_plot.preloaded"):  # the finished view's charts, ready when the job ends
+        st.session_state["live_plot.preloaded"] = True
+        st.html(preload_native_charts_script(), unsafe_allow_javascript=True)
     header_every = PROGRESS_S if running else (STARTING_S if starting else QUEUED_S)
     st.fragment(run_every=header_every)(_live_header)(job_id, prefix)
     if running:

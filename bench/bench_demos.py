@@ -8,7 +8,10 @@ machine's CPU count and load average, so the lab says "about N s" from a measure
 ``tests/test_lab_ux.py`` fails when a demo's setup changes without being measured again.
 
     python bench/bench_demos.py                 # about 1-2 minutes on 2 CPU cores
-    python bench/bench_demos.py --repeats 3 --dry-run
+    python bench/bench_demos.py --repeats 3 --dry-run --data-root ../shared/datasets
+
+The datasets' folder follows the engine's one rule (``ipcore.locations``), as the CLI's and the app's do:
+``--data-root``, else ``$IPCORE_DATA``, else ``~/.cache/ipcore``; a dataset not found there is skipped.
 """
 
 from __future__ import annotations
@@ -24,12 +27,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-if not os.environ.get("IPCORE_DATA") and (ROOT.parent / "shared" / "datasets").is_dir():
-    os.environ["IPCORE_DATA"] = str(ROOT.parent / "shared" / "datasets")  # as app/main.py does
 
 from app import lab_guide  # noqa: E402
 from ipcore.data import available_datasets  # noqa: E402
+from ipcore.errors import ConfigError  # noqa: E402
 from ipcore.jobs.manager import JobManager  # noqa: E402
+from ipcore.locations import DATA_ENV, data_root, data_root_source  # noqa: E402
 
 
 def measure(repeats: int) -> dict[str, object]:
@@ -73,9 +76,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=2, help="runs per demo and dataset (1-5)")
     parser.add_argument("--dry-run", action="store_true", help="print the figures, do not write app/demo_times.json")
+    parser.add_argument("--data-root", default=None, help="dataset folder (default $IPCORE_DATA, else ~/.cache/ipcore)")
     args = parser.parse_args()
     if not 1 <= args.repeats <= 5:
         parser.error("--repeats must be 1-5")
+    try:
+        root = data_root(args.data_root)
+    except ConfigError as error:
+        parser.error(str(error))
+    os.environ[DATA_ENV] = str(root)  # the job processes read it: they get this process's environment
+    print(f"datasets from {root} ({data_root_source(args.data_root)})", file=sys.stderr)
     result = measure(args.repeats)
     text = json.dumps(result, indent=1, ensure_ascii=False) + "\n"
     print(text)

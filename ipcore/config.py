@@ -442,6 +442,73 @@ def scipy_distribution(name: str, params: dict[str, float]) -> Any:
     return dist(**params)
 
 
+SCIPY_SETTINGS_FILE = "scipy-settings.json"
+"""In the cache folder: the scipy settings found valid before, by scipy version (``check_scipy_setting``)."""
+
+
+def _setting_key(name: str, params: Mapping[str, float]) -> str:
+    return json.dumps([name, sorted((str(k), float(v)) for k, v in params.items())], separators=(",", ":"))
+
+
+def _scipy_version() -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version("scipy")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+@functools.cache
+def _known_settings() -> set[str]:
+    """The settings this machine's scipy accepted before (read once per process; an unreadable file is none)."""
+    from ipcore.locations import cache_dir
+
+    try:
+        stored = json.loads((cache_dir() / SCIPY_SETTINGS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    if (
+        not isinstance(stored, dict)
+        or stored.get("scipy") != _scipy_version()
+        or not isinstance(stored.get("valid"), list)
+    ):
+        return set()
+    return {key for key in stored["valid"] if isinstance(key, str)}
+
+
+def _remember_setting(key: str) -> None:
+    """Add a valid setting to the cache file (atomically: a temporary file, then a rename; best effort)."""
+    import os
+    import tempfile
+
+    from ipcore.locations import cache_dir
+
+    known = _known_settings()
+    known.add(key)
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=".scipy-settings-", suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            json.dump({"scipy": _scipy_version(), "valid": sorted(known)[-4096:]}, file)
+        os.replace(temporary, folder / SCIPY_SETTINGS_FILE)
+    except OSError:
+        pass
+
+
+def check_scipy_setting(name: str, params: Mapping[str, float]) -> None:
+    """``scipy_distribution``'s checks, remembered: a setting (name and parameters) that this machine's scipy
+    accepted before passes without importing scipy.stats (2–4 s) or computing its median in a worker — what
+    listing the gallery's records cost every new server. The memory is a JSON file in the cache folder
+    (``ipcore.locations.cache_dir``), kept per scipy version; a setting not in it is checked in full."""
+    key = _setting_key(name, params)
+    if key in _known_settings():
+        return
+    scipy_distribution(name, dict(params))
+    _remember_setting(key)
+
+
 SCIPY_CHECK_S = 2.0
 """How long checking a scipy distribution's parameters may take (its median, in a worker process)."""
 
@@ -613,7 +680,7 @@ class NeuronConfig(Config):
 
     def validate(self) -> None:
         if self.dist not in BUILTIN_DISTS:
-            scipy_distribution(self.dist, self.params)  # raises ConfigError on unknown names / bad params
+            check_scipy_setting(self.dist, self.params)  # raises ConfigError on unknown names / bad params
         super().validate()
         if self.dist == "lognormal":
             check_range("sigma", self.sigma, 0.0, 20.0, low_open=True)

@@ -19,7 +19,7 @@ lab.heading("Gallery")  # first, so the page shows before the records are read a
 
 import numpy as np  # noqa: E402
 
-from app import PAGES_DIR, export, views  # noqa: E402
+from app import PAGES_DIR, assessments, export, views  # noqa: E402
 from app import jobs as app_jobs  # noqa: E402
 from app.owner import owns_record  # noqa: E402
 from app.text import code, plain, public_message, public_paths, public_record  # noqa: E402
@@ -85,12 +85,15 @@ def load_records(metas: Iterable[dict]) -> list[Any]:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def assessment(entry_id: str, signature: tuple) -> dict:
-    """``ipcore.gallery.entries.assess`` of an entry's records (cached against the records' ids and times)."""
-    from ipcore.gallery.entries import assess, get_entry
+    """``ipcore.gallery.entries.assess`` of an entry's records (cached against the records' ids and times, in
+    memory and on disk for the next server: ``app.assessments``)."""
 
-    entry = get_entry(entry_id)
-    records = [app_jobs.record(run_id) for run_id, _ in signature]
-    return assess(entry, records)
+    def compute() -> dict:
+        from ipcore.gallery.entries import assess, get_entry
+
+        return assess(get_entry(entry_id), [app_jobs.record(run_id) for run_id, _ in signature])
+
+    return assessments.cached_verdict(entry_id, signature, compute)
 
 
 def part_group(part: str) -> str:

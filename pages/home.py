@@ -12,12 +12,16 @@ from app import PAGES_DIR, lab_guide, views  # noqa: E402
 from app import jobs as app_jobs  # noqa: E402
 from app.text import public_paths  # noqa: E402
 from ipcore.charts import home as charts_home  # noqa: E402
-from ipcore.engine.rules import RULES  # noqa: E402
 from ipcore.results.records import record_origin  # noqa: E402
+from ipcore.specs.rules import RULE_SPECS  # noqa: E402  (the rules' words without torch: the engine has their code)
 
 
 @st.cache_resource(show_spinner=False)
 def device_text() -> str:
+    from ipcore.specs.device import cpu_count, no_cuda_possible
+
+    if no_cuda_possible():  # known without importing torch, which would cost the page seconds
+        return f"CPU only, {cpu_count()} cores (no CUDA driver found): small networks train in seconds"
     import torch
 
     if torch.cuda.is_available():
@@ -72,7 +76,7 @@ st.subheader("The rules")
 st.caption("Each rule updates α and β of every hidden unit after a training forward pass, from that batch's "
            "statistics (E = batch mean, σ[x] = batch standard deviation). No gradient flows through α and β.")  # fmt: skip
 columns = st.columns(2)
-for i, (name, rule) in enumerate(RULES.items()):
+for i, (name, rule) in enumerate(RULE_SPECS.items()):
     with columns[i % 2].container(border=True):
         eta = ""
         if rule.default_eta_network is not None:

@@ -8,7 +8,6 @@ against the sample's median and mean, and the tanh over the input density at the
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import streamlit as st
@@ -116,7 +115,7 @@ def sidebar_config() -> tuple[NeuronConfig | None, str | None]:
 @st.cache_data(show_spinner=False, max_entries=64)
 def preview(config_json: str):
     """The input density on a grid spanning the sample (0.5–99.5 % quantiles, widened), and a caption."""
-    from ipcore.training.neuron import preview_density
+    from ipcore.training.neuron_input import preview_density  # numpy only for the built-in inputs
 
     config = NeuronConfig.from_json(config_json)
     shown = preview_density(config)  # bounded in time: a slow scipy distribution gets a message instead
@@ -204,8 +203,9 @@ def idle() -> None:
               kwargs={"force": True}, icon=":material/compare_arrows:")  # fmt: skip
 
 
-lab_state.job_view(
-    functools.partial(views.neuron_run_view, entropy_bound=entropy_bound(config), target=output_target(config)),
-    finished_view,
-    idle,
-)
+def run_view(metrics: Any, **kwargs: Any) -> None:
+    # the bound is computed only when a run is drawn: it loads the gallery's statistics (and torch)
+    views.neuron_run_view(metrics, entropy_bound=entropy_bound(config), target=output_target(config), **kwargs)
+
+
+lab_state.job_view(run_view, finished_view, idle)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -119,8 +120,12 @@ def test_neuron_lab_runs_a_comparison_and_shows_its_charts(runs_dir: Path) -> No
     button(at, "Run").click()
     run_until(at, finished)
     no_problems(at)
-    # preview, density heatmap, histogram, tanh over density, output against its target, entropy, centre, α/β
-    assert charts_shown(at) == 8
+    # preview, density heatmap, histogram, tanh over density, entropy, centre, α/β: the tanh's output drawn once
+    # (its histogram carries the uniform target; a second "against its target" chart repeated the same curves)
+    assert charts_shown(at) == 7
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert sum("Output histogram at iteration" in t for t in titles) == 1
+    assert not any("against its target" in t for t in titles)
     entropy = next(c.proto.spec for c in at.get("plotly_chart") if "Output entropy" in c.proto.spec)
     assert "log 2" in entropy and "best a tanh can reach on this input (0.6851)" in entropy  # a Gaussian input
     summary = at.dataframe[0].value
@@ -129,6 +134,19 @@ def test_neuron_lab_runs_a_comparison_and_shows_its_charts(runs_dir: Path) -> No
     assert saved["kind"] == "neuron" and saved["config"]["n"] == 1000 and saved["experiment"] is None
     at.select_slider(key="neuron.run.t").set_value(3).run()  # scrub the histogram back in time
     assert not at.exception
+
+
+def test_a_logistic_neuron_shows_its_output_against_its_own_targets_once(runs_dir: Path) -> None:
+    setup = {**SMALL_NEURON, "activation": "logistic", "rules": ["ip_logistic", "triesch_logistic"]}
+    at = open_app("neuron_lab", {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in setup.items()})
+    button(at, "Run").click()
+    run_until(at, finished)
+    no_problems(at)
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert sum("Output density against its target" in t for t in titles) == 1  # on (0, 1), with Triesch's target
+    assert not any("Output histogram at iteration" in t for t in titles)  # the tanh's [−1, 1] picture is not shown
+    target = next(c.proto.spec for c in at.get("plotly_chart") if "against its target" in c.proto.spec)
+    assert "Triesch" in target
 
 
 def test_network_lab_trains_live_and_saves_the_run(runs_dir: Path) -> None:

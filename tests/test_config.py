@@ -155,3 +155,38 @@ def test_from_json_rejects_malformed_text():
         NeuronConfig.from_json("{not json")
     with pytest.raises(ConfigError, match="JSON object"):
         NeuronConfig.from_json("[1, 2]")
+
+
+def test_a_scipy_setting_found_valid_is_remembered_and_not_checked_again(tmp_path):
+    """Listing records that name a scipy distribution imported scipy.stats (seconds) on every new server: a
+    setting scipy accepted once is remembered in the cache folder, so a new process validates it without scipy;
+    a different setting, a bad one and another scipy version are still checked in full."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "IPCORE_CACHE": str(tmp_path)}
+    code = (
+        "import sys; from ipcore.config import NeuronConfig, ConfigError\n"
+        "NeuronConfig(dist='gamma', params={'a': 2.0, 'scale': 1.5})\n"
+        "print('scipy.stats' in sys.modules)\n"
+    )
+
+    def run(source: str = code) -> str:
+        done = subprocess.run([sys.executable, "-c", source], env=env, cwd=root, capture_output=True, text=True,
+                              timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert run() == "True"  # checked in full the first time
+    stored = json.loads((tmp_path / "scipy-settings.json").read_text())
+    assert stored["valid"] == ['["gamma",[["a",2.0],["scale",1.5]]]']
+    assert run() == "False"  # remembered: scipy.stats is not imported
+    bad = code.replace("'a': 2.0", "'a': 2.0, 'bogus': 1.0").replace("print(", "0 and print(")
+    bad = "try:\n    exec(" + repr(bad) + ")\nexcept Exception as e:\n    print(type(e).__name__, e)\n"
+    assert run(bad).startswith("ConfigError params.bogus")
+    stored["scipy"] = "0.0"  # another scipy: nothing is taken for granted
+    (tmp_path / "scipy-settings.json").write_text(json.dumps(stored))
+    assert run() == "True"

@@ -80,6 +80,16 @@ def test_a_run_at_chance_is_reported_collapsed_with_its_dead_output_units():
     for row in train_summary_rows(result.metrics):  # the labs' table, like the CLI: no mean without a healthy seed
         assert row["seeds"] == "0 of 2 seeds; 2 collapsed" and row["collapsed"] == 2
         assert row["latest loss"] is None and row["test accuracy %"] is None and row["mean ∂y/∂u"] is None
+        assert row["dead output units"] == "10 of 10 (seed 0), 10 of 10 (seed 1)"  # labelled, one per seed
+
+
+def test_the_dead_units_cell_names_each_seed_and_the_class_count():
+    from app.views import dead_units_text
+
+    assert dead_units_text(np.array([0, 3]), np.array([0, 1]), 10) == "0 of 10 (seed 0), 3 of 10 (seed 1)"
+    assert dead_units_text(np.array([2]), np.array([7]), None) == "2 (seed 7)"  # class count unknown
+    assert dead_units_text(np.array([0, -1]), np.array([0, 1]), 10) == "not recorded"
+    assert dead_units_text(np.array([], dtype=int), np.array([], dtype=int), 10) == "not recorded"
 
 
 def test_a_healthy_run_has_no_collapse_and_counts_dead_units_exactly():

@@ -4,6 +4,9 @@ the recorded trace, cancelling, and numerical faults recorded rather than raised
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +20,8 @@ from ipcore.engine.rules import RULES
 from ipcore.results.metrics_log import MetricsLog
 from ipcore.results.statistics import ENTROPY_BINS, ENTROPY_MAX, entropy_from_counts
 from ipcore.training.neuron import density, draw_sample, simulate
+
+ROOT = Path(__file__).resolve().parent.parent
 
 LOG2 = math.log(2)
 
@@ -247,3 +252,35 @@ def test_entropy_from_counts_is_minus_sum_p_log_p_times_the_bin_width(lib):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     assert got[2] == pytest.approx(math.log(width), abs=1e-6)
     assert np.isnan(got[3])
+
+
+@pytest.mark.parametrize(
+    "settings, frozen",
+    [
+        ({"dist": "gaussian", "mu": 5.0, "sigma": 2.0}, lambda s: s.norm(loc=5.0, scale=2.0)),
+        ({"dist": "uniform", "center": 1.0, "width": 3.0}, lambda s: s.uniform(loc=-0.5, scale=3.0)),
+        ({"dist": "laplace", "mu": -1.0, "b": 0.7}, lambda s: s.laplace(loc=-1.0, scale=0.7)),
+        ({"dist": "lognormal", "mu": 0.3, "sigma": 0.8}, lambda s: s.lognorm(s=0.8, scale=math.exp(0.3))),
+    ],
+)
+def test_builtin_inputs_are_scipys_draws_and_densities_without_scipy(settings, frozen):
+    """The built-in distributions are numpy (the neuron lab loads no scipy for them): the very sample
+    ``scipy.stats`` draws from the same seed, and its density."""
+    config = NeuronConfig(**settings, n=5001, seed=11)
+    reference = frozen(scipy.stats)
+    expected = reference.rvs(size=config.n, random_state=np.random.default_rng(config.seed))
+    np.testing.assert_array_equal(draw_sample(config), expected)
+    grid = np.linspace(-6.0, 12.0, 997)
+    np.testing.assert_allclose(density(config, grid), reference.pdf(grid), rtol=1e-12, atol=1e-300)
+
+
+def test_previewing_a_builtin_input_loads_neither_torch_nor_scipy():
+    code = (
+        "import sys; from ipcore.config import NeuronConfig; from ipcore.training.neuron_input import preview_in_place;"
+        "shown = preview_in_place(NeuronConfig(dist='lognormal', mu=1.0, sigma=0.5));"
+        "assert shown['grid'].size >= 50 and shown['ip_fixed_point'];"
+        "print(sorted(m for m in ('torch', 'scipy') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

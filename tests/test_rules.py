@@ -256,6 +256,29 @@ def test_ip_fixed_point_weighted_by_equal_weights_is_the_batch_fixed_point():
     assert beta.item() == 3.0
 
 
+def test_numpy_fixed_point_on_a_grid_agrees_with_the_engines():
+    """The home page's torch-free fixed point (``ipcore.specs.fixed_point``) is the engine's weighted
+    ``ip_fixed_point``: same β and α on a skewed density, on equal weights (ip_hard's batch form) and under
+    uneven weights."""
+    from ipcore.engine.rules import ip_fixed_point
+    from ipcore.specs.fixed_point import ip_fixed_point_on_grid
+
+    grid = np.linspace(-2.0, 9.0, 801)
+    for density in (np.exp(-0.5 * ((grid - 3.0) / 1.2) ** 2), np.exp(-grid.clip(0)) * (grid > 0), np.ones_like(grid)):
+        weights = density * np.gradient(grid)
+        alpha, beta = ip_fixed_point(
+            torch.as_tensor(grid)[:, None], torch.ones(1, dtype=torch.float64), 50,
+            weights=torch.as_tensor(weights)[:, None],
+        )  # fmt: skip
+        np_alpha, np_beta = ip_fixed_point_on_grid(grid, weights, 50)
+        assert np_beta == float(beta[0])
+        assert np_alpha == pytest.approx(float(alpha[0]), rel=1e-12)
+    sample = torch.tensor([4.0, 1.0, 3.0, 2.0, 7.5], dtype=torch.float64)
+    alpha, beta = ip_fixed_point(sample[None, :, None], torch.ones(1, 1, dtype=torch.float64), 30)
+    np_alpha, np_beta = ip_fixed_point_on_grid(sample.numpy(), np.ones(5), 30)
+    assert (np_beta, np_alpha) == (float(beta), pytest.approx(float(alpha), rel=1e-12))
+
+
 def test_batchnorm_matches_torch_batchnorm_in_training_and_evaluation():
     rule = get_rule("batchnorm")
     state = rule.init_state(2, 3, dtype=torch.float64)

@@ -1,5 +1,5 @@
 """The home page's picture of what IP does (the thesis's Figure 3.1 idea, computed): an input density under an
-off-centre tanh and under the tanh at IP's fixed point (``ipcore.engine.rules.ip_fixed_point``).
+off-centre tanh and under the tanh at IP's fixed point (``ipcore.specs.fixed_point``, numpy: no torch to load).
 """
 
 from __future__ import annotations
@@ -8,21 +8,9 @@ import math
 
 import numpy as np
 import plotly.graph_objects as go
-import torch
 
 from ipcore.charts.base import LEGEND_RIGHT, TANH_AXIS, Plot
-from ipcore.engine.rules import ip_fixed_point
-
-
-def ip_fixed_point_on_grid(x: np.ndarray, weights: np.ndarray, iterations: int = 50) -> tuple[float, float]:
-    """IP's fixed point (β, α) on a density given as ``weights`` on the grid ``x``, from α = 1."""
-    alpha, beta = ip_fixed_point(
-        torch.as_tensor(x, dtype=torch.float64)[:, None],
-        torch.ones(1, dtype=torch.float64),
-        iterations,
-        weights=torch.as_tensor(weights, dtype=torch.float64)[:, None],
-    )
-    return float(alpha[0]), float(beta[0])
+from ipcore.specs.fixed_point import ip_fixed_point_on_grid
 
 
 def ip_illustration_figure(mu: float = 3.0, sigma: float = 1.0) -> go.Figure:

@@ -114,6 +114,9 @@ def _spec_for(
         weighted_decay=bool(getattr(cls, "weighted_decay", False) if weighted_decay is None else weighted_decay),
         options=MappingProxyType(dict(options or {})),
         activations=tuple(activations or getattr(cls, "activations", ACTIVATION_NAMES)),
+        equation=str(getattr(cls, "equation", "") or ""),
+        source=str(getattr(cls, "source", "") or ""),
+        printed_note=str(getattr(cls, "printed_note", "") or ""),
     )
 
 

@@ -138,6 +138,11 @@ class Rule:
             _CLASSES[cls.name] = cls
             cls.spec = RULE_SPECS[cls.name]
         cls.title = cls.spec.title
+        if cls.__module__ == __name__:  # a built-in rule's words live in its spec (the app reads them without torch)
+            written_here = {"equation", "source", "printed_note"} & set(cls.__dict__)
+            if written_here:
+                raise TypeError(f"rule class {cls.__name__}: {', '.join(sorted(written_here))} belong in its RuleSpec")
+            cls.equation, cls.source, cls.printed_note = cls.spec.equation, cls.spec.source, cls.spec.printed_note
         cls.default_eta_network, cls.default_eta_neuron = cls.spec.default_eta_network, cls.spec.default_eta_neuron
         cls.weighted_decay = cls.spec.weighted_decay
         cls.activations = cls.spec.activations
@@ -269,8 +274,6 @@ class Rule:
 class NoRule(Rule):
     name = "none"
     form = "none"
-    equation = r"u = x"
-    source = "standard network"
 
 
 class IP(Rule):
@@ -283,12 +286,6 @@ class IP(Rule):
     """
 
     name = "ip"
-    equation = r"u=\frac{x-\beta}{\alpha},\quad \alpha \leftarrow \alpha-\eta\,\mathrm{Adam}(\alpha-2E[xy]),\quad \beta \leftarrow \beta+\eta\,\mathrm{Adam}(E[y])"
-    source = "thesis §3.2.1"
-    printed_note = (
-        "corrected from the printed eq. 3.3: α ← α + η·Adam(2E[xy]), which grows α by about η every update and "
-        "never settles (rule `ip_printed`); here α moves toward 2E[xy] (§5.3)"
-    )
     uses_adam = True
     moments = ("xy", "y")
 
@@ -306,13 +303,6 @@ class IP(Rule):
         return alpha, beta
 
 
-COV_FACTOR_NOTE = (
-    "§6.2 writes Cov(x, y) without a factor; we keep IP's factor 2 so that α's fixed point is unchanged where β "
-    "has settled (E[y] = 0 gives Cov(x, y) = E[xy]): §6.2 motivates the covariance by the E[x]E[y] term offsetting "
-    "approximation errors, not by halving the gain, which Cov(x, y) alone would do"
-)
-
-
 class IPCov(IP):
     """IP with α's target 2Cov(x, y) = 2(E[xy] − E[x]E[y]) instead of 2E[xy] (thesis §6.2, future work).
 
@@ -323,9 +313,6 @@ class IPCov(IP):
     """
 
     name = "ip_cov"
-    equation = r"\alpha \leftarrow \alpha-\eta\,\mathrm{Adam}(\alpha-2\,\mathrm{Cov}(x,y)),\quad \beta \leftarrow \beta+\eta\,\mathrm{Adam}(E[y])"
-    source = "thesis §6.2"
-    printed_note = "corrected as `ip` (from the printed eq. 3.3); " + COV_FACTOR_NOTE
     moments = ("xy", "y", "x")
 
     def alpha_target(self, means):
@@ -339,8 +326,6 @@ class WD(Rule):
     """
 
     name = "wd"
-    equation = r"u=\frac{x-\beta}{\alpha},\quad \alpha \leftarrow (1-\eta)\alpha+2\eta E[xy],\quad \beta \leftarrow (1-\eta)\beta+\eta E[y]"
-    source = "thesis ch. 4"
     moments = ("xy", "y")
 
     def alpha_target(self, means: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -361,11 +346,6 @@ class WDCov(WD):
     """WD with α's target 2Cov(x, y) (thesis §6.2, future work)."""
 
     name = "wd_cov"
-    equation = (
-        r"\alpha \leftarrow (1-\eta)\alpha+2\eta\,\mathrm{Cov}(x,y),\quad \beta \leftarrow (1-\eta)\beta+\eta E[y]"
-    )
-    source = "thesis §6.2"
-    printed_note = COV_FACTOR_NOTE
     moments = ("xy", "y", "x")
 
     def alpha_target(self, means):
@@ -382,8 +362,6 @@ class Infomax(Rule):
 
     name = "infomax"
     form = "affine"
-    equation = r"u=\alpha x+\beta,\quad \alpha \leftarrow \alpha+\eta\left(\tfrac{1}{\alpha}-2E[xy]\right),\quad \beta \leftarrow \beta-2\eta E[y]"
-    source = "Bell & Sejnowski 1995; thesis eq. 2.3–2.4"
 
     moments = ("xy", "y")
 
@@ -412,12 +390,6 @@ class BNIncremental(Rule):
     """
 
     name = "bn_inc"
-    equation = r"u=\frac{x-\beta}{\alpha},\quad \alpha \leftarrow \alpha-\eta\,\mathrm{Adam}(\alpha-\sigma[x]),\quad \beta \leftarrow \beta-\eta\,\mathrm{Adam}(\beta-E[x])"
-    source = "thesis §3.3.3, eq. 3.8–3.9"
-    printed_note = (
-        "corrected from the printed eq. 3.8–3.9: α ← α + η·Adam(σ[x]), β ← β + η·Adam(E[x]), which grow by "
-        "about η every update and never settle (rule `bn_inc_printed`); here α → σ[x], β → E[x]"
-    )
     uses_adam = True
 
     def fixed_point_distance(self, state, x, y):
@@ -440,9 +412,6 @@ class IPPrinted(IP):
     """
 
     name = "ip_printed"
-    equation = r"u=\frac{x-\beta}{\alpha},\quad \alpha \leftarrow \alpha+\eta\,\mathrm{Adam}(2E[xy]),\quad \beta \leftarrow \beta+\eta\,\mathrm{Adam}(E[y])"
-    source = "thesis eq. 3.3–3.4, as printed"
-    printed_note = "the printed form; `ip` is the corrected rule"
 
     def step_from_moments(self, state, means, eta):
         alpha = state["alpha"] + eta * adam_step(state, "alpha", self.alpha_target(means))
@@ -458,9 +427,6 @@ class BNIncrementalPrinted(BNIncremental):
     """
 
     name = "bn_inc_printed"
-    equation = r"u=\frac{x-\beta}{\alpha},\quad \alpha \leftarrow \alpha+\eta\,\mathrm{Adam}(\sigma[x]),\quad \beta \leftarrow \beta+\eta\,\mathrm{Adam}(E[x])"
-    source = "thesis eq. 3.8–3.9, as printed"
-    printed_note = "the printed form; `bn_inc` is the corrected rule"
 
     def step(self, state, x, y, eta):
         alpha = state["alpha"] + eta * adam_step(state, "alpha", batch_std(x))
@@ -475,8 +441,6 @@ class BNWeightedDecay(Rule):
     """
 
     name = "bn_wd"
-    equation = r"u=\frac{x-\beta}{\alpha},\quad \alpha \leftarrow (1-\eta)\alpha+\eta\,\sigma[x],\quad \beta \leftarrow (1-\eta)\beta+\eta E[x]"
-    source = "thesis eq. 4.3–4.4"
 
     def fixed_point_distance(self, state, x, y):
         """|α − σ[x]| and |β − E[x]|."""
@@ -529,8 +493,6 @@ class IPHard(Rule):
     """
 
     name = "ip_hard"
-    equation = r"\beta=\mathrm{median}(x),\quad \alpha = 2E\left[x\tanh\tfrac{x-\beta}{\alpha}\right]\ \text{(fixed point on the batch)}"
-    source = "thesis §6.2"
     fixed_point_iterations = 5
 
     def fixed_point_distance(self, state, x, y):
@@ -553,8 +515,6 @@ class BatchNorm(Rule):
     """
 
     name = "batchnorm"
-    equation = r"u=\gamma\,\frac{x-E[x]}{\sqrt{\mathrm{Var}[x]+\epsilon}}+b"
-    source = "Ioffe & Szegedy 2015"
     has_parameters = True
     eps, momentum = 1e-5, 0.1
 
@@ -600,8 +560,6 @@ class Triesch(Rule):
 
     name = "triesch"
     form = "affine"
-    equation = r"\Delta b=-\eta\left(-\tfrac{\mu}{s^2}+\tfrac{y}{s^2}(2s^2+1-y^2+\mu y)\right),\quad \Delta a=\tfrac{\eta}{a}+\Delta b\,x"
-    source = "Schrauwen et al. 2008 (tanh form of Triesch 2005's logistic/exponential rule)"
 
     def __init__(self, target_mean: float = 0.0, target_std: float = 0.2):
         self.target_mean, self.target_std = target_mean, target_std
@@ -625,8 +583,6 @@ class TrieschLogistic(Rule):
 
     name = "triesch_logistic"
     form = "affine"
-    equation = r"y=\sigma(ax+b),\quad \Delta b=\eta\left(1-(2+\tfrac{1}{\mu})y+\tfrac{y^2}{\mu}\right),\quad \Delta a=\tfrac{\eta}{a}+x\,\Delta b"
-    source = "Triesch 2005"
 
     def __init__(self, target_mean: float = 0.2):
         self.target_mean = target_mean
@@ -649,12 +605,6 @@ class IPLogistic(BNIncremental):
     """
 
     name = "ip_logistic"
-    equation = r"y=\sigma\!\left(\tfrac{x-\beta}{\alpha}\right),\quad \alpha \leftarrow \alpha-\eta\,\mathrm{Adam}(\alpha-\sigma[x]),\quad \beta \leftarrow \beta-\eta\,\mathrm{Adam}(\beta-E[x])"
-    source = "thesis §3.1 (logistic variant, described in words)"
-    printed_note = ""
-
-
-NOTEBOOK_SOURCE = "the thesis's published code: github.com/Shawfest/ip, new-deep-test.ipynb (class IP, update)"
 
 
 class IPNotebook(Rule):
@@ -670,12 +620,6 @@ class IPNotebook(Rule):
     """
 
     name = "ip_notebook"
-    equation = r"u=\frac{x-\beta}{\alpha},\quad \alpha \leftarrow (1-\eta)\alpha+2\eta E[xy],\quad \beta \leftarrow \beta+c\,\eta\,E[y]\,E[xy]"
-    source = NOTEBOOK_SOURCE + "; c = 1 in new-test-shallow.ipynb"
-    printed_note = (
-        "the notebooks' code, not the text's eq. 3.3–3.4: no Adam (the Adam objects are created but never "
-        "called), α takes WD's step toward 2E[xy] and β a step scaled by E[xy]"
-    )
     moments = ("xy", "y")
 
     def __init__(self, beta_factor: float = 2.0):

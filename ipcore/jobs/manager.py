@@ -75,6 +75,10 @@ def default_max_concurrent() -> int:
             return max(1, int(env))
         except ValueError:
             raise ConfigError("IPCORE_MAX_JOBS", f"must be a whole number ≥ 1 (got {env!r})") from None
+    from ipcore.specs.device import no_cuda_possible
+
+    if no_cuda_possible():  # known without importing torch (seconds of a core on a page's first visit)
+        return 1
     import torch
 
     return 2 if torch.cuda.is_available() else 1

@@ -8,10 +8,12 @@ Its maximum, log 2 ≈ 0.693 nats, is reached by a uniform output.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported where a tensor is counted: the gallery's verdicts need numpy only
+    import torch
 
 ENTROPY_BINS = 100
 ENTROPY_MAX = math.log(2.0)
@@ -23,6 +25,8 @@ def histogram_counts(y: torch.Tensor, bins: int) -> torch.Tensor:
     ``y`` is ``[M, ...]``; returns ``[M, bins]`` (float). Values outside [−1, 1] (never for tanh) are clipped
     into the edge bins; non-finite values are not counted.
     """
+    import torch
+
     members = y.shape[0]
     flat = y.detach().reshape(members, -1)
     finite = torch.isfinite(flat)
@@ -41,7 +45,9 @@ def entropy_from_counts(counts: torch.Tensor | np.ndarray) -> torch.Tensor | np.
     non-negative weights serve as counts (densities too: the result does not change with their scale)."""
     bins = counts.shape[-1]
     width = 2.0 / bins
-    if isinstance(counts, torch.Tensor):
+    if not isinstance(counts, np.ndarray):  # a tensor (torch is loaded, then)
+        import torch
+
         counts = counts if counts.is_floating_point() else counts.float()  # whole-number counts as they come
         total = counts.sum(-1)
         # the smallest normal float keeps log finite where a count is 0, and 0 times it is 0

@@ -1,0 +1,96 @@
+"""The gallery's verdicts, kept on disk between servers: assessing every figure's records takes seconds (paired
+tests over seeds, scipy's Wilcoxon), and they only change when the records or the assessing code do.
+
+A verdict (``ipcore.gallery.entries.assess``: ``verdict``, ``measured``, ``numbers``, ``parts``) is stored as JSON
+(never pickle) in ``<cache>/gallery-verdicts/`` (``ipcore.locations.cache_dir``), written atomically (a temporary
+file, then a rename), under a name that is the SHA-256 of everything it depends on: the entry's id, its records'
+ids and creation times, and the source of the assessing code (``ipcore/gallery/``, ``ipcore/results/statistics.py``)
+with numpy's and scipy's versions. A file that cannot be read or does not look like a verdict is recomputed.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import ipcore
+from ipcore.jsonable import json_ready
+from ipcore.locations import cache_dir
+
+FOLDER = "gallery-verdicts"
+PACKAGE = Path(ipcore.__file__).resolve().parent
+
+
+@functools.cache
+def code_version() -> str:
+    """A digest of the code a verdict depends on: the gallery's modules, the statistics, numpy's and scipy's
+    versions (read from the installed metadata: no import)."""
+    digest = hashlib.sha256()
+    for path in sorted([*(PACKAGE / "gallery").glob("*.py"), PACKAGE / "results" / "statistics.py"]):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for package in ("numpy", "scipy"):
+        try:
+            digest.update(f"{package}={metadata.version(package)}".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(package.encode())
+    return digest.hexdigest()
+
+
+def verdict_path(entry_id: str, signature: tuple, folder: Path | None = None) -> Path:
+    """Where the verdict of ``entry_id`` on the records ``signature`` ((run id, created) pairs) is kept."""
+    key = json.dumps([entry_id, [list(pair) for pair in signature], code_version()], separators=(",", ":"))
+    return (folder or cache_dir() / FOLDER) / f"{hashlib.sha256(key.encode()).hexdigest()}.json"
+
+
+def _looks_like_a_verdict(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("verdict"), str)
+        and isinstance(value.get("measured"), str)
+        and isinstance(value.get("numbers", {}), dict)
+    )
+
+
+def read(path: Path) -> dict[str, Any] | None:
+    """The stored verdict, or None when there is none or it is unreadable."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if _looks_like_a_verdict(value) else None
+
+
+def write(path: Path, verdict: dict[str, Any]) -> None:
+    """Store ``verdict`` atomically; a folder that cannot be written only costs the next server the time."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".verdict-", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as file:
+                json.dump(json_ready(verdict), file, ensure_ascii=False, allow_nan=False)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except (OSError, ValueError):
+        pass
+
+
+def cached_verdict(
+    entry_id: str, signature: tuple, compute: Callable[[], dict[str, Any]], folder: Path | None = None
+) -> dict[str, Any]:
+    """The stored verdict for these records and this code, else ``compute()``'s, stored for the next server."""
+    path = verdict_path(entry_id, signature, folder)
+    stored = read(path)
+    if stored is not None:
+        return stored
+    verdict = compute()
+    write(path, verdict)
+    return verdict
