@@ -4,8 +4,8 @@ tests over seeds, scipy's Wilcoxon), and they only change when the records or th
 A verdict (``ipcore.gallery.entries.assess``: ``verdict``, ``measured``, ``numbers``, ``parts``) is stored as JSON
 (never pickle) in ``<cache>/gallery-verdicts/`` (``ipcore.locations.cache_dir``), written atomically (a temporary
 file, then a rename), under a name that is the SHA-256 of everything it depends on: the entry's id, its records'
-ids and creation times, and the source of the assessing code (``ipcore/gallery/``, ``ipcore/results/statistics.py``)
-with numpy's and scipy's versions. A file that cannot be read or does not look like a verdict is recomputed.
+ids and creation times, and the source of the code that reads and judges them (``ipcore/gallery/``,
+``ipcore/results/``, ``ipcore/specs/``, ``ipcore/config.py``) with numpy's and scipy's versions. A file that cannot be read or does not look like a verdict is recomputed.
 """
 
 from __future__ import annotations
@@ -30,10 +30,12 @@ PACKAGE = Path(ipcore.__file__).resolve().parent
 
 @functools.cache
 def code_version() -> str:
-    """A digest of the code a verdict depends on: the gallery's modules, the statistics, numpy's and scipy's
+    """A digest of the code a verdict depends on: the gallery's modules, everything that reads and judges records
+    (``ipcore/results/``: reader, health, statistics, records), the specs and the config, and numpy's and scipy's
     versions (read from the installed metadata: no import)."""
     digest = hashlib.sha256()
-    for path in sorted([*(PACKAGE / "gallery").glob("*.py"), PACKAGE / "results" / "statistics.py"]):
+    folders = ("gallery", "results", "specs")
+    for path in sorted([*(p for f in folders for p in (PACKAGE / f).glob("*.py")), PACKAGE / "config.py"]):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     for package in ("numpy", "scipy"):
         try:

@@ -34,9 +34,12 @@ needs_mnist = pytest.mark.skipif(
 @pytest.fixture(autouse=True, scope="session")
 def runs_folder_of_the_session(tmp_path_factory):
     """Records a test saves without naming a folder land in a temporary one: never in the user's
-    ``~/.local/share/ipcore/runs`` nor in the checkout's ``cached_runs/`` (the gallery's committed records)."""
+    ``~/.local/share/ipcore/runs`` nor in the checkout's ``cached_runs/`` (the gallery's committed records). The
+    cache (kept verdicts, remembered scipy settings, plotly.js, decoded images) is a temporary folder too, so a
+    test never reads what an earlier session or the user's own servers left in ``~/.cache/ipcore``."""
     patch = pytest.MonkeyPatch()
     patch.setenv("IPCORE_RUNS_DIR", str(tmp_path_factory.mktemp("runs")))
+    patch.setenv("IPCORE_CACHE", str(tmp_path_factory.mktemp("cache")))
     yield
     patch.undo()
 
