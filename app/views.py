@@ -26,6 +26,7 @@ from ipcore.charts import layers as charts_layers
 from ipcore.charts import neuron as charts_neuron
 from ipcore.charts import training as charts_training
 from ipcore.config import ConfigError
+from ipcore.jobs.process import STOP_GRACE_S
 from ipcore.results.reader import RunReader, centre_and_gain
 from ipcore.results.records import check_name
 from ipcore.results.statistics import ENTROPY_MAX
@@ -441,6 +442,11 @@ def live_budget() -> LiveBudget:
     return LiveBudget()
 
 
+STOP_WAIT_S = STOP_GRACE_S + 0.4
+"""How long a click on Stop waits for the job to end before the page is drawn again (a job in a process ends
+within ``STOP_GRACE_S`` unless it has said it is stopping; such a one is shown stopping, then stopped)."""
+
+
 def live_job(job_id: str, run_view: RunView, prefix: str) -> None:
     """A lab's job while queued or running, drawn by two fragments that refresh on their own timers (the script
     never blocks): the progress bar and Stop every second (every few seconds while queued), and the charts at
@@ -496,7 +502,11 @@ def _live_header(job_id: str, prefix: str) -> None:
     with top[0]:
         progress(status)
     if top[1].button("Stop", key=f"{prefix}.stop", icon=":material/stop_circle:", width="stretch"):
+        # the job's process hears of it at once and ends within STOP_GRACE_S (killed if need be): wait for that
+        # and draw the stopped run now, rather than at this header's next timer
         app_jobs.manager().cancel(job_id)
+        app_jobs.manager().wait(job_id, timeout=STOP_WAIT_S)
+        st.rerun()
 
 
 def _live_charts(job_id: str, run_view: RunView, prefix: str) -> None:
