@@ -32,6 +32,7 @@ would not compete at all. Every wait is bounded; only 127.0.0.1 is contacted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -39,14 +40,16 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_load import BROWSER_CPUS, click_train  # noqa: E402
+from bench_load import BROWSER_CPUS, click_train, started_by  # noqa: E402
 
 from bench.local_server import CHROMIUM, CHROMIUM_ARGS, local_server  # noqa: E402
 from ipcore.config import NeuronConfig, TrainConfig  # noqa: E402
@@ -74,23 +77,11 @@ def click_train_at(page, url: str, query: dict[str, str]) -> float:
     return clicked
 
 
-def descends_from_me(pid: int) -> bool:
-    me = os.getpid()
-    while pid > 1:
-        try:
-            pid = int((Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split())[1])
-        except (OSError, ValueError, IndexError):
-            return False
-        if pid == me:
-            return True
-    return False
-
-
 def own_browsers(nice: int = 5) -> None:
     """Every thread of this benchmark's own browser and driver processes at ``nice`` on ``BROWSER_CPUS`` (the
     last CPU); other processes on the machine — other people's browsers — are left alone."""
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or not descends_from_me(int(entry.name)):
+        if not entry.name.isdigit() or not started_by(int(entry.name)):
             continue
         try:
             if not any(name in (entry / "comm").read_text() for name in ("chrom", "node")):
@@ -167,26 +158,41 @@ def stop_in_browser(context, url: str, runs_dir: Path, seen: set[str], deadline:
     }
 
 
-def stops_only(stops: int) -> dict[str, object]:
-    """Step 4 alone, ``stops`` times, on a server with nothing else to do."""
+@contextlib.contextmanager
+def served() -> Iterator[tuple[str, Path, Callable[[], Any]]]:
+    """A server on a free loopback port with a runs folder of its own, and this benchmark's browser: yields the
+    server's address, its runs folder and ``session()``, which opens a new visitor (a browser context)."""
     from playwright.sync_api import sync_playwright
 
-    deadline = time.monotonic() + MAX_SECONDS
     with tempfile.TemporaryDirectory() as scratch:
         runs_dir = Path(scratch) / "runs"
         runs_dir.mkdir()
-        seen: set[str] = set()
         with local_server(Path(scratch) / "streamlit.log", {"IPCORE_RUNS_DIR": str(runs_dir)}) as url:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
                 own_browsers()
-                results = []
-                for _ in range(stops):
+
+                def session():
                     context = browser.new_context(viewport={"width": 1400, "height": 1000})
                     own_browsers()
-                    results.append(stop_in_browser(context, url, runs_dir, seen, deadline))
-                    context.close()
-                browser.close()
+                    return context
+
+                try:
+                    yield url, runs_dir, session
+                finally:
+                    browser.close()
+
+
+def stops_only(stops: int) -> dict[str, object]:
+    """Step 4 alone, ``stops`` times, on a server with nothing else to do."""
+    deadline = time.monotonic() + MAX_SECONDS
+    seen: set[str] = set()
+    results = []
+    with served() as (url, runs_dir, session):
+        for _ in range(stops):
+            context = session()
+            results.append(stop_in_browser(context, url, runs_dir, seen, deadline))
+            context.close()
     return {
         "machine": f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end",
         "neuron_job": NEURON,
@@ -198,56 +204,41 @@ def stops_only(stops: int) -> dict[str, object]:
 
 
 def run(hostile: int, alone: int, stops: int) -> dict[str, object]:
-    from playwright.sync_api import sync_playwright
-
     limits = Limits.from_environment()
     hostile_flops = estimated_flops(TrainConfig.from_flat(HOSTILE))
     assert limits.max_flops is None or hostile_flops <= limits.max_flops, "HOSTILE must be an accepted job"
     deadline = time.monotonic() + MAX_SECONDS
-    with tempfile.TemporaryDirectory() as scratch:
-        runs_dir = Path(scratch) / "runs"
-        runs_dir.mkdir()
-        seen: set[str] = set()
-        with local_server(Path(scratch) / "streamlit.log", {"IPCORE_RUNS_DIR": str(runs_dir)}) as url:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-                own_browsers()
-
-                def session():
-                    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-                    own_browsers()
-                    return context
-
-                # 1. the demo alone
-                solo = []
-                for _ in range(alone):
-                    context = session()
-                    click_train(context.new_page(), url, DEMO)
-                    solo.append(float(new_records(runs_dir, seen, 1, deadline)[0]["seconds"]))
-                    context.close()
-                # 2. hostile visitors, each with the largest accepted job
-                hostiles = []
-                for _ in range(hostile):
-                    context = session()
-                    click_train(context.new_page(), url, HOSTILE)
-                    hostiles.append(context)
-                time.sleep(3.0)  # the first hostile job is training
-                # 3. the demo beside them
-                context = session()
-                clicked = click_train_at(context.new_page(), url, DEMO)
-                demo = new_records(runs_dir, seen, 1, deadline)[0]
-                context.close()
-                # 4. Stop on the 10⁷-sample neuron run, beside the hostile jobs
-                stopped = []
-                for _ in range(stops):
-                    context = session()
-                    stopped.append(stop_in_browser(context, url, runs_dir, seen, deadline))
-                    context.close()
-                load = os.getloadavg()[0]
-                for context in hostiles:
-                    context.close()
-                browser.close()
-        # the hostile jobs end (cancelled) when the server stops; their records are not waited for
+    seen: set[str] = set()
+    with served() as (url, runs_dir, session):
+        # 1. the demo alone
+        solo = []
+        for _ in range(alone):
+            context = session()
+            click_train(context.new_page(), url, DEMO)
+            solo.append(float(new_records(runs_dir, seen, 1, deadline)[0]["seconds"]))
+            context.close()
+        # 2. hostile visitors, each with the largest accepted job
+        hostiles = []
+        for _ in range(hostile):
+            context = session()
+            click_train(context.new_page(), url, HOSTILE)
+            hostiles.append(context)
+        time.sleep(3.0)  # the first hostile job is training
+        # 3. the demo beside them
+        context = session()
+        clicked = click_train_at(context.new_page(), url, DEMO)
+        demo = new_records(runs_dir, seen, 1, deadline)[0]
+        context.close()
+        # 4. Stop on the 10⁷-sample neuron run, beside the hostile jobs
+        stopped = []
+        for _ in range(stops):
+            context = session()
+            stopped.append(stop_in_browser(context, url, runs_dir, seen, deadline))
+            context.close()
+        load = os.getloadavg()[0]
+        for context in hostiles:
+            context.close()
+    # the hostile jobs end (cancelled) when the server stops; their records are not waited for
     base = statistics.median(solo)
     return {
         "machine": f"{os.cpu_count()} CPUs, load average {load:.1f} after the stops",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import pytest
 
@@ -14,7 +13,7 @@ from ipcore.jobs.admission import STEP_CHARGE_FLOPS, Limits, estimated_flops
 from ipcore.jobs.manager import JobManager, TooManyJobs
 from ipcore.training.neuron import simulate
 
-from conftest import ROOT
+from conftest import ROOT, wait_until
 
 ENDLESS = NeuronConfig(n=200, iters=10_000_000, record_every=100, rules=["ip"])
 TINY = NeuronConfig(n=100, iters=50, record_every=10, rules=["ip"])
@@ -29,14 +28,6 @@ HOSTILE_NEURON = NeuronConfig(
     iters=10_000_000,
     rules=["ip", "wd", "infomax", "bn_inc", "bn_wd", "ip_cov", "wd_cov", "ip_hard", "batchnorm", "triesch"],
 )
-
-
-def wait_until(predicate, what: str, timeout: float = DEADLINE) -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 # --- cost at admission --------------------------------------------------------------------------------------
