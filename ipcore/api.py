@@ -231,7 +231,19 @@ _FIGURES = _Figures()
 # --- running ------------------------------------------------------------------------------------------
 
 
-def _finish(result: Any, save: bool, name: str | None, runs_dir: str | os.PathLike | None) -> Run:
+def _run(
+    runner: Callable[..., Any],
+    config: Any,
+    progress: Progress,
+    label: str,
+    save: bool,
+    name: str | None,
+    runs_dir: str | os.PathLike | None,
+) -> Run:
+    """``runner(config, progress=…)`` (the neuron simulator or the network trainer) under a progress bar, as a
+    ``Run``, stored when ``save``, ``name`` or ``runs_dir`` asks for it."""
+    with _progress(progress, label) as callback:
+        result = runner(config, progress=callback)
     run = Run(result.config, result.metrics, result.summary, result.state)
     if save or name or runs_dir is not None:
         run.save(runs_dir, name)
@@ -255,10 +267,7 @@ def run_neuron(
     """
     from ipcore.training.neuron import simulate
 
-    neuron_config = _config(NeuronConfig, config, fields)
-    with _progress(progress, "neuron") as callback:
-        result = simulate(neuron_config, progress=callback)
-    return _finish(result, save, name, runs_dir)
+    return _run(simulate, _config(NeuronConfig, config, fields), progress, "neuron", save, name, runs_dir)
 
 
 def run_networks(
@@ -277,10 +286,7 @@ def run_networks(
     """
     from ipcore.training.loop import train
 
-    train_config = _config(TrainConfig, config, fields)
-    with _progress(progress, "train") as callback:
-        result = train(train_config, progress=callback)
-    return _finish(result, save, name, runs_dir)
+    return _run(train, _config(TrainConfig, config, fields), progress, "train", save, name, runs_dir)
 
 
 @dataclass
@@ -297,20 +303,17 @@ class Sweep:
 
     def table(self, metric: str) -> pd.DataFrame:
         """``metric`` of every grid point in long form, with the point's ``lr`` and ``eta_<rule>`` columns."""
-        frames = []
-        for point, run in zip(self.points, self.runs, strict=True):
-            frame = run.table(metric)
-            frame.insert(0, "lr", point["lr"])
-            for rule, eta in point["eta"].items():
-                frame.insert(1, f"eta_{rule}", eta)
-            frames.append(frame)
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        return self._per_point(lambda run: run.table(metric))
 
     def seeds(self, layer: int | None = None) -> pd.DataFrame:
         """Per-seed final numbers of every grid point (``Run.seeds``), with ``lr`` and ``eta_<rule>`` columns."""
+        return self._per_point(lambda run: run.seeds(layer))
+
+    def _per_point(self, frame_of: Callable[[Run], pd.DataFrame]) -> pd.DataFrame:
+        """``frame_of(run)`` of every grid point, stacked, each with its point's ``lr`` and ``eta_<rule>`` columns."""
         frames = []
         for point, run in zip(self.points, self.runs, strict=True):
-            frame = run.seeds(layer)
+            frame = frame_of(run)
             frame.insert(0, "lr", point["lr"])
             for rule, eta in point["eta"].items():
                 frame.insert(1, f"eta_{rule}", eta)

@@ -779,7 +779,12 @@ def _add_gallery(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], i
         "$IPCORE_RUNS_DIR or ~/.local/share/ipcore/runs)",
     )
     p.add_argument("--force", action="store_true", help="recompute parts that are already done")
-    p.add_argument("--report", default="", metavar="PATH", help="only write the reproduction table into PATH")
+    p.add_argument(
+        "--report",
+        default="",
+        metavar="PATH",
+        help="only rewrite the generated tables in PATH (REPRODUCTION.md, docs/beyond.md)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object with what was done")
     p.add_argument(
         "--backend", choices=("local", "ray"), default="local", help="local (default) or ray: each part a task"
@@ -806,7 +811,7 @@ def _run_gallery(args: argparse.Namespace) -> int:
 
     if args.report:
         gallery.write_report(str(runs_dir), args.report)
-        sys.stderr.write(f"wrote the reproduction table of {runs_dir} into {args.report}\n")
+        sys.stderr.write(f"wrote the tables generated from {runs_dir} into {args.report}\n")
         return 0
     if args.list:
         listing = []

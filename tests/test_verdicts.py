@@ -391,6 +391,25 @@ def test_the_committed_report_is_the_table_the_records_give(tmp_path):
     assert copy.read_text() == text
 
 
+def test_docs_beyond_tables_are_the_ones_the_records_give(tmp_path):
+    """docs/beyond.md carries one generated block per chapter-7 entry (``claims_table``: the rules per part and
+    every sub-claim's interval, rank evidence and verdict), rewritten by ``gallery --report docs/beyond.md``; a
+    stale block fails here, and rewriting keeps the hand-written text around the blocks."""
+    from ipcore.gallery.report import claims_table
+
+    doc = CACHED.parent / "docs" / "beyond.md"
+    text = doc.read_text()
+    for entry in (e for e in gallery.ENTRIES if e.id.startswith("bt-")):
+        start, end = f"<!-- claims:{entry.id}:start -->", f"<!-- claims:{entry.id}:end -->"
+        assert start in text and end in text, f"docs/beyond.md has no generated block for {entry.id}"
+        block = text.split(start, 1)[1].split(end, 1)[0].strip()
+        assert block == claims_table(str(CACHED), entry), f"{entry.id}: run gallery --report docs/beyond.md"
+    copy = tmp_path / "beyond.md"
+    copy.write_text(text.replace("| sub-claim |", "| stale |"))
+    gallery.write_report(str(CACHED), str(copy))
+    assert copy.read_text() == text
+
+
 # --- issue 31: verdicts a careful researcher can sign ---------------------------------------------------
 
 VERDICT_KINDS = ("reproduced", "contradicted", "inconclusive")

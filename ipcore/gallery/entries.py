@@ -543,7 +543,7 @@ ENTRIES: list[GalleryEntry] = [
         check="beta_median",
         notes="Inputs: N(5, 2²) and Laplace(2, 1) (symmetric: median = mean); lognormal(0, 0.75) and "
         "gamma(a=2, scale=1.5) (skewed: median < mean). 10 seeds each. 'At the median' means mean |β − median| "
-        "below 0.1. β's actual fixed point is E[tanh((x − β)/α)] = 0, the median only as α → 0.",
+        "below 0.05 σ of the input. β's actual fixed point is E[tanh((x − β)/α)] = 0, the median only as α → 0.",
     ),
     GalleryEntry(
         id="fw-cov",

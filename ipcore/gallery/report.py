@@ -1,8 +1,8 @@
 """The reproduction report: the gallery's stored records found per entry, and REPRODUCTION.md's table written
 from them (one row per entry: the claim, our measurement, settings, data, verdict).
 
-``write_report`` replaces only the table between ``REPORT_START`` and ``REPORT_END``; the hand-written
-discussion around it is kept. The same records always give the same table (``tests/test_verdicts.py``).
+``write_report`` replaces only the generated blocks (the table between ``REPORT_START`` and ``REPORT_END``, and
+docs/beyond.md's per-entry ``claims_table``s); the hand-written discussion around them is kept. The same records always give the same table (``tests/test_verdicts.py``).
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ipcore.gallery.assessment import assess
 from ipcore.results.records import list_runs, load_run
@@ -128,17 +130,89 @@ def shared_records(runs_dir: str, entries: Sequence[Any]) -> list[str]:
     return [f"{key.split(':')[0]}: {' = '.join(names)}" for key, names in groups.items() if len(names) > 1]
 
 
+def _number(value: Any, digits: int = 3) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:+.{digits}g}"
+
+
+def claims_table(runs_dir: str, entry: Any) -> str:
+    """An entry's rules per part (mean over the seeds that did not diverge of each ``summary_metrics`` row) and its
+    sub-claims (paired mean difference with its 95 % interval, rank evidence, Holm-adjusted p, verdict), as two
+    Markdown tables: docs/beyond.md's generated block for each chapter-7 entry."""
+    from ipcore.gallery.assessment import reader_of
+    from ipcore.gallery.beyond import TRAINS_ACCURACY
+    from ipcore.results.reader import SEED_METRICS
+
+    records = entry_records(runs_dir, entry)
+    result = assess(entry, records)
+    by_part = {r.meta.get("part"): r for r in records}
+    metrics = entry.extra.get("summary_metrics", (("final_loss", None),))
+    head = [SEED_METRICS[m].label.replace("|", "\\|") + ("" if layer is None else f" (layer {layer + 1 if layer >= 0 else 'last'})")
+            for m, layer in metrics]  # fmt: skip
+    rows = ["| part | rule | " + " | ".join(head) + " |", "|---|---|" + "---|" * len(head)]
+    for part in entry.parts:
+        if part not in by_part:
+            rows.append(f"| {part} | *missing* |" + " |" * len(head))
+            continue
+        reader = reader_of(by_part[part])
+        for rule in reader.rules():
+            cells = []
+            for metric, layer in metrics:
+                values = np.array(list(reader.seed_values(rule, metric, layer, keep_collapsed=True).values()))
+                if values.size == 0:
+                    cells.append("–")
+                elif metric == "test_acc":
+                    trains = int((values >= TRAINS_ACCURACY).sum())
+                    cells.append(
+                        f"{100 * values.mean():.1f} % ({trains}/{values.size} ≥ {100 * TRAINS_ACCURACY:.0f} %)"
+                    )
+                else:
+                    cells.append(f"{values.mean():.3g}")
+            collapsed = reader.rule(rule).collapsed
+            rows.append(
+                f"| {part} | {rule}{f' ({collapsed} collapsed)' if collapsed else ''} | " + " | ".join(cells) + " |"
+            )
+    rows += ["", "| sub-claim | Δ (a − b), mean [95 % CI] | a on the claimed side | Wilcoxon p (Holm) | verdict |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for label, numbers in result["numbers"].items():
+        if "verdict" not in numbers or numbers.get("n") is None:
+            rows.append(f"| {label} | – | – | – | {numbers.get('verdict', 'missing')} |")
+            continue
+        rank = numbers.get("all_seeds") or numbers.get("rank") or {}
+        interval = f"{_number(numbers.get('mean'))} [{_number(numbers.get('low'))}, {_number(numbers.get('high'))}]"
+        inside = f"{rank.get('inside', '–')} of {rank.get('n', '–')}"
+        p = numbers.get("all_p_holm", numbers.get("rank_p_holm"))
+        p_text = "–" if p is None else f"{p:.2g}"
+        rows.append(
+            f"| {label.replace('|', chr(92) + '|')} | {interval} | {inside} | {p_text} | {numbers['verdict']} |"
+        )
+    rows += ["", f"Entry verdict: **{result['verdict']}**."]
+    return "\n".join(rows)
+
+
+def _marked(text: str, start: str, end: str, body: str) -> str | None:
+    """``text`` with what stands between the markers ``start`` and ``end`` replaced by ``body`` (None: no markers)."""
+    if start not in text or end not in text:
+        return None
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{body}\n{end}{tail}"
+
+
 def write_report(runs_dir: str, path: str, entries: Sequence[Any]) -> None:
-    """Replace the table between the markers in ``path`` (the hand-written discussion around it is kept)."""
+    """Replace the generated blocks in ``path`` (the hand-written text around them is kept): the gallery table
+    between ``REPORT_START``/``REPORT_END``, and an entry's ``claims_table`` between ``<!-- claims:ID:start -->`` and
+    ``<!-- claims:ID:end -->`` wherever such markers stand (docs/beyond.md). A file with neither gets the table."""
     target = Path(path)
-    table = f"{REPORT_START}\n{report_table(runs_dir, entries)}\n{REPORT_END}"
     text = target.read_text() if target.exists() else f"# Reproduction report\n\n{REPORT_START}\n{REPORT_END}\n"
-    if REPORT_START in text and REPORT_END in text:
-        head, rest = text.split(REPORT_START, 1)
-        _, tail = rest.split(REPORT_END, 1)
-        text = head + table + tail
-    else:
-        text = text.rstrip() + "\n\n" + table + "\n"
+    found = False
+    if (replaced := _marked(text, REPORT_START, REPORT_END, report_table(runs_dir, entries))) is not None:
+        text, found = replaced, True
+    for entry in entries:
+        start, end = f"<!-- claims:{entry.id}:start -->", f"<!-- claims:{entry.id}:end -->"
+        if start in text and (replaced := _marked(text, start, end, claims_table(runs_dir, entry))) is not None:
+            text, found = replaced, True
+    if not found:
+        text = text.rstrip() + f"\n\n{REPORT_START}\n{report_table(runs_dir, entries)}\n{REPORT_END}\n"
     tmp = target.with_suffix(".tmp")
     tmp.write_text(text)
     tmp.replace(target)
