@@ -501,11 +501,13 @@ def _live_header(job_id: str, prefix: str) -> None:
     top = st.columns([5, 1])
     with top[0]:
         progress(status)
-    if top[1].button("Stop", key=f"{prefix}.stop", icon=":material/stop_circle:", width="stretch"):
-        # the job's process hears of it at once and ends within STOP_GRACE_S (killed if need be): wait for that
-        # and draw the stopped run now, rather than at this header's next timer
-        app_jobs.manager().cancel(job_id)
-        app_jobs.manager().wait(job_id, timeout=STOP_WAIT_S)
+    if top[1].button("Stop", key=f"{prefix}.stop", icon=":material/stop_circle:", width="stretch",
+                     on_click=app_jobs.manager().cancel, args=(job_id,)):  # fmt: skip
+        # cancelled before this rerun began (on_click); the job's process heard of it at once and ends within
+        # STOP_GRACE_S (killed if need be): wait for that, say so here at once, then draw the stopped run
+        ended = app_jobs.manager().wait(job_id, timeout=STOP_WAIT_S)
+        if ended["state"] in app_jobs.FINISHED_STATES:
+            job_outcome(ended)
         st.rerun()
 
 

@@ -132,6 +132,11 @@ def engine_stop_latency(repeats: int = 3) -> list[float]:
     return took
 
 
+def note(what: str) -> None:
+    """A line of progress on stderr (the figures go to stdout)."""
+    print(f"{time.strftime('%H:%M:%S')} {what}", file=sys.stderr, flush=True)
+
+
 def stop_in_browser(context, url: str, runs_dir: Path, seen: set[str], deadline: float) -> dict[str, object]:
     """Step 4 in ``context``: run the 10⁷-sample neuron job, click its Stop once it iterates; the seconds from
     the click to its saved record (``record_s``) and to the page saying it stopped (``page_s``)."""
@@ -142,13 +147,16 @@ def stop_in_browser(context, url: str, runs_dir: Path, seen: set[str], deadline:
     # the job's own Stop (key neuron.stop), not Streamlit's Stop of a script run in the toolbar
     stop = page.locator(".st-key-neuron-stop button")
     stop.wait_for(timeout=120_000)
+    note("neuron run started")
     # iterating: the progress shows a time left once the first iteration's first rule has run
     page.get_by_text(re.compile(r"about .* left")).first.wait_for(timeout=180_000)
     time.sleep(1.0)
+    note("iterating: Stop")
     clicked = time.time()
     stop.click()
     page.get_by_text("Stopped after").first.wait_for(timeout=60_000)
     shown = time.time()
+    note(f"stopped after {shown - clicked:.2f} s")
     record = new_records(runs_dir, seen, 1, deadline)[0]
     page.close()
     return {
