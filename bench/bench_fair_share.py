@@ -258,6 +258,8 @@ def run(hostile: int, alone: int, stops: int) -> dict[str, object]:
         clicked = click_train_at(context.new_page(), url, DEMO)
         demo = new_records(runs_dir, seen, 1, deadline)[0]
         context.close()
+        note(f"demo: solo {solo} s; beside the hostile jobs started {started_at(demo) - clicked:.2f} s after its "
+             f"click, ran {float(demo['seconds']):.2f} s; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
         # 4. Stop on the 10⁷-sample neuron run, beside the hostile jobs
         stopped = []
         for _ in range(stops):
