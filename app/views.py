@@ -511,9 +511,13 @@ def _live_header(job_id: str, prefix: str) -> None:
 def _stop(job_id: str) -> None:
     """Stop's callback, run first in the rerun its click starts: cancel the job — its process hears of it at once
     and ends within ``STOP_GRACE_S``, killed if need be — and wait for the end, so that this rerun draws the run
-    stopped rather than a later one."""
+    stopped rather than a later one. A toast says so at once: the rerun reaches the job's place on the page
+    only after the controls above it (2.7 s on a busy 2-core server)."""
     app_jobs.manager().cancel(job_id)
-    app_jobs.manager().wait(job_id, timeout=STOP_WAIT_S)
+    ended = app_jobs.manager().wait(job_id, timeout=STOP_WAIT_S)
+    if ended["state"] == "cancelled":
+        st.toast(f"Stopped after {duration(ended.get('elapsed_s'))}; what was recorded is kept.",
+                 icon=":material/stop_circle:")  # fmt: skip
 
 
 def _live_charts(job_id: str, run_view: RunView, prefix: str) -> None:

@@ -17,7 +17,7 @@ each is its own visitor):
    Timed from the click reaching the page (its ``pointerdown``, on the page's clock: ``PAGE_CLOCK``) to
    ``stop_record_s``: the job has ended — its process is gone — and its record is saved (the record's end stamp,
    taken after the job's process was joined), and ``stop_page_s``: the page says so ("Stopped after …" in the
-   document; the target: ≤ 1 s). ``click_delivered_s``: how long playwright's ``click`` took to reach the page
+   document: Stop's toast, or the run's outcome; the target: ≤ 1 s). ``click_delivered_s``: how long playwright's ``click`` took to reach the page
    (the benchmark's own browser, niced on one CPU, is slow to take it on a loaded machine).
 
 ``--stop-only`` runs step 4 alone (no hostile sessions, no demo); ``--engine-stop-only`` times the same stop
@@ -175,14 +175,14 @@ PAGE_CLOCK = """() => {
   document.addEventListener('pointerdown', () => {
     if (window.__clickAt === null) window.__clickAt = performance.timeOrigin + performance.now(); }, true);
   const look = () => {
-    for (const el of document.querySelectorAll('[data-testid="stAlertContentInfo"]'))
+    for (const el of document.querySelectorAll('[data-testid="stAlertContentInfo"], [data-testid="stToast"]'))
       if (el.textContent.includes('Stopped after')) { window.__stoppedAt = performance.timeOrigin + performance.now(); return; }
     setTimeout(look, 20);
   };
   look();
 }"""
 """On the page's own clock (Unix milliseconds): when the click reached the page (``pointerdown``), and when the
-"Stopped after" message is in the document. Playwright's ``click`` first waits for the page to be able to take it
+"Stopped after" message is in the document (the toast or the run's outcome). Playwright's ``click`` first waits for the page to be able to take it
 (a renderer starved of CPU takes seconds), and it sees the message only at its next look."""
 
 
