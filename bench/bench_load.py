@@ -13,7 +13,8 @@ job's running time over the unwatched median (jobs queue — the server runs ``I
 the queueing time is not counted, only the time each job ran).
 
 The browsers run on the server's own machine, where real viewers' browsers would not: with ``--nice-browsers``
-(the default) every thread of the watchers' chromium, and its scheduler autogroup, runs at the lowest CPU
+(the default) every thread of the watchers' chromium — only the browsers this benchmark started, never another
+chromium on a shared machine (``lowest_priority``) — and its scheduler autogroup, runs at the lowest CPU
 priority (nice 19; ``lower_autogroup`` says why the group matters) and on the last CPU only, so the browsers
 use only what the server leaves idle there and never sit beside a job; the figures describe the server.
 ``--no-nice-browsers`` shows the same cores shared by server and browsers. The further
@@ -91,9 +92,24 @@ def lower_autogroup(process: Path, nice: int) -> None:
         pass
 
 
+def started_by(pid: int, root: int | None = None) -> bool:
+    """Whether process ``pid`` descends from ``root`` (default: this process), following parents in ``/proc``."""
+    root = os.getpid() if root is None else root
+    while pid > 1:
+        try:
+            pid = int((Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split())[1])
+        except (OSError, ValueError, IndexError):
+            return False
+        if pid == root:
+            return True
+    return False
+
+
 def lowest_priority(process_name: str = "chromium", nice: int | None = 19, cpus: set[int] | None = None) -> int:
-    """Renice every thread of every running ``process_name`` process that runs at a higher priority than ``nice``
-    to ``nice``; returns how many threads. Every thread: on Linux a nice value belongs to one thread, so
+    """Renice every thread of every running ``process_name`` process that this benchmark started (a descendant of
+    this process: its playwright driver and the browsers that launched) and that runs at a higher priority than
+    ``nice`` to ``nice``; returns how many threads. On a shared machine other people's browsers — processes of
+    the same name not started here — are left alone. Every thread: on Linux a nice value belongs to one thread, so
     renicing a process id reaches only its main thread, and a browser's compositor, I/O and GPU-process threads,
     started before, would go on at nice 0 beside the server's jobs. Threads and processes started later by a
     reniced thread inherit its value.
@@ -107,7 +123,7 @@ def lowest_priority(process_name: str = "chromium", nice: int | None = 19, cpus:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if process_name not in (entry / "comm").read_text():
+                if process_name not in (entry / "comm").read_text() or not started_by(int(entry.name)):
                     continue
                 if nice is not None:
                     lower_autogroup(entry, nice)

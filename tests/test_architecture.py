@@ -98,6 +98,7 @@ LONG_MODULES = {
     "charts/base.py": "the shared figure machinery (Plot, colours, axes, CSV export) every chart module builds on",
     "gallery/assessment.py": "one Claim type with its two analyses (healthy seeds, all seeds), Holm and the verdict rules",
     "jobs/manager.py": "the one job queue: admission, fair order per visitor, slots, time limits, stop and records",
+    "jobs/process.py": "a job in a process of its own: its start, the supervisor with stop and kill, the rows it sends",
     "cli.py": "six subcommands on one argparse tree, their outputs and exit codes",
     "config.py": "the declaration machinery (FieldSpec, declare, flat and JSON round trip) and the three configs",
     "data.py": "seven dataset formats, each a DatasetSpec with its locate and load functions, and the batches",

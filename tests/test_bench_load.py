@@ -42,3 +42,26 @@ def test_lowest_priority_lowers_the_autogroup_of_a_process_in_its_own_session() 
     finally:
         child.kill()
         child.wait()
+
+
+def test_lowest_priority_touches_only_the_processes_the_benchmark_started() -> None:
+    """On a shared machine another chromium (here: a ``sleep`` this test does not parent) keeps its priority."""
+    import os
+
+    mine = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    launcher = subprocess.run(
+        ["setsid", "sh", "-c", "sleep 60 > /dev/null 2>&1 & echo $!"], capture_output=True, text=True, check=True
+    )
+    stranger = int(launcher.stdout.strip())  # its parent has exited: it is nobody's child here
+    try:
+        module = bench_load()
+        before = os.getpriority(os.PRIO_PROCESS, stranger)
+        assert before < 19
+        assert module.started_by(mine.pid) and not module.started_by(stranger)
+        module.lowest_priority("sleep", nice=19, cpus=set())
+        assert os.getpriority(os.PRIO_PROCESS, mine.pid) == 19
+        assert os.getpriority(os.PRIO_PROCESS, stranger) == before
+    finally:
+        mine.kill()
+        mine.wait()
+        os.kill(stranger, 9)

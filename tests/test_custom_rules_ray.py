@@ -4,7 +4,6 @@ trains there even when no worker can read the file, and its numbers equal the lo
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import numpy as np
@@ -13,7 +12,6 @@ import pytest
 from conftest import ROOT
 
 ray = pytest.importorskip("ray")
-from ray.cluster_utils import Cluster  # noqa: E402
 
 from ipcore.config import SweepConfig  # noqa: E402
 from ipcore.engine import custom_rules  # noqa: E402
@@ -22,29 +20,7 @@ from ipcore.results.records import load_run, read_meta  # noqa: E402
 from ipcore.training.sweep import run_sweep  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """A head and one worker node, one CPU each; workers import ipcore from this checkout."""
-    previous = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), previous) if p)
-    if ray.is_initialized():
-        ray.shutdown()
-    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    nodes.add_node(num_cpus=1)
-    nodes.wait_for_nodes()
-    ray.init(address=nodes.address, log_to_driver=False)
-    try:
-        yield nodes
-    finally:
-        ray.shutdown()
-        nodes.shutdown()
-        if previous is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = previous
-
-
-def test_a_rule_from_a_user_file_trains_on_both_nodes_even_once_the_file_is_gone(cluster, tmp_path):
+def test_a_rule_from_a_user_file_trains_on_both_nodes_even_once_the_file_is_gone(ray_cluster, tmp_path):
     rule_file = tmp_path / "my_rules.py"
     shutil.copy(ROOT / "examples" / "laplace_rule.py", rule_file)
     try:
@@ -71,7 +47,7 @@ def test_a_rule_from_a_user_file_trains_on_both_nodes_even_once_the_file_is_gone
         custom_rules._LOADED.clear()
 
 
-def test_a_rule_defined_outside_any_file_cannot_go_to_ray_and_says_so(cluster, tmp_path):
+def test_a_rule_defined_outside_any_file_cannot_go_to_ray_and_says_so(ray_cluster, tmp_path):
     from ipcore.engine.custom_rules import RuleError, register_rule
     from ipcore.engine.rules import IP
 

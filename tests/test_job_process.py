@@ -17,20 +17,14 @@ from ipcore.jobs.manager import JobManager
 from ipcore.results.records import load_run
 from ipcore.training import resources
 
+from conftest import wait_until
+
 DEADLINE = 120.0
 
 
 def train_config(**changes) -> TrainConfig:
     base = dict(dataset="clusters", depth=3, width=16, epochs=1, seeds=2, subset=600, batch_size=100, device="cpu")
     return TrainConfig(**(base | changes))
-
-
-def wait_until(predicate, what: str, timeout: float = DEADLINE) -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def job_processes() -> list[multiprocessing.Process]:

@@ -13,7 +13,7 @@ from ipcore.jobs import manager as jobs_module
 from ipcore.jobs.manager import JobManager, UnknownJob
 from ipcore.results.records import list_runs, load_run
 
-from conftest import DATA, needs_mnist
+from conftest import DATA, needs_mnist, wait_until
 
 # A neuron run that would take hours: only ever stopped by cancel (progress is reported every 100 iterations).
 ENDLESS = NeuronConfig(n=200, iters=10_000_000, record_every=100, rules=["ip"])
@@ -25,14 +25,6 @@ DEADLINE = 60.0
 
 def job_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("ipcore-job")]
-
-
-def wait_until(predicate, what: str, timeout: float = DEADLINE) -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 @pytest.fixture

@@ -13,36 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT
-
 ray = pytest.importorskip("ray")
-from ray.cluster_utils import Cluster  # noqa: E402
 
 from ipcore.config import SweepConfig  # noqa: E402
 from ipcore.results.records import list_runs, load_run, read_meta  # noqa: E402
 from ipcore.training.sweep import run_sweep  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    """A head and one worker node, one CPU each; workers import ipcore from this checkout."""
-    previous = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), previous) if p)
-    if ray.is_initialized():
-        ray.shutdown()
-    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    nodes.add_node(num_cpus=1)
-    nodes.wait_for_nodes()
-    ray.init(address=nodes.address, log_to_driver=False)
-    try:
-        yield nodes
-    finally:
-        ray.shutdown()
-        nodes.shutdown()
-        if previous is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = previous
 
 
 def sweep_config(**changes) -> SweepConfig:
@@ -62,7 +37,7 @@ def sweep_config(**changes) -> SweepConfig:
     return SweepConfig(**base)
 
 
-def test_parts_spread_over_both_nodes_and_equal_the_local_backend(cluster, tmp_path):
+def test_parts_spread_over_both_nodes_and_equal_the_local_backend(ray_cluster, tmp_path):
     sweep = sweep_config()
     remote = run_sweep(sweep, name="on-ray", runs_dir=tmp_path / "ray", backend="ray")
     local = run_sweep(sweep, name="here", runs_dir=tmp_path / "local", backend="local")
@@ -84,7 +59,7 @@ def test_parts_spread_over_both_nodes_and_equal_the_local_backend(cluster, tmp_p
     assert len(nodes) == 2, "every part ran on the same node"
 
 
-def test_workers_loading_data_from_their_own_data_root_give_the_same_numbers(cluster, tmp_path):
+def test_workers_loading_data_from_their_own_data_root_give_the_same_numbers(ray_cluster, tmp_path):
     sweep = sweep_config(lr=[0.01, 0.03], epochs=1)
     remote = run_sweep(sweep, name="node-data", runs_dir=tmp_path / "ray", backend="ray", data_source="node")
     local = run_sweep(sweep, name="here", runs_dir=tmp_path / "local", backend="local")
@@ -94,7 +69,7 @@ def test_workers_loading_data_from_their_own_data_root_give_the_same_numbers(clu
             assert a["final_train_loss"] == pytest.approx(b["final_train_loss"], rel=1e-5)
 
 
-def test_stopping_cancels_the_remaining_tasks_keeps_finished_points_and_a_rerun_resumes(cluster, tmp_path):
+def test_stopping_cancels_the_remaining_tasks_keeps_finished_points_and_a_rerun_resumes(ray_cluster, tmp_path):
     sweep = sweep_config(lr=[0.001, 0.003, 0.01, 0.03, 0.1, 0.3], epochs=4, subset=1000)
     seen: list[int] = []
     stopped = run_sweep(
@@ -126,7 +101,7 @@ def _running_part_pids() -> list[int]:
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the worker process through /proc")
-def test_a_worker_killed_mid_part_is_retried_and_every_record_is_written_once(cluster, tmp_path):
+def test_a_worker_killed_mid_part_is_retried_and_every_record_is_written_once(ray_cluster, tmp_path):
     sweep = sweep_config(lr=[0.003, 0.01, 0.03], epochs=40, subset=2000)  # parts of a few seconds each
     outcome: dict = {}
     worker = threading.Thread(
@@ -154,7 +129,7 @@ def test_a_worker_killed_mid_part_is_retried_and_every_record_is_written_once(cl
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp")]
 
 
-def test_gallery_parts_computed_on_ray_are_saved_as_gallery_records(cluster, tmp_path, capsys):
+def test_gallery_parts_computed_on_ray_are_saved_as_gallery_records(ray_cluster, tmp_path, capsys):
     from ipcore import cli
     from ipcore.gallery import entries as gallery
 

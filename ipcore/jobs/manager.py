@@ -19,7 +19,7 @@ and a visitor (``owner``) who already holds ``per_visitor`` running or queued jo
 turn (each owner's next job, oldest first) rather than strictly first come first served, and quick jobs (the
 demos) have a slot of their own beside the long ones, which run at a lower CPU priority; a job running longer
 than ``max_seconds`` is stopped; a stop ends a job in a process within about ``STOP_GRACE_S`` whatever it is
-doing (its process is ended if it does not stop by itself), keeping what it recorded.
+doing (its process is told at once and ended if it does not stop by itself), keeping what it recorded.
 
 Snapshots are cached per ``MetricsLog.version``: many readers polling an unchanged log share one copy, so
 readers cost the running job at most one stack of its rows per new row. Snapshot arrays are read-only views
@@ -127,6 +127,14 @@ class _Job:
     stop_reason: str | None = None  # why the manager stopped it (time limit)
     options: dict[str, Any] = field(default_factory=dict)  # a sweep's backend and Ray address
     parts: dict[int, dict[str, Any]] = field(default_factory=dict)  # a sweep's finished points by grid index
+    halt: Any = None  # passes a stop to the job's process at once (ipcore.jobs.process._supervise), once it runs
+
+    def request_stop(self) -> None:
+        """Set the stop flag, and pass it to the job's process now rather than at its supervisor's next look."""
+        self.stop.set()
+        halt = self.halt
+        if halt is not None:
+            halt()
 
     def report_progress(self, fraction: float) -> None:
         fraction = float(fraction)
@@ -357,6 +365,7 @@ class JobManager:
                 job.final_metrics = final if final is not None else {}
                 job.final_version = job.log.version + 1  # readers that compare versions see one more change
                 job.log, job.cache = MetricsLog(), None  # the full-precision rows are no longer needed
+                job.halt = None  # its process has ended
                 if state == "done":
                     job.progress = 1.0
                 self._running.discard(job)
@@ -395,7 +404,14 @@ class JobManager:
             promised,
             name=f"ipcore-{job.job_id}",
             nice=self._nice(job),
+            on_start=lambda halt: self._started(job, halt),
         )
+
+    def _started(self, job: _Job, halt: Any) -> None:
+        """The job's process runs: keep its ``halt``, and use it now if the job was stopped meanwhile."""
+        job.halt = halt
+        if job.stop.is_set():
+            halt()
 
     def _nice(self, job: _Job) -> int | None:
         """A long job's CPU priority (its process's nice value), None for the server's default."""
@@ -424,7 +440,13 @@ class JobManager:
         else:
             from ipcore.jobs.process import run_sweep_in_process
 
-            outcome = run_sweep_in_process(job.config, owner=job.owner, nice=self._nice(job), **kwargs)
+            outcome = run_sweep_in_process(
+                job.config,
+                owner=job.owner,
+                nice=self._nice(job),
+                on_start=lambda halt: self._started(job, halt),
+                **kwargs,
+            )
         state = "cancelled" if outcome.interrupted else ("failed" if outcome.errors else "done")
         summary = {**outcome.to_json(), "save_errors": list(outcome.save_errors)}
         return _SweepResult(
@@ -553,7 +575,7 @@ class JobManager:
                 logger.info("job %s cancelled before it started", job_id)
                 return True
             if job.state == "running":
-                job.stop.set()
+                job.request_stop()
                 logger.info("job %s asked to stop", job_id)
                 return True
             return False
@@ -576,7 +598,7 @@ class JobManager:
                 self.cancel(job.job_id)
             running = list(self._running)
             for job in running:
-                job.stop.set()
+                job.request_stop()
         if wait:
             deadline = None if timeout is None else time.monotonic() + timeout
             for job in running:

@@ -45,12 +45,15 @@ POLL_S = 0.1
 END_GRACE_S = 30.0
 """How long the server waits for a job process to exit once it has sent its outcome, before ending it."""
 STOP_GRACE_S = 0.6
-"""How long a job process may take to stop by itself once asked; then it is killed. What it recorded has reached
-the server already (rows are forwarded as recorded), so a stop ends a job within about a second whatever one of
-its iterations costs (a 10⁷-sample neuron iteration over ten rules takes seconds)."""
+"""How long a job process may take to stop by itself once asked (counted from the ``halt`` call, i.e. from the
+click); then it is killed. What it recorded has reached the server already (rows are forwarded as recorded), so a
+stop ends a job within about a second whatever one of its iterations costs (a 10⁷-sample neuron iteration over ten
+rules takes seconds, one rule's step of it up to 2.5 s)."""
 ACKED_GRACE_S = 10.0
 """How long a job process that has seen the stop (it says so, ``("stopping",)``) may take to end cleanly: it is
 writing its summary, not training on."""
+STOPPING_POLL_S = 0.02
+"""How often the server looks at a job process it has asked to stop (for its messages and the kill deadline)."""
 PRELOAD = ["ipcore.jobs.process", "ipcore.training.loop", "ipcore.training.neuron", "ipcore.training.sweep"]
 
 _context: Any = None
@@ -345,10 +348,15 @@ def _supervise(
     held_elsewhere: dict[str, tuple[int, int]] | None,
     name: str,
     nice: int | None = None,
+    on_start: Callable[[Callable[[], None]], None] | None = None,
 ) -> tuple:
     """Start the job process, hand every message but the last to ``handle``, pass ``should_stop`` on; returns
     the ``("end", …)`` message, ``("stopped",)`` when it was asked to stop and had to be killed after
-    ``STOP_GRACE_S`` (every message it sent before is handled), or raises ``JobProcessError``."""
+    ``STOP_GRACE_S`` (every message it sent before is handled), or raises ``JobProcessError``.
+
+    ``on_start(halt)`` is called once the process runs: ``halt()`` (any thread, any number of times) passes the
+    stop to the process at once — ``should_stop`` is only looked at every ``POLL_S`` — and starts the
+    ``STOP_GRACE_S`` it has before it is killed."""
     ctx = context()
     receiver, sender = ctx.Pipe(duplex=False)
     stop = ctx.Event()
@@ -365,13 +373,23 @@ def _supervise(
         _launching.job = False
     sender.close()  # the child holds the only writing end: reading past its last message gives EOFError
     outcome: tuple | None = None
-    stop_asked: float | None = None
+    asked: list[float] = []  # when the stop was first passed on (time.monotonic())
+    asking = threading.Lock()
+
+    def halt() -> None:
+        with asking:
+            if not asked:
+                asked.append(time.monotonic())
+        stop.set()
+
+    if on_start is not None:
+        on_start(halt)
     grace = STOP_GRACE_S
     try:
         while True:
-            if stop_asked is None and should_stop():
-                stop.set()
-                stop_asked = time.monotonic()
+            if not asked and should_stop():
+                halt()
+            stop_asked = asked[0] if asked else None
             if stop_asked is not None and time.monotonic() - stop_asked > grace and process.is_alive():
                 process.kill()  # it did not stop by itself in time: what it recorded is here already
                 process.join(5.0)
@@ -388,7 +406,7 @@ def _supervise(
                 if outcome is None:
                     outcome = ("stopped",)
                 break
-            if not receiver.poll(min(POLL_S, STOP_GRACE_S / 3) if stop_asked is not None else POLL_S):
+            if not receiver.poll(STOPPING_POLL_S if stop_asked is not None else POLL_S):
                 if not process.is_alive() and not receiver.poll(0):
                     break
                 continue
@@ -427,11 +445,14 @@ def run_in_process(
     on_memory: Callable[[str, int], None] | None = None,
     name: str = "ipcore-job",
     nice: int | None = None,
+    on_start: Callable[[Callable[[], None]], None] | None = None,
 ) -> RunResult:
     """Run ``config`` in a job process; its rows arrive in ``log``. Returns the run's result (its metrics are
     ``log``'s snapshot), raises ``JobProcessError`` with the job's own message when the run failed, or when the
     process died without saying why (killed, out of memory). ``nice``: the process's nice increment instead of
-    ``IPCORE_JOB_NICE``'s. Stopped and killed (``STOP_GRACE_S``): cancelled, with what it recorded."""
+    ``IPCORE_JOB_NICE``'s; ``on_start``: see ``_supervise``. Stopped and killed (``STOP_GRACE_S``): cancelled,
+    with what it recorded (a neuron run's summary is made here from its rows, as the run would have made it)."""
+    started = time.perf_counter()
 
     def handle(message: tuple) -> None:
         kind = message[0]
@@ -444,11 +465,27 @@ def run_in_process(
         elif kind == "memory" and on_memory is not None:
             on_memory(message[1], message[2])
 
-    outcome = _supervise("config", config.to_dict(), handle, should_stop, held_elsewhere, name, nice)
+    outcome = _supervise("config", config.to_dict(), handle, should_stop, held_elsewhere, name, nice, on_start)
     if outcome[0] == "stopped":
-        return RunResult(config=config, metrics=log.snapshot(), summary={}, state="cancelled")
+        metrics = log.snapshot()
+        return RunResult(
+            config=config, metrics=metrics, summary=_killed_summary(config, metrics, started), state="cancelled"
+        )
     _, state, summary = outcome
     return RunResult(config=config, metrics=log.snapshot(), summary=summary, state=state)
+
+
+def _killed_summary(config: Config, metrics: dict[str, Any], started: float) -> dict[str, Any]:
+    """The summary of a run that was killed after a stop: a neuron run's, from its recorded trace (the last row's
+    iteration counts as done); {} for other kinds, whose summaries need the model the process held."""
+    if config.kind != "neuron" or "trace/iter" not in metrics or not len(metrics["trace/iter"]):
+        return {}
+    from ipcore.training.neuron import summarize
+
+    try:
+        return summarize(config, metrics, time.perf_counter() - started, int(metrics["trace/iter"][-1]))
+    except Exception:  # a summary is a convenience: the record keeps the rows either way
+        return {}
 
 
 def run_sweep_in_process(
@@ -463,6 +500,7 @@ def run_sweep_in_process(
     should_stop: Callable[[], bool] | None = None,
     owner: str | None = None,
     nice: int | None = None,
+    on_start: Callable[[Callable[[], None]], None] | None = None,
 ) -> SweepOutcome:
     """``ipcore.training.sweep.run_sweep`` in a job process: the same records, ``on_part`` and ``progress`` calls and
     outcome; a failure raises ``JobProcessError`` with its message. Stopped and killed (``STOP_GRACE_S``): an
@@ -489,7 +527,7 @@ def run_sweep_in_process(
         "owner": owner,
     }
     outcome = _supervise(
-        "sweep", payload, handle, should_stop or (lambda: False), None, f"ipcore-job-sweep-{name}", nice
+        "sweep", payload, handle, should_stop or (lambda: False), None, f"ipcore-job-sweep-{name}", nice, on_start
     )
     if outcome[0] == "stopped":
         parts = [finished.get(i) for i in range(len(sweep.points()))]

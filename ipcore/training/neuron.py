@@ -44,6 +44,10 @@ SAMPLE_HIST_BINS = 100
 
 CHECK_S = 0.05
 """The simulator reports progress and checks for a stop every this many seconds of work."""
+STOP_ROW_S = 0.25
+"""On a stop, the iterations since the last recorded row get a row of their own only when making a row took at
+most this long: one over 10⁷ samples and ten rules takes tens of seconds (a histogram of every rule's output),
+and a stop must end the run in about a second (``ipcore.jobs.process.STOP_GRACE_S``). The rows before are kept."""
 
 
 def one_torch_thread() -> contextlib.AbstractContextManager[None]:
@@ -102,7 +106,11 @@ def _simulate(
     states = [rule.init_state(1, 1) for rule in rules]
     nonpositive = [torch.zeros((1, 1), dtype=torch.int64) for _ in rules]  # how often α ≤ 0 after an update
 
+    row_seconds = 0.0  # what the latest row took to make
+
     def record(iteration: int) -> None:
+        nonlocal row_seconds
+        row_started = time.monotonic()
         hists, alphas, betas, means = [], [], [], []
         for rule, state in zip(rules, states, strict=True):
             with torch.no_grad():
@@ -125,6 +133,7 @@ def _simulate(
             alpha_nonpositive=np.array([int(c) for c in nonpositive]),
             hist=densities.astype(np.float32),
         )
+        row_seconds = time.monotonic() - row_started
 
     record(0)
     state_name = "done"
@@ -162,7 +171,10 @@ def _simulate(
             if it < config.iters and stop_now(it):
                 state_name = "cancelled"
                 break
-    if done % stride != 0 and done != config.iters and not (state_name == "cancelled" and done < it):
+    last_row = done % stride != 0 and done != config.iters
+    if state_name == "cancelled":  # only whole iterations, and only when a row is quick to make (STOP_ROW_S)
+        last_row = last_row and done == it and row_seconds <= STOP_ROW_S
+    if last_row:
         record(done)
     if progress is not None and state_name == "done":
         progress(1.0)
