@@ -11,12 +11,16 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import sys
 
 
 @functools.cache
 def no_cuda_possible() -> bool:
     """True when torch certainly sees no CUDA (or ROCm) device here: no driver library and no ROCm device node.
-    False means "maybe": ask ``torch.cuda.is_available()``. Loading the library does not initialise CUDA."""
+    False means "maybe": ask ``torch.cuda.is_available()`` (always so off Linux). Loading the library does not
+    initialise CUDA."""
+    if sys.platform != "linux":  # Windows loads nvcuda.dll, not libcuda.so.1: only torch can tell there
+        return False
     if os.path.exists("/dev/kfd"):
         return False
     try:
