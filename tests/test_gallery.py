@@ -115,7 +115,7 @@ def _committed():
     return [r for r in list_runs(CACHED) if r["run_id"].startswith("gallery-")] if CACHED.is_dir() else []
 
 
-PENDING = {"bt-sgd", "bt-depth", "bt-logistic"}
+PENDING: set[str] = set()
 """Chapter-7 entries re-declared by issue 27 (10 epochs, three rates) whose records are not computed yet: their
 cards and REPRODUCTION.md say *missing*. An entry leaves this set when its first part is committed."""
 
@@ -139,9 +139,10 @@ def test_committed_records_load_with_the_metrics_their_cards_plot(entry):
     assert verdict["verdict"] in set(gallery.VERDICTS)
 
 
-GALLERY_BUDGET_MIB = 45
-"""The committed records' budget: 24 entries at 1–2 MiB a network record. The chapter-7 parts still missing
-(issue 27) must come with thinner recording (``hist_every``, ``log_every``) to fit."""
+GALLERY_BUDGET_MIB = 52
+"""The committed records' budget: the thesis's entries at 1–2 MiB a network record (42 MiB) and chapter 7's records
+at 0.1–0.7 MiB each (recorded every 100 or 150 steps). nb-ip's CIFAR-10 parts, still to compute on a GPU, must be
+recorded as thinly (their configs say so: every 100 steps) to fit."""
 
 
 def test_committed_gallery_is_compact():

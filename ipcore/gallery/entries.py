@@ -782,7 +782,13 @@ ENTRIES.append(
             },
             **{
                 f"cifar10-{_lr_part(lr)}": _net(
-                    "cifar10", NOTEBOOK_RULES, lr, depth=DEEP_DEPTH, eta={"ip_notebook": 1e-4, "ip": 1e-4}
+                    "cifar10",
+                    NOTEBOOK_RULES,
+                    lr,
+                    depth=DEEP_DEPTH,
+                    eta={"ip_notebook": 1e-4, "ip": 1e-4},
+                    log_every=100,  # 10 000 steps: 100 rows and 5 histograms keep the record within the budget
+                    hist_every=2500,
                 )
                 for lr in NOTEBOOK_CIFAR_LRS
             },
