@@ -136,6 +136,26 @@ def test_gallery_ids_are_explicit_and_replace_the_old_record(tmp_path, result):
     assert list(record.metrics) == ["trace/iter"]
 
 
+def test_an_equal_config_is_copied_not_computed_again(tmp_path, result):
+    """``gallery`` stores a part whose config equals a finished record's (up to where it ran: data root, device) as
+    a copy: the same config, metrics, summary and times under the part's own id, naming its source. A record with
+    another setting, or one that did not finish, is never taken."""
+    from ipcore.gallery.report import equal_record
+
+    source = save_run(tmp_path, result, run_id="gallery-a-p1", experiment="a", part="p1")
+    assert equal_record(str(tmp_path), TINY) == source
+    assert equal_record(str(tmp_path), TINY.replace(iters=121)) is None
+    copy = records.copy_run(tmp_path, source, run_id="gallery-b-p2", experiment="b", part="p2")
+    original, copied = load_run(tmp_path, source), load_run(tmp_path, copy)
+    assert copied.config == original.config and copied.meta["extra"]["copied_from"] == source
+    assert (copied.meta["experiment"], copied.meta["part"]) == ("b", "p2")
+    assert copied.meta["started"] == original.meta["started"] and copied.meta["ended"] == original.meta["ended"]
+    assert set(copied.metrics) == set(original.metrics)
+    assert all(np.array_equal(copied.metrics[k], original.metrics[k]) for k in original.metrics)
+    save_run(tmp_path, result, run_id="gallery-a-p1", experiment="a", part="p1", state="cancelled")
+    assert equal_record(str(tmp_path), TINY) == "gallery-b-p2"  # the cancelled source no longer counts
+
+
 def test_list_runs_newest_first_and_skips_bad_records(tmp_path, result, caplog):
     first = save_run(tmp_path, result, started=1000.0, ended=1001.0)
     second = save_run(tmp_path, result, started=2000.0, ended=2001.0)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ipcore.gallery.assessment import assess
-from ipcore.results.records import list_runs, load_run
+from ipcore.results.records import list_runs, load_config, load_run
 
 
 def entry_records(runs_dir: str, entry: Any) -> list[Any]:
@@ -41,7 +41,7 @@ def equal_record(runs_dir: str, config: Any) -> str | None:
         if item["state"] != "done" or not item.get("experiment"):
             continue
         try:
-            stored = load_run(runs_dir, item["run_id"]).config.to_dict()
+            stored = load_config(runs_dir, item["run_id"]).to_dict()
         except (OSError, ValueError):
             continue
         if {k: v for k, v in stored.items() if k not in PLACE_FIELDS} == wanted:

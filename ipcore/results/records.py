@@ -503,6 +503,11 @@ def _read_config(folder: Path) -> Config:
         raise CorruptRecord(f"{folder.name}: stored config is not valid here ({err})") from None
 
 
+def load_config(runs_dir: str | os.PathLike | None, run_id: str) -> Config:
+    """The stored config of ``run_id`` alone (no metrics read): a CorruptRecord when it is not a valid config."""
+    return _read_config(run_dir(Path(runs_dir) if runs_dir is not None else default_runs_dir(), run_id))
+
+
 def _check_kind(folder: Path, meta: dict[str, Any], config: Config) -> None:
     """summary.json's ``kind`` and config.json's must agree: the views pick their charts by one and read the
     metrics by the other."""
