@@ -62,7 +62,9 @@ def test_missing_parts_say_so():
     assert set(verdicts) <= {"missing"}
 
 
-def test_chapter_7_cards_show_computed_parts_and_say_the_rest_is_missing(tmp_path, monkeypatch):
+def test_chapter_7_cards_show_the_records_verdicts_and_profiles(tmp_path, monkeypatch):
+    """Every chapter-7 part is computed: the figure table gives each entry its verdict from the committed records
+    (the same as ``test_verdicts.EXPECTED``), and the cards draw their profiles across depth."""
     import json
 
     from streamlit.testing.v1 import AppTest
@@ -82,6 +84,9 @@ def test_chapter_7_cards_show_computed_parts_and_say_the_rest_is_missing(tmp_pat
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     table = at.dataframe[0].value.set_index("figure")
-    assert table.loc["bt-entropy", "verdict"] == "partly" and table.loc["bt-depth", "verdict"] == "missing"
+    from test_verdicts import EXPECTED
+
+    for entry_id in ("bt-sgd", "bt-depth", "bt-logistic", "bt-relu", "bt-entropy"):
+        assert table.loc[entry_id, "verdict"] == EXPECTED[entry_id], entry_id
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
     assert "per-unit output entropy (nats) across depth (second half)" in titles
