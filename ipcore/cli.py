@@ -847,9 +847,23 @@ def _run_gallery(args: argparse.Namespace) -> int:
     # cancelled, with everything recorded so far, and recomputed on the next resume (on Ray: the tasks are
     # cancelled and what finished is kept). The exit status is then 128 + the signal's number.
     computed = []
+
+    def copy_if_equal(entry: Any, part: str, config: Any) -> bool:
+        """Store the part as a copy of a finished record with this very config, if there is one (one computation,
+        two records; ``--force`` computes anew)."""
+        source = None if args.force else gallery.equal_record(str(runs_dir), config)
+        if source is None:
+            return False
+        run_id = copy_run(runs_dir, source, run_id=entry.run_id(part), experiment=entry.id, part=part)
+        sys.stderr.write(f"{entry.id} {part}: copied from {source} (equal config)\n")
+        computed.append({"id": entry.id, "part": part, "run_id": run_id, "state": "done", "copied_from": source})
+        return True
+
     with StopOnSignals() as signals:
         if args.backend == "ray" and todo:  # every part one Ray task; the records are written here as they arrive
             from ipcore.training.sweep_ray import run_configs
+
+            todo = [item for item in todo if not copy_if_equal(*item)]
 
             def save_part(index: int, result: Any, extra: dict[str, Any]) -> None:
                 entry, part, _ = todo[index]
@@ -869,13 +883,7 @@ def _run_gallery(args: argparse.Namespace) -> int:
         for index, (entry, part, config) in enumerate(todo, 1):
             if signals.stop.is_set():
                 break
-            source = None if args.force else gallery.equal_record(str(runs_dir), config)
-            if source is not None:  # another part with this very config is done: one computation, two records
-                run_id = copy_run(runs_dir, source, run_id=entry.run_id(part), experiment=entry.id, part=part)
-                sys.stderr.write(f"[{index}/{len(todo)}] {entry.id} {part}: copied from {source} (equal config)\n")
-                computed.append(
-                    {"id": entry.id, "part": part, "run_id": run_id, "state": "done", "copied_from": source}
-                )
+            if copy_if_equal(entry, part, config):  # checked here, so a part equal to one computed above is copied
                 continue
             bar = ProgressBar(f"[{index}/{len(todo)}] {entry.id} {part}")
             result = run_config(config, progress=bar, should_stop=signals.stop.is_set)

@@ -81,6 +81,25 @@ def test_tiny_neuron_entry_runs_into_a_record(tmp_path):
 
 
 @needs_mnist
+def test_a_part_with_an_equal_config_is_copied_by_the_cli(tmp_path):
+    """bt-sgd's Adam parts are bt-relu's tanh parts: once one is computed, ``gallery`` stores the other as its copy."""
+    tail = ["--seeds", "1", "--epochs", "1", "--subset", "400", "--device", "cpu", "--data-root", str(DATA),
+            "--runs-dir", str(tmp_path), "--json"]  # fmt: skip
+    gallery_cli = [sys.executable, "-m", "ipcore", "gallery"]
+    first = subprocess.run([*gallery_cli, "--only", "bt-relu", "--part", "tanh-lr0.001", *tail], cwd=ROOT,
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    second = subprocess.run([*gallery_cli, "--only", "bt-sgd", "--part", "adam-lr0.001", *tail], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert second.returncode == 0, second.stderr
+    done = json.loads(second.stdout)["computed"]
+    assert done == [{"id": "bt-sgd", "part": "adam-lr0.001", "run_id": "gallery-bt-sgd-adam-lr0.001",
+                     "state": "done", "copied_from": "gallery-bt-relu-tanh-lr0.001"}]  # fmt: skip
+    copy, source = load_run(tmp_path, done[0]["run_id"]), load_run(tmp_path, "gallery-bt-relu-tanh-lr0.001")
+    assert np.array_equal(copy.metrics["batch/loss"], source.metrics["batch/loss"])
+
+
+@needs_mnist
 def test_tiny_train_entry_runs_through_the_cli_and_resumes(tmp_path):
     command = [sys.executable, "-m", "ipcore", "gallery", "--only", "fig3.5", "--part", "lr0.01", "--seeds", "2",
                "--epochs", "1", "--subset", "600", "--device", "cpu", "--data-root", str(DATA),
