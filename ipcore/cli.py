@@ -816,10 +816,12 @@ def _run_gallery(args: argparse.Namespace) -> int:
     if args.list:
         listing = []
         for entry in entries:
-            done = gallery.done_parts(runs_dir, entry)
-            listing.append({"id": entry.id, "title": entry.title, "parts": len(entry.parts), "done": len(done)})
+            done, stale = gallery.done_parts(runs_dir, entry), gallery.stale_parts(runs_dir, entry)
+            listing.append({"id": entry.id, "title": entry.title, "parts": len(entry.parts), "done": len(done),
+                            "stale": sorted(stale)})  # fmt: skip
             if not args.json:
-                print(f"{entry.id:13s} {len(done):2d}/{len(entry.parts):<2d} parts  {entry.title}")
+                note = f"  ({len(stale)} stale: {', '.join(sorted(stale))})" if stale else ""
+                print(f"{entry.id:13s} {len(done):2d}/{len(entry.parts):<2d} parts  {entry.title}{note}")
         if args.json:
             emit_json({"runs_dir": str(runs_dir), "entries": listing})
         return 0
@@ -834,10 +836,13 @@ def _run_gallery(args: argparse.Namespace) -> int:
     }
     todo = []
     for entry in entries:
-        done = set() if args.force else gallery.done_parts(runs_dir, entry)
+        done = set() if args.force else gallery.done_parts(runs_dir, entry, **overrides)
+        stale = set() if args.force else gallery.stale_parts(runs_dir, entry, **overrides)
         for part in [args.part] if args.part else list(entry.parts):
             if part not in done:
                 todo.append((entry, part, entry.config(part, **overrides)))  # validates before anything runs
+            if part in stale:  # re-declared since it was computed: its record is replaced
+                sys.stderr.write(f"{entry.id} {part}: its record holds another config than declared; computing anew\n")
     if args.list_parts:  # longest first, so parallel workers finish together
         for entry, part, _ in sorted(todo, key=lambda t: -gallery.estimated_cost(t[2])):
             print(f"{entry.id} {part}")

@@ -73,11 +73,41 @@ def test_tiny_neuron_entry_runs_into_a_record(tmp_path):
         result = run_config(entry.config(part, iters=300))
         save_run(tmp_path, result, experiment=entry.id, part=part, run_id=entry.run_id(part))
     assert {r["run_id"] for r in list_runs(tmp_path)} == {entry.run_id(p) for p in parts}
-    assert gallery.done_parts(str(tmp_path), entry) == set(parts)
+    assert gallery.done_parts(str(tmp_path), entry, iters=300) == set(parts)
+    # 300 iterations are not the declared 10 000: as the entry declares it, each record is stale
+    assert gallery.done_parts(str(tmp_path), entry) == set() and gallery.stale_parts(str(tmp_path), entry) == set(parts)
     verdict = gallery.assess(entry, gallery.entry_records(str(tmp_path), entry))
     assert verdict["verdict"] in set(gallery.VERDICTS)
     assert "ip" in verdict["measured"]
     assert "only 2 of 20 parts" in verdict["measured"]
+
+
+def test_a_record_of_another_config_is_stale_and_computed_anew(tmp_path):
+    """``gallery`` resumes by config, not by name: a finished record whose config is not the part's declared one
+    (an entry re-declared since, or computed with other overrides) is listed as stale and computed again."""
+    gallery_cli = [sys.executable, "-m", "ipcore", "gallery", "--only", "fig5.1", "--part", "uniform-s0",
+                   "--runs-dir", str(tmp_path), "--json"]  # fmt: skip
+
+    def run(*extra: str) -> list[dict]:
+        done = subprocess.run([*gallery_cli, *extra], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)["computed"]
+
+    assert [c["part"] for c in run("--iters", "300")] == ["uniform-s0"]
+    assert run("--iters", "300") == []  # the same config: skipped
+    assert [c["part"] for c in run("--iters", "400")] == ["uniform-s0"]  # another config: computed anew
+    assert load_run(tmp_path, "gallery-fig5.1-uniform-s0").config.iters == 400
+    listing = subprocess.run([*gallery_cli[:-5], "--runs-dir", str(tmp_path), "--list", "--json"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+    (row,) = json.loads(listing.stdout)["entries"]
+    assert row["done"] == 0 and row["stale"] == ["uniform-s0"]  # 400 iterations, not the declared 10 000
+
+
+def test_committed_records_hold_their_declared_configs():
+    """Every committed gallery record was computed from its part's declaration as it stands: no card or
+    REPRODUCTION.md row rests on a record of an older declaration."""
+    stale = {e.id: sorted(gallery.stale_parts(str(CACHED), e)) for e in gallery.ENTRIES}
+    assert not {k: v for k, v in stale.items() if v}, f"records of another config than declared: {stale}"
 
 
 @needs_mnist

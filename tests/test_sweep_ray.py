@@ -136,7 +136,7 @@ def test_gallery_parts_computed_on_ray_are_saved_as_gallery_records(ray_cluster,
     argv = ["gallery", "--only", "fig5.2", "--iters", "200", "--runs-dir", str(tmp_path), "--backend", "ray"]
     assert cli.main([*argv, "--json"]) == 0
     entry = gallery.get_entry("fig5.2")
-    assert gallery.done_parts(str(tmp_path), entry) == set(entry.parts)
+    assert gallery.done_parts(str(tmp_path), entry, iters=200) == set(entry.parts)
     runs = list_runs(tmp_path)
     assert len(runs) == len(entry.parts) and all(r["state"] == "done" for r in runs)
     nodes = {read_meta(tmp_path / r["run_id"])["extra"]["ray_node"] for r in runs}

@@ -23,10 +23,35 @@ def entry_records(runs_dir: str, entry: Any) -> list[Any]:
     return [load_run(runs_dir, item["run_id"]) for item in list_runs(runs_dir) if item["run_id"] in ids]
 
 
-def done_parts(runs_dir: str, entry: Any) -> set[str]:
-    """Parts whose record exists and finished (state "done"): ``gallery`` skips them when resuming."""
+def _finished_parts(runs_dir: str, entry: Any, **overrides: Any) -> dict[str, bool]:
+    """Every part with a finished record (state "done") → whether that record's config is the part's declared
+    one (with ``overrides``, as ``gallery`` was asked to compute it), up to ``PLACE_FIELDS``."""
     ids = {entry.run_id(part): part for part in entry.parts}
-    return {ids[item["run_id"]] for item in list_runs(runs_dir) if item["run_id"] in ids and item["state"] == "done"}
+    finished = {}
+    for item in list_runs(runs_dir):
+        if item["run_id"] not in ids or item["state"] != "done":
+            continue
+        part = ids[item["run_id"]]
+        try:
+            stored = load_config(runs_dir, item["run_id"]).to_dict()
+        except (OSError, ValueError):
+            finished[part] = False
+            continue
+        wanted = entry.config(part, **overrides).to_dict()
+        finished[part] = _what(stored) == _what(wanted)
+    return finished
+
+
+def done_parts(runs_dir: str, entry: Any, **overrides: Any) -> set[str]:
+    """Parts whose finished record holds the part's declared config (``gallery`` skips them when resuming). A
+    record made before the entry was re-declared is *stale* (``stale_parts``) and is computed again, so a card
+    never mixes records of an old declaration with its new text."""
+    return {part for part, current in _finished_parts(runs_dir, entry, **overrides).items() if current}
+
+
+def stale_parts(runs_dir: str, entry: Any, **overrides: Any) -> set[str]:
+    """Parts whose finished record holds another config than the part declares (or an unreadable one)."""
+    return {part for part, current in _finished_parts(runs_dir, entry, **overrides).items() if not current}
 
 
 PLACE_FIELDS = ("data_root", "device")
@@ -36,7 +61,7 @@ PLACE_FIELDS = ("data_root", "device")
 def equal_record(runs_dir: str, config: Any) -> str | None:
     """The id of a finished gallery record (any entry's) whose config equals ``config`` up to ``PLACE_FIELDS``,
     or None: ``gallery`` copies it instead of computing the same part twice."""
-    wanted = {k: v for k, v in config.to_dict().items() if k not in PLACE_FIELDS}
+    wanted = _what(config.to_dict())
     for item in list_runs(runs_dir):
         if item["state"] != "done" or not item.get("experiment"):
             continue
@@ -44,9 +69,14 @@ def equal_record(runs_dir: str, config: Any) -> str | None:
             stored = load_config(runs_dir, item["run_id"]).to_dict()
         except (OSError, ValueError):
             continue
-        if {k: v for k, v in stored.items() if k not in PLACE_FIELDS} == wanted:
+        if _what(stored) == wanted:
             return item["run_id"]
     return None
+
+
+def _what(config: dict[str, Any]) -> dict[str, Any]:
+    """A config's fields that say what was computed (``PLACE_FIELDS`` left out)."""
+    return {k: v for k, v in config.items() if k not in PLACE_FIELDS}
 
 
 def _settings(entry: Any, records: list[Any]) -> str:
