@@ -285,6 +285,18 @@ def test_halt_alone_stops_a_job_process_whose_supervisor_is_not_asked():
     assert 1 <= len(result.metrics["trace/iter"]) and result.summary["iters"] < 10_000_000
 
 
+def test_a_job_stopped_before_its_process_starts_starts_none():
+    """Stop clicked while a job is starting (the server preparing its environment: a fresh server's first job
+    imports torch there) ends it there: no process is started, then killed after its grace."""
+    from ipcore.jobs.process import run_in_process
+    from ipcore.results.metrics_log import MetricsLog
+
+    started = []
+    config = NeuronConfig(n=200, iters=10_000_000, rules=["ip"])
+    result = run_in_process(config, MetricsLog(), lambda fraction: None, lambda: True, on_start=started.append)
+    assert result.state == "cancelled" and started == [] and result.summary == {} and not result.metrics
+
+
 # --- sweeps are jobs of the one queue -----------------------------------------------------------------------
 
 SMALL_SWEEP = SweepConfig(dataset="spirals", lr=[0.01, 0.03], rules=["ip", "none"], depth=1, width=4, seeds=1)

@@ -361,13 +361,18 @@ def _supervise(
 
     ``on_start(halt)`` is called once the process runs: ``halt()`` (any thread, any number of times) passes the
     stop to the process at once — ``should_stop`` is only looked at every ``POLL_S`` — and starts the
-    ``stop_grace`` it has before it is killed."""
+    ``stop_grace`` it has before it is killed. Stopped before its process starts (while the server prepares its
+    environment: a fresh server's first job imports torch there, seconds on a busy machine), it starts none and
+    returns ``("stopped",)``."""
     ctx = context()
+    environment = job_environment()
+    if should_stop():
+        return ("stopped",)
     receiver, sender = ctx.Pipe(duplex=False)
     stop = ctx.Event()
     process = ctx.Process(
         target=_child_main,
-        args=(task, payload, job_environment(), dict(held_elsewhere or {}), sender, stop, nice),
+        args=(task, payload, environment, dict(held_elsewhere or {}), sender, stop, nice),
         name=name,
         daemon=True,
     )
