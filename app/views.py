@@ -480,8 +480,10 @@ def live_job(job_id: str, run_view: RunView, prefix: str) -> None:
     job starts or ends, when Stop is clicked, or when the chart interval should change. ``prefix`` keys the
     widgets (``<prefix>.stop``, ``<prefix>.run``)."""
     status = app_jobs.status(job_id)
-    if status is None:
-        return
+    if status is None or status["state"] not in app_jobs.ACTIVE_STATES:
+        # It ended (or was forgotten) since the page looked, e.g. a Stop whose wait ran out just before: drawn live
+        # now, with its ended state as the one the header compares with, it would never be drawn ended.
+        st.rerun()
     running = status["state"] == "running"
     interval = None
     if running:  # until the first rows arrive, look again at once; then at the server's budget
@@ -525,7 +527,7 @@ def _live_header(job_id: str, prefix: str) -> None:
     """Progress; a full rerun once the job has started or ended, or its chart timer needs retuning."""
     status = app_jobs.status(job_id)
     drawn = st.session_state.get(f"{prefix}.live") or {}
-    if status is None or status["state"] != drawn.get("state"):
+    if status is None or status["state"] not in app_jobs.ACTIVE_STATES or status["state"] != drawn.get("state"):
         st.rerun()
     waiting = drawn.get("interval") == STARTING_S  # the charts' fragment reruns the page at the first rows
     if (

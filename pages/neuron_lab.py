@@ -8,6 +8,8 @@ against the sample's median and mean, and the tanh over the input density at the
 
 from __future__ import annotations
 
+import threading
+from types import SimpleNamespace
 from typing import Any
 
 import streamlit as st
@@ -161,12 +163,38 @@ if not error:
         st.warning(note, icon=":material/hourglass_empty:")
 
 
-def entropy_bound(job_config: Any) -> float | None:
-    """The most a tanh can reach on a gaussian or uniform input (shown beside log 2), else None."""
+@st.cache_resource(show_spinner=False)
+def bounds_known() -> threading.Event:
+    """Set once this server process knows the best entropy a tanh reaches on a gaussian and on a uniform input
+    (``ipcore.gallery.entries.input_entropy_bound``: seconds of integration per family, the first time only), which a
+    thread started by the first view of a run works out. Worked out inside a live view's chart fragment, it held
+    the script thread for 6 s on a busy 2-core machine, and a Stop clicked meanwhile waited for it."""
+    known = threading.Event()
+
+    def work_out() -> None:
+        try:
+            from ipcore.gallery.entries import input_entropy_bound
+
+            for family in (SimpleNamespace(dist="gaussian", mu=0.0, sigma=1.0),
+                           SimpleNamespace(dist="uniform", center=0.0, width=1.0)):  # fmt: skip
+                input_entropy_bound(family)
+        finally:  # a failure is met again, and said, when a view asks for the bound itself
+            known.set()
+
+    threading.Thread(target=work_out, name="ipcore-entropy-bounds", daemon=True).start()
+    return known
+
+
+def entropy_bound(job_config: Any, wait: bool = True) -> float | None:
+    """The most a tanh can reach on a gaussian or uniform input (shown beside log 2), else None; also None while
+    ``bounds_known`` works it out, unless ``wait`` (a live view draws it at a later refresh)."""
     if getattr(job_config, "dist", None) not in ("gaussian", "uniform"):
         return None
     if getattr(job_config, "activation", "tanh") != "tanh":
         return None
+    if not bounds_known().is_set() and not wait:
+        return None
+    bounds_known().wait()
     from ipcore.gallery.entries import input_entropy_bound
 
     return input_entropy_bound(job_config)["entropy_hist"]
@@ -204,8 +232,10 @@ def idle() -> None:
 
 
 def run_view(metrics: Any, **kwargs: Any) -> None:
-    # the bound is computed only when a run is drawn: it loads the gallery's statistics (and torch)
-    views.neuron_run_view(metrics, entropy_bound=entropy_bound(config), target=output_target(config), **kwargs)
+    # the bound is worked out only once a run is drawn (it loads the gallery's statistics, and torch), and a live view
+    # never waits for it
+    bound = entropy_bound(config, wait=not kwargs.get("live"))
+    views.neuron_run_view(metrics, entropy_bound=bound, target=output_target(config), **kwargs)
 
 
 lab_state.job_view(run_view, finished_view, idle)

@@ -210,6 +210,38 @@ def test_stop_cancels_a_running_job(runs_dir: Path) -> None:
     assert saved["state"] == "cancelled"  # what was recorded is kept
 
 
+def test_a_job_that_ends_while_its_page_is_drawn_is_shown_ended(
+    runs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race behind a Stop whose page never said stopped: Stop's wait runs out, the page reads the job as
+    running and chooses its live view, and the job ends before the live view reads it again. The live view then
+    took the ended state as the one it had drawn, its progress header saw nothing change, and no rerun ever came:
+    the page must draw the job ended within the same script run instead."""
+    from app import jobs as app_jobs
+
+    query = {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in TINY_TRAIN.items()}
+    at = open_app("network_lab", {**query, "epochs": "200", "subset": "0"})
+    button(at, "Train").click().run()
+    run_until(at, lambda a: any("running" in (p.proto.text or "") for p in a.get("progress")))
+    job_id = at.session_state["net.job"]
+    app_jobs.manager().cancel(job_id)
+    assert app_jobs.manager().wait(job_id, timeout=60)["state"] == "cancelled"
+    real_status, stale = app_jobs.status, [True]
+
+    def status_read_before_the_end(wanted: str | None) -> dict | None:
+        """The first read (the page's choice of view) still sees the job running; every later one, ended."""
+        found = real_status(wanted)
+        if wanted == job_id and found is not None and stale:
+            stale.clear()
+            return {**found, "state": "running", "ended": None}
+        return found
+
+    monkeypatch.setattr(app_jobs, "status", status_read_before_the_end)
+    at.run()  # one script run, as the browser's last full rerun; no later one would come
+    assert not stale, "the page never read the job's status"
+    assert not at.exception and any("Stopped after" in i.value for i in at.info)
+
+
 def test_a_failing_job_is_a_message_without_server_paths(
     runs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -199,6 +199,40 @@ def test_live_charts_never_blank(server, browser) -> None:
     page.close()
 
 
+STOPPED_SETUP = "neuron_lab?dist=gaussian&mu=4&sigma=1.5&n=200000&iters=20000&rules=ip,wd,infomax"
+
+
+def test_stop_at_any_moment_ends_with_the_run_drawn_stopped(server, browser) -> None:
+    """Stop clicked as soon as it shows (the job starting), at its first rows and while it iterates: every time
+    the page ends with the run's outcome, "Stopped after …", in place of its live view (a job that ended while
+    its live view was being drawn once left the page live for good), and the run is saved as cancelled."""
+    url, runs = server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(180_000)  # the first page of a fresh server on a busy machine: over a minute
+    page.goto(f"{url}/{STOPPED_SETUP}")
+    page.get_by_role("heading", name="Neuron lab").first.wait_for()
+    settled(page, timeout=180)
+    outcome = page.locator('[data-testid="stAlertContentInfo"]').filter(has_text="Stopped after")
+    for moment_s in (0.0, 0.5, 3.0):
+        before = {p.name for p in runs.iterdir()}
+        page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Run", exact=True).click()
+        stop = page.locator(".st-key-neuron-stop button")
+        stop.wait_for(timeout=60_000)
+        outcome.first.wait_for(state="detached", timeout=30_000)  # the last run's outcome is gone
+        page.wait_for_timeout(moment_s * 1000)
+        stop.click()
+        try:
+            outcome.first.wait_for(timeout=120_000)
+        except Exception as error:
+            page.screenshot(path=str(OUTPUT / f"stop-at-{moment_s}s.png"), full_page=True)
+            raise AssertionError(f"Stop {moment_s} s after it showed: the page never said stopped") from error
+        page.wait_for_function("() => !document.querySelector('[data-testid=\"stProgress\"]')", timeout=30_000)
+        assert_no_exception(page, f"neuron lab stopped {moment_s} s after Stop showed")
+        if moment_s:  # a job stopped before its process ran (the first moment, on a busy machine) may save nothing
+            assert any(p.name not in before for p in runs.iterdir()), f"no record after the stop at {moment_s} s"
+    page.close()
+
+
 SHORT_JOB = "network_lab?dataset=clusters&rules=ip,none&epochs=20&seeds=2&device=cpu"
 CHART_SLOTS = f"""() => {{
     const slots = [...document.querySelectorAll('{CHARTS}')];

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 
+import numpy as np
 import pytest
 
 from ipcore.config import ConfigError, NeuronConfig, SweepConfig, TrainConfig
@@ -171,6 +172,41 @@ def test_a_stop_keeps_the_last_iterations_only_when_a_row_is_quick_to_make(monke
     assert slow.summary["iters"] == 3  # the iterations it did are still counted
 
 
+def test_a_stop_while_a_large_row_is_made_drops_that_row_at_once(monkeypatch):
+    """A row over a large sample (10⁷ samples and ten rules: ~20 s) looks for a stop between its chunks and rules,
+    so the process says it is stopping within ``CHECK_S`` instead of being killed; the row is dropped, the rows
+    before and the iterations done are kept, and chunked counts equal the whole sample's."""
+    from ipcore.training import neuron
+
+    config = NeuronConfig(n=1000, iters=10, record_every=5, rules=["ip", "wd"])
+    whole = simulate(config)
+    monkeypatch.setattr(neuron, "ROW_CHUNK", 100)  # 10 chunks per rule's histogram
+    chunked = simulate(config)
+    for name in ("trace/hist", "trace/entropy", "trace/mean_y", "trace/alpha"):
+        np.testing.assert_array_equal(chunked.metrics[name], whole.metrics[name])
+
+    monkeypatch.setattr(neuron, "CHECK_S", 0.0)  # look at every chance
+    looks = 0
+
+    def stop_after(count: int):
+        def should_stop() -> bool:
+            nonlocal looks
+            looks += 1
+            return looks > count
+
+        return should_stop
+
+    # the first row looks 19 times (9 chunk boundaries per rule, 1 between the rules): stopped inside it
+    looks = 0
+    first = simulate(config, should_stop=stop_after(5))
+    assert first.state == "cancelled" and first.summary == {} and len(first.metrics.get("trace/iter", [])) == 0
+    # then 2 looks per iteration (between the rules, after it): iteration 5's row starts after look 28
+    looks = 0
+    fifth = simulate(config, should_stop=stop_after(30))
+    assert fifth.state == "cancelled" and list(fifth.metrics["trace/iter"]) == [0]
+    assert fifth.summary["iters"] == 5  # its updates were made; only its row is dropped
+
+
 SLEEPY_RULE = """
 import time
 
@@ -247,6 +283,18 @@ def test_halt_alone_stops_a_job_process_whose_supervisor_is_not_asked():
     result = run_in_process(config, log, lambda fraction: None, lambda: False, on_start=stop_soon)
     assert len(halts) == 1 and result.state == "cancelled"
     assert 1 <= len(result.metrics["trace/iter"]) and result.summary["iters"] < 10_000_000
+
+
+def test_a_job_stopped_before_its_process_starts_starts_none():
+    """Stop clicked while a job is starting (the server preparing its environment: a fresh server's first job
+    imports torch there) ends it there: no process is started, then killed after its grace."""
+    from ipcore.jobs.process import run_in_process
+    from ipcore.results.metrics_log import MetricsLog
+
+    started = []
+    config = NeuronConfig(n=200, iters=10_000_000, rules=["ip"])
+    result = run_in_process(config, MetricsLog(), lambda fraction: None, lambda: True, on_start=started.append)
+    assert result.state == "cancelled" and started == [] and result.summary == {} and not result.metrics
 
 
 # --- sweeps are jobs of the one queue -----------------------------------------------------------------------

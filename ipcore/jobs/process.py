@@ -49,6 +49,10 @@ STOP_GRACE_S = 0.6
 click); then it is killed. What it recorded has reached the server already (rows are forwarded as recorded), so a
 stop ends a job within about a second whatever one of its iterations costs (a 10⁷-sample neuron iteration over ten
 rules takes seconds, one rule's step of it up to 2.5 s)."""
+NEURON_STOP_GRACE_S = 0.3
+"""``STOP_GRACE_S`` for a single-neuron run. Killed, it loses no more than the row of its last iterations: its rows
+have reached the server and its summary is made from them (``_killed_summary``), as the run makes it. A training
+killed has no summary (only its process held the model), so it is given longer to stop by itself."""
 ACKED_GRACE_S = 10.0
 """How long a job process that has seen the stop (it says so, ``("stopping",)``) may take to end cleanly: it is
 writing its summary, not training on."""
@@ -349,20 +353,26 @@ def _supervise(
     name: str,
     nice: int | None = None,
     on_start: Callable[[Callable[[], None]], None] | None = None,
+    stop_grace: float = STOP_GRACE_S,
 ) -> tuple:
     """Start the job process, hand every message but the last to ``handle``, pass ``should_stop`` on; returns
     the ``("end", …)`` message, ``("stopped",)`` when it was asked to stop and had to be killed after
-    ``STOP_GRACE_S`` (every message it sent before is handled), or raises ``JobProcessError``.
+    ``stop_grace`` seconds (every message it sent before is handled), or raises ``JobProcessError``.
 
     ``on_start(halt)`` is called once the process runs: ``halt()`` (any thread, any number of times) passes the
     stop to the process at once — ``should_stop`` is only looked at every ``POLL_S`` — and starts the
-    ``STOP_GRACE_S`` it has before it is killed."""
+    ``stop_grace`` it has before it is killed. Stopped before its process starts (while the server prepares its
+    environment: a fresh server's first job imports torch there, seconds on a busy machine), it starts none and
+    returns ``("stopped",)``."""
     ctx = context()
+    environment = job_environment()
+    if should_stop():
+        return ("stopped",)
     receiver, sender = ctx.Pipe(duplex=False)
     stop = ctx.Event()
     process = ctx.Process(
         target=_child_main,
-        args=(task, payload, job_environment(), dict(held_elsewhere or {}), sender, stop, nice),
+        args=(task, payload, environment, dict(held_elsewhere or {}), sender, stop, nice),
         name=name,
         daemon=True,
     )
@@ -384,7 +394,7 @@ def _supervise(
 
     if on_start is not None:
         on_start(halt)
-    grace = STOP_GRACE_S
+    grace = stop_grace
     try:
         while True:
             if not asked and should_stop():
@@ -450,8 +460,8 @@ def run_in_process(
     """Run ``config`` in a job process; its rows arrive in ``log``. Returns the run's result (its metrics are
     ``log``'s snapshot), raises ``JobProcessError`` with the job's own message when the run failed, or when the
     process died without saying why (killed, out of memory). ``nice``: the process's nice increment instead of
-    ``IPCORE_JOB_NICE``'s; ``on_start``: see ``_supervise``. Stopped and killed (``STOP_GRACE_S``): cancelled,
-    with what it recorded (a neuron run's summary is made here from its rows, as the run would have made it)."""
+    ``IPCORE_JOB_NICE``'s; ``on_start``: see ``_supervise``. Stopped and killed (after ``STOP_GRACE_S``, a neuron run
+    after ``NEURON_STOP_GRACE_S``): cancelled, with what it recorded (a neuron run's summary is made here from its rows, as the run would have made it)."""
     started = time.perf_counter()
 
     def handle(message: tuple) -> None:
@@ -465,7 +475,10 @@ def run_in_process(
         elif kind == "memory" and on_memory is not None:
             on_memory(message[1], message[2])
 
-    outcome = _supervise("config", config.to_dict(), handle, should_stop, held_elsewhere, name, nice, on_start)
+    grace = NEURON_STOP_GRACE_S if config.kind == "neuron" else STOP_GRACE_S
+    outcome = _supervise(
+        "config", config.to_dict(), handle, should_stop, held_elsewhere, name, nice, on_start, stop_grace=grace
+    )
     if outcome[0] == "stopped":
         metrics = log.snapshot()
         return RunResult(

@@ -48,6 +48,12 @@ STOP_ROW_S = 0.25
 """On a stop, the iterations since the last recorded row get a row of their own only when making a row took at
 most this long: one over 10⁷ samples and ten rules takes tens of seconds (a histogram of every rule's output),
 and a stop must end the run in about a second (``ipcore.jobs.process.STOP_GRACE_S``). The rows before are kept."""
+ROW_CHUNK = 1 << 20
+"""A row over more samples than this is made in chunks of this many, looking for a stop (every ``CHECK_S``)
+between them and between rules: one rule's histogram over 10⁷ samples takes 1–2 s on a busy 2-core machine, a
+ten-rule row ~20 s, and a stop that lands in it would otherwise wait for the process to be killed
+(``STOP_GRACE_S``). A stopped row is dropped, like the row a killed process was making; counts summed over chunks
+are the counts of the whole (whole numbers in float32, exact below 2²⁴ samples: ``NeuronConfig.n`` ≤ 10⁷)."""
 
 
 def one_torch_thread() -> contextlib.AbstractContextManager[None]:
@@ -107,15 +113,25 @@ def _simulate(
     nonpositive = [torch.zeros((1, 1), dtype=torch.int64) for _ in rules]  # how often α ≤ 0 after an update
 
     row_seconds = 0.0  # what the latest row took to make
+    chunked = x.shape[1] > ROW_CHUNK
 
-    def record(iteration: int) -> None:
+    def record(iteration: int) -> bool:
+        """Append the row of ``iteration``; False when a stop came while it was made (the row is dropped)."""
         nonlocal row_seconds
         row_started = time.monotonic()
         hists, alphas, betas, means = [], [], [], []
-        for rule, state in zip(rules, states, strict=True):
+        for index, (rule, state) in enumerate(zip(rules, states, strict=True)):
+            if chunked and index and stop_now(iteration):
+                return False
             with torch.no_grad():
                 y = activation.value(rule.transform(x, state, training=False))
-            hists.append(histogram_counts(y.view(1, -1), ENTROPY_BINS)[0])
+            flat = y.view(1, -1)
+            counts = histogram_counts(flat[:, :ROW_CHUNK], ENTROPY_BINS)[0]
+            for start in range(ROW_CHUNK, flat.shape[1], ROW_CHUNK):
+                if stop_now(iteration):
+                    return False
+                counts += histogram_counts(flat[:, start : start + ROW_CHUNK], ENTROPY_BINS)[0]
+            hists.append(counts)
             alpha, beta = rule.effective_alpha_beta(state)
             alphas.append(float(alpha))
             betas.append(float(beta))
@@ -134,11 +150,8 @@ def _simulate(
             hist=densities.astype(np.float32),
         )
         row_seconds = time.monotonic() - row_started
+        return True
 
-    record(0)
-    state_name = "done"
-    done = 0
-    stride = config.record_stride()
     last_check = time.monotonic()
 
     def stop_now(progressed: float) -> bool:
@@ -153,6 +166,12 @@ def _simulate(
             progress(progressed / config.iters)
         return should_stop is not None and should_stop()
 
+    if not record(0):  # stopped before the first row was made: nothing to summarize
+        return RunResult(config=config, metrics=log.snapshot(), summary={}, state="cancelled")
+    state_name = "done"
+    done = 0
+    stride = config.record_stride()
+
     with torch.inference_mode():
         for it in range(1, config.iters + 1):
             for index, (rule, state, count) in enumerate(zip(rules, states, nonpositive, strict=True)):
@@ -166,8 +185,9 @@ def _simulate(
             if state_name == "cancelled":
                 break
             done = it
-            if it % stride == 0 or it == config.iters:
-                record(it)
+            if (it % stride == 0 or it == config.iters) and not record(it):
+                state_name = "cancelled"
+                break
             if it < config.iters and stop_now(it):
                 state_name = "cancelled"
                 break
