@@ -112,9 +112,11 @@ def start_job(config: Any, name: str, session_key: str) -> str | None:
 
 def share_setup(query: str) -> None:
     """The sidebar's "share this setup": the page address's query that reopens this configuration."""
-    with st.sidebar.expander("share this setup"):
-        st.caption("The address bar holds this setup; copy it to reopen exactly this configuration. Its query:")
-        st.code(query, language=None, wrap_lines=True)
+    # drawn when opened: st.code costs every page that shows it Streamlit's syntax-highlighter chunk (1.5 MB)
+    with st.sidebar.expander("share this setup", key="share_setup.open", on_change="rerun") as share:
+        if share.open:
+            st.caption("The address bar holds this setup; copy it to reopen exactly this configuration. Its query:")
+            st.code(query, language=None, wrap_lines=True)
 
 
 def duration(seconds: float | None) -> str:
