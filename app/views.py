@@ -215,8 +215,10 @@ SPREAD_HELP = "how the seeds' spread is drawn: min–max band, interquartile ban
 
 def spread_control(where: Any, key: str, default: str = charts.SPREADS[0]) -> str:
     """The spread-band choice (``charts.SPREADS``) for the charts that pool seeds."""
+    # shown with ASCII hyphens: Streamlit compiles its emoji catalog (0.6 s of a server's CPU, once per process)
+    # the first time an option of a segmented control starts with a non-ASCII word, such as "min–max"
     return where.segmented_control("seeds shown as", charts.SPREADS, default=default, key=f"{key}.spread",
-                                   help=SPREAD_HELP) or default  # fmt: skip
+                                   format_func=lambda s: s.replace("–", "-"), help=SPREAD_HELP) or default  # fmt: skip
 
 
 ALPHA_NONPOSITIVE_NOTE = (

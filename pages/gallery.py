@@ -21,6 +21,7 @@ lab.preload_charts()  # the plotly chunk loads in the browser while this script 
 import numpy as np  # noqa: E402
 
 from app import PAGES_DIR, assessments, export, views  # noqa: E402
+from app import card_figures as figure_cache  # noqa: E402
 from app import jobs as app_jobs  # noqa: E402
 from app.owner import owns_record  # noqa: E402
 from app.text import code, plain, public_message, public_paths, public_record  # noqa: E402
@@ -186,6 +187,21 @@ def entry_figures(entry: Any, records: list[Any], spread: str = "min–max",
     return [(charts_training.loss_figure(runs), "loss")]
 
 
+def card_figures(entry: Any, metas: list[dict], spread: str, fixed_points: bool) -> list[tuple[Any, str]]:
+    """``entry_figures`` of the card's records, kept on disk for the next server (``app.card_figures``): a fresh
+    server draws a chapter without reading its records."""
+    signature = tuple(sorted((m["run_id"], str(m.get("created"))) for m in metas))
+    path = figure_cache.figures_path(entry.id, signature, {"spread": spread, "fixed_points": fixed_points})
+    stored = figure_cache.read(path)
+    if stored is not None:
+        return stored
+    records = load_records(metas)
+    figures = entry_figures(entry, records, spread, fixed_points)
+    if len(records) == len(metas):  # without an unreadable record (said above) they are not kept: it may be fixed
+        figure_cache.write(path, figures)
+    return figures
+
+
 def _part_order(entry: Any, item: tuple[str, Any]) -> tuple:
     part, record = item
     lr = getattr(record.config, "lr", None)
@@ -267,7 +283,6 @@ def card(entry: Any, metas: list[dict], verdict: dict) -> None:
                        "member ranked worst (rank tests); a verdict that differs between them depends on the "
                        "exclusion and is never reproduced outright.")  # fmt: skip
             st.dataframe(claim_rows, hide_index=True, width="stretch", key=f"card.{entry.id}.claims")
-        records = load_records(metas)
         options = st.columns([1, 2, 2], vertical_alignment="bottom")
         spread = charts.SPREADS[0]
         if entry.plot in SPREAD_PLOTS:
@@ -283,20 +298,21 @@ def card(entry: Any, metas: list[dict], verdict: dict) -> None:
             return figures
 
         fixed_point_layer = entry.extra.get("fixed_point_layer") if entry.plot == "loss" else None
-        main = drawn(entry_figures(entry, records, spread, fixed_points=False))
+        main = drawn(card_figures(entry, metas, spread, fixed_points=False))
         for i, (fig, name) in enumerate(main):
             views.chart(fig, f"card.{entry.id}.{i}", f"{entry.id}-{name}")
         if fixed_point_layer is not None:
             label = (f"Distance to each rule's fixed point, hidden layer {fixed_point_layer + 1} "
-                     f"({len(records)} chart(s), one per part)")  # fmt: skip
+                     f"({len(metas)} chart(s), one per part)")  # fmt: skip
             with st.expander(label, key=f"card.{entry.id}.fixed", on_change="rerun") as more:
                 if more.open:
-                    extra = drawn([f for f in entry_figures(entry, records, spread) if f[1].startswith(FIXED_POINT)])
+                    figures = card_figures(entry, metas, spread, fixed_points=True)
+                    extra = drawn([f for f in figures if f[1].startswith(FIXED_POINT)])
                     for i, (fig, name) in enumerate(extra, start=len(main)):
                         views.chart(fig, f"card.{entry.id}.{i}", f"{entry.id}-{name}")
 
         def all_figures() -> list[Any]:  # the PDF has every chart of the card, drawn on click
-            return [fig for fig, _ in drawn(entry_figures(entry, records, spread))]
+            return [fig for fig, _ in drawn(card_figures(entry, metas, spread, fixed_points=True))]
 
         lines = [f"{entry.id} · chapter {CHAPTERS.get(entry.chapter, entry.chapter)} · {entry.kind} · "
                  f"{', '.join(entry.datasets)} · rules {', '.join(entry.rules)}",
