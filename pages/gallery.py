@@ -109,10 +109,11 @@ def part_group(part: str) -> str:
 
 
 SPREAD_PLOTS = ("loss", "entropy", "histogram")  # card plots that pool seeds (a spread choice applies)
+# Name prefix of a card's per-part charts of the distance to each rule's fixed point: drawn when the card's
+# "distance to the fixed point" expander is opened (a chapter-7 card has up to nine; a browser draws each plotly
+# chart in 0.1-0.3 s of its CPU, and the chapter's cards would stand waiting for them). A comment, not a
+# docstring: a page script's bare string would be drawn on the page (Streamlit's "magic").
 FIXED_POINT = "fixed-point-"
-"""Name prefix of a card's per-part charts of the distance to each rule's fixed point: drawn when the card's
-"distance to the fixed point" expander is opened (a chapter-7 card has up to nine; a browser draws each plotly
-chart in 0.1-0.3 s of its CPU, and the chapter's cards would stand waiting for them)."""
 
 
 def entry_figures(entry: Any, records: list[Any], spread: str = "min–max",

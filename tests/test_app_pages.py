@@ -498,6 +498,7 @@ def test_a_cards_fixed_point_charts_are_drawn_when_opened(runs_dir, monkeypatch)
         return [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
 
     assert not any(t.startswith("Distance to the rule's fixed point") for t in titles())
+    assert not any("Name prefix" in m.value for m in at.markdown)  # no bare string of the page drawn ("magic")
     assert any("loss" in t.lower() for t in titles())  # the card's own charts are there
     label = next(e.label for e in at.expander if e.label.startswith("Distance to each rule's fixed point"))
     at.session_state["card.nb-ip.fixed"] = True  # the browser's click on the expander
