@@ -11,12 +11,12 @@ a page supplies only what differs (its config type, its widgets, its run view, i
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
-
-from app import state
 
 
 @st.cache_data(show_spinner=False, ttl=30)
@@ -35,6 +35,31 @@ def heading(title: str, caption: str | None = None) -> None:
     st.title(title)
     if caption:
         st.caption(caption)
+
+
+@functools.cache
+def chart_module() -> str | None:
+    """The file name of Streamlit's own plotly chunk (``static/js/PlotlyChart.<hash>.js``, 4.7 MB), or None."""
+    found = sorted((Path(st.__file__).parent / "static" / "static" / "js").glob("PlotlyChart.*.js"))
+    return found[0].name if found else None
+
+
+def preload_charts() -> None:
+    """Have the browser fetch, compile and run Streamlit's plotly chunk now, on a page that will show a chart.
+
+    Streamlit loads that chunk only when the page's first chart arrives, after the script has computed it: a
+    second of the browser's CPU that then comes last. Imported here, right after the heading, it is done while
+    the browser waits for the server's script anyway; the page's charts then find the module ready (the browser
+    keeps one module per address). The address is relative to the page (a proxy's base path holds) and comes
+    from the installed Streamlit's files, never from a browser."""
+    name = chart_module()
+    if name is None:
+        return
+    st.html(  # on every run, so the page's elements stay where they are; the browser imports it once per tab
+        "<script>if (!window.__ipcoreCharts) { window.__ipcoreCharts = import("
+        f"new URL('static/js/{name}', document.baseURI).href).catch(() => null); }}</script>",
+        unsafe_allow_javascript=True,
+    )
 
 
 @dataclasses.dataclass
@@ -74,7 +99,7 @@ class LabPage:
         return False
 
     def share(self) -> None:
-        from app import views
+        from app import state, views
 
         views.share_setup(state.share_link(self.config))
 
@@ -101,7 +126,7 @@ def lab_page(config_type: type, page: str, seed_values: Callable[[Any], dict[str
     ``quiet_errors`` are the page's own prompts, not said here), remember a valid setup in the address, and
     find this session's job of this page. ``adjust`` may change the read config before the widgets are seeded."""
     from app import jobs as app_jobs
-    from app import views
+    from app import state, views  # here, not at the top: the heading must not wait for numpy (state imports it)
 
     config, url_messages = state.read_config(config_type, page)
     if default is not None and not state.config_keys(config_type, st.query_params.to_dict()):

@@ -18,7 +18,6 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from app.text import public_message  # noqa: E402
 from ipcore.specs.rules import env_rule_modules  # noqa: E402
 
 st.set_page_config(
@@ -39,6 +38,8 @@ if env_rule_modules():  # rules of the operator's own (IPCORE_RULE_MODULES): loa
         logging.getLogger("ipcore.app").error("IPCORE_RULE_MODULES: %s", error)
         RULE_MODULES_ERROR = error
 if RULE_MODULES_ERROR is not None:  # the built-in rules still work; the server's log names the file
+    from app.text import public_message  # only here: it imports numpy, which the page's heading need not wait for
+
     st.error(f"The rules of this server's own could not be loaded: {public_message(RULE_MODULES_ERROR)}",
              icon=":material/error:")  # fmt: skip
 
@@ -50,12 +51,13 @@ PAGES = [
     st.Page(ROOT / "pages" / "lr_sweep.py", title="Learning-rate sweep", icon=":material/show_chart:"),
 ]
 
-from app import frame_guard  # noqa: E402
-from app.owner import owner_cookie_script  # noqa: E402
-
 try:
     st.navigation(PAGES).run()
 finally:  # at the page's foot, where the element of these two scripts takes no visible room
+    # imported here, after the page: app.owner reads records (numpy), which the page's heading need not wait for
+    from app import frame_guard
+    from app.owner import owner_cookie_script
+
     # The owner cookie keeps this browser's runs its own across a reload (the gallery viewer's Delete button);
     # the frame guard covers the app inside another site's frame (the proxy's header is the sure way).
     st.html(owner_cookie_script() + frame_guard.SCRIPT, unsafe_allow_javascript=True)

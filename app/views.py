@@ -112,9 +112,11 @@ def start_job(config: Any, name: str, session_key: str) -> str | None:
 
 def share_setup(query: str) -> None:
     """The sidebar's "share this setup": the page address's query that reopens this configuration."""
-    with st.sidebar.expander("share this setup"):
-        st.caption("The address bar holds this setup; copy it to reopen exactly this configuration. Its query:")
-        st.code(query, language=None, wrap_lines=True)
+    # drawn when opened: st.code costs every page that shows it Streamlit's syntax-highlighter chunk (1.5 MB)
+    with st.sidebar.expander("share this setup", key="share_setup.open", on_change="rerun") as share:
+        if share.open:
+            st.caption("The address bar holds this setup; copy it to reopen exactly this configuration. Its query:")
+            st.code(query, language=None, wrap_lines=True)
 
 
 def duration(seconds: float | None) -> str:
@@ -213,8 +215,10 @@ SPREAD_HELP = "how the seeds' spread is drawn: min–max band, interquartile ban
 
 def spread_control(where: Any, key: str, default: str = charts.SPREADS[0]) -> str:
     """The spread-band choice (``charts.SPREADS``) for the charts that pool seeds."""
+    # shown with ASCII hyphens: Streamlit compiles its emoji catalog (0.6 s of a server's CPU, once per process)
+    # the first time an option of a segmented control starts with a non-ASCII word, such as "min–max"
     return where.segmented_control("seeds shown as", charts.SPREADS, default=default, key=f"{key}.spread",
-                                   help=SPREAD_HELP) or default  # fmt: skip
+                                   format_func=lambda s: s.replace("–", "-"), help=SPREAD_HELP) or default  # fmt: skip
 
 
 ALPHA_NONPOSITIVE_NOTE = (

@@ -16,10 +16,12 @@ import streamlit as st
 from app import lab
 
 lab.heading("Gallery")  # first, so the page shows before the records are read and the charts imported
+lab.preload_charts()  # the plotly chunk loads in the browser while this script computes
 
 import numpy as np  # noqa: E402
 
 from app import PAGES_DIR, assessments, export, views  # noqa: E402
+from app import card_figures as figure_cache  # noqa: E402
 from app import jobs as app_jobs  # noqa: E402
 from app.owner import owns_record  # noqa: E402
 from app.text import code, plain, public_message, public_paths, public_record  # noqa: E402
@@ -107,10 +109,17 @@ def part_group(part: str) -> str:
 
 
 SPREAD_PLOTS = ("loss", "entropy", "histogram")  # card plots that pool seeds (a spread choice applies)
+# Name prefix of a card's per-part charts of the distance to each rule's fixed point: drawn when the card's
+# "distance to the fixed point" expander is opened (a chapter-7 card has up to nine; a browser draws each plotly
+# chart in 0.1-0.3 s of its CPU, and the chapter's cards would stand waiting for them). A comment, not a
+# docstring: a page script's bare string would be drawn on the page (Streamlit's "magic").
+FIXED_POINT = "fixed-point-"
 
 
-def entry_figures(entry: Any, records: list[Any], spread: str = "min–max") -> list[tuple[Any, str]]:
-    """The card's plot(s) from its records, by the entry's plot kind; ``spread``: how pooled seeds are drawn."""
+def entry_figures(entry: Any, records: list[Any], spread: str = "min–max",
+                  fixed_points: bool = True) -> list[tuple[Any, str]]:  # fmt: skip
+    """The card's plot(s) from its records, by the entry's plot kind; ``spread``: how pooled seeds are drawn;
+    ``fixed_points``: with the per-part charts of the distance to each rule's fixed point (``FIXED_POINT``)."""
     by_part = sorted(((r.meta.get("part") or r.run_id, r) for r in records), key=lambda pr: _part_order(entry, pr))
     runs = [(part, r.metrics) for part, r in by_part]
     if entry.plot == "loss":
@@ -119,13 +128,13 @@ def entry_figures(entry: Any, records: list[Any], spread: str = "min–max") -> 
         else:
             figures = [(charts_training.loss_panels_figure(runs, smoothing=0.9, spread=spread), "loss")]
         layer = entry.extra.get("fixed_point_layer")
-        if layer is not None:  # how far each rule is from its own fixed point, one chart per part
+        if layer is not None and fixed_points:  # how far each rule is from its own fixed point, one chart per part
             for part, metrics in runs:
                 fig = charts_training.fixed_point_figure(metrics, [layer])
                 fig.update_layout(
                     title_text=f"Distance to the rule's fixed point, hidden layer {layer + 1} — {plot_text(part)}"
                 )
-                figures.append((fig, f"fixed-point-{part}"))
+                figures.append((fig, f"{FIXED_POINT}{part}"))
         return figures
     if entry.plot == "layer_profile":  # chapter 7: per-layer quantities against depth, one chart per part
         from ipcore.charts import beyond as charts_beyond
@@ -177,6 +186,21 @@ def entry_figures(entry: Any, records: list[Any], spread: str = "min–max") -> 
         rows = stability_rows({part: record for part, record in by_part})
         return [(charts_gallery.stability_figure(rows), "stability")]
     return [(charts_training.loss_figure(runs), "loss")]
+
+
+def card_figures(entry: Any, metas: list[dict], spread: str, fixed_points: bool) -> list[tuple[Any, str]]:
+    """``entry_figures`` of the card's records, kept on disk for the next server (``app.card_figures``): a fresh
+    server draws a chapter without reading its records."""
+    signature = tuple(sorted((m["run_id"], str(m.get("created"))) for m in metas))
+    path = figure_cache.figures_path(entry.id, signature, {"spread": spread, "fixed_points": fixed_points})
+    stored = figure_cache.read(path)
+    if stored is not None:
+        return stored
+    records = load_records(metas)
+    figures = entry_figures(entry, records, spread, fixed_points)
+    if len(records) == len(metas):  # without an unreadable record (said above) they are not kept: it may be fixed
+        figure_cache.write(path, figures)
+    return figures
 
 
 def _part_order(entry: Any, item: tuple[str, Any]) -> tuple:
@@ -260,18 +284,37 @@ def card(entry: Any, metas: list[dict], verdict: dict) -> None:
                        "member ranked worst (rank tests); a verdict that differs between them depends on the "
                        "exclusion and is never reproduced outright.")  # fmt: skip
             st.dataframe(claim_rows, hide_index=True, width="stretch", key=f"card.{entry.id}.claims")
-        records = load_records(metas)
         options = st.columns([1, 2, 2], vertical_alignment="bottom")
         spread = charts.SPREADS[0]
         if entry.plot in SPREAD_PLOTS:
             # Ten seeds per card: the interquartile band is not blown up by one stuck seed as min–max is.
             spread = views.spread_control(options[1], f"card.{entry.id}", default="interquartile")
-        figures = entry_figures(entry, records, spread)
-        if options[0].toggle("log scale", key=f"card.{entry.id}.log", help="values that span decades (losses, counts)"):
-            for fig, _ in figures:
-                fig.update_yaxes(type="log", range=None, autorange=True)
-        for i, (fig, name) in enumerate(figures):
+        log_scale = options[0].toggle("log scale", key=f"card.{entry.id}.log",
+                                      help="values that span decades (losses, counts)")  # fmt: skip
+
+        def drawn(figures: list[tuple[Any, str]]) -> list[tuple[Any, str]]:
+            if log_scale:
+                for fig, _ in figures:
+                    fig.update_yaxes(type="log", range=None, autorange=True)
+            return figures
+
+        fixed_point_layer = entry.extra.get("fixed_point_layer") if entry.plot == "loss" else None
+        main = drawn(card_figures(entry, metas, spread, fixed_points=False))
+        for i, (fig, name) in enumerate(main):
             views.chart(fig, f"card.{entry.id}.{i}", f"{entry.id}-{name}")
+        if fixed_point_layer is not None:
+            label = (f"Distance to each rule's fixed point, hidden layer {fixed_point_layer + 1} "
+                     f"({len(metas)} chart(s), one per part)")  # fmt: skip
+            with st.expander(label, key=f"card.{entry.id}.fixed", on_change="rerun") as more:
+                if more.open:
+                    figures = card_figures(entry, metas, spread, fixed_points=True)
+                    extra = drawn([f for f in figures if f[1].startswith(FIXED_POINT)])
+                    for i, (fig, name) in enumerate(extra, start=len(main)):
+                        views.chart(fig, f"card.{entry.id}.{i}", f"{entry.id}-{name}")
+
+        def all_figures() -> list[Any]:  # the PDF has every chart of the card, drawn on click
+            return [fig for fig, _ in drawn(card_figures(entry, metas, spread, fixed_points=True))]
+
         lines = [f"{entry.id} · chapter {CHAPTERS.get(entry.chapter, entry.chapter)} · {entry.kind} · "
                  f"{', '.join(entry.datasets)} · rules {', '.join(entry.rules)}",
                  f"{'Our hypothesis' if ours else 'The thesis'}: {entry.claim}",
@@ -279,7 +322,7 @@ def card(entry: Any, metas: list[dict], verdict: dict) -> None:
                  f"Verdict: {verdict['verdict']}. Measured: {verdict['measured']}"]  # fmt: skip
         st.download_button(
             "This card as one PDF",
-            data=lambda: export.card_pdf(entry.title, lines, [fig for fig, _ in figures]),
+            data=lambda: export.card_pdf(entry.title, lines, all_figures()),
             file_name=export.file_name(f"{entry.id}-card", "pdf"),
             mime="application/pdf",
             key=f"card.{entry.id}.pdf",

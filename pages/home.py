@@ -7,6 +7,7 @@ import streamlit as st
 from app import lab
 
 lab.heading("Intrinsic plasticity lab")  # first, so the page shows before the engine and the charts are imported
+lab.preload_charts()  # the plotly chunk loads in the browser while this script computes
 
 from app import PAGES_DIR, lab_guide, views  # noqa: E402
 from app import jobs as app_jobs  # noqa: E402

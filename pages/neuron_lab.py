@@ -21,6 +21,7 @@ lab.heading(
     "One tanh unit y = tanh(u) receives a fixed sample of inputs; each rule adapts its α and β on the whole "
     "sample, iteration after iteration (thesis §5.2). A uniform output has the maximum entropy, log 2.",
 )  # first, so the page shows before the engine and the charts are imported
+lab.preload_charts()  # the plotly chunk loads in the browser while this script computes
 
 from app import controls, lab_guide, state, views  # noqa: E402
 from app.text import name_help  # noqa: E402

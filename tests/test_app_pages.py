@@ -188,6 +188,9 @@ def test_a_bad_run_name_starts_nothing_and_says_why_and_the_setup_can_be_shared(
 ) -> None:
     at = open_app(page, {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in query.items()})
     share = next(e for e in at.sidebar.expander if e.label == "share this setup")
+    assert not share.code  # drawn only when opened (st.code would load the syntax highlighter on every visit)
+    at.session_state["share_setup.open"] = True  # the browser's click on the expander
+    share = next(e for e in at.run().sidebar.expander if e.label == "share this setup")
     shared = share.code[0].value  # the query that reopens this setup
     assert "seeds=" in shared or "rules=" in shared
     prefix = "net" if page == "network_lab" else "neuron"
@@ -512,3 +515,38 @@ def test_chart_files_are_named_after_the_chart_and_the_run(monkeypatch, train_ru
         views.chart(fig, "viewer.loss", "loss")
     assert names == ["fig3.5-loss.csv", "fig3.5-loss.svg", "fig3.5-loss.png", "gallery-fig4.4-mnist-loss.csv",
                      "gallery-fig4.4-mnist-loss.svg", "gallery-fig4.4-mnist-loss.png"]  # fmt: skip
+
+
+def test_a_cards_fixed_point_charts_are_drawn_when_opened(runs_dir, monkeypatch) -> None:
+    """A card's per-part charts of the distance to each rule's fixed point wait in an expander: the browser
+    draws each plotly chart in a fraction of a second of its CPU, and chapter 7 had 27 charts on one page."""
+    monkeypatch.delenv("IPCORE_GALLERY_DIR")
+    if not any((ROOT / "cached_runs").glob("gallery-nb-ip-*")):
+        pytest.skip("no committed nb-ip records")
+    at = open_app("gallery", {"view": "figures", "chapter": "3"})
+    no_problems(at)
+
+    def titles() -> list[str]:
+        return [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+
+    assert not any(t.startswith("Distance to the rule's fixed point") for t in titles())
+    assert not any("Name prefix" in m.value for m in at.markdown)  # no bare string of the page drawn ("magic")
+    assert any("loss" in t.lower() for t in titles())  # the card's own charts are there
+    label = next(e.label for e in at.expander if e.label.startswith("Distance to each rule's fixed point"))
+    at.session_state["card.nb-ip.fixed"] = True  # the browser's click on the expander
+    at.run()
+    no_problems(at)
+    opened = [t for t in titles() if t.startswith("Distance to the rule's fixed point")]
+    assert len(opened) == int(label.split("(")[1].split()[0]) >= 1  # one per part, as the label says
+
+
+def test_chart_pages_preload_the_plotly_chunk_right_after_their_heading() -> None:
+    from app import lab
+
+    name = lab.chart_module()
+    assert name is not None and name.startswith("PlotlyChart.")
+    for page in ("home", "gallery", "lr_sweep", "neuron_lab"):
+        at = open_app(page)
+        scripts = [h.proto.body for h in at.get("html") if name in h.proto.body]
+        assert len(scripts) == 1, page
+        assert f"new URL('static/js/{name}', document.baseURI)" in scripts[0]  # the installed file, never a path
