@@ -48,7 +48,7 @@ EXPECTED = {
     "fw-hard": "not reproduced",
     "fw-stability": "reproduced",
     "fw-eta": "partly",
-    "nb-ip": "partly",  # its CIFAR-10 parts await a GPU
+    "nb-ip": "partly",
     "bt-sgd": "partly",
     "bt-depth": "partly",
     "bt-logistic": "partly",
@@ -301,18 +301,18 @@ SUB_VERDICTS = {  # every sub-claim's verdict (a group "in almost all" under its
         "mnist lr 0.012: text IP below standard": "reproduced",
         "mnist lr 0.012: notebook IP below text IP": "reproduced",
         "mnist lr 0.012: notebook IP's α further from 1 (layer 3)": "reproduced",
-        "cifar10 lr 0.0006: notebook IP below standard": "missing",
-        "cifar10 lr 0.0006: text IP below standard": "missing",
-        "cifar10 lr 0.0006: notebook IP below text IP": "missing",
-        "cifar10 lr 0.0006: notebook IP's α further from 1 (layer 3)": "missing",
-        "cifar10 lr 0.001: notebook IP below standard": "missing",
-        "cifar10 lr 0.001: text IP below standard": "missing",
-        "cifar10 lr 0.001: notebook IP below text IP": "missing",
-        "cifar10 lr 0.001: notebook IP's α further from 1 (layer 3)": "missing",
-        "cifar10 lr 0.0013: notebook IP below standard": "missing",
-        "cifar10 lr 0.0013: text IP below standard": "missing",
-        "cifar10 lr 0.0013: notebook IP below text IP": "missing",
-        "cifar10 lr 0.0013: notebook IP's α further from 1 (layer 3)": "missing",
+        "cifar10 lr 0.0006: notebook IP below standard": "reproduced",
+        "cifar10 lr 0.0006: text IP below standard": "reproduced",
+        "cifar10 lr 0.0006: notebook IP below text IP": "reproduced",
+        "cifar10 lr 0.0006: notebook IP's α further from 1 (layer 3)": "contradicted",
+        "cifar10 lr 0.001: notebook IP below standard": "reproduced",
+        "cifar10 lr 0.001: text IP below standard": "inconclusive",
+        "cifar10 lr 0.001: notebook IP below text IP": "reproduced",
+        "cifar10 lr 0.001: notebook IP's α further from 1 (layer 3)": "inconclusive",
+        "cifar10 lr 0.0013: notebook IP below standard": "reproduced",
+        "cifar10 lr 0.0013: text IP below standard": "inconclusive",
+        "cifar10 lr 0.0013: notebook IP below text IP": "reproduced",
+        "cifar10 lr 0.0013: notebook IP's α further from 1 (layer 3)": "inconclusive",
     },
 }  # fmt: skip
 
@@ -711,9 +711,10 @@ def test_the_discussions_numbers_are_the_records(assessed):
 
 
 def test_on_the_absolute_grid_infomax_breaks_first(assessed):
-    """fw-stability on one absolute η grid: Infomax breaks at 1e-2, IP at 0.1, WD only at 1.0 (its median test
-    accuracy at 0.1 is its own best's)."""
+    """fw-stability on one absolute η grid, 100 epochs: Infomax breaks at 1e-3, IP and WD only at 1.0 (WD's median
+    test accuracy at 0.1, its η in §4.3, is within a point of its own best)."""
     numbers = assessed["fw-stability"]["numbers"]
-    assert numbers["ip vs infomax"]["infomax_breaks_at"] == 1e-2
-    assert numbers["ip vs infomax"]["breaks_at"] == 0.1 and numbers["wd vs infomax"]["breaks_at"] == 1.0
-    assert numbers["eta0.1"]["wd"]["test_acc"] > 0.95 and not numbers["eta0.1"]["wd"]["broken"]
+    assert numbers["ip vs infomax"]["infomax_breaks_at"] == 1e-3
+    assert numbers["ip vs infomax"]["breaks_at"] == 1.0 and numbers["wd vs infomax"]["breaks_at"] == 1.0
+    assert numbers["eta0.1"]["wd"]["test_acc"] > 0.96 and not numbers["eta0.1"]["wd"]["broken"]
+    assert not numbers["eta0.1"]["ip"]["broken"] and numbers["eta0.1"]["ip"]["alpha_nonpositive"] > 0
