@@ -749,7 +749,7 @@ NOTEBOOK_RULES = ("ip_notebook", "ip", "none")
 NOTEBOOK_MNIST_LRS, NOTEBOOK_CIFAR_LRS = (0.003, 0.01, 0.012), (6e-4, 1e-3, 1.3e-3)
 NOTEBOOK_CIFAR_EPOCHS = 10
 """A quarter of Fig. 3.6's 40 epochs: a part of 40 (3 rules × 10 seeds, width 150) takes about 1.5 h of the
-shared 2-core CPU, 10 epochs about 20 minutes; the 40-epoch parts wait for a GPU session."""
+shared 2-core CPU; the 40-epoch parts wait for a GPU session (the records say what 10 took)."""
 
 
 def _notebook_claims(dataset: str, lr: float) -> tuple[Claim, ...]:
@@ -820,8 +820,8 @@ ENTRIES.append(
         "IP rules, ReLU output; the notebook's β factor 2 (`--notebook-beta-factor 1` is the shallow notebook's). "
         "The notebook updates α, β inside every forward call, after the output; the engine does so after every "
         "training pass (evaluation passes change nothing). Every part was computed on the shared 2-core CPU. The "
-        f"CIFAR-10 parts are reduced to {NOTEBOOK_CIFAR_EPOCHS} of Fig. 3.6's 40 epochs (about 20 minutes of CPU "
-        "each instead of 1.5 h; no GPU was lent), so they test the first quarter of the figure's curves, on the "
+        f"CIFAR-10 parts are reduced to {NOTEBOOK_CIFAR_EPOCHS} of Fig. 3.6's 40 epochs (17–30 minutes of wall "
+        "time each instead of about 1.5 h; no GPU was lent), so they test the first quarter of the figure's curves, on the "
         "JPEG re-encoding of CIFAR-10. The card "
         "shows each rule's distance to its fixed point in the third hidden layer.",
     )
