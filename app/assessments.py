@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -28,21 +28,45 @@ FOLDER = "gallery-verdicts"
 PACKAGE = Path(ipcore.__file__).resolve().parent
 
 
-@functools.cache
-def code_version() -> str:
-    """A digest of the code a verdict depends on: the gallery's modules, everything that reads and judges records
-    (``ipcore/results/``: reader, health, statistics, records), the specs and the config, and numpy's and scipy's
-    versions (read from the installed metadata: no import)."""
+def source_digest(paths: Iterable[Path], packages: Iterable[str]) -> str:
+    """A SHA-256 of the named source files (name and bytes; a missing file counts as empty) and of the installed
+    versions of ``packages`` (from their metadata: no import): a disk cache's key for what its values depend on."""
     digest = hashlib.sha256()
-    folders = ("gallery", "results", "specs")
-    for path in sorted([*(p for f in folders for p in (PACKAGE / f).glob("*.py")), PACKAGE / "config.py"]):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    for package in ("numpy", "scipy"):
+    for path in paths:
+        digest.update(path.name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b""))
+    for package in packages:
         try:
             digest.update(f"{package}={metadata.version(package)}".encode())
         except metadata.PackageNotFoundError:
             digest.update(package.encode())
     return digest.hexdigest()
+
+
+def store_text(path: Path, text: str, prefix: str) -> None:
+    """Write ``text`` to ``path`` atomically (a temporary file, then a rename); a folder that cannot be written
+    only costs the next server the time, so errors are dropped."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as file:
+                file.write(text)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except OSError:
+        pass
+
+
+@functools.cache
+def code_version() -> str:
+    """A digest of the code a verdict depends on: the gallery's modules, everything that reads and judges records
+    (``ipcore/results/``: reader, health, statistics, records), the specs and the config, and numpy's and scipy's
+    versions."""
+    folders = ("gallery", "results", "specs")
+    paths = sorted([*(p for f in folders for p in (PACKAGE / f).glob("*.py")), PACKAGE / "config.py"])
+    return source_digest(paths, ("numpy", "scipy"))
 
 
 def verdict_path(entry_id: str, signature: tuple, folder: Path | None = None) -> Path:
@@ -72,17 +96,10 @@ def read(path: Path) -> dict[str, Any] | None:
 def write(path: Path, verdict: dict[str, Any]) -> None:
     """Store ``verdict`` atomically; a folder that cannot be written only costs the next server the time."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".verdict-", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                json.dump(json_ready(verdict), file, ensure_ascii=False, allow_nan=False)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-    except (OSError, ValueError):
-        pass
+        text = json.dumps(json_ready(verdict), ensure_ascii=False, allow_nan=False)
+    except ValueError:  # a value JSON cannot hold: recomputed next time
+        return
+    store_text(path, text, ".verdict-")
 
 
 def cached_verdict(

@@ -16,13 +16,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
-import tempfile
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import ipcore
+from app.assessments import source_digest, store_text
 from ipcore.locations import cache_dir
 
 FOLDER = "gallery-figures"
@@ -33,19 +31,10 @@ GALLERY_PAGE = PACKAGE.parent / "pages" / "gallery.py"
 @functools.cache
 def code_version() -> str:
     """A digest of the code a card's figures depend on (the chart builders, the record readers, the gallery's
-    entries and the page that picks the charts) and of numpy's and plotly's versions (from the installed
-    metadata: no import)."""
-    digest = hashlib.sha256()
+    entries and the page that picks the charts) and of numpy's and plotly's versions."""
     folders = ("charts", "results", "gallery", "specs")
     paths = [*(p for f in folders for p in (PACKAGE / f).glob("*.py")), PACKAGE / "config.py"]
-    for path in sorted(paths) + [GALLERY_PAGE]:
-        digest.update(path.name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b""))
-    for package in ("numpy", "plotly"):
-        try:
-            digest.update(f"{package}={metadata.version(package)}".encode())
-        except metadata.PackageNotFoundError:
-            digest.update(package.encode())
-    return digest.hexdigest()
+    return source_digest(sorted(paths) + [GALLERY_PAGE], ("numpy", "plotly"))
 
 
 def figures_path(entry_id: str, signature: tuple, choices: dict[str, Any], folder: Path | None = None) -> Path:
@@ -86,14 +75,6 @@ def write(path: Path, figures: list[tuple[Any, str]]) -> None:
 
     try:
         text = "[" + ",".join(f"[{pio.to_json(fig, validate=False)},{json.dumps(name)}]" for fig, name in figures)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".figures-", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                file.write(text + "]")
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-    except (OSError, ValueError):
-        pass
+    except ValueError:  # a figure JSON cannot hold: rebuilt next time
+        return
+    store_text(path, text + "]", ".figures-")
